@@ -1,0 +1,92 @@
+"""The organisation's config file (warroom.yaml): who is a VP, the IC rotation, responders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+UserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
+# Responders may be people (U.../W...) or user groups (S...), expanded at declaration.
+MemberId = Annotated[str, StringConstraints(pattern=r"^[UWS][A-Z0-9]{2,}$")]
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message names the file and the key's path."""
+
+
+class WarroomConfig(BaseModel):
+    """warroom.yaml, as SPEC's "Config file" section describes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vp: tuple[UserId, ...] = ()
+    incident_commanders: tuple[UserId, ...] = ()
+    exec_channel: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    responders: dict[str, tuple[MemberId, ...]] = Field(default_factory=dict)
+    # Who may reassign the IC, resolve and approve customer updates (issue: authorization).
+    authorized_roles: tuple[str, ...] = ("ic", "vp", "declarer")
+
+    def responders_for(self, criteria: tuple[str, ...]) -> list[str]:
+        """User and group ids of every criterion's responders, in order, without repeats."""
+        seen: dict[str, None] = {}
+        for criterion in criteria:
+            for member in self.responders.get(criterion, ()):
+                seen.setdefault(member, None)
+        return list(seen)
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def load_config(
+    path: str | os.PathLike[str] | None, criterion_ids: tuple[str, ...]
+) -> WarroomConfig:
+    """Read and validate the config file; None means the empty config."""
+    if path is None:
+        return WarroomConfig()
+    name = str(path)
+    try:
+        with Path(path).open(encoding="utf-8") as f:
+            raw = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{name}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{name}: not valid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a mapping of keys at the top level")
+    try:
+        config = WarroomConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            if err["type"] == "string_pattern_mismatch":
+                msg = f"{err['input']!r} is not a Slack id of the right kind (U…, W… or S…)"
+            lines.append(f"{name}: {_path(err['loc'])}: {msg}")
+        raise ConfigError("\n".join(lines)) from None
+    unknown = [c for c in config.responders if c not in criterion_ids]
+    if unknown:
+        raise ConfigError(
+            "\n".join(
+                f"{name}: responders.{c}: unknown criterion; known: {', '.join(criterion_ids)}"
+                for c in unknown
+            )
+        )
+    bad_roles = [r for r in config.authorized_roles if r not in ("ic", "vp", "declarer")]
+    if bad_roles:
+        raise ConfigError(
+            f"{name}: authorized_roles: {', '.join(bad_roles)} — use ic, vp and/or declarer"
+        )
+    return config

@@ -1,0 +1,44 @@
+"""Timeline events: the append-only record of what happened in an escalation, and when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class EventKind(StrEnum):
+    DECLARED = "declared"
+    IC_ASSIGNED = "ic_assigned"
+    WAR_ROOM_READY = "war_room_ready"
+    STEP_DONE = "step_done"
+    UPDATE = "update"
+    RESOLVED = "resolved"
+    NOTE = "note"
+
+
+class Event(BaseModel):
+    """One line of the timeline. `actor` is a Slack user id, or None for the bot itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: AwareDatetime
+    kind: EventKind
+    actor: str | None = None
+    text: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Event:
+        return cls.model_validate_json(raw)
+
+
+def event(
+    at: datetime, kind: EventKind, actor: str | None = None, text: str = "", **data: Any
+) -> Event:
+    return Event(at=at, kind=kind, actor=actor, text=text, data=data)

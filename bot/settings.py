@@ -1,0 +1,82 @@
+"""Process settings from the environment (pydantic-settings); built only by entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str, field: str) -> AliasChoices:
+    # Accept the documented environment name and the plain field name, so tests can pass
+    # explicit values without going through the environment.
+    return AliasChoices(name, field)
+
+
+class Settings(BaseSettings):
+    """Every environment variable warroom reads, with SPEC's defaults."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_BOT_TOKEN", "slack_bot_token")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret")
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_APP_TOKEN", "slack_app_token")
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", validation_alias=_env("SLACK_API_URL", "slack_api_url")
+    )
+    redis_url: str = Field(
+        "redis://localhost:6379/0", validation_alias=_env("REDIS_URL", "redis_url")
+    )
+    redis_prefix: str = Field(
+        "warroom",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        validation_alias=_env("WARROOM_REDIS_PREFIX", "redis_prefix"),
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("ANTHROPIC_API_KEY", "anthropic_api_key")
+    )
+    model: str | None = Field(None, validation_alias=_env("WARROOM_MODEL", "model"))
+    config_file: Path | None = Field(
+        None, validation_alias=_env("WARROOM_CONFIG", "config_file")
+    )
+    protocol_file: Path | None = Field(
+        None, validation_alias=_env("WARROOM_PROTOCOL", "protocol_file")
+    )
+    memory_dir: Path = Field(
+        Path("Agent_Memory"), validation_alias=_env("WARROOM_MEMORY_DIR", "memory_dir")
+    )
+    clock_scale: float = Field(
+        1.0, gt=0, validation_alias=_env("WARROOM_CLOCK_SCALE", "clock_scale")
+    )
+    port: int = Field(3000, ge=1, le=65535, validation_alias=_env("PORT", "port"))
+    # Threads that run work after the ack (channel creation, model calls). Acks never wait
+    # for these: they run on the request thread.
+    workers: int = Field(16, ge=1, le=256, validation_alias=_env("WARROOM_WORKERS", "workers"))
+    # Seconds a repeated identical /escalate is recognised as the same declaration.
+    dedup_seconds: int = Field(
+        600, ge=1, validation_alias=_env("WARROOM_DEDUP_SECONDS", "dedup_seconds")
+    )
+
+    def config_path(self) -> Path | None:
+        """The config file to read: the explicit one, else ./warroom.yaml when present."""
+        if self.config_file is not None:
+            return self.config_file
+        default = Path("warroom.yaml")
+        return default if default.exists() else None
+
+    def missing_for_run(self) -> list[str]:
+        """Names of the variables `warroom run` cannot start without."""
+        missing = []
+        if not self.slack_bot_token or not self.slack_bot_token.get_secret_value():
+            missing.append("SLACK_BOT_TOKEN")
+        if not self.slack_signing_secret or not self.slack_signing_secret.get_secret_value():
+            missing.append("SLACK_SIGNING_SECRET")
+        return missing
