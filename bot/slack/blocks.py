@@ -1,0 +1,274 @@
+"""Block Kit for the brief, the exec notice and the declaration form (pure: no I/O).
+
+Every message has a plain-text fallback for notifications and screen readers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.domain.escalation import Escalation, Status
+from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, BlockId, CallbackId
+from protocols.schema import Protocol
+
+# Slack refuses section text over 3000 characters.
+_SECTION_LIMIT = 3000
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[Block]
+
+
+# Slack entities people type (mentions, channels, groups, links) stay markup; any other
+# <, > and & in their text are escaped so they cannot become markup.
+_ENTITY = re.compile(r"<(?:[@#!]|https?://|mailto:)[^<>]*>")
+
+
+def escape(text: str) -> str:
+    """People's text, safe to put into mrkdwn."""
+    out, last = [], 0
+    for m in _ENTITY.finditer(text):
+        out.append(_escape_plain(text[last : m.start()]))
+        out.append(m.group(0))
+        last = m.end()
+    out.append(_escape_plain(text[last:]))
+    return "".join(out)
+
+
+def _escape_plain(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def channel_link(channel_id: str) -> str:
+    return f"<#{channel_id}>"
+
+
+def money(amount: int | None) -> str:
+    return "not given" if amount is None else f"${amount:,}"
+
+
+def slack_time(at: datetime, fmt: str = "{date_short_pretty} at {time}") -> str:
+    """A time every reader sees in their own timezone, with a UTC fallback."""
+    fallback = at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>"
+
+
+def duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return f"{int(delta.total_seconds())} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+def _clip(text: str, limit: int = _SECTION_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def topic(esc: Escalation) -> str:
+    """`Acme Corp · IC @ivan · Investigating`; Slack caps topics at 250 characters."""
+    tail = f" · IC {mention(esc.ic)} · {esc.status.label}"
+    return _clip(esc.customer, 250 - len(tail)) + tail
+
+
+def criteria_titles(esc: Escalation, protocol: Protocol) -> str:
+    titles = []
+    for cid in esc.criteria:
+        try:
+            titles.append(protocol.criterion(cid).title)
+        except KeyError:
+            titles.append(cid)
+    return ", ".join(titles) or "none given"
+
+
+def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Message:
+    """The pinned brief: who and what, then every protocol step with its due time."""
+    status = "✅ Resolved" if esc.status is Status.RESOLVED else "🔥 Investigating"
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(f"Escalation: {esc.customer}", 150))),
+        SectionBlock(text=MarkdownTextObject(text=_clip(f"*Summary*\n{escape(esc.summary)}"))),
+        SectionBlock(
+            fields=[
+                MarkdownTextObject(text=f"*Customer*\n{escape(_clip(esc.customer, 1900))}"),
+                MarkdownTextObject(text=f"*ARR*\n{money(esc.arr)}"),
+                MarkdownTextObject(text=f"*Incident commander*\n{mention(esc.ic)}"),
+                MarkdownTextObject(text=f"*Declared by*\n{mention(esc.declarer)}"),
+                MarkdownTextObject(
+                    text=f"*Criteria*\n{_clip(criteria_titles(esc, protocol), 1900)}"
+                ),
+                MarkdownTextObject(text=f"*Status*\n{status}"),
+            ]
+        ),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"Declared {slack_time(esc.declared_at)} · protocol {protocol.name}"
+                )
+            ]
+        ),
+        DividerBlock(),
+    ]
+    for number, step in enumerate(protocol.steps, start=1):
+        state = esc.step(step.id) if step.id in {s.id for s in esc.steps} else None
+        heading = f"*{number}. {step.title}*"
+        if state is not None and state.done:
+            by = f" by {mention(state.done_by)}" if state.done_by else ""
+            when = f"✅ Done{by} {slack_time(state.done_at)}"  # type: ignore[arg-type]
+        elif step.every is not None:
+            interval = duration(step.every / clock_scale)
+            nxt = f", next by {slack_time(state.due_at)}" if state and state.due_at else ""
+            when = f"🔁 Update every {interval}{nxt}"
+        elif step.after_resolution:
+            offsets = " and ".join(duration(d / clock_scale) for d in step.after_resolution)
+            when = f"🗓 {offsets} after resolution"
+        elif state is not None and state.due_at is not None:
+            when = f"⏰ Due {slack_time(state.due_at)}"
+        else:
+            when = ""
+        checklist = "\n".join(f"• {item}" for item in step.checklist)
+        text = _clip(f"{heading} — {when}\n{checklist}")
+        accessory = None
+        if (
+            esc.status is not Status.RESOLVED
+            and state is not None
+            and not state.done
+            and (step.due is not None)
+        ):
+            accessory = ButtonElement(
+                text=PlainTextObject(text="Mark done"),
+                action_id=ActionId.STEP_DONE,
+                value=step.id,
+                style="primary",
+            )
+        blocks.append(
+            SectionBlock(block_id=f"{STEP_BLOCK_PREFIX}{step.id}", text=text, accessory=accessory)
+        )
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"Escalation `{esc.id}` · mention the bot with `help` for what it can do"
+                )
+            ]
+        )
+    )
+    fallback = (
+        f"Escalation brief: {esc.customer} — {esc.summary} (IC {mention(esc.ic)}, "
+        f"{esc.status.label})"
+    )
+    return Message(text=_clip(fallback), blocks=blocks)
+
+
+def exec_notice(esc: Escalation, protocol: Protocol) -> Message:
+    """What the exec channel sees. A private escalation shows only a link."""
+    if esc.private:
+        text = f"🔒 A private escalation was declared: {channel_link(esc.channel_id)}"
+        return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+    text = (
+        f"🚨 New escalation for *{escape(esc.customer)}*: {escape(esc.summary)}\n"
+        f"ARR {money(esc.arr)} · {criteria_titles(esc, protocol)} · "
+        f"IC {mention(esc.ic)} · War room {channel_link(esc.channel_id)}"
+    )
+    return Message(
+        text=_clip(f"New escalation for {esc.customer}: war room {channel_link(esc.channel_id)}"),
+        blocks=[SectionBlock(text=MarkdownTextObject(text=_clip(text)))],
+    )
+
+
+def declaration_form(protocol: Protocol, *, private_metadata: str = "") -> View:
+    """The modal `/escalate` opens when given no text."""
+    criteria = [
+        Option(value=c.id, text=PlainTextObject(text=_clip(c.title, 75))) for c in protocol.criteria
+    ]
+    return View(
+        type="modal",
+        callback_id=CallbackId.DECLARE_FORM,
+        title=PlainTextObject(text="Declare an escalation"),
+        submit=PlainTextObject(text="Open war room"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=private_metadata,
+        blocks=[
+            InputBlock(
+                block_id=BlockId.CUSTOMER,
+                label=PlainTextObject(text="Customer"),
+                element=PlainTextInputElement(action_id=VALUE, max_length=80),
+            ),
+            InputBlock(
+                block_id=BlockId.SUMMARY,
+                label=PlainTextObject(text="What is happening"),
+                element=PlainTextInputElement(action_id=VALUE, multiline=True, max_length=2000),
+            ),
+            InputBlock(
+                block_id=BlockId.ARR,
+                label=PlainTextObject(text="ARR"),
+                hint=PlainTextObject(text="e.g. 250000, 250k or $1.2M"),
+                optional=True,
+                element=PlainTextInputElement(action_id=VALUE, max_length=20),
+            ),
+            InputBlock(
+                block_id=BlockId.CRITERIA,
+                label=PlainTextObject(text="Escalation criteria"),
+                optional=True,
+                element=CheckboxesElement(action_id=VALUE, options=criteria[:10]),
+            ),
+            InputBlock(
+                block_id=BlockId.IC,
+                label=PlainTextObject(text="Incident commander"),
+                hint=PlainTextObject(text="Leave empty to take the next one in the rotation"),
+                optional=True,
+                element=UserSelectElement(action_id=VALUE),
+            ),
+            InputBlock(
+                block_id=BlockId.PRIVATE,
+                label=PlainTextObject(text="Visibility"),
+                optional=True,
+                element=CheckboxesElement(
+                    action_id=VALUE,
+                    options=[
+                        Option(value="private", text=PlainTextObject(text="Private war room"))
+                    ],
+                ),
+            ),
+        ],
+    )
+
+
+def text_blocks(text: str) -> list[Block]:
+    return [SectionBlock(text=MarkdownTextObject(text=_clip(text)))]
+
+
+def usage_message(problem: str | None, usage: str) -> str:
+    head = f"⚠️ {problem}\n\n" if problem else ""
+    return f"{head}{usage}"
+
+
+def as_dicts(blocks: Sequence[Block]) -> list[dict]:
+    return [b.to_dict() for b in blocks]

@@ -1,0 +1,253 @@
+"""All Web API calls the app makes, with the meaning of Slack's error codes handled here.
+
+Calls that do not depend on each other run at once on a thread pool: against Slack a war
+room costs its chain of round trips, not the sum of its calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.models.views import View
+from slack_sdk.web import SlackResponse
+from slack_sdk.webhook import WebhookClient
+
+from bot.metrics import Metrics
+from bot.slack.blocks import Message
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Invite errors that concern one invitee, not the call: retried one by one so the rest get in.
+_PER_USER_INVITE_ERRORS = {
+    "user_not_found",
+    "already_in_channel",
+    "cant_invite",
+    "user_is_restricted",
+    "user_is_ultra_restricted",
+    "user_disabled",
+    "cant_invite_self",
+}
+
+
+def error_code(e: SlackApiError) -> str:
+    data = e.response.data if isinstance(e.response.data, dict) else {}
+    return str(data.get("error") or f"http_{e.response.status_code}")
+
+
+class MeteredWebClient(WebClient):
+    """WebClient that counts calls and failures by Slack's error code."""
+
+    def __init__(self, *args: Any, metrics: Metrics | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:  # type: ignore[override]
+        if self.metrics is not None:
+            self.metrics.slack_api_calls.labels(api_method).inc()
+        try:
+            return super().api_call(api_method, **kwargs)
+        except SlackApiError as e:
+            if self.metrics is not None:
+                self.metrics.slack_api_errors.labels(api_method, error_code(e)).inc()
+            raise
+
+
+def build_client(token: str, base_url: str, metrics: Metrics | None = None) -> WebClient:
+    """The one WebClient: Slack's base URL from settings; 429s, 5xx and dropped connections
+    retried by slack-sdk's own handlers (429 waits for Retry-After)."""
+    return MeteredWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        metrics=metrics,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=5),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class ChannelNameExhausted(Exception):
+    pass
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient, *, threads: int = 32) -> None:
+        self.client = client
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-io")
+        self._bot_user_id: str | None = None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- concurrency -----------------------------------------------------------------------
+    def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def together(self, *calls: Callable[[], Any]) -> list[Any]:
+        """Run independent calls at once; each result is its value or the exception it raised."""
+        futures = [self._pool.submit(c) for c in calls]
+        results: list[Any] = []
+        for f in futures:
+            try:
+                results.append(f.result())
+            except Exception as e:
+                results.append(e)
+        return results
+
+    # -- identity --------------------------------------------------------------------------
+    @property
+    def bot_user_id(self) -> str:
+        if self._bot_user_id is None:
+            self._bot_user_id = str(self.client.auth_test()["user_id"])
+        return self._bot_user_id
+
+    # -- channels --------------------------------------------------------------------------
+    def create_channel(
+        self,
+        name_for: Callable[[int], str],
+        *,
+        private: bool,
+        skip: Callable[[str], bool] = lambda _name: False,
+        max_attempts: int = 100,
+    ) -> tuple[str, str]:
+        """Create a new channel: `name_for(1)`, or on `name_taken` `name_for(2)`, ... .
+
+        Never reuses an existing channel. Returns (channel id, name)."""
+        for attempt in range(1, max_attempts + 1):
+            name = name_for(attempt)
+            if skip(name):
+                continue
+            try:
+                resp = self.client.conversations_create(name=name, is_private=private)
+            except SlackApiError as e:
+                if error_code(e) == "name_taken":
+                    continue
+                raise
+            channel = resp["channel"]
+            return str(channel["id"]), str(channel["name"])
+        raise ChannelNameExhausted(name_for(1))
+
+    def invite(self, channel: str, users: Sequence[str]) -> dict[str, str]:
+        """Invite everyone who can be; returns {user: Slack's error} for those who could not."""
+        if not users:
+            return {}
+        try:
+            resp = self.client.conversations_invite(channel=channel, users=list(users), force=True)
+        except SlackApiError as e:
+            code = error_code(e)
+            data = e.response.data if isinstance(e.response.data, dict) else {}
+            failed = _failed_invites(data)
+            if failed:
+                return failed
+            if code in _PER_USER_INVITE_ERRORS and len(users) > 1:
+                return self._invite_one_by_one(channel, users)
+            if code in _PER_USER_INVITE_ERRORS:
+                return {} if code == "already_in_channel" else {users[0]: code}
+            raise
+        return _failed_invites(resp.data if isinstance(resp.data, dict) else {})
+
+    def _invite_one_by_one(self, channel: str, users: Sequence[str]) -> dict[str, str]:
+        def one(user: str) -> str | None:
+            try:
+                self.client.conversations_invite(channel=channel, users=[user])
+            except SlackApiError as e:
+                code = error_code(e)
+                return None if code == "already_in_channel" else code
+            return None
+
+        results = self.together(*(lambda u=u: one(u) for u in users))
+        failed = {}
+        for user, result in zip(users, results, strict=True):
+            if isinstance(result, Exception):
+                failed[user] = type(result).__name__
+            elif result:
+                failed[user] = result
+        return failed
+
+    def usergroup_members(self, group_ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+        """Members of every group, in order; plus {group: error} for groups that failed."""
+        groups = list(dict.fromkeys(group_ids))
+        results = self.together(
+            *(lambda g=g: self.client.usergroups_users_list(usergroup=g)["users"] for g in groups)
+        )
+        members: dict[str, None] = {}
+        failed: dict[str, str] = {}
+        for group, result in zip(groups, results, strict=True):
+            if isinstance(result, SlackApiError):
+                failed[group] = error_code(result)
+            elif isinstance(result, Exception):
+                failed[group] = type(result).__name__
+            else:
+                members.update(dict.fromkeys(result))
+        return list(members), failed
+
+    def set_topic(self, channel: str, text: str) -> None:
+        self.client.conversations_setTopic(channel=channel, topic=text)
+
+    def archive(self, channel: str) -> None:
+        try:
+            self.client.conversations_archive(channel=channel)
+        except SlackApiError as e:
+            if error_code(e) != "already_archived":
+                raise
+
+    # -- messages --------------------------------------------------------------------------
+    def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
+        resp = self.client.chat_postMessage(
+            channel=channel,
+            text=message.text,
+            blocks=message.blocks,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+        )
+        return str(resp["ts"])
+
+    def post_text(self, channel: str, text: str, *, thread_ts: str | None = None) -> str:
+        resp = self.client.chat_postMessage(
+            channel=channel, text=text, thread_ts=thread_ts, unfurl_links=False
+        )
+        return str(resp["ts"])
+
+    def update(self, channel: str, ts: str, message: Message) -> None:
+        self.client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+
+    def pin(self, channel: str, ts: str) -> None:
+        try:
+            self.client.pins_add(channel=channel, timestamp=ts)
+        except SlackApiError as e:
+            if error_code(e) != "already_pinned":
+                raise
+
+    def open_view(self, trigger_id: str, view: View) -> None:
+        self.client.views_open(trigger_id=trigger_id, view=view)
+
+    def respond(self, response_url: str, text: str, *, replace: bool = False) -> None:
+        """Answer the person who typed a command, visible to them only."""
+        WebhookClient(response_url, timeout=10).send(
+            text=text, response_type="ephemeral", replace_original=replace
+        )
+
+
+def _failed_invites(data: dict[str, Any]) -> dict[str, str]:
+    failed = {}
+    for item in data.get("errors") or ():
+        if (
+            isinstance(item, dict)
+            and item.get("user")
+            and item.get("error") != "already_in_channel"
+        ):
+            failed[str(item["user"])] = str(item.get("error"))
+    return failed

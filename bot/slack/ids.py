@@ -1,0 +1,25 @@
+"""Every action, block and callback id the app puts into Slack, in one place."""
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    STEP_DONE = "step_done"  # button value: the step id; the channel finds the escalation
+
+
+class CallbackId(StrEnum):
+    DECLARE_FORM = "declare_form"
+
+
+class BlockId(StrEnum):
+    # Inputs of the declaration form; each block holds one element with action_id "value".
+    CUSTOMER = "customer"
+    SUMMARY = "summary"
+    ARR = "arr"
+    CRITERIA = "criteria"
+    IC = "ic"
+    PRIVATE = "private"
+
+
+VALUE = "value"  # action_id of the single element inside each form block
+STEP_BLOCK_PREFIX = "step:"  # block_id of each protocol step's section in the brief

@@ -1,0 +1,495 @@
+"""Reading `/escalate` text as Slack sends it, and naming war-room channels.
+
+This module owns the slash-command grammar (`CUSTOMER: SUMMARY [--arr AMOUNT] [--ic @person]
+[--criteria id,id] [--private]`), its usage text, the amount and mention formats, Slack's text
+escaping, and the `esc-YYYYMMDD-<customer-slug>` channel names. It is pure: no Slack, Redis or
+I/O. Everything malformed raises `InvalidInput` with a message that says what is wrong, quoting
+the offending token; the caller shows that message followed by `USAGE`.
+
+Slack sends slash-command text with "Escape channels, users, and links" on: user mentions
+arrive as `<@U123|name>` or `<@U123>`, channels as `<#C123|name>`, user groups as
+`<!subteam^S123|@team>`, links as `<https://...|label>`, and the user's own `&`, `<`, `>` as
+`&amp;`, `&lt;`, `&gt;`. Emoji arrive as shortcodes (`:fire:`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import math
+import re
+import string
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TypeVar
+
+from text_unidecode import unidecode
+
+from bot.domain.errors import InvalidInput
+
+__all__ = [
+    "MAX_CHANNEL_NAME",
+    "MAX_CUSTOMER",
+    "MAX_SUMMARY",
+    "USAGE",
+    "Declare",
+    "Help",
+    "OpenForm",
+    "channel_name",
+    "parse_amount",
+    "parse_escalate",
+    "parse_user_mention",
+    "slugify",
+    "unescape",
+]
+
+MAX_CUSTOMER = 80
+MAX_SUMMARY = 2000
+MAX_CHANNEL_NAME = 80  # Slack's limit for conversation names
+MAX_AMOUNT = 10**12  # a trillion dollars of ARR is a typo, not a customer
+
+USAGE = """\
+Usage: /escalate CUSTOMER: SUMMARY [--arr AMOUNT] [--ic @person] [--criteria id,id] [--private]
+
+  CUSTOMER            the account, first, followed by a colon (up to 80 characters)
+  SUMMARY             what is wrong, in a sentence or two (up to 2000 characters)
+  --arr AMOUNT        the customer's annual recurring revenue in dollars:
+                      250000, 250,000, 250k, $1.2M or 2B ($100K or more adds arr_churn_risk)
+  --ic @person        the incident commander: type @ and pick one person from Slack's list
+                      (without it: the next IC in the rotation, else you)
+  --criteria id,id    escalation criteria ids, comma-separated, for example
+                      security_incident,legal_regulatory
+  --private           make the war-room channel private
+
+Flags go anywhere after the colon, also as --flag=value.
+
+Examples:
+  /escalate Acme Corp: checkout fails for all EU users --arr 250k
+  /escalate Initech: export shows other tenants' rows --criteria security_incident --private
+  /escalate Globex: API errors since 09:40 UTC --ic @dana --criteria multi_customer_outage
+
+/escalate with no text opens a form instead; /escalate help shows this text."""
+
+_EXAMPLE = "`/escalate Acme Corp: checkout fails for all EU users --arr 250k`"
+_AMOUNT_FORMS = "Write it in dollars, like 250000, 250,000, 250k, $1.2M or 2B."
+_PICK_PERSON = "type @ and pick the person from Slack's list, so Slack turns it into a mention"
+
+
+@dataclass(frozen=True)
+class Help:
+    """`/escalate help`: answer with `USAGE`, visible only to the caller."""
+
+
+@dataclass(frozen=True)
+class OpenForm:
+    """`/escalate` with no text: open the declaration form."""
+
+
+@dataclass(frozen=True)
+class Declare:
+    """A complete declaration typed on the command line."""
+
+    customer: str
+    summary: str
+    arr: int | None  # whole dollars
+    ic: str | None  # Slack user id
+    criteria: tuple[str, ...]  # in the order typed, de-duplicated, spelled as the protocol does
+    private: bool
+
+
+# --- Slack text ---------------------------------------------------------------------------
+
+_ESCAPES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
+_ESCAPE_RE = re.compile("|".join(_ESCAPES))
+
+
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of `&`, `<` and `>` (in one pass, so `&amp;lt;` stays `&lt;`)."""
+    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], text)
+
+
+_ENTITY_RE = re.compile(r"<([^<>]*)>")
+# Slack's special mentions; shown as the `@here` a person would have typed.
+_BROADCASTS = ("!here", "!channel", "!everyone")
+_BROADCAST_ENTITIES = tuple("<" + broadcast for broadcast in _BROADCASTS)
+
+
+def _entity_label(body: str) -> str:
+    """How a person would write the Slack entity `<body>`: `@ivan`, `#general`, a link's text."""
+    target, _, label = body.partition("|")
+    if target.startswith("!subteam^"):
+        return label or "@" + target.removeprefix("!subteam^")
+    if target.startswith(_BROADCASTS):
+        return "@" + target[1:]
+    if target.startswith(("@", "#")):
+        return target[0] + label.lstrip("@#") if label else target
+    if label:
+        return label
+    return target.removeprefix("mailto:")
+
+
+def _readable(text: str) -> str:
+    """Slack's wire text as a person reads it: entities rendered as labels, then unescaped."""
+    return unescape(_ENTITY_RE.sub(lambda m: _entity_label(m.group(1)), text))
+
+
+def _quote(text: str, limit: int = 40) -> str:
+    """The offending token for an error message: readable, short, in backticks.
+
+    Rendering entities keeps an echoed `<!channel>` from notifying anyone.
+    """
+    shown = " ".join(_readable(text).split()).replace("`", "'")
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return f"`{shown}`"
+
+
+# A token is a maximal run of Slack entities and non-space characters, so that an entity whose
+# label has spaces (`<https://x|the runbook>`) stays whole and its words are never read as flags.
+_TOKEN_RE = re.compile(r"(?:<[^<>]*>|[^\s<]|<)+")
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN_RE.findall(text)
+
+
+# --- Mentions and amounts -----------------------------------------------------------------
+
+_USER_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+
+
+def parse_user_mention(text: str) -> str:
+    """The user id in a Slack mention, `<@U123|name>` or `<@U123>` (`W...` ids too)."""
+    value = text.strip()
+    match = _USER_MENTION_RE.fullmatch(value)
+    if match:
+        return match.group(1)
+    if not value:
+        raise InvalidInput(f"No person was given: {_PICK_PERSON}.")
+    if value.startswith("<!subteam^"):
+        raise InvalidInput(
+            f"{_quote(value)} is a user group, but the IC must be one person: "
+            "mention a single person instead."
+        )
+    if value.startswith(_BROADCAST_ENTITIES):
+        raise InvalidInput(
+            f"{_quote(value)} notifies everyone, but the IC must be one person: "
+            "mention a single person instead."
+        )
+    if value.startswith("<#"):
+        raise InvalidInput(f"{_quote(value)} is a channel, not a person: {_PICK_PERSON}.")
+    # A bare `@ivan` is what arrives when the name was typed out rather than picked.
+    raise InvalidInput(f"{_quote(value)} is not a Slack mention: {_PICK_PERSON}.")
+
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9}
+# Thousands separators must group by three, so a European `1,5m` is refused, not read as 15m.
+_AMOUNT_RE = re.compile(
+    r"\$?\s*(?P<number>[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"\s*(?P<units>[a-z]*)",
+    re.IGNORECASE,
+)
+_MINUS_SIGNS = ("-", "\u2212")
+
+
+def parse_amount(text: str) -> int:
+    """Whole dollars from `250000`, `250,000`, `250k`, `$1.2M`, `2B`, ... (nearest dollar)."""
+    value = text.strip()
+    if not value:
+        raise InvalidInput(f"The amount is empty. {_AMOUNT_FORMS}")
+    quoted = _quote(value)
+    if value.lstrip("$ ").startswith(_MINUS_SIGNS):
+        raise InvalidInput(
+            f"The amount {quoted} is negative; it must be more than zero. {_AMOUNT_FORMS}"
+        )
+    match = _AMOUNT_RE.fullmatch(value)
+    if match is None:
+        raise InvalidInput(f"{quoted} is not an amount. {_AMOUNT_FORMS}")
+    units = match.group("units").lower()
+    if units not in _UNITS:
+        if all(unit in _UNITS for unit in units):
+            raise InvalidInput(
+                f"The amount {quoted} has more than one unit; use one of k, M or B. {_AMOUNT_FORMS}"
+            )
+        raise InvalidInput(f"{quoted} is not an amount. {_AMOUNT_FORMS}")
+    number = match.group("number").replace(",", "")
+    too_large = InvalidInput(
+        f"The amount {quoted} is more than $1,000,000,000,000; check the unit. {_AMOUNT_FORMS}"
+    )
+    # Refused before any arithmetic, so a pasted thousand-digit number costs nothing.
+    if len(number.partition(".")[0].lstrip("0")) > len(str(MAX_AMOUNT)):
+        raise too_large
+    # Exact arithmetic, not float, so `1.15M` is 1,150,000 rather than 1,149,999; halves round
+    # up, as people do, rather than to even.
+    dollars = math.floor(Fraction(number) * _UNITS[units] + Fraction(1, 2))
+    if dollars <= 0:
+        size = "zero" if Fraction(number) == 0 else "less than a dollar"
+        raise InvalidInput(
+            f"The amount {quoted} is {size}; it must be at least $1. {_AMOUNT_FORMS}"
+        )
+    if dollars > MAX_AMOUNT:
+        raise too_large
+    return dollars
+
+
+# --- The command line ---------------------------------------------------------------------
+
+_HELP_WORDS = frozenset({"help", "--help", "-h"})
+_FLAGS = ("arr", "ic", "criteria", "private")
+_FLAG_EXAMPLES = {
+    "arr": "--arr 250k",
+    "ic": "--ic @dana",
+    "criteria": "--criteria security_incident,legal_regulatory",
+}
+# Smart punctuation (macOS, iOS) turns a typed `--` into an em or en dash. A dash-led token is
+# read as a flag only when it names a known flag, so `—again` in a summary stays a word.
+_SMART_DASHES = ("\u2014", "\u2013")
+
+
+@dataclass(frozen=True)
+class _Flag:
+    name: str  # lowercased, without dashes
+    shown: str  # as the person should read it back: `--arr`, or `--Foo` for an unknown flag
+    inline: str | None  # the value after `=`, if written as --flag=value
+
+
+def _as_flag(token: str) -> _Flag | None:
+    if token.startswith("--") and len(token) > 2 and token[2] in string.ascii_letters:
+        body = token[2:]
+    elif token.startswith(_SMART_DASHES) and token[1:].partition("=")[0].lower() in _FLAGS:
+        body = token[1:]
+    else:
+        return None
+    name, equals, value = body.partition("=")
+    return _Flag(name=name.lower(), shown="--" + name, inline=value if equals else None)
+
+
+_SHORTCODE_RUN = r"(?::[a-z0-9_+'-]+:)+"  # `:fire:`, `:wave::skin-tone-2:`
+_SHORTCODE_RUN_RE = re.compile(_SHORTCODE_RUN)
+_LONE_SHORTCODES_RE = re.compile(rf"(?<!\S){_SHORTCODE_RUN}(?!\S)")
+_COLONS = (":", "\uff1a")  # the full-width colon is what CJK keyboards type
+
+
+def _is_ascii_digit(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and "0" <= text[index] <= "9"
+
+
+def _find_separator(text: str) -> int | None:
+    """Index of the colon that ends the customer name, or None.
+
+    That is the first colon, skipping colons that are plainly not one: inside a Slack entity
+    (`<https://acme.com|acme.com>`), in emoji shortcodes at the start of a word
+    (`:rotating_light: Acme: ...`), in a time (`10:30`), in a bare URL scheme (`https://`).
+    """
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "<":
+            end = text.find(">", index)
+            if end != -1:
+                index = end + 1
+                continue
+        elif char in _COLONS:
+            if char == ":" and (index == 0 or text[index - 1].isspace()):
+                emoji = _SHORTCODE_RUN_RE.match(text, index)
+                if emoji and (
+                    emoji.end() == len(text)
+                    or text[emoji.end()].isspace()
+                    or text[emoji.end()] == ":"
+                ):
+                    index = emoji.end()
+                    continue
+            is_time = _is_ascii_digit(text, index - 1) and _is_ascii_digit(text, index + 1)
+            is_scheme = text.startswith("//", index + 1)
+            if not (is_time or is_scheme):
+                return index
+        index += 1
+    return None
+
+
+def _customer(raw: str) -> str:
+    for token in _tokens(raw):
+        flag = _as_flag(token)
+        if flag is not None:
+            raise InvalidInput(
+                f"{_quote(token)} comes before the colon. Start with the customer name and a "
+                f"colon, then the summary and the flags: {_EXAMPLE}."
+            )
+    # Emoji are decoration; the name must match the account records (customer_insights.yaml).
+    without_emoji = _LONE_SHORTCODES_RE.sub(" ", raw)
+    customer = " ".join(_readable(without_emoji).split())
+    if not customer:
+        raise InvalidInput(
+            f"The customer name before the colon is empty. Start with the customer name, "
+            f"followed by a colon: {_EXAMPLE}."
+        )
+    if len(customer) > MAX_CUSTOMER:
+        raise InvalidInput(
+            f"The customer name {_quote(customer)} is {len(customer)} characters long; "
+            f"keep it to {MAX_CUSTOMER} or fewer."
+        )
+    return customer
+
+
+def _criterion_key(criterion: str) -> str:
+    # `Security-Incident` is a typo for `security_incident`, not another criterion.
+    return criterion.strip().lower().replace("-", "_")
+
+
+def _criteria(value: str, known: Collection[str]) -> tuple[str, ...]:
+    canonical = {_criterion_key(criterion): criterion for criterion in known}
+    chosen: list[str] = []
+    for typed in value.split(","):
+        if not typed.strip():
+            continue  # `a,,b` and a trailing comma are slips, not criteria
+        criterion = canonical.get(_criterion_key(typed))
+        if criterion is None:
+            listing = ", ".join(sorted(known)) if known else "none are configured"
+            close = difflib.get_close_matches(_criterion_key(typed), list(canonical), n=1)
+            hint = f" Did you mean {canonical[close[0]]}?" if close else ""
+            raise InvalidInput(
+                f"Unknown criterion {_quote(typed.strip())} in --criteria.{hint} "
+                f"Known criteria: {listing}."
+            )
+        if criterion not in chosen:
+            chosen.append(criterion)
+    if not chosen:
+        raise InvalidInput(
+            "--criteria needs at least one criterion id, like --criteria security_incident."
+        )
+    return tuple(chosen)
+
+
+def _unknown_flag(flag: _Flag) -> InvalidInput:
+    close = difflib.get_close_matches(flag.name, _FLAGS, n=1)
+    hint = f" Did you mean --{close[0]}?" if close else ""
+    known = ", ".join(f"--{name}" for name in _FLAGS)
+    return InvalidInput(f"Unknown flag {_quote(flag.shown)}.{hint} The flags are {known}.")
+
+
+def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenForm | Declare:
+    """Read the text of `/escalate`; `known_criteria` are the protocol's criterion ids.
+
+    `--criteria` takes one value, but a comma at the end of a piece (or the start of the next)
+    says the list goes on, so `--criteria a, b` and `--criteria a ,b` read as `a,b`. Only that
+    comma joins the next token in: `--criteria a more words` keeps `more words` in the summary.
+    A summary word after a list ending in a comma is read as a criterion, and so is refused as
+    unknown rather than silently lost.
+    """
+    stripped = text.strip()
+    if not stripped:
+        return OpenForm()
+    if stripped.lower() in _HELP_WORDS:
+        return Help()
+
+    separator = _find_separator(stripped)
+    if separator is None:
+        raise InvalidInput(f"The customer name must come first, followed by a colon: {_EXAMPLE}.")
+    customer = _customer(stripped[:separator])
+
+    tokens = _tokens(stripped[separator + 1 :])
+    words: list[str] = []
+    seen: set[str] = set()
+    arr: int | None = None
+    ic: str | None = None
+    criteria: tuple[str, ...] = ()
+    index = 0
+    # Flags are checked as they come, so the first mistake in the text is the one reported.
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        flag = _as_flag(token)
+        if flag is None:
+            words.append(token)
+            continue
+        if flag.name not in _FLAGS:
+            raise _unknown_flag(flag)
+        if flag.name in seen:
+            raise InvalidInput(f"`--{flag.name}` is given twice; give it once.")
+        seen.add(flag.name)
+        if flag.name == "private":
+            if flag.inline is not None:
+                raise InvalidInput("`--private` takes no value; write just --private.")
+            continue
+        value = flag.inline
+        if value is None and index < len(tokens) and _as_flag(tokens[index]) is None:
+            value = tokens[index]
+            index += 1
+        if not value:
+            raise InvalidInput(f"`--{flag.name}` needs a value, like {_FLAG_EXAMPLES[flag.name]}.")
+        if flag.name == "arr":
+            arr = _flag_value("arr", parse_amount, value)
+        elif flag.name == "ic":
+            ic = _flag_value("ic", parse_user_mention, value)
+        else:
+            while (
+                index < len(tokens)
+                and _as_flag(tokens[index]) is None
+                and (value.endswith(",") or tokens[index].startswith(","))
+            ):
+                value += tokens[index]
+                index += 1
+            criteria = _criteria(value, known_criteria)
+
+    summary = unescape(" ".join(words))
+    if not summary:
+        raise InvalidInput(
+            f"The summary after {_quote(customer + ':')} is empty: say in a few words what "
+            f"is wrong, like {_EXAMPLE}."
+        )
+    if len(summary) > MAX_SUMMARY:
+        raise InvalidInput(
+            f"The summary is {len(summary)} characters long; keep it to {MAX_SUMMARY} or "
+            "fewer and put the details in the war room."
+        )
+    return Declare(
+        customer=customer,
+        summary=summary,
+        arr=arr,
+        ic=ic,
+        criteria=criteria,
+        private="private" in seen,
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _flag_value(name: str, parse: Callable[[str], _T], value: str) -> _T:
+    try:
+        return parse(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"Check --{name}: {exc.message}") from None
+
+
+# --- Channel names ------------------------------------------------------------------------
+
+_NOT_SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(customer: str) -> str:
+    """The customer as a channel-name slug: lowercase ASCII words joined by `-`, never empty.
+
+    Accents and other scripts are transliterated (`Société` -> `societe`, `Газпром` ->
+    `gazprom`); what cannot be (emoji, punctuation only) leaves `customer`.
+    """
+    # Transliterate before lowercasing: `İ`.lower() is two code points, unidecode(`İ`) is `I`.
+    slug = _NOT_SLUG_RE.sub("-", unidecode(customer).lower()).strip("-")
+    return slug or "customer"
+
+
+def channel_name(day: datetime.date, customer: str, attempt: int = 1) -> str:
+    """`esc-YYYYMMDD-<slug>`, with `-<attempt>` from the second attempt, at most 80 characters.
+
+    The slug is cut, never the date or the suffix, so retries after `name_taken` stay unique.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt counts from 1, got {attempt}")
+    # Formatted by hand: strftime("%Y") does not pad years before 1000 on every platform.
+    prefix = f"esc-{day.year:04d}{day.month:02d}{day.day:02d}-"
+    suffix = "" if attempt == 1 else f"-{attempt}"
+    room = MAX_CHANNEL_NAME - len(prefix) - len(suffix)
+    if room < 1:
+        raise ValueError(f"attempt {attempt} leaves no room for the customer in the name")
+    return prefix + slugify(customer)[:room].rstrip("-") + suffix

@@ -1,0 +1,82 @@
+"""Block Kit rendering (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.domain.escalation import Declaration, mark_step_done, open_escalation
+from bot.slack import blocks
+from protocols.loader import load_protocol
+
+NOW = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+PROTOCOL = load_protocol()
+
+
+def escalation(customer: str = "Acme", summary: str = "down", private: bool = False):
+    esc, _ = open_escalation(
+        id="esc-20261125-acme",
+        channel_id="C1",
+        declaration=Declaration(
+            customer=customer, summary=summary, declarer="U1", arr=250_000, private=private
+        ),
+        ic="U2",
+        vps=(),
+        protocol=PROTOCOL,
+        now=NOW,
+        clock_scale=1,
+        ic_source="rotation",
+        bot_user_id="UBOT",
+    )
+    return esc
+
+
+def test_escape_keeps_slack_entities_and_escapes_the_rest() -> None:
+    text = "AT&T <@U123|dana> says 1 < 2 > 0, see <https://x.example|docs> and <#C9>"
+    assert blocks.escape(text) == (
+        "AT&amp;T <@U123|dana> says 1 &lt; 2 &gt; 0, see <https://x.example|docs> and <#C9>"
+    )
+
+
+def test_topic_fits_slacks_limit() -> None:
+    esc = escalation(customer="X" * 300)
+    topic = blocks.topic(esc)
+    assert len(topic) <= 250 and topic.endswith(" · IC <@U2> · Investigating")
+    assert blocks.topic(escalation()) == "Acme · IC <@U2> · Investigating"
+
+
+def test_brief_shows_due_times_buttons_and_done_steps() -> None:
+    esc = escalation(summary="1 < 2 & <@U9>")
+    msg = blocks.brief(esc, PROTOCOL)
+    rendered = str(blocks.as_dicts(msg.blocks))
+    due = int((NOW + timedelta(minutes=15)).timestamp())
+    assert f"<!date^{due}^" in rendered
+    assert "1 &lt; 2 &amp; <@U9>" in rendered
+    assert "Done by <@UBOT>" in rendered  # the war-room step
+    assert "Update every 2 h" in rendered and "1 d and 2 d after resolution" not in rendered
+    assert "24 h and 48 h after resolution" in rendered
+    assert msg.text  # a plain fallback for notifications
+
+    done, _ = mark_step_done(esc, "assessment", "U2", NOW + timedelta(minutes=3))
+    buttons = [
+        b["accessory"]["value"]
+        for b in blocks.as_dicts(blocks.brief(done, PROTOCOL).blocks)
+        if "accessory" in b
+    ]
+    assert buttons == ["customer_communication"]
+
+
+def test_clock_scale_shows_scaled_intervals() -> None:
+    rendered = str(blocks.as_dicts(blocks.brief(escalation(), PROTOCOL, clock_scale=60).blocks))
+    assert "Update every 2 min" in rendered
+
+
+def test_private_exec_notice_is_only_a_link() -> None:
+    msg = blocks.exec_notice(escalation(customer="Wayne", summary="breach", private=True), PROTOCOL)
+    shown = msg.text + str(blocks.as_dicts(msg.blocks))
+    assert "<#C1>" in shown and "Wayne" not in shown and "breach" not in shown
+
+
+def test_the_form_offers_every_criterion() -> None:
+    view = blocks.declaration_form(PROTOCOL).to_dict()
+    criteria = next(b for b in view["blocks"] if b["block_id"] == "criteria")
+    assert [o["value"] for o in criteria["element"]["options"]] == list(PROTOCOL.criterion_ids)
