@@ -1,0 +1,132 @@
+"""The `warroom` command: run the bot, check protocol files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="warroom", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set)")
+    run.add_argument("--port", type=int, default=None, help="HTTP port (default $PORT or 3000)")
+    run.add_argument(
+        "--threads", type=int, default=32, help="HTTP request threads per process (default 32)"
+    )
+
+    protocols = sub.add_parser("protocols", help="protocol files")
+    psub = protocols.add_subparsers(dest="protocols_command", required=True)
+    check = psub.add_parser("check", help="validate a protocol file")
+    check.add_argument("file", nargs="?", help="protocol YAML (default: the shipped tier4.yaml)")
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    return _protocols_check(args.file)
+
+
+def _fail(message: str) -> int:
+    print(f"warroom: {message}", file=sys.stderr)
+    return 2
+
+
+def _protocols_check(path: str | None) -> int:
+    from protocols.loader import DEFAULT_PROTOCOL, check, describe, load_protocol
+
+    problems = check(path)
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        return 1
+    print(f"ok: {path or DEFAULT_PROTOCOL}: {describe(load_protocol(path))}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError
+    from bot.logs import configure_logging
+    from bot.runtime import connect_redis, load_definitions
+    from bot.settings import Settings
+    from protocols.loader import ProtocolError
+
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "environment"
+        return _fail(f"{name}: {err['msg']}")
+    if args.port is not None:
+        settings = settings.model_copy(update={"port": args.port})
+    missing = settings.missing_for_run()
+    if missing:
+        return _fail(f"{' and '.join(missing)} must be set (see README, Configuration)")
+    try:
+        load_definitions(settings)
+    except (ConfigError, ProtocolError) as e:
+        return _fail(str(e).replace("\n", "; "))
+    client = connect_redis(settings)
+    try:
+        client.ping()
+    except Exception as e:
+        return _fail(f"cannot reach Redis at {_redacted(settings.redis_url)}: {e}")
+    finally:
+        client.close()
+
+    configure_logging()
+    if settings.slack_app_token is not None:
+        return _run_socket_mode(settings)
+    return _run_http(settings, threads=args.threads)
+
+
+def _run_socket_mode(settings: object) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.runtime import build_runtime
+
+    runtime = build_runtime(settings)  # type: ignore[arg-type]
+    token = settings.slack_app_token.get_secret_value()  # type: ignore[attr-defined]
+    SocketModeHandler(runtime.app, token).start()
+    return 0
+
+
+def _run_http(settings: object, *, threads: int) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    port = settings.port  # type: ignore[attr-defined]
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"0.0.0.0:{port}")
+            self.cfg.set("workers", int(os.environ.get("WEB_CONCURRENCY", "1")))
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 10)
+
+        def load(self) -> object:
+            from bot.wsgi import create_app
+
+            return create_app()
+
+    Server().run()
+    return 0
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

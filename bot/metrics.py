@@ -1,0 +1,46 @@
+"""Prometheus metrics of one process, on a registry of its own (nothing global at import)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "warroom_http_requests",
+            "HTTP requests served, by path and status code.",
+            ["path", "status"],
+            registry=self.registry,
+        )
+        self.declarations = Counter(
+            "warroom_declarations",
+            "Escalation declarations, by outcome (opened, duplicate, invalid, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.slack_api_errors = Counter(
+            "warroom_slack_api_errors",
+            "Slack Web API calls that failed, by method and Slack's error code.",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.slack_api_calls = Counter(
+            "warroom_slack_api_calls",
+            "Slack Web API calls made, by method.",
+            ["method"],
+            registry=self.registry,
+        )
+        self.room_seconds = Histogram(
+            "warroom_room_ready_seconds",
+            "Seconds from a declaration's ack until its war room is complete.",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,132 @@
+"""The composition root: builds every long-lived object from settings, once per process."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.config import WarroomConfig, load_config
+from bot.listeners import actions, commands, errors, views
+from bot.memory import Memory
+from bot.metrics import Metrics
+from bot.service import EscalationService
+from bot.settings import Settings
+from bot.slack.gateway import SlackGateway, build_client
+from bot.store import Keys, Store
+from protocols.loader import load_protocol
+from protocols.schema import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Configuration or a dependency stops the bot from starting; the message is one line."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    protocol: Protocol
+    config: WarroomConfig
+    metrics: Metrics
+    redis: redis.Redis
+    store: Store
+    client: WebClient
+    gateway: SlackGateway
+    service: EscalationService
+    app: App
+    executor: Executor
+
+    def ready(self) -> bool:
+        return self.store.ping()
+
+    def close(self) -> None:
+        self.gateway.close()
+        if isinstance(self.executor, ThreadPoolExecutor):
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        self.redis.close()
+
+
+def load_definitions(settings: Settings) -> tuple[Protocol, WarroomConfig]:
+    """The protocol and the config file, validated; errors name the file and the key."""
+    protocol = load_protocol(settings.protocol_file)
+    config = load_config(settings.config_path(), protocol.criterion_ids)
+    return protocol, config
+
+
+def connect_redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=15,
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    listener_executor: Executor | None = None,
+    verify_token: bool = True,
+) -> Runtime:
+    """Everything the bot needs. `listener_executor` runs work after the ack (tests pass one
+    that runs inline, so a request's work is finished when dispatch returns)."""
+    missing = settings.missing_for_run()
+    if missing:
+        raise StartupError(f"{' and '.join(missing)} must be set (see README, Configuration)")
+    protocol, config = load_definitions(settings)
+    metrics = Metrics()
+    token = settings.slack_bot_token.get_secret_value()  # type: ignore[union-attr]
+    client = build_client(token, settings.slack_api_url, metrics)
+    gateway = SlackGateway(client, threads=64)
+    redis_client = connect_redis(settings)
+    store = Store(redis_client, Keys(settings.redis_prefix))
+    service = EscalationService(
+        store=store,
+        gateway=gateway,
+        memory=Memory(Path(settings.memory_dir)),
+        protocol=protocol,
+        config=config,
+        metrics=metrics,
+        clock_scale=settings.clock_scale,
+        dedup_seconds=settings.dedup_seconds,
+    )
+    executor = listener_executor or ThreadPoolExecutor(
+        max_workers=settings.workers, thread_name_prefix="after-ack"
+    )
+    app = App(
+        token=token,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),  # type: ignore[union-attr]
+        client=client,
+        # Acks run on the request's own thread and never queue behind slow work, which runs
+        # on `executor`; Bolt's default shares one 5-thread pool between both.
+        process_before_response=True,
+        listener_executor=executor,
+        token_verification_enabled=verify_token,
+    )
+    errors.register(app)
+    commands.register(app, service)
+    views.register(app, service)
+    actions.register(app, service)
+    if verify_token:
+        # Learn the bot's user id now, not on the first declaration's clock.
+        _ = gateway.bot_user_id
+    return Runtime(
+        settings=settings,
+        protocol=protocol,
+        config=config,
+        metrics=metrics,
+        redis=redis_client,
+        store=store,
+        client=client,
+        gateway=gateway,
+        service=service,
+        app=app,
+        executor=executor,
+    )

@@ -1,0 +1,267 @@
+"""The escalation service: load, decide (domain), save, then do what the decision says.
+
+It owns the clock and the order of Slack calls. Listeners call it; it never sees Bolt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot.config import WarroomConfig
+from bot.domain import escalation as domain
+from bot.domain.errors import NotAWarRoom, Unavailable, WarroomError
+from bot.domain.escalation import Declaration, Escalation
+from bot.domain.timeline import EventKind, event
+from bot.memory import Memory
+from bot.metrics import Metrics
+from bot.slack import blocks
+from bot.slack.gateway import SlackGateway, error_code
+from bot.slack.parse import channel_name
+from bot.store import Claim, Store, fingerprint
+from protocols.schema import Protocol
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[str], None]
+
+# What an invite failure means to the people in the room.
+_INVITE_REASONS = {
+    "user_not_found": "not found in this workspace (they may have left)",
+    "user_disabled": "deactivated",
+    "cant_invite": "Slack does not allow inviting them here",
+    "user_is_restricted": "a guest who cannot be invited to this channel",
+    "user_is_ultra_restricted": "a single-channel guest",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class EscalationService:
+    store: Store
+    gateway: SlackGateway
+    memory: Memory
+    protocol: Protocol
+    config: WarroomConfig
+    metrics: Metrics
+    clock_scale: float = 1.0
+    dedup_seconds: int = 600
+    clock: Callable[[], datetime] = utcnow
+
+    # -- declaring -------------------------------------------------------------------------
+    def claim(self, decl: Declaration, token: str) -> Claim:
+        """Reserve this declaration so a double submit or a retried delivery opens one room.
+
+        Runs on the ack path: one Redis round trip. Raises Unavailable when Redis is down.
+        """
+        fp = self._fingerprint(decl)
+        claim = self.store.claim_declaration(fp, token, ttl=self.dedup_seconds)
+        if not claim.mine:
+            self.metrics.declarations.labels("duplicate").inc()
+        return claim
+
+    def open_form(self, trigger_id: str) -> None:
+        self.gateway.open_view(trigger_id, blocks.declaration_form(self.protocol))
+
+    def open_war_room(self, decl: Declaration, token: str, reply: Reply) -> Escalation | None:
+        """Create the room. Slack calls run in three waves: the channel (with the user-group
+        lookups beside it); then invites, brief, topic and exec notice at once; then the pin."""
+        started = time.monotonic()
+        fp = self._fingerprint(decl)
+        if not self.store.holds_claim(fp, token):
+            return None  # another request for the same declaration is doing it
+        try:
+            esc = self._open(decl, reply)
+        except BaseException:
+            self._release(fp)
+            self.metrics.declarations.labels("failed").inc()
+            raise
+        self.store.complete_claim(fp, esc, ttl=self.dedup_seconds)
+        self.metrics.declarations.labels("opened").inc()
+        self.metrics.room_seconds.observe(time.monotonic() - started)
+        return esc
+
+    def _open(self, decl: Declaration, reply: Reply) -> Escalation:
+        facts = self.memory.customer_facts(decl.customer) or {}
+        if decl.arr is None and isinstance(facts.get("arr"), int):
+            decl = replace(decl, arr=facts["arr"])
+        now = self.clock()
+        bot = self.gateway.bot_user_id
+        rotation = None if decl.ic else self.store.next_in_rotation(self.config.incident_commanders)
+        ic = domain.choose_ic(decl.ic, rotation, decl.declarer)
+        ic_source = "requested" if decl.ic else ("rotation" if rotation else "declarer")
+        criteria = domain.effective_criteria(decl.criteria, decl.arr, self.protocol)
+        wanted = self.config.responders_for(criteria)
+        csm = facts.get("csm")
+        if isinstance(csm, str) and csm:
+            wanted.append(csm)
+        groups = [m for m in wanted if m.startswith("S")]
+        people = [m for m in wanted if not m.startswith("S")]
+
+        # Wave 1: the channel, with the user-group lookups running beside it.
+        groups_future = self.gateway.submit(self.gateway.usergroup_members, groups)
+        try:
+            channel_id, name = self.gateway.create_channel(
+                lambda attempt: channel_name(now.date(), decl.customer, attempt),
+                private=decl.private,
+                skip=self.store.exists,
+            )
+        except SlackApiError as e:
+            code = error_code(e)
+            log.error("conversations.create failed for %s: %s", decl.customer, code)
+            raise WarroomError(
+                f"Slack refused to create the war-room channel ({code}). Nothing was created; "
+                "try again, and if it keeps failing check the app's channel permissions."
+            ) from e
+
+        esc, events = domain.open_escalation(
+            id=name,
+            channel_id=channel_id,
+            declaration=decl,
+            ic=ic,
+            vps=self.config.vp,
+            protocol=self.protocol,
+            now=now,
+            clock_scale=self.clock_scale,
+            ic_source=ic_source,
+            bot_user_id=bot,
+        )
+        try:
+            self.store.create(esc, events)
+        except Unavailable:
+            # Nothing half-created: the channel goes too.
+            self._archive_quietly(channel_id)
+            raise
+        log.info("escalation %s: channel %s created", esc.id, channel_id)
+
+        group_members, failed_groups = groups_future.result()
+        invite = domain.invitees(esc, [*people, *group_members], exclude=[bot])
+        brief = blocks.brief(esc, self.protocol, self.clock_scale)
+
+        # Wave 2: everything that needs only the channel.
+        calls: list[Callable[[], object]] = [
+            lambda: self.gateway.invite(channel_id, invite),
+            lambda: self.gateway.post(channel_id, brief),
+            lambda: self.gateway.set_topic(channel_id, blocks.topic(esc)),
+            lambda: self.memory.write_instruction(esc, protocol_name=self.protocol.name),
+        ]
+        exec_channel = self.config.exec_channel
+        if exec_channel:
+            notice = blocks.exec_notice(esc, self.protocol)
+            calls.append(lambda: self.gateway.post(exec_channel.lstrip("#"), notice))
+        failed_invites, brief_ts, *rest = self.gateway.together(*calls)
+
+        problems: list[str] = []
+        if isinstance(failed_invites, Exception):
+            problems.append(f"inviting people failed ({_describe(failed_invites)})")
+            failed_invites = {}
+        if isinstance(rest[0], Exception):
+            problems.append(f"setting the channel topic failed ({_describe(rest[0])})")
+        if isinstance(rest[1], Exception):
+            log.error("escalation %s: writing instruction.yaml failed: %s", esc.id, rest[1])
+            problems.append("writing the escalation's memory file failed")
+        if exec_channel and isinstance(rest[2], Exception):
+            problems.append(f"telling #{exec_channel.lstrip('#')} failed ({_describe(rest[2])})")
+        for group, code in failed_groups.items():
+            problems.append(f"user group {group} could not be expanded ({code})")
+
+        # Wave 3: pin the brief (and remember where it is, to update it in place later).
+        if isinstance(brief_ts, Exception):
+            problems.append(f"posting the brief failed ({_describe(brief_ts)})")
+        else:
+            pinned, saved = self.gateway.together(
+                lambda: self.gateway.pin(channel_id, brief_ts),
+                lambda: self.store.update(
+                    esc.id, lambda e: (e.model_copy(update={"brief_ts": brief_ts}), [])
+                ),
+            )
+            if isinstance(pinned, Exception):
+                problems.append(f"pinning the brief failed ({_describe(pinned)})")
+            if isinstance(saved, Exception):
+                log.error("escalation %s: saving the brief's ts failed: %s", esc.id, saved)
+            else:
+                esc = saved[0]
+
+        if failed_invites:
+            lines = [
+                f"• {blocks.mention(u)}: {_INVITE_REASONS.get(code, code)}"
+                for u, code in failed_invites.items()
+            ]
+            note = "⚠️ Could not invite everyone:\n" + "\n".join(lines)
+            if esc.ic in failed_invites:
+                note += (
+                    f"\nThe incident commander {blocks.mention(esc.ic)} is not in the room: "
+                    "reassign with `ic @someone`."
+                )
+            problems.append(f"{len(failed_invites)} invite(s) failed")
+            self._post_quietly(channel_id, note)
+
+        seconds = (self.clock() - now).total_seconds()
+        self.store.append(
+            esc.id,
+            event(self.clock(), EventKind.WAR_ROOM_READY, bot, "War room ready", seconds=seconds),
+        )
+        link = blocks.channel_link(channel_id)
+        if problems:
+            reply(f"War room {link} is open, but: " + "; ".join(problems) + ".")
+        else:
+            reply(f"War room {link} is ready. IC: {blocks.mention(esc.ic)}.")
+        return esc
+
+    # -- steps -----------------------------------------------------------------------------
+    def mark_done(self, channel_id: str, step_id: str, user: str) -> tuple[Escalation, bool]:
+        """Mark a protocol step done; returns the escalation and whether this call did it."""
+        esc = self.in_channel(channel_id)
+        now = self.clock()
+        esc, events = self.store.update(
+            esc.id, lambda e: domain.mark_step_done(e, step_id, user, now)
+        )
+        if events and esc.brief_ts:
+            self.gateway.update(
+                esc.channel_id, esc.brief_ts, blocks.brief(esc, self.protocol, self.clock_scale)
+            )
+        return esc, bool(events)
+
+    def in_channel(self, channel_id: str) -> Escalation:
+        esc = self.store.by_channel(channel_id)
+        if esc is None:
+            raise NotAWarRoom(
+                "This channel is not a war room. Declare an escalation with `/escalate` first."
+            )
+        return esc
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _fingerprint(self, decl: Declaration) -> str:
+        return fingerprint(decl.declarer, decl.customer, decl.summary)
+
+    def _release(self, fp: str) -> None:
+        try:
+            self.store.release_claim(fp)
+        except Unavailable:
+            log.warning("could not release declaration claim %s (Redis down); it expires", fp)
+
+    def _archive_quietly(self, channel_id: str) -> None:
+        try:
+            self.gateway.archive(channel_id)
+        except Exception:
+            log.exception("could not archive half-created channel %s", channel_id)
+
+    def _post_quietly(self, channel_id: str, text: str) -> None:
+        try:
+            self.gateway.post_text(channel_id, text)
+        except Exception:
+            log.exception("could not post a note in %s", channel_id)
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, SlackApiError):
+        return f"Slack said {error_code(e)}"
+    return type(e).__name__

@@ -1,0 +1,238 @@
+"""Redis persistence of escalations, timelines and claims; every key name is built here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import redis
+
+from bot.domain.errors import Unavailable, WarroomError
+from bot.domain.escalation import Escalation
+from bot.domain.timeline import Event
+
+# What Redis raises when it cannot be reached or stops answering mid-command.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+UNAVAILABLE = (
+    "The escalation store (Redis) cannot be reached right now, so nothing was created or "
+    "changed. Try again in a minute; if it persists, tell whoever runs warroom."
+)
+
+
+class Keys:
+    """Every Redis key warroom uses, under one prefix so several deployments (or test runs)
+    can share a server and be cleaned up with one SCAN."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def escalation(self, esc_id: str) -> str:
+        # JSON document with a `version`; updated under WATCH so concurrent writers can't both win.
+        return f"{self.prefix}:esc:{esc_id}"
+
+    def timeline(self, esc_id: str) -> str:
+        # A list, appended with RPUSH only: the timeline is never rewritten.
+        return f"{self.prefix}:esc:{esc_id}:timeline"
+
+    def channel(self, channel_id: str) -> str:
+        # channel id -> escalation id, so a click or mention in a channel finds its escalation.
+        return f"{self.prefix}:channel:{channel_id}"
+
+    @property
+    def escalations(self) -> str:
+        # Sorted set of every escalation id, scored by declaration time (reports, reconciling).
+        return f"{self.prefix}:escalations"
+
+    @property
+    def open(self) -> str:
+        # Set of the ids not yet resolved.
+        return f"{self.prefix}:open"
+
+    @property
+    def ic_rotation(self) -> str:
+        # Counter advanced once per declaration that takes its IC from the rotation.
+        return f"{self.prefix}:ic-rotation"
+
+    def claim(self, fingerprint: str) -> str:
+        # SET NX: the first of several identical declarations wins; the rest are told so.
+        return f"{self.prefix}:claim:{fingerprint}"
+
+    def seen_event(self, event_id: str) -> str:
+        # SET NX EX on Slack's event id: retried deliveries are processed once.
+        return f"{self.prefix}:event:{event_id}"
+
+    def pattern(self) -> str:
+        return f"{self.prefix}:*"
+
+
+class ConflictError(WarroomError):
+    """Another writer changed the escalation first, twice in a row."""
+
+    def __init__(self, esc_id: str) -> None:
+        super().__init__(
+            f"Someone else changed escalation {esc_id} at the same moment; please try again."
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a declaration: ours (`token` matches) or someone else's."""
+
+    token: str
+    mine: bool
+    escalation_id: str | None = None
+    channel_id: str | None = None
+
+
+def fingerprint(*parts: str) -> str:
+    """A short stable hash of what makes two declarations "the same"."""
+    text = "\x1f".join(p.strip().casefold() for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Store:
+    """Escalations in Redis. Raises `Unavailable` (with a message for people) when Redis is down."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+
+    # -- health --------------------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except REDIS_DOWN:
+            return False
+
+    # -- declaration claims --------------------------------------------------------------
+    def claim_declaration(self, fp: str, token: str, ttl: int) -> Claim:
+        key = self.keys.claim(fp)
+        with _guard():
+            if self.redis.set(key, f"pending|{token}", nx=True, ex=ttl):
+                return Claim(token=token, mine=True)
+            value = self.redis.get(key)
+        state, _, rest = (value or b"").decode().partition("|")
+        if state == "open":
+            esc_id, _, channel_id = rest.partition("|")
+            return Claim(token=token, mine=False, escalation_id=esc_id, channel_id=channel_id)
+        return Claim(token=token, mine=rest == token)
+
+    def holds_claim(self, fp: str, token: str) -> bool:
+        with _guard():
+            value = self.redis.get(self.keys.claim(fp))
+        return value is not None and value.decode() == f"pending|{token}"
+
+    def complete_claim(self, fp: str, esc: Escalation, ttl: int) -> None:
+        with _guard():
+            self.redis.set(self.keys.claim(fp), f"open|{esc.id}|{esc.channel_id}", ex=ttl)
+
+    def release_claim(self, fp: str) -> None:
+        with _guard():
+            self.redis.delete(self.keys.claim(fp))
+
+    def first_delivery(self, event_id: str, ttl: int = 3600) -> bool:
+        """True once per event id: Slack retries a delivery it thinks failed."""
+        with _guard():
+            return bool(self.redis.set(self.keys.seen_event(event_id), 1, nx=True, ex=ttl))
+
+    # -- escalations ---------------------------------------------------------------------
+    def exists(self, esc_id: str) -> bool:
+        with _guard():
+            return bool(self.redis.exists(self.keys.escalation(esc_id)))
+
+    def create(self, esc: Escalation, events: Iterable[Event]) -> None:
+        """Store a new escalation with its first events, all or nothing."""
+        k = self.keys
+        with _guard():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(k.escalation(esc.id), esc.to_json())
+            pipe.set(k.channel(esc.channel_id), esc.id)
+            pipe.zadd(k.escalations, {esc.id: esc.declared_at.timestamp()})
+            pipe.sadd(k.open, esc.id)
+            lines = [e.to_json() for e in events]
+            if lines:
+                pipe.rpush(k.timeline(esc.id), *lines)
+            pipe.execute()
+
+    def get(self, esc_id: str) -> Escalation | None:
+        with _guard():
+            raw = self.redis.get(self.keys.escalation(esc_id))
+        return Escalation.from_json(raw) if raw else None
+
+    def by_channel(self, channel_id: str) -> Escalation | None:
+        with _guard():
+            esc_id = self.redis.get(self.keys.channel(channel_id))
+        return self.get(esc_id.decode()) if esc_id else None
+
+    def update(
+        self, esc_id: str, change: Callable[[Escalation], tuple[Escalation, list[Event]]]
+    ) -> tuple[Escalation, list[Event]]:
+        """Apply `change` to the current document and save it with its events, atomically.
+
+        `change` is pure and may run more than once: on a concurrent write it is re-run on
+        the fresh document (once), so the second of two simultaneous clicks sees the first.
+        """
+        key = self.keys.escalation(esc_id)
+        with _guard():
+            for _attempt in range(2):
+                with self.redis.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(key)
+                        raw = pipe.get(key)
+                        if raw is None:
+                            raise KeyError(esc_id)
+                        current = Escalation.from_json(raw)
+                        new, events = change(current)
+                        if new == current and not events:
+                            return current, []
+                        new = new.model_copy(update={"version": current.version + 1})
+                        pipe.multi()
+                        pipe.set(key, new.to_json())
+                        if events:
+                            pipe.rpush(self.keys.timeline(esc_id), *(e.to_json() for e in events))
+                        pipe.execute()
+                        return new, events
+                    except redis.WatchError:
+                        continue
+        raise ConflictError(esc_id)
+
+    def append(self, esc_id: str, *events: Event) -> None:
+        if events:
+            with _guard():
+                self.redis.rpush(self.keys.timeline(esc_id), *(e.to_json() for e in events))
+
+    def timeline(self, esc_id: str) -> list[Event]:
+        with _guard():
+            raw = self.redis.lrange(self.keys.timeline(esc_id), 0, -1)
+        return [Event.from_json(r) for r in raw]
+
+    def delete(self, esc: Escalation) -> None:
+        """Undo `create` (used when the room could not be finished)."""
+        k = self.keys
+        with _guard():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.delete(k.escalation(esc.id), k.timeline(esc.id), k.channel(esc.channel_id))
+            pipe.zrem(k.escalations, esc.id)
+            pipe.srem(k.open, esc.id)
+            pipe.execute()
+
+    # -- IC rotation ---------------------------------------------------------------------
+    def next_in_rotation(self, candidates: tuple[str, ...]) -> str | None:
+        """Round-robin over the configured commanders, shared by every process."""
+        if not candidates:
+            return None
+        with _guard():
+            n = int(self.redis.incr(self.keys.ic_rotation))
+        return candidates[(n - 1) % len(candidates)]
+
+
+@contextmanager
+def _guard() -> Iterator[None]:
+    """Turn Redis connection failures into `Unavailable` with a message for people."""
+    try:
+        yield
+    except REDIS_DOWN as e:
+        raise Unavailable(UNAVAILABLE) from e

@@ -1,0 +1,202 @@
+"""Shared fixtures: a real Redis (the machine's, or one started for this run), a key prefix
+per test, the loopback fake of Slack, and the production app wired to both."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
+from tests.fakes.slack_api import FakeSlack
+from tests.slack_driver import SlackDriver
+
+SIGNING_SECRET = "test-signing-secret"
+RUN_ID = uuid.uuid4().hex[:8]
+
+# The people and groups of the fake workspace.
+USERS = {
+    "U0DECLARER": "dana",
+    "U0VPSUPRT": "victoria",
+    "U0INCCMDR": "ivan",
+    "U0OTHERIC": "olga",
+    "U0CSMGR01": "carla",
+    "U0SECENG1": "sam",
+    "U0SECENG2": "sara",
+    "U0LEGAL01": "lee",
+    "U0ENGINE1": "erin",
+}
+GROUPS = {
+    "S0SECURTY": ("security", ["U0SECENG1", "U0SECENG2"]),
+    "S0LEGALTM": ("legal", ["U0LEGAL01"]),
+}
+CONFIG = {
+    "vp": ["U0VPSUPRT"],
+    "incident_commanders": ["U0INCCMDR", "U0OTHERIC"],
+    "exec_channel": "exec-escalations",
+    "responders": {
+        "security_incident": ["S0SECURTY"],
+        "legal_regulatory": ["S0LEGALTM"],
+        "arr_churn_risk": ["U0CSMGR01"],
+    },
+}
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        return bool(redis.Redis(host=host, port=port, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """WARROOM_TEST_REDIS_URL if set; else the Redis on 127.0.0.1:6379 if it answers; else a
+    redis-server started here on a free port, stopped at the end of the run."""
+    explicit = os.environ.get("WARROOM_TEST_REDIS_URL")
+    if explicit:
+        yield explicit
+        return
+    if _answers("127.0.0.1", 6379):
+        yield "redis://127.0.0.1:6379/0"
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.exit("no Redis on 127.0.0.1:6379 and no redis-server on PATH to start one", 2)
+    port = _free_port()
+    workdir = tempfile.mkdtemp(prefix="warroom-test-redis-")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not _answers("127.0.0.1", port):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.exit("could not start redis-server for the tests", 2)
+        time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test alone; its keys are deleted afterwards."""
+    name = f"warroom-test-{RUN_ID}-{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    for user_id, name in USERS.items():
+        fake.add_user(user_id, name)
+    for group_id, (handle, members) in GROUPS.items():
+        fake.add_usergroup(group_id, handle, members)
+    fake.add_channel("exec-escalations", members=["U0VPSUPRT"])
+    fake.add_channel("support", members=list(USERS))
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+class InlineExecutor(Executor):
+    """Runs work after the ack at once, so a request's work is done when dispatch returns."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as e:
+            future.set_exception(e)
+        return future
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "warroom.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+@pytest.fixture
+def memory_dir(tmp_path: Path) -> Path:
+    return tmp_path / "Agent_Memory"
+
+
+@pytest.fixture
+def settings(
+    fake_slack: FakeSlack, redis_url: str, prefix: str, config_file: Path, memory_dir: Path
+) -> Settings:
+    return Settings(
+        slack_bot_token=fake_slack.bot_token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        config_file=config_file,
+        memory_dir=memory_dir,
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings, listener_executor=InlineExecutor())
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def slack(runtime: Runtime, fake_slack: FakeSlack) -> SlackDriver:
+    return SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)

@@ -1,0 +1,177 @@
+"""`warroom run` as a real process: fail-fast start-up, then a declaration over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SIGNING_SECRET, _free_port
+from tests.fakes.slack_api import FakeSlack
+from tests.slack_driver import SlackDriver
+
+pytestmark = pytest.mark.slow
+
+
+def warroom_env(fake: FakeSlack, redis_url: str, prefix: str, tmp_path: Path, config: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
+    env.update(
+        SLACK_BOT_TOKEN=fake.bot_token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=fake.url,
+        REDIS_URL=redis_url,
+        WARROOM_REDIS_PREFIX=prefix,
+        WARROOM_CONFIG=str(config),
+        WARROOM_MEMORY_DIR=str(tmp_path / "Agent_Memory"),
+    )
+    return env
+
+
+def warroom(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", *args]
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, e.read()
+
+
+@pytest.fixture
+def server(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[str]:
+    port = _free_port()
+    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    proc = subprocess.Popen(
+        warroom("run", "--port", str(port)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"warroom run exited: {proc.stdout.read().decode()}")
+            try:
+                if get(f"{base}/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("warroom run did not become healthy in 30 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def test_run_serves_slack_health_and_metrics(server: str, fake_slack: FakeSlack) -> None:
+    status, body = get(f"{server}/healthz")
+    assert status == 200 and json.loads(body)["redis"] is True
+
+    driver = SlackDriver(fake_slack, SIGNING_SECRET, url=f"{server}/slack/events")
+    reply = driver.command("Acme Corp: checkout fails for all EU users --arr 250k")
+    assert reply.status == 200 and "Opening a war room" in reply.json()["text"]
+
+    name = f"esc-{datetime.now(UTC):%Y%m%d}-acme-corp"
+    deadline = time.monotonic() + 10
+    while not (fake_slack.channel_by_name(name) and fake_slack.channel_by_name(name).pins):
+        assert time.monotonic() < deadline, "the war room was not completed in 10 s"
+        time.sleep(0.05)
+
+    bad = driver.command("no colon here")
+    assert bad.status == 200 and "colon" in bad.json()["text"]
+
+    forged = driver.headers("x=1", content_type="application/x-www-form-urlencoded")
+    forged["x-slack-signature"] = "v0=" + "0" * 64
+    assert driver.send("x=1", forged).status == 401
+
+    status, metrics = get(f"{server}/metrics")
+    text = metrics.decode()
+    assert status == 200
+    deadline = time.monotonic() + 5
+    while 'warroom_declarations_total{outcome="opened"} 1.0' not in text:
+        assert time.monotonic() < deadline, text
+        time.sleep(0.05)
+        text = get(f"{server}/metrics")[1].decode()
+    assert 'warroom_declarations_total{outcome="invalid"} 1.0' in text
+    assert 'warroom_http_requests_total{path="/slack/events",status="401"} 1.0' in text
+    assert 'warroom_slack_api_calls_total{method="conversations.create"} 1.0' in text
+    assert get(f"{server}/nope")[0] == 404
+
+
+def run_fails(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        warroom("run", "--port", str(_free_port())),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_run_fails_fast_without_tokens(
+    fake_slack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    del env["SLACK_BOT_TOKEN"]
+    result = run_fails(env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "warroom: SLACK_BOT_TOKEN must be set (see README, Configuration)"
+    ]
+
+
+def test_run_fails_fast_without_redis(fake_slack, redis_url, prefix, tmp_path, config_file) -> None:
+    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    env["REDIS_URL"] = f"redis://127.0.0.1:{_free_port()}/0"
+    result = run_fails(env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "warroom: cannot reach Redis at redis://127.0.0.1"
+    )
+
+
+def test_run_refuses_a_bad_config_with_the_key_path(
+    fake_slack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    config_file.write_text("vp: [U0VPSUPRT]\nexec_chanel: exec\n")
+    result = run_fails(env)
+    assert result.returncode == 2
+    assert "exec_chanel: unknown key" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_protocols_check_cli(tmp_path) -> None:
+    ok = subprocess.run(warroom("protocols", "check"), capture_output=True, text=True)
+    assert ok.returncode == 0 and "6 criteria, 5 steps" in ok.stdout
+    bad = tmp_path / "custom.yaml"
+    bad.write_text(
+        "id: x\nname: x\ndescription: x\nversion: 1\n"
+        "criteria: [{id: a, title: A, description: A}]\n"
+        "steps: [{id: assessment, title: T, description: D, checklist: [c], due: 1 hour}]\n"
+    )
+    result = subprocess.run(warroom("protocols", "check", str(bad)), capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"{bad}: steps[0] (assessment).due: invalid duration '1 hour'" in result.stderr

@@ -1,0 +1,97 @@
+"""The Redis store against the real Redis: claims, versioned updates, keys under one prefix."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from bot.domain.errors import Unavailable
+from bot.domain.escalation import Declaration, mark_step_done, open_escalation
+from bot.store import Keys, Store
+from protocols.loader import load_protocol
+
+NOW = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, prefix: str) -> Store:
+    return Store(redis_client, Keys(prefix))
+
+
+def make(esc_id: str = "esc-20261125-acme"):
+    return open_escalation(
+        id=esc_id,
+        channel_id="C1",
+        declaration=Declaration(customer="Acme", summary="down", declarer="U1"),
+        ic="U2",
+        vps=(),
+        protocol=load_protocol(),
+        now=NOW,
+        clock_scale=1,
+        ic_source="requested",
+    )
+
+
+def test_create_get_and_index_by_channel(store: Store, redis_client, prefix) -> None:
+    esc, events = make()
+    store.create(esc, events)
+    assert store.get(esc.id) == esc
+    assert store.by_channel("C1") == esc
+    assert [e.kind for e in store.timeline(esc.id)] == [e.kind for e in events]
+    assert all(
+        k.decode().startswith(f"{prefix}:")
+        for k in redis_client.scan_iter(match="*")
+        if k.decode().startswith(prefix)
+    )
+    assert redis_client.sismember(f"{prefix}:open", esc.id)
+
+
+def test_claims_let_one_request_win(store: Store) -> None:
+    first = store.claim_declaration("fp", "t1", ttl=60)
+    second = store.claim_declaration("fp", "t2", ttl=60)
+    assert first.mine and not second.mine
+    assert store.holds_claim("fp", "t1") and not store.holds_claim("fp", "t2")
+    esc, _ = make()
+    store.complete_claim("fp", esc, ttl=60)
+    third = store.claim_declaration("fp", "t3", ttl=60)
+    assert (third.mine, third.escalation_id, third.channel_id) == (False, esc.id, "C1")
+
+
+def test_concurrent_updates_apply_once(store: Store) -> None:
+    esc, events = make()
+    store.create(esc, events)
+    barrier = threading.Barrier(8)
+    results = []
+
+    def click(user: str) -> None:
+        barrier.wait()
+        _, evs = store.update(esc.id, lambda e: mark_step_done(e, "assessment", user, NOW))
+        results.append(evs)
+
+    threads = [threading.Thread(target=click, args=(f"U{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = store.get(esc.id)
+    assert done.step("assessment").done
+    assert sum(len(r) for r in results) == 1  # one click won; the rest saw it done
+    assert done.version == 1
+    kinds = [e.data.get("step") for e in store.timeline(esc.id) if e.kind == "step_done"]
+    assert kinds.count("assessment") == 1
+
+
+def test_rotation_is_round_robin(store: Store) -> None:
+    picks = [store.next_in_rotation(("A", "B", "C")) for _ in range(4)]
+    assert picks == ["A", "B", "C", "A"]
+    assert store.next_in_rotation(()) is None
+
+
+def test_redis_down_is_unavailable_with_a_message() -> None:
+    dead = Store(redis.Redis(port=1, socket_connect_timeout=0.2), Keys("x"))
+    assert dead.ping() is False
+    with pytest.raises(Unavailable, match="nothing was created"):
+        dead.claim_declaration("fp", "t", ttl=5)
