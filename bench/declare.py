@@ -1,26 +1,33 @@
 """How fast a declaration is acked and how fast its war room is complete.
 
-Drives the production Bolt app in-process with signed `/escalate` requests, against the
-loopback Slack fake and a real Redis (REDIS_URL, default 127.0.0.1:6379, under a throwaway key
-prefix). Run: python -m bench.declare [--n 20]
+Starts `warroom run` as a subprocess (gunicorn, one worker) and sends it signed `/escalate`
+requests over HTTP, as Slack would; Slack is the loopback fake in this process, with an added
+latency per Web API call; Redis is real (REDIS_URL, default 127.0.0.1:6379, under a throwaway
+key prefix). The ack is timed at the client; a room is complete when its pin is made.
+Run: python -m bench.declare [--n 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlencode
 
 import redis
 import yaml
 
-from bot.runtime import build_runtime
-from bot.settings import Settings
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_driver import SlackDriver
 
@@ -34,6 +41,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def scenario(latency: float, n: int, concurrent: bool, redis_url: str) -> dict[str, float]:
+    """One row: n declarations against a fresh `warroom run` process."""
     prefix = f"warroom-bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
         for i in range(n):
@@ -52,39 +60,58 @@ def scenario(latency: float, n: int, concurrent: bool, redis_url: str) -> dict[s
                 }
             )
         )
-        settings = Settings(
-            slack_bot_token=fake.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.url,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            config_file=config,
-            memory_dir=Path(tmp) / "Agent_Memory",
-            workers=max(16, n),
+        port = _free_port()
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": fake.bot_token,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.url,
+            "REDIS_URL": redis_url,
+            "WARROOM_REDIS_PREFIX": prefix,
+            "WARROOM_CONFIG": str(config),
+            "WARROOM_MEMORY_DIR": str(Path(tmp) / "Agent_Memory"),
+            "WARROOM_LOG_LEVEL": "WARNING",
+        }
+        env.pop("SLACK_APP_TOKEN", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        runtime = build_runtime(settings)
-        driver = SlackDriver(fake, SECRET, app=runtime.app)
-        fake.latency = latency
-        fake.reset_calls()
-        sent: dict[str, float] = {}
-        acks: list[float] = []
-
-        def declare(i: int) -> None:
-            customer = f"Customer {i:03d}"
-            start = time.monotonic()
-            sent[customer] = start
-            reply = driver.command(f"{customer}: checkout fails --arr 250k", user=f"U0USER{i:03d}")
-            acks.append(time.monotonic() - start)
-            assert reply.status == 200, reply
-
+        driver = SlackDriver(fake, SECRET, url=f"http://127.0.0.1:{port}/slack/events")
+        url = f"http://127.0.0.1:{port}/slack/events"
         try:
-            if concurrent:
-                with ThreadPoolExecutor(n) as pool:
-                    list(pool.map(declare, range(n)))
-            else:
-                for i in range(n):
-                    declare(i)
-                    _wait_for_pins(fake, i + 1)
+            _wait_healthy(port)
+            fake.latency = latency
+            fake.reset_calls()
+            requests = []
+            for i in range(n):
+                body = urlencode(
+                    {
+                        "team_id": fake.team_id,
+                        "channel_id": "C0SUPPORT",
+                        "user_id": f"U0USER{i:03d}",
+                        "command": "/escalate",
+                        "text": f"Customer {i:03d}: checkout fails --arr 250k",
+                        "response_url": fake.new_response_url(),
+                        "trigger_id": fake.new_trigger_id(),
+                    }
+                )
+                headers = driver.headers(body, content_type="application/x-www-form-urlencoded")
+                requests.append((f"Customer {i:03d}", body, headers))
+            # The client runs in a process of its own, so the fake's threads in this one
+            # cannot delay the acks it times.
+            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as client:
+                if concurrent:
+                    timed = client.submit(send_all, url, requests).result()
+                else:
+                    timed = []
+                    for i, request in enumerate(requests):
+                        timed += client.submit(send_all, url, [request]).result()
+                        _wait_for_pins(fake, i + 1)
+            sent = {customer: start for customer, start, _ in timed}
+            acks = [ack for _, _, ack in timed]
             _wait_for_pins(fake, n)
             room_times = []
             for customer, start in sent.items():
@@ -94,7 +121,8 @@ def scenario(latency: float, n: int, concurrent: bool, redis_url: str) -> dict[s
                 room_times.append(pin.finished - start)
             calls = [c for c in fake.calls if c.method != "auth.test"]
         finally:
-            runtime.close()
+            proc.terminate()
+            proc.wait(timeout=20)
             client = redis.Redis.from_url(redis_url)
             keys = list(client.scan_iter(match=f"{prefix}:*"))
             if keys:
@@ -108,6 +136,43 @@ def scenario(latency: float, n: int, concurrent: bool, redis_url: str) -> dict[s
         "room_p99": pct(room_times, 99) * 1000,
         "room_mean": statistics.mean(room_times) * 1000,
     }
+
+
+def send_all(url: str, requests: list[tuple[str, str, dict]]) -> list[tuple[str, float, float]]:
+    """POST every request at once; (customer, start, ack seconds) for each."""
+    barrier = threading.Barrier(len(requests))
+
+    def one(request: tuple[str, str, dict]) -> tuple[str, float, float]:
+        customer, body, headers = request
+        req = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+        barrier.wait()
+        start = time.monotonic()
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+            assert r.status == 200
+        return customer, start, time.monotonic() - start
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(one, requests))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("warroom run did not become healthy")
 
 
 def _wait_for_pins(fake: FakeSlack, count: int, timeout: float = 60) -> None:

@@ -47,9 +47,10 @@ class Runtime:
         return self.store.ping()
 
     def close(self) -> None:
-        self.gateway.close()
+        """Finish the work already accepted, then let go of pools and connections."""
         if isinstance(self.executor, ThreadPoolExecutor):
-            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor.shutdown(wait=True)
+        self.gateway.close()
         self.redis.close()
 
 
@@ -101,7 +102,6 @@ def build_runtime(
         max_workers=settings.workers, thread_name_prefix="after-ack"
     )
     app = App(
-        token=token,
         signing_secret=settings.slack_signing_secret.get_secret_value(),  # type: ignore[union-attr]
         client=client,
         # Acks run on the request's own thread and never queue behind slow work, which runs

@@ -79,7 +79,7 @@ class EscalationService:
         if not self.store.holds_claim(fp, token):
             return None  # another request for the same declaration is doing it
         try:
-            esc = self._open(decl, reply)
+            esc, summary = self._open(decl)
         except BaseException:
             self._release(fp)
             self.metrics.declarations.labels("failed").inc()
@@ -87,9 +87,15 @@ class EscalationService:
         self.store.complete_claim(fp, esc, ttl=self.dedup_seconds)
         self.metrics.declarations.labels("opened").inc()
         self.metrics.room_seconds.observe(time.monotonic() - started)
+        try:
+            reply(summary)
+        except Exception:
+            # The room exists; failing to say so must not undo it.
+            log.exception("escalation %s: could not tell the declarer", esc.id)
         return esc
 
-    def _open(self, decl: Declaration, reply: Reply) -> Escalation:
+    def _open(self, decl: Declaration) -> tuple[Escalation, str]:
+        """The room, and what to tell the declarer about it."""
         facts = self.memory.customer_facts(decl.customer) or {}
         if decl.arr is None and isinstance(facts.get("arr"), int):
             decl = replace(decl, arr=facts["arr"])
@@ -211,10 +217,8 @@ class EscalationService:
         )
         link = blocks.channel_link(channel_id)
         if problems:
-            reply(f"War room {link} is open, but: " + "; ".join(problems) + ".")
-        else:
-            reply(f"War room {link} is ready. IC: {blocks.mention(esc.ic)}.")
-        return esc
+            return esc, f"War room {link} is open, but: " + "; ".join(problems) + "."
+        return esc, f"War room {link} is ready. IC: {blocks.mention(esc.ic)}."
 
     # -- steps -----------------------------------------------------------------------------
     def mark_done(self, channel_id: str, step_id: str, user: str) -> tuple[Escalation, bool]:
