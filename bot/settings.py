@@ -44,9 +44,7 @@ class Settings(BaseSettings):
         None, validation_alias=_env("ANTHROPIC_API_KEY", "anthropic_api_key")
     )
     model: str | None = Field(None, validation_alias=_env("WARROOM_MODEL", "model"))
-    config_file: Path | None = Field(
-        None, validation_alias=_env("WARROOM_CONFIG", "config_file")
-    )
+    config_file: Path | None = Field(None, validation_alias=_env("WARROOM_CONFIG", "config_file"))
     protocol_file: Path | None = Field(
         None, validation_alias=_env("WARROOM_PROTOCOL", "protocol_file")
     )

@@ -45,7 +45,8 @@ class WarroomWSGI:
                 self.runtime.metrics.content_type,
             )
         elif path == "/slack/events":
-            body = self.slack(environ, recording_start)
+            with self.runtime.executor.answering():
+                body = self.slack(environ, recording_start)
         else:
             body = self._respond(recording_start, "404 Not Found", b"not found\n", "text/plain")
         code = status_box[0].split(" ", 1)[0] if status_box else "500"
