@@ -118,7 +118,9 @@ class Store:
         if state == "open":
             esc_id, _, channel_id = rest.partition("|")
             return Claim(token=token, mine=False, escalation_id=esc_id, channel_id=channel_id)
-        return Claim(token=token, mine=rest == token)
+        # Pending under any token, ours included: a redelivery of the same request must not
+        # start a second room while the first is being made.
+        return Claim(token=token, mine=False)
 
     def holds_claim(self, fp: str, token: str) -> bool:
         with _guard():
