@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from bot.settings import Settings
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="warroom", description=__doc__)
@@ -52,7 +54,6 @@ def _run(args: argparse.Namespace) -> int:
     from bot.config import ConfigError
     from bot.logs import configure_logging
     from bot.runtime import connect_redis, load_definitions
-    from bot.settings import Settings
     from protocols.loader import ProtocolError
 
     try:
@@ -77,6 +78,9 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(f"cannot reach Redis at {_redacted(settings.redis_url)}: {e}")
     finally:
         client.close()
+    problem = _check_slack(settings)
+    if problem:
+        return _fail(problem)
 
     configure_logging()
     if settings.slack_app_token is not None:
@@ -84,21 +88,42 @@ def _run(args: argparse.Namespace) -> int:
     return _run_http(settings, threads=args.threads)
 
 
-def _run_socket_mode(settings: object) -> int:
+def _check_slack(settings: Settings) -> str | None:
+    """One auth.test: a wrong token or an unreachable Slack is one line now, not a worker
+    that fails to boot later."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),  # type: ignore[union-attr]
+        base_url=settings.slack_api_url,
+        timeout=10,
+    )
+    try:
+        client.auth_test()
+    except SlackApiError as e:
+        code = e.response.get("error") if isinstance(e.response.data, dict) else None
+        return f"Slack refused SLACK_BOT_TOKEN ({code or e.response.status_code})"
+    except OSError as e:
+        return f"cannot reach Slack at {settings.slack_api_url}: {e}"
+    return None
+
+
+def _run_socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.runtime import build_runtime
 
-    runtime = build_runtime(settings)  # type: ignore[arg-type]
-    token = settings.slack_app_token.get_secret_value()  # type: ignore[attr-defined]
+    runtime = build_runtime(settings)
+    token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
     SocketModeHandler(runtime.app, token).start()
     return 0
 
 
-def _run_http(settings: object, *, threads: int) -> int:
+def _run_http(settings: Settings, *, threads: int) -> int:
     from gunicorn.app.base import BaseApplication
 
-    port = settings.port  # type: ignore[attr-defined]
+    port = settings.port
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:

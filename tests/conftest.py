@@ -71,12 +71,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """WARROOM_TEST_REDIS_URL if set; else the Redis on 127.0.0.1:6379 if it answers; else a
-    redis-server started here on a free port, stopped at the end of the run."""
+    redis-server started here on a free port, stopped at the end of the run
+    (WARROOM_TEST_REDIS_URL=spawn forces that)."""
     explicit = os.environ.get("WARROOM_TEST_REDIS_URL")
-    if explicit:
+    if explicit and explicit != "spawn":
         yield explicit
         return
-    if _answers("127.0.0.1", 6379):
+    if explicit != "spawn" and _answers("127.0.0.1", 6379):
         yield "redis://127.0.0.1:6379/0"
         return
     binary = shutil.which("redis-server")

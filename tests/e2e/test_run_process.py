@@ -175,3 +175,15 @@ def test_protocols_check_cli(tmp_path) -> None:
     result = subprocess.run(warroom("protocols", "check", str(bad)), capture_output=True, text=True)
     assert result.returncode == 1
     assert f"{bad}: steps[0] (assessment).due: invalid duration '1 hour'" in result.stderr
+
+
+def test_run_fails_fast_on_a_token_slack_refuses(
+    fake_slack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    env["SLACK_BOT_TOKEN"] = "xoxb-wrong"
+    result = run_fails(env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "warroom: Slack refused SLACK_BOT_TOKEN (invalid_auth)"
+    ]
