@@ -115,6 +115,7 @@ def _run_socket_mode(settings: Settings) -> int:
     from bot.runtime import build_runtime
 
     runtime = build_runtime(settings)
+    runtime.start()
     token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
     SocketModeHandler(runtime.app, token).start()
     return 0

@@ -11,11 +11,13 @@ import redis
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot import jobs
 from bot.acks_first import AcksFirst
 from bot.config import WarroomConfig, load_config
-from bot.listeners import actions, commands, errors, views
+from bot.listeners import actions, commands, errors, mentions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
+from bot.scheduling import Scheduler
 from bot.service import EscalationService
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
@@ -41,15 +43,23 @@ class Runtime:
     client: WebClient
     gateway: SlackGateway
     service: EscalationService
+    scheduler: Scheduler
     app: App
     executor: AcksFirst
 
     def ready(self) -> bool:
         return self.store.ping()
 
+    def start(self) -> None:
+        """Run timers: register the job handler, then compete for the scheduler's lease."""
+        jobs.register(self.settings.redis_prefix, self.service)
+        self.scheduler.start(on_leadership=self.service.reconcile)
+
     def close(self) -> None:
         """Finish the work already accepted, then let go of pools and connections."""
         self.executor.shutdown(wait=True)
+        self.scheduler.stop()
+        jobs.unregister(self.settings.redis_prefix)
         self.gateway.close()
         self.redis.close()
 
@@ -106,7 +116,14 @@ def build_runtime(
     gateway = SlackGateway(client, threads=64)
     redis_client = connect_redis(settings)
     warm_pool(redis_client, 24)
-    store = Store(redis_client, Keys(settings.redis_prefix))
+    keys = Keys(settings.redis_prefix)
+    store = Store(redis_client, keys)
+    scheduler = Scheduler(
+        redis_client,
+        keys,
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.scheduler_poll,
+    )
     service = EscalationService(
         store=store,
         gateway=gateway,
@@ -114,6 +131,7 @@ def build_runtime(
         protocol=protocol,
         config=config,
         metrics=metrics,
+        timers=scheduler,
         clock_scale=settings.clock_scale,
         dedup_seconds=settings.dedup_seconds,
     )
@@ -134,6 +152,7 @@ def build_runtime(
     commands.register(app, service)
     views.register(app, service)
     actions.register(app, service)
+    mentions.register(app, service)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.
         _ = gateway.bot_user_id
@@ -147,6 +166,7 @@ def build_runtime(
         client=client,
         gateway=gateway,
         service=service,
+        scheduler=scheduler,
         app=app,
         executor=executor,
     )

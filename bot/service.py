@@ -9,15 +9,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol as TypingProtocol
 
 from slack_sdk.errors import SlackApiError
 
 from bot.config import WarroomConfig
 from bot.domain import escalation as domain
-from bot.domain.errors import NotAWarRoom, Unavailable, WarroomError
+from bot.domain.errors import NotAllowed, NotAWarRoom, Unavailable, WarroomError
 from bot.domain.escalation import Declaration, Escalation
 from bot.domain.timeline import EventKind, event
+from bot.domain.timers import Timer, followup_offsets, timers_for
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.slack import blocks
@@ -40,6 +42,15 @@ _INVITE_REASONS = {
 }
 
 
+class TimerPort(TypingProtocol):
+    """What the service needs of the scheduler."""
+
+    def schedule(self, timer: Timer) -> None: ...
+    def cancel(self, timer_id: str) -> None: ...
+    def apply(self, before: list[Timer], after: list[Timer]) -> None: ...
+    def job_ids(self) -> set[str]: ...
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -52,9 +63,12 @@ class EscalationService:
     protocol: Protocol
     config: WarroomConfig
     metrics: Metrics
+    timers: TimerPort
     clock_scale: float = 1.0
     dedup_seconds: int = 600
     clock: Callable[[], datetime] = utcnow
+    # How long one timer firing may take before another process may try it again.
+    firing_seconds: int = 120
 
     # -- declaring -------------------------------------------------------------------------
     def claim(self, decl: Declaration, token: str) -> Claim:
@@ -146,6 +160,7 @@ class EscalationService:
             # Nothing half-created: the channel goes too.
             self._archive_quietly(channel_id)
             raise
+        self.timers.apply([], self._timers(esc))
         log.info("escalation %s: channel %s created", esc.id, channel_id)
 
         group_members, failed_groups = groups_future.result()
@@ -220,19 +235,218 @@ class EscalationService:
             return esc, f"War room {link} is open, but: " + "; ".join(problems) + "."
         return esc, f"War room {link} is ready. IC: {blocks.mention(esc.ic)}."
 
-    # -- steps -----------------------------------------------------------------------------
+    # -- changes in the war room -----------------------------------------------------------
     def mark_done(self, channel_id: str, step_id: str, user: str) -> tuple[Escalation, bool]:
         """Mark a protocol step done; returns the escalation and whether this call did it."""
         esc = self.in_channel(channel_id)
         now = self.clock()
-        esc, events = self.store.update(
-            esc.id, lambda e: domain.mark_step_done(e, step_id, user, now)
+        esc, events = self._update(
+            esc.id, lambda e: domain.mark_step_done(e, step_id, user, now, self.protocol)
         )
-        if events and esc.brief_ts:
+        if events:
+            self._refresh_brief(esc)
+        return esc, bool(events)
+
+    def record_update(self, channel_id: str, user: str, text: str) -> Escalation:
+        esc = self.in_channel(channel_id)
+        now = self.clock()
+        esc, _ = self._update(
+            esc.id,
+            lambda e: domain.record_update(e, user, text, now, self.protocol, self.clock_scale),
+        )
+        self._refresh_brief(esc)
+        return esc
+
+    def resolve(self, channel_id: str, user: str, summary: str) -> Escalation:
+        esc = self.in_channel(channel_id)
+        self._authorize(esc, user, "resolve this escalation")
+        now = self.clock()
+        esc, _ = self._update(esc.id, lambda e: domain.resolve(e, user, summary, now))
+        self.store.track_follow_ups(esc.id, bool(self._timers(esc)))
+        calls: list[Callable[[], object]] = [
+            lambda: self.gateway.set_topic(esc.channel_id, blocks.topic(esc)),
+            lambda: self._refresh_brief(esc),
+        ]
+        if self.config.exec_channel:
+            notice = blocks.resolved_notice(esc)
+            calls.append(lambda: self.gateway.post(self.config.exec_channel.lstrip("#"), notice))
+        for result in self.gateway.together(*calls):
+            if isinstance(result, Exception):
+                log.error("escalation %s: after resolving: %s", esc.id, _describe(result))
+        return esc
+
+    def reassign_ic(self, channel_id: str, user: str, new_ic: str) -> Escalation:
+        esc = self.in_channel(channel_id)
+        self._authorize(esc, user, "reassign the incident commander")
+        now = self.clock()
+        esc, events = self._update(esc.id, lambda e: domain.reassign_ic(e, user, new_ic, now))
+        if events:
+            failed = self.gateway.invite(esc.channel_id, [new_ic])
+            if failed:
+                reason = _INVITE_REASONS.get(failed[new_ic], failed[new_ic])
+                raise WarroomError(
+                    f"{blocks.mention(new_ic)} is now IC but could not be invited: {reason}."
+                )
+            self.gateway.together(
+                lambda: self.gateway.set_topic(esc.channel_id, blocks.topic(esc)),
+                lambda: self._refresh_brief(esc),
+            )
+        return esc
+
+    def status(self, channel_id: str) -> str:
+        return blocks.status(self.in_channel(channel_id), self.protocol, self.clock())
+
+    def timeline(self, channel_id: str) -> str:
+        return blocks.timeline(self.store.timeline(self.in_channel(channel_id).id))
+
+    # -- timers ----------------------------------------------------------------------------
+    def fire_deadline(self, esc_id: str, step_id: str) -> None:
+        esc = self.store.get(esc_id)
+        state = domain.reminder_due(esc, step_id) if esc else None
+        if esc is None or state is None or state.due_at is None:
+            return
+        step = self.protocol.step(step_id)
+        vps = esc.vps if step.notify_vp else ()
+        message = blocks.overdue_reminder(esc, step.title, step.id, state.due_at, vps)
+        self._fire_once(
+            f"deadline:{esc_id}:{step_id}",
+            esc,
+            lambda: self.gateway.post(esc.channel_id, message),
+            lambda e: domain.note_reminder(e, step_id, self.clock()),
+        )
+
+    def fire_nudge(self, esc_id: str, due: str) -> None:
+        esc = self.store.get(esc_id)
+        when = datetime.fromisoformat(due)
+        step = self.protocol.update_step
+        if esc is None or step is None or step.every is None:
+            return
+        if not domain.nudge_due(esc, self.protocol, when):
+            return
+        vps = esc.vps if step.notify_vp else ()
+        message = blocks.update_nudge(esc, step.every / self.clock_scale, vps)
+        self._fire_once(
+            f"nudge:{esc_id}:{int(when.timestamp() * 1000)}",
+            esc,
+            lambda: self.gateway.post(esc.channel_id, message),
+            lambda e: domain.note_nudge(e, self.protocol, when, self.clock(), self.clock_scale),
+        )
+
+    def fire_follow_up(self, esc_id: str, index: str) -> None:
+        esc = self.store.get(esc_id)
+        i = int(index)
+        if esc is None or not domain.followup_due(esc, i):
+            return
+        offsets = followup_offsets(self.protocol)
+        if i >= len(offsets):
+            return
+        what = (
+            "confirm with the customer that they are satisfied with the resolution"
+            if i == 0
+            else "the post-incident review is due: mention me with `review`"
+        )
+        message = blocks.follow_up(esc, i, len(offsets), offsets[i] / self.clock_scale, what)
+
+        def record(e: Escalation) -> tuple[Escalation, list]:
+            return domain.note_followup(e, i, self.clock())
+
+        self._fire_once(
+            f"follow_up:{esc_id}:{i}",
+            esc,
+            lambda: self.gateway.post(esc.channel_id, message),
+            record,
+        )
+        after = self.store.get(esc_id)
+        if after is not None:
+            self.store.track_follow_ups(esc_id, bool(self._timers(after)))
+
+    def _fire_once(
+        self,
+        name: str,
+        esc: Escalation,
+        post: Callable[[], object],
+        record: Callable[[Escalation], tuple[Escalation, list]],
+    ) -> None:
+        """Post at most once across every process, and never lose the firing: an attempt that
+        fails, or that another process has under way, is tried again later."""
+        claim = self.store.begin_once(name, ttl=self.firing_seconds)
+        if claim == "done":
+            return
+        if claim != "mine":
+            self._retry_later(esc, float(claim) + 1)
+            return
+        try:
+            post()
+        except Exception as e:
+            log.error("escalation %s: posting %s failed (%s); retrying", esc.id, name, _describe(e))
+            self.store.abandon_once(name)
+            self._retry_later(esc, 30)
+            return
+        self._update(esc.id, record)
+        self.store.finish_once(name)
+
+    def _retry_later(self, esc: Escalation, seconds: float) -> None:
+        later = self.clock() + timedelta(seconds=seconds)
+        for timer in self._timers(esc):
+            if timer.at <= self.clock():
+                self.timers.schedule(replace(timer, at=later))
+
+    def reconcile(self) -> tuple[int, int]:
+        """Make the job store hold exactly the timers every escalation's state calls for.
+
+        Runs when a process becomes the scheduler's leader. Returns (scheduled, cancelled)."""
+        ids = sorted({*self.store.open_ids(), *self.store.following_up_ids()})
+        wanted: dict[str, Timer] = {}
+        for esc in self.store.get_many(ids):
+            for timer in self._timers(esc):
+                wanted[timer.id] = timer
+        present = self.timers.job_ids()
+        for timer_id in present - wanted.keys():
+            self.timers.cancel(timer_id)
+        for timer_id in wanted.keys() - present:
+            self.timers.schedule(wanted[timer_id])
+        log.info(
+            "timers reconciled: %d scheduled, %d cancelled, %d kept",
+            len(wanted.keys() - present),
+            len(present - wanted.keys()),
+            len(wanted.keys() & present),
+        )
+        return len(wanted.keys() - present), len(present - wanted.keys())
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _timers(self, esc: Escalation) -> list[Timer]:
+        return timers_for(esc, self.protocol, self.clock_scale)
+
+    def _update(
+        self, esc_id: str, change: Callable[[Escalation], tuple[Escalation, list]]
+    ) -> tuple[Escalation, list]:
+        """A versioned update, then the timers it implies (scheduled or cancelled)."""
+        seen: list[Escalation] = []
+
+        def tracked(current: Escalation) -> tuple[Escalation, list]:
+            seen.append(current)
+            return change(current)
+
+        new, events = self.store.update(esc_id, tracked)
+        if events and seen:
+            self.timers.apply(self._timers(seen[-1]), self._timers(new))
+        return new, events
+
+    def _refresh_brief(self, esc: Escalation) -> None:
+        if esc.brief_ts:
             self.gateway.update(
                 esc.channel_id, esc.brief_ts, blocks.brief(esc, self.protocol, self.clock_scale)
             )
-        return esc, bool(events)
+
+    def _authorize(self, esc: Escalation, user: str, what: str) -> None:
+        roles = self.config.authorized_roles
+        if not domain.may_act(esc, user, roles):
+            names = {"ic": "the incident commander", "vp": "a VP", "declarer": "the declarer"}
+            allowed = ", ".join(names[r] for r in roles)
+            raise NotAllowed(f"Sorry — only {allowed} may {what}. Nothing was changed.")
+
+    def first_delivery(self, event_id: str) -> bool:
+        return not event_id or self.store.first_delivery(event_id)
 
     def in_channel(self, channel_id: str) -> Escalation:
         esc = self.store.by_channel(channel_id)
@@ -242,7 +456,6 @@ class EscalationService:
             )
         return esc
 
-    # -- helpers ---------------------------------------------------------------------------
     def _fingerprint(self, decl: Declaration) -> str:
         return fingerprint(decl.declarer, decl.customer, decl.summary)
 

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
         600, ge=1, validation_alias=_env("WARROOM_DEDUP_SECONDS", "dedup_seconds")
     )
 
+    # The scheduler's lease: another process takes over this long after the leader dies.
+    lease_seconds: float = Field(
+        10.0, gt=0, le=60, validation_alias=_env("WARROOM_LEASE_SECONDS", "lease_seconds")
+    )
+    # How often the leader looks for timers other processes wrote (and renews its lease).
+    scheduler_poll: float = Field(
+        0.5, gt=0, le=10, validation_alias=_env("WARROOM_SCHEDULER_POLL", "scheduler_poll")
+    )
+
     def config_path(self) -> Path | None:
         """The config file to read: the explicit one, else ./warroom.yaml when present."""
         if self.config_file is not None:

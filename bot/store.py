@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import redis
 
 from bot.domain.errors import Unavailable, WarroomError
-from bot.domain.escalation import Escalation
+from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import Event
 
 # What Redis raises when it cannot be reached or stops answering mid-command.
@@ -63,6 +63,30 @@ class Keys:
     def seen_event(self, event_id: str) -> str:
         # SET NX EX on Slack's event id: retried deliveries are processed once.
         return f"{self.prefix}:event:{event_id}"
+
+    @property
+    def following_up(self) -> str:
+        # Set of resolved escalations whose follow-ups have not all been posted.
+        return f"{self.prefix}:following-up"
+
+    def once(self, name: str) -> str:
+        # Idempotency key of one timer firing: "posting" while in progress, "done" after.
+        return f"{self.prefix}:once:{name}"
+
+    @property
+    def scheduler_jobs(self) -> str:
+        # APScheduler's RedisJobStore: job id -> pickled job.
+        return f"{self.prefix}:scheduler:jobs"
+
+    @property
+    def scheduler_run_times(self) -> str:
+        # APScheduler's RedisJobStore: sorted set of job ids by next run time.
+        return f"{self.prefix}:scheduler:run-times"
+
+    @property
+    def scheduler_lease(self) -> str:
+        # Which process runs the scheduler: SET NX PX, renewed while it lives.
+        return f"{self.prefix}:scheduler:leader"
 
     def pattern(self) -> str:
         return f"{self.prefix}:*"
@@ -193,6 +217,8 @@ class Store:
                         new = new.model_copy(update={"version": current.version + 1})
                         pipe.multi()
                         pipe.set(key, new.to_json())
+                        if new.status is Status.RESOLVED:
+                            pipe.srem(self.keys.open, esc_id)
                         if events:
                             pipe.rpush(self.keys.timeline(esc_id), *(e.to_json() for e in events))
                         pipe.execute()
@@ -220,6 +246,54 @@ class Store:
             pipe.zrem(k.escalations, esc.id)
             pipe.srem(k.open, esc.id)
             pipe.execute()
+
+    def open_ids(self) -> list[str]:
+        with _guard():
+            return sorted(m.decode() for m in self.redis.smembers(self.keys.open))
+
+    def following_up_ids(self) -> list[str]:
+        with _guard():
+            return sorted(m.decode() for m in self.redis.smembers(self.keys.following_up))
+
+    def track_follow_ups(self, esc_id: str, pending: bool) -> None:
+        with _guard():
+            if pending:
+                self.redis.sadd(self.keys.following_up, esc_id)
+            else:
+                self.redis.srem(self.keys.following_up, esc_id)
+
+    def get_many(self, ids: list[str], chunk: int = 500) -> list[Escalation]:
+        found = []
+        with _guard():
+            for start in range(0, len(ids), chunk):
+                part = ids[start : start + chunk]
+                raws = self.redis.mget([self.keys.escalation(i) for i in part])
+                found.extend(Escalation.from_json(r) for r in raws if r)
+        return found
+
+    # -- exactly-once firings ------------------------------------------------------------
+    def begin_once(self, name: str, ttl: int) -> str | float:
+        """Claim one firing: "mine", "done" (it happened), or seconds until an attempt that
+        is under way elsewhere (or crashed mid-way) expires."""
+        key = self.keys.once(name)
+        with _guard():
+            if self.redis.set(key, "posting", nx=True, ex=ttl):
+                return "mine"
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(key)
+            pipe.pttl(key)
+            value, pttl = pipe.execute()
+        if value == b"done":
+            return "done"
+        return max(float(pttl or 0) / 1000, 0.0)
+
+    def finish_once(self, name: str, keep: int = 7 * 24 * 3600) -> None:
+        with _guard():
+            self.redis.set(self.keys.once(name), "done", ex=keep)
+
+    def abandon_once(self, name: str) -> None:
+        with _guard():
+            self.redis.delete(self.keys.once(name))
 
     # -- IC rotation ---------------------------------------------------------------------
     def next_in_rotation(self, candidates: tuple[str, ...]) -> str | None:

@@ -79,4 +79,6 @@ def create_app() -> WarroomWSGI:
     # the switch interval (5 ms by default) at a time. A shorter interval keeps acks from
     # queueing behind it when many declarations arrive at once.
     sys.setswitchinterval(0.0005)
-    return WarroomWSGI(build_runtime(Settings()))
+    runtime = build_runtime(Settings())
+    runtime.start()
+    return WarroomWSGI(runtime)

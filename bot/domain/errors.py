@@ -19,3 +19,7 @@ class NotAWarRoom(WarroomError):
 
 class Unavailable(WarroomError):
     """A dependency (Redis, Slack) cannot be reached right now; nothing was changed."""
+
+
+class NotAllowed(WarroomError):
+    """The person may not do this here (e.g. only the IC, a VP or the declarer may resolve)."""

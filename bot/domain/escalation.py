@@ -33,9 +33,12 @@ class StepState(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
+    # For a recurring step (status updates), the time the next update is due.
     due_at: AwareDatetime | None = None
     done_at: AwareDatetime | None = None
     done_by: str | None = None
+    # When the overdue reminder was posted: a step is reminded about once.
+    reminded_at: AwareDatetime | None = None
 
     @property
     def done(self) -> bool:
@@ -68,6 +71,10 @@ class Escalation(BaseModel):
     brief_ts: str | None = None
     last_update_at: AwareDatetime | None = None
     resolved_at: AwareDatetime | None = None
+    resolved_by: str | None = None
+    resolution: str = ""
+    # Indexes of the protocol's after-resolution follow-ups already posted.
+    followups_sent: tuple[int, ...] = ()
     version: int = 0
 
     def step(self, step_id: str) -> StepState:
@@ -214,22 +221,181 @@ def invitees(esc: Escalation, others: Iterable[str], exclude: Iterable[str] = ()
 
 
 def mark_step_done(
-    esc: Escalation, step_id: str, user: str, now: datetime
+    esc: Escalation, step_id: str, user: str, now: datetime, protocol: Protocol
 ) -> tuple[Escalation, list[Event]]:
-    """Mark a step done once; marking it again changes nothing (two clicks, one effect)."""
+    """Mark a step done once; marking it again changes nothing (two clicks, one effect).
+
+    Steps counted from the resolution (follow-up) can be done only after it; the recurring
+    update step is never "done", it ends with the resolution."""
     try:
         state = esc.step(step_id)
+        step = protocol.step(step_id)
     except KeyError:
         known = ", ".join(s.id for s in esc.steps)
         raise InvalidInput(
             f"There is no step '{step_id}' in this escalation; steps: {known}."
         ) from None
-    if state.done or esc.status is Status.RESOLVED:
+    if step.every is not None:
+        raise InvalidInput(
+            f"'{step_id}' goes on until the escalation is resolved: record progress with "
+            "`update <text>`, and finish with `resolve <summary>`."
+        )
+    if state.done:
         return esc, []
-    steps = tuple(
-        s.model_copy(update={"done_at": now, "done_by": user}) if s.id == step_id else s
-        for s in esc.steps
-    )
-    return esc.model_copy(update={"steps": steps}), [
+    resolved = esc.status is Status.RESOLVED
+    if step.after_resolution and not resolved:
+        raise InvalidInput(f"'{step_id}' comes after the resolution; resolve first.")
+    if resolved and not step.after_resolution:
+        return esc, []
+    return _replace_step(esc, step_id, done_at=now, done_by=user), [
         event(now, EventKind.STEP_DONE, user, f"Step {step_id} done", step=step_id)
+    ]
+
+
+# Every status change the product allows; anything else is refused with a message.
+TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset({(Status.INVESTIGATING, Status.RESOLVED)})
+
+
+def check_transition(current: Status, target: Status) -> None:
+    if (current, target) not in TRANSITIONS:
+        if current is target:
+            raise InvalidInput(f"This escalation is already {current.value}.")
+        raise InvalidInput(f"An escalation cannot go from {current.value} to {target.value}.")
+
+
+def _replace_step(esc: Escalation, step_id: str, **changes: object) -> Escalation:
+    steps = tuple(s.model_copy(update=changes) if s.id == step_id else s for s in esc.steps)
+    return esc.model_copy(update={"steps": steps})
+
+
+def _require_open(esc: Escalation, what: str) -> None:
+    if esc.status is Status.RESOLVED:
+        raise InvalidInput(f"This escalation is resolved; {what} is no longer possible.")
+
+
+def record_update(
+    esc: Escalation, user: str, text: str, now: datetime, protocol: Protocol, clock_scale: float
+) -> tuple[Escalation, list[Event]]:
+    """A status update: on the timeline, and the next one is due an interval from now."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("Say what the update is: `update <what changed>`.")
+    _require_open(esc, "recording an update")
+    new = esc.model_copy(update={"last_update_at": now})
+    step = protocol.update_step
+    if step is not None and step.every is not None and step.id in {s.id for s in esc.steps}:
+        new = _replace_step(new, step.id, due_at=now + scaled(step.every, clock_scale))
+    return new, [event(now, EventKind.UPDATE, user, text)]
+
+
+def resolve(
+    esc: Escalation, user: str, summary: str, now: datetime
+) -> tuple[Escalation, list[Event]]:
+    summary = summary.strip()
+    if not summary:
+        raise InvalidInput("Say how it was resolved: `resolve <summary>`.")
+    check_transition(esc.status, Status.RESOLVED)
+    new = esc.model_copy(
+        update={
+            "status": Status.RESOLVED,
+            "resolved_at": now,
+            "resolved_by": user,
+            "resolution": summary,
+        }
+    )
+    return new, [event(now, EventKind.RESOLVED, user, summary)]
+
+
+def reassign_ic(
+    esc: Escalation, user: str, new_ic: str, now: datetime
+) -> tuple[Escalation, list[Event]]:
+    _require_open(esc, "reassigning the incident commander")
+    if new_ic == esc.ic:
+        return esc, []
+    return esc.model_copy(update={"ic": new_ic}), [
+        event(
+            now,
+            EventKind.IC_ASSIGNED,
+            user,
+            f"<@{new_ic}> is incident commander",
+            ic=new_ic,
+            previous=esc.ic,
+            source="reassigned",
+        )
+    ]
+
+
+def may_act(esc: Escalation, user: str, roles: Iterable[str]) -> bool:
+    """Whether `user` holds one of `roles` (ic, vp, declarer) in this escalation."""
+    held = set()
+    if user == esc.ic:
+        held.add("ic")
+    if user in esc.vps:
+        held.add("vp")
+    if user == esc.declarer:
+        held.add("declarer")
+    return bool(held & set(roles))
+
+
+# -- timers: what is due, and what firing one records ------------------------------------
+
+
+def reminder_due(esc: Escalation, step_id: str) -> StepState | None:
+    """The step, if an overdue reminder should be posted for it now."""
+    if esc.status is Status.RESOLVED:
+        return None
+    try:
+        state = esc.step(step_id)
+    except KeyError:
+        return None
+    if state.done or state.reminded_at is not None or state.due_at is None:
+        return None
+    return state
+
+
+def note_reminder(esc: Escalation, step_id: str, now: datetime) -> tuple[Escalation, list[Event]]:
+    if reminder_due(esc, step_id) is None:
+        return esc, []
+    return _replace_step(esc, step_id, reminded_at=now), [
+        event(now, EventKind.REMINDER, None, f"Step {step_id} overdue", step=step_id)
+    ]
+
+
+def nudge_due(esc: Escalation, protocol: Protocol, due: datetime) -> bool:
+    """Whether the status-update nudge due at `due` should still be posted."""
+    step = protocol.update_step
+    if esc.status is Status.RESOLVED or step is None:
+        return False
+    try:
+        return esc.step(step.id).due_at == due
+    except KeyError:
+        return False
+
+
+def note_nudge(
+    esc: Escalation, protocol: Protocol, due: datetime, now: datetime, clock_scale: float
+) -> tuple[Escalation, list[Event]]:
+    """The nudge for `due` was posted: the next one is an interval after it (again and again
+    until an update or the resolution)."""
+    step = protocol.update_step
+    if not nudge_due(esc, protocol, due) or step is None or step.every is None:
+        return esc, []
+    interval = scaled(step.every, clock_scale)
+    following = due + interval
+    while following <= now:  # if the bot was down for several intervals, nudge once, not n times
+        following += interval
+    return _replace_step(esc, step.id, due_at=following), [
+        event(now, EventKind.NUDGE, None, "Status update overdue", due=due.isoformat())
+    ]
+
+
+def followup_due(esc: Escalation, index: int) -> bool:
+    return esc.status is Status.RESOLVED and index not in esc.followups_sent
+
+
+def note_followup(esc: Escalation, index: int, now: datetime) -> tuple[Escalation, list[Event]]:
+    if not followup_due(esc, index):
+        return esc, []
+    return esc.model_copy(update={"followups_sent": (*esc.followups_sent, index)}), [
+        event(now, EventKind.FOLLOW_UP, None, f"Follow-up {index + 1}", index=index)
     ]

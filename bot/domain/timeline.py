@@ -16,6 +16,9 @@ class EventKind(StrEnum):
     STEP_DONE = "step_done"
     UPDATE = "update"
     RESOLVED = "resolved"
+    REMINDER = "reminder"
+    NUDGE = "nudge"
+    FOLLOW_UP = "follow_up"
     NOTE = "note"
 
 

@@ -28,6 +28,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.escalation import Escalation, Status
+from bot.domain.timeline import Event
 from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, BlockId, CallbackId
 from protocols.schema import Protocol
 
@@ -272,3 +273,111 @@ def usage_message(problem: str | None, usage: str) -> str:
 
 def as_dicts(blocks: Sequence[Block]) -> list[dict]:
     return [b.to_dict() for b in blocks]
+
+
+# -- timers -----------------------------------------------------------------------------
+
+
+def overdue_reminder(
+    esc: Escalation, step_title: str, step_id: str, due_at: datetime, vps: tuple[str, ...]
+) -> Message:
+    who = " ".join(mention(u) for u in (esc.ic, *vps) if u)
+    text = (
+        f"⏰ *{step_title}* is overdue — it was due {slack_time(due_at)}. {who}: finish it, "
+        f"then press *Mark done* in the pinned brief or say `@vp done {step_id}`."
+    )
+    return Message(text=f"Overdue: {step_title} (due {due_at:%H:%M} UTC)", blocks=text_blocks(text))
+
+
+def update_nudge(esc: Escalation, interval: timedelta, vps: tuple[str, ...] = ()) -> Message:
+    who = " ".join(mention(u) for u in (esc.ic, *vps) if u)
+    since = esc.last_update_at or esc.declared_at
+    text = (
+        f"🔔 No status update for {escape(esc.customer)} since {slack_time(since)} — the "
+        f"protocol asks for one every {duration(interval)}. {who}: post one with "
+        "`@vp update <what changed and what happens next>`."
+    )
+    return Message(text=f"Status update overdue for {esc.customer}", blocks=text_blocks(text))
+
+
+def follow_up(esc: Escalation, index: int, total: int, offset: timedelta, what: str) -> Message:
+    text = (
+        f"📋 Follow-up {index + 1} of {total} for {escape(esc.customer)}, {duration(offset)} "
+        f"after the resolution: {what}. {mention(esc.ic)}"
+    )
+    return Message(text=f"Follow-up for {esc.customer}: {what}", blocks=text_blocks(text))
+
+
+def resolved_notice(esc: Escalation) -> Message:
+    if esc.private:
+        text = f"✅ A private escalation was resolved: {channel_link(esc.channel_id)}"
+    else:
+        text = (
+            f"✅ Resolved: *{escape(esc.customer)}* — {escape(esc.resolution)} "
+            f"({channel_link(esc.channel_id)}, IC {mention(esc.ic)})"
+        )
+    return Message(text=_clip(text), blocks=text_blocks(text))
+
+
+def status(esc: Escalation, protocol: Protocol, now: datetime) -> str:
+    elapsed = duration(now - esc.declared_at)
+    lines = [
+        f"*{escape(esc.customer)}* · {esc.status.label} · open for {elapsed} · IC {mention(esc.ic)}"
+    ]
+    done, overdue, due = [], [], []
+    for step in protocol.steps:
+        if step.id not in {s.id for s in esc.steps} or step.every is not None:
+            continue
+        state = esc.step(step.id)
+        if state.done:
+            done.append(step.title)
+        elif state.due_at is not None and now >= state.due_at:
+            overdue.append(f"{step.title} (due {slack_time(state.due_at)})")
+        elif state.due_at is not None:
+            due.append(f"{step.title} (due {slack_time(state.due_at)})")
+    lines.append(f"✅ Done: {', '.join(done) or 'nothing yet'}")
+    if overdue:
+        lines.append(f"⏰ Overdue: {', '.join(overdue)}")
+    if due:
+        lines.append(f"🕒 Still due: {', '.join(due)}")
+    nxt = esc.next_deadline()
+    if nxt is not None and nxt.due_at is not None and esc.status is Status.INVESTIGATING:
+        title = protocol.step(nxt.id).title if nxt.id in protocol.step_ids else nxt.id
+        lines.append(f"Next deadline: {title}, {slack_time(nxt.due_at)}")
+    if esc.last_update_at is not None:
+        lines.append(f"Last update: {slack_time(esc.last_update_at)}")
+    else:
+        lines.append("Last update: none yet")
+    if esc.status is Status.RESOLVED and esc.resolved_at is not None:
+        lines.append(f"Resolved {slack_time(esc.resolved_at)}: {escape(esc.resolution)}")
+    return "\n".join(lines)
+
+
+def timeline(events: Sequence[Event]) -> str:
+    if not events:
+        return "The timeline is empty."
+    lines = []
+    for e in events[-40:]:
+        who = f" {mention(e.actor)}" if e.actor else ""
+        lines.append(
+            f"• {slack_time(e.at, '{time}')} {e.kind.value.replace('_', ' ')}{who}: "
+            f"{escape(e.text)}"
+        )
+    head = "" if len(events) <= 40 else f"(last 40 of {len(events)} events)\n"
+    return _clip(head + "\n".join(lines))
+
+
+HELP = """\
+In a war room, mention me with:
+• `status` — time open, steps done, due and overdue, next deadline, last update
+• `done <step-id>` — mark a protocol step done (the brief's buttons do the same)
+• `update <text>` — record a status update; restarts the update clock
+• `ic @person` — hand the incident commander role to someone else
+• `resolve <summary>` — resolve: timers stop, follow-ups are scheduled, execs are told
+• `timeline` — what has happened so far
+• `help` — this list"""
+
+OUTSIDE = (
+    "I run war rooms for customer escalations. Declare one with `/escalate <customer>: "
+    "<what is happening>`; inside its channel, mention me with `help`."
+)

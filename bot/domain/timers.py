@@ -1,0 +1,85 @@
+"""Which timers an escalation needs, derived from its state alone (pure).
+
+The scheduler's jobs are a cache of this function: after every change the service schedules
+what is new and cancels what is gone, and at start the leader reconciles the whole store
+against it. Ids are deterministic, so scheduling twice is harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.domain.escalation import Escalation, Status, followup_due, reminder_due, scaled
+from protocols.schema import Protocol
+
+
+class TimerKind(StrEnum):
+    DEADLINE = "deadline"  # a step's overdue reminder
+    NUDGE = "nudge"  # no status update for an interval
+    FOLLOW_UP = "follow_up"  # after resolution
+
+
+@dataclass(frozen=True)
+class Timer:
+    id: str
+    kind: TimerKind
+    at: datetime
+    escalation: str
+    # deadline: the step id; nudge: the due time (ISO); follow-up: the index, as text.
+    detail: str
+
+
+def timer_prefix(esc_id: str) -> str:
+    return f"{esc_id}:"
+
+
+def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[Timer]:
+    timers: list[Timer] = []
+    if esc.status is Status.INVESTIGATING:
+        for step in protocol.deadline_steps:
+            state = reminder_due(esc, step.id)
+            if state is not None and state.due_at is not None:
+                timers.append(
+                    Timer(
+                        f"{esc.id}:deadline:{step.id}",
+                        TimerKind.DEADLINE,
+                        state.due_at,
+                        esc.id,
+                        step.id,
+                    )
+                )
+        update = protocol.update_step
+        if update is not None and update.id in {s.id for s in esc.steps}:
+            due = esc.step(update.id).due_at
+            if due is not None:
+                timers.append(
+                    Timer(
+                        f"{esc.id}:nudge:{int(due.timestamp() * 1000)}",
+                        TimerKind.NUDGE,
+                        due,
+                        esc.id,
+                        due.isoformat(),
+                    )
+                )
+    elif esc.resolved_at is not None:
+        index = 0
+        for step in protocol.followup_steps:
+            for offset in step.after_resolution:
+                if followup_due(esc, index):
+                    timers.append(
+                        Timer(
+                            f"{esc.id}:follow_up:{index}",
+                            TimerKind.FOLLOW_UP,
+                            esc.resolved_at + scaled(offset, clock_scale),
+                            esc.id,
+                            str(index),
+                        )
+                    )
+                index += 1
+    return timers
+
+
+def followup_offsets(protocol: Protocol) -> list[timedelta]:
+    return [o for step in protocol.followup_steps for o in step.after_resolution]

@@ -1,0 +1,73 @@
+"""`@vp ...` in a war room: one app_mention listener; the work runs after the ack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+
+from bot.domain.errors import InvalidInput
+from bot.listeners.errors import guarded
+from bot.service import EscalationService
+from bot.slack import blocks
+from bot.slack.mentions import parse_mention
+from bot.slack.parse import parse_user_mention
+
+_SKIP = "warroom_skip"
+
+
+def register(app: App, service: EscalationService) -> None:
+    def ack_mention(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        ack()
+        # Slack redelivers events it thinks we missed: answer each event once.
+        if not service.first_delivery(str(body.get("event_id") or "")):
+            context[_SKIP] = True
+
+    def answer(event: dict[str, Any], context: BoltContext) -> None:
+        if context.get(_SKIP):
+            return
+        channel, user = event["channel"], event.get("user", "")
+        thread = event.get("thread_ts") or event["ts"]
+
+        def reply(text: str) -> None:
+            service.gateway.post_text(channel, text, thread_ts=thread)
+
+        guarded("answering", reply, lambda: reply(_dispatch(service, channel, user, event)))
+
+    app.event("app_mention")(ack=ack_mention, lazy=[answer])
+
+
+def esc_steps(esc: Any) -> set[str]:
+    return {s.id for s in esc.steps}
+
+
+def _dispatch(service: EscalationService, channel: str, user: str, event: dict[str, Any]) -> str:
+    mention = parse_mention(event.get("text", ""))
+    if service.store.by_channel(channel) is None:
+        return blocks.OUTSIDE
+    match mention.command:
+        case "status":
+            return service.status(channel)
+        case "timeline":
+            return service.timeline(channel)
+        case "done":
+            step = mention.argument.split()[0] if mention.argument else ""
+            if not step:
+                raise InvalidInput("Say which step: `done <step-id>`.")
+            _, changed = service.mark_done(channel, step, user)
+            return f"✅ `{step}` marked done." if changed else f"`{step}` was already done."
+        case "update":
+            esc = service.record_update(channel, user, mention.argument)
+            step = service.protocol.update_step
+            due = esc.step(step.id).due_at if step and step.id in esc_steps(esc) else None
+            nxt = f" Next update due {blocks.slack_time(due)}." if due else ""
+            return f"📝 Update recorded.{nxt}"
+        case "resolve":
+            esc = service.resolve(channel, user, mention.argument)
+            return f"✅ Resolved. Follow-ups are scheduled; {blocks.mention(esc.ic)} owns them."
+        case "ic":
+            new_ic = parse_user_mention(mention.argument.split()[0] if mention.argument else "")
+            esc = service.reassign_ic(channel, user, new_ic)
+            return f"{blocks.mention(esc.ic)} is now the incident commander."
+        case _:
+            return blocks.HELP

@@ -1,0 +1,198 @@
+"""Timers on APScheduler 3 with its RedisJobStore, shared by every process on one Redis.
+
+APScheduler cannot share a job store between running schedulers, and a running scheduler
+never re-reads the store for jobs other processes wrote. So every process starts its
+scheduler *paused*: paused, `add_job` and `remove_job` still write to Redis, but no job is
+processed. Exactly one process at a time holds a lease in Redis and resumes its scheduler;
+it renews the lease, and wakes its scheduler every `poll_seconds` so jobs written by others
+are picked up within about that long. When the lease holder dies, the lease lapses and
+another process takes over. Each firing is also guarded by an idempotency key (in the
+service), so an ex-leader that stalled past its lease cannot post twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC
+
+import redis
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.redis import RedisJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from bot.domain.timers import Timer, TimerKind
+from bot.store import Keys
+
+log = logging.getLogger(__name__)
+
+# Stable import paths of the job functions (see bot/jobs.py).
+JOB_FUNCTIONS = {
+    TimerKind.DEADLINE: "bot.jobs:fire_deadline",
+    TimerKind.NUDGE: "bot.jobs:fire_nudge",
+    TimerKind.FOLLOW_UP: "bot.jobs:fire_follow_up",
+}
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class SharedRedisJobStore(RedisJobStore):
+    """RedisJobStore on our own client and keys, tolerant of jobs another process removed
+    in the meantime (APScheduler's scheduler loop dies on the JobLookupError otherwise)."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        super().__init__(jobs_key=keys.scheduler_jobs, run_times_key=keys.scheduler_run_times)
+        self.redis.connection_pool.disconnect()
+        self.redis = client
+
+    def update_job(self, job):  # type: ignore[no-untyped-def]
+        try:
+            super().update_job(job)
+        except JobLookupError:
+            log.debug("job %s was removed by another process; not updating it", job.id)
+
+    def remove_job(self, job_id):  # type: ignore[no-untyped-def]
+        try:
+            super().remove_job(job_id)
+        except JobLookupError:
+            log.debug("job %s was already removed", job_id)
+
+    def shutdown(self) -> None:
+        pass  # the client belongs to the runtime
+
+    def job_ids(self) -> set[str]:
+        return {k.decode() for k in self.redis.hkeys(self.jobs_key)}
+
+
+class Scheduler:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        lease_seconds: float = 10.0,
+        poll_seconds: float = 0.5,
+        threads: int = 8,
+    ) -> None:
+        self.redis = client
+        self.keys = keys
+        self.lease_ms = int(lease_seconds * 1000)
+        self.poll_seconds = poll_seconds
+        self.token = uuid.uuid4().hex
+        self.store = SharedRedisJobStore(client, keys)
+        self.aps = BackgroundScheduler(
+            jobstores={"default": self.store},
+            executors={"default": ThreadPoolExecutor(threads)},
+            job_defaults={
+                # Fire however late: a reminder whose time passed while no process ran
+                # fires once when one starts (the default grace of 1 s would drop it).
+                "misfire_grace_time": None,
+                "coalesce": True,
+                "max_instances": 1,
+            },
+            timezone=UTC,
+        )
+        self.aps.start(paused=True)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self._leader = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._on_leadership: Callable[[], None] = lambda: None
+
+    # -- timers ---------------------------------------------------------------------------
+    def schedule(self, timer: Timer) -> None:
+        self.aps.add_job(
+            JOB_FUNCTIONS[timer.kind],
+            trigger=DateTrigger(run_date=timer.at),
+            id=timer.id,
+            name=f"{timer.kind} {timer.escalation} {timer.detail}",
+            args=[self.keys.prefix, timer.escalation, timer.detail],
+            replace_existing=True,
+        )
+
+    def cancel(self, timer_id: str) -> None:
+        with contextlib.suppress(JobLookupError):
+            self.aps.remove_job(timer_id)
+
+    def apply(self, before: Iterable[Timer], after: Iterable[Timer]) -> None:
+        """Cancel the timers that are gone, schedule the new ones."""
+        old = {t.id: t for t in before}
+        new = {t.id: t for t in after}
+        for timer_id in old.keys() - new.keys():
+            self.cancel(timer_id)
+        for timer_id, timer in new.items():
+            if old.get(timer_id) != timer:
+                self.schedule(timer)
+
+    def job_ids(self) -> set[str]:
+        return self.store.job_ids()
+
+    # -- leadership -----------------------------------------------------------------------
+    @property
+    def is_leader(self) -> bool:
+        return self._leader
+
+    def start(self, on_leadership: Callable[[], None] = lambda: None) -> None:
+        """Compete for the lease; `on_leadership` runs each time this process becomes leader
+        (before jobs are processed), to reconcile the store."""
+        self._on_leadership = on_leadership
+        self._thread = threading.Thread(target=self._lead, name="scheduler-lease", daemon=True)
+        self._thread.start()
+
+    def _lead(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except redis.RedisError as e:
+                if self._leader:
+                    log.warning("lost Redis while leading the scheduler (%s); pausing", e)
+                    self._step_down()
+            self._stop.wait(self.poll_seconds)
+
+    def _tick(self) -> None:
+        key = self.keys.scheduler_lease
+        if self._leader:
+            if self._renew(keys=[key], args=[self.token, self.lease_ms]):
+                self.aps.wakeup()  # pick up jobs other processes wrote
+            else:
+                log.warning("scheduler lease lost; another process leads now")
+                self._step_down()
+        elif self.redis.set(key, self.token, nx=True, px=self.lease_ms):
+            log.info("this process now runs the scheduler")
+            self._leader = True
+            try:
+                self._on_leadership()
+            except Exception:
+                log.exception("reconciling timers failed; processing the store as it is")
+            self.aps.resume()
+
+    def _step_down(self) -> None:
+        self._leader = False
+        self.aps.pause()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._leader:
+            self._step_down()
+            with contextlib.suppress(redis.RedisError):
+                self._release(keys=[self.keys.scheduler_lease], args=[self.token])
+        self.aps.shutdown(wait=False)

@@ -1,0 +1,26 @@
+"""Reading `@vp ...` mentions (pure): which command, and its argument."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*")
+
+COMMANDS = ("help", "status", "ic", "done", "update", "resolve", "timeline", "draft", "review")
+
+
+@dataclass(frozen=True)
+class Mention:
+    command: str  # one of COMMANDS, or "" for free text
+    argument: str  # the rest, as typed
+    text: str  # everything after the bot's mention
+
+
+def parse_mention(text: str) -> Mention:
+    rest = _LEADING_MENTION.sub("", text or "", count=1).strip()
+    word, _, argument = rest.partition(" ")
+    command = word.lower().rstrip(":,.!?")
+    if command in COMMANDS:
+        return Mention(command, argument.strip(), rest)
+    return Mention("", rest, rest)
