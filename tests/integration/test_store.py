@@ -68,7 +68,9 @@ def test_concurrent_updates_apply_once(store: Store) -> None:
 
     def click(user: str) -> None:
         barrier.wait()
-        _, evs = store.update(esc.id, lambda e: mark_step_done(e, "assessment", user, NOW))
+        _, evs = store.update(
+            esc.id, lambda e: mark_step_done(e, "assessment", user, NOW, load_protocol())
+        )
         results.append(evs)
 
     threads = [threading.Thread(target=click, args=(f"U{i}",)) for i in range(8)]

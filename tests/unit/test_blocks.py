@@ -56,7 +56,7 @@ def test_brief_shows_due_times_buttons_and_done_steps() -> None:
     assert "24 h and 48 h after resolution" in rendered
     assert msg.text  # a plain fallback for notifications
 
-    done, _ = mark_step_done(esc, "assessment", "U2", NOW + timedelta(minutes=3))
+    done, _ = mark_step_done(esc, "assessment", "U2", NOW + timedelta(minutes=3), PROTOCOL)
     buttons = [
         b["accessory"]["value"]
         for b in blocks.as_dicts(blocks.brief(done, PROTOCOL).blocks)

@@ -96,12 +96,12 @@ def test_invitees_are_unique_ordered_and_exclude_the_bot() -> None:
 def test_mark_step_done_once() -> None:
     esc, _ = opened()
     later = NOW + timedelta(minutes=5)
-    done, events = mark_step_done(esc, "assessment", "U0IC", later)
+    done, events = mark_step_done(esc, "assessment", "U0IC", later, PROTOCOL)
     assert done.step("assessment").done_at == later and len(events) == 1
-    again, more = mark_step_done(done, "assessment", "U0OTHER", later)
+    again, more = mark_step_done(done, "assessment", "U0OTHER", later, PROTOCOL)
     assert again == done and more == []
     with pytest.raises(InvalidInput, match="no step 'nope'"):
-        mark_step_done(esc, "nope", "U0IC", later)
+        mark_step_done(esc, "nope", "U0IC", later, PROTOCOL)
 
 
 def test_next_deadline_and_overdue() -> None:
