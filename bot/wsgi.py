@@ -56,7 +56,11 @@ class WarroomWSGI:
 
     def _health(self, start_response: StartResponse) -> list[bytes]:
         redis_ok = self.runtime.ready()
-        payload = {"status": "ok" if redis_ok else "unavailable", "redis": redis_ok}
+        payload = {
+            "status": "ok" if redis_ok else "unavailable",
+            "redis": redis_ok,
+            "scheduler": "leader" if self.runtime.scheduler.is_leader else "standby",
+        }
         status = "200 OK" if redis_ok else "503 Service Unavailable"
         return self._respond(
             start_response, status, json.dumps(payload).encode(), "application/json"

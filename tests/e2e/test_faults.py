@@ -79,7 +79,7 @@ def test_redis_down_means_no_room_and_a_clear_answer(settings, fake_slack: FakeS
             )
         )
         assert statuses == ["503 Service Unavailable"]
-        assert json.loads(body) == {"status": "unavailable", "redis": False}
+        assert json.loads(body) == {"status": "unavailable", "redis": False, "scheduler": "standby"}
     finally:
         runtime.close()
 

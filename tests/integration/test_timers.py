@@ -3,9 +3,10 @@ durations divided by a large WARROOM_CLOCK_SCALE."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -105,9 +106,10 @@ def test_nudges_repeat_until_an_update_resets_the_clock(scaled, fake_slack) -> N
     slack.command("Acme: checkout down")
     channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
     wait_until(lambda: len(posts(fake_slack, channel.id, "No status update")) >= 2, 5, "2 nudges")
+    time.sleep(0.5)  # mid-interval: without a reset the next nudge would come in 0.5 s
     mention(slack, channel.id, "update rollback in progress, next check 14:00")
     n = len(posts(fake_slack, channel.id, "No status update"))
-    time.sleep(0.6)  # less than an interval after the update: no nudge
+    time.sleep(0.8)  # less than an interval after the update: no nudge
     assert len(posts(fake_slack, channel.id, "No status update")) == n
     wait_until(lambda: len(posts(fake_slack, channel.id, "No status update")) == n + 1, 5)
     esc = rt.store.by_channel(channel.id)
@@ -163,6 +165,48 @@ def test_reconcile_restores_exactly_the_jobs_the_state_calls_for(scaled, fake_sl
     )
     assert rt.service.reconcile() == (1, 1)
     assert rt.scheduler.job_ids() == expected
+
+
+def test_a_firing_is_posted_once_however_many_processes_try(scaled, fake_slack) -> None:
+    rt, slack = scaled(1)
+    slack.command("Acme: checkout down")
+    esc = rt.store.get(f"esc-{today()}-acme")
+    # another process whose attempt is under way (or that died mid-post) holds the claim
+    assert rt.store.begin_once(f"deadline:{esc.id}:assessment", ttl=30) == "mine"
+    rt.service.fire_deadline(esc.id, "assessment")
+    assert posts(fake_slack, esc.channel_id, "is overdue") == []
+    retry = rt.scheduler.store.lookup_job(f"{esc.id}:deadline:assessment")
+    assert retry is not None  # tried again when that attempt's claim expires
+    rt.store.abandon_once(f"deadline:{esc.id}:assessment")
+
+    barrier = threading.Barrier(6)
+
+    def fire() -> None:
+        barrier.wait()
+        rt.service.fire_deadline(esc.id, "assessment")
+
+    threads = [threading.Thread(target=fire) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(posts(fake_slack, esc.channel_id, "is overdue")) == 1
+    rt.service.fire_deadline(esc.id, "assessment")  # a stalled ex-leader, much later
+    assert len(posts(fake_slack, esc.channel_id, "is overdue")) == 1
+
+
+def test_a_failed_post_is_tried_again(scaled, fake_slack) -> None:
+    rt, slack = scaled(1)
+    slack.command("Acme: checkout down")
+    esc = rt.store.get(f"esc-{today()}-acme")
+    fake_slack.fail_next("chat.postMessage", "channel_not_found")
+    rt.service.fire_deadline(esc.id, "assessment")
+    assert posts(fake_slack, esc.channel_id, "is overdue") == []
+    assert rt.store.get(esc.id).step("assessment").reminded_at is None
+    job = rt.scheduler.store.lookup_job(f"{esc.id}:deadline:assessment")
+    assert job is not None and job.next_run_time > datetime.now(UTC)
+    rt.service.fire_deadline(esc.id, "assessment")
+    assert len(posts(fake_slack, esc.channel_id, "is overdue")) == 1
 
 
 def test_mentions_answer_in_a_thread_once_and_explain_outside_a_war_room(
