@@ -3,50 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import SIGNING_SECRET, _free_port
+from tests.e2e.processes import get, warroom, warroom_env
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_driver import SlackDriver
 
 pytestmark = pytest.mark.slow
-
-
-def warroom_env(fake: FakeSlack, redis_url: str, prefix: str, tmp_path: Path, config: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
-    env.update(
-        SLACK_BOT_TOKEN=fake.bot_token,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=fake.url,
-        REDIS_URL=redis_url,
-        WARROOM_REDIS_PREFIX=prefix,
-        WARROOM_CONFIG=str(config),
-        WARROOM_MEMORY_DIR=str(tmp_path / "Agent_Memory"),
-    )
-    return env
-
-
-def warroom(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", *args]
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, e.read()
 
 
 @pytest.fixture
