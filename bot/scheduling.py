@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from datetime import UTC
 
 import redis
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -127,6 +129,43 @@ class Scheduler:
             replace_existing=True,
         )
 
+    def schedule_many(self, timers: Iterable[Timer], chunk: int = 1000) -> None:
+        """Write many timers in pipelined batches (reconciling thousands of escalations one
+        `add_job` at a time would take two round trips each). Same format as add_job."""
+        batch = list(timers)
+        for start in range(0, len(batch), chunk):
+            pipe = self.redis.pipeline(transaction=False)
+            for timer in batch[start : start + chunk]:
+                job = Job(
+                    self.aps,
+                    id=timer.id,
+                    name=f"{timer.kind} {timer.escalation} {timer.detail}",
+                    func=JOB_FUNCTIONS[timer.kind],
+                    args=(self.keys.prefix, timer.escalation, timer.detail),
+                    kwargs={},
+                    trigger=DateTrigger(run_date=timer.at),
+                    executor="default",
+                    misfire_grace_time=None,
+                    coalesce=True,
+                    max_instances=1,
+                    next_run_time=timer.at,
+                )
+                state = pickle.dumps(job.__getstate__(), self.store.pickle_protocol)
+                pipe.hset(self.store.jobs_key, timer.id, state)
+                pipe.zadd(self.store.run_times_key, {timer.id: timer.at.timestamp()})
+            pipe.execute()
+        if batch:
+            self.aps.wakeup()
+
+    def cancel_many(self, timer_ids: Iterable[str], chunk: int = 1000) -> None:
+        ids = list(timer_ids)
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hdel(self.store.jobs_key, *part)
+            pipe.zrem(self.store.run_times_key, *part)
+            pipe.execute()
+
     def cancel(self, timer_id: str) -> None:
         with contextlib.suppress(JobLookupError):
             self.aps.remove_job(timer_id)
@@ -177,11 +216,18 @@ class Scheduler:
         elif self.redis.set(key, self.token, nx=True, px=self.lease_ms):
             log.info("this process now runs the scheduler")
             self._leader = True
-            try:
-                self._on_leadership()
-            except Exception:
-                log.exception("reconciling timers failed; processing the store as it is")
+            # Jobs already in the store run at once (late reminders first); reconciling runs
+            # beside them, and this thread goes on renewing the lease meanwhile.
             self.aps.resume()
+            threading.Thread(
+                target=self._reconcile, name="scheduler-reconcile", daemon=True
+            ).start()
+
+    def _reconcile(self) -> None:
+        try:
+            self._on_leadership()
+        except Exception:
+            log.exception("reconciling timers failed; processing the store as it is")
 
     def _step_down(self) -> None:
         self._leader = False

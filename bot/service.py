@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol as TypingProtocol
@@ -49,6 +49,8 @@ class TimerPort(TypingProtocol):
     def cancel(self, timer_id: str) -> None: ...
     def apply(self, before: list[Timer], after: list[Timer]) -> None: ...
     def job_ids(self) -> set[str]: ...
+    def schedule_many(self, timers: Iterable[Timer]) -> None: ...
+    def cancel_many(self, timer_ids: Iterable[str]) -> None: ...
 
 
 def utcnow() -> datetime:
@@ -401,10 +403,8 @@ class EscalationService:
             for timer in self._timers(esc):
                 wanted[timer.id] = timer
         present = self.timers.job_ids()
-        for timer_id in present - wanted.keys():
-            self.timers.cancel(timer_id)
-        for timer_id in wanted.keys() - present:
-            self.timers.schedule(wanted[timer_id])
+        self.timers.cancel_many(present - wanted.keys())
+        self.timers.schedule_many(wanted[t] for t in wanted.keys() - present)
         log.info(
             "timers reconciled: %d scheduled, %d cancelled, %d kept",
             len(wanted.keys() - present),
