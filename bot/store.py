@@ -312,3 +312,9 @@ def _guard() -> Iterator[None]:
         yield
     except REDIS_DOWN as e:
         raise Unavailable(UNAVAILABLE) from e
+    except (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError) as e:
+        # A full Redis under `noeviction`, or a replica: writes are refused, reads still work.
+        raise Unavailable(
+            "The escalation store (Redis) is refusing writes right now (it is full or read-only), "
+            "so nothing was created or changed. Tell whoever runs warroom."
+        ) from e

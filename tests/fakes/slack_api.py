@@ -8,6 +8,11 @@ error codes that Slack documents for each implemented method, and refuses
 unknown methods with HTTP 404 ``unknown_method``. It also serves ``response_url``
 endpoints (slash commands, interactivity) and issues ``trigger_id`` values.
 
+Socket Mode: ``apps.connections.open``, authenticated by the app-level token
+(``app_token``), answers a single-use ``ws://`` URL of ``fake.socket_mode``, a
+``tests.fakes.socket_mode.SocketModeServer`` started on first use and stopped with the
+fake; tests push envelopes through it and read the acks.
+
 Faults are injected per method: a one-off ``{"ok": false}`` error, an HTTP 429
 with ``Retry-After``, an HTTP 5xx, or a sliding-window rate limit.
 
@@ -35,6 +40,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.socket_mode import SocketModeServer
 
 # Arguments Slack takes as JSON-encoded strings inside form bodies.
 JSON_VALUED_ARGS = ("blocks", "attachments", "view", "metadata")
@@ -203,14 +210,18 @@ class FakeSlack:
         bot_token: str = "xoxb-test-token",
         team_id: str = "T0TEAM",
         latency: float = 0.0,
+        app_token: str = "xapp-1-test-app-token",
     ) -> None:
         self.bot_user_id = bot_user_id
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_id = team_id
         self.team_name = "Fake Workspace"
         self.team_domain = "fake-workspace"
         self.bot_id = "B0FAKEBOT"
         self.app_id = "A0FAKEAPP"
+        # Slack's Socket Mode side; its server starts on the first apps.connections.open.
+        self.socket_mode = SocketModeServer(app_id=self.app_id)
         # Settable so trigger expiry can be tested without a 3 s sleep.
         self.trigger_ttl = DEFAULT_TRIGGER_TTL
         self.url = ""
@@ -239,6 +250,7 @@ class FakeSlack:
 
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "api.test": self._api_test,
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
@@ -291,13 +303,17 @@ class FakeSlack:
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        # Closes the listening socket and joins in-flight request threads.
-        server.server_close()
-        if thread is not None:
-            thread.join()
+        if server is not None:
+            server.shutdown()
+            # Closes the listening socket and joins in-flight request threads.
+            server.server_close()
+            if thread is not None:
+                thread.join()
+        # Taking the lock waits out an apps.connections.open that may be starting the
+        # Socket Mode server; later ones see the fake stopped and start nothing.
+        with self._lock:
+            socket_mode = self.socket_mode
+        socket_mode.stop()
 
     def __enter__(self) -> FakeSlack:
         return self.start()
@@ -533,8 +549,13 @@ class FakeSlack:
             return 404, {"ok": False, "error": "unknown_method"}, {}
         if parse_error:
             return 200, {"ok": False, "error": parse_error}, {}
+        if method == "apps.connections.open":
+            # Socket Mode takes the app-level token, not the bot token.
+            auth_error = self._app_auth_error(request.headers.get("Authorization"))
+            if auth_error:
+                return 200, {"ok": False, "error": auth_error}, {}
         # api.test is the one method Slack answers without a token.
-        if method != "api.test":
+        elif method != "api.test":
             auth_error = self._auth_error(request.headers.get("Authorization"), args)
             if auth_error:
                 return 200, {"ok": False, "error": auth_error}, {}
@@ -590,6 +611,22 @@ class FakeSlack:
         if token != self.bot_token:
             return "invalid_auth"
         return None
+
+    def _app_auth_error(self, authorization: str | None) -> str | None:
+        """Auth of the methods that take the app-level (xapp-) token, not the bot token."""
+        # Slack: the app token goes in the Authorization header; "passing it as a POST
+        # parameter will result in an error". Not documented: which error; not_authed here.
+        if not authorization:
+            return "not_authed"
+        scheme, _, value = authorization.partition(" ")
+        token = value.strip()
+        if scheme.lower() != "bearer" or not token:
+            return "invalid_auth"
+        if token == self.app_token:
+            return None
+        if token == self.bot_token:
+            return "not_allowed_token_type"
+        return "invalid_auth"
 
     def _handle_response_url(self, request: _Handler, token: str, body: bytes) -> None:
         with self._lock:
@@ -907,6 +944,12 @@ class FakeSlack:
         if echo.get("error"):
             raise SlackError(str(echo["error"]), args=echo)
         return {"args": echo}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._server is None:
+            # The fake is stopping: starting the Socket Mode server now would outlive it.
+            raise SlackError("service_unavailable")
+        return {"url": self.socket_mode.issue_url()}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -97,3 +97,53 @@ def test_redis_down_is_unavailable_with_a_message() -> None:
     assert dead.ping() is False
     with pytest.raises(Unavailable, match="nothing was created"):
         dead.claim_declaration("fp", "t", ttl=5)
+
+
+def test_a_full_redis_refuses_with_a_message(tmp_path) -> None:
+    import shutil
+    import subprocess
+    import time
+
+    from tests.conftest import _answers, _free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory",
+            "2mb",
+            "--maxmemory-policy",
+            "noeviction",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        while not _answers("127.0.0.1", port):
+            time.sleep(0.05)
+        client = redis.Redis(port=port)
+        for i in range(500):
+            client.set(f"fill:{i}", "x" * 1000)
+        # now it is over its limit: every write that needs memory is refused
+        client.config_set("maxmemory", int(client.info("memory")["used_memory"]) // 2)
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            client.set("one-more", "x")
+        full = Store(client, Keys("x"))
+        with pytest.raises(Unavailable, match="refusing writes"):
+            full.claim_declaration("fp", "t", ttl=5)
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,127 @@
+"""`warroom run` as a real process in Socket Mode: connected to the fake's Socket Mode
+endpoint, it answers /escalate in the ack and opens the war room after it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from tests.e2e.test_run_process import warroom, warroom_env
+from tests.fakes.slack_api import FakeSlack
+
+pytestmark = pytest.mark.slow
+
+# Slack wants an envelope acked within 3 seconds.
+ACK_DEADLINE = 3.0
+
+
+@dataclass
+class Bot:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def bot(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[Bot]:
+    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    env["SLACK_APP_TOKEN"] = fake_slack.app_token
+    log_path = tmp_path / "warroom.log"
+    # A file, not a pipe: nobody reads the output while the test runs, and a full pipe
+    # would block the bot mid-log.
+    log: IO[bytes] = log_path.open("wb")
+    try:
+        proc = subprocess.Popen(
+            warroom("run"), env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    finally:
+        log.close()  # the child has its own copy
+    bot = Bot(proc, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not fake_slack.socket_mode.connected.wait(0.1):
+            if proc.poll() is not None:
+                pytest.fail(f"warroom run exited ({proc.returncode}):\n{bot.log()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"warroom run did not connect in Socket Mode in 30 s:\n{bot.log()}")
+        yield bot
+    finally:
+        stop(proc)
+
+
+def slash_command(fake: FakeSlack, text: str, *, user: str = "U0DECLARER") -> dict[str, Any]:
+    """The payload of a slash_commands envelope: the same fields Slack posts as a form in
+    HTTP mode, as a JSON object."""
+    channel = fake.channel_by_name("support")
+    assert channel is not None
+    return {
+        "token": "legacy-verification-token",
+        "team_id": fake.team_id,
+        "team_domain": fake.team_domain,
+        "channel_id": channel.id,
+        "channel_name": channel.name,
+        "user_id": user,
+        "user_name": fake.user(user)["name"],
+        "command": "/escalate",
+        "text": text,
+        "api_app_id": fake.app_id,
+        "is_enterprise_install": "false",
+        "response_url": fake.new_response_url(),
+        "trigger_id": fake.new_trigger_id(),
+    }
+
+
+def test_socket_mode_declares_a_war_room(bot: Bot, fake_slack: FakeSlack) -> None:
+    sm = fake_slack.socket_mode
+    (opened,) = fake_slack.calls_to("apps.connections.open")
+    assert opened.status == 200 and opened.response["ok"] is True
+
+    envelope_id = sm.send_envelope(
+        "slash_commands", slash_command(fake_slack, "Acme Corp: checkout fails --arr 250k")
+    )
+    try:
+        ack = sm.wait_for_ack(envelope_id, timeout=ACK_DEADLINE)
+    except TimeoutError:
+        pytest.fail(f"no ack within {ACK_DEADLINE} s:\n{bot.log()}")
+    assert "Opening a war room" in ack["text"] and "Acme Corp" in ack["text"]
+    assert ack.get("response_type") == "ephemeral"
+
+    name = f"esc-{datetime.now(UTC):%Y%m%d}-acme-corp"
+    deadline = time.monotonic() + 10
+    while not ((room := fake_slack.channel_by_name(name)) and room.pins):
+        assert time.monotonic() < deadline, f"the war room was not completed in 10 s:\n{bot.log()}"
+        time.sleep(0.05)
+
+    channels_before = set(fake_slack.channels)
+    creates_before = len(fake_slack.calls_to("conversations.create"))
+    bad = sm.send_envelope("slash_commands", slash_command(fake_slack, "no colon here"))
+    bad_ack = sm.wait_for_ack(bad, timeout=ACK_DEADLINE)
+    assert "colon" in bad_ack["text"]
+    # Give work after the ack, if any were (wrongly) started, the time to show.
+    time.sleep(0.5)
+    assert set(fake_slack.channels) == channels_before
+    assert len(fake_slack.calls_to("conversations.create")) == creates_before
+
+    # Still one connection: nothing in the bot dropped or replaced it.
+    assert [c.id for c in sm.connections()] == [1]
+    assert bot.proc.poll() is None, bot.log()
