@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from pydantic import ValidationError
@@ -83,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(problem)
 
     configure_logging()
-    if settings.slack_app_token is not None:
+    if settings.socket_mode:
         return _run_socket_mode(settings)
     return _run_http(settings, threads=args.threads)
 
@@ -110,15 +112,44 @@ def _check_slack(settings: Settings) -> str | None:
 
 
 def _run_socket_mode(settings: Settings) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    """Socket Mode: Slack's requests arrive over an outbound WebSocket; `--port` still serves
+    /healthz and /metrics. SIGTERM or SIGINT closes the connection, lets the work already
+    accepted finish and releases the scheduler lease."""
+    from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
     from bot.runtime import build_runtime
+    from bot.wsgi import WarroomWSGI
 
     runtime = build_runtime(settings)
     runtime.start()
+    server = _serve_health(WarroomWSGI(runtime, slack_events=False), settings.port)
     token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
-    SocketModeHandler(runtime.app, token).start()
+    handler = SocketModeHandler(runtime.app, token)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    handler.connect()
+    stop.wait()
+    handler.close()
+    server.shutdown()
+    runtime.close()
     return 0
+
+
+def _serve_health(app: object, port: int) -> object:
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = make_server("0.0.0.0", port, app, server_class=Server, handler_class=QuietHandler)  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
 
 
 def _run_http(settings: Settings, *, threads: int) -> int:

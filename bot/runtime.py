@@ -140,7 +140,11 @@ def build_runtime(
         or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="after-ack")
     )
     app = App(
-        signing_secret=settings.slack_signing_secret.get_secret_value(),  # type: ignore[union-attr]
+        signing_secret=(
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else ""
+        ),
         client=client,
         # Acks run on the request's own thread and never queue behind slow work, which runs
         # on `executor`; Bolt's default shares one 5-thread pool between both.

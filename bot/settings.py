@@ -84,6 +84,13 @@ class Settings(BaseSettings):
         missing = []
         if not self.slack_bot_token or not self.slack_bot_token.get_secret_value():
             missing.append("SLACK_BOT_TOKEN")
-        if not self.slack_signing_secret or not self.slack_signing_secret.get_secret_value():
+        # Socket Mode receives Slack's requests over its own connection: nothing to verify.
+        if not self.socket_mode and not (
+            self.slack_signing_secret and self.slack_signing_secret.get_secret_value()
+        ):
             missing.append("SLACK_SIGNING_SECRET")
         return missing
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token and self.slack_app_token.get_secret_value())

@@ -22,9 +22,11 @@ StartResponse = Callable[..., Any]
 
 
 class WarroomWSGI:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, slack_events: bool = True) -> None:
+        """`slack_events=False` (Socket Mode) serves only the health check and metrics."""
         self.runtime = runtime
         self.slack = SlackRequestHandler(runtime.app, path="/slack/events")
+        self.slack_events = slack_events
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -44,7 +46,7 @@ class WarroomWSGI:
                 self.runtime.metrics.render(),
                 self.runtime.metrics.content_type,
             )
-        elif path == "/slack/events":
+        elif path == "/slack/events" and self.slack_events:
             with self.runtime.executor.answering():
                 body = self.slack(environ, recording_start)
         else:

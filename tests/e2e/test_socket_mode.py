@@ -14,7 +14,8 @@ from typing import IO, Any
 
 import pytest
 
-from tests.e2e.test_run_process import warroom, warroom_env
+from tests.conftest import _free_port
+from tests.e2e.processes import get, warroom, warroom_env
 from tests.fakes.slack_api import FakeSlack
 
 pytestmark = pytest.mark.slow
@@ -27,6 +28,7 @@ ACK_DEADLINE = 3.0
 class Bot:
     proc: subprocess.Popen[bytes]
     log_path: Path
+    port: int
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -46,6 +48,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def bot(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[Bot]:
     env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
     env["SLACK_APP_TOKEN"] = fake_slack.app_token
+    del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
+    port = _free_port()
+    env["PORT"] = str(port)
     log_path = tmp_path / "warroom.log"
     # A file, not a pipe: nobody reads the output while the test runs, and a full pipe
     # would block the bot mid-log.
@@ -56,7 +61,7 @@ def bot(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[Bot]:
         )
     finally:
         log.close()  # the child has its own copy
-    bot = Bot(proc, log_path)
+    bot = Bot(proc, log_path, port)
     try:
         deadline = time.monotonic() + 30
         while not fake_slack.socket_mode.connected.wait(0.1):
@@ -93,8 +98,9 @@ def slash_command(fake: FakeSlack, text: str, *, user: str = "U0DECLARER") -> di
 
 def test_socket_mode_declares_a_war_room(bot: Bot, fake_slack: FakeSlack) -> None:
     sm = fake_slack.socket_mode
-    (opened,) = fake_slack.calls_to("apps.connections.open")
-    assert opened.status == 200 and opened.response["ok"] is True
+    # slack-sdk's websocket-client connection may ask for a second URL while it starts
+    opens = fake_slack.calls_to("apps.connections.open")
+    assert opens and all(c.status == 200 and c.response["ok"] for c in opens)
 
     envelope_id = sm.send_envelope(
         "slash_commands", slash_command(fake_slack, "Acme Corp: checkout fails --arr 250k")
@@ -125,3 +131,44 @@ def test_socket_mode_declares_a_war_room(bot: Bot, fake_slack: FakeSlack) -> Non
     # Still one connection: nothing in the bot dropped or replaced it.
     assert [c.id for c in sm.connections()] == [1]
     assert bot.proc.poll() is None, bot.log()
+
+
+def test_socket_mode_serves_health_and_metrics_but_no_events(bot: Bot) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            status, body = get(f"http://127.0.0.1:{bot.port}/healthz")
+            break
+        except OSError:
+            assert time.monotonic() < deadline, bot.log()
+            time.sleep(0.1)
+    assert status == 200 and b'"redis": true' in body
+    assert get(f"http://127.0.0.1:{bot.port}/metrics")[0] == 200
+    assert get(f"http://127.0.0.1:{bot.port}/slack/events")[0] == 404
+
+
+def test_acks_stay_fast_while_slack_refreshes_the_connection(bot: Bot, fake_slack) -> None:
+    sm = fake_slack.socket_mode
+    sm.disconnect("refresh_requested")
+    sm.wait_connected(count=2, timeout=10)
+    envelope_id = sm.send_envelope("slash_commands", slash_command(fake_slack, "help"))
+    ack = sm.wait_for_ack(envelope_id, timeout=ACK_DEADLINE)
+    assert "Usage" in ack["text"]
+
+
+def test_sigterm_finishes_accepted_work_and_releases_the_lease(
+    bot: Bot, fake_slack: FakeSlack, redis_client, prefix: str
+) -> None:
+    deadline = time.monotonic() + 10
+    while not redis_client.exists(f"{prefix}:scheduler:leader"):
+        assert time.monotonic() < deadline, "the bot never led the scheduler"
+        time.sleep(0.05)
+    fake_slack.latency = 0.3  # the room takes three round trips: ~1 s
+    sm = fake_slack.socket_mode
+    envelope_id = sm.send_envelope("slash_commands", slash_command(fake_slack, "Acme: down"))
+    sm.wait_for_ack(envelope_id, timeout=ACK_DEADLINE)
+    bot.proc.send_signal(signal.SIGTERM)
+    assert bot.proc.wait(timeout=20) == 0, bot.log()
+    room = fake_slack.channel_by_name(f"esc-{datetime.now(UTC):%Y%m%d}-acme")
+    assert room is not None and room.pins, bot.log()  # the accepted work was finished
+    assert not redis_client.exists(f"{prefix}:scheduler:leader")
