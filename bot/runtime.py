@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from slack_bolt import App
 from slack_sdk import WebClient
 
@@ -72,11 +74,15 @@ def load_definitions(settings: Settings) -> tuple[Protocol, WarroomConfig]:
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
+    # Short timeouts and one immediate retry: a command on a connection that died with a
+    # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
+    # the ack path well within Slack's 3 s.
     return redis.Redis.from_url(
         settings.redis_url,
-        socket_timeout=2,
-        socket_connect_timeout=2,
+        socket_timeout=1,
+        socket_connect_timeout=1,
         health_check_interval=15,
+        retry=Retry(NoBackoff(), 1),
     )
 
 

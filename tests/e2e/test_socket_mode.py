@@ -149,7 +149,8 @@ def test_socket_mode_serves_health_and_metrics_but_no_events(bot: Bot) -> None:
 
 def test_acks_stay_fast_while_slack_refreshes_the_connection(bot: Bot, fake_slack) -> None:
     sm = fake_slack.socket_mode
-    sm.disconnect("refresh_requested")
+    # Slack recycles connections: it says so, then closes the old link a little later
+    sm.disconnect("refresh_requested", close_after=1)
     sm.wait_connected(count=2, timeout=10)
     envelope_id = sm.send_envelope("slash_commands", slash_command(fake_slack, "help"))
     ack = sm.wait_for_ack(envelope_id, timeout=ACK_DEADLINE)

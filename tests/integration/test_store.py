@@ -93,7 +93,7 @@ def test_rotation_is_round_robin(store: Store) -> None:
 
 
 def test_redis_down_is_unavailable_with_a_message() -> None:
-    dead = Store(redis.Redis(port=1, socket_connect_timeout=0.2), Keys("x"))
+    dead = Store(redis.Redis.from_url("redis://127.0.0.1:1/0"), Keys("x"))
     assert dead.ping() is False
     with pytest.raises(Unavailable, match="nothing was created"):
         dead.claim_declaration("fp", "t", ttl=5)
