@@ -117,6 +117,8 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_leadership: Callable[[], None] = lambda: None
+        # Set once this process, as leader, has reconciled the store.
+        self.reconciled = threading.Event()
 
     # -- timers ---------------------------------------------------------------------------
     def schedule(self, timer: Timer) -> None:
@@ -228,6 +230,8 @@ class Scheduler:
             self._on_leadership()
         except Exception:
             log.exception("reconciling timers failed; processing the store as it is")
+        finally:
+            self.reconciled.set()
 
     def _step_down(self) -> None:
         self._leader = False

@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.domain.timers import Timer, TimerKind
 from bot.runtime import Runtime, build_runtime
 from protocols.loader import load_protocol
 from tests.conftest import SIGNING_SECRET, InlineExecutor
@@ -64,7 +65,7 @@ def scaled(settings, fake_slack) -> Iterator[Callable[[float], tuple[Runtime, Sl
         )
         rt.start()
         made.append(rt)
-        wait_until(lambda: rt.scheduler.is_leader, 5, "leadership")
+        wait_until(rt.scheduler.reconciled.is_set, 5, "leadership and the first reconcile")
         return rt, SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
 
     yield make
@@ -154,15 +155,11 @@ def test_reconcile_restores_exactly_the_jobs_the_state_calls_for(scaled, fake_sl
         next(j for j in expected if j.startswith(f"{esc.id}:nudge:")),
     }
     rt.scheduler.cancel(f"{esc.id}:deadline:assessment")
-    rt.scheduler.schedule(
-        type(rt.service._timers(esc)[0])(
-            id="stray:deadline:x",
-            kind="deadline",
-            at=esc.declared_at,
-            escalation="stray",
-            detail="x",
-        )
+    # a job no escalation calls for (due tomorrow, so it does not fire meanwhile)
+    stray = Timer(
+        "stray:deadline:x", TimerKind.DEADLINE, esc.declared_at + timedelta(days=1), "stray", "x"
     )
+    rt.scheduler.schedule(stray)
     assert rt.service.reconcile() == (1, 1)
     assert rt.scheduler.job_ids() == expected
 
