@@ -27,8 +27,10 @@ class WarroomConfig(BaseModel):
     incident_commanders: tuple[UserId, ...] = ()
     exec_channel: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     responders: dict[str, tuple[MemberId, ...]] = Field(default_factory=dict)
-    # Who may reassign the IC, resolve and approve customer updates (issue: authorization).
+    # Who may reassign the IC, resolve and approve customer updates.
     authorized_roles: tuple[str, ...] = ("ic", "vp", "declarer")
+    # Words in a customer update a person should look at twice; None: the agent's defaults.
+    flag_terms: tuple[Annotated[str, StringConstraints(min_length=1)], ...] | None = None
 
     def responders_for(self, criteria: tuple[str, ...]) -> list[str]:
         """User and group ids of every criterion's responders, in order, without repeats."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +92,65 @@ class Memory:
         write_yaml(path, data)
         return path
 
+    def decisions_path(self, esc_id: str) -> Path:
+        return self.escalation_dir(esc_id) / "decisions" / "vp_decisions.yaml"
+
+    def review_path(self, esc_id: str) -> Path:
+        return self.escalation_dir(esc_id) / "reviews" / "executive_review.yaml"
+
+    def outputs_dir(self, esc_id: str) -> Path:
+        return self.escalation_dir(esc_id) / "outputs" / "final"
+
+    @property
+    def strategy_path(self) -> Path:
+        return self.root / "_knowledge" / "semantic" / "support_strategy.yaml"
+
+    def record_decision(
+        self, esc_id: str, decision: str, by: str | None, at: datetime, **details: Any
+    ) -> None:
+        """One line of the escalation's decision log (IC changes, steps done, approvals...)."""
+        entry = {"at": at.isoformat(), "decision": decision, "by": by, **details}
+        append_yaml_list(self.decisions_path(esc_id), "decisions", [entry])
+
+    def write_output(self, esc_id: str, kind: str, data: dict[str, Any]) -> Path:
+        """An approved customer update or the final review: `outputs/final/<n>-<kind>.yaml`."""
+        folder = self.outputs_dir(esc_id)
+        with _file_lock(folder / "index"):
+            folder.mkdir(parents=True, exist_ok=True)
+            n = 1 + sum(1 for p in folder.glob("*.yaml"))
+            path = folder / f"{n}-{kind}.yaml"
+            write_yaml(path, data)
+        return path
+
+    def outputs(self, esc_id: str, kind: str) -> list[dict[str, Any]]:
+        """Outputs of one kind, oldest first; unreadable files are skipped."""
+        found = []
+        folder = self.outputs_dir(esc_id)
+        for path in sorted(folder.glob(f"*-{kind}.yaml"), key=lambda p: int(p.name.split("-")[0])):
+            try:
+                data = _read_yaml(path)
+            except (OSError, yaml.YAMLError) as e:
+                log.warning("ignoring %s: %s", path, e)
+                continue
+            if isinstance(data, dict):
+                found.append(data)
+        return found
+
+    def write_review(self, esc_id: str, review: dict[str, Any]) -> Path:
+        path = self.review_path(esc_id)
+        write_yaml(path, review)
+        return path
+
+    def append_lessons(self, esc_id: str, customer: str, lessons: list[str], at: datetime) -> None:
+        if lessons:
+            entry = {
+                "escalation": esc_id,
+                "customer": customer,
+                "at": at.isoformat(),
+                "lessons": lessons,
+            }
+            append_yaml_list(self.strategy_path, "lessons_learned", [entry])
+
     def customer_facts(self, customer: str) -> dict[str, Any] | None:
         """The account's entry in customer_insights.yaml, matched case-insensitively.
 
@@ -108,3 +172,42 @@ class Memory:
             if isinstance(entry, dict) and str(entry.get("name", "")).strip().casefold() == wanted:
                 return entry
         return None
+
+
+_append_lock = threading.Lock()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write of one file across threads and processes on this host."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _append_lock, open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def append_yaml_list(path: Path, key: str, items: list[Any]) -> None:
+    """Append to the list under `key` of a YAML mapping file, atomically (temp file + rename).
+
+    A file people broke is kept aside as `<name>.broken-<n>` rather than overwritten."""
+    with _file_lock(path):
+        data: Any = {}
+        try:
+            data = _read_yaml(path) or {}
+        except FileNotFoundError:
+            pass
+        except yaml.YAMLError:
+            n = 1
+            while path.with_name(f"{path.name}.broken-{n}").exists():
+                n += 1
+            os.replace(path, path.with_name(f"{path.name}.broken-{n}"))
+            log.warning("%s was not valid YAML; kept it as %s.broken-%d", path, path.name, n)
+            data = {}
+        if not isinstance(data, dict):
+            data = {"previous": data}
+        existing = data.get(key)
+        data[key] = [*(existing if isinstance(existing, list) else []), *items]
+        write_yaml(path, data)

@@ -13,10 +13,13 @@ from redis.retry import Retry
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from agents.checks import DEFAULT_FLAG_TERMS
+from agents.vp import VPAgent
 from bot import jobs
 from bot.acks_first import AcksFirst
 from bot.config import WarroomConfig, load_config
-from bot.listeners import actions, commands, errors, mentions, views
+from bot.drafting import DraftDesk
+from bot.listeners import actions, commands, drafts, errors, mentions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.scheduling import Scheduler
@@ -46,6 +49,8 @@ class Runtime:
     gateway: SlackGateway
     service: EscalationService
     scheduler: Scheduler
+    agent: VPAgent
+    desk: DraftDesk
     app: App
     executor: AcksFirst
 
@@ -62,6 +67,7 @@ class Runtime:
         self.executor.shutdown(wait=True)
         self.scheduler.stop()
         jobs.unregister(self.settings.redis_prefix)
+        self.agent.close()
         self.gateway.close()
         self.redis.close()
 
@@ -158,11 +164,23 @@ def build_runtime(
         listener_executor=executor,
         token_verification_enabled=verify_token,
     )
+    agent = VPAgent(
+        api_key=settings.anthropic_api_key.get_secret_value()
+        if settings.anthropic_api_key
+        else None,
+        base_url=settings.anthropic_base_url,
+        model=settings.model,
+        timeout=settings.model_timeout,
+    )
+    desk = DraftDesk(service, agent, flag_words=config.flag_terms or DEFAULT_FLAG_TERMS)
+    # The post-incident review is drafted at resolution, beside the resolution's own replies.
+    service.on_resolved.append(lambda esc: gateway.submit(desk.review_at_resolution, esc))
     errors.register(app)
     commands.register(app, service)
     views.register(app, service)
     actions.register(app, service)
-    mentions.register(app, service)
+    mentions.register(app, service, desk)
+    drafts.register(app, desk)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.
         _ = gateway.bot_user_id
@@ -177,6 +195,8 @@ def build_runtime(
         gateway=gateway,
         service=service,
         scheduler=scheduler,
+        agent=agent,
+        desk=desk,
         app=app,
         executor=executor,
     )

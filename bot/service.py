@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol as TypingProtocol
 
@@ -71,6 +71,8 @@ class EscalationService:
     clock: Callable[[], datetime] = utcnow
     # How long one timer firing may take before another process may try it again.
     firing_seconds: int = 120
+    # Called with the escalation once it is resolved (the review is drafted then).
+    on_resolved: list[Callable[[Escalation], object]] = field(default_factory=list)
 
     # -- declaring -------------------------------------------------------------------------
     def claim(self, decl: Declaration, token: str) -> Claim:
@@ -162,7 +164,7 @@ class EscalationService:
             # Nothing half-created: the channel goes too.
             self._archive_quietly(channel_id)
             raise
-        self.timers.apply([], self._timers(esc))
+        self.timers.apply([], self.timers_for(esc))
         log.info("escalation %s: channel %s created", esc.id, channel_id)
 
         group_members, failed_groups = groups_future.result()
@@ -175,6 +177,9 @@ class EscalationService:
             lambda: self.gateway.post(channel_id, brief),
             lambda: self.gateway.set_topic(channel_id, blocks.topic(esc)),
             lambda: self.memory.write_instruction(esc, protocol_name=self.protocol.name),
+            lambda: self.memory.record_decision(
+                esc.id, "ic_assigned", decl.declarer, now, ic=esc.ic, source=ic_source
+            ),
         ]
         exec_channel = self.config.exec_channel
         if exec_channel:
@@ -188,11 +193,13 @@ class EscalationService:
             failed_invites = {}
         if isinstance(rest[0], Exception):
             problems.append(f"setting the channel topic failed ({_describe(rest[0])})")
-        if isinstance(rest[1], Exception):
-            log.error("escalation %s: writing instruction.yaml failed: %s", esc.id, rest[1])
-            problems.append("writing the escalation's memory file failed")
-        if exec_channel and isinstance(rest[2], Exception):
-            problems.append(f"telling #{exec_channel.lstrip('#')} failed ({_describe(rest[2])})")
+        for written in rest[1:3]:
+            if isinstance(written, Exception):
+                log.error("escalation %s: writing its memory failed: %s", esc.id, written)
+                problems.append("writing the escalation's memory files failed")
+                break
+        if exec_channel and isinstance(rest[3], Exception):
+            problems.append(f"telling #{exec_channel.lstrip('#')} failed ({_describe(rest[3])})")
         for group, code in failed_groups.items():
             problems.append(f"user group {group} could not be expanded ({code})")
 
@@ -242,32 +249,34 @@ class EscalationService:
         """Mark a protocol step done; returns the escalation and whether this call did it."""
         esc = self.in_channel(channel_id)
         now = self.clock()
-        esc, events = self._update(
+        esc, events = self.update_escalation(
             esc.id, lambda e: domain.mark_step_done(e, step_id, user, now, self.protocol)
         )
         if events:
-            self._refresh_brief(esc)
+            self.record_decision(esc, "step_done", user, step=step_id)
+            self.refresh_brief(esc)
         return esc, bool(events)
 
     def record_update(self, channel_id: str, user: str, text: str) -> Escalation:
         esc = self.in_channel(channel_id)
         now = self.clock()
-        esc, _ = self._update(
+        esc, _ = self.update_escalation(
             esc.id,
             lambda e: domain.record_update(e, user, text, now, self.protocol, self.clock_scale),
         )
-        self._refresh_brief(esc)
+        self.refresh_brief(esc)
         return esc
 
     def resolve(self, channel_id: str, user: str, summary: str) -> Escalation:
         esc = self.in_channel(channel_id)
-        self._authorize(esc, user, "resolve this escalation")
+        self.authorize(esc, user, "resolve this escalation")
         now = self.clock()
-        esc, _ = self._update(esc.id, lambda e: domain.resolve(e, user, summary, now))
-        self.store.track_follow_ups(esc.id, bool(self._timers(esc)))
+        esc, _ = self.update_escalation(esc.id, lambda e: domain.resolve(e, user, summary, now))
+        self.store.track_follow_ups(esc.id, bool(self.timers_for(esc)))
+        self.record_decision(esc, "resolved", user, summary=esc.resolution)
         calls: list[Callable[[], object]] = [
             lambda: self.gateway.set_topic(esc.channel_id, blocks.topic(esc)),
-            lambda: self._refresh_brief(esc),
+            lambda: self.refresh_brief(esc),
         ]
         if self.config.exec_channel:
             notice = blocks.resolved_notice(esc)
@@ -275,14 +284,21 @@ class EscalationService:
         for result in self.gateway.together(*calls):
             if isinstance(result, Exception):
                 log.error("escalation %s: after resolving: %s", esc.id, _describe(result))
+        for hook in self.on_resolved:
+            hook(esc)
         return esc
 
     def reassign_ic(self, channel_id: str, user: str, new_ic: str) -> Escalation:
         esc = self.in_channel(channel_id)
-        self._authorize(esc, user, "reassign the incident commander")
+        self.authorize(esc, user, "reassign the incident commander")
         now = self.clock()
-        esc, events = self._update(esc.id, lambda e: domain.reassign_ic(e, user, new_ic, now))
+        esc, events = self.update_escalation(
+            esc.id, lambda e: domain.reassign_ic(e, user, new_ic, now)
+        )
         if events:
+            self.record_decision(
+                esc, "ic_changed", user, ic=new_ic, previous=events[0].data["previous"]
+            )
             failed = self.gateway.invite(esc.channel_id, [new_ic])
             if failed:
                 reason = _INVITE_REASONS.get(failed[new_ic], failed[new_ic])
@@ -291,7 +307,7 @@ class EscalationService:
                 )
             self.gateway.together(
                 lambda: self.gateway.set_topic(esc.channel_id, blocks.topic(esc)),
-                lambda: self._refresh_brief(esc),
+                lambda: self.refresh_brief(esc),
             )
         return esc
 
@@ -360,7 +376,7 @@ class EscalationService:
         )
         after = self.store.get(esc_id)
         if after is not None:
-            self.store.track_follow_ups(esc_id, bool(self._timers(after)))
+            self.store.track_follow_ups(esc_id, bool(self.timers_for(after)))
 
     def _fire_once(
         self,
@@ -384,12 +400,12 @@ class EscalationService:
             self.store.abandon_once(name)
             self._retry_later(esc, 30)
             return
-        self._update(esc.id, record)
+        self.update_escalation(esc.id, record)
         self.store.finish_once(name)
 
     def _retry_later(self, esc: Escalation, seconds: float) -> None:
         later = self.clock() + timedelta(seconds=seconds)
-        for timer in self._timers(esc):
+        for timer in self.timers_for(esc):
             if timer.at <= self.clock():
                 self.timers.schedule(replace(timer, at=later))
 
@@ -400,7 +416,7 @@ class EscalationService:
         ids = sorted({*self.store.open_ids(), *self.store.following_up_ids()})
         wanted: dict[str, Timer] = {}
         for esc in self.store.get_many(ids):
-            for timer in self._timers(esc):
+            for timer in self.timers_for(esc):
                 wanted[timer.id] = timer
         present = self.timers.job_ids()
         self.timers.cancel_many(present - wanted.keys())
@@ -414,10 +430,10 @@ class EscalationService:
         return len(wanted.keys() - present), len(present - wanted.keys())
 
     # -- helpers ---------------------------------------------------------------------------
-    def _timers(self, esc: Escalation) -> list[Timer]:
+    def timers_for(self, esc: Escalation) -> list[Timer]:
         return timers_for(esc, self.protocol, self.clock_scale)
 
-    def _update(
+    def update_escalation(
         self, esc_id: str, change: Callable[[Escalation], tuple[Escalation, list]]
     ) -> tuple[Escalation, list]:
         """A versioned update, then the timers it implies (scheduled or cancelled)."""
@@ -429,16 +445,25 @@ class EscalationService:
 
         new, events = self.store.update(esc_id, tracked)
         if events and seen:
-            self.timers.apply(self._timers(seen[-1]), self._timers(new))
+            self.timers.apply(self.timers_for(seen[-1]), self.timers_for(new))
         return new, events
 
-    def _refresh_brief(self, esc: Escalation) -> None:
+    def record_decision(
+        self, esc: Escalation, decision: str, by: str | None, **details: object
+    ) -> None:
+        """Append to the escalation's decision log; a disk problem is logged, not fatal."""
+        try:
+            self.memory.record_decision(esc.id, decision, by, self.clock(), **details)
+        except OSError:
+            log.exception("escalation %s: could not record decision %s", esc.id, decision)
+
+    def refresh_brief(self, esc: Escalation) -> None:
         if esc.brief_ts:
             self.gateway.update(
                 esc.channel_id, esc.brief_ts, blocks.brief(esc, self.protocol, self.clock_scale)
             )
 
-    def _authorize(self, esc: Escalation, user: str, what: str) -> None:
+    def authorize(self, esc: Escalation, user: str, what: str) -> None:
         roles = self.config.authorized_roles
         if not domain.may_act(esc, user, roles):
             names = {"ic": "the incident commander", "vp": "a VP", "declarer": "the declarer"}

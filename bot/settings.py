@@ -43,7 +43,14 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(
         None, validation_alias=_env("ANTHROPIC_API_KEY", "anthropic_api_key")
     )
+    anthropic_base_url: str | None = Field(
+        None, validation_alias=_env("ANTHROPIC_BASE_URL", "anthropic_base_url")
+    )
     model: str | None = Field(None, validation_alias=_env("WARROOM_MODEL", "model"))
+    # Seconds the war room waits for the model before the offline draft is posted instead.
+    model_timeout: float = Field(
+        30.0, gt=0, le=300, validation_alias=_env("WARROOM_MODEL_TIMEOUT", "model_timeout")
+    )
     config_file: Path | None = Field(None, validation_alias=_env("WARROOM_CONFIG", "config_file"))
     protocol_file: Path | None = Field(
         None, validation_alias=_env("WARROOM_PROTOCOL", "protocol_file")

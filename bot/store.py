@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import redis
 
+from bot.domain.drafts import Draft
 from bot.domain.errors import Unavailable, WarroomError
 from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import Event
@@ -87,6 +88,14 @@ class Keys:
     def scheduler_lease(self) -> str:
         # Which process runs the scheduler: SET NX PX, renewed while it lives.
         return f"{self.prefix}:scheduler:leader"
+
+    def draft(self, draft_id: str) -> str:
+        # A draft the VP agent posted (JSON), kept for Approve / Edit / Regenerate.
+        return f"{self.prefix}:draft:{draft_id}"
+
+    def draft_approval(self, draft_id: str) -> str:
+        # SET NX: of two people clicking Approve at once, one approves.
+        return f"{self.prefix}:draft:{draft_id}:approval"
 
     def pattern(self) -> str:
         return f"{self.prefix}:*"
@@ -294,6 +303,29 @@ class Store:
     def abandon_once(self, name: str) -> None:
         with _guard():
             self.redis.delete(self.keys.once(name))
+
+    # -- drafts ------------------------------------------------------------------------------
+    def save_draft(self, draft: Draft, ttl: int = 30 * 24 * 3600) -> None:
+        with _guard():
+            self.redis.set(self.keys.draft(draft.id), draft.model_dump_json(), ex=ttl)
+
+    def get_draft(self, draft_id: str) -> Draft | None:
+        with _guard():
+            raw = self.redis.get(self.keys.draft(draft_id))
+        return Draft.model_validate_json(raw) if raw else None
+
+    def claim_approval(self, draft_id: str, user: str, ttl: int = 30 * 24 * 3600) -> str | None:
+        """None if this call approves the draft; else who approved it first."""
+        key = self.keys.draft_approval(draft_id)
+        with _guard():
+            if self.redis.set(key, user, nx=True, ex=ttl):
+                return None
+            first = self.redis.get(key)
+        return first.decode() if first else "someone"
+
+    def release_approval(self, draft_id: str) -> None:
+        with _guard():
+            self.redis.delete(self.keys.draft_approval(draft_id))
 
     # -- IC rotation ---------------------------------------------------------------------
     def next_in_rotation(self, candidates: tuple[str, ...]) -> str | None:

@@ -399,3 +399,30 @@ def note_followup(esc: Escalation, index: int, now: datetime) -> tuple[Escalatio
     return esc.model_copy(update={"followups_sent": (*esc.followups_sent, index)}), [
         event(now, EventKind.FOLLOW_UP, None, f"Follow-up {index + 1}", index=index)
     ]
+
+
+def record_customer_update(
+    esc: Escalation,
+    user: str,
+    text: str,
+    now: datetime,
+    protocol: Protocol,
+    clock_scale: float,
+    first_contact_step: str = "customer_communication",
+) -> tuple[Escalation, list[Event]]:
+    """A person approved a customer update: it counts as a status update (the nudge clock
+    restarts), and the first one completes the customer-communication step."""
+    new, _ = record_update(esc, user, text, now, protocol, clock_scale)
+    events = [event(now, EventKind.CUSTOMER_UPDATE, user, text)]
+    if first_contact_step in {s.id for s in new.steps} and not new.step(first_contact_step).done:
+        new = _replace_step(new, first_contact_step, done_at=now, done_by=user)
+        events.append(
+            event(
+                now,
+                EventKind.STEP_DONE,
+                user,
+                f"Step {first_contact_step} done",
+                step=first_contact_step,
+            )
+        )
+    return new, events

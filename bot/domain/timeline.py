@@ -15,6 +15,8 @@ class EventKind(StrEnum):
     WAR_ROOM_READY = "war_room_ready"
     STEP_DONE = "step_done"
     UPDATE = "update"
+    CUSTOMER_UPDATE = "customer_update"  # a draft approved to send to the customer
+    REVIEW = "review"
     RESOLVED = "resolved"
     REMINDER = "reminder"
     NUDGE = "nudge"

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 
 from bot.domain.errors import InvalidInput
+from bot.drafting import DraftDesk
 from bot.listeners.errors import guarded
 from bot.service import EscalationService
 from bot.slack import blocks
@@ -16,7 +17,7 @@ from bot.slack.parse import parse_user_mention
 _SKIP = "warroom_skip"
 
 
-def register(app: App, service: EscalationService) -> None:
+def register(app: App, service: EscalationService, desk: DraftDesk) -> None:
     def ack_mention(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         # Slack redelivers events it thinks we missed: answer each event once.
@@ -32,7 +33,12 @@ def register(app: App, service: EscalationService) -> None:
         def reply(text: str) -> None:
             service.gateway.post_text(channel, text, thread_ts=thread)
 
-        guarded("answering", reply, lambda: reply(_dispatch(service, channel, user, event)))
+        def run() -> None:
+            text = _dispatch(service, desk, channel, user, thread, event)
+            if text:
+                reply(text)
+
+        guarded("answering", reply, run)
 
     app.event("app_mention")(ack=ack_mention, lazy=[answer])
 
@@ -41,7 +47,15 @@ def esc_steps(esc: Any) -> set[str]:
     return {s.id for s in esc.steps}
 
 
-def _dispatch(service: EscalationService, channel: str, user: str, event: dict[str, Any]) -> str:
+def _dispatch(
+    service: EscalationService,
+    desk: DraftDesk,
+    channel: str,
+    user: str,
+    thread: str,
+    event: dict[str, Any],
+) -> str | None:
+    """The reply to post, or None when the work posted its own (drafts stream themselves)."""
     mention = parse_mention(event.get("text", ""))
     if service.store.by_channel(channel) is None:
         return blocks.OUTSIDE
@@ -69,5 +83,18 @@ def _dispatch(service: EscalationService, channel: str, user: str, event: dict[s
             new_ic = parse_user_mention(mention.argument.split()[0] if mention.argument else "")
             esc = service.reassign_ic(channel, user, new_ic)
             return f"{blocks.mention(esc.ic)} is now the incident commander."
-        case _:
+        case "draft":
+            if not mention.argument.lower().startswith("update"):
+                raise InvalidInput("Did you mean `draft update`?")
+            desk.draft_update(channel, user, thread_ts=thread)
+            return None
+        case "review":
+            desk.review(channel, user, thread_ts=thread)
+            return None
+        case "help":
             return blocks.HELP
+        case _:
+            if not mention.text:
+                return blocks.HELP
+            desk.answer(channel, user, mention.text, thread_ts=thread)
+            return None

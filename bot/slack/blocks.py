@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
     ButtonElement,
     CheckboxesElement,
@@ -27,6 +28,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.domain.drafts import Draft, DraftKind
 from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import Event
 from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, BlockId, CallbackId
@@ -375,9 +377,146 @@ In a war room, mention me with:
 • `ic @person` — hand the incident commander role to someone else
 • `resolve <summary>` — resolve: timers stop, follow-ups are scheduled, execs are told
 • `timeline` — what has happened so far
+• `draft update` — I draft an update for the customer; a person approves, edits or redoes it
+• `review` — I draft the post-incident review from the timeline
+• anything else — I answer from this escalation's facts
 • `help` — this list"""
 
 OUTSIDE = (
     "I run war rooms for customer escalations. Declare one with `/escalate <customer>: "
     "<what is happening>`; inside its channel, mention me with `help`."
 )
+
+
+# -- the VP agent's drafts ----------------------------------------------------------------
+
+
+def _sections(text: str) -> list[Block]:
+    """Long text as several sections (Slack caps one at 3000 characters)."""
+    chunks: list[str] = []
+    current = ""
+    for paragraph in text.split("\n\n"):
+        candidate = f"{current}\n\n{paragraph}" if current else paragraph
+        if len(candidate) <= _SECTION_LIMIT:
+            current = candidate
+            continue
+        if current:
+            chunks.append(current)
+        while len(paragraph) > _SECTION_LIMIT:
+            chunks.append(paragraph[:_SECTION_LIMIT])
+            paragraph = paragraph[_SECTION_LIMIT:]
+        current = paragraph
+    if current:
+        chunks.append(current)
+    return [SectionBlock(text=MarkdownTextObject(text=c)) for c in chunks[:40] or ["…"]]
+
+
+def drafting(kind: DraftKind, text: str = "") -> Message:
+    """A draft while it streams in."""
+    label = {
+        DraftKind.CUSTOMER_UPDATE: "Drafting a customer update",
+        DraftKind.REVIEW: "Drafting the post-incident review",
+        DraftKind.ANSWER: "Thinking",
+    }[kind]
+    shown = f"{text} ▌" if text else f"✍️ {label}…"
+    return Message(text=_clip(shown, 3000), blocks=_sections(_clip(shown, 38000)))
+
+
+def draft_message(draft: Draft, customer: str) -> Message:
+    blocks: list[Block] = []
+    notes: list[str] = []
+    if draft.offline:
+        reason = f" ({draft.offline_reason})" if draft.offline_reason else ""
+        notes.append(f"⚠️ Drafted offline from templates — the model was unavailable{reason}.")
+    if draft.truncated:
+        notes.append("✂️ The model stopped at its length limit; the end may be missing.")
+    if draft.kind is DraftKind.CUSTOMER_UPDATE:
+        blocks.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=f"📝 Draft customer update for *{escape(customer)}* — not sent. "
+                        "Nothing reaches the customer until a person approves it and sends it."
+                    )
+                ]
+            )
+        )
+    elif draft.kind is DraftKind.REVIEW:
+        blocks.append(
+            HeaderBlock(text=PlainTextObject(text=_clip(f"Post-incident review: {customer}", 150)))
+        )
+    blocks.extend(_sections(draft.text or "…"))
+    if draft.flags:
+        notes.append("🔎 Look twice before sending: " + ", ".join(f"“{f}”" for f in draft.flags))
+    if notes:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=n) for n in notes]))
+    if draft.kind is DraftKind.CUSTOMER_UPDATE:
+        if draft.approved_by and draft.approved_at:
+            saved = f" · saved as `{draft.output_file}`" if draft.output_file else ""
+            blocks.append(
+                ContextBlock(
+                    elements=[
+                        MarkdownTextObject(
+                            text=f"✅ Approved by {mention(draft.approved_by)} "
+                            f"{slack_time(draft.approved_at)}{saved}. Send it to the customer "
+                            "through your usual channel."
+                        )
+                    ]
+                )
+            )
+        else:
+            edited = f" · edited by {mention(draft.edited_by)}" if draft.edited_by else ""
+            if edited:
+                blocks.append(ContextBlock(elements=[MarkdownTextObject(text=edited[3:])]))
+            blocks.append(
+                ActionsBlock(
+                    block_id=f"draft:{draft.id}",
+                    elements=[
+                        ButtonElement(
+                            text=PlainTextObject(text="Approve"),
+                            action_id=ActionId.DRAFT_APPROVE,
+                            value=draft.id,
+                            style="primary",
+                        ),
+                        ButtonElement(
+                            text=PlainTextObject(text="Edit"),
+                            action_id=ActionId.DRAFT_EDIT,
+                            value=draft.id,
+                        ),
+                        ButtonElement(
+                            text=PlainTextObject(text="Regenerate"),
+                            action_id=ActionId.DRAFT_REGENERATE,
+                            value=draft.id,
+                        ),
+                    ],
+                )
+            )
+    fallback = {
+        DraftKind.CUSTOMER_UPDATE: f"Draft customer update for {customer} (not sent)",
+        DraftKind.REVIEW: f"Post-incident review: {customer}",
+        DraftKind.ANSWER: draft.text,
+    }[draft.kind]
+    return Message(text=_clip(fallback or "…", 3000), blocks=blocks)
+
+
+def edit_draft_form(draft: Draft) -> View:
+    return View(
+        type="modal",
+        callback_id=CallbackId.EDIT_DRAFT,
+        private_metadata=draft.id,
+        title=PlainTextObject(text="Edit the update"),
+        submit=PlainTextObject(text="Save"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            InputBlock(
+                block_id=BlockId.DRAFT_TEXT,
+                label=PlainTextObject(text="Customer update"),
+                element=PlainTextInputElement(
+                    action_id=VALUE,
+                    multiline=True,
+                    initial_value=draft.text[:3000],
+                    max_length=3000,
+                ),
+            )
+        ],
+    )

@@ -5,10 +5,14 @@ from enum import StrEnum
 
 class ActionId(StrEnum):
     STEP_DONE = "step_done"  # button value: the step id; the channel finds the escalation
+    DRAFT_APPROVE = "draft_approve"  # button value: the draft id (state lives in Redis)
+    DRAFT_EDIT = "draft_edit"
+    DRAFT_REGENERATE = "draft_regenerate"
 
 
 class CallbackId(StrEnum):
     DECLARE_FORM = "declare_form"
+    EDIT_DRAFT = "edit_draft"  # private_metadata: the draft id
 
 
 class BlockId(StrEnum):
@@ -19,6 +23,7 @@ class BlockId(StrEnum):
     CRITERIA = "criteria"
     IC = "ic"
     PRIVATE = "private"
+    DRAFT_TEXT = "draft_text"
 
 
 VALUE = "value"  # action_id of the single element inside each form block
