@@ -1,0 +1,206 @@
+"""The facts the VP agent may use about one escalation, and how those facts are written out.
+
+A `Grounding` is built by the bot from the escalation, its timeline and the account facts in
+`customer_insights.yaml`; prompts and the offline drafter read nothing else. It also owns the
+few derived facts both of them must agree on: the next update time a draft promises, the
+timezone-neutral formats of times and durations, and how people's text is made safe to quote.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+# When neither a due time nor an interval is known, a draft still has to promise something:
+# two hours is the low end of the protocol's 2-4 h update cadence.
+DEFAULT_UPDATE_INTERVAL = timedelta(hours=2)
+
+# How a status update announces the root cause: "Root cause: ..." (any case, "root-cause").
+ROOT_CAUSE_PREFIX = re.compile(r"\s*root[ \t-]*cause\s*:\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    actor: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class StepView:
+    id: str
+    title: str
+    due_at: datetime | None
+    done_at: datetime | None
+    done_by: str | None
+
+    def overdue(self, now: datetime) -> bool:
+        # The same rule as the escalation domain: due and not done, from the deadline on.
+        return self.done_at is None and self.due_at is not None and now >= self.due_at
+
+
+@dataclass(frozen=True)
+class Grounding:
+    escalation_id: str
+    customer: str
+    summary: str
+    arr: int | None
+    criteria: tuple[str, ...]  # criterion titles
+    status: str  # "investigating" | "resolved"
+    ic: str  # display names or Slack mentions, as given
+    declarer: str
+    declared_at: datetime
+    now: datetime
+    steps: tuple[StepView, ...]
+    timeline: tuple[TimelineEntry, ...]
+    last_update_at: datetime | None
+    next_update_due: datetime | None
+    update_interval: timedelta | None
+    resolved_at: datetime | None = None
+    resolution: str = ""
+    # Account facts from customer_insights.yaml: arr, tier, executive_contact, csm, notes, ...
+    customer_facts: Mapping[str, Any] = field(default_factory=dict)
+    # Customer updates a person already approved, most recent last.
+    approved_updates: tuple[str, ...] = ()
+
+    @property
+    def resolved(self) -> bool:
+        return self.status == "resolved"
+
+    def root_cause(self) -> str | None:
+        """The latest recorded root cause: a `root_cause` entry, or an `update` whose text
+        starts with "root cause:" (the prefix dropped). Blank ones do not count."""
+        found: tuple[datetime, str] | None = None
+        for entry in self.timeline:
+            text: str | None = None
+            if entry.kind == "root_cause":
+                text = entry.text.strip()
+            elif entry.kind == "update":
+                match = ROOT_CAUSE_PREFIX.match(entry.text)
+                if match:
+                    text = entry.text[match.end() :].strip()
+            # `>=`: of entries at the same instant, the later one in the record wins.
+            if text and (found is None or entry.at >= found[0]):
+                found = (entry.at, text)
+        return found[1] if found else None
+
+    def overdue_steps(self) -> tuple[StepView, ...]:
+        return tuple(step for step in self.steps if step.overdue(self.now))
+
+    def promised_next_update(self) -> datetime:
+        """The next update time a customer update commits to, rounded up to the minute.
+
+        The scheduled due time when there is one still ahead of us; otherwise one update
+        interval from now; otherwise two hours from now. A due time already in the past
+        (the update is late) cannot be promised, so it falls through to the interval.
+        """
+        if self.next_update_due is not None and self.next_update_due > self.now:
+            at = self.next_update_due
+        else:
+            at = self.now + (self.update_interval or DEFAULT_UPDATE_INTERVAL)
+        return ceil_minute(at)
+
+    def executive_contact(self) -> str | None:
+        value = self.customer_facts.get("executive_contact")
+        text = str(value).strip() if value is not None else ""
+        return text or None
+
+    def account_arr(self) -> int | None:
+        """ARR from the escalation, else from the account facts."""
+        if self.arr is not None:
+            return self.arr
+        value = self.customer_facts.get("arr")
+        # bool is an int subclass; `arr: true` in YAML is not an amount.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value)
+        return None
+
+    def elapsed(self) -> timedelta:
+        """How long the escalation has run: to its resolution, or to now."""
+        end = self.resolved_at if self.resolved_at is not None else self.now
+        return end - self.declared_at
+
+    def updates(self) -> tuple[TimelineEntry, ...]:
+        """Status updates recorded on the timeline, oldest first."""
+        return tuple(e for e in sorted(self.timeline, key=lambda e: e.at) if e.kind == "update")
+
+
+# --- formats shared by prompts and the offline drafter ---------------------------------------
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def ceil_minute(at: datetime) -> datetime:
+    trimmed = at.replace(second=0, microsecond=0)
+    return trimmed if trimmed == at else trimmed + timedelta(minutes=1)
+
+
+def iso_utc(at: datetime) -> str:
+    """`2024-05-01T14:30:00Z`: the form the model gets."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def short_utc(at: datetime) -> str:
+    """`2024-05-01 14:30 UTC`: for timelines and war-room answers."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def human_utc(at: datetime) -> str:
+    """`Wed 1 May 2024, 14:30 UTC`: the form a customer reads. Names are spelled here rather
+    than with strftime's %a/%b, which follow the process locale."""
+    at = at.astimezone(UTC)
+    return (
+        f"{_DAYS[at.weekday()]} {at.day} {_MONTHS[at.month - 1]} {at.year}, "
+        f"{at.hour:02d}:{at.minute:02d} UTC"
+    )
+
+
+def format_duration(span: timedelta) -> str:
+    """`2 h 15 min`, `45 min`, `1 d 3 h`: minutes rounded up, so nothing reads as 0 min."""
+    minutes = max(0, math.ceil(span.total_seconds() / 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def format_arr(amount: int) -> str:
+    return f"${amount:,}"
+
+
+# --- people's text, quoted -------------------------------------------------------------------
+
+# Slack's user and channel mentions stay intact (the model may address people by them); any
+# other `<...>` is disarmed. That covers tags that could close or fake our delimiters and
+# Slack's broadcasts (`<!channel>`, `<!here>`), which a quoted line must never trigger.
+_SLACK_MENTION = re.compile(r"<[@#][A-Z0-9]+(?:\|[^<>\n]*)?>")
+
+
+# Stand-ins for `<` and `>`: single angle quotation marks, which read the same to a person.
+LT, GT = "\u2039", "\u203a"
+
+
+def escape_text(text: str) -> str:
+    """People's text, verbatim except that `<` and `>` outside Slack user/channel mentions
+    become LT and GT, so it cannot close or open a tag of the prompt around it."""
+    out: list[str] = []
+    pos = 0
+    for match in _SLACK_MENTION.finditer(text):
+        out.append(_disarm(text[pos : match.start()]))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(_disarm(text[pos:]))
+    return "".join(out)
+
+
+def _disarm(text: str) -> str:
+    return text.replace("<", LT).replace(">", GT)
