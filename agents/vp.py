@@ -142,11 +142,15 @@ class VPAgent:
         except FutureTimeout:
             live.clear()
             reason = f"no complete answer within {self.timeout:g} s"
-        except (anthropic.APIError, MalformedReply, ValueError) as e:
-            # The SDK's errors (timeouts, 429, 5xx, 529 overloaded, bad responses) and
-            # undecodable streams: the agent's boundary, where the offline drafter steps in.
+        except Exception as e:
+            # The agent's boundary: the SDK's APIError family (timeouts, 429, 5xx, 529
+            # overloaded), and what a garbled 200 leaks past it (JSON errors from a truncated
+            # body, AttributeError from a message without content, the HTTP library's protocol
+            # errors from a dropped stream). Whatever it is, the offline drafter steps in.
             live.clear()
             reason = _describe(e)
+            if not isinstance(e, anthropic.APIError | MalformedReply):
+                log.warning("unexpected failure from the model call", exc_info=e)
         log.warning("model unavailable (%s); drafting offline", reason)
         return Reply(fallback(), offline=True, offline_reason=reason)
 
