@@ -201,3 +201,11 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 @pytest.fixture
 def slack(runtime: Runtime, fake_slack: FakeSlack) -> SlackDriver:
     return SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[Any]:
+    from tests.fakes.anthropic_api import FakeAnthropic
+
+    with FakeAnthropic() as fake:
+        yield fake

@@ -465,9 +465,9 @@ def draft_message(draft: Draft, customer: str) -> Message:
                 )
             )
         else:
-            edited = f" · edited by {mention(draft.edited_by)}" if draft.edited_by else ""
-            if edited:
-                blocks.append(ContextBlock(elements=[MarkdownTextObject(text=edited[3:])]))
+            if draft.edited_by:
+                edited = f"✏️ Edited by {mention(draft.edited_by)}"
+                blocks.append(ContextBlock(elements=[MarkdownTextObject(text=edited)]))
             blocks.append(
                 ActionsBlock(
                     block_id=f"draft:{draft.id}",
