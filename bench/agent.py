@@ -1,0 +1,133 @@
+"""The VP agent's drafts: how soon text shows in Slack, how often the message is updated,
+and how much of each prompt is served from the prompt cache.
+
+Drives `@vp draft update` through the production app against the loopback Slack and the
+loopback Messages API (with a configurable model latency and streaming pace) and a real
+Redis (REDIS_URL, default 127.0.0.1:6379, under a throwaway key prefix).
+Run: python -m bench.agent [--drafts 5] [--latency 0.5 1.5] [--token-delay 0.03]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from pydantic import SecretStr
+
+from bot.runtime import build_runtime
+from bot.settings import Settings
+from tests.conftest import InlineExecutor
+from tests.fakes.anthropic_api import FakeAnthropic
+from tests.fakes.slack_api import FakeSlack
+from tests.slack_driver import SlackDriver
+
+SECRET = "bench-secret"
+REPLY = " ".join(
+    [
+        "We are sorry that checkout has been failing for your EU customers since this morning.",
+        "Our engineers have moved traffic to a healthy shard and about 40% of checkouts now",
+        "succeed. We are rebuilding the failed shard and will confirm full recovery, or tell",
+        "you what is still open, in our next update by 15:00 UTC today.",
+    ]
+)
+
+
+def run(latency: float, token_delay: float, drafts: int, redis_url: str) -> dict[str, float]:
+    prefix = f"warroom-bench-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack, FakeAnthropic() as model:
+        slack.add_user("U0DECLARER", "dana")
+        settings = Settings(
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=SECRET,
+            slack_api_url=slack.url,
+            redis_url=redis_url,
+            redis_prefix=prefix,
+            memory_dir=Path(tmp) / "Agent_Memory",
+            anthropic_api_key=SecretStr(model.api_key),
+            anthropic_base_url=model.url,
+        )
+        rt = build_runtime(settings, listener_executor=InlineExecutor())
+        try:
+            driver = SlackDriver(slack, SECRET, app=rt.app)
+            driver.command("Initech: checkout failing for EU users --arr 480k")
+            channel = next(c for c in slack.channels.values() if c.name.endswith("initech"))
+            model.latency, model.token_delay = latency, token_delay
+            first_text, updates = [], []
+            for _ in range(drafts):
+                model.reply_with(REPLY)
+                before = len(slack.calls)
+                start = time.monotonic()
+                driver.event(
+                    {
+                        "type": "app_mention",
+                        "user": "U0DECLARER",
+                        "text": f"<@{slack.bot_user_id}> draft update",
+                        "channel": channel.id,
+                        "ts": f"{time.time():.6f}",
+                    }
+                )
+                calls = slack.calls[before:]
+                shown = [
+                    c
+                    for c in calls
+                    if c.method == "chat.update" and "Drafting" not in str(c.args.get("blocks"))
+                ]
+                first_text.append(shown[0].finished - start)
+                updates.append(sum(c.method == "chat.update" for c in calls))
+            usage = [r.usage for r in model.requests]
+        finally:
+            rt.close()
+            client = redis.Redis.from_url(redis_url)
+            keys = list(client.scan_iter(match=f"{prefix}:*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
+    totals = [
+        u["input_tokens"] + u["cache_creation_input_tokens"] + u["cache_read_input_tokens"]
+        for u in usage
+    ]
+    cacheable = [u["cache_creation_input_tokens"] + u["cache_read_input_tokens"] for u in usage]
+    read = [u["cache_read_input_tokens"] for u in usage[1:]]
+    return {
+        "first_text": statistics.median(first_text),
+        "updates": statistics.mean(updates),
+        "tokens": statistics.mean(totals),
+        "cacheable": sum(cacheable) / sum(totals),
+        "read": statistics.mean(read) if read else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--drafts", type=int, default=5)
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.5, 1.5])
+    parser.add_argument("--token-delay", type=float, default=0.03)
+    args = parser.parse_args()
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    words = len(REPLY.split())
+    print(
+        f"{args.drafts} customer-update drafts per row; {words} streamed words each, "
+        f"{args.token_delay * 1000:.0f} ms apart"
+    )
+    print(
+        f"| {'model latency':>13} | {'first text in Slack':>19} | {'chat.update/draft':>17} | "
+        f"{'input tokens/call':>17} | {'cacheable':>9} | {'cache read/call':>15} |"
+    )
+    print(f"|{'-' * 15}|{'-' * 21}|{'-' * 19}|{'-' * 19}|{'-' * 11}|{'-' * 17}|")
+    for latency in args.latency:
+        r = run(latency, args.token_delay, args.drafts, redis_url)
+        print(
+            f"| {latency * 1000:>10.0f} ms | {r['first_text'] * 1000:>16.0f} ms | "
+            f"{r['updates']:>17.1f} | {r['tokens']:>17.0f} | {r['cacheable']:>8.0%} | "
+            f"{r['read']:>15.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
