@@ -53,6 +53,10 @@ class TimerPort(TypingProtocol):
     def cancel_many(self, timer_ids: Iterable[str]) -> None: ...
 
 
+# Slack's answers when a war room can no longer be posted in.
+_ROOM_GONE = frozenset({"is_archived", "channel_not_found", "not_in_channel"})
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -395,13 +399,24 @@ class EscalationService:
             return
         try:
             post()
+        except SlackApiError as e:
+            if error_code(e) not in _ROOM_GONE:
+                self._post_failed(name, esc, e)
+                return
+            # The room was archived, deleted or closed to the bot: no retry can post there.
+            log.warning(
+                "escalation %s: %s not posted, the room is gone (%s)", esc.id, name, error_code(e)
+            )
         except Exception as e:
-            log.error("escalation %s: posting %s failed (%s); retrying", esc.id, name, _describe(e))
-            self.store.abandon_once(name)
-            self._retry_later(esc, 30)
+            self._post_failed(name, esc, e)
             return
         self.update_escalation(esc.id, record)
         self.store.finish_once(name)
+
+    def _post_failed(self, name: str, esc: Escalation, e: Exception) -> None:
+        log.error("escalation %s: posting %s failed (%s); retrying", esc.id, name, _describe(e))
+        self.store.abandon_once(name)
+        self._retry_later(esc, 30)
 
     def _retry_later(self, esc: Escalation, seconds: float) -> None:
         later = self.clock() + timedelta(seconds=seconds)

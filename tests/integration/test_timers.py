@@ -196,7 +196,7 @@ def test_a_failed_post_is_tried_again(scaled, fake_slack) -> None:
     rt, slack = scaled(1)
     slack.command("Acme: checkout down")
     esc = rt.store.get(f"esc-{today()}-acme")
-    fake_slack.fail_next("chat.postMessage", "channel_not_found")
+    fake_slack.server_error_next("chat.postMessage", status=503, times=3)  # beyond the retries
     rt.service.fire_deadline(esc.id, "assessment")
     assert posts(fake_slack, esc.channel_id, "is overdue") == []
     assert rt.store.get(esc.id).step("assessment").reminded_at is None
@@ -229,3 +229,13 @@ def test_mentions_answer_in_a_thread_once_and_explain_outside_a_war_room(
     slack.event({**event, "channel": support.id, "ts": "1764000000.000200"})
     (outside,) = [m.text for m in fake_slack.messages_in(support.id) if m.user == "UBOT"]
     assert "/escalate" in outside
+
+
+def test_an_archived_room_is_not_retried_forever(scaled, fake_slack) -> None:
+    rt, slack = scaled(1)
+    slack.command("Acme: checkout down")
+    esc = rt.store.get(f"esc-{today()}-acme")
+    fake_slack.channels[esc.channel_id].is_archived = True
+    rt.service.fire_deadline(esc.id, "assessment")
+    assert rt.store.get(esc.id).step("assessment").reminded_at is not None
+    assert f"{esc.id}:deadline:assessment" not in rt.scheduler.job_ids()
