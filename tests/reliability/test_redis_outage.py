@@ -1,0 +1,97 @@
+"""Redis lost while the bot runs: callers are told, nothing is half-created, /healthz says
+503, and the bot recovers by itself when Redis is back."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.runtime import build_runtime
+from bot.wsgi import WarroomWSGI
+from tests.conftest import SIGNING_SECRET, InlineExecutor, _answers, _free_port
+from tests.slack_driver import SlackDriver
+
+
+class RedisProcess:
+    def __init__(self, workdir) -> None:
+        self.port = _free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _answers("127.0.0.1", self.port):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[RedisProcess]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def health(runtime) -> str:
+    statuses: list[str] = []
+    app = WarroomWSGI(runtime)
+    app(
+        {"PATH_INFO": "/healthz", "REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO()},
+        lambda status, headers, *a: statuses.append(status),
+    )
+    return statuses[0]
+
+
+def test_losing_redis_and_getting_it_back(settings, fake_slack, private_redis) -> None:
+    rt = build_runtime(
+        settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{private_redis.port}/0"}),
+        listener_executor=InlineExecutor(),
+    )
+    try:
+        slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+        assert "Opening" in slack.command("Before: fine").text
+        assert health(rt) == "200 OK"
+
+        private_redis.stop()
+        reply = slack.command("During: outage")
+        assert "cannot be reached" in reply.text and "nothing was created" in reply.text
+        assert health(rt) == "503 Service Unavailable"
+        day = datetime.now(UTC).strftime("%Y%m%d")
+        assert fake_slack.channel_by_name(f"esc-{day}-during") is None
+
+        private_redis.start()  # same port, empty: the pool reconnects by itself
+        assert health(rt) == "200 OK"
+        assert "Opening" in slack.command("After: recovered").text
+        assert fake_slack.channel_by_name(f"esc-{day}-after") is not None
+    finally:
+        rt.close()
