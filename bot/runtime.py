@@ -146,6 +146,7 @@ def build_runtime(
         timers=scheduler,
         clock_scale=settings.clock_scale,
         dedup_seconds=settings.dedup_seconds,
+        creates_per_minute=settings.channel_creates_per_minute,
     )
     executor = AcksFirst(
         listener_executor

@@ -6,6 +6,7 @@ It owns the clock and the order of Slack calls. Listeners call it; it never sees
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,8 @@ from protocols.schema import Protocol
 log = logging.getLogger(__name__)
 
 Reply = Callable[[str], None]
+# Runs work after the ack so that failures reach the person (see bot/listeners/errors.py).
+Guard = Callable[[Callable[[], object]], object]
 
 # What an invite failure means to the people in the room.
 _INVITE_REASONS = {
@@ -75,6 +78,8 @@ class EscalationService:
     clock: Callable[[], datetime] = utcnow
     # How long one timer firing may take before another process may try it again.
     firing_seconds: int = 120
+    creates_per_minute: int = 20
+    create_window: float = 60.0  # seconds; tests and benchmarks shrink it
     # Called with the escalation once it is resolved (the review is drafted then).
     on_resolved: list[Callable[[Escalation], object]] = field(default_factory=list)
 
@@ -89,6 +94,29 @@ class EscalationService:
         if not claim.mine:
             self.metrics.declarations.labels("duplicate").inc()
         return claim
+
+    def reserve_creation(self) -> float:
+        """Seconds until this declaration may create its channel (0: now). Slack allows about
+        20 channel creations a minute; a burst beyond that waits its turn."""
+        now_ms = int(self.clock().timestamp() * 1000)
+        # 5% more than the window: the call itself comes a little after its reserved time
+        window_ms = int(self.create_window * 1050)
+        slot = self.store.reserve_slot(now_ms, window_ms, max(1, self.creates_per_minute))
+        return max(0.0, (slot - now_ms) / 1000)
+
+    def open_war_room_after(
+        self, delay: float, decl: Declaration, token: str, reply: Reply, guard: Guard
+    ) -> None:
+        """Open the room now, or when its turn comes without holding a worker meanwhile."""
+        if delay <= 0:
+            guard(lambda: self.open_war_room(decl, token, reply))
+            return
+        timer = threading.Timer(
+            delay, guard, args=(lambda: self.open_war_room(decl, token, reply),)
+        )
+        timer.daemon = True
+        timer.name = f"queued-room-{decl.customer[:20]}"
+        timer.start()
 
     def open_form(self, trigger_id: str) -> None:
         self.gateway.open_view(trigger_id, blocks.declaration_form(self.protocol))

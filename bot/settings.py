@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         600, ge=1, validation_alias=_env("WARROOM_DEDUP_SECONDS", "dedup_seconds")
     )
 
+    # Slack lets an app create about 20 channels a minute (conversations.create, Tier 2): a
+    # burst beyond that is queued, and each declarer told when their room will open.
+    channel_creates_per_minute: int = Field(
+        20,
+        ge=1,
+        validation_alias=_env("WARROOM_CHANNEL_CREATES_PER_MINUTE", "channel_creates_per_minute"),
+    )
     # The scheduler's lease: another process takes over this long after the leader dies.
     lease_seconds: float = Field(
         10.0, gt=0, le=60, validation_alias=_env("WARROOM_LEASE_SECONDS", "lease_seconds")

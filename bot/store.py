@@ -23,6 +23,24 @@ UNAVAILABLE = (
 )
 
 
+# An exact sliding window: of the channel creations reserved so far (the last `limit` kept,
+# in order), the new one goes when the oldest of them has left the window.
+_RESERVE_SLOT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local slot = now
+if redis.call('llen', KEYS[1]) >= limit then
+  local oldest = tonumber(redis.call('lindex', KEYS[1], -limit))
+  if oldest + window > slot then slot = oldest + window end
+end
+redis.call('rpush', KEYS[1], slot)
+redis.call('ltrim', KEYS[1], -limit, -1)
+redis.call('pexpire', KEYS[1], slot - now + window + 1000)
+return slot
+"""
+
+
 class Keys:
     """Every Redis key warroom uses, under one prefix so several deployments (or test runs)
     can share a server and be cleaned up with one SCAN."""
@@ -96,6 +114,11 @@ class Keys:
     def draft_approval(self, draft_id: str) -> str:
         # SET NX: of two people clicking Approve at once, one approves.
         return f"{self.prefix}:draft:{draft_id}:approval"
+
+    @property
+    def creation_rate(self) -> str:
+        # List of the latest channel-creation times reserved (ms), for the sliding window.
+        return f"{self.prefix}:create-rate"
 
     def pattern(self) -> str:
         return f"{self.prefix}:*"
@@ -326,6 +349,15 @@ class Store:
     def release_approval(self, draft_id: str) -> None:
         with _guard():
             self.redis.delete(self.keys.draft_approval(draft_id))
+
+    # -- pacing channel creation -----------------------------------------------------------
+    def reserve_slot(self, now_ms: int, window_ms: int, limit: int) -> int:
+        """When (epoch ms) the caller may create a channel so that no more than `limit` are
+        created in any `window_ms`, shared by every process (one Lua call)."""
+        with _guard():
+            return int(
+                self.redis.eval(_RESERVE_SLOT, 1, self.keys.creation_rate, now_ms, window_ms, limit)
+            )
 
     # -- IC rotation ---------------------------------------------------------------------
     def next_in_rotation(self, candidates: tuple[str, ...]) -> str | None:

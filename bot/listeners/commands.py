@@ -18,6 +18,7 @@ from bot.slack.parse import USAGE, Declare, Help, OpenForm, parse_escalate
 _FORM = "warroom_open_form"
 _CLAIM = "warroom_claim"
 _DECLARATION = "warroom_declaration"
+_WAIT = "warroom_wait"
 
 
 def register(app: App, service: EscalationService) -> None:
@@ -42,10 +43,12 @@ def register(app: App, service: EscalationService) -> None:
             guarded("opening the form", reply, lambda: service.open_form(command["trigger_id"]))
         elif context.get(_CLAIM):
             decl = Declaration(**context[_DECLARATION])
-            guarded(
-                "opening the war room",
+            service.open_war_room_after(
+                context.get(_WAIT, 0.0),
+                decl,
+                context[_CLAIM],
                 reply,
-                lambda: service.open_war_room(decl, context[_CLAIM], reply),
+                lambda work: guarded("opening the war room", reply, work),
             )
 
     app.command("/escalate")(ack=ack_escalate, lazy=[open_room])
@@ -74,4 +77,15 @@ def _accept(
         return "This escalation is already being opened; its link follows in a moment."
     context[_CLAIM] = claim.token
     context[_DECLARATION] = asdict(decl)
+    try:
+        wait = service.reserve_creation()
+    except Unavailable as e:
+        return e.message
+    context[_WAIT] = wait
+    if wait >= 1:
+        return (
+            f"🚨 Your war room for *{decl.customer}* is queued: Slack lets an app create about "
+            f"{service.creates_per_minute:g} channels a minute, and others came first. It opens "
+            f"in about {round(wait)} s; the link follows here."
+        )
     return f"🚨 Opening a war room for *{decl.customer}*…"

@@ -16,6 +16,7 @@ from bot.slack.ids import BlockId, CallbackId
 
 _CLAIM = "warroom_claim"
 _DECLARATION = "warroom_declaration"
+_WAIT = "warroom_wait"
 
 
 def register(app: App, service: EscalationService) -> None:
@@ -29,12 +30,14 @@ def register(app: App, service: EscalationService) -> None:
         try:
             # A double submit of the same form carries the same view id: one room.
             claim = service.claim(result, token=view["id"])
+            wait = service.reserve_creation() if claim.mine else 0.0
         except Unavailable as e:
             return ack(response_action="errors", errors={BlockId.CUSTOMER: e.message[:150]})
         ack()
         if claim.mine:
             context[_CLAIM] = claim.token
             context[_DECLARATION] = asdict(result)
+            context[_WAIT] = wait
 
     def open_room(body: dict[str, Any], context: BoltContext) -> None:
         if not context.get(_CLAIM):
@@ -45,10 +48,18 @@ def register(app: App, service: EscalationService) -> None:
             service.gateway.post_text(user, text)  # the app's DM with the declarer
 
         decl = Declaration(**context[_DECLARATION])
-        guarded(
-            "opening the war room",
+        wait = context.get(_WAIT, 0.0)
+        if wait >= 1:
+            reply(
+                f"🚨 Your war room for *{decl.customer}* is queued behind others; it opens in "
+                f"about {round(wait)} s."
+            )
+        service.open_war_room_after(
+            wait,
+            decl,
+            context[_CLAIM],
             reply,
-            lambda: service.open_war_room(decl, context[_CLAIM], reply),
+            lambda work: guarded("opening the war room", reply, work),
         )
 
     app.view(CallbackId.DECLARE_FORM)(ack=ack_form, lazy=[open_room])
