@@ -1,4 +1,4 @@
-"""The `warroom` command: run the bot, check protocol files."""
+"""The `warroom` command: run the bot, the sandbox, reports; check protocol files."""
 
 from __future__ import annotations
 
@@ -29,6 +29,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = psub.add_parser("check", help="validate a protocol file")
     check.add_argument("file", nargs="?", help="protocol YAML (default: the shipped tier4.yaml)")
 
+    report = sub.add_parser("report", help="KPIs over the escalation history", add_help=False)
+    report.add_argument("rest", nargs=argparse.REMAINDER)
+    sandbox = sub.add_parser(
+        "sandbox", help="a local Slack-like workspace with the bot, in the browser", add_help=False
+    )
+    sandbox.add_argument("rest", nargs=argparse.REMAINDER)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `report` and `sandbox` parse their own options (and their own --help).
+    if argv and argv[0] == "report":
+        from bot.report import main as report_main
+
+        return report_main(argv[1:])
+    if argv and argv[0] == "sandbox":
+        from bot.sandbox import main as sandbox_main
+
+        return sandbox_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args)

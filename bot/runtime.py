@@ -19,7 +19,8 @@ from bot import jobs
 from bot.acks_first import AcksFirst
 from bot.config import WarroomConfig, load_config
 from bot.drafting import DraftDesk
-from bot.listeners import actions, commands, drafts, errors, mentions, views
+from bot.home import Home, digest
+from bot.listeners import actions, commands, drafts, errors, home, mentions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.scheduling import Scheduler
@@ -176,12 +177,16 @@ def build_runtime(
     desk = DraftDesk(service, agent, flag_words=config.flag_terms or DEFAULT_FLAG_TERMS)
     # The post-incident review is drafted at resolution, beside the resolution's own replies.
     service.on_resolved.append(lambda esc: gateway.submit(desk.review_at_resolution, esc))
+    app_home = Home(service)
+    service.digest = lambda start, end: digest(service, start, end)
+    service.on_changed.append(app_home.changed)
     errors.register(app)
     commands.register(app, service)
     views.register(app, service)
     actions.register(app, service)
     mentions.register(app, service, desk)
     drafts.register(app, desk)
+    home.register(app, app_home)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.
         _ = gateway.bot_user_id

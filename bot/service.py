@@ -20,7 +20,7 @@ from bot.domain import escalation as domain
 from bot.domain.errors import NotAllowed, NotAWarRoom, Unavailable, WarroomError
 from bot.domain.escalation import Declaration, Escalation
 from bot.domain.timeline import EventKind, event
-from bot.domain.timers import Timer, followup_offsets, timers_for
+from bot.domain.timers import Timer, digest_timer, followup_offsets, timers_for
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.slack import blocks
@@ -82,6 +82,10 @@ class EscalationService:
     create_window: float = 60.0  # seconds; tests and benchmarks shrink it
     # Called with the escalation once it is resolved (the review is drafted then).
     on_resolved: list[Callable[[Escalation], object]] = field(default_factory=list)
+    # Called after an escalation changed (App Home refreshes then).
+    on_changed: list[Callable[[Escalation], object]] = field(default_factory=list)
+    # Builds the weekly digest for (week start, week end); None: no digest.
+    digest: Callable[[datetime, datetime], blocks.Message] | None = None
 
     # -- declaring -------------------------------------------------------------------------
     def claim(self, decl: Declaration, token: str) -> Claim:
@@ -197,6 +201,7 @@ class EscalationService:
             self._archive_quietly(channel_id)
             raise
         self.timers.apply([], self.timers_for(esc))
+        self._changed(esc)
         log.info("escalation %s: channel %s created", esc.id, channel_id)
 
         group_members, failed_groups = groups_future.result()
@@ -410,41 +415,69 @@ class EscalationService:
         if after is not None:
             self.store.track_follow_ups(esc_id, bool(self.timers_for(after)))
 
+    def fire_digest(self, week: str) -> None:
+        """The weekly digest to the exec channel, once; then the next week's is scheduled."""
+        channel = self.config.exec_channel
+        if channel is None or self.digest is None:
+            return
+        now = self.clock()
+        message = self.digest(now - timedelta(days=7), now)  # the seven days up to now
+        this = digest_timer(now - timedelta(days=7))
+
+        def retry(seconds: float) -> None:
+            later = self.clock() + timedelta(seconds=seconds)
+            self.timers.schedule(replace(this, id=f"digest:{week}", detail=week, at=later))
+
+        self._fire_once(
+            f"digest:{week}",
+            None,
+            lambda: self.gateway.post(channel.lstrip("#"), message),
+            None,
+            retry,
+        )
+        self.timers.schedule(digest_timer(now + timedelta(minutes=1)))
+
     def _fire_once(
         self,
         name: str,
-        esc: Escalation,
+        esc: Escalation | None,
         post: Callable[[], object],
-        record: Callable[[Escalation], tuple[Escalation, list]],
+        record: Callable[[Escalation], tuple[Escalation, list]] | None,
+        retry: Callable[[float], None] | None = None,
     ) -> None:
         """Post at most once across every process, and never lose the firing: an attempt that
         fails, or that another process has under way, is tried again later."""
+        if retry is None:
+            assert esc is not None
+
+            def retry(seconds: float) -> None:
+                self._retry_later(esc, seconds)
+
         claim = self.store.begin_once(name, ttl=self.firing_seconds)
         if claim == "done":
             return
         if claim != "mine":
-            self._retry_later(esc, float(claim) + 1)
+            retry(float(claim) + 1)
             return
         try:
             post()
         except SlackApiError as e:
             if error_code(e) not in _ROOM_GONE:
-                self._post_failed(name, esc, e)
+                self._post_failed(name, e, retry)
                 return
             # The room was archived, deleted or closed to the bot: no retry can post there.
-            log.warning(
-                "escalation %s: %s not posted, the room is gone (%s)", esc.id, name, error_code(e)
-            )
+            log.warning("%s not posted, the channel is gone (%s)", name, error_code(e))
         except Exception as e:
-            self._post_failed(name, esc, e)
+            self._post_failed(name, e, retry)
             return
-        self.update_escalation(esc.id, record)
+        if esc is not None and record is not None:
+            self.update_escalation(esc.id, record)
         self.store.finish_once(name)
 
-    def _post_failed(self, name: str, esc: Escalation, e: Exception) -> None:
-        log.error("escalation %s: posting %s failed (%s); retrying", esc.id, name, _describe(e))
+    def _post_failed(self, name: str, e: Exception, retry: Callable[[float], None]) -> None:
+        log.error("posting %s failed (%s); retrying", name, _describe(e))
         self.store.abandon_once(name)
-        self._retry_later(esc, 30)
+        retry(30)
 
     def _retry_later(self, esc: Escalation, seconds: float) -> None:
         later = self.clock() + timedelta(seconds=seconds)
@@ -462,6 +495,15 @@ class EscalationService:
             for timer in self.timers_for(esc):
                 wanted[timer.id] = timer
         present = self.timers.job_ids()
+        if self.config.exec_channel and self.digest is not None:
+            # the weekly digest; one already due (the leader was down on Monday) fires late
+            for job in present:
+                if job.startswith("digest:"):
+                    week = job.removeprefix("digest:")
+                    wanted[job] = replace(digest_timer(self.clock()), id=job, detail=week)
+            if not any(t.startswith("digest:") for t in wanted):
+                weekly = digest_timer(self.clock())
+                wanted[weekly.id] = weekly
         self.timers.cancel_many(present - wanted.keys())
         self.timers.schedule_many(wanted[t] for t in wanted.keys() - present)
         log.info(
@@ -489,7 +531,15 @@ class EscalationService:
         new, events = self.store.update(esc_id, tracked)
         if events and seen:
             self.timers.apply(self.timers_for(seen[-1]), self.timers_for(new))
+            self._changed(new)
         return new, events
+
+    def _changed(self, esc: Escalation) -> None:
+        for hook in self.on_changed:
+            try:
+                hook(esc)
+            except Exception:
+                log.exception("escalation %s: a change hook failed", esc.id)
 
     def record_decision(
         self, esc: Escalation, decision: str, by: str | None, **details: object

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import redis
 
@@ -119,6 +120,11 @@ class Keys:
     def creation_rate(self) -> str:
         # List of the latest channel-creation times reserved (ms), for the sliding window.
         return f"{self.prefix}:create-rate"
+
+    @property
+    def home_viewers(self) -> str:
+        # Sorted set of users by when they last opened the App Home tab.
+        return f"{self.prefix}:home-viewers"
 
     def pattern(self) -> str:
         return f"{self.prefix}:*"
@@ -349,6 +355,16 @@ class Store:
     def release_approval(self, draft_id: str) -> None:
         with _guard():
             self.redis.delete(self.keys.draft_approval(draft_id))
+
+    # -- App Home ----------------------------------------------------------------------------
+    def note_home_viewer(self, user: str, at: datetime) -> None:
+        with _guard():
+            self.redis.zadd(self.keys.home_viewers, {user: at.timestamp()})
+
+    def home_viewers(self, since: datetime) -> list[str]:
+        with _guard():
+            raw = self.redis.zrangebyscore(self.keys.home_viewers, since.timestamp(), "+inf")
+        return [u.decode() for u in raw]
 
     # -- pacing channel creation -----------------------------------------------------------
     def reserve_slot(self, now_ms: int, window_ms: int, limit: int) -> int:

@@ -19,6 +19,7 @@ class TimerKind(StrEnum):
     DEADLINE = "deadline"  # a step's overdue reminder
     NUDGE = "nudge"  # no status update for an interval
     FOLLOW_UP = "follow_up"  # after resolution
+    DIGEST = "digest"  # the weekly digest to the exec channel (not tied to one escalation)
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,13 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
 
 def followup_offsets(protocol: Protocol) -> list[timedelta]:
     return [o for step in protocol.followup_steps for o in step.after_resolution]
+
+
+def digest_timer(now: datetime, weekday: int = 0, hour: int = 9) -> Timer:
+    """The next weekly digest: Mondays at 09:00 UTC, covering the week before."""
+    day = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    day += timedelta(days=(weekday - day.weekday()) % 7)
+    if day <= now:
+        day += timedelta(days=7)
+    week = day.strftime("%G-W%V")
+    return Timer(f"digest:{week}", TimerKind.DIGEST, day, "", week)

@@ -1,0 +1,487 @@
+"""`warroom report`: the KPIs over the escalation history in Redis, as Markdown or JSON, with
+PNG charts.
+
+This module owns loading the history for a period, rendering `bot.kpi.Kpis` as a report and
+as charts, and the command's arguments and exit codes. What each KPI means is `bot.kpi`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.domain.escalation import Escalation
+from bot.domain.timeline import Event
+from bot.kpi import (
+    ASSESSMENT_STEP,
+    CUSTOMER_COMMUNICATION_STEP,
+    RESOLUTION_TARGET,
+    WAR_ROOM_STEP,
+    DurationStats,
+    History,
+    Kpis,
+    Share,
+    compute,
+)
+from bot.store import Store
+
+__all__ = [
+    "load_history",
+    "main",
+    "parse_since",
+    "render_json",
+    "render_markdown",
+    "write_charts",
+]
+
+_SINCE_RE = re.compile(r"^\s*([0-9]+)\s*([hdw])\s*$", re.IGNORECASE)
+_SINCE_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+# Timelines are fetched in pipelined batches: one round trip per batch, not per escalation.
+_BATCH = 500
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def load_history(store: Store, since: datetime) -> list[tuple[Escalation, list[Event]]]:
+    """Every escalation declared at or after `since`, oldest first, with its timeline.
+
+    Raises bot.domain.errors.Unavailable (via the store) or a redis error when Redis is down.
+    """
+    raw_ids = store.redis.zrangebyscore(store.keys.escalations, since.timestamp(), "+inf")
+    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in raw_ids]
+    escalations = store.get_many(ids)
+    history: list[tuple[Escalation, list[Event]]] = []
+    for start in range(0, len(escalations), _BATCH):
+        batch = escalations[start : start + _BATCH]
+        pipe = store.redis.pipeline(transaction=False)
+        for esc in batch:
+            pipe.lrange(store.keys.timeline(esc.id), 0, -1)
+        for esc, lines in zip(batch, pipe.execute(), strict=True):
+            history.append((esc, [Event.from_json(line) for line in lines]))
+    return history
+
+
+def parse_since(text: str) -> timedelta:
+    """A period such as "12h", "30d" or "2w"; ValueError saying what is accepted otherwise."""
+    match = _SINCE_RE.match(text or "")
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(
+            f"--since {text!r} is not a period: use a whole number of hours, days or weeks "
+            "greater than zero, like 12h, 30d or 2w"
+        )
+    amount, unit = int(match.group(1)), match.group(2).lower()
+    try:
+        return timedelta(**{_SINCE_UNITS[unit]: amount})
+    except OverflowError:
+        raise ValueError(
+            f"--since {text!r} is too long ago: use a shorter period, like 12h, 30d or 2w"
+        ) from None
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def format_duration(value: timedelta | float | None) -> str:
+    """A duration for people: "45s", "12m", "2h 05m", "48h", "3d 4h"; "n/a" for None.
+
+    Hours up to three days, as the source counts them ("within 24-48 hours")."""
+    if value is None:
+        return "n/a"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    sign = "-" if seconds < 0 else ""
+    total = round(abs(seconds))
+    days, rest = divmod(total, 86_400) if total >= 3 * 86_400 else (0, total)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = f"{days}d {hours}h" if hours else f"{days}d"
+    elif hours:
+        text = f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
+    elif minutes:
+        text = f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
+    else:
+        text = f"{secs}s"
+    return sign + text
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.1%}"
+
+
+def _share(result: Share) -> str:
+    if not result.due:
+        return "n/a (nothing due)"
+    return f"{_percent(result.share)} ({result.met} of {result.due})"
+
+
+def _cell(text: object) -> str:
+    # Customer names and ids are typed by people: keep them from breaking the table.
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], empty: str) -> list[str]:
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    if not rows:
+        # A table with zero rows renders as a bare header; say why it is empty instead.
+        lines.append("| " + " | ".join([_cell(empty)] + ["" for _ in headers[1:]]) + " |")
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return lines
+
+
+def _time_row(name: str, stats: DurationStats, target: str, missing_label: str) -> list[str]:
+    detail = f"{stats.count} measured"
+    if stats.missing:
+        detail += f", {stats.missing} {missing_label}"
+    return [
+        name,
+        format_duration(stats.median),
+        format_duration(stats.p90),
+        format_duration(stats.mean),
+        detail,
+        target,
+    ]
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "missed", None: "n/a"}[met]
+
+
+def render_markdown(
+    kpis: Kpis, since: datetime, now: datetime, *, charts: Sequence[str] = ()
+) -> str:
+    """The report as Markdown: headline KPIs against targets, SLA per step, counts and the
+    open escalations. `charts` (file names relative to the report) are linked at the end."""
+    out = [
+        "# Escalation KPIs",
+        "",
+        f"Escalations declared from {_when(since)} to {_when(now)}: "
+        f"**{kpis.total}** ({kpis.open} open, {kpis.resolved} resolved).",
+        "",
+    ]
+    if not kpis.total:
+        out += ["No escalations were declared in this period.", ""]
+
+    deadline = {s.step: format_duration(s.deadline) for s in kpis.sla_by_step}
+
+    def within(step: str) -> str:
+        return f"within {deadline[step]} (protocol)" if step in deadline else "n/a"
+
+    out += ["## Source targets", ""]
+    out += _table(
+        ["KPI", "Target", "Actual", "Verdict"],
+        [
+            [
+                t.kpi,
+                t.target,
+                _percent(t.actual) if t.unit == "share" else format_duration(t.actual),
+                _verdict(t.met),
+            ]
+            for t in kpis.targets
+        ],
+        "n/a",
+    )
+    out += ["", "## Response times", ""]
+    out += _table(
+        ["KPI", "Median", "p90", "Mean", "Escalations", "Target"],
+        [
+            _time_row(
+                "Time to assessment", kpis.time_to_assessment, within(ASSESSMENT_STEP), "not yet"
+            ),
+            _time_row("Time to war room", kpis.time_to_war_room, within(WAR_ROOM_STEP), "not yet"),
+            _time_row(
+                "Time to first customer communication",
+                kpis.time_to_first_customer_communication,
+                within(CUSTOMER_COMMUNICATION_STEP),
+                "not yet",
+            ),
+            _time_row(
+                "Time to resolve",
+                kpis.time_to_resolve,
+                f"average < {format_duration(RESOLUTION_TARGET)} (source)",
+                "open",
+            ),
+        ],
+        "n/a",
+    )
+    interval = format_duration(kpis.update_interval) if kpis.update_interval else None
+    window = format_duration(kpis.follow_up_window) if kpis.follow_up_window else None
+    out += ["", "## Cadence and follow-up", ""]
+    out += _table(
+        ["KPI", "Actual", "Target"],
+        [
+            [
+                "Status-update cadence adherence (deadlines met)",
+                _share(kpis.update_cadence),
+                f"an update every {interval}" if interval else "n/a",
+            ],
+            [
+                "Follow-up done after resolution"
+                + (
+                    f" ({kpis.follow_up_pending} still in their window)"
+                    if kpis.follow_up_pending
+                    else ""
+                ),
+                _share(kpis.follow_up),
+                f"within {window} of resolution" if window else "n/a",
+            ],
+        ],
+        "n/a",
+    )
+    out += ["", "## SLA compliance per protocol step", ""]
+    out += _table(
+        ["Step", "Deadline", "Met", "Missed", "Compliance"],
+        [
+            [
+                f"{s.title} (`{s.step}`)",
+                format_duration(s.deadline),
+                s.result.met,
+                s.result.missed,
+                _percent(s.result.share),
+            ]
+            for s in kpis.sla_by_step
+        ]
+        + [
+            [
+                "**Overall**",
+                "",
+                kpis.sla_overall.met,
+                kpis.sla_overall.missed,
+                _percent(kpis.sla_overall.share),
+            ]
+        ],
+        "n/a",
+    )
+    out += ["", "## Escalations by criterion", ""]
+    out += _table(
+        ["Criterion", "Escalations"],
+        [[f"{r.label} (`{r.key}`)", r.count] for r in kpis.by_criterion],
+        "none",
+    )
+    out += ["", "## Escalations by customer", ""]
+    out += _table(
+        ["Customer", "Escalations"], [[r.label, r.count] for r in kpis.by_customer], "none"
+    )
+    out += ["", "## Escalations by incident commander", ""]
+    out += _table(
+        ["Incident commander", "Escalations"], [[r.label, r.count] for r in kpis.by_ic], "none"
+    )
+    out += ["", "## Escalations per week", ""]
+    out += _table(["ISO week", "Declared"], [list(w) for w in kpis.per_week], "none")
+    out += ["", "## Open escalations", ""]
+    out += _table(
+        ["Escalation", "Customer", "IC", "Open for", "Next deadline", "Overdue"],
+        [
+            [
+                o.id,
+                o.customer,
+                o.ic,
+                format_duration(o.age),
+                f"{o.next_step} at {_when(o.next_due_at)}" if o.next_due_at else "none",
+                ", ".join(o.overdue_steps) or "none",
+            ]
+            for o in kpis.open_escalations
+        ],
+        "none",
+    )
+    if charts:
+        out += ["", "## Charts", ""]
+        out += [f"![{Path(c).stem}]({c})" for c in charts]
+    return "\n".join(out) + "\n"
+
+
+def render_json(kpis: Kpis) -> str:
+    return json.dumps(kpis.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+# -- charts ---------------------------------------------------------------------------------
+
+
+def write_charts(kpis: Kpis, history: History, out_dir: Path) -> list[Path]:
+    """SLA compliance per step, time-to-resolve distribution and escalations per week, as PNG
+    files in `out_dir`; each says "no data" when there is nothing to plot.
+
+    `history` is what `kpis` was computed from; everything plotted is already in `kpis`, so
+    it is not read again (it stays in the signature for charts that will need raw events).
+    """
+    # The Agg canvas, attached to each figure: no pyplot, so no global backend is switched
+    # and nothing is shared between threads (the App Home may render charts too).
+    from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    def save(fig: Figure, name: str) -> None:
+        FigureCanvasAgg(fig)
+        path = out_dir / name
+        fig.savefig(path, format="png", dpi=100)
+        paths.append(path)
+
+    def no_data(ax: Axes, message: str) -> None:
+        ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    # SLA compliance per deadline step, against the source's 98% target.
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title("SLA compliance per protocol step")
+    scored = [s for s in kpis.sla_by_step if s.result.due]
+    if scored:
+        shares = [100 * (s.result.share or 0) for s in scored]
+        bars = ax.bar([s.step for s in scored], shares, color="#3b7dd8")
+        ax.bar_label(
+            bars,
+            labels=[f"{v:.0f}% of {s.result.due}" for v, s in zip(shares, scored, strict=True)],
+        )
+        ax.axhline(98, color="#c0392b", linestyle="--", label="target 98%")
+        ax.set_ylim(0, 110)
+        ax.set_ylabel("deadlines met (%)")
+        ax.legend(loc="lower right")
+    else:
+        no_data(ax, "no data: no deadline has fallen due")
+    save(fig, "sla_compliance.png")
+
+    # How long escalations took to resolve, with the 24 h target.
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title("Time to resolve")
+    hours = [
+        e.time_to_resolve.total_seconds() / 3600
+        for e in kpis.escalations
+        if e.time_to_resolve is not None
+    ]
+    if hours:
+        ax.hist(hours, bins=min(20, max(5, len(hours))), color="#3b7dd8", edgecolor="white")
+        ax.axvline(24, color="#c0392b", linestyle="--", label="target: average < 24h")
+        ax.set_xlabel("hours from declaration to resolution")
+        ax.set_ylabel("escalations")
+        ax.legend(loc="upper right")
+    else:
+        no_data(ax, "no data: nothing resolved")
+    save(fig, "time_to_resolve.png")
+
+    # Declarations per ISO week.
+    fig = Figure(figsize=(max(7, 0.4 * len(kpis.per_week)), 4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title("Escalations per week")
+    if kpis.per_week and any(count for _, count in kpis.per_week):
+        weeks = [w for w, _ in kpis.per_week]
+        ax.bar(weeks, [c for _, c in kpis.per_week], color="#3b7dd8")
+        ax.set_ylabel("declared")
+        ax.tick_params(axis="x", labelrotation=45)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    else:
+        no_data(ax, "no data: no escalations declared")
+    save(fig, "escalations_per_week.png")
+    return paths
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return urlunsplit(parts._replace(netloc=parts.netloc.replace(parts.password, "***")))
+    return url
+
+
+def _fail(message: str) -> int:
+    print(f"warroom report: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`warroom report [--since 30d] [--format md|json] [--out DIR]`; 0, or 2 with one line
+    on stderr when settings, the protocol or Redis stand in the way."""
+    import redis
+    from pydantic import ValidationError
+
+    from bot.config import ConfigError
+    from bot.domain.errors import Unavailable
+    from bot.runtime import connect_redis, load_definitions
+    from bot.settings import Settings
+    from bot.store import Keys
+    from protocols.loader import ProtocolError
+
+    parser = argparse.ArgumentParser(
+        prog="warroom report",
+        description="The escalation KPIs over the history in Redis.",
+    )
+    parser.add_argument(
+        "--since", default="30d", help="how far back to look: 12h, 30d, 2w (default 30d)"
+    )
+    parser.add_argument("--format", choices=("md", "json"), default="md", help="default md")
+    parser.add_argument("--out", type=Path, help="also write the report and PNG charts here")
+    args = parser.parse_args(argv)
+
+    try:
+        period = parse_since(args.since)
+    except ValueError as e:
+        return _fail(str(e))
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "environment"
+        return _fail(f"{name}: {err['msg']}")
+    try:
+        protocol = load_definitions(settings)[0]
+    except (ConfigError, ProtocolError) as e:
+        return _fail(str(e).replace("\n", "; "))
+
+    now = datetime.now(UTC)
+    try:
+        since = now - period
+    except OverflowError:
+        return _fail(f"--since {args.since!r} is too long ago: use a shorter period, like 30d")
+    where = _redacted(settings.redis_url)
+    try:
+        client = connect_redis(settings)
+    except ValueError as e:  # a REDIS_URL redis-py cannot parse
+        return _fail(f"REDIS_URL {where} is not usable: {e}")
+    try:
+        history = load_history(Store(client, Keys(settings.redis_prefix)), since)
+    except (Unavailable, redis.ConnectionError, redis.TimeoutError) as e:
+        cause = str(e.__cause__ or e).replace("\n", " ")
+        return _fail(f"cannot reach Redis at {where}: {cause}")
+    finally:
+        client.close()
+
+    kpis = compute(history, protocol, now, since=since)
+    text = render_json(kpis) if args.format == "json" else render_markdown(kpis, since, now)
+    sys.stdout.write(text)
+    if args.out is not None:
+        out_dir: Path = args.out
+        try:
+            charts = write_charts(kpis, history, out_dir)
+            name = f"report.{args.format}"
+            if args.format == "md":
+                text = render_markdown(kpis, since, now, charts=[p.name for p in charts])
+            (out_dir / name).write_text(text, encoding="utf-8")
+        except OSError as e:
+            return _fail(f"cannot write to {out_dir}: {e.strerror or e}")
+        # stderr, so stdout stays the report alone (it may be piped into jq).
+        print(
+            f"warroom report: wrote {name} and {len(charts)} charts to {out_dir}",
+            file=sys.stderr,
+        )
+    return 0
