@@ -9,9 +9,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,11 +74,9 @@ def _run(args: argparse.Namespace) -> int:
     from protocols.loader import ProtocolError
 
     try:
-        settings = Settings()
-    except ValidationError as e:
-        err = e.errors()[0]
-        name = str(err["loc"][0]).upper() if err["loc"] else "environment"
-        return _fail(f"{name}: {err['msg']}")
+        settings = load_settings()
+    except SettingsError as e:
+        return _fail(str(e))
     if args.port is not None:
         settings = settings.model_copy(update={"port": args.port})
     missing = settings.missing_for_run()

@@ -92,15 +92,7 @@ class DraftDesk:
         esc = self.service.in_channel(channel_id)
         if esc.status is Status.RESOLVED:
             raise InvalidInput("This escalation is resolved; ask for a `review` instead.")
-        draft = Draft(
-            id=uuid.uuid4().hex[:12],
-            escalation=esc.id,
-            kind=DraftKind.CUSTOMER_UPDATE,
-            channel=esc.channel_id,
-            thread_ts=thread_ts,
-            requested_by=user,
-            created_at=self.service.clock(),
-        )
+        draft = self._new(esc, DraftKind.CUSTOMER_UPDATE, user, thread_ts)
         return self._produce(draft, esc, lambda g, on: self.agent.customer_update(g, on))
 
     def regenerate(self, draft_id: str, user: str) -> Draft:
@@ -202,15 +194,7 @@ class DraftDesk:
         self, esc: Escalation, user: str | None, thread_ts: str | None, *, final: bool
     ) -> Draft:
         s = self.service
-        draft = Draft(
-            id=uuid.uuid4().hex[:12],
-            escalation=esc.id,
-            kind=DraftKind.REVIEW,
-            channel=esc.channel_id,
-            thread_ts=thread_ts,
-            requested_by=user or "",
-            created_at=s.clock(),
-        )
+        draft = self._new(esc, DraftKind.REVIEW, user or "", thread_ts)
         draft = self._produce(draft, esc, lambda g, on: self.agent.review(g, on))
         review = {
             "escalation": esc.id,
@@ -240,15 +224,7 @@ class DraftDesk:
 
     def answer(self, channel_id: str, user: str, question: str, thread_ts: str) -> Draft:
         esc = self.service.in_channel(channel_id)
-        draft = Draft(
-            id=uuid.uuid4().hex[:12],
-            escalation=esc.id,
-            kind=DraftKind.ANSWER,
-            channel=esc.channel_id,
-            thread_ts=thread_ts,
-            requested_by=user,
-            created_at=self.service.clock(),
-        )
+        draft = self._new(esc, DraftKind.ANSWER, user, thread_ts)
         return self._produce(
             draft, esc, lambda g, on: self.agent.answer(g, question, on), keep=False
         )
@@ -293,6 +269,17 @@ class DraftDesk:
             self.service.store.save_draft(draft)
         gateway.update(draft.channel, draft.ts, blocks.draft_message(draft, esc.customer))
         return draft
+
+    def _new(self, esc: Escalation, kind: DraftKind, user: str, thread_ts: str | None) -> Draft:
+        return Draft(
+            id=uuid.uuid4().hex[:12],
+            escalation=esc.id,
+            kind=kind,
+            channel=esc.channel_id,
+            thread_ts=thread_ts,
+            requested_by=user,
+            created_at=self.service.clock(),
+        )
 
     def _flags(self, text: str, esc: Escalation) -> tuple[str, ...]:
         root_cause_known = self.grounding(esc).root_cause() is not None

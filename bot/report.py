@@ -413,12 +413,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`warroom report [--since 30d] [--format md|json] [--out DIR]`; 0, or 2 with one line
     on stderr when settings, the protocol or Redis stand in the way."""
     import redis
-    from pydantic import ValidationError
 
     from bot.config import ConfigError
     from bot.domain.errors import Unavailable
     from bot.runtime import connect_redis, load_definitions
-    from bot.settings import Settings
+    from bot.settings import SettingsError, load_settings
     from bot.store import Keys
     from protocols.loader import ProtocolError
 
@@ -438,11 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         return _fail(str(e))
     try:
-        settings = Settings()
-    except ValidationError as e:
-        err = e.errors()[0]
-        name = str(err["loc"][0]).upper() if err["loc"] else "environment"
-        return _fail(f"{name}: {err['msg']}")
+        settings = load_settings()
+    except SettingsError as e:
+        return _fail(str(e))
     try:
         protocol = load_definitions(settings)[0]
     except (ConfigError, ProtocolError) as e:

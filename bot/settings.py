@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -108,3 +108,17 @@ class Settings(BaseSettings):
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token and self.slack_app_token.get_secret_value())
+
+
+class SettingsError(ValueError):
+    """The environment holds a value warroom cannot use; the message is one line."""
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or SettingsError naming the variable at fault."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "environment"
+        raise SettingsError(f"{name}: {err['msg']}") from None
