@@ -10,16 +10,15 @@ Run: python -m bench.agent [--drafts 5] [--latency 0.5 1.5] [--token-delay 0.03]
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import redis
 from pydantic import SecretStr
 
+from bench.common import REDIS_URL, drop_prefix
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from tests.conftest import InlineExecutor
@@ -83,11 +82,7 @@ def run(latency: float, token_delay: float, drafts: int, redis_url: str) -> dict
             usage = [r.usage for r in model.requests]
         finally:
             rt.close()
-            client = redis.Redis.from_url(redis_url)
-            keys = list(client.scan_iter(match=f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
+            drop_prefix(redis_url, prefix)
     totals = [
         u["input_tokens"] + u["cache_creation_input_tokens"] + u["cache_read_input_tokens"]
         for u in usage
@@ -109,7 +104,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="+", default=[0.5, 1.5])
     parser.add_argument("--token-delay", type=float, default=0.03)
     args = parser.parse_args()
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    redis_url = REDIS_URL
     words = len(REPLY.split())
     print(
         f"{args.drafts} customer-update drafts per row; {words} streamed words each, "

@@ -25,19 +25,14 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
-import redis
 import yaml
 
+from bench.common import REDIS_URL, drop_prefix, pct
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_driver import SlackDriver
 
 SECRET = "bench-secret"
 ROOM_METHODS_MINIMUM = 6  # create, invite, brief, topic, exec notice, pin
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def scenario(latency: float, n: int, concurrent: bool, redis_url: str) -> dict[str, float]:
@@ -123,11 +118,7 @@ def scenario(latency: float, n: int, concurrent: bool, redis_url: str) -> dict[s
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-            client = redis.Redis.from_url(redis_url)
-            keys = list(client.scan_iter(match=f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
+            drop_prefix(redis_url, prefix)
     return {
         "ack_p50": pct(acks, 50) * 1000,
         "ack_p99": pct(acks, 99) * 1000,
@@ -187,7 +178,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20, help="declarations per scenario")
     args = parser.parse_args()
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    redis_url = REDIS_URL
     rows = []
     for latency in (0.0, 0.1):
         for concurrent in (True, False):

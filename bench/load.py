@@ -11,15 +11,13 @@ Run: python -m bench.load [--n 200] [--time-scale 10]
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import redis
-
+from bench.common import REDIS_URL, drop_prefix, pct
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from tests.fakes.slack_api import FakeSlack
@@ -29,18 +27,13 @@ SECRET = "bench-secret"
 LIMIT = 20
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--time-scale", type=float, default=10.0)
     args = parser.parse_args()
     window = 60.0 / args.time_scale
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    redis_url = REDIS_URL
     prefix = f"warroom-bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
         fake.add_user("U0DECLARER", "dana")
@@ -88,11 +81,7 @@ def main() -> None:
             statuses = [c.status for c in fake.calls_to("conversations.create")]
         finally:
             rt.close()
-            client = redis.Redis.from_url(redis_url)
-            keys = list(client.scan_iter(match=f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
+            drop_prefix(redis_url, prefix)
     ideal = window * (args.n / LIMIT - 1)
     rows = [
         ("declarations (within one scaled minute)", f"{args.n}"),

@@ -10,7 +10,6 @@ throwaway key prefix). Run: python -m bench.timers [--n 10000]
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 import uuid
@@ -20,6 +19,7 @@ from pathlib import Path
 import redis
 import yaml
 
+from bench.common import REDIS_URL, drop_prefix, pct
 from bot.domain.escalation import Declaration, open_escalation
 from bot.runtime import build_runtime
 from bot.settings import Settings
@@ -29,11 +29,6 @@ from tests.e2e.processes import WarroomProcess, warroom_env
 from tests.fakes.slack_api import FakeSlack
 
 SECRET = "bench-secret"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def seed(store: Store, channels: list[str], *, start: datetime, tag: str) -> list[str]:
@@ -73,12 +68,6 @@ def memory_per_escalation(client: redis.Redis, prefix: str, n: int) -> float:
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         total += client.memory_usage(key) or 0
     return total / n
-
-
-def cleanup(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    for start in range(0, len(keys), 1000):
-        client.delete(*keys[start : start + 1000])
 
 
 def lateness_and_memory(redis_url: str, n: int, measured: int, window: float) -> dict[str, float]:
@@ -129,8 +118,8 @@ def lateness_and_memory(redis_url: str, n: int, measured: int, window: float) ->
             jobs = len(rt.scheduler.job_ids())
         finally:
             rt.close()
-            cleanup(client, prefix)
             client.close()
+            drop_prefix(redis_url, prefix)
     return {
         "late_p50": pct(late, 50),
         "late_p99": pct(late, 99),
@@ -180,8 +169,8 @@ def restart_and_failover(redis_url: str, n: int) -> dict[str, float]:
         finally:
             a.stop()
             b.stop()
-            cleanup(client, prefix)
             client.close()
+            drop_prefix(redis_url, prefix)
     return {"first_late": first_late, "failover": failover}
 
 
@@ -191,7 +180,7 @@ def main() -> None:
     parser.add_argument("--measured", type=int, default=200, help="deadlines measured")
     parser.add_argument("--window", type=float, default=20.0, help="seconds they spread over")
     args = parser.parse_args()
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    redis_url = REDIS_URL
     lm = lateness_and_memory(redis_url, args.n, args.measured, args.window)
     rf = restart_and_failover(redis_url, args.n)
     rows = [
