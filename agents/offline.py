@@ -47,6 +47,9 @@ _MENTION = re.compile(r"<[@#][A-Z0-9]+(?:\|[^<>\n]*)?>")
 # --- customer update -------------------------------------------------------------------------
 
 
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
 def offline_customer_update(g: Grounding) -> str:
     """A customer update from the record, addressed to the executive contact when known."""
     contact = g.executive_contact()
@@ -215,7 +218,10 @@ def offline_review_data(g: Grounding) -> dict[str, Any]:
     csm = g.customer_facts.get("csm")
     actions.append(
         {
-            "owner": _text(str(csm)) if csm else owner,
+            # the account file names the CSM by Slack id: shown as a mention, like the IC
+            "owner": (f"<@{csm}>" if _SLACK_USER.fullmatch(str(csm)) else _text(str(csm)))
+            if csm
+            else owner,
             "action": "confirm the customer is satisfied, 24-48 h after resolution",
         }
     )

@@ -18,6 +18,7 @@ from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.sandbox.signing import signed_headers
 from tests.fakes.slack_api import FakeSlack
 
 _ids = count(1)
@@ -60,12 +61,7 @@ class SlackDriver:
     def headers(
         self, body: str, *, timestamp: int | None = None, content_type: str
     ) -> dict[str, str]:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        return {
-            "content-type": content_type,
-            "x-slack-request-timestamp": ts,
-            "x-slack-signature": self.verifier.generate_signature(timestamp=ts, body=body),
-        }
+        return signed_headers(self.secret, body, content_type=content_type, timestamp=timestamp)
 
     def send(self, body: str, headers: dict[str, str]) -> Reply:
         if self.app is not None:

@@ -42,6 +42,13 @@ def register(app: App, service: EscalationService, desk: DraftDesk) -> None:
 
     app.event("app_mention")(ack=ack_mention, lazy=[answer])
 
+    # The app subscribes to channel messages (for what comes next: the agent reading the room);
+    # until then they are acknowledged, so Slack sees every delivery succeed.
+    def ack_message(ack: Ack) -> None:
+        ack()
+
+    app.event("message")(ack_message)
+
 
 def esc_steps(esc: Any) -> set[str]:
     return {s.id for s in esc.steps}

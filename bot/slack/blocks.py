@@ -411,6 +411,14 @@ def _sections(text: str) -> list[Block]:
     return [SectionBlock(text=MarkdownTextObject(text=c)) for c in chunks[:40] or ["…"]]
 
 
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def _headings_as_bold(markdown: str) -> str:
+    """Slack's mrkdwn has no headings: `## Root cause` is shown as *Root cause*."""
+    return _HEADING.sub(lambda m: f"*{m.group(1).strip('*')}*", markdown)
+
+
 def drafting(kind: DraftKind, text: str = "") -> Message:
     """A draft while it streams in."""
     label = {
@@ -445,7 +453,10 @@ def draft_message(draft: Draft, customer: str) -> Message:
         blocks.append(
             HeaderBlock(text=PlainTextObject(text=_clip(f"Post-incident review: {customer}", 150)))
         )
-    blocks.extend(_sections(draft.text or "…"))
+    shown = draft.text or "…"
+    if draft.kind is DraftKind.REVIEW:
+        shown = _headings_as_bold(shown)
+    blocks.extend(_sections(shown))
     if draft.flags:
         notes.append("🔎 Look twice before sending: " + ", ".join(f"“{f}”" for f in draft.flags))
     if notes:

@@ -1,0 +1,969 @@
+// The sandbox's workspace page: renders what /ui/state says the acting person sees and sends
+// their actions to /ui/*. Plain browser JavaScript, no build step, no dependencies.
+"use strict";
+
+(() => {
+  // ---------------------------------------------------------------- state
+
+  const params = new URLSearchParams(location.search);
+  let me = params.get("as") || localStorage.getItem("warroom-sandbox-as") || "";
+  let channelId = params.get("channel") || "";
+  let appOpen = false; // the vp app's page (Home / Messages) instead of a channel
+  let appTab = "home";
+  let data = null; // the last state
+  let version = -1;
+  let generation = 0;
+  let controller = null;
+  let threadTarget = null;
+  let pinsOpen = false;
+  let lastNotice = 0;
+  let bannerDismissed = false;
+  const seen = {}; // person -> channel -> messages seen
+  let modalKey = ""; // id and hash of the modal on screen
+  let modalErrors = {};
+  let homeKey = "";
+  let messagesKey = "";
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---------------------------------------------------------------- helpers
+
+  const esc = (s) =>
+    String(s ?? "").replace(/[&<>"']/g, (c) =>
+      ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  // Slack escapes exactly these three in message text.
+  const unslack = (s) => String(s ?? "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  function userName(id) {
+    const u = data && data.users[id];
+    return u ? u.name : id;
+  }
+
+  function channelName(id) {
+    const c = data && data.channels.find((ch) => ch.id === id);
+    return c ? c.name : null;
+  }
+
+  function initials(id) {
+    const u = data && data.users[id];
+    const name = (u && (u.real_name || u.name)) || id;
+    return name.split(/\s+/).map((w) => w[0] || "").join("").slice(0, 2).toUpperCase();
+  }
+
+  function colour(id) {
+    let h = 0;
+    for (const ch of String(id)) h = (h * 31 + ch.charCodeAt(0)) % 360;
+    return `hsl(${h}, 45%, 42%)`;
+  }
+
+  function toast(text, kind = "error") {
+    const t = $("toast");
+    t.textContent = text;
+    t.className = `toast ${kind}`;
+    t.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
+  }
+
+  async function post(path, body) {
+    const r = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ as: me, ...body }),
+    });
+    return r.json();
+  }
+
+  // ---------------------------------------------------------------- Slack's dates
+
+  const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December"];
+  const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+
+  function ordinal(n) {
+    const s = ["th", "st", "nd", "rd"], v = n % 100;
+    return n + (s[(v - 20) % 10] || s[v] || s[0]);
+  }
+
+  function relativeDay(d) {
+    const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+    const diff = Math.round((day(d) - day(new Date())) / 86400000);
+    return { "0": "today", "-1": "yesterday", "1": "tomorrow" }[String(diff)] || null;
+  }
+
+  function clock(d, secs) {
+    const opts = { hour: "numeric", minute: "2-digit" };
+    if (secs) opts.second = "2-digit";
+    return d.toLocaleTimeString(undefined, opts);
+  }
+
+  function ago(d) {
+    const s = Math.round((Date.now() - d.getTime()) / 1000);
+    const future = s < 0, a = Math.abs(s);
+    const [n, unit] = a < 60 ? [a, "second"] : a < 3600 ? [Math.round(a / 60), "minute"]
+      : a < 86400 ? [Math.round(a / 3600), "hour"] : [Math.round(a / 86400), "day"];
+    const words = `${n} ${unit}${n === 1 ? "" : "s"}`;
+    return future ? `in ${words}` : `${words} ago`;
+  }
+
+  function slackDate(ts, format) {
+    const d = new Date(Number(ts) * 1000);
+    if (Number.isNaN(d.getTime())) return null;
+    const date = `${MONTHS[d.getMonth()]} ${ordinal(d.getDate())}, ${d.getFullYear()}`;
+    const short = `${MONTHS[d.getMonth()].slice(0, 3)} ${d.getDate()}, ${d.getFullYear()}`;
+    const long = `${DAYS[d.getDay()]}, ${date}`;
+    const rel = relativeDay(d);
+    const pad = (n) => String(n).padStart(2, "0");
+    const tokens = {
+      date_num: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`,
+      date, date_short: short, date_long: long,
+      date_pretty: rel || date, date_short_pretty: rel || short, date_long_pretty: rel || long,
+      time: clock(d, false), time_secs: clock(d, true), ago: ago(d),
+    };
+    return format.replace(/\{(\w+)\}/g, (m, k) => (k in tokens ? tokens[k] : m));
+  }
+
+  // ---------------------------------------------------------------- mrkdwn
+
+  const EMOJI = {
+    white_check_mark: "✅", warning: "⚠️", rotating_light: "🚨", fire: "🔥", pushpin: "📌",
+    memo: "📝", bell: "🔔", alarm_clock: "⏰", lock: "🔒", tada: "🎉", eyes: "👀",
+    thumbsup: "👍", "+1": "👍", x: "❌", information_source: "ℹ️", clock3: "🕒",
+  };
+  const emoji = (s) => s.replace(/:([a-z0-9_+\-]+):/g, (m, k) => EMOJI[k] || m);
+
+  function entity(body) {
+    const bar = body.indexOf("|");
+    const target = bar < 0 ? body : body.slice(0, bar);
+    const label = bar < 0 ? "" : unslack(body.slice(bar + 1));
+    if (target.startsWith("@")) {
+      const id = target.slice(1);
+      const name = (data && data.users[id]) ? userName(id) : (label || id);
+      return `<span class="mention${id === me ? " me" : ""}" title="${esc(id)}">@${esc(name)}</span>`;
+    }
+    if (target.startsWith("#")) {
+      const id = target.slice(1);
+      const name = channelName(id) || label || id;
+      return `<a href="#" class="chan" data-channel="${esc(id)}">#${esc(name)}</a>`;
+    }
+    if (target.startsWith("!date^")) {
+      const [, ts, format] = target.split("^");
+      const shown = slackDate(ts, format || "{date_short} {time}");
+      const d = new Date(Number(ts) * 1000);
+      const tip = Number.isNaN(d.getTime()) ? "" : `${d.toLocaleString()} (your time)`;
+      return `<time class="date" title="${esc(tip)}">${esc(shown || label)}</time>`;
+    }
+    if (target.startsWith("!subteam^")) {
+      const id = target.slice("!subteam^".length);
+      const handle = label || `@${(data && data.usergroups[id]) || id}`;
+      return `<span class="mention">${esc(handle)}</span>`;
+    }
+    if (["!here", "!channel", "!everyone"].includes(target)) {
+      return `<span class="mention broadcast">@${target.slice(1)}</span>`;
+    }
+    if (/^(https?:|mailto:)/.test(target)) {
+      return `<a href="${esc(unslack(target))}" target="_blank" rel="noopener noreferrer">${esc(label || unslack(target))}</a>`;
+    }
+    return esc(`<${unslack(body)}>`);
+  }
+
+  function inline(text) {
+    const held = [];
+    const hold = (html) => `\u0000${held.push(html) - 1}\u0000`;
+    let s = text.replace(/`([^`\n]+)`/g, (m, code) => hold(`<code>${esc(unslack(code))}</code>`));
+    s = s.replace(/<([^<>\n]+)>/g, (m, body) => hold(entity(body)));
+    s = esc(emoji(unslack(s)));
+    const wrap = (mark, tag) => {
+      const m = mark === "*" ? "\\*" : mark;
+      const re = new RegExp(`(^|[^\\w${m}])${m}(?=\\S)([^${m}\\n]*?[^\\s])${m}(?=$|[^\\w${m}])`, "g");
+      s = s.replace(re, `$1<${tag}>$2</${tag}>`);
+    };
+    wrap("*", "b");
+    wrap("_", "i");
+    wrap("~", "s");
+    s = s.replace(/\n/g, "<br>");
+    return s.replace(/\u0000(\d+)\u0000/g, (m, i) => held[Number(i)]);
+  }
+
+  function mrkdwn(text) {
+    if (!text) return "";
+    const parts = String(text).split("```");
+    let out = "";
+    parts.forEach((part, i) => {
+      if (i % 2 === 1 && i < parts.length - 1) {
+        out += `<pre class="code">${esc(unslack(part.replace(/^\n/, "")))}</pre>`;
+        return;
+      }
+      const lines = (i % 2 === 1 ? "```" + part : part).split("\n");
+      let quote = [];
+      let buf = [];
+      const flush = () => {
+        if (buf.length) out += inline(buf.join("\n"));
+        buf = [];
+      };
+      const flushQuote = () => {
+        if (quote.length) out += `<blockquote>${inline(quote.join("\n"))}</blockquote>`;
+        quote = [];
+      };
+      for (const line of lines) {
+        const q = line.match(/^(?:>|&gt;) ?(.*)$/);
+        if (q) { flush(); quote.push(q[1]); } else { flushQuote(); buf.push(line); }
+      }
+      flush();
+      flushQuote();
+    });
+    return out;
+  }
+
+  function textObject(t) {
+    if (!t) return "";
+    if (typeof t === "string") return mrkdwn(t);
+    return t.type === "mrkdwn" ? mrkdwn(t.text) : esc(emoji(t.text || ""));
+  }
+
+  // ---------------------------------------------------------------- Block Kit
+
+  const blockId = (block, index) => block.block_id || `b${index}`;
+
+  function button(el, bid) {
+    const style = el.style ? ` ${esc(el.style)}` : "";
+    const extra = el.url ? ` data-url="${esc(el.url)}"` : "";
+    const confirm = el.confirm ? ` data-confirm="${esc(textPlain(el.confirm.text))}"` : "";
+    return `<button type="button" class="btn${style}" data-act="click" data-block-id="${esc(bid)}" data-action-id="${esc(el.action_id || "")}"${extra}${confirm}>${esc(emoji((el.text && el.text.text) || ""))}</button>`;
+  }
+
+  function textPlain(t) {
+    return t ? (typeof t === "string" ? t : t.text || "") : "";
+  }
+
+  function peopleOptions(selected) {
+    const people = Object.entries(data.users).filter(([, u]) => !u.is_bot && !u.deleted);
+    return people.map(([id, u]) =>
+      `<option value="${esc(id)}"${id === selected ? " selected" : ""}>${esc(u.real_name || u.name)} (@${esc(u.name)})</option>`).join("");
+  }
+
+  function optionList(el, selected) {
+    const opts = [...(el.options || [])];
+    for (const g of el.option_groups || []) opts.push(...(g.options || []));
+    return opts.map((o) =>
+      `<option value="${esc(o.value)}"${o.value === selected ? " selected" : ""}>${esc(textPlain(o.text))}</option>`).join("");
+  }
+
+  // An interactive element outside an input block: clicking or choosing acts at once.
+  function element(el, bid) {
+    switch (el.type) {
+      case "button":
+        return button(el, bid);
+      case "users_select":
+        return `<select class="menu" data-act="select" data-block-id="${esc(bid)}" data-action-id="${esc(el.action_id || "")}"><option value="">${esc(textPlain(el.placeholder) || "Select a person")}</option>${peopleOptions(el.initial_user)}</select>`;
+      case "static_select":
+        return `<select class="menu" data-act="select" data-block-id="${esc(bid)}" data-action-id="${esc(el.action_id || "")}"><option value="">${esc(textPlain(el.placeholder) || "Select an option")}</option>${optionList(el, el.initial_option && el.initial_option.value)}</select>`;
+      case "image":
+        return `<span class="img" title="${esc(el.alt_text || "")}">🖼</span>`;
+      default:
+        return `<span class="unsupported">[${esc(el.type)}]</span>`;
+    }
+  }
+
+  function richText(el) {
+    const inner = (els) => (els || []).map((e) => {
+      if (e.type === "text") {
+        let t = esc(e.text).replace(/\n/g, "<br>");
+        const st = e.style || {};
+        if (st.code) t = `<code>${t}</code>`;
+        if (st.bold) t = `<b>${t}</b>`;
+        if (st.italic) t = `<i>${t}</i>`;
+        if (st.strike) t = `<s>${t}</s>`;
+        return t;
+      }
+      if (e.type === "link") return `<a href="${esc(e.url)}" target="_blank" rel="noopener noreferrer">${esc(e.text || e.url)}</a>`;
+      if (e.type === "user") return entity(`@${e.user_id}`);
+      if (e.type === "channel") return entity(`#${e.channel_id}`);
+      if (e.type === "emoji") return e.unicode ? String.fromCodePoint(...e.unicode.split("-").map((h) => parseInt(h, 16))) : `:${esc(e.name)}:`;
+      if (e.type === "broadcast") return entity(`!${e.range}`);
+      return "";
+    }).join("");
+    switch (el.type) {
+      case "rich_text_section": return `<div>${inner(el.elements)}</div>`;
+      case "rich_text_preformatted": return `<pre class="code">${inner(el.elements)}</pre>`;
+      case "rich_text_quote": return `<blockquote>${inner(el.elements)}</blockquote>`;
+      case "rich_text_list": {
+        const tag = el.style === "ordered" ? "ol" : "ul";
+        return `<${tag}>${(el.elements || []).map((li) => `<li>${inner(li.elements)}</li>`).join("")}</${tag}>`;
+      }
+      default: return "";
+    }
+  }
+
+  function renderBlocks(blocks, inView) {
+    return (blocks || []).map((b, i) => {
+      const bid = blockId(b, i);
+      switch (b.type) {
+        case "header":
+          return `<div class="b-header">${esc(emoji(textPlain(b.text)))}</div>`;
+        case "divider":
+          return `<hr class="b-divider">`;
+        case "section": {
+          const text = b.text ? `<div class="b-text">${textObject(b.text)}</div>` : "";
+          const fields = b.fields ? `<div class="b-fields">${b.fields.map((f) => `<div>${textObject(f)}</div>`).join("")}</div>` : "";
+          const acc = b.accessory ? `<div class="b-accessory">${element(b.accessory, bid)}</div>` : "";
+          return `<div class="b-section" data-block-id="${esc(bid)}"><div class="b-body">${text}${fields}</div>${acc}</div>`;
+        }
+        case "context":
+          return `<div class="b-context">${(b.elements || []).map((e) =>
+            e.type === "image" ? `<span class="img" title="${esc(e.alt_text || "")}">🖼</span>` : `<span>${textObject(e)}</span>`).join("")}</div>`;
+        case "actions":
+          return `<div class="b-actions" data-block-id="${esc(bid)}">${(b.elements || []).map((e) => element(e, bid)).join("")}</div>`;
+        case "image":
+          return `<div class="b-image">🖼 ${esc(b.alt_text || (b.title && b.title.text) || "image")}</div>`;
+        case "rich_text":
+          return `<div class="b-rich">${(b.elements || []).map(richText).join("")}</div>`;
+        case "input":
+          return inView ? inputBlock(b, bid) : "";
+        default:
+          return `<div class="unsupported">[${esc(b.type)} block]</div>`;
+      }
+    }).join("");
+  }
+
+  function inputBlock(b, bid) {
+    const el = b.element || {};
+    const aid = esc(el.action_id || "");
+    const common = `data-input="1" data-block-id="${esc(bid)}" data-action-id="${aid}" data-type="${esc(el.type)}" data-optional="${b.optional ? 1 : 0}"`;
+    const id = `in-${esc(bid)}`;
+    let control;
+    switch (el.type) {
+      case "plain_text_input":
+      case "email_text_input":
+      case "url_text_input":
+      case "number_input": {
+        const max = el.max_length ? ` maxlength="${Number(el.max_length)}"` : "";
+        const ph = el.placeholder ? ` placeholder="${esc(textPlain(el.placeholder))}"` : "";
+        control = el.multiline
+          ? `<textarea id="${id}" rows="4" ${common}${max}${ph}>${esc(el.initial_value || "")}</textarea>`
+          : `<input id="${id}" type="text" ${common}${max}${ph} value="${esc(el.initial_value || "")}">`;
+        break;
+      }
+      case "checkboxes":
+      case "radio_buttons": {
+        const chosen = new Set((el.initial_options || (el.initial_option ? [el.initial_option] : [])).map((o) => o.value));
+        const kind = el.type === "checkboxes" ? "checkbox" : "radio";
+        control = `<div class="choices" id="${id}" ${common}>${(el.options || []).map((o) =>
+          `<label class="choice"><input type="${kind}" name="${esc(bid)}" value="${esc(o.value)}"${chosen.has(o.value) ? " checked" : ""}> <span>${textObject(o.text)}${o.description ? `<small>${textObject(o.description)}</small>` : ""}</span></label>`).join("")}</div>`;
+        break;
+      }
+      case "users_select":
+        control = `<select id="${id}" ${common}><option value="">${esc(textPlain(el.placeholder) || "Select a person")}</option>${peopleOptions(el.initial_user)}</select>`;
+        break;
+      case "multi_users_select":
+        control = `<select id="${id}" multiple ${common}>${peopleOptions(null)}</select>`;
+        break;
+      case "static_select":
+        control = `<select id="${id}" ${common}><option value="">${esc(textPlain(el.placeholder) || "Select an option")}</option>${optionList(el, el.initial_option && el.initial_option.value)}</select>`;
+        break;
+      default:
+        control = `<div class="unsupported">[${esc(el.type)}]</div>`;
+    }
+    const hint = b.hint ? `<div class="hint">${esc(textPlain(b.hint))}</div>` : "";
+    const optional = b.optional ? ` <span class="optional">(optional)</span>` : "";
+    return `<div class="b-input" data-block-id="${esc(bid)}"><label for="${id}">${esc(textPlain(b.label))}${optional}</label>${control}${hint}<div class="field-error" data-error-for="${esc(bid)}"></div></div>`;
+  }
+
+  function collectInputs(root) {
+    const inputs = {};
+    for (const el of root.querySelectorAll("[data-input]")) {
+      const bid = el.dataset.blockId, aid = el.dataset.actionId, type = el.dataset.type;
+      let value;
+      if (type === "checkboxes") value = [...el.querySelectorAll("input:checked")].map((c) => c.value);
+      else if (type === "radio_buttons") value = (el.querySelector("input:checked") || {}).value || null;
+      else if (type === "multi_users_select") value = [...el.selectedOptions].map((o) => o.value);
+      else value = el.value;
+      (inputs[bid] = inputs[bid] || {})[aid] = value;
+    }
+    return inputs;
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  function timeOf(ts) {
+    return clock(new Date(Number(ts) * 1000), false);
+  }
+
+  function renderMessage(m, isReply) {
+    const u = data.users[m.user] || { name: m.user, real_name: m.user };
+    const isBot = m.user === data.bot;
+    const slackbot = m.user === "USLACKBOT";
+    const avatar = isBot ? `<div class="avatar bot">vp</div>`
+      : `<div class="avatar" style="background:${colour(m.user)}">${esc(initials(m.user))}</div>`;
+    const badges = [
+      isBot ? `<span class="badge-app">APP</span>` : "",
+      m.pinned ? `<span class="badge-pin">📌 Pinned</span>` : "",
+    ].join("");
+    const body = m.blocks && m.blocks.length ? renderBlocks(m.blocks, false) : `<div class="b-text">${mrkdwn(m.text)}</div>`;
+    const attachments = (m.attachments || []).map((a) =>
+      `<div class="attachment" style="border-color:${esc(a.color || "#ddd")}">${a.pretext ? mrkdwn(a.pretext) : ""}${a.title ? `<b>${esc(a.title)}</b>` : ""}${a.text ? mrkdwn(a.text) : ""}${(a.fields || []).map((f) => `<div><b>${esc(f.title)}</b><br>${mrkdwn(f.value)}</div>`).join("")}${a.blocks ? renderBlocks(a.blocks, false) : ""}</div>`).join("");
+    const edited = m.edited ? ` <span class="edited">(edited)</span>` : "";
+    const eph = m.ephemeral ? `<div class="ephemeral-note">👁 Only visible to you</div>` : "";
+    const title = u.title && !isBot ? `<span class="user-title">${esc(u.title)}</span>` : "";
+    const replyButton = !isReply && !m.ephemeral
+      ? `<button type="button" class="ghost small reply-btn" data-reply="${esc(m.ts)}">Reply in thread</button>` : "";
+    const classes = ["message", m.pinned ? "pinned" : "", m.ephemeral ? "ephemeral" : "", isReply ? "reply" : ""].join(" ");
+    let thread = "";
+    if (!isReply && m.replies && m.replies.length) {
+      thread = `<div class="thread"><div class="thread-count">${m.replies.length} ${m.replies.length === 1 ? "reply" : "replies"}</div>${m.replies.map((r) => renderMessage(r, true)).join("")}<button type="button" class="ghost small reply-btn" data-reply="${esc(m.ts)}">Reply…</button></div>`;
+    }
+    return `<div class="${classes}" id="m-${esc(m.ts.replace(".", "-"))}" data-msg-ts="${esc(m.ts)}">
+      ${avatar}
+      <div class="content">
+        <div class="meta"><span class="author">${esc(slackbot ? "Slackbot" : u.real_name || u.name)}</span>${title}${badges}<span class="time">${esc(timeOf(m.ts))}</span>${edited}${replyButton}</div>
+        ${eph}<div class="body">${body}${attachments}</div>
+      </div>
+    </div>${thread}`;
+  }
+
+  function renderMessages(ch) {
+    const box = $("messages");
+    const key = JSON.stringify([ch.id, ch.messages, me, data.users]);
+    if (key === messagesKey) return;
+    messagesKey = key;
+    const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+    const keep = box.scrollTop;
+    const intro = `<div class="intro"><h2>${ch.is_im ? "vp" : `${ch.is_private ? "🔒" : "#"} ${esc(ch.name)}`}</h2>${ch.purpose ? `<p>${mrkdwn(ch.purpose)}</p>` : ""}</div>`;
+    box.innerHTML = intro + ch.messages.map((m) => renderMessage(m, false)).join("");
+    box.scrollTop = nearBottom || renderMessages.first ? box.scrollHeight : keep;
+    renderMessages.first = false;
+  }
+
+  // ---------------------------------------------------------------- the page
+
+  function apply(s) {
+    data = s;
+    version = s.version;
+    if (!me || !s.users[me]) me = s.people[0];
+    renderUsers();
+    renderBanner();
+    renderNotices();
+    renderSidebar();
+    renderMain();
+    renderModal();
+    renderRequests();
+  }
+
+  function renderUsers() {
+    const sel = $("user-switcher");
+    const html = data.people.map((id) => {
+      const u = data.users[id];
+      return `<option value="${esc(id)}"${id === me ? " selected" : ""}>${esc(u.real_name)} — ${esc(u.title || u.name)}</option>`;
+    }).join("");
+    if (sel.dataset.html !== html) { sel.innerHTML = html; sel.dataset.html = html; }
+    sel.value = me;
+    $("team-name").textContent = data.team.name;
+    document.title = `${data.title} · ${data.team.name}`;
+  }
+
+  function renderBanner() {
+    $("banner").hidden = !data.banner || bannerDismissed;
+    $("banner-text").textContent = data.banner || "";
+  }
+
+  function renderNotices() {
+    const notices = data.notices || [];
+    $("notice").hidden = notices.length === 0;
+    if (!notices.length) return;
+    const latest = notices[notices.length - 1];
+    $("notice-step").textContent = latest.step ? `Drill ${latest.step}` : "Drill";
+    $("notice-text").textContent = latest.text;
+    $("notice-history").innerHTML = notices.map((n) => `<li>${esc(n.text)}</li>`).join("");
+    if (latest.id > lastNotice) {
+      lastNotice = latest.id;
+      if (latest.channel && $("follow-drill").checked && !appOpen && latest.channel !== channelId) {
+        openChannel(latest.channel);
+      }
+    }
+  }
+
+  function seenFor(id) {
+    const mine = (seen[me] = seen[me] || {});
+    return mine[id];
+  }
+
+  function markSeen(id, count) {
+    (seen[me] = seen[me] || {})[id] = count;
+  }
+
+  function channelItem(c) {
+    const current = !appOpen && c.id === channelId;
+    if (current) markSeen(c.id, c.count);
+    if (seenFor(c.id) === undefined) markSeen(c.id, channelItem.initial ? c.count : 0);
+    const unread = Math.max(0, c.count - seenFor(c.id));
+    const icon = c.is_private ? "🔒" : "#";
+    return `<li><a href="#" class="channel${current ? " active" : ""}${unread ? " unread" : ""}${c.is_archived ? " archived" : ""}" data-channel="${esc(c.id)}"><span class="icon">${icon}</span><span class="name">${esc(c.name)}</span>${unread ? `<span class="badge">${unread}</span>` : ""}</a></li>`;
+  }
+
+  function renderSidebar() {
+    const chans = data.channels.filter((c) => !c.is_im);
+    const mine = chans.filter((c) => c.is_member || c.id === channelId);
+    const rooms = mine.filter((c) => c.name.startsWith("esc-")).sort((a, b) => b.created - a.created || (a.name < b.name ? -1 : 1));
+    const plain = mine.filter((c) => !c.name.startsWith("esc-")).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const others = chans.filter((c) => !c.is_member && c.id !== channelId);
+    $("channels").innerHTML = plain.map(channelItem).join("");
+    $("warrooms").innerHTML = rooms.map(channelItem).join("");
+    $("warrooms-empty").hidden = rooms.length > 0;
+    $("others").innerHTML = others.map(channelItem).join("");
+    $("others-section").hidden = others.length === 0;
+    channelItem.initial = false;
+    const dm = data.channels.find((c) => c.is_im);
+    const link = $("app-link");
+    link.classList.toggle("active", appOpen);
+    const badge = link.querySelector(".badge");
+    let unread = 0;
+    if (dm) {
+      if (appOpen && appTab === "messages") markSeen(dm.id, dm.count);
+      if (seenFor(dm.id) === undefined) markSeen(dm.id, 0);
+      unread = Math.max(0, dm.count - seenFor(dm.id));
+    }
+    badge.hidden = !unread;
+    badge.textContent = unread;
+    link.classList.toggle("unread", unread > 0);
+  }
+
+  function renderMain() {
+    const dm = data.channels.find((c) => c.is_im);
+    $("app-tabs").hidden = !appOpen;
+    for (const t of document.querySelectorAll("#app-tabs .tab")) t.classList.toggle("active", t.dataset.tab === appTab);
+    const showHome = appOpen && appTab === "home";
+    $("home").hidden = !showHome;
+    $("messages").hidden = showHome;
+    $("composer").hidden = showHome;
+    $("pins-toggle").hidden = appOpen;
+    if (appOpen) {
+      $("channel-title").innerHTML = `<span class="app-name">vp</span> <span class="badge-app">APP</span>`;
+      $("channel-topic").innerHTML = "warroom: runs the war room for customer-support escalations";
+      $("channel-members").textContent = "";
+      $("pins-panel").hidden = true;
+      $("not-member").hidden = true;
+      if (showHome) renderHome();
+      else if (dm && data.channel && data.channel.id === dm.id) {
+        renderMessages(data.channel);
+        $("composer-input").placeholder = "Message vp";
+      } else {
+        $("messages").innerHTML = `<div class="intro"><h2>vp</h2><p>No messages yet. The app writes to you here, for example when you declare an escalation from the form.</p></div>`;
+        messagesKey = "";
+      }
+      return;
+    }
+    const ch = data.channel;
+    if (!ch) {
+      $("channel-title").textContent = "Channel not found";
+      $("channel-topic").textContent = "";
+      $("messages").innerHTML = `<div class="intro"><p>Pick a channel on the left.</p></div>`;
+      messagesKey = "";
+      return;
+    }
+    channelId = ch.id;
+    $("channel-title").innerHTML = `${ch.is_private ? "🔒" : "#"}&nbsp;${esc(ch.name)}${ch.is_archived ? ` <span class="archived-tag">archived</span>` : ""}`;
+    $("channel-topic").innerHTML = ch.topic ? mrkdwn(ch.topic) : `<span class="muted">No topic</span>`;
+    const names = ch.members.filter((id) => data.users[id]).map((id) => userName(id)).join(", ");
+    $("channel-members").textContent = `👥 ${ch.members.length}`;
+    $("channel-members").title = names;
+    $("pin-count").textContent = ch.pins.length;
+    $("not-member").hidden = ch.is_member;
+    $("composer-input").placeholder = threadTarget ? "Reply in thread…" : `Message ${ch.is_private ? "🔒" : "#"}${ch.name}`;
+    renderPins(ch);
+    renderMessages(ch);
+  }
+
+  function renderPins(ch) {
+    const panel = $("pins-panel");
+    panel.hidden = !pinsOpen;
+    if (!pinsOpen) return;
+    const pinned = ch.pins.map((ts) => findMessage(ch, ts)).filter(Boolean);
+    panel.innerHTML = pinned.length
+      ? `<div class="section-title">Pinned in #${esc(ch.name)}</div>` + pinned.map((m) =>
+        `<a href="#" class="pin-item" data-goto="${esc(m.ts)}">📌 <span>${mrkdwn(m.text)}</span></a>`).join("")
+      : `<div class="muted">Nothing is pinned in this channel.</div>`;
+  }
+
+  function findMessage(ch, ts) {
+    for (const m of ch.messages) {
+      if (m.ts === ts) return m;
+      for (const r of m.replies || []) if (r.ts === ts) return r;
+    }
+    return null;
+  }
+
+  function renderHome() {
+    const home = data.home;
+    const key = home ? `${home.id}:${home.hash}` : "none";
+    if (key === homeKey) return;
+    homeKey = key;
+    $("home").innerHTML = home
+      ? `<div class="home-view" data-view-id="${esc(home.id)}">${renderBlocks(home.blocks, true)}</div>`
+      : `<div class="intro"><h2>Home</h2><p>vp has not published a Home tab for you yet (apps publish it with <code>views.publish</code>, usually when you open this tab: the <code>app_home_opened</code> event was just sent).</p></div>`;
+  }
+
+  function renderModal() {
+    const modal = data.modal;
+    const backdrop = $("modal-backdrop");
+    if (!modal) {
+      backdrop.hidden = true;
+      modalKey = "";
+      modalErrors = {};
+      return;
+    }
+    const v = modal.view;
+    const key = `${v.id}:${v.hash}`;
+    backdrop.hidden = false;
+    if (key === modalKey) return;
+    modalKey = key;
+    modalErrors = {};
+    const submit = v.submit ? `<button type="submit" class="btn primary" id="modal-submit">${esc(textPlain(v.submit))}</button>` : "";
+    $("modal").innerHTML = `<form data-view-id="${esc(v.id)}" id="modal-form" novalidate>
+      <div class="modal-head"><h2 id="modal-title">${esc(textPlain(v.title))}</h2><button type="button" class="ghost close-x" data-close="1" aria-label="Close">✕</button></div>
+      <div class="modal-error" id="modal-error" hidden></div>
+      <div class="modal-body">${renderBlocks(v.blocks, true)}</div>
+      <div class="modal-foot"><button type="button" class="btn" data-close="1">${esc(textPlain(v.close) || "Cancel")}</button>${submit}</div>
+    </form>`;
+    const first = $("modal").querySelector("input, textarea, select");
+    if (first) first.focus();
+  }
+
+  function showFieldErrors(errors) {
+    const form = $("modal-form");
+    if (!form) return;
+    for (const slot of form.querySelectorAll("[data-error-for]")) {
+      const msg = errors[slot.dataset.errorFor] || "";
+      slot.textContent = msg;
+      slot.closest(".b-input").classList.toggle("has-error", Boolean(msg));
+    }
+  }
+
+  function renderRequests() {
+    const list = $("requests-list");
+    if ($("requests").hidden) return;
+    list.innerHTML = [...(data.deliveries || [])].reverse().map((d) =>
+      `<li class="${d.error ? "bad" : ""}"><code>${esc(d.kind)}</code> → ${d.status || "no answer"}${d.error ? ` <b>${esc(d.error)}</b>` : ""} <span class="muted">${d.ms} ms</span></li>`).join("") || `<li class="muted">Nothing yet.</li>`;
+  }
+
+  // ---------------------------------------------------------------- live updates
+
+  function stateUrl(since) {
+    const q = new URLSearchParams({ as: me });
+    const dm = data && data.channels.find((c) => c.is_im);
+    const wanted = appOpen ? (dm ? dm.id : "") : channelId;
+    if (wanted) q.set("channel", wanted);
+    if (since !== null) { q.set("since", since); q.set("wait", "15"); }
+    return `/ui/state?${q}`;
+  }
+
+  async function loop(g) {
+    while (g === generation) {
+      controller = new AbortController();
+      try {
+        const r = await fetch(stateUrl(version), { signal: controller.signal });
+        const s = await r.json();
+        if (g !== generation) return;
+        if (!s.unchanged) apply(s);
+      } catch (e) {
+        if (g !== generation) return;
+        await sleep(1000);
+      }
+    }
+  }
+
+  function restart() {
+    generation += 1;
+    if (controller) controller.abort();
+    version = -1;
+    loop(generation);
+  }
+
+  function openChannel(id) {
+    appOpen = false;
+    channelId = id;
+    threadTarget = null;
+    pinsOpen = false;
+    messagesKey = "";
+    renderMessages.first = true;
+    $("thread-target").hidden = true;
+    history.replaceState(null, "", `?as=${encodeURIComponent(me)}&channel=${encodeURIComponent(id)}`);
+    restart();
+  }
+
+  function openApp() {
+    appOpen = true;
+    threadTarget = null;
+    messagesKey = "";
+    homeKey = "";
+    renderMessages.first = true;
+    if (appTab === "home") post("/ui/home", {}).catch(() => {});
+    restart();
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  async function send() {
+    const input = $("composer-input");
+    const text = input.value;
+    if (!text.trim()) return;
+    const dm = data && data.channels.find((c) => c.is_im);
+    const target = appOpen ? (dm && dm.id) : channelId;
+    if (!target) { toast("There is no conversation to send to yet."); return; }
+    $("send").disabled = true;
+    try {
+      const r = await post("/ui/send", { channel: target, text, thread_ts: threadTarget });
+      if (r.ok) {
+        input.value = "";
+        autosize();
+        hideSuggestions();
+      } else {
+        toast(r.error || "That did not work.");
+        if (text.trim().startsWith("/")) input.value = "";
+      }
+    } catch (e) {
+      toast("The sandbox is not answering. Is it still running?");
+    } finally {
+      $("send").disabled = false;
+      input.focus();
+    }
+  }
+
+  async function click(el, selected) {
+    if (el.dataset.url) window.open(el.dataset.url, "_blank", "noopener");
+    if (el.dataset.confirm && !window.confirm(el.dataset.confirm)) return;
+    const body = { block_id: el.dataset.blockId, action_id: el.dataset.actionId, selected };
+    const view = el.closest("[data-view-id]");
+    const msg = el.closest("[data-msg-ts]");
+    if (view) {
+      body.view_id = view.dataset.viewId;
+      body.inputs = collectInputs(view);
+    } else if (msg) {
+      body.channel = appOpen ? (data.channel && data.channel.id) : channelId;
+      body.message_ts = msg.dataset.msgTs;
+    }
+    el.disabled = true;
+    el.classList.add("busy");
+    try {
+      const r = await post("/ui/click", body);
+      if (!r.ok) toast(r.error || "The app did not take the click.");
+    } catch (e) {
+      toast("The sandbox is not answering.");
+    } finally {
+      setTimeout(() => { el.disabled = false; el.classList.remove("busy"); }, 400);
+    }
+  }
+
+  async function submitModal(form) {
+    const errors = {};
+    for (const el of form.querySelectorAll("[data-input]")) {
+      if (el.dataset.optional === "1") continue;
+      const t = el.dataset.type;
+      const empty = t === "checkboxes" ? !el.querySelector("input:checked")
+        : t === "radio_buttons" ? !el.querySelector("input:checked")
+          : t === "multi_users_select" ? el.selectedOptions.length === 0 : !String(el.value).trim();
+      if (empty) errors[el.dataset.blockId] = "Please complete this required field.";
+    }
+    showFieldErrors(errors);
+    if (Object.keys(errors).length) return;
+    const button = $("modal-submit");
+    if (button) button.disabled = true;
+    try {
+      const r = await post("/ui/submit", { view_id: form.dataset.viewId, inputs: collectInputs(form) });
+      if (r.errors && Object.keys(r.errors).length) showFieldErrors(r.errors);
+      else if (!r.ok) {
+        $("modal-error").hidden = false;
+        $("modal-error").textContent = r.error || "That did not work.";
+      }
+    } catch (e) {
+      toast("The sandbox is not answering.");
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- composer helpers
+
+  function autosize() {
+    const input = $("composer-input");
+    input.style.height = "auto";
+    input.style.height = `${Math.min(200, input.scrollHeight)}px`;
+  }
+
+  let suggestions = [];
+  let suggestionIndex = 0;
+
+  function currentWord() {
+    const input = $("composer-input");
+    const upto = input.value.slice(0, input.selectionStart);
+    const m = upto.match(/(^|\s)([@#/][\w.\-]*)$/);
+    return m ? { word: m[2], start: upto.length - m[2].length } : null;
+  }
+
+  function suggest() {
+    const cw = currentWord();
+    const box = $("suggestions");
+    if (!cw || !data) { hideSuggestions(); return; }
+    const q = cw.word.slice(1).toLowerCase();
+    let items = [];
+    if (cw.word[0] === "@") {
+      items = Object.entries(data.users).filter(([id, u]) => !u.deleted && id !== "USLACKBOT"
+        && (u.name.toLowerCase().startsWith(q) || (u.real_name || "").toLowerCase().includes(q)))
+        .map(([id, u]) => ({ insert: `@${u.name} `, label: `@${u.name}`, detail: id === data.bot ? "the warroom bot" : `${u.real_name}${u.title ? ` · ${u.title}` : ""}` }));
+    } else if (cw.word[0] === "#") {
+      items = data.channels.filter((c) => !c.is_im && c.name.startsWith(q))
+        .map((c) => ({ insert: `#${c.name} `, label: `#${c.name}`, detail: c.topic ? unslack(c.topic).replace(/<@(\w+)>/g, (m, id) => `@${userName(id)}`) : "" }));
+    } else if (cw.start === 0) {
+      items = [
+        { insert: "/escalate ", label: "/escalate", detail: "Customer: what is happening [--arr 250k] [--ic @user] [--criteria id,id] [--private]" },
+        { insert: "/escalate help", label: "/escalate help", detail: "usage, visible only to you" },
+        { insert: "/escalate", label: "/escalate (no text)", detail: "opens the declaration form" },
+      ].filter((i) => i.label.startsWith(cw.word));
+    }
+    suggestions = items.slice(0, 8);
+    suggestionIndex = 0;
+    if (!suggestions.length) { hideSuggestions(); return; }
+    box.innerHTML = suggestions.map((s, i) => `<li class="${i === 0 ? "active" : ""}" data-suggestion="${i}"><b>${esc(s.label)}</b> <span class="muted">${esc(s.detail)}</span></li>`).join("");
+    box.hidden = false;
+  }
+
+  function hideSuggestions() {
+    suggestions = [];
+    $("suggestions").hidden = true;
+  }
+
+  function useSuggestion(i) {
+    const cw = currentWord();
+    const s = suggestions[i];
+    if (!cw || !s) return;
+    const input = $("composer-input");
+    const before = input.value.slice(0, cw.start);
+    const after = input.value.slice(input.selectionStart);
+    input.value = before + s.insert + after;
+    const pos = (before + s.insert).length;
+    input.setSelectionRange(pos, pos);
+    hideSuggestions();
+    input.focus();
+  }
+
+  // ---------------------------------------------------------------- wiring
+
+  document.addEventListener("click", (ev) => {
+    const t = ev.target.closest("a, button, li[data-suggestion]");
+    if (!t) return;
+    if (t.dataset.suggestion !== undefined) { useSuggestion(Number(t.dataset.suggestion)); return; }
+    if (t.dataset.channel) { ev.preventDefault(); openChannel(t.dataset.channel); return; }
+    if (t.dataset.app) { ev.preventDefault(); openApp(); return; }
+    if (t.dataset.tab) {
+      appTab = t.dataset.tab;
+      if (appTab === "home") { homeKey = ""; post("/ui/home", {}).catch(() => {}); }
+      messagesKey = "";
+      renderMessages.first = true;
+      restart();
+      return;
+    }
+    if (t.dataset.act === "click") { click(t); return; }
+    if (t.dataset.reply) {
+      threadTarget = t.dataset.reply;
+      $("thread-target").hidden = false;
+      $("composer-input").placeholder = "Reply in thread…";
+      $("composer-input").focus();
+      return;
+    }
+    if (t.dataset.goto) {
+      ev.preventDefault();
+      const el = document.getElementById(`m-${t.dataset.goto.replace(".", "-")}`);
+      if (el) { el.scrollIntoView({ behavior: "smooth", block: "start" }); el.classList.add("flash"); setTimeout(() => el.classList.remove("flash"), 1500); }
+      return;
+    }
+    if (t.dataset.close) {
+      const form = $("modal-form");
+      if (form) post("/ui/close", { view_id: form.dataset.viewId }).catch(() => {});
+      $("modal-backdrop").hidden = true;
+      return;
+    }
+    if (t.href && t.getAttribute("href") === "#") ev.preventDefault();
+  });
+
+  document.addEventListener("change", (ev) => {
+    const t = ev.target;
+    if (t.dataset && t.dataset.act === "select" && t.value) click(t, t.value);
+  });
+
+  $("modal").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    submitModal(ev.target);
+  });
+
+  $("composer").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    send();
+  });
+
+  const input = $("composer-input");
+  input.addEventListener("keydown", (ev) => {
+    if (!$("suggestions").hidden && suggestions.length) {
+      if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+        ev.preventDefault();
+        suggestionIndex = (suggestionIndex + (ev.key === "ArrowDown" ? 1 : -1) + suggestions.length) % suggestions.length;
+        [...$("suggestions").children].forEach((li, i) => li.classList.toggle("active", i === suggestionIndex));
+        return;
+      }
+      if (ev.key === "Tab") { ev.preventDefault(); useSuggestion(suggestionIndex); return; }
+      if (ev.key === "Escape") { hideSuggestions(); return; }
+    }
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      send();
+    }
+  });
+  input.addEventListener("input", () => { autosize(); suggest(); });
+  input.addEventListener("blur", () => setTimeout(hideSuggestions, 200));
+
+  $("thread-cancel").addEventListener("click", () => {
+    threadTarget = null;
+    $("thread-target").hidden = true;
+    if (data) renderMain();
+  });
+
+  $("pins-toggle").addEventListener("click", () => {
+    pinsOpen = !pinsOpen;
+    if (data && data.channel) renderPins(data.channel);
+  });
+
+  $("user-switcher").addEventListener("change", (ev) => {
+    me = ev.target.value;
+    localStorage.setItem("warroom-sandbox-as", me);
+    threadTarget = null;
+    $("thread-target").hidden = true;
+    messagesKey = "";
+    homeKey = "";
+    modalKey = "";
+    channelItem.initial = true;
+    history.replaceState(null, "", `?as=${encodeURIComponent(me)}${channelId ? `&channel=${encodeURIComponent(channelId)}` : ""}`);
+    if (appOpen && appTab === "home") post("/ui/home", {}).catch(() => {});
+    restart();
+  });
+
+  $("banner-close").addEventListener("click", () => { bannerDismissed = true; $("banner").hidden = true; });
+  $("notice-history-toggle").addEventListener("click", () => { $("notice-history").hidden = !$("notice-history").hidden; });
+  $("requests-toggle").addEventListener("click", () => {
+    $("requests").hidden = !$("requests").hidden;
+    if (data) renderRequests();
+  });
+
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && !$("modal-backdrop").hidden) {
+      const form = $("modal-form");
+      if (form) post("/ui/close", { view_id: form.dataset.viewId }).catch(() => {});
+      $("modal-backdrop").hidden = true;
+    }
+  });
+
+  // Relative dates ("in 3 minutes") stay current without a new state.
+  setInterval(() => { if (data && !document.hidden) { messagesKey = ""; if (!appOpen || appTab === "messages") renderMain(); } }, 30000);
+
+  channelItem.initial = true;
+  renderMessages.first = true;
+  restart();
+})();

@@ -1,0 +1,279 @@
+"""The sandbox's web page: a Slack-like workspace in the browser, served by the emulator.
+
+This module owns ``WorkspacePage``, mounted on the emulator's own HTTP server (the Web API
+stays under /api/): ``/`` and ``/static/*`` serve the page (plain HTML, JS and CSS shipped
+as package data under ``bot/sandbox/static/``), and ``/ui/*`` is the page's JSON API:
+
+- ``GET /ui/state?as=U&channel=C&since=V&wait=S``: what person ``U`` sees: channels, the
+  selected channel's messages (threads, pins, topic, their own ephemeral messages), their
+  open modal, their App Home, the banner and the drill's announcements. With ``since``
+  equal to the current version the answer waits up to ``wait`` seconds for a change, so
+  the page updates as soon as anything happens (long polling).
+- ``POST /ui/send`` (typed text), ``/ui/click``, ``/ui/submit``, ``/ui/close``, ``/ui/home``:
+  the person's actions, handed to ``Interactions``, which calls the app as Slack would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+from bot.sandbox.interactions import Interactions, Outcome
+from bot.sandbox.slack_emulator import SlackEmulator
+
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+MAX_WAIT = 20.0  # seconds a state request may wait for a change
+MAX_BODY = 1_000_000
+
+
+class WorkspacePage:
+    """The browser's view of the emulator's workspace, and the actions people take in it."""
+
+    def __init__(
+        self,
+        emulator: SlackEmulator,
+        interactions: Interactions,
+        *,
+        people: list[str],
+        default_channel: str = "support",
+        banner: str = "",
+        title: str = "warroom sandbox",
+    ) -> None:
+        self.emulator = emulator
+        self.interactions = interactions
+        self.people = people
+        self.default_channel = default_channel
+        self.banner = banner
+        self.title = title
+        self._lock = threading.Lock()
+        self._notices: list[dict[str, Any]] = []
+
+    def mount(self) -> WorkspacePage:
+        self.emulator.mount("/", self.route)
+        return self
+
+    def announce(self, text: str, *, channel: str | None = None, step: str = "") -> None:
+        """A line the page shows above the workspace (the drill's narration)."""
+        with self._lock:
+            self._notices.append(
+                {
+                    "id": len(self._notices) + 1,
+                    "text": text,
+                    "channel": channel,
+                    "step": step,
+                    "at": time.time(),
+                }
+            )
+            del self._notices[:-50]
+        self.emulator.touch()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def route(
+        self, method: str, path: str, query: str, body: bytes, headers: Any
+    ) -> tuple[int, bytes, str, dict[str, str]]:
+        try:
+            if method == "GET" and path in ("/", "/index.html"):
+                return self._static("index.html")
+            if method == "GET" and path.startswith("/static/"):
+                return self._static(path[len("/static/") :])
+            if method == "GET" and path == "/ui/state":
+                args = {k: v[-1] for k, v in parse_qs(query).items()}
+                return _json(200, self._state_answer(args))
+            if method == "POST" and path.startswith("/ui/"):
+                if len(body) > MAX_BODY:
+                    return _json(413, {"ok": False, "error": "too large"})
+                try:
+                    data = json.loads(body or b"{}")
+                except ValueError:
+                    return _json(400, {"ok": False, "error": "not JSON"})
+                if not isinstance(data, dict):
+                    return _json(400, {"ok": False, "error": "not a JSON object"})
+                return self._action(path[len("/ui/") :], data)
+        except KeyError as e:
+            return _json(400, {"ok": False, "error": f"missing {e}"})
+        except ValueError as e:
+            return _json(400, {"ok": False, "error": str(e)})
+        return _json(404, {"ok": False, "error": "not found"})
+
+    def _static(self, name: str) -> tuple[int, bytes, str, dict[str, str]]:
+        # Only plain file names of the static folder: no paths, so nothing else is reachable.
+        suffix = name[name.rfind(".") :] if "." in name else ""
+        if "/" in name or "\\" in name or name.startswith(".") or suffix not in _CONTENT_TYPES:
+            return 404, b"not found\n", "text/plain", {}
+        resource = resources.files("bot.sandbox").joinpath("static", name)
+        if not resource.is_file():
+            return 404, b"not found\n", "text/plain", {}
+        return 200, resource.read_bytes(), _CONTENT_TYPES[suffix], {"Cache-Control": "no-cache"}
+
+    def _state_answer(self, args: dict[str, str]) -> dict[str, Any]:
+        user = args.get("as") or self.people[0]
+        since = args.get("since")
+        if since is not None and since.lstrip("-").isdigit():
+            wait = min(MAX_WAIT, max(0.0, float(args.get("wait") or 0)))
+            version = self.emulator.wait_for_change(int(since), wait)
+            if version == int(since):
+                return {"version": version, "unchanged": True}
+        return self.state(user, args.get("channel") or None)
+
+    def _action(self, name: str, data: dict[str, Any]) -> tuple[int, bytes, str, dict[str, str]]:
+        user = str(data.get("as") or "")
+        known = {u["id"] for u in self.emulator.users()}
+        if user not in known:
+            return _json(400, {"ok": False, "error": f"no user {user!r}"})
+        acts = self.interactions
+        outcome: Outcome
+        if name == "send":
+            outcome = acts.say(
+                user,
+                str(data["channel"]),
+                str(data.get("text") or ""),
+                thread_ts=data.get("thread_ts") or None,
+            )
+        elif name == "click":
+            outcome = acts.click(
+                user,
+                block_id=str(data["block_id"]),
+                action_id=str(data["action_id"]),
+                channel=data.get("channel") or None,
+                message_ts=data.get("message_ts") or None,
+                view_id=data.get("view_id") or None,
+                selected=data.get("selected"),
+                inputs=data.get("inputs") or {},
+            )
+        elif name == "submit":
+            outcome = acts.submit(user, str(data["view_id"]), data.get("inputs") or {})
+        elif name == "close":
+            outcome = acts.close_view(user, str(data["view_id"]))
+        elif name == "home":
+            outcome = acts.open_home(user)
+        else:
+            return _json(404, {"ok": False, "error": f"no action {name!r}"})
+        return _json(
+            200,
+            {"ok": outcome.ok, "error": outcome.error, "errors": outcome.errors, "ts": outcome.ts},
+        )
+
+    # ------------------------------------------------------------------ what a person sees
+
+    def state(self, user: str, channel_ref: str | None) -> dict[str, Any]:
+        snap = self.emulator.snapshot()
+        bot = self.emulator.bot_user_id
+        users = {
+            u["id"]: {
+                "name": u["profile"].get("display_name") or u["name"],
+                "real_name": u["real_name"],
+                "title": u["profile"].get("title", ""),
+                "is_bot": u["is_bot"],
+                "deleted": u["deleted"],
+            }
+            for u in snap["users"]
+        }
+        channels = []
+        selected = None
+        for ch in snap["channels"]:
+            if ch.is_im and ch.dm_user != user:
+                continue
+            if ch.is_private and not ch.is_im and user not in ch.members:
+                continue
+            visible = [m for m in ch.messages if m.ephemeral_for in (None, user)]
+            channels.append(
+                {
+                    "id": ch.id,
+                    "name": users.get(bot, {}).get("name", "app") if ch.is_im else ch.name,
+                    "is_private": ch.is_private,
+                    "is_im": ch.is_im,
+                    "is_member": user in ch.members,
+                    "is_archived": ch.is_archived,
+                    "topic": ch.topic,
+                    "created": ch.created,
+                    "count": len(visible),
+                }
+            )
+            if channel_ref in (ch.id, ch.name) or (
+                channel_ref is None and ch.name == self.default_channel
+            ):
+                selected = self._channel_view(ch, user)
+        home = snap["home_views"].get(user)
+        stack = snap["modals"].get(user) or []
+        with self._lock:
+            notices = list(self._notices)
+        deliveries = [
+            {"kind": d.kind, "status": d.status, "error": d.error, "ms": round(d.elapsed * 1000)}
+            for d in list(self.interactions.deliveries)[-20:]
+        ]
+        return {
+            "version": snap["version"],
+            "title": self.title,
+            "team": {"name": self.emulator.team_name, "domain": self.emulator.team_domain},
+            "me": user,
+            "bot": bot,
+            "people": self.people,
+            "users": users,
+            "usergroups": {g["id"]: g["handle"] for g in snap["usergroups"]},
+            "channels": channels,
+            "channel": selected,
+            "modal": {"view": stack[-1], "depth": len(stack)} if stack else None,
+            "home": home,
+            "banner": self.banner,
+            "notices": notices,
+            "deliveries": deliveries,
+        }
+
+    @staticmethod
+    def _channel_view(ch: Any, user: str) -> dict[str, Any]:
+        pins = list(ch.pins)
+        visible = [m for m in ch.messages if m.ephemeral_for in (None, user)]
+        by_ts = {m.ts: m for m in visible if m.ephemeral_for is None}
+        top: list[dict[str, Any]] = []
+        replies: dict[str, list[dict[str, Any]]] = {}
+        for m in visible:
+            shown = {
+                "ts": m.ts,
+                "user": m.user,
+                "text": m.text,
+                "blocks": m.blocks,
+                "attachments": m.attachments,
+                "edited": m.edited,
+                "ephemeral": m.ephemeral_for is not None,
+                "pinned": m.ts in pins,
+                "thread_ts": m.thread_ts,
+            }
+            is_reply = m.thread_ts and m.thread_ts != m.ts and m.thread_ts in by_ts
+            if is_reply:
+                replies.setdefault(m.thread_ts, []).append(shown)
+                if m.reply_broadcast:
+                    top.append({**shown, "broadcast": True})
+            else:
+                top.append(shown)
+        for shown in top:
+            if not shown.get("broadcast"):
+                shown["replies"] = replies.get(shown["ts"], [])
+        return {
+            "id": ch.id,
+            "name": ch.name,
+            "topic": ch.topic,
+            "purpose": ch.purpose,
+            "is_private": ch.is_private,
+            "is_im": ch.is_im,
+            "is_archived": ch.is_archived,
+            "is_member": user in ch.members,
+            "members": sorted(ch.members),
+            "pins": pins,
+            "messages": top,
+        }
+
+
+def _json(status: int, data: Any) -> tuple[int, bytes, str, dict[str, str]]:
+    return status, json.dumps(data).encode(), "application/json; charset=utf-8", {}

@@ -1,0 +1,119 @@
+"""The sandbox's fictional organisation: its people, groups, channels, warroom.yaml and the
+account facts the VP agent grounds its drafts on.
+
+Everything here is made up; the ids follow Slack's shapes so the bot's validation accepts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.sandbox.slack_emulator import SlackEmulator
+
+BOT_USER_ID = "U0WARROOM"
+BOT_NAME = "vp"  # the bot's display name, as in slack-manifest.yaml
+TEAM_NAME = "Northwind Support"
+TEAM_DOMAIN = "northwind-support"
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    real_name: str
+    title: str
+
+
+PEOPLE = (
+    Person("U0SUPLEAD", "dana", "Dana Whitfield", "Support Lead"),
+    Person("U0INCCMDR", "ivan", "Ivan Petrov", "Incident Commander"),
+    Person("U0INCCMD2", "olga", "Olga Brandt", "Incident Commander"),
+    Person("U0VPSUPRT", "victoria", "Victoria Hale", "VP of Customer Support"),
+    Person("U0CSMGR01", "carla", "Carla Mendes", "Customer Success Manager"),
+    Person("U0ENGINE1", "erin", "Erin Okafor", "Site Reliability Engineer"),
+    Person("U0SECENG1", "sam", "Sam Reyes", "Security Engineer"),
+    Person("U0LEGAL01", "lee", "Lee Park", "Legal Counsel"),
+)
+SUPPORT_LEAD, IC, IC2, VP, CSM, ENGINEER, SECURITY, LEGAL = (p.id for p in PEOPLE)
+
+GROUPS = {"S0SECURTY": ("security", [SECURITY]), "S0LEGALTM": ("legal", [LEGAL])}
+
+EXEC_CHANNEL = "exec-escalations"
+SUPPORT_CHANNEL = "support"
+
+CONFIG: dict[str, Any] = {
+    "vp": [VP],
+    "incident_commanders": [IC, IC2],
+    "exec_channel": EXEC_CHANNEL,
+    "responders": {
+        "arr_churn_risk": [CSM],
+        "multi_customer_outage": [ENGINEER],
+        "systemic_product_failure": [ENGINEER],
+        "security_incident": ["S0SECURTY"],
+        "legal_regulatory": ["S0LEGALTM"],
+    },
+}
+
+CUSTOMERS: dict[str, Any] = {
+    "customers": [
+        {
+            "name": "Acme Corp",
+            "arr": 250000,
+            "tier": "enterprise",
+            "executive_contact": "Morgan Lee, VP Engineering",
+            "csm": CSM,
+            "notes": "Checkout is their revenue path; they expect updates every hour.",
+        },
+        {
+            "name": "Globex",
+            "arr": 480000,
+            "tier": "strategic",
+            "executive_contact": "Priya Natarajan, CTO",
+            "csm": CSM,
+            "notes": "Runs an EU flash sale every first Thursday; renewal is next quarter.",
+        },
+    ]
+}
+
+
+def new_emulator(*, bot_token: str) -> SlackEmulator:
+    return SlackEmulator(
+        bot_user_id=BOT_USER_ID,
+        bot_name=BOT_NAME,
+        bot_token=bot_token,
+        team_id="T0NORTHWD",
+        team_name=TEAM_NAME,
+        team_domain=TEAM_DOMAIN,
+    )
+
+
+def seed(emulator: SlackEmulator) -> None:
+    """The people, groups and channels of the workspace."""
+    for p in PEOPLE:
+        emulator.add_user(p.id, p.name, real_name=p.real_name, title=p.title)
+    for group_id, (handle, members) in GROUPS.items():
+        emulator.add_usergroup(group_id, handle, members)
+    emulator.add_channel(SUPPORT_CHANNEL, members=[p.id for p in PEOPLE])
+    emulator.add_channel(EXEC_CHANNEL, members=[VP, SUPPORT_LEAD])
+    emulator.add_message(
+        SUPPORT_CHANNEL,
+        SUPPORT_LEAD,
+        "Welcome to the sandbox! Declare an escalation with "
+        "`/escalate Acme Corp: checkout fails --arr 250k`, then talk to the bot in its war "
+        "room with `@vp help`. Switch people at the top right.",
+    )
+
+
+def write_files(folder: Path) -> tuple[Path, Path]:
+    """warroom.yaml and the memory folder (with the account facts); their paths."""
+    config = folder / "warroom.yaml"
+    config.write_text(yaml.safe_dump(CONFIG, sort_keys=False), encoding="utf-8")
+    memory = folder / "Agent_Memory"
+    insights = memory / "_knowledge" / "semantic" / "customer_insights.yaml"
+    insights.parent.mkdir(parents=True, exist_ok=True)
+    insights.write_text(yaml.safe_dump(CUSTOMERS, sort_keys=False), encoding="utf-8")
+    return config, memory

@@ -1,0 +1,153 @@
+"""`warroom sandbox` in a real browser: Debian's Chromium driven by Playwright against the
+sandbox run as its own process, as a newcomer would use it. Screenshots of every step go to
+test-artifacts/sandbox/; with WARROOM_SANDBOX_DOCS_SHOT=<path> the README's screenshot is
+written there too."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "sandbox"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def sandbox_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "bot.sandbox", "--no-browser", "--port", str(port)]
+
+
+@pytest.fixture
+def sandbox(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
+    env.pop("ANTHROPIC_API_KEY", None)
+    env.update(REDIS_URL=redis_url, WARROOM_REDIS_PREFIX=prefix)
+    log_path = tmp_path / "sandbox.out"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            sandbox_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"the sandbox exited:\n{log_path.read_text()}")
+                try:
+                    with urllib.request.urlopen(f"{base}/", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the sandbox did not serve in 30 s:\n{log_path.read_text()}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                code = proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                code = None
+    out = log_path.read_text()
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == "warroom sandbox" and lines[1].startswith(f"  state:  Redis at {redis_url}")
+    assert "drafts: the offline drafter" in out and lines[-1] == "stopped."
+
+
+@pytest.mark.timeout(120)
+def test_a_newcomer_declares_marks_a_step_done_and_asks_for_status(sandbox: str) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium package)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.set_default_timeout(20_000)
+
+            def shot(name: str) -> None:
+                page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+            page.goto(f"{sandbox}/?as=U0SUPLEAD&channel=support")
+            page.wait_for_selector("#channel-title:has-text('support')")
+            banner = page.locator("#banner")
+            assert banner.is_visible() and "offline drafter" in banner.inner_text()
+            shot("01-support")
+
+            composer = page.locator("#composer-input")
+            composer.fill("/escalate Acme Corp: checkout fails --arr 250k")
+            composer.press("Enter")
+            page.wait_for_selector(".message.ephemeral:has-text('Opening a war room')")
+            page.locator("#warrooms a.channel", has_text="acme-corp").wait_for()
+            ready = page.locator(".message.ephemeral", has_text="is ready")
+            link = ready.locator("a.chan")  # <#C…> rendered as a link to the channel
+            assert link.inner_text().endswith("-acme-corp")
+            shot("02-declared")
+
+            link.click()
+            page.wait_for_selector("#channel-title:has-text('acme-corp')")
+            brief = page.locator(".message.pinned")
+            brief.locator(".b-header", has_text="Escalation: Acme Corp").wait_for()
+            assert "Pinned" in brief.locator(".badge-pin").inner_text()
+            assert page.locator("#pin-count").inner_text() == "1"
+            topic = page.locator("#channel-topic").inner_text()
+            assert topic.startswith("Acme Corp · IC @ivan")
+            buttons = brief.locator("button[data-action-id='step_done']")
+            assert buttons.count() == 2
+            # <!date^…> shown in the reader's time, not as the UTC fallback
+            assert brief.locator("time.date").count() >= 3 and " UTC" not in brief.inner_text()
+            brief.locator(".b-header").scroll_into_view_if_needed()
+            shot("03-war-room")
+            docs_shot = os.environ.get("WARROOM_SANDBOX_DOCS_SHOT")
+            if docs_shot:
+                page.screenshot(path=docs_shot)
+
+            step = brief.locator("[data-block-id='step:assessment']")
+            step.locator("button", has_text="Mark done").click()
+            step.locator("button").wait_for(state="detached")
+            page.wait_for_selector(".message.pinned .edited")
+            assert "Done by" in step.inner_text()
+            assert buttons.count() == 1
+            shot("04-marked-done")
+
+            composer.fill("@vp status")
+            composer.press("Enter")
+            reply = page.locator(".thread .message.reply", has_text="open for")
+            reply.wait_for()
+            text = reply.inner_text()
+            done = next(line for line in text.splitlines() if "Done:" in line)
+            assert "Immediate assessment" in done and "Open the war room" in done
+            assert page.locator(".thread .message.reply .author").first.inner_text() == "vp"
+            reply.scroll_into_view_if_needed()
+            shot("05-status")
+        finally:
+            browser.close()
+    assert errors == [], errors
