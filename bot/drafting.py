@@ -42,9 +42,7 @@ class DraftDesk:
         titles = {step.id: step.title for step in protocol.steps}
         update = protocol.update_step
         interval = scaled(update.every, s.clock_scale) if update and update.every else None
-        next_due = None
-        if update is not None and esc.status is Status.INVESTIGATING:
-            next_due = next((st.due_at for st in esc.steps if st.id == update.id), None)
+        next_due = s.next_update_due(esc)
         approved = tuple(
             str(o.get("text", "")) for o in s.memory.outputs(esc.id, "customer-update")
         )

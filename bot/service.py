@@ -348,6 +348,13 @@ class EscalationService:
             )
         return esc
 
+    def next_update_due(self, esc: Escalation) -> datetime | None:
+        """When the protocol's next status update is due (None once resolved)."""
+        step = self.protocol.update_step
+        if step is None or esc.status is not domain.Status.INVESTIGATING:
+            return None
+        return next((s.due_at for s in esc.steps if s.id == step.id), None)
+
     def status(self, channel_id: str) -> str:
         return blocks.status(self.in_channel(channel_id), self.protocol, self.clock())
 

@@ -50,10 +50,6 @@ def register(app: App, service: EscalationService, desk: DraftDesk) -> None:
     app.event("message")(ack_message)
 
 
-def esc_steps(esc: Any) -> set[str]:
-    return {s.id for s in esc.steps}
-
-
 def _dispatch(
     service: EscalationService,
     desk: DraftDesk,
@@ -78,9 +74,7 @@ def _dispatch(
             _, changed = service.mark_done(channel, step, user)
             return f"✅ `{step}` marked done." if changed else f"`{step}` was already done."
         case "update":
-            esc = service.record_update(channel, user, mention.argument)
-            step = service.protocol.update_step
-            due = esc.step(step.id).due_at if step and step.id in esc_steps(esc) else None
+            due = service.next_update_due(service.record_update(channel, user, mention.argument))
             nxt = f" Next update due {blocks.slack_time(due)}." if due else ""
             return f"📝 Update recorded.{nxt}"
         case "resolve":
