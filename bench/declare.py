@@ -167,8 +167,9 @@ def _wait_healthy(port: int, timeout: float = 30) -> None:
 
 
 def _wait_for_pins(fake: FakeSlack, count: int, timeout: float = 60) -> None:
+    """Until `count` pins have been answered (a call is recorded when it arrives)."""
     deadline = time.monotonic() + timeout
-    while len(fake.calls_to("pins.add")) < count:
+    while sum(1 for c in fake.calls_to("pins.add") if c.finished) < count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {len(fake.calls_to('pins.add'))} of {count} rooms completed")
         time.sleep(0.005)
