@@ -94,19 +94,24 @@ class EscalationService:
         Runs on the ack path: one Redis round trip. Raises Unavailable when Redis is down.
         """
         fp = self._fingerprint(decl)
-        claim = self.store.claim_declaration(fp, token, ttl=self.dedup_seconds)
+        # Pending for minutes, not the whole dedup window: if the process that took it dies,
+        # the declarer can declare again soon. Queued declarations extend it (below).
+        claim = self.store.claim_declaration(fp, token, ttl=min(self.dedup_seconds, 300))
         if not claim.mine:
             self.metrics.declarations.labels("duplicate").inc()
         return claim
 
-    def reserve_creation(self) -> float:
+    def reserve_creation(self, decl: Declaration, token: str) -> float:
         """Seconds until this declaration may create its channel (0: now). Slack allows about
         20 channel creations a minute; a burst beyond that waits its turn."""
         now_ms = int(self.clock().timestamp() * 1000)
         # 5% more than the window: the call itself comes a little after its reserved time
         window_ms = int(self.create_window * 1050)
         slot = self.store.reserve_slot(now_ms, window_ms, max(1, self.creates_per_minute))
-        return max(0.0, (slot - now_ms) / 1000)
+        wait = max(0.0, (slot - now_ms) / 1000)
+        if wait > 120:
+            self.store.hold_claim(self._fingerprint(decl), token, ttl=int(wait) + 180)
+        return wait
 
     def open_war_room_after(
         self, delay: float, decl: Declaration, token: str, reply: Reply, guard: Guard

@@ -189,6 +189,13 @@ class Store:
             value = self.redis.get(self.keys.claim(fp))
         return value is not None and value.decode() == f"pending|{token}"
 
+    def hold_claim(self, fp: str, token: str, ttl: int) -> None:
+        """Keep our pending claim for `ttl` seconds more (a queued declaration)."""
+        key = self.keys.claim(fp)
+        with _guard():
+            if self.redis.get(key) == f"pending|{token}".encode():
+                self.redis.expire(key, ttl)
+
     def complete_claim(self, fp: str, esc: Escalation, ttl: int) -> None:
         with _guard():
             self.redis.set(self.keys.claim(fp), f"open|{esc.id}|{esc.channel_id}", ex=ttl)

@@ -78,7 +78,7 @@ def _accept(
     context[_CLAIM] = claim.token
     context[_DECLARATION] = asdict(decl)
     try:
-        wait = service.reserve_creation()
+        wait = service.reserve_creation(decl, claim.token)
     except Unavailable as e:
         return e.message
     context[_WAIT] = wait

@@ -30,7 +30,7 @@ def register(app: App, service: EscalationService) -> None:
         try:
             # A double submit of the same form carries the same view id: one room.
             claim = service.claim(result, token=view["id"])
-            wait = service.reserve_creation() if claim.mine else 0.0
+            wait = service.reserve_creation(result, claim.token) if claim.mine else 0.0
         except Unavailable as e:
             return ack(response_action="errors", errors={BlockId.CUSTOMER: e.message[:150]})
         ack()

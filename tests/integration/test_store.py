@@ -147,3 +147,26 @@ def test_a_full_redis_refuses_with_a_message(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_pending_claim_is_short_unless_the_declaration_is_queued(settings, fake_slack) -> None:
+    from bot.domain.escalation import Declaration as Decl
+    from bot.runtime import build_runtime
+    from tests.conftest import InlineExecutor
+
+    rt = build_runtime(settings, listener_executor=InlineExecutor())
+    try:
+        service = rt.service
+        service.creates_per_minute, service.create_window = 1, 600.0  # one room per 10 min
+        first = Decl(customer="One", summary="down", declarer="U1")
+        second = Decl(customer="Two", summary="down", declarer="U1")
+        for decl, token in ((first, "t1"), (second, "t2")):
+            assert service.claim(decl, token).mine
+        keys = [rt.store.keys.claim(service._fingerprint(d)) for d in (first, second)]
+        assert all(0 < rt.redis.ttl(k) <= 300 for k in keys)  # a dead process frees it soon
+        assert service.reserve_creation(first, "t1") == 0
+        wait = service.reserve_creation(second, "t2")
+        assert wait > 600
+        assert rt.redis.ttl(keys[0]) <= 300 and rt.redis.ttl(keys[1]) > wait
+    finally:
+        rt.close()
