@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
@@ -20,6 +17,7 @@ import redis
 import yaml
 
 from bot.runtime import Runtime, build_runtime
+from bot.sandbox.state import StateError, free_port, start_redis_server
 from bot.settings import Settings
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_driver import SlackDriver
@@ -62,10 +60,7 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_free_port = free_port  # the tests' name for it
 
 
 @pytest.fixture(scope="session")
@@ -83,36 +78,15 @@ def redis_url() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.exit("no Redis on 127.0.0.1:6379 and no redis-server on PATH to start one", 2)
-    port = _free_port()
     workdir = tempfile.mkdtemp(prefix="warroom-test-redis-")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while not _answers("127.0.0.1", port):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.exit("could not start redis-server for the tests", 2)
-        time.sleep(0.05)
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        server = start_redis_server(binary, Path(workdir))
+    except StateError:
+        pytest.exit("could not start redis-server for the tests", 2)
+    try:
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

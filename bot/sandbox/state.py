@@ -86,9 +86,32 @@ def _external(url: str, prefix: str) -> SandboxRedis:
     )
 
 
-def _private_server(binary: str, prefix: str, workdir: Path) -> SandboxRedis:
-    port = free_port()
-    folder = workdir / "redis"
+@dataclass
+class RedisServer:
+    """A `redis-server` this process started: in memory, nothing saved, on 127.0.0.1."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_redis_server(
+    binary: str, folder: Path, *, port: int | None = None, extra: tuple[str, ...] = ()
+) -> RedisServer:
+    """Start `binary` on `port` (a free one by default) and wait until it answers."""
+    port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [
@@ -103,35 +126,32 @@ def _private_server(binary: str, prefix: str, workdir: Path) -> SandboxRedis:
             "no",
             "--dir",
             str(folder),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-    def stop() -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    url = f"redis://127.0.0.1:{port}/0"
+    server = RedisServer(proc, port)
     deadline = time.monotonic() + 10
-    while not _answers(url):
+    while not _answers(server.url):
         if proc.poll() is not None or time.monotonic() > deadline:
-            stop()
+            server.stop()
             raise StateError(f"{binary} did not start on port {port}")
         time.sleep(0.05)
+    return server
+
+
+def _private_server(binary: str, prefix: str, workdir: Path) -> SandboxRedis:
+    server = start_redis_server(binary, workdir / "redis")
     return SandboxRedis(
-        url=url,
+        url=server.url,
         prefix=prefix,
         kind="redis-server",
         description=(
-            f"a private redis-server on 127.0.0.1:{port} (in memory; gone when the sandbox stops)"
+            f"a private redis-server on 127.0.0.1:{server.port} "
+            "(in memory; gone when the sandbox stops)"
         ),
-        _cleanup=[stop],
+        _cleanup=[server.stop],
     )
 
 

@@ -101,38 +101,17 @@ def test_redis_down_is_unavailable_with_a_message() -> None:
 
 def test_a_full_redis_refuses_with_a_message(tmp_path) -> None:
     import shutil
-    import subprocess
-    import time
 
-    from tests.conftest import _answers, _free_port
+    from bot.sandbox.state import start_redis_server
 
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory",
-            "2mb",
-            "--maxmemory-policy",
-            "noeviction",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
+    server = start_redis_server(
+        binary, tmp_path, extra=("--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
     )
+    port = server.port
     try:
-        while not _answers("127.0.0.1", port):
-            time.sleep(0.05)
         client = redis.Redis(port=port)
         for i in range(500):
             client.set(f"fill:{i}", "x" * 1000)
@@ -145,8 +124,7 @@ def test_a_full_redis_refuses_with_a_message(tmp_path) -> None:
             full.claim_declaration("fp", "t", ttl=5)
         client.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 def test_a_pending_claim_is_short_unless_the_declaration_is_queued(settings, fake_slack) -> None:

@@ -5,51 +5,33 @@ from __future__ import annotations
 
 import io
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from bot.runtime import build_runtime
+from bot.sandbox.state import RedisServer, free_port, start_redis_server
 from bot.wsgi import WarroomWSGI
-from tests.conftest import SIGNING_SECRET, InlineExecutor, _answers, _free_port
+from tests.conftest import SIGNING_SECRET, InlineExecutor
 from tests.slack_driver import SlackDriver
 
 
 class RedisProcess:
+    """A redis-server that can be killed and started again on the same port."""
+
     def __init__(self, workdir) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
+        self.server: RedisServer | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                shutil.which("redis-server"),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not _answers("127.0.0.1", self.port):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        self.server = start_redis_server(shutil.which("redis-server"), self.workdir, port=self.port)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        if self.server is not None and self.server.proc.poll() is None:
+            self.server.proc.kill()
+            self.server.proc.wait()
 
 
 @pytest.fixture
