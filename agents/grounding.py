@@ -8,7 +8,6 @@ timezone-neutral formats of times and durations, and how people's text is made s
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -159,18 +158,6 @@ def human_utc(at: datetime) -> str:
         f"{_DAYS[at.weekday()]} {at.day} {_MONTHS[at.month - 1]} {at.year}, "
         f"{at.hour:02d}:{at.minute:02d} UTC"
     )
-
-
-def format_duration(span: timedelta) -> str:
-    """`2 h 15 min`, `45 min`, `1 d 3 h`: minutes rounded up, so nothing reads as 0 min."""
-    minutes = max(0, math.ceil(span.total_seconds() / 60))
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {mins} min" if mins else f"{hours} h"
-    return f"{mins} min"
 
 
 def format_arr(amount: int) -> str:

@@ -19,11 +19,11 @@ from agents.grounding import (
     TimelineEntry,
     escape_text,
     format_arr,
-    format_duration,
     human_utc,
     short_utc,
 )
 from agents.review import empty_review, render_review
+from protocols.durations import human_duration
 
 # The stated compensation rule (prompts.COMPENSATION_RULE says the same to the model).
 CREDIT_ARR_THRESHOLD = 100_000
@@ -145,9 +145,9 @@ def offline_review_data(g: Grounding) -> dict[str, Any]:
     overdue = list(g.overdue_steps())
 
     state = (
-        f"resolved at {short_utc(g.resolved_at)} after {format_duration(g.elapsed())}"
+        f"resolved at {short_utc(g.resolved_at)} after {human_duration(g.elapsed())}"
         if g.resolved_at is not None
-        else f"{g.status}, {format_duration(g.elapsed())} after declaration"
+        else f"{g.status}, {human_duration(g.elapsed())} after declaration"
     )
     summary = [
         f"{_text(g.customer)}: {_sentence(g.summary)}",
@@ -160,7 +160,7 @@ def offline_review_data(g: Grounding) -> dict[str, Any]:
         summary.append(f"Resolution: {_sentence(g.resolution)}")
     review["summary"] = " ".join(summary)
 
-    impact = [f"{_text(g.customer)} was affected for {format_duration(g.elapsed())}"]
+    impact = [f"{_text(g.customer)} was affected for {human_duration(g.elapsed())}"]
     impact[0] += " until resolution." if g.resolved_at is not None else " so far (unresolved)."
     account = []
     if arr is not None:
@@ -189,7 +189,7 @@ def offline_review_data(g: Grounding) -> dict[str, Any]:
 
     went_badly = [
         f"{_text(s.title)}: done {short_utc(s.done_at)}, "
-        f"{format_duration(s.done_at - s.due_at)} late (due {short_utc(s.due_at)})."
+        f"{human_duration(s.done_at - s.due_at)} late (due {short_utc(s.due_at)})."
         for s in late
         if s.done_at is not None and s.due_at is not None
     ]
@@ -248,14 +248,14 @@ def compensation_recommendation(g: Grounding) -> str:
     span = g.elapsed()
     rule = (
         f"(rule: ARR of {format_arr(CREDIT_ARR_THRESHOLD)} or more and more than "
-        f"{format_duration(CREDIT_DURATION_THRESHOLD)} to resolve)"
+        f"{human_duration(CREDIT_DURATION_THRESHOLD)} to resolve)"
     )
     long_enough = span > CREDIT_DURATION_THRESHOLD
     if arr is not None and arr >= CREDIT_ARR_THRESHOLD and long_enough:
         took = (
-            f"took {format_duration(span)} to resolve"
+            f"took {human_duration(span)} to resolve"
             if g.resolved_at is not None
-            else f"has been open {format_duration(span)} and is not yet resolved"
+            else f"has been open {human_duration(span)} and is not yet resolved"
         )
         return (
             f"Recommend considering a service credit: the account's ARR is {format_arr(arr)} and "
@@ -266,9 +266,9 @@ def compensation_recommendation(g: Grounding) -> str:
     elif arr < CREDIT_ARR_THRESHOLD:
         why = f"the account's ARR, {format_arr(arr)}, is below the threshold"
     elif g.resolved_at is not None:
-        why = f"it was resolved in {format_duration(span)}"
+        why = f"it was resolved in {human_duration(span)}"
     else:
-        why = f"it has been open {format_duration(span)} so far; revisit at resolution"
+        why = f"it has been open {human_duration(span)} so far; revisit at resolution"
     return f"No compensation recommended by default: {why} {rule}."
 
 
@@ -306,12 +306,12 @@ def offline_answer(g: Grounding, question: str) -> str:
     lines = [f"_The model is unavailable, so here is a summary of the facts instead ({g.status})._"]
     if g.resolved_at is not None:
         lines.append(
-            f"Resolved {short_utc(g.resolved_at)}, {format_duration(g.elapsed())} after it was "
+            f"Resolved {short_utc(g.resolved_at)}, {human_duration(g.elapsed())} after it was "
             f"declared; incident commander {_text(g.ic)}."
         )
     else:
         lines.append(
-            f"Open for {format_duration(g.elapsed())} (declared {short_utc(g.declared_at)}); "
+            f"Open for {human_duration(g.elapsed())} (declared {short_utc(g.declared_at)}); "
             f"incident commander {_text(g.ic)}."
         )
     done = sum(1 for s in g.steps if s.done_at is not None)
@@ -333,7 +333,7 @@ def offline_answer(g: Grounding, question: str) -> str:
         nxt = upcoming[0]
         lines.append(
             f"Next deadline: {_text(nxt.title)} at {short_utc(nxt.due_at)} "
-            f"(in {format_duration(nxt.due_at - g.now)})."
+            f"(in {human_duration(nxt.due_at - g.now)})."
         )
     # The last update is a status update or an approved customer update, whichever is later.
     updates = sorted(
@@ -343,13 +343,13 @@ def offline_answer(g: Grounding, question: str) -> str:
         last = updates[-1]
         what = "customer update approved" if last.kind == CUSTOMER_UPDATE else "status update"
         lines.append(
-            f"Last update: {short_utc(last.at)} ({format_duration(g.now - last.at)} ago), "
+            f"Last update: {short_utc(last.at)} ({human_duration(g.now - last.at)} ago), "
             f'{what}: "{_clip(_text(last.text))}".'
         )
     elif g.last_update_at is not None:
         lines.append(
             f"Last update: {short_utc(g.last_update_at)} "
-            f"({format_duration(g.now - g.last_update_at)} ago)."
+            f"({human_duration(g.now - g.last_update_at)} ago)."
         )
     else:
         lines.append("Last update: none recorded.")

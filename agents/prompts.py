@@ -16,11 +16,11 @@ from agents.grounding import (
     StepView,
     escape_text,
     format_arr,
-    format_duration,
     human_utc,
     iso_utc,
 )
 from agents.review import REVIEW_SECTIONS
+from protocols.durations import human_duration
 
 # Output budgets: an update is a short email, an answer a few sentences, a review a page or
 # two. Generous enough that a normal draft never hits the cap, which the agent treats as a
@@ -75,16 +75,16 @@ def render_facts(g: Grounding) -> str:
     add(f"incident_commander: {_one_line(g.ic)}")
     add(f"declared_by: {_one_line(g.declarer)}")
     add(f"declared_at: {iso_utc(g.declared_at)}")
-    add(f"now: {iso_utc(g.now)} ({format_duration(g.now - g.declared_at)} since declaration)")
+    add(f"now: {iso_utc(g.now)} ({human_duration(g.now - g.declared_at)} since declaration)")
     if g.resolved_at is not None:
-        add(f"resolved_at: {iso_utc(g.resolved_at)} (after {format_duration(g.elapsed())})")
+        add(f"resolved_at: {iso_utc(g.resolved_at)} (after {human_duration(g.elapsed())})")
     if g.resolution:
         add(f"resolution: {_one_line(g.resolution)}")
     add(f"root_cause: {_one_line(g.root_cause() or 'not yet known')}")
     add(f"last_update_at: {_when(g.last_update_at, 'none recorded')}")
     add(f"next_update_due: {_when(g.next_update_due, 'not scheduled')}")
     interval = g.update_interval
-    add(f"update_interval: {format_duration(interval) if interval else 'not set'}")
+    add(f"update_interval: {human_duration(interval) if interval else 'not set'}")
 
     add("<account_facts>")
     facts = [(k, v) for k, v in g.customer_facts.items() if _present(v)]
@@ -247,7 +247,7 @@ Facts only: where the record is silent, write "not recorded". Output only the re
 
 
 def _affected(g: Grounding) -> str:
-    span = format_duration(g.elapsed())
+    span = human_duration(g.elapsed())
     return f"{span} until resolution" if g.resolved_at is not None else f"{span} so far, unresolved"
 
 

@@ -9,7 +9,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, redacted_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         client.ping()
     except Exception as e:
-        return _fail(f"cannot reach Redis at {_redacted(settings.redis_url)}: {e}")
+        return _fail(f"cannot reach Redis at {redacted_url(settings.redis_url)}: {e}")
     finally:
         client.close()
     problem = _check_slack(settings)
@@ -190,16 +190,6 @@ def _run_http(settings: Settings, *, threads: int) -> int:
 
     Server().run()
     return 0
-
-
-def _redacted(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 if __name__ == "__main__":

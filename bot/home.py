@@ -20,11 +20,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import kpi
+from bot.domain import kpi
 from bot.domain.escalation import Escalation
-from bot.report import load_history
 from bot.service import EscalationService
 from bot.slack import blocks
+from protocols.durations import human_duration
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _pct(share: float | None) -> str:
 
 
 def _dur(value: timedelta | None) -> str:
-    return "n/a" if value is None else blocks.duration(value)
+    return "n/a" if value is None else human_duration(value)
 
 
 @dataclass
@@ -78,7 +78,7 @@ class Home:
     def view(self, user: str) -> View:
         s = self.service
         now = s.clock()
-        history = load_history(s.store, now - timedelta(days=HOME_DAYS))
+        history = s.store.history(now - timedelta(days=HOME_DAYS))
         opened = [esc for esc in s.store.get_many(s.store.open_ids()) if self._visible(esc, user)]
         shown = [(esc, events) for esc, events in history if self._visible(esc, user)]
         k = kpi.compute(shown, s.protocol, now, since=now - timedelta(days=HOME_DAYS))
@@ -136,7 +136,7 @@ class Home:
             ]
             parts = [
                 f"*{blocks.escape(esc.customer)}* · {blocks.channel_link(esc.channel_id)}",
-                f"IC {blocks.mention(esc.ic)} · open {blocks.duration(now - esc.declared_at)}",
+                f"IC {blocks.mention(esc.ic)} · open {human_duration(now - esc.declared_at)}",
             ]
             if nxt is not None and nxt.due_at is not None:
                 title = self.service.protocol.step(nxt.id).title
@@ -163,7 +163,7 @@ class Home:
 
 def digest(service: EscalationService, week_start: datetime, week_end: datetime) -> blocks.Message:
     """The week's escalations, SLA compliance and what is still open, for the exec channel."""
-    history = load_history(service.store, week_start)
+    history = service.store.history(week_start)
     week = [(e, ev) for e, ev in history if e.declared_at < week_end]
     k = kpi.compute(week, service.protocol, week_end, since=week_start)
     still_open = [e for e in service.store.get_many(service.store.open_ids())]

@@ -1,13 +1,15 @@
 """`warroom report`: the KPIs over the escalation history in Redis, as Markdown or JSON, with
 PNG charts.
 
-This module owns loading the history for a period, rendering `bot.kpi.Kpis` as a report and
-as charts, and the command's arguments and exit codes. What each KPI means is `bot.kpi`'s.
+This module owns rendering `bot.domain.kpi.Kpis` as a report and as charts, and the command's
+arguments and exit codes. What each KPI means is `bot.domain.kpi`'s; the history comes from
+`Store.history`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -15,23 +17,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.domain.escalation import Escalation
-from bot.domain.timeline import Event
-from bot.kpi import (
-    ASSESSMENT_STEP,
-    CUSTOMER_COMMUNICATION_STEP,
-    RESOLUTION_TARGET,
-    WAR_ROOM_STEP,
-    DurationStats,
-    History,
-    Kpis,
-    Share,
-    compute,
-)
-from bot.store import Store
+from bot.domain.kpi import RESOLUTION_TARGET, DurationStats, Kpis, Share, compute
+from protocols.durations import human_duration
+from protocols.schema import Milestone, Protocol
 
 __all__ = [
-    "load_history",
     "main",
     "parse_since",
     "render_json",
@@ -41,30 +31,6 @@ __all__ = [
 
 _SINCE_RE = re.compile(r"^\s*([0-9]+)\s*([hdw])\s*$", re.IGNORECASE)
 _SINCE_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
-# Timelines are fetched in pipelined batches: one round trip per batch, not per escalation.
-_BATCH = 500
-
-
-# -- loading --------------------------------------------------------------------------------
-
-
-def load_history(store: Store, since: datetime) -> list[tuple[Escalation, list[Event]]]:
-    """Every escalation declared at or after `since`, oldest first, with its timeline.
-
-    Raises bot.domain.errors.Unavailable (via the store) or a redis error when Redis is down.
-    """
-    raw_ids = store.redis.zrangebyscore(store.keys.escalations, since.timestamp(), "+inf")
-    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in raw_ids]
-    escalations = store.get_many(ids)
-    history: list[tuple[Escalation, list[Event]]] = []
-    for start in range(0, len(escalations), _BATCH):
-        batch = escalations[start : start + _BATCH]
-        pipe = store.redis.pipeline(transaction=False)
-        for esc in batch:
-            pipe.lrange(store.keys.timeline(esc.id), 0, -1)
-        for esc, lines in zip(batch, pipe.execute(), strict=True):
-            history.append((esc, [Event.from_json(line) for line in lines]))
-    return history
 
 
 def parse_since(text: str) -> timedelta:
@@ -87,27 +53,8 @@ def parse_since(text: str) -> timedelta:
 # -- rendering ------------------------------------------------------------------------------
 
 
-def format_duration(value: timedelta | float | None) -> str:
-    """A duration for people: "45s", "12m", "2h 05m", "48h", "3d 4h"; "n/a" for None.
-
-    Hours up to three days, as the source counts them ("within 24-48 hours")."""
-    if value is None:
-        return "n/a"
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    sign = "-" if seconds < 0 else ""
-    total = round(abs(seconds))
-    days, rest = divmod(total, 86_400) if total >= 3 * 86_400 else (0, total)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        text = f"{days}d {hours}h" if hours else f"{days}d"
-    elif hours:
-        text = f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
-    elif minutes:
-        text = f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
-    else:
-        text = f"{secs}s"
-    return sign + text
+def _duration(value: timedelta | float | None) -> str:
+    return "n/a" if value is None else human_duration(value)
 
 
 def _percent(share: float | None) -> str:
@@ -144,9 +91,9 @@ def _time_row(name: str, stats: DurationStats, target: str, missing_label: str) 
         detail += f", {stats.missing} {missing_label}"
     return [
         name,
-        format_duration(stats.median),
-        format_duration(stats.p90),
-        format_duration(stats.mean),
+        _duration(stats.median),
+        _duration(stats.p90),
+        _duration(stats.mean),
         detail,
         target,
     ]
@@ -161,7 +108,7 @@ def _verdict(met: bool | None) -> str:
 
 
 def render_markdown(
-    kpis: Kpis, since: datetime, now: datetime, *, charts: Sequence[str] = ()
+    kpis: Kpis, protocol: Protocol, since: datetime, now: datetime, *, charts: Sequence[str] = ()
 ) -> str:
     """The report as Markdown: headline KPIs against targets, SLA per step, counts and the
     open escalations. `charts` (file names relative to the report) are linked at the end."""
@@ -175,9 +122,10 @@ def render_markdown(
     if not kpis.total:
         out += ["No escalations were declared in this period.", ""]
 
-    deadline = {s.step: format_duration(s.deadline) for s in kpis.sla_by_step}
+    deadline = {s.step: _duration(s.deadline) for s in kpis.sla_by_step}
 
-    def within(step: str) -> str:
+    def within(milestone: Milestone) -> str:
+        step = protocol.milestone_id(milestone)
         return f"within {deadline[step]} (protocol)" if step in deadline else "n/a"
 
     out += ["## Source targets", ""]
@@ -187,7 +135,7 @@ def render_markdown(
             [
                 t.kpi,
                 t.target,
-                _percent(t.actual) if t.unit == "share" else format_duration(t.actual),
+                _percent(t.actual) if t.unit == "share" else _duration(t.actual),
                 _verdict(t.met),
             ]
             for t in kpis.targets
@@ -199,26 +147,26 @@ def render_markdown(
         ["KPI", "Median", "p90", "Mean", "Escalations", "Target"],
         [
             _time_row(
-                "Time to assessment", kpis.time_to_assessment, within(ASSESSMENT_STEP), "not yet"
+                "Time to assessment", kpis.time_to_assessment, within("assessment"), "not yet"
             ),
-            _time_row("Time to war room", kpis.time_to_war_room, within(WAR_ROOM_STEP), "not yet"),
+            _time_row("Time to war room", kpis.time_to_war_room, within("war_room"), "not yet"),
             _time_row(
                 "Time to first customer communication",
                 kpis.time_to_first_customer_communication,
-                within(CUSTOMER_COMMUNICATION_STEP),
+                within("first_customer_contact"),
                 "not yet",
             ),
             _time_row(
                 "Time to resolve",
                 kpis.time_to_resolve,
-                f"average < {format_duration(RESOLUTION_TARGET)} (source)",
+                f"average < {_duration(RESOLUTION_TARGET)} (source)",
                 "open",
             ),
         ],
         "n/a",
     )
-    interval = format_duration(kpis.update_interval) if kpis.update_interval else None
-    window = format_duration(kpis.follow_up_window) if kpis.follow_up_window else None
+    interval = _duration(kpis.update_interval) if kpis.update_interval else None
+    window = _duration(kpis.follow_up_window) if kpis.follow_up_window else None
     out += ["", "## Cadence and follow-up", ""]
     out += _table(
         ["KPI", "Actual", "Target"],
@@ -247,7 +195,7 @@ def render_markdown(
         [
             [
                 f"{s.title} (`{s.step}`)",
-                format_duration(s.deadline),
+                _duration(s.deadline),
                 s.result.met,
                 s.result.missed,
                 _percent(s.result.share),
@@ -289,7 +237,7 @@ def render_markdown(
                 o.id,
                 o.customer,
                 o.ic,
-                format_duration(o.age),
+                _duration(o.age),
                 f"{o.next_step} at {_when(o.next_due_at)}" if o.next_due_at else "none",
                 ", ".join(o.overdue_steps) or "none",
             ]
@@ -310,13 +258,9 @@ def render_json(kpis: Kpis) -> str:
 # -- charts ---------------------------------------------------------------------------------
 
 
-def write_charts(kpis: Kpis, history: History, out_dir: Path) -> list[Path]:
+def write_charts(kpis: Kpis, out_dir: Path) -> list[Path]:
     """SLA compliance per step, time-to-resolve distribution and escalations per week, as PNG
-    files in `out_dir`; each says "no data" when there is nothing to plot.
-
-    `history` is what `kpis` was computed from; everything plotted is already in `kpis`, so
-    it is not read again (it stays in the signature for charts that will need raw events).
-    """
+    files in `out_dir`; each says "no data" when there is nothing to plot."""
     # The Agg canvas, attached to each figure: no pyplot, so no global backend is switched
     # and nothing is shared between threads (the App Home may render charts too).
     from matplotlib.axes import Axes
@@ -395,15 +339,6 @@ def write_charts(kpis: Kpis, history: History, out_dir: Path) -> list[Path]:
 # -- the command ----------------------------------------------------------------------------
 
 
-def _redacted(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        return urlunsplit(parts._replace(netloc=parts.netloc.replace(parts.password, "***")))
-    return url
-
-
 def _fail(message: str) -> int:
     print(f"warroom report: {message}", file=sys.stderr)
     return 2
@@ -417,8 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.config import ConfigError
     from bot.domain.errors import Unavailable
     from bot.runtime import connect_redis, load_definitions
-    from bot.settings import SettingsError, load_settings
-    from bot.store import Keys
+    from bot.settings import SettingsError, load_settings, redacted_url
+    from bot.store import Keys, Store
     from protocols.loader import ProtocolError
 
     parser = argparse.ArgumentParser(
@@ -436,6 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         period = parse_since(args.since)
     except ValueError as e:
         return _fail(str(e))
+    if args.out is not None and importlib.util.find_spec("matplotlib") is None:
+        return _fail(
+            "--out draws its charts with matplotlib, which is not installed; install the "
+            "charts extra: pip install 'warroom[charts]'"
+        )
     try:
         settings = load_settings()
     except SettingsError as e:
@@ -450,13 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         since = now - period
     except OverflowError:
         return _fail(f"--since {args.since!r} is too long ago: use a shorter period, like 30d")
-    where = _redacted(settings.redis_url)
+    where = redacted_url(settings.redis_url)
     try:
         client = connect_redis(settings)
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
         return _fail(f"REDIS_URL {where} is not usable: {e}")
     try:
-        history = load_history(Store(client, Keys(settings.redis_prefix)), since)
+        history = Store(client, Keys(settings.redis_prefix)).history(since)
     except (Unavailable, redis.ConnectionError, redis.TimeoutError) as e:
         cause = str(e.__cause__ or e).replace("\n", " ")
         return _fail(f"cannot reach Redis at {where}: {cause}")
@@ -464,15 +404,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.close()
 
     kpis = compute(history, protocol, now, since=since)
-    text = render_json(kpis) if args.format == "json" else render_markdown(kpis, since, now)
+    if args.format == "json":
+        text = render_json(kpis)
+    else:
+        text = render_markdown(kpis, protocol, since, now)
     sys.stdout.write(text)
     if args.out is not None:
         out_dir: Path = args.out
         try:
-            charts = write_charts(kpis, history, out_dir)
+            charts = write_charts(kpis, out_dir)
             name = f"report.{args.format}"
             if args.format == "md":
-                text = render_markdown(kpis, since, now, charts=[p.name for p in charts])
+                text = render_markdown(kpis, protocol, since, now, charts=[p.name for p in charts])
             (out_dir / name).write_text(text, encoding="utf-8")
         except OSError as e:
             return _fail(f"cannot write to {out_dir}: {e.strerror or e}")

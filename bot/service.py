@@ -17,15 +17,16 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import WarroomConfig
 from bot.domain import escalation as domain
+from bot.domain.declaration import Declaration
 from bot.domain.errors import NotAllowed, NotAWarRoom, Unavailable, WarroomError
-from bot.domain.escalation import Declaration, Escalation
+from bot.domain.escalation import Escalation
+from bot.domain.naming import channel_name
 from bot.domain.timeline import EventKind, event
 from bot.domain.timers import Timer, digest_timer, followup_offsets, timers_for
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.slack import blocks
 from bot.slack.gateway import SlackGateway, error_code
-from bot.slack.parse import channel_name
 from bot.store import Claim, Store, fingerprint
 from protocols.schema import Protocol
 

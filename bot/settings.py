@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -122,3 +123,13 @@ def load_settings() -> Settings:
         err = e.errors()[0]
         name = str(err["loc"][0]).upper() if err["loc"] else "environment"
         raise SettingsError(f"{name}: {err['msg']}") from None
+
+
+def redacted_url(url: str) -> str:
+    """A URL fit for a message or a log line: its password, if any, shown as `***`."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -307,6 +307,22 @@ class Store:
             else:
                 self.redis.srem(self.keys.following_up, esc_id)
 
+    def history(self, since: datetime, chunk: int = 500) -> list[tuple[Escalation, list[Event]]]:
+        """Every escalation declared at or after `since`, oldest first, with its timeline
+        (fetched in pipelined batches: one round trip per batch, not per escalation)."""
+        with _guard():
+            raw_ids = self.redis.zrangebyscore(self.keys.escalations, since.timestamp(), "+inf")
+            escalations = self.get_many([i.decode() for i in raw_ids], chunk)
+            history: list[tuple[Escalation, list[Event]]] = []
+            for start in range(0, len(escalations), chunk):
+                batch = escalations[start : start + chunk]
+                pipe = self.redis.pipeline(transaction=False)
+                for esc in batch:
+                    pipe.lrange(self.keys.timeline(esc.id), 0, -1)
+                for esc, lines in zip(batch, pipe.execute(), strict=True):
+                    history.append((esc, [Event.from_json(line) for line in lines]))
+        return history
+
     def get_many(self, ids: list[str], chunk: int = 500) -> list[Escalation]:
         found = []
         with _guard():

@@ -198,6 +198,8 @@ _PLAIN: dict[str, str] = {
 def _message(kind: str, msg: str, value: Any, ctx: Mapping[str, Any]) -> str:
     if kind == "greater_than_equal" and "ge" in ctx:
         return f"must be at least {ctx['ge']}, got {_show(value)}"
+    if kind == "literal_error" and "expected" in ctx:
+        return f"expected one of {ctx['expected']}, got {_show(value)}"
     plain = _PLAIN.get(kind)
     if plain is None:
         return msg

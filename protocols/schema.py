@@ -8,9 +8,8 @@ into messages that name the file.
 from __future__ import annotations
 
 import itertools
-import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -27,86 +26,24 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from protocols.durations import duration_code, parse_duration
+
 __all__ = [
     "Criterion",
     "Duration",
+    "Milestone",
     "Protocol",
     "Step",
     "StepKind",
     "UnknownId",
-    "format_duration",
-    "parse_duration",
 ]
-
-# Units in the order they must appear ("2h30m", never "30m2h"), largest first so that
-# format_duration can emit the shortest form.
-_UNITS: tuple[tuple[str, int], ...] = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?$")
-_DURATION_HINT = "like 15m, 1h, 2h30m"
-
-
-def _duration_error(value: Any, problem: str) -> PydanticCustomError:
-    # The value goes in through the context, not the template, so braces typed by the
-    # user cannot be mistaken for placeholders.
-    return PydanticCustomError(
-        "duration",
-        "invalid duration {value} — {problem}, " + _DURATION_HINT,
-        {"value": str(value) if isinstance(value, timedelta) else repr(value), "problem": problem},
-    )
-
-
-def parse_duration(value: Any) -> timedelta:
-    """Turn "15m", "1h", "2h30m", "90s", "1d" or a whole number of seconds into a timedelta.
-
-    Raises pydantic_core.PydanticCustomError (a ValueError) for anything else, for zero and for
-    negative values; the message shows the bad value and a good example.
-    """
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-        if seconds != int(seconds):
-            raise _duration_error(value, "use whole seconds")
-        if seconds <= 0:
-            raise _duration_error(value, "it must be longer than zero")
-        return value
-    # bool is an int subclass; `due: yes` is a typo, not one second.
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise _duration_error(value, "it must be longer than zero")
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        match = _DURATION_RE.match(text)
-        if text and match:
-            seconds = sum(
-                int(amount) * size
-                for amount, (_, size) in zip(match.groups(), _UNITS, strict=True)
-                if amount is not None
-            )
-            if seconds <= 0:
-                raise _duration_error(value, "it must be longer than zero")
-            return timedelta(seconds=seconds)
-    raise _duration_error(value, "use a number and a unit")
-
-
-def format_duration(value: timedelta) -> str:
-    """The short form of a duration: 15m, 1h, 2h30m, 1d; the inverse of parse_duration."""
-    remaining = int(value.total_seconds())
-    if remaining <= 0:
-        return "0s"
-    parts = []
-    for unit, size in _UNITS:
-        amount, remaining = divmod(remaining, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return "".join(parts)
-
 
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     # "always": model_dump() then gives data that yaml.safe_dump can write and this schema
     # reads back, which a timedelta is not.
-    PlainSerializer(format_duration, return_type=str, when_used="always"),
+    PlainSerializer(duration_code, return_type=str, when_used="always"),
     WithJsonSchema(
         {
             "anyOf": [
@@ -125,6 +62,14 @@ Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 StepKind = Literal["due", "every", "after_resolution"]
+
+# What a step stands for, so that the code never names a step by its id:
+# - `assessment`: the first look at the problem ("time to assessment");
+# - `war_room`: done by the bot the moment the room is open ("time to war room");
+# - `first_customer_contact`: done by the first customer update a person approves
+#   ("time to first customer communication").
+Milestone = Literal["assessment", "war_room", "first_customer_contact"]
+MILESTONES: tuple[Milestone, ...] = ("assessment", "war_room", "first_customer_contact")
 _TIMING_FIELDS: tuple[StepKind, ...] = ("due", "every", "after_resolution")
 
 
@@ -164,6 +109,8 @@ class Step(_Model):
     checklist: tuple[Text, ...] = Field(min_length=1)
     notify_vp: StrictBool = False
     """Overdue reminders for this step also mention the VP(s), not only the IC."""
+    milestone: Milestone | None = None
+    """What the step stands for to the bot (see `Milestone`); a `due` step, one per milestone."""
     due: Duration | None = None
     every: Duration | None = None
     after_resolution: tuple[Duration, ...] | None = Field(default=None, min_length=1)
@@ -180,7 +127,7 @@ class Step(_Model):
                         "not_increasing",
                         "follow-up times must be strictly increasing, but {later} comes "
                         "after {earlier}",
-                        {"earlier": format_duration(earlier), "later": format_duration(later)},
+                        {"earlier": duration_code(earlier), "later": duration_code(later)},
                     )
         return value
 
@@ -193,6 +140,12 @@ class Step(_Model):
                 "timing_kind",
                 "step {step} needs exactly one of due, every or after_resolution, but has {found}",
                 {"step": repr(self.id), "found": found},
+            )
+        if self.milestone is not None and self.due is None:
+            raise PydanticCustomError(
+                "milestone_timing",
+                "step {step} is the {milestone} milestone, which needs a `due` deadline",
+                {"step": repr(self.id), "milestone": self.milestone},
             )
         return self
 
@@ -235,6 +188,14 @@ class Protocol(_Model):
     @classmethod
     def _unique_step_ids(cls, value: tuple[Step, ...]) -> tuple[Step, ...]:
         _refuse_duplicates("step", "steps", [s.id for s in value])
+        for milestone in MILESTONES:
+            marked = [s.id for s in value if s.milestone == milestone]
+            if len(marked) > 1:
+                raise PydanticCustomError(
+                    "several_milestone",
+                    "only one step may be the {milestone} milestone, but {steps} are",
+                    {"milestone": milestone, "steps": " and ".join(repr(i) for i in marked)},
+                )
         recurring = [s.id for s in value if s.every is not None]
         if len(recurring) > 1:
             # The bot keeps one status-update nudge per escalation; two cadences would
@@ -264,6 +225,14 @@ class Protocol(_Model):
         raise UnknownId(
             f"unknown step {step_id!r}; protocol {self.id!r} has: " + ", ".join(self.step_ids)
         )
+
+    def milestone(self, milestone: Milestone) -> Step | None:
+        """The step that stands for `milestone`, if the protocol has one."""
+        return next((s for s in self.steps if s.milestone == milestone), None)
+
+    def milestone_id(self, milestone: Milestone) -> str | None:
+        step = self.milestone(milestone)
+        return step.id if step is not None else None
 
     @property
     def criterion_ids(self) -> tuple[str, ...]:

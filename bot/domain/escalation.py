@@ -7,12 +7,12 @@ nothing here talks to Slack, Redis or the model.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from bot.domain.declaration import Declaration
 from bot.domain.errors import InvalidInput
 from bot.domain.timeline import Event, EventKind, event
 from protocols.schema import Protocol
@@ -95,19 +95,6 @@ class Escalation(BaseModel):
         return cls.model_validate_json(raw)
 
 
-@dataclass(frozen=True)
-class Declaration:
-    """A validated request to open a war room, wherever it came from (command or form)."""
-
-    customer: str
-    summary: str
-    declarer: str
-    arr: int | None = None
-    ic: str | None = None
-    criteria: tuple[str, ...] = ()
-    private: bool = False
-
-
 def scaled(duration: timedelta, clock_scale: float) -> timedelta:
     """A protocol duration under WARROOM_CLOCK_SCALE (drills and tests run faster)."""
     return duration / clock_scale
@@ -163,7 +150,7 @@ def open_escalation(
     """
     criteria = effective_criteria(declaration.criteria, declaration.arr, protocol)
     steps = initial_steps(protocol, now, clock_scale)
-    war_room_step = "war_room"
+    war_room_step = protocol.milestone_id("war_room")
     steps = tuple(
         s.model_copy(update={"done_at": now, "done_by": bot_user_id})
         if s.id == war_room_step
@@ -206,7 +193,7 @@ def open_escalation(
             source=ic_source,
         ),
     ]
-    if any(s.id == war_room_step for s in steps):
+    if war_room_step is not None:
         events.append(
             event(now, EventKind.STEP_DONE, bot_user_id, "War room opened", step=war_room_step)
         )
@@ -408,13 +395,17 @@ def record_customer_update(
     now: datetime,
     protocol: Protocol,
     clock_scale: float,
-    first_contact_step: str = "customer_communication",
 ) -> tuple[Escalation, list[Event]]:
     """A person approved a customer update: it counts as a status update (the nudge clock
-    restarts), and the first one completes the customer-communication step."""
+    restarts), and the first one completes the protocol's first-customer-contact step."""
     new, _ = record_update(esc, user, text, now, protocol, clock_scale)
     events = [event(now, EventKind.CUSTOMER_UPDATE, user, text)]
-    if first_contact_step in {s.id for s in new.steps} and not new.step(first_contact_step).done:
+    first_contact_step = protocol.milestone_id("first_customer_contact")
+    if (
+        first_contact_step is not None
+        and first_contact_step in {s.id for s in new.steps}
+        and not new.step(first_contact_step).done
+    ):
         new = _replace_step(new, first_contact_step, done_at=now, done_by=user)
         events.append(
             event(

@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot.domain.declaration import Declaration
 from bot.domain.errors import InvalidInput, Unavailable
-from bot.domain.escalation import Declaration
 from bot.listeners.errors import guarded
 from bot.service import EscalationService
 from bot.slack import blocks

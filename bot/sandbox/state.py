@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
+
+from bot.settings import redacted_url
 
 
 class StateError(Exception):
@@ -63,7 +64,7 @@ def _external(url: str, prefix: str) -> SandboxRedis:
         client.ping()
     except redis.RedisError as e:
         client.close()
-        raise StateError(f"cannot reach Redis at {redacted(url)} (REDIS_URL): {e}") from None
+        raise StateError(f"cannot reach Redis at {redacted_url(url)} (REDIS_URL): {e}") from None
 
     def delete_keys() -> None:
         try:
@@ -80,7 +81,7 @@ def _external(url: str, prefix: str) -> SandboxRedis:
         prefix=prefix,
         kind="external",
         description=(
-            f"Redis at {redacted(url)} (REDIS_URL), keys under {prefix}: (deleted on exit)"
+            f"Redis at {redacted_url(url)} (REDIS_URL), keys under {prefix}: (deleted on exit)"
         ),
         _cleanup=[delete_keys],
     )
@@ -196,11 +197,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

@@ -28,10 +28,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.domain.declaration import MAX_CUSTOMER, MAX_SUMMARY
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import Event
 from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, BlockId, CallbackId
+from protocols.durations import human_duration
 from protocols.schema import Protocol
 
 # Slack refuses section text over 3000 characters.
@@ -80,16 +82,6 @@ def slack_time(at: datetime, fmt: str = "{date_short_pretty} at {time}") -> str:
     """A time every reader sees in their own timezone, with a UTC fallback."""
     fallback = at.strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>"
-
-
-def duration(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return f"{int(delta.total_seconds())} s"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h" + (f" {rest} min" if rest else "")
 
 
 def _clip(text: str, limit: int = _SECTION_LIMIT) -> str:
@@ -146,11 +138,11 @@ def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Mess
             by = f" by {mention(state.done_by)}" if state.done_by else ""
             when = f"✅ Done{by} {slack_time(state.done_at)}"  # type: ignore[arg-type]
         elif step.every is not None:
-            interval = duration(step.every / clock_scale)
+            interval = human_duration(step.every / clock_scale)
             nxt = f", next by {slack_time(state.due_at)}" if state and state.due_at else ""
             when = f"🔁 Update every {interval}{nxt}"
         elif step.after_resolution:
-            offsets = " and ".join(duration(d / clock_scale) for d in step.after_resolution)
+            offsets = " and ".join(human_duration(d / clock_scale) for d in step.after_resolution)
             when = f"🗓 {offsets} after resolution"
         elif state is not None and state.due_at is not None:
             when = f"⏰ Due {slack_time(state.due_at)}"
@@ -222,12 +214,14 @@ def declaration_form(protocol: Protocol, *, private_metadata: str = "") -> View:
             InputBlock(
                 block_id=BlockId.CUSTOMER,
                 label=PlainTextObject(text="Customer"),
-                element=PlainTextInputElement(action_id=VALUE, max_length=80),
+                element=PlainTextInputElement(action_id=VALUE, max_length=MAX_CUSTOMER),
             ),
             InputBlock(
                 block_id=BlockId.SUMMARY,
                 label=PlainTextObject(text="What is happening"),
-                element=PlainTextInputElement(action_id=VALUE, multiline=True, max_length=2000),
+                element=PlainTextInputElement(
+                    action_id=VALUE, multiline=True, max_length=MAX_SUMMARY
+                ),
             ),
             InputBlock(
                 block_id=BlockId.ARR,
@@ -296,7 +290,7 @@ def update_nudge(esc: Escalation, interval: timedelta, vps: tuple[str, ...] = ()
     since = esc.last_update_at or esc.declared_at
     text = (
         f"🔔 No status update for {escape(esc.customer)} since {slack_time(since)} — the "
-        f"protocol asks for one every {duration(interval)}. {who}: post one with "
+        f"protocol asks for one every {human_duration(interval)}. {who}: post one with "
         "`@vp update <what changed and what happens next>`."
     )
     return Message(text=f"Status update overdue for {esc.customer}", blocks=text_blocks(text))
@@ -304,7 +298,7 @@ def update_nudge(esc: Escalation, interval: timedelta, vps: tuple[str, ...] = ()
 
 def follow_up(esc: Escalation, index: int, total: int, offset: timedelta, what: str) -> Message:
     text = (
-        f"📋 Follow-up {index + 1} of {total} for {escape(esc.customer)}, {duration(offset)} "
+        f"📋 Follow-up {index + 1} of {total} for {escape(esc.customer)}, {human_duration(offset)} "
         f"after the resolution: {what}. {mention(esc.ic)}"
     )
     return Message(text=f"Follow-up for {esc.customer}: {what}", blocks=text_blocks(text))
@@ -322,7 +316,7 @@ def resolved_notice(esc: Escalation) -> Message:
 
 
 def status(esc: Escalation, protocol: Protocol, now: datetime) -> str:
-    elapsed = duration(now - esc.declared_at)
+    elapsed = human_duration(now - esc.declared_at)
     lines = [
         f"*{escape(esc.customer)}* · {esc.status.label} · open for {elapsed} · IC {mention(esc.ic)}"
     ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*")
+from bot.slack.parse import USER_MENTION
+
+_LEADING_MENTION = re.compile(rf"^\s*{USER_MENTION.pattern}[\s,:]*")
 
 COMMANDS = ("help", "status", "ic", "done", "update", "resolve", "timeline", "draft", "review")
 

@@ -1,10 +1,10 @@
 """Reading `/escalate` text as Slack sends it, and naming war-room channels.
 
 This module owns the slash-command grammar (`CUSTOMER: SUMMARY [--arr AMOUNT] [--ic @person]
-[--criteria id,id] [--private]`), its usage text, the amount and mention formats, Slack's text
-escaping, and the `esc-YYYYMMDD-<customer-slug>` channel names. It is pure: no Slack, Redis or
-I/O. Everything malformed raises `InvalidInput` with a message that says what is wrong, quoting
-the offending token; the caller shows that message followed by `USAGE`.
+[--criteria id,id] [--private]`), its usage text, the amount and mention formats and Slack's
+text escaping; what a declaration must satisfy is `bot.domain.declaration`'s. It is pure: no
+Slack, Redis or I/O. Everything malformed raises `InvalidInput` with a message that says what
+is wrong, quoting the offending token; the caller shows that message followed by `USAGE`.
 
 Slack sends slash-command text with "Escape channels, users, and links" on: user mentions
 arrive as `<@U123|name>` or `<@U123>`, channels as `<#C123|name>`, user groups as
@@ -14,7 +14,6 @@ arrive as `<@U123|name>` or `<@U123>`, channels as `<#C123|name>`, user groups a
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import math
 import re
@@ -24,36 +23,34 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypeVar
 
-from text_unidecode import unidecode
-
+from bot.domain.declaration import (
+    MAX_CUSTOMER,
+    MAX_SUMMARY,
+    check_criteria,
+    check_customer,
+    check_summary,
+)
 from bot.domain.errors import InvalidInput
 
 __all__ = [
-    "MAX_CHANNEL_NAME",
-    "MAX_CUSTOMER",
-    "MAX_SUMMARY",
     "USAGE",
+    "USER_MENTION",
     "Declare",
     "Help",
     "OpenForm",
-    "channel_name",
     "parse_amount",
     "parse_escalate",
     "parse_user_mention",
-    "slugify",
     "unescape",
 ]
 
-MAX_CUSTOMER = 80
-MAX_SUMMARY = 2000
-MAX_CHANNEL_NAME = 80  # Slack's limit for conversation names
 MAX_AMOUNT = 10**12  # a trillion dollars of ARR is a typo, not a customer
 
-USAGE = """\
+USAGE = f"""\
 Usage: /escalate CUSTOMER: SUMMARY [--arr AMOUNT] [--ic @person] [--criteria id,id] [--private]
 
-  CUSTOMER            the account, first, followed by a colon (up to 80 characters)
-  SUMMARY             what is wrong, in a sentence or two (up to 2000 characters)
+  CUSTOMER            the account, first, followed by a colon (up to {MAX_CUSTOMER} characters)
+  SUMMARY             what is wrong, in a sentence or two (up to {MAX_SUMMARY} characters)
   --arr AMOUNT        the customer's annual recurring revenue in dollars:
                       250000, 250,000, 250k, $1.2M or 2B ($100K or more adds arr_churn_risk)
   --ic @person        the incident commander: type @ and pick one person from Slack's list
@@ -156,13 +153,14 @@ def _tokens(text: str) -> list[str]:
 
 # --- Mentions and amounts -----------------------------------------------------------------
 
-_USER_MENTION_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+# A user mention as Slack sends it: `<@U123>` or `<@U123|name>` (`W...` ids too).
+USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
 
 
 def parse_user_mention(text: str) -> str:
     """The user id in a Slack mention, `<@U123|name>` or `<@U123>` (`W...` ids too)."""
     value = text.strip()
-    match = _USER_MENTION_RE.fullmatch(value)
+    match = USER_MENTION.fullmatch(value)
     if match:
         return match.group(1)
     if not value:
@@ -324,41 +322,17 @@ def _customer(raw: str) -> str:
             f"The customer name before the colon is empty. Start with the customer name, "
             f"followed by a colon: {_EXAMPLE}."
         )
-    if len(customer) > MAX_CUSTOMER:
-        raise InvalidInput(
-            f"The customer name {_quote(customer)} is {len(customer)} characters long; "
-            f"keep it to {MAX_CUSTOMER} or fewer."
-        )
-    return customer
-
-
-def _criterion_key(criterion: str) -> str:
-    # `Security-Incident` is a typo for `security_incident`, not another criterion.
-    return criterion.strip().lower().replace("-", "_")
+    return check_customer(customer)
 
 
 def _criteria(value: str, known: Collection[str]) -> tuple[str, ...]:
-    canonical = {_criterion_key(criterion): criterion for criterion in known}
-    chosen: list[str] = []
-    for typed in value.split(","):
-        if not typed.strip():
-            continue  # `a,,b` and a trailing comma are slips, not criteria
-        criterion = canonical.get(_criterion_key(typed))
-        if criterion is None:
-            listing = ", ".join(sorted(known)) if known else "none are configured"
-            close = difflib.get_close_matches(_criterion_key(typed), list(canonical), n=1)
-            hint = f" Did you mean {canonical[close[0]]}?" if close else ""
-            raise InvalidInput(
-                f"Unknown criterion {_quote(typed.strip())} in --criteria.{hint} "
-                f"Known criteria: {listing}."
-            )
-        if criterion not in chosen:
-            chosen.append(criterion)
-    if not chosen:
+    # `a,,b` and a trailing comma are slips, not criteria.
+    typed = [_readable(piece) for piece in value.split(",") if piece.strip()]
+    if not typed:
         raise InvalidInput(
             "--criteria needs at least one criterion id, like --criteria security_incident."
         )
-    return tuple(chosen)
+    return check_criteria(typed, known)
 
 
 def _unknown_flag(flag: _Flag) -> InvalidInput:
@@ -433,16 +407,12 @@ def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenFor
             criteria = _criteria(value, known_criteria)
 
     summary = unescape(" ".join(words))
-    if not summary:
+    if not summary.strip():
         raise InvalidInput(
             f"The summary after {_quote(customer + ':')} is empty: say in a few words what "
             f"is wrong, like {_EXAMPLE}."
         )
-    if len(summary) > MAX_SUMMARY:
-        raise InvalidInput(
-            f"The summary is {len(summary)} characters long; keep it to {MAX_SUMMARY} or "
-            "fewer and put the details in the war room."
-        )
+    summary = check_summary(summary)
     return Declare(
         customer=customer,
         summary=summary,
@@ -461,35 +431,3 @@ def _flag_value(name: str, parse: Callable[[str], _T], value: str) -> _T:
         return parse(value)
     except InvalidInput as exc:
         raise InvalidInput(f"Check --{name}: {exc.message}") from None
-
-
-# --- Channel names ------------------------------------------------------------------------
-
-_NOT_SLUG_RE = re.compile(r"[^a-z0-9]+")
-
-
-def slugify(customer: str) -> str:
-    """The customer as a channel-name slug: lowercase ASCII words joined by `-`, never empty.
-
-    Accents and other scripts are transliterated (`Société` -> `societe`, `Газпром` ->
-    `gazprom`); what cannot be (emoji, punctuation only) leaves `customer`.
-    """
-    # Transliterate before lowercasing: `İ`.lower() is two code points, unidecode(`İ`) is `I`.
-    slug = _NOT_SLUG_RE.sub("-", unidecode(customer).lower()).strip("-")
-    return slug or "customer"
-
-
-def channel_name(day: datetime.date, customer: str, attempt: int = 1) -> str:
-    """`esc-YYYYMMDD-<slug>`, with `-<attempt>` from the second attempt, at most 80 characters.
-
-    The slug is cut, never the date or the suffix, so retries after `name_taken` stay unique.
-    """
-    if attempt < 1:
-        raise ValueError(f"attempt counts from 1, got {attempt}")
-    # Formatted by hand: strftime("%Y") does not pad years before 1000 on every platform.
-    prefix = f"esc-{day.year:04d}{day.month:02d}{day.day:02d}-"
-    suffix = "" if attempt == 1 else f"-{attempt}"
-    room = MAX_CHANNEL_NAME - len(prefix) - len(suffix)
-    if room < 1:
-        raise ValueError(f"attempt {attempt} leaves no room for the customer in the name")
-    return prefix + slugify(customer)[:room].rstrip("-") + suffix

@@ -20,7 +20,7 @@ from bot.domain.escalation import (
     resolve,
 )
 from bot.domain.timeline import EventKind, event
-from bot.report import load_history, main, parse_since
+from bot.report import main, parse_since
 from bot.store import Keys, Store
 from protocols.loader import load_protocol
 
@@ -105,10 +105,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_load_history_reads_the_period_with_timelines(store: Store) -> None:
+def test_history_reads_the_period_with_timelines(store: Store) -> None:
     now = datetime.now(UTC)
     _write_history(store, now)
-    history = load_history(store, now - timedelta(days=30))
+    history = store.history(now - timedelta(days=30))
     assert [esc.id for esc, _ in history] == ["esc-a", "esc-b"]
     a_events = history[0][1]
     assert [e.kind for e in a_events][:3] == [
@@ -117,7 +117,7 @@ def test_load_history_reads_the_period_with_timelines(store: Store) -> None:
         EventKind.STEP_DONE,
     ]
     assert EventKind.CUSTOMER_UPDATE in {e.kind for e in a_events}
-    assert load_history(store, now + timedelta(minutes=1)) == []
+    assert store.history(now + timedelta(minutes=1)) == []
 
 
 @pytest.mark.usefixtures("env")

@@ -19,7 +19,6 @@ from agents.grounding import (
     StepView,
     TimelineEntry,
     escape_text,
-    format_duration,
     human_utc,
     iso_utc,
     short_utc,
@@ -32,6 +31,7 @@ from agents.review import (
     parse_review,
     render_review,
 )
+from protocols.durations import human_duration
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -239,22 +239,6 @@ def test_promised_next_update(changes: dict[str, Any], expected: datetime) -> No
 )
 def test_account_arr_falls_back_to_account_facts(changes: dict[str, Any], expected: Any) -> None:
     assert grounding(**changes).account_arr() == expected
-
-
-@pytest.mark.parametrize(
-    ("span", "expected"),
-    [
-        (timedelta(0), "0 min"),
-        (timedelta(seconds=20), "1 min"),
-        (45 * MIN, "45 min"),
-        (2 * HOUR, "2 h"),
-        (135 * MIN, "2 h 15 min"),
-        (27 * HOUR, "1 d 3 h"),
-        (48 * HOUR, "2 d"),
-    ],
-)
-def test_format_duration(span: timedelta, expected: str) -> None:
-    assert format_duration(span) == expected
 
 
 def test_time_formats() -> None:
@@ -714,7 +698,7 @@ def allowed_numbers(g: Grounding) -> set[str]:
     spans += [s.done_at - s.due_at for s in g.steps if s.done_at and s.due_at]
     spans += [t - g.now for t in times]
     corpus = [prompts.render_facts(g), *map(human_utc, times), *map(short_utc, times)]
-    corpus += [format_duration(s) for s in spans]
+    corpus += [human_duration(s) for s in spans]
     corpus += [offline.compensation_recommendation(g), "24-48 h"]
     return set(NUMBER.findall("\n".join(corpus)))
 

@@ -1,4 +1,4 @@
-"""The KPIs of bot.kpi on synthetic histories built with the domain's own functions, each
+"""The KPIs of bot.domain.kpi on synthetic histories built with the domain's own functions, each
 checked against an answer worked out by hand."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import kpi
+from bot.domain import kpi
 from bot.domain.escalation import (
     Declaration,
     Escalation,
@@ -101,28 +101,28 @@ class Story:
 
 
 def test_time_to_assessment() -> None:
-    assert kpi.time_to_assessment(Story().esc) is None
-    assert kpi.time_to_assessment(Story().done("assessment", 10 * M).esc) == 10 * M
+    assert kpi.time_to_assessment(Story().esc, PROTOCOL) is None
+    assert kpi.time_to_assessment(Story().done("assessment", 10 * M).esc, PROTOCOL) == 10 * M
 
 
 def test_time_to_war_room_prefers_the_ready_event_over_the_step() -> None:
     story = Story()
     # Opening the room marks the step done at once: without the ready event that is 0.
-    assert kpi.time_to_war_room(*story.pair) == timedelta(0)
+    assert kpi.time_to_war_room(*story.pair, PROTOCOL) == timedelta(0)
     story.ready(45 * S).ready(2 * M)
-    assert kpi.time_to_war_room(*story.pair) == 45 * S
+    assert kpi.time_to_war_room(*story.pair, PROTOCOL) == 45 * S
 
 
 def test_time_to_war_room_without_event_or_step_is_none() -> None:
     esc, events = Story().pair
     no_steps = esc.model_copy(update={"steps": ()})
-    assert kpi.time_to_war_room(no_steps, events) is None
+    assert kpi.time_to_war_room(no_steps, events, PROTOCOL) is None
 
 
 def test_time_to_first_customer_communication() -> None:
-    assert kpi.time_to_first_customer_communication(*Story().pair) is None
+    assert kpi.time_to_first_customer_communication(*Story().pair, PROTOCOL) is None
     approved = Story().update(20 * M).customer_update(40 * M).customer_update(3 * H)
-    assert kpi.time_to_first_customer_communication(*approved.pair) == 40 * M
+    assert kpi.time_to_first_customer_communication(*approved.pair, PROTOCOL) == 40 * M
     # The first word went out another way (a call) and the step was marked by hand.
     by_hand = Story().resolve(2 * H)
     by_hand.esc = by_hand.esc.model_copy(
@@ -135,7 +135,7 @@ def test_time_to_first_customer_communication() -> None:
             )
         }
     )
-    assert kpi.time_to_first_customer_communication(*by_hand.pair) == 50 * M
+    assert kpi.time_to_first_customer_communication(*by_hand.pair, PROTOCOL) == 50 * M
 
 
 def test_time_to_resolve() -> None:

@@ -7,19 +7,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.domain.declaration import MAX_CUSTOMER, MAX_SUMMARY
 from bot.domain.errors import InvalidInput
+from bot.domain.naming import channel_name, slugify
 from bot.slack.parse import (
-    MAX_CUSTOMER,
-    MAX_SUMMARY,
     USAGE,
     Declare,
     Help,
     OpenForm,
-    channel_name,
     parse_amount,
     parse_escalate,
     parse_user_mention,
-    slugify,
     unescape,
 )
 

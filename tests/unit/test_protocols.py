@@ -21,7 +21,8 @@ from protocols import (
     describe,
     load_protocol,
 )
-from protocols.schema import Duration, format_duration
+from protocols.durations import duration_code, human_duration
+from protocols.schema import Duration
 
 MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -204,7 +205,7 @@ def test_duration_accepts(raw: object, expected: timedelta, short: str) -> None:
     assert _DURATION.dump_python(value) == short
     assert _DURATION.dump_json(value) == f'"{short}"'.encode()
     assert _DURATION.validate_python(short) == expected
-    assert format_duration(value) == short
+    assert duration_code(value) == short
 
 
 @pytest.mark.parametrize(
@@ -278,7 +279,7 @@ BAD_DATA: list[tuple[str, Edit, str]] = [
         "unknown step key",
         _step(0, deadline="15m"),
         "custom.yaml: steps[0] (assessment): unknown field 'deadline' (known fields: id, "
-        "title, description, checklist, notify_vp, due, every, after_resolution)",
+        "title, description, checklist, notify_vp, milestone, due, every, after_resolution)",
     ),
     (
         "unknown criterion key",
@@ -377,9 +378,27 @@ BAD_DATA: list[tuple[str, Edit, str]] = [
     ),
     (
         "two every steps",
-        _step(2, due=_DELETE, every="4h"),
+        _step(2, due=_DELETE, every="4h", milestone=_DELETE),
         "custom.yaml: steps: only one step may use 'every' (the status-update cadence), "
         "but 'customer_communication' and 'incident_management' do",
+    ),
+    (
+        "unknown milestone",
+        _step(0, milestone="triage"),
+        "custom.yaml: steps[0] (assessment).milestone: expected one of 'assessment', "
+        "'war_room' or 'first_customer_contact', got 'triage'",
+    ),
+    (
+        "a milestone twice",
+        _step(0, milestone="war_room"),
+        "custom.yaml: steps: only one step may be the war_room milestone, but 'assessment' "
+        "and 'war_room' are",
+    ),
+    (
+        "a milestone on a step without a deadline",
+        _step(3, milestone="assessment"),
+        "custom.yaml: steps[3] (incident_management): step 'incident_management' is the "
+        "assessment milestone, which needs a `due` deadline",
     ),
     (
         "decreasing after_resolution",
@@ -512,3 +531,26 @@ def test_schema_refuses_extra_keys_without_the_loader() -> None:
     (error,) = info.value.errors()
     assert error["type"] == "extra_forbidden"
     assert error["loc"] == ("steps", 0, "deadline")
+
+
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [
+        (timedelta(0), "0 s"),
+        (timedelta(seconds=20), "20 s"),
+        (timedelta(seconds=89), "1 min"),
+        (timedelta(minutes=45), "45 min"),
+        (timedelta(hours=2), "2 h"),
+        (timedelta(minutes=135), "2 h 15 min"),
+        (timedelta(hours=27), "27 h"),
+        (timedelta(hours=48), "48 h"),
+        (timedelta(hours=80), "3 d 8 h"),
+        (timedelta(days=5), "5 d"),
+        (timedelta(minutes=-90), "-1 h 30 min"),
+        (150.0, "2 min"),
+    ],
+)
+def test_human_duration_is_the_one_way_people_read_a_duration(
+    span: timedelta | float, expected: str
+) -> None:
+    assert human_duration(span) == expected

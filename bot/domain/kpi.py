@@ -2,17 +2,17 @@
 
 This module owns what each KPI means. It is pure: it takes the history (a list of
 `(Escalation, timeline)` pairs), the protocol and `now`, and returns a frozen `Kpis`; it reads
-no Redis, Slack or files. `bot.report` loads the history and renders it; the App Home and the
-weekly digest can call `compute` on the same data.
+no Redis, Slack or files. `bot.report` renders it; the App Home and the weekly digest call
+`compute` on the same data.
 
 Definitions (every duration is measured from the declaration, `declared_at`):
 
-- **time to assessment**: until the `assessment` step was done.
+- **time to assessment**: until the protocol's `assessment` milestone step was done.
 - **time to war room**: until the first `war_room_ready` event (the room was fully set up);
-  without one, until the `war_room` step was done.
+  without one, until the `war_room` milestone step was done.
 - **time to first customer communication**: until the first `customer_update` event (an
-  approved customer update); without one, until the `customer_communication` step was done
-  (marked by hand when the first word went out some other way, e.g. a call).
+  approved customer update); without one, until the `first_customer_contact` milestone step
+  was done (marked by hand when the first word went out some other way, e.g. a call).
 - **time to resolve**: until `resolved_at`.
   Each has median, p90 (nearest rank: the smallest value with at least 90% of the values at
   or below it) and mean over the escalations that have a value, and `missing`, the count
@@ -44,11 +44,8 @@ from bot.domain.timeline import Event, EventKind
 from protocols.schema import Protocol
 
 __all__ = [
-    "ASSESSMENT_STEP",
-    "CUSTOMER_COMMUNICATION_STEP",
     "RESOLUTION_TARGET",
     "SLA_TARGET",
-    "WAR_ROOM_STEP",
     "CountRow",
     "DurationStats",
     "EscalationKpis",
@@ -73,11 +70,6 @@ __all__ = [
 ]
 
 History = Sequence[tuple[Escalation, Sequence[Event]]]
-
-# The step ids of the shipped protocol these KPIs are about (the domain uses the same ids).
-ASSESSMENT_STEP = "assessment"
-WAR_ROOM_STEP = "war_room"
-CUSTOMER_COMMUNICATION_STEP = "customer_communication"
 
 # The source's targets ("Key Performance Indicators" → "Operational Metrics").
 SLA_TARGET = 0.98  # SLA compliance > 98%
@@ -314,7 +306,9 @@ class Kpis:
 # -- per-escalation measures ------------------------------------------------------------------
 
 
-def _step_done_at(esc: Escalation, step_id: str) -> datetime | None:
+def _step_done_at(esc: Escalation, step_id: str | None) -> datetime | None:
+    if step_id is None:
+        return None
     try:
         return esc.step(step_id).done_at
     except KeyError:
@@ -330,24 +324,27 @@ def _since_declared(esc: Escalation, at: datetime | None) -> timedelta | None:
     return None if at is None else at - esc.declared_at
 
 
-def time_to_assessment(esc: Escalation) -> timedelta | None:
-    """Declaration to the assessment step done; None while it is not."""
-    return _since_declared(esc, _step_done_at(esc, ASSESSMENT_STEP))
+def time_to_assessment(esc: Escalation, protocol: Protocol) -> timedelta | None:
+    """Declaration to the assessment milestone done; None while it is not."""
+    return _since_declared(esc, _step_done_at(esc, protocol.milestone_id("assessment")))
 
 
-def time_to_war_room(esc: Escalation, events: Iterable[Event]) -> timedelta | None:
-    """Declaration to the first `war_room_ready` event, else to the war-room step done."""
+def time_to_war_room(
+    esc: Escalation, events: Iterable[Event], protocol: Protocol
+) -> timedelta | None:
+    """Declaration to the first `war_room_ready` event, else to the war-room milestone done."""
     ready = _first(events, EventKind.WAR_ROOM_READY)
-    return _since_declared(esc, ready or _step_done_at(esc, WAR_ROOM_STEP))
+    return _since_declared(esc, ready or _step_done_at(esc, protocol.milestone_id("war_room")))
 
 
 def time_to_first_customer_communication(
-    esc: Escalation, events: Iterable[Event]
+    esc: Escalation, events: Iterable[Event], protocol: Protocol
 ) -> timedelta | None:
-    """Declaration to the first approved customer update, else to the customer-communication
-    step done (people may reach the customer another way and mark the step by hand)."""
+    """Declaration to the first approved customer update, else to the first-customer-contact
+    milestone done (people may reach the customer another way and mark the step by hand)."""
     first = _first(events, EventKind.CUSTOMER_UPDATE)
-    return _since_declared(esc, first or _step_done_at(esc, CUSTOMER_COMMUNICATION_STEP))
+    step = protocol.milestone_id("first_customer_contact")
+    return _since_declared(esc, first or _step_done_at(esc, step))
 
 
 def time_to_resolve(esc: Escalation) -> timedelta | None:
@@ -566,9 +563,11 @@ def _measure(
         status=esc.status,
         declared_at=esc.declared_at,
         resolved_at=esc.resolved_at,
-        time_to_assessment=time_to_assessment(esc),
-        time_to_war_room=time_to_war_room(esc, events),
-        time_to_first_customer_communication=time_to_first_customer_communication(esc, events),
+        time_to_assessment=time_to_assessment(esc, protocol),
+        time_to_war_room=time_to_war_room(esc, events, protocol),
+        time_to_first_customer_communication=time_to_first_customer_communication(
+            esc, events, protocol
+        ),
         time_to_resolve=time_to_resolve(esc),
         update_cadence=update_cadence(esc, events, interval, now),
         follow_up=follow_up(esc, protocol, now),

@@ -1,0 +1,81 @@
+"""A declaration: what someone asks for when they open a war room, and the rules it must meet
+wherever it was typed (the `/escalate` command line or the declaration form).
+
+Pure. Each rule raises `InvalidInput` with a message that names the problem; the slash command
+shows it with the usage, the form beside the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from bot.domain.errors import InvalidInput
+
+MAX_CUSTOMER = 80
+MAX_SUMMARY = 2000
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A validated request to open a war room, wherever it came from (command or form)."""
+
+    customer: str
+    summary: str
+    declarer: str
+    arr: int | None = None
+    ic: str | None = None
+    criteria: tuple[str, ...] = ()
+    private: bool = False
+
+
+def check_customer(name: str) -> str:
+    """The customer name with its white space folded; it must be there and fit a channel."""
+    customer = " ".join(name.split())
+    if not customer:
+        raise InvalidInput("Name the customer.")
+    if len(customer) > MAX_CUSTOMER:
+        raise InvalidInput(
+            f"The customer name is {len(customer)} characters long; keep it to {MAX_CUSTOMER} "
+            "or fewer."
+        )
+    return customer
+
+
+def check_summary(summary: str) -> str:
+    """The summary, trimmed; a sentence or two, the details belong in the war room."""
+    text = summary.strip()
+    if not text:
+        raise InvalidInput("Say in a sentence what is happening.")
+    if len(text) > MAX_SUMMARY:
+        raise InvalidInput(
+            f"The summary is {len(text)} characters long; keep it to {MAX_SUMMARY} or fewer "
+            "and put the details in the war room."
+        )
+    return text
+
+
+def _criterion_key(criterion: str) -> str:
+    # `Security-Incident` is a typo for `security_incident`, not another criterion.
+    return criterion.strip().lower().replace("-", "_")
+
+
+def check_criteria(typed: Iterable[str], known: Collection[str]) -> tuple[str, ...]:
+    """The criteria as the protocol spells them, in the order given, without repeats.
+
+    Case and `-` for `_` are forgiven; an unknown one is refused with the closest known id.
+    """
+    canonical = {_criterion_key(criterion): criterion for criterion in known}
+    chosen: list[str] = []
+    for name in typed:
+        criterion = canonical.get(_criterion_key(name))
+        if criterion is None:
+            listing = ", ".join(sorted(known)) if known else "none are configured"
+            close = difflib.get_close_matches(_criterion_key(name), list(canonical), n=1)
+            hint = f" Did you mean {canonical[close[0]]}?" if close else ""
+            shown = " ".join(name.split())[:40].replace("`", "'")
+            raise InvalidInput(f"Unknown criterion `{shown}`.{hint} Known criteria: {listing}.")
+        if criterion not in chosen:
+            chosen.append(criterion)
+    return tuple(chosen)
