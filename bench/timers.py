@@ -20,7 +20,8 @@ import redis
 import yaml
 
 from bench.common import REDIS_URL, drop_prefix, pct
-from bot.domain.escalation import Declaration, open_escalation
+from bot.domain.declaration import Declaration
+from bot.domain.escalation import open_escalation
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.store import Keys, Store

@@ -28,8 +28,10 @@ def register(prefix: str, handler: TimerHandler) -> None:
     _handlers[prefix] = handler
 
 
-def unregister(prefix: str) -> None:
-    _handlers.pop(prefix, None)
+def unregister(prefix: str, handler: TimerHandler) -> None:
+    """Forget `handler`, unless another runtime of the same deployment registered since."""
+    if _handlers.get(prefix) is handler:
+        del _handlers[prefix]
 
 
 def _handler(prefix: str) -> TimerHandler:

@@ -112,6 +112,15 @@ class Memory:
         entry = {"at": at.isoformat(), "decision": decision, "by": by, **details}
         append_yaml_list(self.decisions_path(esc_id), "decisions", [entry])
 
+    def log_decision(
+        self, esc_id: str, decision: str, by: str | None, at: datetime, **details: Any
+    ) -> None:
+        """`record_decision` for work that must go on anyway: a disk problem is logged."""
+        try:
+            self.record_decision(esc_id, decision, by, at, **details)
+        except OSError:
+            log.exception("escalation %s: could not record decision %s", esc_id, decision)
+
     def write_output(self, esc_id: str, kind: str, data: dict[str, Any]) -> Path:
         """An approved customer update or the final review: `outputs/final/<n>-<kind>.yaml`."""
         folder = self.outputs_dir(esc_id)

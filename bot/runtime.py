@@ -11,20 +11,24 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from slack_bolt import App
-from slack_sdk import WebClient
 
-from agents.checks import DEFAULT_FLAG_TERMS
 from agents.vp import VPAgent
 from bot import jobs
 from bot.acks_first import AcksFirst
+from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig, load_config
-from bot.drafting import DraftDesk
-from bot.home import Home, digest
 from bot.listeners import actions, commands, drafts, errors, home, mentions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.scheduling import Scheduler
-from bot.service import EscalationService
+from bot.services.briefing import Briefing
+from bot.services.declaring import Declaring, Pacing
+from bot.services.drafting import DraftDesk
+from bot.services.escalations import Escalations
+from bot.services.home import Digest, Home
+from bot.services.mentions import Mentions
+from bot.services.room import RoomChanges
+from bot.services.timers import TimerFiring
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
 from bot.store import Keys, Store
@@ -41,17 +45,21 @@ class StartupError(Exception):
 @dataclass
 class Runtime:
     settings: Settings
+    clock: Clock
     protocol: Protocol
     config: WarroomConfig
     metrics: Metrics
     redis: redis.Redis
     store: Store
-    client: WebClient
     gateway: SlackGateway
-    service: EscalationService
     scheduler: Scheduler
     agent: VPAgent
+    escalations: Escalations
+    declaring: Declaring
+    room: RoomChanges
     desk: DraftDesk
+    home: Home
+    timers: TimerFiring
     app: App
     executor: AcksFirst
 
@@ -59,15 +67,18 @@ class Runtime:
         return self.store.ping()
 
     def start(self) -> None:
-        """Run timers: register the job handler, then compete for the scheduler's lease."""
-        jobs.register(self.settings.redis_prefix, self.service)
-        self.scheduler.start(on_leadership=self.service.reconcile)
+        """Run timers: compete for the scheduler's lease (the leader processes the jobs)."""
+        self.scheduler.start(on_leadership=self.timers.reconcile)
+
+    def run_due(self) -> int:
+        """Run the timers due at this runtime's clock, here and now (tests, drills)."""
+        return self.scheduler.run_due(self.clock())
 
     def close(self) -> None:
         """Finish the work already accepted, then let go of pools and connections."""
         self.executor.shutdown(wait=True)
         self.scheduler.stop()
-        jobs.unregister(self.settings.redis_prefix)
+        jobs.unregister(self.settings.redis_prefix, self.timers)
         self.agent.close()
         self.gateway.close()
         self.redis.close()
@@ -114,19 +125,24 @@ def warm_pool(client: redis.Redis, size: int) -> None:
 def build_runtime(
     settings: Settings,
     *,
+    clock: Clock = system_clock,
     listener_executor: Executor | None = None,
     verify_token: bool = True,
+    create_window: float = 60.0,
 ) -> Runtime:
-    """Everything the bot needs. `listener_executor` runs work after the ack (tests pass one
-    that runs inline, so a request's work is finished when dispatch returns)."""
+    """Everything the bot needs, built once, each part given exactly what it uses.
+
+    `clock` is the time escalations run on (tests pass a ManualClock); `listener_executor`
+    runs work after the ack (tests pass one that runs inline, so a request's work is finished
+    when dispatch returns); `create_window` is the window of Slack's channel-creation limit
+    (tests and benchmarks shrink it)."""
     missing = settings.missing_for_run()
     if missing:
         raise StartupError(f"{' and '.join(missing)} must be set (see README, Configuration)")
     protocol, config = load_definitions(settings)
     metrics = Metrics()
     token = settings.slack_bot_token.get_secret_value()  # type: ignore[union-attr]
-    client = build_client(token, settings.slack_api_url, metrics)
-    gateway = SlackGateway(client, threads=64)
+    gateway = SlackGateway(build_client(token, settings.slack_api_url, metrics), threads=64)
     redis_client = connect_redis(settings)
     warm_pool(redis_client, 24)
     keys = Keys(settings.redis_prefix)
@@ -137,18 +153,74 @@ def build_runtime(
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.scheduler_poll,
     )
-    service = EscalationService(
+    memory = Memory(Path(settings.memory_dir))
+    agent = VPAgent(
+        api_key=settings.anthropic_api_key.get_secret_value()
+        if settings.anthropic_api_key
+        else None,
+        base_url=settings.anthropic_base_url,
+        model=settings.model,
+        timeout=settings.model_timeout,
+    )
+    scale = settings.clock_scale
+
+    app_home = Home(store=store, gateway=gateway, protocol=protocol, clock=clock)
+    escalations = Escalations(
+        store, scheduler, protocol, clock_scale=scale, on_changed=app_home.changed
+    )
+    briefing = Briefing(gateway, protocol, scale)
+    desk = DraftDesk(
+        escalations=escalations,
         store=store,
+        briefing=briefing,
         gateway=gateway,
-        memory=Memory(Path(settings.memory_dir)),
+        memory=memory,
+        agent=agent,
+        protocol=protocol,
+        config=config,
+        clock=clock,
+    )
+    room = RoomChanges(
+        escalations=escalations,
+        briefing=briefing,
+        gateway=gateway,
+        memory=memory,
+        protocol=protocol,
+        config=config,
+        clock=clock,
+        # The post-incident review is drafted at resolution, beside the resolution's replies.
+        on_resolved=lambda esc: gateway.submit(desk.review_at_resolution, esc),
+    )
+    declaring = Declaring(
+        store=store,
+        escalations=escalations,
+        briefing=briefing,
+        gateway=gateway,
+        memory=memory,
         protocol=protocol,
         config=config,
         metrics=metrics,
-        timers=scheduler,
-        clock_scale=settings.clock_scale,
-        dedup_seconds=settings.dedup_seconds,
-        creates_per_minute=settings.channel_creates_per_minute,
+        clock=clock,
+        clock_scale=scale,
+        pacing=Pacing(
+            creates_per_minute=settings.channel_creates_per_minute,
+            window=create_window,
+            dedup_seconds=settings.dedup_seconds,
+        ),
     )
+    timers = TimerFiring(
+        store=store,
+        escalations=escalations,
+        timers=scheduler,
+        gateway=gateway,
+        protocol=protocol,
+        clock=clock,
+        exec_channel=config.exec_channel,
+        digest=Digest(store=store, protocol=protocol).build,
+    )
+    # The scheduler's jobs name their deployment by its Redis prefix (see bot/jobs.py).
+    jobs.register(settings.redis_prefix, timers)
+
     executor = AcksFirst(
         listener_executor
         or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="after-ack")
@@ -159,50 +231,42 @@ def build_runtime(
             if settings.slack_signing_secret
             else ""
         ),
-        client=client,
+        client=gateway.client,
         # Acks run on the request's own thread and never queue behind slow work, which runs
         # on `executor`; Bolt's default shares one 5-thread pool between both.
         process_before_response=True,
         listener_executor=executor,
         token_verification_enabled=verify_token,
     )
-    agent = VPAgent(
-        api_key=settings.anthropic_api_key.get_secret_value()
-        if settings.anthropic_api_key
-        else None,
-        base_url=settings.anthropic_base_url,
-        model=settings.model,
-        timeout=settings.model_timeout,
-    )
-    desk = DraftDesk(service, agent, flag_words=config.flag_terms or DEFAULT_FLAG_TERMS)
-    # The post-incident review is drafted at resolution, beside the resolution's own replies.
-    service.on_resolved.append(lambda esc: gateway.submit(desk.review_at_resolution, esc))
-    app_home = Home(service)
-    service.digest = lambda start, end: digest(service, start, end)
-    service.on_changed.append(app_home.changed)
     errors.register(app)
-    commands.register(app, service)
-    views.register(app, service)
-    actions.register(app, service)
-    mentions.register(app, service, desk)
-    drafts.register(app, desk)
+    commands.register(app, declaring)
+    views.register(app, declaring, gateway)
+    actions.register(app, room)
+    mentions.register(
+        app, Mentions(store=store, escalations=escalations, room=room, desk=desk), gateway
+    )
+    drafts.register(app, desk, gateway)
     home.register(app, app_home)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.
         _ = gateway.bot_user_id
     return Runtime(
         settings=settings,
+        clock=clock,
         protocol=protocol,
         config=config,
         metrics=metrics,
         redis=redis_client,
         store=store,
-        client=client,
         gateway=gateway,
-        service=service,
         scheduler=scheduler,
         agent=agent,
+        escalations=escalations,
+        declaring=declaring,
+        room=room,
         desk=desk,
+        home=app_home,
+        timers=timers,
         app=app,
         executor=executor,
     )

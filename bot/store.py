@@ -126,6 +126,11 @@ class Keys:
         # Sorted set of users by when they last opened the App Home tab.
         return f"{self.prefix}:home-viewers"
 
+    @property
+    def home_refresh(self) -> str:
+        # SET NX EX: one App Home refresh per few seconds across every process.
+        return f"{self.prefix}:home-refresh"
+
     def pattern(self) -> str:
         return f"{self.prefix}:*"
 
@@ -383,6 +388,11 @@ class Store:
     def note_home_viewer(self, user: str, at: datetime) -> None:
         with _guard():
             self.redis.zadd(self.keys.home_viewers, {user: at.timestamp()})
+
+    def claim_home_refresh(self, seconds: int) -> bool:
+        """True for the first caller in `seconds`: that one refreshes the App Home tabs."""
+        with _guard():
+            return bool(self.redis.set(self.keys.home_refresh, 1, nx=True, ex=seconds))
 
     def home_viewers(self, since: datetime) -> list[str]:
         with _guard():

@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 import redis
 import yaml
 
+from bot.clock import ManualClock
 from bot.runtime import Runtime, build_runtime
 from bot.sandbox.state import StateError, free_port, start_redis_server
 from bot.settings import Settings
@@ -24,6 +26,21 @@ from tests.slack_driver import SlackDriver
 
 SIGNING_SECRET = "test-signing-secret"
 RUN_ID = uuid.uuid4().hex[:8]
+
+# The moment the in-process runtime's clock starts at (a Monday morning, UTC): war-room names
+# carry its date, whatever the wall clock says.
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def today() -> str:
+    """The date in the names of the rooms the in-process runtime opens (`esc-<today>-...`)."""
+    return T0.strftime("%Y%m%d")
+
+
+# What a developer's shell may hold that changes what the bot does: each test starts without.
+_ENVIRONMENT = ("SLACK_", "WARROOM_", "ANTHROPIC_", "REDIS_URL", "PORT", "WEB_CONCURRENCY")
+# ...but the tests' own settings stay.
+_TESTS_OWN = ("WARROOM_TEST_",)
 
 # The people and groups of the fake workspace.
 USERS = {
@@ -61,6 +78,20 @@ def _answers(host: str, port: int) -> bool:
 
 
 _free_port = free_port  # the tests' name for it
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's Slack, model, Redis or warroom settings."""
+    for name in list(os.environ):
+        if name.startswith(_ENVIRONMENT) and not name.startswith(_TESTS_OWN):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The in-process runtime's clock: it stands at T0 until a test moves it."""
+    return ManualClock(T0)
 
 
 @pytest.fixture(scope="session")
@@ -166,8 +197,8 @@ def settings(
 
 
 @pytest.fixture
-def runtime(settings: Settings) -> Iterator[Runtime]:
-    rt = build_runtime(settings, listener_executor=InlineExecutor())
+def runtime(settings: Settings, clock: ManualClock) -> Iterator[Runtime]:
+    rt = build_runtime(settings, clock=clock, listener_executor=InlineExecutor())
     yield rt
     rt.close()
 

@@ -30,6 +30,20 @@ class Declaration:
     private: bool = False
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """What becomes of a declaration on the ack path: ours to open (after `wait` seconds), or
+    another request's (already open in `channel_id`, or still being opened)."""
+
+    token: str | None
+    wait: float = 0.0
+    channel_id: str | None = None
+
+    @property
+    def mine(self) -> bool:
+        return self.token is not None
+
+
 def check_customer(name: str) -> str:
     """The customer name with its white space folded; it must be there and fit a channel."""
     customer = " ".join(name.split())

@@ -312,18 +312,6 @@ def reassign_ic(
     ]
 
 
-def may_act(esc: Escalation, user: str, roles: Iterable[str]) -> bool:
-    """Whether `user` holds one of `roles` (ic, vp, declarer) in this escalation."""
-    held = set()
-    if user == esc.ic:
-        held.add("ic")
-    if user in esc.vps:
-        held.add("vp")
-    if user == esc.declarer:
-        held.add("declarer")
-    return bool(held & set(roles))
-
-
 # -- timers: what is due, and what firing one records ------------------------------------
 
 

@@ -7,11 +7,11 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.listeners.errors import guarded
-from bot.service import EscalationService
+from bot.services.room import RoomChanges
 from bot.slack.ids import ActionId
 
 
-def register(app: App, service: EscalationService) -> None:
+def register(app: App, room: RoomChanges) -> None:
     def ack_step_done(ack: Ack) -> None:
         ack()
 
@@ -22,7 +22,7 @@ def register(app: App, service: EscalationService) -> None:
         guarded(
             "marking the step done",
             reply,
-            lambda: service.mark_done(body["channel"]["id"], action["value"], body["user"]["id"]),
+            lambda: room.mark_done(body["channel"]["id"], action["value"], body["user"]["id"]),
         )
 
     app.action(ActionId.STEP_DONE)(ack=ack_step_done, lazy=[step_done])

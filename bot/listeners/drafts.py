@@ -6,14 +6,15 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot.drafting import DraftDesk
 from bot.listeners.errors import guarded
+from bot.services.drafting import DraftDesk
+from bot.slack.gateway import SlackGateway
 from bot.slack.ids import VALUE, ActionId, BlockId, CallbackId
 
 _TEXT = "warroom_draft_text"
 
 
-def register(app: App, desk: DraftDesk) -> None:
+def register(app: App, desk: DraftDesk, gateway: SlackGateway) -> None:
     def ack_button(ack: Ack) -> None:
         ack()
 
@@ -60,7 +61,7 @@ def register(app: App, desk: DraftDesk) -> None:
         user = body["user"]["id"]
         guarded(
             "saving the edited update",
-            lambda text: desk.service.gateway.post_text(user, text),
+            lambda text: gateway.post_text(user, text),
             lambda: desk.save_edit(view["private_metadata"], user, context[_TEXT]),
         )
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.home import Home
 from bot.listeners.errors import guarded
+from bot.services.home import Home
 
 
 def register(app: App, home: Home) -> None:

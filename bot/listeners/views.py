@@ -10,8 +10,10 @@ from slack_bolt import Ack, App, BoltContext
 from bot.domain.declaration import Declaration
 from bot.domain.errors import Unavailable
 from bot.listeners.errors import guarded
-from bot.service import EscalationService
+from bot.services.declaring import Declaring
+from bot.slack import blocks
 from bot.slack.forms import read_form
+from bot.slack.gateway import SlackGateway
 from bot.slack.ids import BlockId, CallbackId
 
 _CLAIM = "warroom_claim"
@@ -19,25 +21,22 @@ _DECLARATION = "warroom_declaration"
 _WAIT = "warroom_wait"
 
 
-def register(app: App, service: EscalationService) -> None:
+def register(app: App, declaring: Declaring, gateway: SlackGateway) -> None:
     def ack_form(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
     ) -> None:
-        user = body["user"]["id"]
-        result = read_form(view["state"]["values"], user, service.protocol.criterion_ids)
+        result = read_form(view["state"]["values"], body["user"]["id"], declaring.known_criteria)
         if isinstance(result, dict):
             return ack(response_action="errors", errors=result)
         try:
             # A double submit of the same form carries the same view id: one room.
-            claim = service.claim(result, token=view["id"])
-            wait = service.reserve_creation(result, claim.token) if claim.mine else 0.0
+            accepted = declaring.accept(result, token=view["id"])
         except Unavailable as e:
             return ack(response_action="errors", errors={BlockId.CUSTOMER: e.message[:150]})
         ack()
-        if claim.mine:
-            context[_CLAIM] = claim.token
-            context[_DECLARATION] = asdict(result)
-            context[_WAIT] = wait
+        if accepted.mine:
+            context.update({_CLAIM: accepted.token, _DECLARATION: asdict(result)})
+            context[_WAIT] = accepted.wait
 
     def open_room(body: dict[str, Any], context: BoltContext) -> None:
         if not context.get(_CLAIM):
@@ -45,16 +44,13 @@ def register(app: App, service: EscalationService) -> None:
         user = body["user"]["id"]
 
         def reply(text: str) -> None:
-            service.gateway.post_text(user, text)  # the app's DM with the declarer
+            gateway.post_text(user, text)  # the app's DM with the declarer
 
         decl = Declaration(**context[_DECLARATION])
         wait = context.get(_WAIT, 0.0)
         if wait >= 1:
-            reply(
-                f"🚨 Your war room for *{decl.customer}* is queued behind others; it opens in "
-                f"about {round(wait)} s."
-            )
-        service.open_war_room_after(
+            reply(blocks.queued_notice(decl.customer, wait))
+        declaring.open_war_room_after(
             wait,
             decl,
             context[_CLAIM],

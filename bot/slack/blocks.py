@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.domain.declaration import MAX_CUSTOMER, MAX_SUMMARY
+from bot.domain.declaration import MAX_CUSTOMER, MAX_SUMMARY, Accepted
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import Event
@@ -260,6 +260,29 @@ def declaration_form(protocol: Protocol, *, private_metadata: str = "") -> View:
 
 def text_blocks(text: str) -> list[Block]:
     return [SectionBlock(text=MarkdownTextObject(text=_clip(text)))]
+
+
+def declaration_ack(customer: str, accepted: Accepted, creates_per_minute: int) -> str:
+    """What `/escalate` answers at once, visible only to the declarer."""
+    if not accepted.mine:
+        if accepted.channel_id:
+            return f"This escalation is already open: {channel_link(accepted.channel_id)}."
+        return "This escalation is already being opened; its link follows in a moment."
+    if accepted.wait >= 1:
+        return (
+            f"🚨 Your war room for *{customer}* is queued: Slack lets an app create about "
+            f"{creates_per_minute:g} channels a minute, and others came first. It opens "
+            f"in about {round(accepted.wait)} s; the link follows here."
+        )
+    return f"🚨 Opening a war room for *{customer}*…"
+
+
+def queued_notice(customer: str, wait: float) -> str:
+    """The declarer's DM when a room declared with the form waits its turn."""
+    return (
+        f"🚨 Your war room for *{customer}* is queued behind others; it opens in about "
+        f"{round(wait)} s."
+    )
 
 
 def usage_message(problem: str | None, usage: str) -> str:

@@ -1,13 +1,16 @@
-"""All Web API calls the app makes, with the meaning of Slack's error codes handled here.
+"""All Web API calls the app makes, and the one place Slack's error codes get their meaning.
 
-Calls that do not depend on each other run at once on a thread pool: against Slack a war
-room costs its chain of round trips, not the sum of its calls.
+Services call the gateway and never see slack_sdk: an error code that means something to them
+becomes a value (an invite problem in words) or an exception of this module (`RoomGone`), or a
+`WarroomError` whose message is for people; `describe` says any other failure in a few words.
+Calls that do not depend on each other run at once on a thread pool: against Slack a war room
+costs its chain of round trips, not the sum of its calls.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -22,11 +25,13 @@ from slack_sdk.models.views import View
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
+from bot.domain.errors import WarroomError
 from bot.metrics import Metrics
 from bot.slack.blocks import Message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+K = TypeVar("K")
 
 # Invite errors that concern one invitee, not the call: retried one by one so the rest get in.
 _PER_USER_INVITE_ERRORS = {
@@ -40,9 +45,44 @@ _PER_USER_INVITE_ERRORS = {
 }
 
 
+# What an invite failure means to the people in the room.
+_INVITE_REASONS = {
+    "user_not_found": "not found in this workspace (they may have left)",
+    "user_disabled": "deactivated",
+    "cant_invite": "Slack does not allow inviting them here",
+    "user_is_restricted": "a guest who cannot be invited to this channel",
+    "user_is_ultra_restricted": "a single-channel guest",
+}
+
+# Slack's answers when a war room can no longer be posted in.
+_ROOM_GONE = frozenset({"is_archived", "channel_not_found", "not_in_channel"})
+
+
+class RoomGone(Exception):
+    """The channel was archived, deleted or closed to the bot: nothing can be posted there."""
+
+    def __init__(self, channel: str, code: str) -> None:
+        super().__init__(f"{channel}: {code}")
+        self.code = code
+
+
 def error_code(e: SlackApiError) -> str:
     data = e.response.data if isinstance(e.response.data, dict) else {}
     return str(data.get("error") or f"http_{e.response.status_code}")
+
+
+def describe(e: BaseException) -> str:
+    """A failure in a few words for a person: Slack's error code, or the kind of failure."""
+    if isinstance(e, SlackApiError):
+        return f"Slack said {error_code(e)}"
+    if isinstance(e, RoomGone):
+        return f"Slack said {e.code}"
+    return type(e).__name__
+
+
+def invite_problem(code: str) -> str:
+    """Why someone could not be invited, in words."""
+    return _INVITE_REASONS.get(code, code)
 
 
 class MeteredWebClient(WebClient):
@@ -96,15 +136,16 @@ class SlackGateway:
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
         return self._pool.submit(fn, *args, **kwargs)
 
-    def together(self, *calls: Callable[[], Any]) -> list[Any]:
-        """Run independent calls at once; each result is its value or the exception it raised."""
-        futures = [self._pool.submit(c) for c in calls]
-        results: list[Any] = []
-        for f in futures:
+    def together(self, calls: Mapping[K, Callable[[], Any]]) -> dict[K, Any]:
+        """Run independent calls at once; each named result is its value or the exception it
+        raised."""
+        futures = {name: self._pool.submit(call) for name, call in calls.items()}
+        results: dict[K, Any] = {}
+        for name, future in futures.items():
             try:
-                results.append(f.result())
+                results[name] = future.result()
             except Exception as e:
-                results.append(e)
+                results[name] = e
         return results
 
     # -- identity --------------------------------------------------------------------------
@@ -133,15 +174,25 @@ class SlackGateway:
             try:
                 resp = self.client.conversations_create(name=name, is_private=private)
             except SlackApiError as e:
-                if error_code(e) == "name_taken":
+                code = error_code(e)
+                if code == "name_taken":
                     continue
-                raise
+                log.error("conversations.create failed for %s: %s", name, code)
+                raise WarroomError(
+                    f"Slack refused to create the war-room channel ({code}). Nothing was "
+                    "created; try again, and if it keeps failing check the app's channel "
+                    "permissions."
+                ) from e
             channel = resp["channel"]
             return str(channel["id"]), str(channel["name"])
         raise ChannelNameExhausted(name_for(1))
 
     def invite(self, channel: str, users: Sequence[str]) -> dict[str, str]:
-        """Invite everyone who can be; returns {user: Slack's error} for those who could not."""
+        """Invite everyone who can be; returns {user: why not, in words} for those who could
+        not."""
+        return {user: invite_problem(code) for user, code in self._invite(channel, users).items()}
+
+    def _invite(self, channel: str, users: Sequence[str]) -> dict[str, str]:
         if not users:
             return {}
         try:
@@ -168,9 +219,9 @@ class SlackGateway:
                 return None if code == "already_in_channel" else code
             return None
 
-        results = self.together(*(lambda u=u: one(u) for u in users))
+        results = self.together({u: (lambda u=u: one(u)) for u in users})
         failed = {}
-        for user, result in zip(users, results, strict=True):
+        for user, result in results.items():
             if isinstance(result, Exception):
                 failed[user] = type(result).__name__
             elif result:
@@ -180,12 +231,14 @@ class SlackGateway:
     def usergroup_members(self, group_ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         """Members of every group, in order; plus {group: error} for groups that failed."""
         groups = list(dict.fromkeys(group_ids))
-        results = self.together(
-            *(lambda g=g: self.client.usergroups_users_list(usergroup=g)["users"] for g in groups)
-        )
+
+        def users_of(group: str) -> list[str]:
+            return list(self.client.usergroups_users_list(usergroup=group)["users"])
+
+        results = self.together({g: (lambda g=g: users_of(g)) for g in groups})
         members: dict[str, None] = {}
         failed: dict[str, str] = {}
-        for group, result in zip(groups, results, strict=True):
+        for group, result in results.items():
             if isinstance(result, SlackApiError):
                 failed[group] = error_code(result)
             elif isinstance(result, Exception):
@@ -204,21 +257,32 @@ class SlackGateway:
             if error_code(e) != "already_archived":
                 raise
 
+    def members(self, channel: str) -> frozenset[str] | None:
+        """Who is in the channel; None when Slack will not say (the bot was removed, ...)."""
+        try:
+            resp = self.client.conversations_members(channel=channel)
+        except SlackApiError as e:
+            log.warning("members of %s unknown: %s", channel, error_code(e))
+            return None
+        return frozenset(resp.get("members") or ())
+
     # -- messages --------------------------------------------------------------------------
     def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
-        resp = self.client.chat_postMessage(
-            channel=channel,
-            text=message.text,
-            blocks=message.blocks,
-            thread_ts=thread_ts,
-            unfurl_links=False,
-        )
-        return str(resp["ts"])
+        """Post; RoomGone when the channel can no longer be posted in."""
+        return self._post(channel, thread_ts, text=message.text, blocks=message.blocks)
 
     def post_text(self, channel: str, text: str, *, thread_ts: str | None = None) -> str:
-        resp = self.client.chat_postMessage(
-            channel=channel, text=text, thread_ts=thread_ts, unfurl_links=False
-        )
+        return self._post(channel, thread_ts, text=text)
+
+    def _post(self, channel: str, thread_ts: str | None, **content: Any) -> str:
+        try:
+            resp = self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, unfurl_links=False, **content
+            )
+        except SlackApiError as e:
+            if error_code(e) in _ROOM_GONE:
+                raise RoomGone(channel, error_code(e)) from e
+            raise
         return str(resp["ts"])
 
     def update(self, channel: str, ts: str, message: Message) -> None:
@@ -233,6 +297,15 @@ class SlackGateway:
 
     def open_view(self, trigger_id: str, view: View) -> None:
         self.client.views_open(trigger_id=trigger_id, view=view)
+
+    def publish_home(self, user: str, view: View) -> bool:
+        """Publish `user`'s App Home tab; False (logged) when Slack refuses."""
+        try:
+            self.client.views_publish(user_id=user, view=view)
+        except SlackApiError as e:
+            log.warning("App Home for %s not published: %s", user, error_code(e))
+            return False
+        return True
 
     def respond(self, response_url: str, text: str, *, replace: bool = False) -> None:
         """Answer the person who typed a command, visible to them only."""

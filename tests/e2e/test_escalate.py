@@ -3,18 +3,15 @@ WebClient against the loopback Slack."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import yaml
 
 from bot.runtime import Runtime
 from bot.slack.ids import ActionId
+from tests.conftest import T0, today
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_driver import SlackDriver
-
-
-def today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
 
 
 def room_calls(fake: FakeSlack) -> list[str]:
@@ -24,7 +21,6 @@ def room_calls(fake: FakeSlack) -> list[str]:
 def test_a_declaration_opens_a_complete_war_room(
     slack: SlackDriver, fake_slack: FakeSlack, runtime: Runtime, memory_dir
 ) -> None:
-    before = datetime.now(UTC).replace(microsecond=0)
     reply = slack.command("Acme Corp: checkout fails for all EU users --arr 250k")
 
     assert reply.status == 200
@@ -41,7 +37,7 @@ def test_a_declaration_opens_a_complete_war_room(
     brief = next(m for m in channel.messages if m.ts == channel.pins[0])
     esc = runtime.store.by_channel(channel.id)
     assert esc is not None and esc.id == name and esc.brief_ts == brief.ts
-    assert esc.declared_at >= before
+    assert esc.declared_at == T0  # the runtime's clock
     due = {s.id: s.due_at for s in esc.steps}
     assert due["assessment"] - esc.declared_at == timedelta(minutes=15)
     assert due["war_room"] - esc.declared_at == timedelta(minutes=30)
@@ -107,9 +103,9 @@ def test_without_a_rotation_the_declarer_is_ic(
 ) -> None:
     config_file.write_text(yaml.safe_dump({"vp": ["U0VPSUPRT"]}))
     from bot.runtime import build_runtime
-    from tests.conftest import SIGNING_SECRET, InlineExecutor
+    from tests.conftest import SIGNING_SECRET, InlineExecutor, today
 
-    rt = build_runtime(runtime.settings, listener_executor=InlineExecutor())
+    rt = build_runtime(runtime.settings, clock=runtime.clock, listener_executor=InlineExecutor())
     try:
         driver = SlackDriver(slack.fake, SIGNING_SECRET, app=rt.app)
         driver.command("Hooli: search is empty", user="U0ENGINE1")

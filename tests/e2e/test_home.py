@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import timedelta
 
 from bot.domain.timers import digest_timer
-
-
-def today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
+from tests.conftest import today
 
 
 def home_text(view: dict) -> str:
@@ -56,24 +53,25 @@ def test_app_home_is_refreshed_when_an_escalation_changes(slack, fake_slack, run
         time.sleep(0.05)
 
 
-def test_the_weekly_digest_is_posted_once(slack, fake_slack, runtime) -> None:
+def test_the_weekly_digest_is_posted_once(slack, fake_slack, runtime, clock) -> None:
     slack.command("Acme: checkout down")
     slack.command("Wayne: breach suspected --private")
-    week = digest_timer(datetime.now(UTC)).detail
-    runtime.service.fire_digest(week)
-    runtime.service.fire_digest(week)  # a second firing (a stalled ex-leader): nothing more
+    clock.advance(timedelta(days=6, hours=23))  # the Monday after
+    week = digest_timer(runtime.clock()).detail
+    runtime.timers.fire_digest(week)
+    runtime.timers.fire_digest(week)  # a second firing (a stalled ex-leader): nothing more
     digests = [m for m in fake_slack.messages_in("exec-escalations") if "digest" in m.text]
     assert len(digests) == 1
     text = home_text({"blocks": digests[0].blocks})
     assert "Weekly escalation digest" in text and "Acme" in text
-    assert "Wayne" not in text and "1 private escalation(s) not listed" in text
+    assert "Wayne" not in text and "1 private escalation not listed" in text
     assert "Still open" in text
     assert any(j.startswith("digest:") for j in runtime.scheduler.job_ids())
 
 
 def test_reconcile_keeps_one_weekly_digest(runtime) -> None:
-    runtime.service.reconcile()
-    runtime.service.reconcile()
+    runtime.timers.reconcile()
+    runtime.timers.reconcile()
     assert [j for j in runtime.scheduler.job_ids() if j.startswith("digest:")] == [
-        digest_timer(datetime.now(UTC)).id
+        digest_timer(runtime.clock()).id
     ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import pytest
 import yaml
@@ -14,13 +14,9 @@ from pydantic import SecretStr
 
 from bot.runtime import Runtime, build_runtime
 from bot.slack.ids import ActionId
-from tests.conftest import SIGNING_SECRET, InlineExecutor
+from tests.conftest import SIGNING_SECRET, InlineExecutor, today
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_driver import SlackDriver
-
-
-def today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
 
 
 def shown(message) -> str:
@@ -106,7 +102,7 @@ class Room:
 
 
 @pytest.fixture
-def agent_runtime(settings, fake_anthropic) -> Iterator[Callable[..., Runtime]]:
+def agent_runtime(settings, clock, fake_anthropic) -> Iterator[Callable[..., Runtime]]:
     made: list[Runtime] = []
 
     def make(**overrides) -> Runtime:
@@ -115,7 +111,9 @@ def agent_runtime(settings, fake_anthropic) -> Iterator[Callable[..., Runtime]]:
             "anthropic_base_url": fake_anthropic.url,
             **overrides,
         }
-        rt = build_runtime(settings.model_copy(update=values), listener_executor=InlineExecutor())
+        rt = build_runtime(
+            settings.model_copy(update=values), clock=clock, listener_executor=InlineExecutor()
+        )
         rt.desk.stream_interval = 0.05
         made.append(rt)
         return rt
@@ -178,11 +176,14 @@ def test_a_customer_update_is_drafted_streamed_and_grounded(
         assert fact in user_text, fact
 
 
-def test_approving_records_the_update_everywhere(room: Room, fake_anthropic, memory_dir) -> None:
+def test_approving_records_the_update_everywhere(
+    room: Room, clock, fake_anthropic, memory_dir
+) -> None:
     fake_anthropic.reply_with("We are sorry for the disruption. Next update by 15:00 UTC.")
     ts = room.mention("draft update")
     (draft,) = room.thread(ts)
     due_before = room.esc.step("incident_management").due_at
+    clock.advance(timedelta(minutes=20))  # the IC reads the draft before approving it
 
     room.click(ActionId.DRAFT_APPROVE, draft, user="U0ENGINE1")  # not allowed
     assert room.esc.step("customer_communication").done_at is None

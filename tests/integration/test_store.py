@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from bot.domain.declaration import Declaration
 from bot.domain.errors import Unavailable
-from bot.domain.escalation import Declaration, mark_step_done, open_escalation
+from bot.domain.escalation import mark_step_done, open_escalation
 from bot.store import Keys, Store
 from protocols.loader import load_protocol
 
@@ -128,22 +129,24 @@ def test_a_full_redis_refuses_with_a_message(tmp_path) -> None:
 
 
 def test_a_pending_claim_is_short_unless_the_declaration_is_queued(settings, fake_slack) -> None:
-    from bot.domain.escalation import Declaration as Decl
+    from bot.domain.declaration import Declaration as Decl
     from bot.runtime import build_runtime
+    from bot.store import fingerprint
     from tests.conftest import InlineExecutor
 
-    rt = build_runtime(settings, listener_executor=InlineExecutor())
+    one_per_ten_minutes = settings.model_copy(update={"channel_creates_per_minute": 1})
+    rt = build_runtime(one_per_ten_minutes, listener_executor=InlineExecutor(), create_window=600.0)
     try:
-        service = rt.service
-        service.creates_per_minute, service.create_window = 1, 600.0  # one room per 10 min
         first = Decl(customer="One", summary="down", declarer="U1")
         second = Decl(customer="Two", summary="down", declarer="U1")
-        for decl, token in ((first, "t1"), (second, "t2")):
-            assert service.claim(decl, token).mine
-        keys = [rt.store.keys.claim(service._fingerprint(d)) for d in (first, second)]
-        assert all(0 < rt.redis.ttl(k) <= 300 for k in keys)  # a dead process frees it soon
-        assert service.reserve_creation(first, "t1") == 0
-        wait = service.reserve_creation(second, "t2")
+        keys = [
+            rt.store.keys.claim(fingerprint(d.declarer, d.customer, d.summary))
+            for d in (first, second)
+        ]
+        assert rt.declaring.accept(first, "t1").wait == 0
+        # a dead process frees the claim soon
+        assert 0 < rt.redis.ttl(keys[0]) <= 300
+        wait = rt.declaring.accept(second, "t2").wait
         assert wait > 600
         assert rt.redis.ttl(keys[0]) <= 300 and rt.redis.ttl(keys[1]) > wait
     finally:

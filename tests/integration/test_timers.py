@@ -1,33 +1,24 @@
-"""Timers in one process: the real scheduler on the real Redis, Slack as the loopback fake,
-durations divided by a large WARROOM_CLOCK_SCALE."""
+"""Timers in one process: the real scheduler's job store on the real Redis, Slack as the
+loopback fake, and the runtime's clock moved by hand. `Runtime.run_due` runs what is due at
+that clock, as the scheduler's leader would: no sleeps, no wall time."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
+from bot.clock import ManualClock
 from bot.domain.timers import Timer, TimerKind
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Runtime
 from protocols.loader import load_protocol
-from tests.conftest import SIGNING_SECRET, InlineExecutor
+from tests.conftest import today
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_driver import SlackDriver
 
-
-def today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
-
-
-def wait_until(check: Callable[[], object], timeout: float = 15, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.05)
+MIN, HOUR = timedelta(minutes=1), timedelta(hours=1)
 
 
 def shown(message) -> str:
@@ -58,79 +49,83 @@ def mention(driver: SlackDriver, channel: str, text: str, user: str = "U0INCCMDR
 
 
 @pytest.fixture
-def scaled(settings, fake_slack) -> Iterator[Callable[[float], tuple[Runtime, SlackDriver]]]:
-    made: list[Runtime] = []
-
-    def make(scale: float) -> tuple[Runtime, SlackDriver]:
-        rt = build_runtime(
-            settings.model_copy(
-                update={"clock_scale": scale, "lease_seconds": 2, "scheduler_poll": 0.1}
-            ),
-            listener_executor=InlineExecutor(),
-        )
-        rt.start()
-        made.append(rt)
-        wait_until(rt.scheduler.reconciled.is_set, 5, "leadership and the first reconcile")
-        return rt, SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
-
-    yield make
-    for rt in made:
-        rt.close()
+def rt(runtime: Runtime) -> Runtime:
+    return runtime
 
 
-def test_overdue_steps_are_reminded_once_and_done_steps_never(scaled, fake_slack) -> None:
-    # 15 min -> 0.5 s, 1 h -> 2 s; the update nudge (2 h) -> 4 s
-    rt, slack = scaled(1800)
+def later(rt: Runtime, clock: ManualClock, delta: timedelta) -> int:
+    """Move the clock on and run what fell due; how many timers fired."""
+    clock.advance(delta)
+    return rt.run_due()
+
+
+def test_overdue_steps_are_reminded_once_and_done_steps_never(rt, clock, slack, fake_slack):
     slack.command("Acme: checkout down")
     channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
-    wait_until(lambda: posts(fake_slack, channel.id, "is overdue"), 5, "reminder")
+    later(rt, clock, 14 * MIN)
+    assert posts(fake_slack, channel.id, "is overdue") == []  # not yet due
+    later(rt, clock, 1 * MIN)
     (reminder,) = posts(fake_slack, channel.id, "is overdue")
     assert "*Immediate assessment* is overdue" in reminder
     assert "<@U0INCCMDR>" in reminder and "<@U0VPSUPRT>" not in reminder  # not a VP step yet
 
     slack.click(channel.id, "step_done", "customer_communication", user="U0INCCMDR")
-    time.sleep(2.5)  # past customer_communication's deadline
+    later(rt, clock, 2 * HOUR)  # past customer_communication's deadline, and again
+    later(rt, clock, 2 * HOUR)
     assert len(posts(fake_slack, channel.id, "is overdue")) == 1
     esc = rt.store.by_channel(channel.id)
-    assert esc.step("assessment").reminded_at is not None
+    assert esc.step("assessment").reminded_at == clock() - 4 * HOUR
     kinds = [e.kind for e in rt.store.timeline(esc.id)]
     assert kinds.count("reminder") == 1
 
 
-def test_vp_steps_mention_the_vps(scaled, fake_slack) -> None:
-    _, slack = scaled(3600)  # 1 h -> 1 s
+def test_vp_steps_mention_the_vps(rt, clock, slack, fake_slack) -> None:
     slack.command("Acme: checkout down")
     channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
+    later(rt, clock, HOUR)
     overdue = f"*{load_protocol().step('customer_communication').title}* is overdue"
-    wait_until(lambda: posts(fake_slack, channel.id, overdue), 5)
     (text,) = posts(fake_slack, channel.id, overdue)
     assert "<@U0VPSUPRT>" in text and "<@U0INCCMDR>" in text
 
 
-def test_nudges_repeat_until_an_update_resets_the_clock(scaled, fake_slack) -> None:
-    rt, slack = scaled(7200)  # 2 h -> 1 s
+def test_nudges_repeat_until_an_update_resets_the_clock(rt, clock, slack, fake_slack) -> None:
     slack.command("Acme: checkout down")
     channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
-    wait_until(lambda: len(posts(fake_slack, channel.id, "No status update")) >= 2, 5, "2 nudges")
-    time.sleep(0.5)  # mid-interval: without a reset the next nudge would come in 0.5 s
+
+    def nudges() -> int:
+        return len(posts(fake_slack, channel.id, "No status update"))
+
+    later(rt, clock, 2 * HOUR)
+    later(rt, clock, 2 * HOUR)
+    assert nudges() == 2
+    later(rt, clock, 90 * MIN)  # mid-interval: without a reset the next nudge is in 30 min
     mention(slack, channel.id, "update rollback in progress, next check 14:00")
-    n = len(posts(fake_slack, channel.id, "No status update"))
-    time.sleep(0.8)  # less than an interval after the update: no nudge
-    assert len(posts(fake_slack, channel.id, "No status update")) == n
-    wait_until(lambda: len(posts(fake_slack, channel.id, "No status update")) == n + 1, 5)
+    later(rt, clock, 60 * MIN)  # less than an interval after the update: no nudge
+    assert nudges() == 2
+    later(rt, clock, 60 * MIN)  # an interval after the update
+    assert nudges() == 3
     esc = rt.store.by_channel(channel.id)
-    assert esc.last_update_at is not None
+    assert esc.last_update_at == clock() - 2 * HOUR
     assert any(e.kind == "update" and "rollback" in e.text for e in rt.store.timeline(esc.id))
 
 
-def test_resolution_stops_every_timer_and_schedules_follow_ups(scaled, fake_slack) -> None:
-    rt, slack = scaled(36000)  # 24 h -> 2.4 s, 48 h -> 4.8 s; 15 min -> 25 ms
+def test_a_nudge_missed_while_no_process_ran_fires_once(rt, clock, slack, fake_slack) -> None:
+    slack.command("Acme: checkout down")
+    channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
+    later(rt, clock, 9 * HOUR)  # four intervals passed unattended
+    assert len(posts(fake_slack, channel.id, "No status update")) == 1
+    nudge = next(t for t in rt.escalations.timers_for(rt.store.by_channel(channel.id)))
+    assert nudge.at > clock()  # the next one is ahead, not in the past
+
+
+def test_resolution_stops_every_timer_and_schedules_follow_ups(rt, clock, slack, fake_slack):
     slack.command("Acme: checkout down")
     channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
     mention(slack, channel.id, "resolve bad deploy rolled back", user="U0ENGINE1")
     refusal = posts(fake_slack, channel.id, "only")
     assert refusal and "Nothing was changed" in refusal[0]
-    wait_until(lambda: posts(fake_slack, channel.id, "is overdue"), 5)
+    later(rt, clock, 15 * MIN)
+    assert posts(fake_slack, channel.id, "is overdue")
     mention(slack, channel.id, "resolve bad deploy rolled back", user="U0DECLARER")
     esc = rt.store.by_channel(channel.id)
     assert esc.status == "resolved" and esc.resolution == "bad deploy rolled back"
@@ -138,10 +133,13 @@ def test_resolution_stops_every_timer_and_schedules_follow_ups(scaled, fake_slac
     exec_msgs = [shown(m) for m in fake_slack.messages_in("exec-escalations")]
     assert any("Resolved" in t for t in exec_msgs)
     assert sorted(escalation_jobs(rt)) == [f"{esc.id}:follow_up:0", f"{esc.id}:follow_up:1"]
+    assert rt.store.following_up_ids() == [esc.id]
     reminders = len(posts(fake_slack, channel.id, "is overdue"))
-    wait_until(lambda: len(posts(fake_slack, channel.id, "📋 Follow-up")) == 2, 10, "follow-ups")
-    first, second = posts(fake_slack, channel.id, "📋 Follow-up")
+    later(rt, clock, 24 * HOUR)
+    (first,) = posts(fake_slack, channel.id, "📋 Follow-up")
     assert "Follow-up 1 of 2" in first and "satisfied" in first, first
+    later(rt, clock, 24 * HOUR)
+    first, second = posts(fake_slack, channel.id, "📋 Follow-up")
     assert "Follow-up 2 of 2" in second and "review" in second, second
     assert len(posts(fake_slack, channel.id, "is overdue")) == reminders
     assert posts(fake_slack, channel.id, "No status update") == []
@@ -149,8 +147,8 @@ def test_resolution_stops_every_timer_and_schedules_follow_ups(scaled, fake_slac
     assert rt.store.following_up_ids() == []
 
 
-def test_reconcile_restores_exactly_the_jobs_the_state_calls_for(scaled, fake_slack) -> None:
-    rt, slack = scaled(1)
+def test_reconcile_restores_exactly_the_jobs_the_state_calls_for(rt, slack) -> None:
+    rt.timers.reconcile()  # as a process does when it becomes the leader (the weekly digest)
     slack.command("Acme: checkout down")
     esc = rt.store.get(f"esc-{today()}-acme")
     expected = escalation_jobs(rt)
@@ -165,17 +163,16 @@ def test_reconcile_restores_exactly_the_jobs_the_state_calls_for(scaled, fake_sl
         "stray:deadline:x", TimerKind.DEADLINE, esc.declared_at + timedelta(days=1), "stray", "x"
     )
     rt.scheduler.schedule(stray)
-    assert rt.service.reconcile() == (1, 1)
+    assert rt.timers.reconcile() == (1, 1)
     assert escalation_jobs(rt) == expected
 
 
-def test_a_firing_is_posted_once_however_many_processes_try(scaled, fake_slack) -> None:
-    rt, slack = scaled(1)
+def test_a_firing_is_posted_once_however_many_processes_try(rt, slack, fake_slack) -> None:
     slack.command("Acme: checkout down")
     esc = rt.store.get(f"esc-{today()}-acme")
     # another process whose attempt is under way (or that died mid-post) holds the claim
     assert rt.store.begin_once(f"deadline:{esc.id}:assessment", ttl=30) == "mine"
-    rt.service.fire_deadline(esc.id, "assessment")
+    rt.timers.fire_deadline(esc.id, "assessment")
     assert posts(fake_slack, esc.channel_id, "is overdue") == []
     retry = rt.scheduler.store.lookup_job(f"{esc.id}:deadline:assessment")
     assert retry is not None  # tried again when that attempt's claim expires
@@ -185,7 +182,7 @@ def test_a_firing_is_posted_once_however_many_processes_try(scaled, fake_slack) 
 
     def fire() -> None:
         barrier.wait()
-        rt.service.fire_deadline(esc.id, "assessment")
+        rt.timers.fire_deadline(esc.id, "assessment")
 
     threads = [threading.Thread(target=fire) for _ in range(6)]
     for t in threads:
@@ -193,28 +190,24 @@ def test_a_firing_is_posted_once_however_many_processes_try(scaled, fake_slack) 
     for t in threads:
         t.join()
     assert len(posts(fake_slack, esc.channel_id, "is overdue")) == 1
-    rt.service.fire_deadline(esc.id, "assessment")  # a stalled ex-leader, much later
+    rt.timers.fire_deadline(esc.id, "assessment")  # a stalled ex-leader, much later
     assert len(posts(fake_slack, esc.channel_id, "is overdue")) == 1
 
 
-def test_a_failed_post_is_tried_again(scaled, fake_slack) -> None:
-    rt, slack = scaled(1)
+def test_a_failed_post_is_tried_again(rt, clock, slack, fake_slack) -> None:
     slack.command("Acme: checkout down")
     esc = rt.store.get(f"esc-{today()}-acme")
     fake_slack.server_error_next("chat.postMessage", status=503, times=3)  # beyond the retries
-    rt.service.fire_deadline(esc.id, "assessment")
+    rt.timers.fire_deadline(esc.id, "assessment")
     assert posts(fake_slack, esc.channel_id, "is overdue") == []
     assert rt.store.get(esc.id).step("assessment").reminded_at is None
     job = rt.scheduler.store.lookup_job(f"{esc.id}:deadline:assessment")
-    assert job is not None and job.next_run_time > datetime.now(UTC)
-    rt.service.fire_deadline(esc.id, "assessment")
+    assert job is not None and job.next_run_time > clock()
+    later(rt, clock, job.next_run_time - clock())
     assert len(posts(fake_slack, esc.channel_id, "is overdue")) == 1
 
 
-def test_mentions_answer_in_a_thread_once_and_explain_outside_a_war_room(
-    scaled, fake_slack
-) -> None:
-    _, slack = scaled(1)
+def test_mentions_answer_in_a_thread_once_and_explain_outside_a_war_room(slack, fake_slack) -> None:
     slack.command("Acme: checkout down")
     channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
     event = {
@@ -236,11 +229,10 @@ def test_mentions_answer_in_a_thread_once_and_explain_outside_a_war_room(
     assert "/escalate" in outside
 
 
-def test_an_archived_room_is_not_retried_forever(scaled, fake_slack) -> None:
-    rt, slack = scaled(1)
+def test_an_archived_room_is_not_retried_forever(rt, slack, fake_slack) -> None:
     slack.command("Acme: checkout down")
     esc = rt.store.get(f"esc-{today()}-acme")
     fake_slack.channels[esc.channel_id].is_archived = True
-    rt.service.fire_deadline(esc.id, "assessment")
+    rt.timers.fire_deadline(esc.id, "assessment")
     assert rt.store.get(esc.id).step("assessment").reminded_at is not None
     assert f"{esc.id}:deadline:assessment" not in rt.scheduler.job_ids()

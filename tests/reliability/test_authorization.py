@@ -4,13 +4,12 @@ update; anyone else is refused politely and nothing changes. Configurable."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 import pytest
 import yaml
 
 from bot.runtime import build_runtime
-from tests.conftest import CONFIG, SIGNING_SECRET, InlineExecutor
+from tests.conftest import CONFIG, SIGNING_SECRET, InlineExecutor, today
 from tests.slack_driver import SlackDriver
 
 
@@ -39,7 +38,7 @@ def reply_in(fake, channel: str, ts: str) -> str:
 )
 def test_outsiders_are_refused_and_nothing_changes(slack, fake_slack, runtime, command, what):
     slack.command("Acme: checkout down")
-    day = datetime.now(UTC).strftime("%Y%m%d")
+    day = today()
     channel = fake_slack.channel_by_name(f"esc-{day}-acme")
     before = runtime.store.by_channel(channel.id)
     ts = mention(slack, channel.id, command, user="U0ENGINE1")
@@ -52,19 +51,19 @@ def test_outsiders_are_refused_and_nothing_changes(slack, fake_slack, runtime, c
 @pytest.mark.parametrize("user", ["U0INCCMDR", "U0VPSUPRT", "U0DECLARER"])
 def test_the_ic_a_vp_and_the_declarer_may(slack, fake_slack, runtime, user):
     slack.command("Acme: checkout down", user="U0DECLARER")
-    day = datetime.now(UTC).strftime("%Y%m%d")
+    day = today()
     channel = fake_slack.channel_by_name(f"esc-{day}-acme")
     mention(slack, channel.id, "ic <@U0OTHERIC>", user=user)
     assert runtime.store.by_channel(channel.id).ic == "U0OTHERIC"
 
 
-def test_who_may_act_is_configurable(settings, fake_slack, config_file):
+def test_who_may_act_is_configurable(settings, clock, fake_slack, config_file):
     config_file.write_text(yaml.safe_dump({**CONFIG, "authorized_roles": ["vp"]}))
-    rt = build_runtime(settings, listener_executor=InlineExecutor())
+    rt = build_runtime(settings, clock=clock, listener_executor=InlineExecutor())
     try:
         slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
         slack.command("Acme: checkout down", user="U0DECLARER")
-        day = datetime.now(UTC).strftime("%Y%m%d")
+        day = today()
         channel = fake_slack.channel_by_name(f"esc-{day}-acme")
         ts = mention(slack, channel.id, "resolve fixed", user="U0INCCMDR")  # the IC: not now
         assert "only a VP may resolve" in reply_in(fake_slack, channel.id, ts)

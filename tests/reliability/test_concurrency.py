@@ -6,10 +6,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from bot.runtime import build_runtime
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import SIGNING_SECRET, today
 from tests.slack_driver import SlackDriver
 
 
@@ -29,8 +28,8 @@ def at_once(n: int, action: Callable[[int], object]) -> list[object]:
     return results
 
 
-def test_simultaneous_form_submits_open_one_room(settings, fake_slack) -> None:
-    rt = build_runtime(settings)  # real pools: the submits race for real
+def test_simultaneous_form_submits_open_one_room(settings, clock, fake_slack) -> None:
+    rt = build_runtime(settings, clock=clock)  # real pools: the submits race for real
     try:
         slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
         slack.command("")
@@ -52,7 +51,7 @@ def test_simultaneous_form_submits_open_one_room(settings, fake_slack) -> None:
 
 def test_simultaneous_clicks_on_done_mark_it_once(slack, fake_slack, runtime) -> None:
     slack.command("Acme: checkout down")
-    day = datetime.now(UTC).strftime("%Y%m%d")
+    day = today()
     channel = fake_slack.channel_by_name(f"esc-{day}-acme")
     users = ["U0INCCMDR", "U0VPSUPRT", "U0DECLARER", "U0ENGINE1"]
     at_once(4, lambda i: slack.click(channel.id, "step_done", "assessment", user=users[i]))

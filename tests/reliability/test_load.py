@@ -20,8 +20,9 @@ LIMIT, WINDOW = 10, 2.0  # Slack's ~20 per 60 s, shrunk so the test takes second
 
 def test_a_burst_beyond_the_rate_limit_queues_and_opens_every_room(settings, fake_slack) -> None:
     fake_slack.set_rate_limit("conversations.create", LIMIT, window=WINDOW)
-    rt = build_runtime(settings)
-    rt.service.creates_per_minute, rt.service.create_window = LIMIT, WINDOW
+    rt = build_runtime(
+        settings.model_copy(update={"channel_creates_per_minute": LIMIT}), create_window=WINDOW
+    )
     drivers = [SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app) for _ in range(N)]
     acks: list[str] = [""] * N
     urls: list[str] = [""] * N

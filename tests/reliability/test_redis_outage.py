@@ -6,14 +6,13 @@ from __future__ import annotations
 import io
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
 from bot.runtime import build_runtime
 from bot.sandbox.state import RedisServer, free_port, start_redis_server
 from bot.wsgi import WarroomWSGI
-from tests.conftest import SIGNING_SECRET, InlineExecutor
+from tests.conftest import SIGNING_SECRET, InlineExecutor, today
 from tests.slack_driver import SlackDriver
 
 
@@ -54,9 +53,10 @@ def health(runtime) -> str:
     return statuses[0]
 
 
-def test_losing_redis_and_getting_it_back(settings, fake_slack, private_redis) -> None:
+def test_losing_redis_and_getting_it_back(settings, clock, fake_slack, private_redis) -> None:
     rt = build_runtime(
         settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{private_redis.port}/0"}),
+        clock=clock,
         listener_executor=InlineExecutor(),
     )
     try:
@@ -68,7 +68,7 @@ def test_losing_redis_and_getting_it_back(settings, fake_slack, private_redis) -
         reply = slack.command("During: outage")
         assert "cannot be reached" in reply.text and "nothing was created" in reply.text
         assert health(rt) == "503 Service Unavailable"
-        day = datetime.now(UTC).strftime("%Y%m%d")
+        day = today()
         assert fake_slack.channel_by_name(f"esc-{day}-during") is None
 
         private_redis.start()  # same port, empty: the pool reconnects by itself

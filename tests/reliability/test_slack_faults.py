@@ -6,26 +6,21 @@ import io
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import pytest
 
 from bot.runtime import build_runtime
 from bot.wsgi import WarroomWSGI
-from tests.conftest import SIGNING_SECRET, InlineExecutor
+from tests.conftest import SIGNING_SECRET, InlineExecutor, today
 from tests.fakes.slack_api import FakeSlack
 from tests.slack_driver import SlackDriver
 
 
-def today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
-
-
-def test_acks_never_wait_for_slow_work(settings, fake_slack: FakeSlack) -> None:
+def test_acks_never_wait_for_slow_work(settings, clock, fake_slack: FakeSlack) -> None:
     """Seven declarations at once with one worker and a slow Slack: every ack comes back at
     once, long before the rooms (Bolt's default shares a 5-thread pool between acks and
     slow work, so the 6th and 7th acks would wait behind it and miss Slack's 3 s)."""
-    runtime = build_runtime(settings.model_copy(update={"workers": 1}))
+    runtime = build_runtime(settings.model_copy(update={"workers": 1}), clock=clock)
     driver = SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)
     fake_slack.latency = 0.5
     barrier = threading.Barrier(7)
@@ -58,11 +53,13 @@ def test_the_same_delivery_twice_opens_one_room(slack: SlackDriver, fake_slack: 
     assert len(fake_slack.calls_to("conversations.create")) == 1
 
 
-def test_redis_down_means_no_room_and_a_clear_answer(settings, fake_slack: FakeSlack) -> None:
+def test_redis_down_means_no_room_and_a_clear_answer(
+    settings, clock, fake_slack: FakeSlack
+) -> None:
     from tests.conftest import _free_port
 
     dead = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{_free_port()}/0"})
-    runtime = build_runtime(dead, listener_executor=InlineExecutor())
+    runtime = build_runtime(dead, clock=clock, listener_executor=InlineExecutor())
     try:
         driver = SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)
         reply = driver.command("Acme: down")

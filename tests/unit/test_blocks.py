@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.escalation import Declaration, mark_step_done, open_escalation
+from bot.domain.declaration import Declaration
+from bot.domain.escalation import mark_step_done, open_escalation
 from bot.slack import blocks
 from protocols.loader import load_protocol
 

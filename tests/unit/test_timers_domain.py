@@ -7,14 +7,14 @@ from itertools import product
 
 import pytest
 
+from bot.domain.authority import may_act
+from bot.domain.declaration import Declaration
 from bot.domain.errors import InvalidInput
 from bot.domain.escalation import (
     TRANSITIONS,
-    Declaration,
     Status,
     check_transition,
     mark_step_done,
-    may_act,
     note_followup,
     note_nudge,
     note_reminder,

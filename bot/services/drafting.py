@@ -10,41 +10,69 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from agents.checks import DEFAULT_FLAG_TERMS, flag_terms
 from agents.grounding import Grounding, StepView, TimelineEntry
 from agents.review import lessons, parse_review
 from agents.vp import OnText, Reply, VPAgent
+from bot.clock import Clock
+from bot.config import WarroomConfig
 from bot.domain import escalation as domain
+from bot.domain.authority import authorize
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput
 from bot.domain.escalation import Escalation, Status, scaled
 from bot.domain.timeline import EventKind, event
-from bot.service import EscalationService
+from bot.memory import Memory
+from bot.services.briefing import Briefing
+from bot.services.escalations import Escalations
 from bot.slack import blocks
+from bot.slack.gateway import SlackGateway
+from bot.store import Store
+from protocols.schema import Protocol
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class DraftDesk:
-    service: EscalationService
-    agent: VPAgent
-    flag_words: tuple[str, ...] = DEFAULT_FLAG_TERMS
-    # Slack allows about one chat.update per second per channel: the stream is shown at that pace.
-    stream_interval: float = 1.0
+    def __init__(
+        self,
+        *,
+        escalations: Escalations,
+        store: Store,
+        briefing: Briefing,
+        gateway: SlackGateway,
+        memory: Memory,
+        agent: VPAgent,
+        protocol: Protocol,
+        config: WarroomConfig,
+        clock: Clock,
+        stream_interval: float = 1.0,
+    ) -> None:
+        self.escalations = escalations
+        self.store = store
+        self.briefing = briefing
+        self.gateway = gateway
+        self.memory = memory
+        self.agent = agent
+        self.protocol = protocol
+        self.config = config
+        self.clock = clock
+        self.flag_words = config.flag_terms or DEFAULT_FLAG_TERMS
+        # Slack allows about one chat.update per second per channel: the stream is shown at
+        # that pace.
+        self.stream_interval = stream_interval
 
     # -- grounding -------------------------------------------------------------------------
     def grounding(self, esc: Escalation) -> Grounding:
-        s = self.service
-        protocol = s.protocol
+        protocol = self.protocol
         titles = {step.id: step.title for step in protocol.steps}
         update = protocol.update_step
-        interval = scaled(update.every, s.clock_scale) if update and update.every else None
-        next_due = s.next_update_due(esc)
+        scale = self.escalations.clock_scale
+        interval = scaled(update.every, scale) if update and update.every else None
+        next_due = self.escalations.next_update_due(esc)
         approved = tuple(
-            str(o.get("text", "")) for o in s.memory.outputs(esc.id, "customer-update")
+            str(o.get("text", "")) for o in self.memory.outputs(esc.id, "customer-update")
         )
         return Grounding(
             escalation_id=esc.id,
@@ -58,7 +86,7 @@ class DraftDesk:
             ic=blocks.mention(esc.ic),
             declarer=blocks.mention(esc.declarer),
             declared_at=esc.declared_at,
-            now=s.clock(),
+            now=self.clock(),
             steps=tuple(
                 StepView(
                     st.id,
@@ -74,20 +102,20 @@ class DraftDesk:
                 TimelineEntry(
                     e.at, e.kind.value, blocks.mention(e.actor) if e.actor else "warroom", e.text
                 )
-                for e in s.store.timeline(esc.id)
+                for e in self.escalations.timeline(esc.id)
             ),
             last_update_at=esc.last_update_at,
             next_update_due=next_due,
             update_interval=interval,
             resolved_at=esc.resolved_at,
             resolution=esc.resolution,
-            customer_facts=s.memory.customer_facts(esc.customer) or {},
+            customer_facts=self.memory.customer_facts(esc.customer) or {},
             approved_updates=approved,
         )
 
     # -- customer updates ------------------------------------------------------------------
     def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
-        esc = self.service.in_channel(channel_id)
+        esc = self.escalations.in_channel(channel_id)
         if esc.status is Status.RESOLVED:
             raise InvalidInput("This escalation is resolved; ask for a `review` instead.")
         draft = self._new(esc, DraftKind.CUSTOMER_UPDATE, user, thread_ts)
@@ -112,30 +140,28 @@ class DraftDesk:
         draft = draft.model_copy(
             update={"text": text, "edited_by": user, "flags": self._flags(text, esc)}
         )
-        self.service.store.save_draft(draft)
-        self.service.gateway.update(
-            draft.channel, draft.ts, blocks.draft_message(draft, esc.customer)
-        )
+        self.store.save_draft(draft)
+        self.gateway.update(draft.channel, draft.ts, blocks.draft_message(draft, esc.customer))
         return draft
 
     def approve(self, draft_id: str, user: str) -> Draft:
         """One approval per draft, by someone allowed to; recorded everywhere it counts."""
-        s = self.service
         draft = self._draft(draft_id)
         esc = self._escalation(draft)
-        s.authorize(esc, user, "approve a customer update")
-        first = s.store.claim_approval(draft_id, user)
+        authorize(esc, user, self.config.authorized_roles, "approve a customer update")
+        first = self.store.claim_approval(draft_id, user)
         if first is not None:
             raise InvalidInput(f"This update was already approved by {blocks.mention(first)}.")
+        scale = self.escalations.clock_scale
         try:
-            now = s.clock()
-            esc, _ = s.update_escalation(
+            now = self.clock()
+            esc, _ = self.escalations.update(
                 esc.id,
                 lambda e: domain.record_customer_update(
-                    e, user, draft.text, now, s.protocol, s.clock_scale
+                    e, user, draft.text, now, self.protocol, scale
                 ),
             )
-            path = s.memory.write_output(
+            path = self.memory.write_output(
                 esc.id,
                 "customer-update",
                 {
@@ -150,24 +176,25 @@ class DraftDesk:
                 },
             )
         except BaseException:
-            s.store.release_approval(draft_id)
+            self.store.release_approval(draft_id)
             raise
         draft = draft.model_copy(
             update={
                 "approved_by": user,
                 "approved_at": now,
-                "output_file": str(path.relative_to(s.memory.root)),
+                "output_file": str(path.relative_to(self.memory.root)),
             }
         )
-        s.store.save_draft(draft)
-        s.record_decision(
-            esc, "customer_update_approved", user, draft=draft.id, file=draft.output_file
+        self.store.save_draft(draft)
+        self.memory.log_decision(
+            esc.id, "customer_update_approved", user, now, draft=draft.id, file=draft.output_file
         )
-        s.gateway.together(
-            lambda: s.gateway.update(
-                draft.channel, draft.ts, blocks.draft_message(draft, esc.customer)
-            ),
-            lambda: s.refresh_brief(esc),
+        message = blocks.draft_message(draft, esc.customer)
+        self.gateway.together(
+            {
+                "draft": lambda: self.gateway.update(draft.channel, draft.ts, message),
+                "brief": lambda: self.briefing.refresh(esc),
+            }
         )
         return draft
 
@@ -175,11 +202,11 @@ class DraftDesk:
         draft = self._draft(draft_id)
         if draft.approved_by:
             raise InvalidInput("This update is already approved; it can no longer change.")
-        self.service.gateway.open_view(trigger_id, blocks.edit_draft_form(draft))
+        self.gateway.open_view(trigger_id, blocks.edit_draft_form(draft))
 
     # -- reviews and answers ---------------------------------------------------------------
     def review(self, channel_id: str, user: str | None, thread_ts: str | None = None) -> Draft:
-        return self._review(self.service.in_channel(channel_id), user, thread_ts, final=False)
+        return self._review(self.escalations.in_channel(channel_id), user, thread_ts, final=False)
 
     def review_at_resolution(self, esc: Escalation) -> Draft | None:
         try:
@@ -191,7 +218,6 @@ class DraftDesk:
     def _review(
         self, esc: Escalation, user: str | None, thread_ts: str | None, *, final: bool
     ) -> Draft:
-        s = self.service
         draft = self._new(esc, DraftKind.REVIEW, user or "", thread_ts)
         draft = self._produce(draft, esc, lambda g, on: self.agent.review(g, on))
         review = {
@@ -203,14 +229,14 @@ class DraftDesk:
             **parse_review(draft.text),
             "markdown": draft.text,
         }
-        s.memory.write_review(esc.id, review)
+        self.memory.write_review(esc.id, review)
         if final:
-            s.memory.write_output(esc.id, "review", review)
-        s.memory.append_lessons(esc.id, esc.customer, lessons(review), s.clock())
-        s.store.append(
+            self.memory.write_output(esc.id, "review", review)
+        self.memory.append_lessons(esc.id, esc.customer, lessons(review), self.clock())
+        self.escalations.append(
             esc.id,
             event(
-                s.clock(),
+                self.clock(),
                 EventKind.REVIEW,
                 user,
                 "Post-incident review drafted",
@@ -221,7 +247,7 @@ class DraftDesk:
         return draft
 
     def answer(self, channel_id: str, user: str, question: str, thread_ts: str) -> Draft:
-        esc = self.service.in_channel(channel_id)
+        esc = self.escalations.in_channel(channel_id)
         draft = self._new(esc, DraftKind.ANSWER, user, thread_ts)
         return self._produce(
             draft, esc, lambda g, on: self.agent.answer(g, question, on), keep=False
@@ -237,7 +263,7 @@ class DraftDesk:
         keep: bool = True,
     ) -> Draft:
         """Post (or reuse) the message, stream the agent's text into it, then the final form."""
-        gateway = self.service.gateway
+        gateway = self.gateway
         if draft.ts:
             gateway.update(draft.channel, draft.ts, blocks.drafting(draft.kind))
         else:
@@ -264,7 +290,7 @@ class DraftDesk:
             }
         )
         if keep:
-            self.service.store.save_draft(draft)
+            self.store.save_draft(draft)
         gateway.update(draft.channel, draft.ts, blocks.draft_message(draft, esc.customer))
         return draft
 
@@ -276,7 +302,7 @@ class DraftDesk:
             channel=esc.channel_id,
             thread_ts=thread_ts,
             requested_by=user,
-            created_at=self.service.clock(),
+            created_at=self.clock(),
         )
 
     def _flags(self, text: str, esc: Escalation) -> tuple[str, ...]:
@@ -284,13 +310,13 @@ class DraftDesk:
         return tuple(flag_terms(text, self.flag_words, root_cause_known=root_cause_known))
 
     def _draft(self, draft_id: str) -> Draft:
-        draft = self.service.store.get_draft(draft_id)
+        draft = self.store.get_draft(draft_id)
         if draft is None:
             raise InvalidInput("This draft is no longer available; ask for a new one.")
         return draft
 
     def _escalation(self, draft: Draft) -> Escalation:
-        esc = self.service.store.get(draft.escalation)
+        esc = self.escalations.get(draft.escalation)
         if esc is None:
             raise InvalidInput("This draft's escalation no longer exists.")
         return esc

@@ -1,0 +1,75 @@
+"""What `@vp ...` in a channel asks for, and the answer: one dispatcher for every command.
+
+Outside a war room the bot says what it is for; inside, each command goes to the service that
+owns it. Drafts stream their own messages, so for them there is no text to post.
+"""
+
+from __future__ import annotations
+
+from bot.domain.errors import InvalidInput
+from bot.services.drafting import DraftDesk
+from bot.services.escalations import Escalations
+from bot.services.room import RoomChanges
+from bot.slack import blocks
+from bot.slack.mentions import parse_mention
+from bot.slack.parse import parse_user_mention
+from bot.store import Store
+
+
+class Mentions:
+    def __init__(
+        self, *, store: Store, escalations: Escalations, room: RoomChanges, desk: DraftDesk
+    ) -> None:
+        self.store = store
+        self.escalations = escalations
+        self.room = room
+        self.desk = desk
+
+    def first_delivery(self, event_id: str) -> bool:
+        """False for an event Slack already delivered (it retries what it thinks we missed)."""
+        return not event_id or self.store.first_delivery(event_id)
+
+    def answer(self, channel: str, user: str, thread: str, text: str) -> str | None:
+        """The reply to post in the thread, or None when the work posted its own."""
+        mention = parse_mention(text)
+        if not self.escalations.is_war_room(channel):
+            return blocks.OUTSIDE
+        argument = mention.argument
+        match mention.command:
+            case "status":
+                return self.room.status(channel)
+            case "timeline":
+                return self.room.timeline(channel)
+            case "done":
+                step = argument.split()[0] if argument else ""
+                if not step:
+                    raise InvalidInput("Say which step: `done <step-id>`.")
+                _, changed = self.room.mark_done(channel, step, user)
+                return f"✅ `{step}` marked done." if changed else f"`{step}` was already done."
+            case "update":
+                esc = self.room.record_update(channel, user, argument)
+                due = self.escalations.next_update_due(esc)
+                nxt = f" Next update due {blocks.slack_time(due)}." if due else ""
+                return f"📝 Update recorded.{nxt}"
+            case "resolve":
+                esc = self.room.resolve(channel, user, argument)
+                return f"✅ Resolved. Follow-ups are scheduled; {blocks.mention(esc.ic)} owns them."
+            case "ic":
+                new_ic = parse_user_mention(argument.split()[0] if argument else "")
+                esc = self.room.reassign_ic(channel, user, new_ic)
+                return f"{blocks.mention(esc.ic)} is now the incident commander."
+            case "draft":
+                if not argument.lower().startswith("update"):
+                    raise InvalidInput("Did you mean `draft update`?")
+                self.desk.draft_update(channel, user, thread_ts=thread)
+                return None
+            case "review":
+                self.desk.review(channel, user, thread_ts=thread)
+                return None
+            case "help":
+                return blocks.HELP
+            case _:
+                if not mention.text:
+                    return blocks.HELP
+                self.desk.answer(channel, user, mention.text, thread_ts=thread)
+                return None

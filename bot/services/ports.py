@@ -1,0 +1,16 @@
+"""What the services need of the scheduler: timers written to and removed from the job store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from bot.domain.timers import Timer
+
+
+class Timers(Protocol):
+    def schedule(self, timer: Timer) -> None: ...
+    def apply(self, before: Iterable[Timer], after: Iterable[Timer]) -> None: ...
+    def job_ids(self) -> set[str]: ...
+    def schedule_many(self, timers: Iterable[Timer]) -> None: ...
+    def cancel_many(self, timer_ids: Iterable[str]) -> None: ...
