@@ -47,8 +47,7 @@ def main() -> None:
             memory_dir=Path(tmp) / "Agent_Memory",
             channel_creates_per_minute=LIMIT,
         )
-        rt = build_runtime(settings)
-        rt.service.create_window = window
+        rt = build_runtime(settings, create_window=window)
         acks: list[float] = []
         queued: list[float] = []
         lock = threading.Lock()
