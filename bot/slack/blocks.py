@@ -133,7 +133,7 @@ def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Mess
     ]
     for number, step in enumerate(protocol.steps, start=1):
         state = esc.step(step.id) if step.id in {s.id for s in esc.steps} else None
-        heading = f"*{number}. {step.title}*"
+        heading = f"*{number}. {step.title}* `{step.id}`"
         if state is not None and state.done:
             by = f" by {mention(state.done_by)}" if state.done_by else ""
             when = f"✅ Done{by} {slack_time(state.done_at)}"  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -191,6 +192,19 @@ def test_json_with_out(store: Store, tmp_path: Path, capsys: pytest.CaptureFixtu
     out, _ = capsys.readouterr()
     assert json.loads((tmp_path / "o" / "report.json").read_text()) == json.loads(out)
     assert {p.name for p in (tmp_path / "o").iterdir()} == {"report.json", *CHARTS}
+
+
+@pytest.mark.usefixtures("env")
+def test_charts_without_matplotlib_name_the_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """matplotlib is the `charts` extra, not a dependency of every deployment."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    assert main(["--out", str(tmp_path / "o")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and not (tmp_path / "o").exists()
+    assert err.count("\n") == 1 and "pip install 'warroom[charts]'" in err
+    assert main(["--format", "json"]) == 0  # the report itself needs no charts
 
 
 @pytest.mark.usefixtures("env")

@@ -45,6 +45,12 @@ def test_topic_fits_slacks_limit() -> None:
     assert blocks.topic(escalation()) == "Acme · IC <@U2> · Investigating"
 
 
+def test_brief_names_each_step_by_the_id_done_takes() -> None:
+    rendered = str(blocks.as_dicts(blocks.brief(escalation(), PROTOCOL).blocks))
+    for step in PROTOCOL.steps:
+        assert f"* `{step.id}`" in rendered  # `@vp done <step-id>` needs it
+
+
 def test_brief_shows_due_times_buttons_and_done_steps() -> None:
     esc = escalation(summary="1 < 2 & <@U9>")
     msg = blocks.brief(esc, PROTOCOL)
