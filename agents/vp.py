@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from functools import partial
 
 import anthropic
 from anthropic.types import Model
@@ -26,6 +27,18 @@ from agents.grounding import Grounding
 log = logging.getLogger(__name__)
 
 OnText = Callable[[str], None]
+
+# What each kind of draft asks the model, and what the offline drafter writes instead.
+_MESSAGES: dict[str, Callable[..., list[dict]]] = {
+    "customer_update": prompts.customer_update_messages,
+    "review": prompts.review_messages,
+    "answer": prompts.answer_messages,
+}
+_OFFLINE: dict[str, Callable[..., str]] = {
+    "customer_update": offline.offline_customer_update,
+    "review": offline.offline_review,
+    "answer": offline.offline_answer,
+}
 
 
 def newest_opus() -> str:
@@ -95,37 +108,20 @@ class VPAgent:
 
     # -- the three kinds of draft --------------------------------------------------------
     def customer_update(self, g: Grounding, on_text: OnText | None = None) -> Reply:
-        return self._draft(
-            prompts.customer_update_messages(g),
-            prompts.MAX_TOKENS["customer_update"],
-            lambda: offline.offline_customer_update(g),
-            on_text,
-        )
+        return self._draft("customer_update", g, on_text)
 
     def review(self, g: Grounding, on_text: OnText | None = None) -> Reply:
-        return self._draft(
-            prompts.review_messages(g),
-            prompts.MAX_TOKENS["review"],
-            lambda: offline.offline_review(g),
-            on_text,
-        )
+        return self._draft("review", g, on_text)
 
     def answer(self, g: Grounding, question: str, on_text: OnText | None = None) -> Reply:
-        return self._draft(
-            prompts.answer_messages(g, question),
-            prompts.MAX_TOKENS["answer"],
-            lambda: offline.offline_answer(g, question),
-            on_text,
-        )
+        return self._draft("answer", g, on_text, question)
 
     # -- machinery -------------------------------------------------------------------------
-    def _draft(
-        self,
-        messages: list[dict],
-        max_tokens: int,
-        fallback: Callable[[], str],
-        on_text: OnText | None,
-    ) -> Reply:
+    def _draft(self, kind: str, g: Grounding, on_text: OnText | None, *asked: str) -> Reply:
+        """The model's draft of `kind`, or the offline drafter's (`asked`: the question)."""
+        messages = _MESSAGES[kind](g, *asked)
+        fallback = partial(_OFFLINE[kind], g, *asked)
+        max_tokens = prompts.MAX_TOKENS[kind]
         if self.client is None:
             return Reply(fallback(), offline=True, offline_reason="no API key configured")
         started = time.monotonic()

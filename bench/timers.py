@@ -52,11 +52,11 @@ def seed(store: Store, channels: list[str], *, start: datetime, tag: str) -> lis
             bot_user_id="UBOT",
         )
         k = store.keys
-        pipe.set(k.escalation(esc.id), esc.to_json())
+        pipe.set(k.escalation(esc.id), esc.model_dump_json())
         pipe.set(k.channel(esc.channel_id), esc.id)
         pipe.zadd(k.escalations, {esc.id: esc.declared_at.timestamp()})
         pipe.sadd(k.open, esc.id)
-        pipe.rpush(k.timeline(esc.id), *(e.to_json() for e in events))
+        pipe.rpush(k.timeline(esc.id), *(e.model_dump_json() for e in events))
         ids.append(esc.id)
         if i % 1000 == 999:
             pipe.execute()

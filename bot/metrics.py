@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -11,29 +13,22 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "warroom_http_requests",
-            "HTTP requests served, by path and status code.",
-            ["path", "status"],
-            registry=self.registry,
+        counter = partial(Counter, registry=self.registry)
+        self.requests = counter(
+            "warroom_http_requests", "HTTP requests served, by path and status.", ["path", "status"]
         )
-        self.declarations = Counter(
+        self.declarations = counter(
             "warroom_declarations",
             "Escalation declarations, by outcome (opened, duplicate, invalid, failed).",
             ["outcome"],
-            registry=self.registry,
         )
-        self.slack_api_errors = Counter(
+        self.slack_api_errors = counter(
             "warroom_slack_api_errors",
             "Slack Web API calls that failed, by method and Slack's error code.",
             ["method", "code"],
-            registry=self.registry,
         )
-        self.slack_api_calls = Counter(
-            "warroom_slack_api_calls",
-            "Slack Web API calls made, by method.",
-            ["method"],
-            registry=self.registry,
+        self.slack_api_calls = counter(
+            "warroom_slack_api_calls", "Slack Web API calls made, by method.", ["method"]
         )
         self.room_seconds = Histogram(
             "warroom_room_ready_seconds",

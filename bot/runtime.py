@@ -17,6 +17,7 @@ from bot import jobs
 from bot.acks_first import AcksFirst
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig, load_config
+from bot.domain.escalation import Escalation
 from bot.listeners import actions, commands, drafts, errors, home, mentions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
@@ -164,59 +165,23 @@ def build_runtime(
     )
     scale = settings.clock_scale
 
-    app_home = Home(store=store, gateway=gateway, protocol=protocol, clock=clock)
-    escalations = Escalations(
-        store, scheduler, protocol, clock_scale=scale, on_changed=app_home.changed
-    )
+    app_home = Home(store, gateway, protocol, clock)
+    escalations = Escalations(store, scheduler, protocol, scale, on_changed=app_home.changed)
     briefing = Briefing(gateway, protocol, scale)
-    desk = DraftDesk(
-        escalations=escalations,
-        store=store,
-        briefing=briefing,
-        gateway=gateway,
-        memory=memory,
-        agent=agent,
-        protocol=protocol,
-        config=config,
-        clock=clock,
-    )
-    room = RoomChanges(
-        escalations=escalations,
-        briefing=briefing,
-        gateway=gateway,
-        memory=memory,
-        protocol=protocol,
-        config=config,
-        clock=clock,
+    # Every service that acts in a room starts with the same collaborators (RoomService).
+    kit = (escalations, briefing, gateway, memory, protocol, config, clock)
+    desk = DraftDesk(*kit, store, agent)
+
+    def review(esc: Escalation) -> None:
         # The post-incident review is drafted at resolution, beside the resolution's replies.
-        on_resolved=lambda esc: gateway.submit(desk.review_at_resolution, esc),
-    )
-    declaring = Declaring(
-        store=store,
-        escalations=escalations,
-        briefing=briefing,
-        gateway=gateway,
-        memory=memory,
-        protocol=protocol,
-        config=config,
-        metrics=metrics,
-        clock=clock,
-        clock_scale=scale,
-        pacing=Pacing(
-            creates_per_minute=settings.channel_creates_per_minute,
-            window=create_window,
-            dedup_seconds=settings.dedup_seconds,
-        ),
-    )
+        gateway.submit(desk.review_at_resolution, esc)
+
+    room = RoomChanges(*kit, review)
+    pacing = Pacing(settings.channel_creates_per_minute, create_window, settings.dedup_seconds)
+    declaring = Declaring(*kit, store, metrics, pacing)
+    digest = Digest(store, protocol)
     timers = TimerFiring(
-        store=store,
-        escalations=escalations,
-        timers=scheduler,
-        gateway=gateway,
-        protocol=protocol,
-        clock=clock,
-        exec_channel=config.exec_channel,
-        digest=Digest(store=store, protocol=protocol).build,
+        store, escalations, scheduler, gateway, protocol, clock, config.exec_channel, digest.build
     )
     # The scheduler's jobs name their deployment by its Redis prefix (see bot/jobs.py).
     jobs.register(settings.redis_prefix, timers)
@@ -242,9 +207,7 @@ def build_runtime(
     commands.register(app, declaring)
     views.register(app, declaring, gateway)
     actions.register(app, room)
-    mentions.register(
-        app, Mentions(store=store, escalations=escalations, room=room, desk=desk), gateway
-    )
+    mentions.register(app, Mentions(store, escalations, room, desk), gateway)
     drafts.register(app, desk, gateway)
     home.register(app, app_home)
     if verify_token:

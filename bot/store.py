@@ -42,97 +42,72 @@ return slot
 """
 
 
+class _Key:
+    """A key of the deployment: `keys.open` is "<prefix>:open"."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, keys: Keys, owner: type | None = None) -> str:
+        return f"{keys.prefix}:{self.name}"
+
+
+class _KeyOf:
+    """A key per thing: `keys.escalation("esc-1")` is "<prefix>:esc:esc-1"."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+
+    def __get__(self, keys: Keys, owner: type | None = None) -> Callable[[str], str]:
+        return lambda part: f"{keys.prefix}:{self.template.format(part)}"
+
+
 class Keys:
     """Every Redis key warroom uses, under one prefix so several deployments (or test runs)
-    can share a server and be cleaned up with one SCAN."""
+    can share a server and be cleaned up with one SCAN. Why each key exists is said beside it."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
-    def escalation(self, esc_id: str) -> str:
-        # JSON document with a `version`; updated under WATCH so concurrent writers can't both win.
-        return f"{self.prefix}:esc:{esc_id}"
-
-    def timeline(self, esc_id: str) -> str:
-        # A list, appended with RPUSH only: the timeline is never rewritten.
-        return f"{self.prefix}:esc:{esc_id}:timeline"
-
-    def channel(self, channel_id: str) -> str:
-        # channel id -> escalation id, so a click or mention in a channel finds its escalation.
-        return f"{self.prefix}:channel:{channel_id}"
-
-    @property
-    def escalations(self) -> str:
-        # Sorted set of every escalation id, scored by declaration time (reports, reconciling).
-        return f"{self.prefix}:escalations"
-
-    @property
-    def open(self) -> str:
-        # Set of the ids not yet resolved.
-        return f"{self.prefix}:open"
-
-    @property
-    def ic_rotation(self) -> str:
-        # Counter advanced once per declaration that takes its IC from the rotation.
-        return f"{self.prefix}:ic-rotation"
-
-    def claim(self, fingerprint: str) -> str:
-        # SET NX: the first of several identical declarations wins; the rest are told so.
-        return f"{self.prefix}:claim:{fingerprint}"
-
-    def seen_event(self, event_id: str) -> str:
-        # SET NX EX on Slack's event id: retried deliveries are processed once.
-        return f"{self.prefix}:event:{event_id}"
-
-    @property
-    def following_up(self) -> str:
-        # Set of resolved escalations whose follow-ups have not all been posted.
-        return f"{self.prefix}:following-up"
-
-    def once(self, name: str) -> str:
-        # Idempotency key of one timer firing: "posting" while in progress, "done" after.
-        return f"{self.prefix}:once:{name}"
-
-    @property
-    def scheduler_jobs(self) -> str:
-        # APScheduler's RedisJobStore: job id -> pickled job.
-        return f"{self.prefix}:scheduler:jobs"
-
-    @property
-    def scheduler_run_times(self) -> str:
-        # APScheduler's RedisJobStore: sorted set of job ids by next run time.
-        return f"{self.prefix}:scheduler:run-times"
-
-    @property
-    def scheduler_lease(self) -> str:
-        # Which process runs the scheduler: SET NX PX, renewed while it lives.
-        return f"{self.prefix}:scheduler:leader"
-
-    def draft(self, draft_id: str) -> str:
-        # A draft the VP agent posted (JSON), kept for Approve / Edit / Regenerate.
-        return f"{self.prefix}:draft:{draft_id}"
-
-    def draft_approval(self, draft_id: str) -> str:
-        # SET NX: of two people clicking Approve at once, one approves.
-        return f"{self.prefix}:draft:{draft_id}:approval"
-
-    @property
-    def creation_rate(self) -> str:
-        # List of the latest channel-creation times reserved (ms), for the sliding window.
-        return f"{self.prefix}:create-rate"
-
-    @property
-    def home_viewers(self) -> str:
-        # Sorted set of users by when they last opened the App Home tab.
-        return f"{self.prefix}:home-viewers"
-
-    @property
-    def home_refresh(self) -> str:
-        # SET NX EX: one App Home refresh per few seconds across every process.
-        return f"{self.prefix}:home-refresh"
-
     def pattern(self) -> str:
         return f"{self.prefix}:*"
+
+    # JSON document with a `version`; updated under WATCH so concurrent writers can't both win.
+    escalation = _KeyOf("esc:{}")
+    # A list, appended with RPUSH only: the timeline is never rewritten.
+    timeline = _KeyOf("esc:{}:timeline")
+    # channel id -> escalation id, so a click or mention in a channel finds its escalation.
+    channel = _KeyOf("channel:{}")
+    # Sorted set of every escalation id, scored by declaration time (reports, reconciling).
+    escalations = _Key("escalations")
+    # Set of the ids not yet resolved.
+    open = _Key("open")
+    # Counter advanced once per declaration that takes its IC from the rotation.
+    ic_rotation = _Key("ic-rotation")
+    # SET NX: the first of several identical declarations wins; the rest are told so.
+    claim = _KeyOf("claim:{}")
+    # SET NX EX on Slack's event id: retried deliveries are processed once.
+    seen_event = _KeyOf("event:{}")
+    # Set of resolved escalations whose follow-ups have not all been posted.
+    following_up = _Key("following-up")
+    # Idempotency key of one timer firing: "posting" while in progress, "done" after.
+    once = _KeyOf("once:{}")
+    # APScheduler's RedisJobStore: job id -> pickled job.
+    scheduler_jobs = _Key("scheduler:jobs")
+    # APScheduler's RedisJobStore: sorted set of job ids by next run time.
+    scheduler_run_times = _Key("scheduler:run-times")
+    # Which process runs the scheduler: SET NX PX, renewed while it lives.
+    scheduler_lease = _Key("scheduler:leader")
+    # A draft the VP agent posted (JSON), kept for Approve / Edit / Regenerate.
+    draft = _KeyOf("draft:{}")
+    # SET NX: of two people clicking Approve at once, one approves.
+    draft_approval = _KeyOf("draft:{}:approval")
+    # List of the latest channel-creation times reserved (ms), for the sliding window.
+    creation_rate = _Key("create-rate")
+    # Sorted set of users by when they last opened the App Home tab.
+    home_viewers = _Key("home-viewers")
+    # SET NX EX: one App Home refresh per few seconds across every process.
+    home_refresh = _Key("home-refresh")
 
 
 class ConflictError(WarroomError):
@@ -224,11 +199,11 @@ class Store:
         k = self.keys
         with _guard():
             pipe = self.redis.pipeline(transaction=True)
-            pipe.set(k.escalation(esc.id), esc.to_json())
+            pipe.set(k.escalation(esc.id), esc.model_dump_json())
             pipe.set(k.channel(esc.channel_id), esc.id)
             pipe.zadd(k.escalations, {esc.id: esc.declared_at.timestamp()})
             pipe.sadd(k.open, esc.id)
-            lines = [e.to_json() for e in events]
+            lines = [e.model_dump_json() for e in events]
             if lines:
                 pipe.rpush(k.timeline(esc.id), *lines)
             pipe.execute()
@@ -236,7 +211,7 @@ class Store:
     def get(self, esc_id: str) -> Escalation | None:
         with _guard():
             raw = self.redis.get(self.keys.escalation(esc_id))
-        return Escalation.from_json(raw) if raw else None
+        return Escalation.model_validate_json(raw) if raw else None
 
     def by_channel(self, channel_id: str) -> Escalation | None:
         with _guard():
@@ -260,17 +235,18 @@ class Store:
                         raw = pipe.get(key)
                         if raw is None:
                             raise KeyError(esc_id)
-                        current = Escalation.from_json(raw)
+                        current = Escalation.model_validate_json(raw)
                         new, events = change(current)
                         if new == current and not events:
                             return current, []
                         new = new.model_copy(update={"version": current.version + 1})
                         pipe.multi()
-                        pipe.set(key, new.to_json())
+                        pipe.set(key, new.model_dump_json())
                         if new.status is Status.RESOLVED:
                             pipe.srem(self.keys.open, esc_id)
                         if events:
-                            pipe.rpush(self.keys.timeline(esc_id), *(e.to_json() for e in events))
+                            lines = (e.model_dump_json() for e in events)
+                            pipe.rpush(self.keys.timeline(esc_id), *lines)
                         pipe.execute()
                         return new, events
                     except redis.WatchError:
@@ -280,12 +256,12 @@ class Store:
     def append(self, esc_id: str, *events: Event) -> None:
         if events:
             with _guard():
-                self.redis.rpush(self.keys.timeline(esc_id), *(e.to_json() for e in events))
+                self.redis.rpush(self.keys.timeline(esc_id), *(e.model_dump_json() for e in events))
 
     def timeline(self, esc_id: str) -> list[Event]:
         with _guard():
             raw = self.redis.lrange(self.keys.timeline(esc_id), 0, -1)
-        return [Event.from_json(r) for r in raw]
+        return [Event.model_validate_json(r) for r in raw]
 
     def delete(self, esc: Escalation) -> None:
         """Undo `create` (used when the room could not be finished)."""
@@ -325,7 +301,7 @@ class Store:
                 for esc in batch:
                     pipe.lrange(self.keys.timeline(esc.id), 0, -1)
                 for esc, lines in zip(batch, pipe.execute(), strict=True):
-                    history.append((esc, [Event.from_json(line) for line in lines]))
+                    history.append((esc, [Event.model_validate_json(line) for line in lines]))
         return history
 
     def get_many(self, ids: list[str], chunk: int = 500) -> list[Escalation]:
@@ -334,7 +310,7 @@ class Store:
             for start in range(0, len(ids), chunk):
                 part = ids[start : start + chunk]
                 raws = self.redis.mget([self.keys.escalation(i) for i in part])
-                found.extend(Escalation.from_json(r) for r in raws if r)
+                found.extend(Escalation.model_validate_json(r) for r in raws if r)
         return found
 
     # -- exactly-once firings ------------------------------------------------------------

@@ -46,26 +46,28 @@ class Accepted:
 
 def check_customer(name: str) -> str:
     """The customer name with its white space folded; it must be there and fit a channel."""
-    customer = " ".join(name.split())
-    if not customer:
-        raise InvalidInput("Name the customer.")
-    if len(customer) > MAX_CUSTOMER:
-        raise InvalidInput(
-            f"The customer name is {len(customer)} characters long; keep it to {MAX_CUSTOMER} "
-            "or fewer."
-        )
-    return customer
+    return _present_and_short(
+        " ".join(name.split()), MAX_CUSTOMER, "The customer name", "Name the customer."
+    )
 
 
 def check_summary(summary: str) -> str:
     """The summary, trimmed; a sentence or two, the details belong in the war room."""
-    text = summary.strip()
+    return _present_and_short(
+        summary.strip(),
+        MAX_SUMMARY,
+        "The summary",
+        "Say in a sentence what is happening.",
+        advice=" and put the details in the war room",
+    )
+
+
+def _present_and_short(text: str, limit: int, what: str, missing: str, advice: str = "") -> str:
     if not text:
-        raise InvalidInput("Say in a sentence what is happening.")
-    if len(text) > MAX_SUMMARY:
+        raise InvalidInput(missing)
+    if len(text) > limit:
         raise InvalidInput(
-            f"The summary is {len(text)} characters long; keep it to {MAX_SUMMARY} or fewer "
-            "and put the details in the war room."
+            f"{what} is {len(text)} characters long; keep it to {limit} or fewer{advice}."
         )
     return text
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime
+
+from bot.domain.record import Record
 
 
 class DraftKind(StrEnum):
@@ -13,9 +15,7 @@ class DraftKind(StrEnum):
     ANSWER = "answer"
 
 
-class Draft(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Draft(Record):
     id: str
     escalation: str
     kind: DraftKind

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime
 
 from bot.domain.declaration import Declaration
 from bot.domain.errors import InvalidInput
+from bot.domain.record import Record
 from bot.domain.timeline import Event, EventKind, event
 from protocols.schema import Protocol
 
@@ -27,10 +28,8 @@ class Status(StrEnum):
         return self.value.capitalize()
 
 
-class StepState(BaseModel):
+class StepState(Record):
     """Where one protocol step stands. `due_at` is None for steps without a fixed deadline."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     # For a recurring step (status updates), the time the next update is due.
@@ -48,10 +47,8 @@ class StepState(BaseModel):
         return not self.done and self.due_at is not None and now >= self.due_at
 
 
-class Escalation(BaseModel):
+class Escalation(Record):
     """One escalation; its id is its channel's name. `version` guards concurrent writes."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: str
     channel_id: str
@@ -86,13 +83,6 @@ class Escalation(BaseModel):
     def next_deadline(self) -> StepState | None:
         pending = [s for s in self.steps if not s.done and s.due_at is not None]
         return min(pending, key=lambda s: s.due_at) if pending else None  # type: ignore[arg-type, return-value]
-
-    def to_json(self) -> str:
-        return self.model_dump_json()
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> Escalation:
-        return cls.model_validate_json(raw)
 
 
 def scaled(duration: timedelta, clock_scale: float) -> timedelta:

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
+
+from bot.domain.record import Record
 
 
 class EventKind(StrEnum):
@@ -24,23 +26,14 @@ class EventKind(StrEnum):
     NOTE = "note"
 
 
-class Event(BaseModel):
+class Event(Record):
     """One line of the timeline. `actor` is a Slack user id, or None for the bot itself."""
-
-    model_config = ConfigDict(frozen=True)
 
     at: AwareDatetime
     kind: EventKind
     actor: str | None = None
     text: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return self.model_dump_json()
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> Event:
-        return cls.model_validate_json(raw)
 
 
 def event(

@@ -3,17 +3,19 @@ the escalation after every change."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.domain.escalation import Escalation
 from bot.slack import blocks
 from bot.slack.gateway import SlackGateway
 from protocols.schema import Protocol
 
 
+@dataclass
 class Briefing:
-    def __init__(self, gateway: SlackGateway, protocol: Protocol, clock_scale: float) -> None:
-        self.gateway = gateway
-        self.protocol = protocol
-        self.clock_scale = clock_scale
+    gateway: SlackGateway
+    protocol: Protocol
+    clock_scale: float = 1.0
 
     def brief(self, esc: Escalation) -> blocks.Message:
         return blocks.brief(esc, self.protocol, self.clock_scale)

@@ -14,22 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from bot.clock import Clock
-from bot.config import WarroomConfig
 from bot.domain import escalation as domain
 from bot.domain.declaration import Accepted, Declaration
 from bot.domain.errors import Unavailable
 from bot.domain.escalation import Escalation
 from bot.domain.naming import channel_name
 from bot.domain.timeline import EventKind, event
-from bot.memory import Memory
 from bot.metrics import Metrics
-from bot.services.briefing import Briefing
-from bot.services.escalations import Escalations
+from bot.services.base import RoomService
 from bot.slack import blocks
-from bot.slack.gateway import SlackGateway, describe
+from bot.slack.gateway import describe
 from bot.store import Claim, Store, fingerprint
-from protocols.schema import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -63,33 +58,11 @@ class RoomBuild:
         return f"War room {link} is ready. IC: {blocks.mention(self.escalation.ic)}."
 
 
-class Declaring:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        escalations: Escalations,
-        briefing: Briefing,
-        gateway: SlackGateway,
-        memory: Memory,
-        protocol: Protocol,
-        config: WarroomConfig,
-        metrics: Metrics,
-        clock: Clock,
-        clock_scale: float = 1.0,
-        pacing: Pacing = Pacing(),
-    ) -> None:
-        self.store = store
-        self.escalations = escalations
-        self.briefing = briefing
-        self.gateway = gateway
-        self.memory = memory
-        self.protocol = protocol
-        self.config = config
-        self.metrics = metrics
-        self.clock = clock
-        self.clock_scale = clock_scale
-        self.pacing = pacing
+@dataclass
+class Declaring(RoomService):
+    store: Store
+    metrics: Metrics
+    pacing: Pacing = field(default_factory=Pacing)
 
     @property
     def known_criteria(self) -> tuple[str, ...]:
@@ -201,7 +174,7 @@ class Declaring:
             vps=self.config.vp,
             protocol=self.protocol,
             now=now,
-            clock_scale=self.clock_scale,
+            clock_scale=self.escalations.clock_scale,
             ic_source=ic_source,
             bot_user_id=bot,
         )

@@ -10,58 +10,36 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from agents.checks import DEFAULT_FLAG_TERMS, flag_terms
 from agents.grounding import Grounding, StepView, TimelineEntry
 from agents.review import lessons, parse_review
 from agents.vp import OnText, Reply, VPAgent
-from bot.clock import Clock
-from bot.config import WarroomConfig
 from bot.domain import escalation as domain
 from bot.domain.authority import authorize
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput
 from bot.domain.escalation import Escalation, Status, scaled
 from bot.domain.timeline import EventKind, event
-from bot.memory import Memory
-from bot.services.briefing import Briefing
-from bot.services.escalations import Escalations
+from bot.services.base import RoomService
 from bot.slack import blocks
-from bot.slack.gateway import SlackGateway
 from bot.store import Store
-from protocols.schema import Protocol
 
 log = logging.getLogger(__name__)
 
 
-class DraftDesk:
-    def __init__(
-        self,
-        *,
-        escalations: Escalations,
-        store: Store,
-        briefing: Briefing,
-        gateway: SlackGateway,
-        memory: Memory,
-        agent: VPAgent,
-        protocol: Protocol,
-        config: WarroomConfig,
-        clock: Clock,
-        stream_interval: float = 1.0,
-    ) -> None:
-        self.escalations = escalations
-        self.store = store
-        self.briefing = briefing
-        self.gateway = gateway
-        self.memory = memory
-        self.agent = agent
-        self.protocol = protocol
-        self.config = config
-        self.clock = clock
-        self.flag_words = config.flag_terms or DEFAULT_FLAG_TERMS
-        # Slack allows about one chat.update per second per channel: the stream is shown at
-        # that pace.
-        self.stream_interval = stream_interval
+@dataclass
+class DraftDesk(RoomService):
+    store: Store
+    agent: VPAgent
+    # Slack allows about one chat.update per second per channel: the stream is shown at that
+    # pace.
+    stream_interval: float = 1.0
+
+    @property
+    def flag_words(self) -> tuple[str, ...]:
+        return self.config.flag_terms or DEFAULT_FLAG_TERMS
 
     # -- grounding -------------------------------------------------------------------------
     def grounding(self, esc: Escalation) -> Grounding:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain import escalation as domain
@@ -25,21 +26,14 @@ log = logging.getLogger(__name__)
 Change = Callable[[Escalation], tuple[Escalation, list[Event]]]
 
 
+@dataclass
 class Escalations:
-    def __init__(
-        self,
-        store: Store,
-        timers: Timers,
-        protocol: Protocol,
-        *,
-        clock_scale: float = 1.0,
-        on_changed: Callable[[Escalation], object] = lambda _esc: None,
-    ) -> None:
-        self.store = store
-        self.timers = timers
-        self.protocol = protocol
-        self.clock_scale = clock_scale
-        self._on_changed = on_changed
+    store: Store
+    timers: Timers
+    protocol: Protocol
+    clock_scale: float = 1.0
+    # Told of every change (App Home refreshes then).
+    on_changed: Callable[[Escalation], object] = lambda _esc: None
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, esc_id: str) -> Escalation | None:
@@ -101,6 +95,6 @@ class Escalations:
 
     def _changed(self, esc: Escalation) -> None:
         try:
-            self._on_changed(esc)
+            self.on_changed(esc)
         except Exception:
             log.exception("escalation %s: a change hook failed", esc.id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -21,14 +22,12 @@ log = logging.getLogger(__name__)
 HOME_DAYS = 30
 
 
+@dataclass
 class Home:
-    def __init__(
-        self, *, store: Store, gateway: SlackGateway, protocol: Protocol, clock: Clock
-    ) -> None:
-        self.store = store
-        self.gateway = gateway
-        self.protocol = protocol
-        self.clock = clock
+    store: Store
+    gateway: SlackGateway
+    protocol: Protocol
+    clock: Clock
 
     def publish(self, user: str) -> None:
         """Build and publish `user`'s Home tab: the escalations they may see, the KPIs."""
@@ -71,12 +70,12 @@ class Home:
         return members is not None and user in members
 
 
+@dataclass
 class Digest:
     """The week's escalations, SLA compliance and what is still open, for the exec channel."""
 
-    def __init__(self, *, store: Store, protocol: Protocol) -> None:
-        self.store = store
-        self.protocol = protocol
+    store: Store
+    protocol: Protocol
 
     def build(self, week_start: datetime, week_end: datetime) -> blocks.Message:
         week = [(e, ev) for e, ev in self.store.history(week_start) if e.declared_at < week_end]

@@ -6,6 +6,8 @@ owns it. Drafts stream their own messages, so for them there is no text to post.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.domain.errors import InvalidInput
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
@@ -16,14 +18,12 @@ from bot.slack.parse import parse_user_mention
 from bot.store import Store
 
 
+@dataclass
 class Mentions:
-    def __init__(
-        self, *, store: Store, escalations: Escalations, room: RoomChanges, desk: DraftDesk
-    ) -> None:
-        self.store = store
-        self.escalations = escalations
-        self.room = room
-        self.desk = desk
+    store: Store
+    escalations: Escalations
+    room: RoomChanges
+    desk: DraftDesk
 
     def first_delivery(self, event_id: str) -> bool:
         """False for an event Slack already delivered (it retries what it thinks we missed)."""

@@ -9,45 +9,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from bot.clock import Clock
-from bot.config import WarroomConfig
 from bot.domain import escalation as domain
 from bot.domain.authority import authorize
 from bot.domain.errors import WarroomError
 from bot.domain.escalation import Escalation
-from bot.memory import Memory
-from bot.services.briefing import Briefing
-from bot.services.escalations import Escalations
+from bot.services.base import RoomService
 from bot.slack import blocks
-from bot.slack.gateway import SlackGateway, describe
-from protocols.schema import Protocol
+from bot.slack.gateway import describe
 
 log = logging.getLogger(__name__)
 
 
-class RoomChanges:
-    def __init__(
-        self,
-        *,
-        escalations: Escalations,
-        briefing: Briefing,
-        gateway: SlackGateway,
-        memory: Memory,
-        protocol: Protocol,
-        config: WarroomConfig,
-        clock: Clock,
-        on_resolved: Callable[[Escalation], object] = lambda _esc: None,
-    ) -> None:
-        self.escalations = escalations
-        self.briefing = briefing
-        self.gateway = gateway
-        self.memory = memory
-        self.protocol = protocol
-        self.config = config
-        self.clock = clock
-        # Called once an escalation is resolved (the review is drafted then).
-        self._on_resolved = on_resolved
+@dataclass
+class RoomChanges(RoomService):
+    # Called once an escalation is resolved (the review is drafted then).
+    on_resolved: Callable[[Escalation], object] = lambda _esc: None
 
     def mark_done(self, channel_id: str, step_id: str, user: str) -> tuple[Escalation, bool]:
         """Mark a protocol step done; returns the escalation and whether this call did it."""
@@ -88,7 +66,7 @@ class RoomChanges:
         for what, result in self.gateway.together(calls).items():
             if isinstance(result, Exception):
                 log.error("escalation %s: after resolving, %s: %s", esc.id, what, describe(result))
-        self._on_resolved(esc)
+        self.on_resolved(esc)
         return esc
 
     def reassign_ic(self, channel_id: str, user: str, new_ic: str) -> Escalation:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.clock import Clock
@@ -32,32 +32,23 @@ Record = Callable[[Escalation], tuple[Escalation, list[Event]]]
 DigestBuilder = Callable[[datetime, datetime], blocks.Message]
 
 
+@dataclass
 class TimerFiring:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        escalations: Escalations,
-        timers: Timers,
-        gateway: SlackGateway,
-        protocol: Protocol,
-        clock: Clock,
-        exec_channel: str | None = None,
-        digest: DigestBuilder | None = None,
-        firing_seconds: int = 120,
-    ) -> None:
-        self.store = store
-        self.escalations = escalations
-        self.timers = timers
-        self.gateway = gateway
-        self.protocol = protocol
-        self.clock = clock
-        self.clock_scale = escalations.clock_scale
-        self.exec_channel = exec_channel.lstrip("#") if exec_channel else None
-        # No exec channel, no digest: it has nowhere to go.
-        self.digest = digest if self.exec_channel else None
-        # How long one firing may take before another process may try it again.
-        self.firing_seconds = firing_seconds
+    store: Store
+    escalations: Escalations
+    timers: Timers
+    gateway: SlackGateway
+    protocol: Protocol
+    clock: Clock
+    # Where the weekly digest goes, and what builds it; without both there is no digest.
+    exec_channel: str | None = None
+    digest: DigestBuilder | None = None
+    # How long one firing may take before another process may try it again.
+    firing_seconds: int = 120
+
+    @property
+    def clock_scale(self) -> float:
+        return self.escalations.clock_scale
 
     # -- the job functions' targets (bot/jobs.py) ------------------------------------------
     def fire_deadline(self, esc_id: str, step_id: str) -> None:
@@ -118,8 +109,8 @@ class TimerFiring:
 
     def fire_digest(self, week: str) -> None:
         """The weekly digest to the exec channel, once; then the next week's is scheduled."""
-        channel, build = self.exec_channel, self.digest
-        if channel is None or build is None:
+        channel, build = (self.exec_channel or "").lstrip("#"), self.digest
+        if not channel or build is None:
             return
         now = self.clock()
         message = build(now - timedelta(days=7), now)  # the seven days up to now
@@ -180,7 +171,7 @@ class TimerFiring:
             for timer in self.escalations.timers_for(esc):
                 wanted[timer.id] = timer
         present = self.timers.job_ids()
-        if self.digest is not None:
+        if self.exec_channel and self.digest is not None:
             # the weekly digest; one already due (the leader was down on Monday) fires late
             for job in present:
                 if job.startswith("digest:"):

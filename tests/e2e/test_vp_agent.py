@@ -310,7 +310,11 @@ def test_the_review_is_drafted_at_resolution_and_filed(
     )
     room.mention("resolve failed over the EU shard", user="U0DECLARER")
     esc_dir = memory_dir / room.esc_id
-    wait_until(lambda: (esc_dir / "reviews" / "executive_review.yaml").exists(), 10, "review")
+
+    def filed() -> bool:  # the review's last step: its line on the timeline
+        return any(e.kind == "review" for e in room.rt.store.timeline(room.esc_id))
+
+    wait_until(filed, 10, "the review")
     review = yaml.safe_load((esc_dir / "reviews" / "executive_review.yaml").read_text())
     assert review["summary"] == "Checkout failed for EU users."
     assert review["action_items"] == [{"owner": "<@U0INCCMDR>", "action": "find the root cause"}]

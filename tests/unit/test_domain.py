@@ -113,5 +113,5 @@ def test_next_deadline_and_overdue() -> None:
 
 def test_escalation_round_trips_through_json() -> None:
     esc, events = opened(arr=1)
-    assert type(esc).from_json(esc.to_json()) == esc
-    assert type(events[0]).from_json(events[0].to_json()) == events[0]
+    assert type(esc).model_validate_json(esc.model_dump_json()) == esc
+    assert type(events[0]).model_validate_json(events[0].model_dump_json()) == events[0]
