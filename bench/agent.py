@@ -21,10 +21,10 @@ from pydantic import SecretStr
 from bench.common import REDIS_URL, drop_prefix
 from bot.runtime import build_runtime
 from bot.settings import Settings
-from tests.conftest import InlineExecutor
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.anthropic import FakeAnthropic
+from loopback.harness import InlineExecutor
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 
 SECRET = "bench-secret"
 REPLY = " ".join(

@@ -20,8 +20,8 @@ from pathlib import Path
 from bench.common import REDIS_URL, drop_prefix, pct
 from bot.runtime import build_runtime
 from bot.settings import Settings
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 
 SECRET = "bench-secret"
 LIMIT = 20

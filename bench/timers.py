@@ -24,9 +24,9 @@ from bot.domain.escalation import Declaration, open_escalation
 from bot.runtime import build_runtime
 from bot.settings import Settings
 from bot.store import Keys, Store
+from loopback.harness import WarroomProcess, warroom_env
+from loopback.slack import FakeSlack
 from protocols.loader import load_protocol
-from tests.e2e.processes import WarroomProcess, warroom_env
-from tests.fakes.slack_api import FakeSlack
 
 SECRET = "bench-secret"
 
@@ -148,6 +148,7 @@ def restart_and_failover(redis_url: str, n: int) -> dict[str, float]:
             prefix,
             tmp_path,
             config,
+            signing_secret=SECRET,
             WARROOM_LEASE_SECONDS=10,
             WARROOM_LOG_LEVEL="WARNING",
         )

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
     from bot.sandbox.drill import Drill
     from bot.sandbox.interactions import Interactions
-    from bot.sandbox.slack_emulator import SlackEmulator
     from bot.sandbox.state import SandboxRedis
     from bot.sandbox.web import WorkspacePage
+    from loopback.slack import SlackEmulator
 
 DEFAULT_PORT = 3100
 DRILL_CLOCK_SCALE = 60.0

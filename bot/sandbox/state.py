@@ -9,7 +9,6 @@ over TCP in this process. The bot connects with ``redis.Redis.from_url`` either 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+
+from loopback.server import free_port
 
 
 class StateError(Exception):
@@ -190,12 +191,6 @@ def _answers(url: str) -> bool:
         return False
     finally:
         client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redacted(url: str) -> str:

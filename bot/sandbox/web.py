@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from bot.sandbox.interactions import Interactions, Outcome
-from bot.sandbox.slack_emulator import SlackEmulator
+from loopback.slack import SlackEmulator
 
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

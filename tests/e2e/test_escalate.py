@@ -9,8 +9,8 @@ import yaml
 
 from bot.runtime import Runtime
 from bot.slack.ids import ActionId
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 
 
 def today() -> str:
@@ -107,7 +107,8 @@ def test_without_a_rotation_the_declarer_is_ic(
 ) -> None:
     config_file.write_text(yaml.safe_dump({"vp": ["U0VPSUPRT"]}))
     from bot.runtime import build_runtime
-    from tests.conftest import SIGNING_SECRET, InlineExecutor
+    from loopback.harness import InlineExecutor
+    from tests.conftest import SIGNING_SECRET
 
     rt = build_runtime(runtime.settings, listener_executor=InlineExecutor())
     try:

@@ -14,9 +14,10 @@ from pydantic import SecretStr
 
 from bot.runtime import Runtime, build_runtime
 from bot.slack.ids import ActionId
-from tests.conftest import SIGNING_SECRET, InlineExecutor
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.harness import InlineExecutor
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
+from tests.conftest import SIGNING_SECRET
 
 
 def today() -> str:

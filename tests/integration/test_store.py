@@ -130,7 +130,7 @@ def test_a_full_redis_refuses_with_a_message(tmp_path) -> None:
 def test_a_pending_claim_is_short_unless_the_declaration_is_queued(settings, fake_slack) -> None:
     from bot.domain.escalation import Declaration as Decl
     from bot.runtime import build_runtime
-    from tests.conftest import InlineExecutor
+    from loopback.harness import InlineExecutor
 
     rt = build_runtime(settings, listener_executor=InlineExecutor())
     try:

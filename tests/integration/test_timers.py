@@ -12,10 +12,11 @@ import pytest
 
 from bot.domain.timers import Timer, TimerKind
 from bot.runtime import Runtime, build_runtime
+from loopback.harness import InlineExecutor
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 from protocols.loader import load_protocol
-from tests.conftest import SIGNING_SECRET, InlineExecutor
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from tests.conftest import SIGNING_SECRET
 
 
 def today() -> str:

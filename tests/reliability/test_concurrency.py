@@ -9,8 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.runtime import build_runtime
+from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET
-from tests.slack_driver import SlackDriver
 
 
 def at_once(n: int, action: Callable[[int], object]) -> list[object]:

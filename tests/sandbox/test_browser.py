@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _free_port
+from loopback.server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def sandbox_command(port: int) -> list[str]:
 
 @pytest.fixture
 def sandbox(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
     env.pop("ANTHROPIC_API_KEY", None)
     env.update(REDIS_URL=redis_url, WARROOM_REDIS_PREFIX=prefix)

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from bot.runtime import Runtime
 from bot.sandbox import workspace
 from bot.sandbox.interactions import Interactions
-from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.web import WorkspacePage
 from bot.slack.ids import ActionId
+from loopback.slack import SlackEmulator
 from tests.sandbox.conftest import fetch, ui
 
 DANA, IVAN, ERIN = workspace.SUPPORT_LEAD, workspace.IC, workspace.ENGINEER

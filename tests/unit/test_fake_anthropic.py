@@ -16,7 +16,7 @@ import anthropic
 import httpx2
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic, approx_tokens, split_deltas
+from loopback.anthropic import FakeAnthropic, approx_tokens, split_deltas
 
 MODEL = "claude-sonnet-5-5"
 USER = [{"role": "user", "content": "Draft the customer update."}]

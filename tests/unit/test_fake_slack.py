@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from tests.fakes.slack_api import FakeSlack
+from loopback.slack import FakeSlack
 
 
 @pytest.fixture
