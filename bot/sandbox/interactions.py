@@ -400,6 +400,13 @@ class Interactions:
             self._deliver(self.requests.view_closed(user=self._person(user), view=view))
         return Outcome(True)
 
+    def close_modals(self, user: str) -> Outcome:
+        """The person's Slack client goes away (the page is reloaded): every modal open for
+        them closes, as Slack closes it, with ``view_closed`` where the app asked for it."""
+        while stack := self.emulator.modal_stack(user):
+            self.close_view(user, stack[-1]["id"])
+        return Outcome(True)
+
     # ------------------------------------------------------------------ the wire
 
     def _deliver(self, request: SlackRequest) -> Delivery:

@@ -151,3 +151,37 @@ def test_a_newcomer_declares_marks_a_step_done_and_asks_for_status(sandbox: str)
         finally:
             browser.close()
     assert errors == [], errors
+
+
+@pytest.mark.timeout(120)
+def test_a_reload_closes_the_open_modal_as_slack_does(sandbox: str) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium package)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.set_default_timeout(20_000)
+            page.goto(f"{sandbox}/?as=U0SUPLEAD&channel=support")
+            page.wait_for_selector("#channel-title:has-text('support')")
+
+            composer = page.locator("#composer-input")
+            composer.fill("/escalate")
+            composer.press("Enter")
+            page.wait_for_selector("#modal-form")
+            assert page.locator("#modal-backdrop").is_visible()
+            page.screenshot(path=str(ARTIFACTS / "06-form-open.png"))
+
+            page.reload()
+            page.wait_for_selector("#channel-title:has-text('support')")
+            # Let a state that still had the modal come and go: it must not come back.
+            page.wait_for_timeout(1000)
+            assert not page.locator("#modal-backdrop").is_visible()
+            page.screenshot(path=str(ARTIFACTS / "07-reloaded.png"))
+        finally:
+            browser.close()
+    assert errors == [], errors
