@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`warroom sandbox [--port N] [--clock-scale X] [--drill] [--no-browser]`."""
+    """`warroom sandbox [--port N] [--clock-scale X] [--drill] [--no-browser] [--keep DIR]`."""
     from bot.sandbox.app import main as run
 
     return run(argv)
