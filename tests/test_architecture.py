@@ -1,8 +1,11 @@
 """The dependency rules in pyproject.toml hold: the domain is plain Python, listeners ->
-service -> domain, and agents/protocols never import the bot."""
+service -> domain, agents/protocols never import the bot, and the test kit (``loopback``) is
+given the app rather than importing it; the benchmarks and the test kit never import the
+tests."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -40,3 +43,30 @@ def test_nothing_is_built_at_import() -> None:
         env={"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "", "REDIS_URL": "redis://127.0.0.1:1/0"},
     )
     assert result.returncode == 0, result.stderr
+
+
+def _imported(folder: Path) -> dict[str, set[str]]:
+    """Top-level packages each Python file under ``folder`` imports, read with ``ast``."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_the_benchmarks_do_not_import_the_tests() -> None:
+    imports = _imported(ROOT / "bench")
+    assert imports, "no benchmark sources found"
+    assert {path: names & {"tests"} for path, names in imports.items() if "tests" in names} == {}
+
+
+def test_the_test_kit_imports_neither_the_app_nor_the_tests() -> None:
+    imports = _imported(ROOT / "loopback")
+    forbidden = {"bot", "agents", "protocols", "tests"}
+    assert imports, "no loopback sources found"
+    assert {path: names & forbidden for path, names in imports.items() if names & forbidden} == {}
