@@ -22,11 +22,10 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import REDIS_URL, drop_prefix, pct
+from bench.common import REDIS_URL, SECRET, drop_prefix, pct
 from loopback.harness import WarroomProcess, warroom_env
 from loopback.slack import FakeSlack
 
-SECRET = "bench-secret"
 ROOM_METHODS_MINIMUM = 6  # create, invite, brief, topic, exec notice, pin
 
 

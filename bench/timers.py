@@ -19,16 +19,13 @@ from pathlib import Path
 import redis
 import yaml
 
-from bench.common import REDIS_URL, drop_prefix, pct
+from bench.common import REDIS_URL, SECRET, drop_prefix, pct, settings_for
 from bot.domain.escalation import Declaration, open_escalation
 from bot.runtime import build_runtime
-from bot.settings import Settings
 from bot.store import Keys, Store
 from loopback.harness import WarroomProcess, warroom_env
 from loopback.slack import FakeSlack
 from protocols.loader import load_protocol
-
-SECRET = "bench-secret"
 
 
 def seed(store: Store, channels: list[str], *, start: datetime, tag: str) -> list[str]:
@@ -75,13 +72,11 @@ def lateness_and_memory(redis_url: str, n: int, measured: int, window: float) ->
     client = redis.Redis.from_url(redis_url)
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
         fake.add_channel("exec-escalations")
-        settings = Settings(
-            slack_bot_token=fake.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.url,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            memory_dir=Path(tmp) / "Agent_Memory",
+        settings = settings_for(
+            fake,
+            redis_url,
+            prefix,
+            Path(tmp),
             scheduler_poll=0.5,
         )
         rt = build_runtime(settings)

@@ -64,7 +64,24 @@ class _KeepAliveHandler(_Handler):
     protocol_version = "HTTP/1.1"
 
 
-class LoopbackServer:
+class Served:
+    """A loopback server's lifecycle: ``start`` returns it serving, ``stop`` is idempotent,
+    and a ``with`` block does both."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class LoopbackServer(Served):
     """A threaded HTTP server on 127.0.0.1; subclasses answer requests in ``handle``."""
 
     name = "Loopback"  # threads are named "<name>:<port>"
@@ -127,12 +144,6 @@ class LoopbackServer:
         server.server_close()
         if thread is not None:
             thread.join()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _track(self, sock: socket.socket) -> None:
         with self._connections_lock:

@@ -34,6 +34,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
+from loopback.server import Served
+
 CLOSE_GOING_AWAY = 1001
 CLOSE_ABNORMAL = 1006  # never sent on the wire: "closed without a close frame"
 
@@ -111,7 +113,7 @@ def _ticket(request: Request) -> str:
     return (parse_qs(urlsplit(request.path).query).get("ticket") or [""])[-1]
 
 
-class SocketModeServer:
+class SocketModeServer(Served):
     """Slack's side of Socket Mode, on 127.0.0.1. Start it, issue URLs, push envelopes."""
 
     def __init__(self, *, app_id: str = "A0FAKEAPP", host_name: str = "applink-fake") -> None:
@@ -190,12 +192,6 @@ class SocketModeServer:
         server.shutdown(code=CLOSE_GOING_AWAY, reason="server stopping")
         if thread is not None:
             thread.join()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ URLs
 

@@ -62,26 +62,14 @@ class SlackEmulator(Pages, Responses, FaultInjection, LoopbackServer):
     def __init__(
         self,
         *,
-        bot_user_id: str = "UBOT",
-        bot_name: str = "warroom",
-        bot_token: str = "xoxb-test-token",
-        team_id: str = "T0TEAM",
-        team_name: str = "Fake Workspace",
-        team_domain: str = "fake-workspace",
         latency: float = 0.0,
-        app_token: str = "xapp-1-test-app-token",
         socket_mode_factory: Callable[[str], SocketModeServerLike] | None = None,
+        **workspace: Any,
     ) -> None:
-        Pages.__init__(
-            self,
-            bot_user_id=bot_user_id,
-            bot_name=bot_name,
-            bot_token=bot_token,
-            team_id=team_id,
-            team_name=team_name,
-            team_domain=team_domain,
-            app_token=app_token,
-        )
+        """``latency``: seconds every Web API call takes; ``socket_mode_factory``: builds the
+        Socket Mode server from the app id; ``workspace``: the bot's and the team's ids,
+        names and tokens (see ``Workspace``)."""
+        Pages.__init__(self, **workspace)
         LoopbackServer.__init__(self)
         self._methods: dict[str, Method] = {
             **METHODS,

@@ -38,6 +38,25 @@ def _post_target(ws: Workspace, ref: Any) -> Channel:
     return channel
 
 
+def _text(args: dict[str, Any]) -> str:
+    return str(args.get("text") or args.get("markdown_text") or "")
+
+
+def _post(ws: Workspace, channel: Channel, args: dict[str, Any], **fields: Any) -> Message:
+    """The app's message from a method's arguments, added to ``channel`` now."""
+    message = Message(
+        ts=ws._next_ts(),
+        user=ws.bot_user_id,
+        text=_text(args),
+        blocks=args.get("blocks"),
+        attachments=args.get("attachments"),
+        channel=channel.id,
+        **fields,
+    )
+    channel.messages.append(message)
+    return message
+
+
 def post_message(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     channel = _post_target(ws, args.get("channel"))
     if channel.is_archived:
@@ -49,18 +68,14 @@ def post_message(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
         raise SlackError("not_in_channel")
     validate_content(args)
     thread_ts = ws._thread_root(channel, args.get("thread_ts"))
-    message = Message(
-        ts=ws._next_ts(),
-        user=ws.bot_user_id,
-        text=str(args.get("text") or args.get("markdown_text") or ""),
-        blocks=args.get("blocks"),
-        attachments=args.get("attachments"),
+    message = _post(
+        ws,
+        channel,
+        args,
         thread_ts=thread_ts,
-        channel=channel.id,
         metadata=args.get("metadata") or None,
         reply_broadcast=bool(thread_ts) and truthy(args.get("reply_broadcast")),
     )
-    channel.messages.append(message)
     return {
         "channel": channel.id,
         "ts": message.ts,
@@ -78,17 +93,8 @@ def post_ephemeral(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     if user not in channel.members:
         raise SlackError("user_not_in_channel")
     validate_content(args)
-    message = Message(
-        ts=ws._next_ts(),
-        user=ws.bot_user_id,
-        text=str(args.get("text") or args.get("markdown_text") or ""),
-        blocks=args.get("blocks"),
-        attachments=args.get("attachments"),
-        thread_ts=ws._thread_root(channel, args.get("thread_ts")),
-        channel=channel.id,
-        ephemeral_for=user,
-    )
-    channel.messages.append(message)
+    thread_ts = ws._thread_root(channel, args.get("thread_ts"))
+    message = _post(ws, channel, args, thread_ts=thread_ts, ephemeral_for=user)
     return {"message_ts": message.ts}
 
 
@@ -104,7 +110,7 @@ def update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     validate_content(args)
     # Fields left out keep their old value, as the chat.update docs say.
     if "text" in args or "markdown_text" in args:
-        message.text = str(args.get("text") or args.get("markdown_text") or "")
+        message.text = _text(args)
     if "blocks" in args:
         message.blocks = args["blocks"] or None
     if "attachments" in args:
