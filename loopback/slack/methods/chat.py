@@ -98,13 +98,19 @@ def post_ephemeral(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"message_ts": message.ts}
 
 
-def update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+def _own_message(ws: Workspace, args: dict[str, Any], not_ours: str) -> tuple[Channel, Message]:
+    """The app's message that ``channel`` and ``ts`` name; ``not_ours`` if someone else's."""
     channel = ws._require_channel(args)
     message = ws._find_message(channel, args.get("ts"))
     if message is None:
         raise SlackError("message_not_found")
     if message.user != ws.bot_user_id:
-        raise SlackError("cant_update_message")
+        raise SlackError(not_ours)
+    return channel, message
+
+
+def update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    channel, message = _own_message(ws, args, "cant_update_message")
     if channel.is_archived:
         raise SlackError("is_inactive")
     validate_content(args)
@@ -128,12 +134,7 @@ def update(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    channel = ws._require_channel(args)
-    message = ws._find_message(channel, args.get("ts"))
-    if message is None:
-        raise SlackError("message_not_found")
-    if message.user != ws.bot_user_id:
-        raise SlackError("cant_delete_message")
+    channel, message = _own_message(ws, args, "cant_delete_message")
     channel.messages.remove(message)
     if message.ts in channel.pins:
         channel.pins.remove(message.ts)
