@@ -1,91 +1,36 @@
-"""Slack's Socket Mode endpoint on 127.0.0.1, for the tests.
-
-This module owns ``SocketModeServer``: Slack's side of Socket Mode, served by the
-``websockets`` library's threaded server, toward a real client such as Bolt's
-``SocketModeHandler``. ``FakeSlack`` issues its URLs from ``apps.connections.open``; tests
-then push envelopes and read the acks.
-
-The Socket Mode side: URLs are single-use (a ticket each); a ``hello`` message as soon as a
-connection opens; envelopes ``{"envelope_id", "type", "payload",
-"accepts_response_payload"}`` sent with ``send_envelope``; acks ``{"envelope_id",
-"payload"?}`` recorded by envelope id, whichever connection they arrive on; ``disconnect``
-messages that retire a connection, after which the client opens a new one with a fresh URL.
-Envelopes always go to the newest open connection that has not been retired.
-
-Behaviour that Slack does not document precisely and that this fake had to pick is marked
-"Not documented" in comments.
-"""
+"""``SocketModeServer``: Slack's side of Socket Mode on the websockets library's threaded
+server. Envelopes go to the newest live connection; acks, connections and the client's pings
+are recorded; ``disconnect`` retires connections and may close them after a while."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import json
-import secrets
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
 from loopback.server import Served
-
-CLOSE_GOING_AWAY = 1001
-CLOSE_ABNORMAL = 1006  # never sent on the wire: "closed without a close frame"
-
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-HANDSHAKE_TIMEOUT = 5.0
-# How often a connection's thread looks up from its socket to notice close deadlines.
-TICK = 0.05
-# After the server sends a close frame, how long it waits for the client's before hanging up.
-CLOSE_WAIT = 0.5
-
-# Envelope types whose ack may carry a response payload. Not documented as a list: slash
-# commands take their reply in the ack, as do view submissions (response_action) and
-# block_suggestion (options); events and other interactions do not.
-_RESPONDING_INTERACTIONS = {"view_submission", "block_suggestion"}
-
-
-@dataclass
-class Envelope:
-    """One envelope as the server sent it."""
-
-    envelope_id: str
-    type: str
-    payload: dict[str, Any]
-    accepts_response_payload: bool
-    connection: int  # ConnectionInfo.id it went out on
-    sent: float  # time.monotonic()
-
-
-@dataclass
-class Ack:
-    """One acknowledgement as the client sent it."""
-
-    envelope_id: str
-    payload: Any  # the ack's "payload", {} when it carried none
-    connection: int
-    received: float  # time.monotonic()
-    message: dict[str, Any]  # the whole ack
-
-
-@dataclass
-class ConnectionInfo:
-    """One WebSocket connection that completed its handshake."""
-
-    id: int
-    ticket: str
-    opened: float  # time.monotonic()
-    closed: float | None = None
-    # The code the client's close frame carried; 1006 when the socket just went away.
-    close_code: int | None = None
-    retired: bool = False  # a disconnect message was sent on it: no more envelopes
+from loopback.socket_mode.records import (
+    CLOSE_ABNORMAL,
+    CLOSE_GOING_AWAY,
+    CLOSE_WAIT,
+    HANDSHAKE_TIMEOUT,
+    MAX_MESSAGE_BYTES,
+    RESPONDING_INTERACTIONS,
+    TICK,
+    Ack,
+    ConnectionInfo,
+    Envelope,
+)
+from loopback.socket_mode.tickets import Tickets, ticket_of
 
 
 @dataclass
@@ -109,10 +54,6 @@ class _Connection(ServerConnection):
             self._on_ping()
 
 
-def _ticket(request: Request) -> str:
-    return (parse_qs(urlsplit(request.path).query).get("ticket") or [""])[-1]
-
-
 class SocketModeServer(Served):
     """Slack's side of Socket Mode, on 127.0.0.1. Start it, issue URLs, push envelopes."""
 
@@ -125,13 +66,12 @@ class SocketModeServer(Served):
 
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._tickets: dict[str, bool] = {}  # ticket -> used
+        self._tickets = Tickets()
         self._conns: list[_Conn] = []  # open connections, oldest first
         self._connections: list[ConnectionInfo] = []  # every handshake, oldest first
         self._envelopes: dict[str, Envelope] = {}
         self._acks: list[Ack] = []
         self._received: list[Any] = []  # every text message, JSON-decoded when it parses
-        self._refused: list[tuple[int, str]] = []  # handshakes answered with an HTTP error
         self._pings_received = 0
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -161,8 +101,8 @@ class SocketModeServer(Served):
             self._serve,
             "127.0.0.1",
             0,
-            process_request=self._check_request,
-            process_response=self._take_ticket,
+            process_request=self._tickets.check,
+            process_response=self._tickets.take,
             create_connection=functools.partial(_Connection, on_ping=self._count_ping),  # type: ignore[arg-type]
             compression=None,
             open_timeout=HANDSHAKE_TIMEOUT,
@@ -198,9 +138,7 @@ class SocketModeServer(Served):
     def issue_url(self) -> str:
         """A fresh single-use connection URL, as apps.connections.open returns it."""
         self.ensure_started()
-        ticket = secrets.token_urlsafe(16)
-        with self._lock:
-            self._tickets[ticket] = False
+        ticket = self._tickets.issue()
         # Slack's shape: wss://wss-primary.slack.com/link/?ticket=...&app_id=...
         return f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}&app_id={self.app_id}"
 
@@ -237,7 +175,7 @@ class SocketModeServer(Served):
         and return its envelope id. ``extra`` adds top-level fields (e.g. retry_attempt)."""
         if accepts_response_payload is None:
             accepts_response_payload = type == "slash_commands" or (
-                type == "interactive" and payload.get("type") in _RESPONDING_INTERACTIONS
+                type == "interactive" and payload.get("type") in RESPONDING_INTERACTIONS
             )
         envelope_id = envelope_id or str(uuid.uuid4())
         message: dict[str, Any] = {
@@ -365,46 +303,12 @@ class SocketModeServer(Served):
     @property
     def refused(self) -> list[tuple[int, str]]:
         """Connections refused for their URL: (HTTP status, why)."""
-        with self._lock:
-            return list(self._refused)
+        return self._tickets.refused()
 
     @property
     def pings_received(self) -> int:
         with self._lock:
             return self._pings_received
-
-    # ------------------------------------------------------------------ the handshake
-
-    def _check_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        """Refuse a URL this server did not issue, or whose ticket is spent."""
-        if urlsplit(request.path).path.rstrip("/") != "/link":
-            return self._refuse(ws, 404, f"no such path {urlsplit(request.path).path!r}")
-        with self._lock:
-            used = self._tickets.get(_ticket(request))
-        if used is None:
-            return self._refuse(ws, 401, "unknown ticket")
-        if used:
-            # Not documented: Slack's URLs are single-use; a client reconnecting must call
-            # apps.connections.open again.
-            return self._refuse(ws, 401, "ticket already used")
-        return None
-
-    def _take_ticket(
-        self, ws: ServerConnection, request: Request, response: Response
-    ) -> Response | None:
-        """Use the ticket up once the handshake succeeds (a refused one keeps it)."""
-        if response.status_code != 101:
-            return None
-        ticket = _ticket(request)
-        with self._lock:
-            used = self._tickets.get(ticket)
-            self._tickets[ticket] = True
-        return self._refuse(ws, 401, "ticket already used") if used else None
-
-    def _refuse(self, ws: ServerConnection, status: int, why: str) -> Response:
-        with self._lock:
-            self._refused.append((status, why))
-        return ws.respond(status, why)
 
     # ------------------------------------------------------------------ a connection
 
@@ -413,7 +317,7 @@ class SocketModeServer(Served):
         assert ws.request is not None
         with self._lock:
             info = ConnectionInfo(
-                id=len(self._connections) + 1, ticket=_ticket(ws.request), opened=time.monotonic()
+                id=len(self._connections) + 1, ticket=ticket_of(ws.request), opened=time.monotonic()
             )
             conn = _Conn(ws, info)
             self._connections.append(info)
