@@ -27,9 +27,9 @@ def test_import_contracts_are_kept() -> None:
 def test_nothing_is_built_at_import() -> None:
     """Importing every module creates no App, client, Redis connection or settings."""
     code = (
-        "import importlib, pkgutil, threading, bot, agents, protocols\n"
+        "import importlib, pkgutil, threading, bot, agents, protocols, loopback\n"
         "before = threading.active_count()\n"
-        "for pkg in (bot, agents, protocols):\n"
+        "for pkg in (bot, agents, protocols, loopback):\n"
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(m.name)\n"
         "assert threading.active_count() == before, 'a thread was started at import'\n"

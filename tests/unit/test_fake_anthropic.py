@@ -1,4 +1,4 @@
-"""Tests of tests/fakes/anthropic_api.py, driven only through the real ``anthropic`` SDK.
+"""Tests of loopback/anthropic, driven only through the real ``anthropic`` SDK.
 
 They pin the wire facts the fake copies (event sequence, usage, error classes, retries)
 so that a fake which drifts from what the SDK expects fails here, not in agent tests.

@@ -1,4 +1,4 @@
-"""Tests for tests/fakes/slack_api.py, driven only through the real slack_sdk client.
+"""Tests for loopback/slack (the Slack emulator), driven only through the real slack_sdk client.
 
 Each test talks HTTP to a FakeSlack on 127.0.0.1 with slack_sdk.WebClient (and urllib
 for response_url), so what passes here is what the bot's own code will see.
