@@ -12,13 +12,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any, Self
 
-from loopback.server import free_port
+from loopback.server import free_port, http_request
 from loopback.slack.driver import SlackDriver
 from loopback.slack.emulator import SlackEmulator
 
@@ -67,12 +65,8 @@ def warroom(*args: str) -> list[str]:
 
 
 def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, e.read()
+    status, body, _ = http_request(url)
+    return status, body
 
 
 class WarroomProcess:

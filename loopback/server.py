@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -21,6 +23,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def http_request(
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    timeout: float = 5.0,
+) -> tuple[int, bytes, dict[str, str]]:
+    """GET ``url`` (or POST ``body``): status, body and headers of any HTTP answer; no
+    answer at all raises OSError."""
+    request = urllib.request.Request(url, data=body, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, r.read(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, e.read(), dict(e.headers)
 
 
 class _Server(ThreadingHTTPServer):

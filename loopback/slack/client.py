@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
+
+from loopback.server import http_request
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -76,13 +76,8 @@ class Reply:
 
 def post(url: str, body: str, headers: dict[str, str], *, timeout: float) -> Reply:
     """POST ``body`` to ``url``; any HTTP status is a ``Reply``, no answer raises OSError."""
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as r:
-            return Reply(r.status, r.read().decode("utf-8", "replace"), dict(r.headers))
-    except urllib.error.HTTPError as e:
-        with e:
-            return Reply(e.code, e.read().decode("utf-8", "replace"), dict(e.headers))
+    status, data, answer_headers = http_request(url, body.encode(), headers, timeout=timeout)
+    return Reply(status, data.decode("utf-8", "replace"), answer_headers)
 
 
 def person(user_id: str, name: str, team_id: str) -> dict[str, Any]:

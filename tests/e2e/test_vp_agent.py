@@ -310,15 +310,15 @@ def test_the_review_is_drafted_at_resolution_and_filed(
     )
     room.mention("resolve failed over the EU shard", user="U0DECLARER")
     esc_dir = memory_dir / room.esc_id
-    wait_until(lambda: (esc_dir / "reviews" / "executive_review.yaml").exists(), 10, "review")
+    strategy_file = memory_dir / "_knowledge" / "semantic" / "support_strategy.yaml"
+    # The review is filed, then its lessons appended: wait for the last of the two.
+    wait_until(strategy_file.exists, 10, "the review's lessons")
     review = yaml.safe_load((esc_dir / "reviews" / "executive_review.yaml").read_text())
     assert review["summary"] == "Checkout failed for EU users."
     assert review["action_items"] == [{"owner": "<@U0INCCMDR>", "action": "find the root cause"}]
     assert review["drafted_offline"] is False
     assert (esc_dir / "outputs" / "final" / "1-review.yaml").exists()
-    strategy = yaml.safe_load(
-        (memory_dir / "_knowledge" / "semantic" / "support_strategy.yaml").read_text()
-    )
+    strategy = yaml.safe_load(strategy_file.read_text())
     assert strategy["lessons_learned"][0]["lessons"] == ["Page the shard owner first"]
     posted = [
         m for m in room.fake.messages_in(room.channel.id) if "Post-incident review" in shown(m)

@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from loopback.server import http_request
 from loopback.slack import FakeSlack
 
 
@@ -52,15 +53,10 @@ def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
 
 
 def post_raw(url: str, body: bytes, content_type: str | None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method="POST")
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read()
+    status, answer, _ = http_request(
+        url, body, {"Content-Type": content_type} if content_type else {}
+    )
+    return status, answer
 
 
 # ---------------------------------------------------------------- lifecycle, auth, plumbing
