@@ -18,15 +18,13 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bench.common import REDIS_URL, drop_prefix
+from bench.common import REDIS_URL, SECRET, drop_prefix, settings_for
 from bot.runtime import build_runtime
-from bot.settings import Settings
-from tests.conftest import InlineExecutor
-from tests.fakes.anthropic_api import FakeAnthropic
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.anthropic import FakeAnthropic
+from loopback.harness import InlineExecutor
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 
-SECRET = "bench-secret"
 REPLY = " ".join(
     [
         "We are sorry that checkout has been failing for your EU customers since this morning.",
@@ -41,13 +39,11 @@ def run(latency: float, token_delay: float, drafts: int, redis_url: str) -> dict
     prefix = f"warroom-bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as slack, FakeAnthropic() as model:
         slack.add_user("U0DECLARER", "dana")
-        settings = Settings(
-            slack_bot_token=slack.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.url,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            memory_dir=Path(tmp) / "Agent_Memory",
+        settings = settings_for(
+            slack,
+            redis_url,
+            prefix,
+            Path(tmp),
             anthropic_api_key=SecretStr(model.api_key),
             anthropic_base_url=model.url,
         )

@@ -1,12 +1,34 @@
-"""What every benchmark needs: percentiles, and a throwaway Redis key prefix removed after."""
+"""What every benchmark needs: percentiles, a throwaway Redis key prefix removed after, and
+the bot's settings against the loopback Slack."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import redis
 
+from bot.settings import Settings
+from loopback.slack import SlackEmulator
+
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET = "bench-secret"
+
+
+def settings_for(
+    fake: SlackEmulator, redis_url: str, prefix: str, folder: Path, **extra: Any
+) -> Settings:
+    """Settings of a bot talking to ``fake``, its files in ``folder`` (``extra``: more)."""
+    return Settings(
+        slack_bot_token=fake.bot_token,
+        slack_signing_secret=SECRET,
+        slack_api_url=fake.url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        memory_dir=folder / "Agent_Memory",
+        **extra,
+    )
 
 
 def pct(values: list[float], q: float) -> float:

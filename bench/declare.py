@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,15 +19,13 @@ import urllib.request
 import uuid
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode
 
 import yaml
 
-from bench.common import REDIS_URL, drop_prefix, pct
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from bench.common import REDIS_URL, SECRET, drop_prefix, pct
+from loopback.harness import WarroomProcess, warroom_env
+from loopback.slack import FakeSlack
 
-SECRET = "bench-secret"
 ROOM_METHODS_MINIMUM = 6  # create, invite, brief, topic, exec notice, pin
 
 
@@ -55,46 +49,35 @@ def scenario(latency: float, n: int, concurrent: bool, redis_url: str) -> dict[s
                 }
             )
         )
-        port = _free_port()
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": fake.bot_token,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": fake.url,
-            "REDIS_URL": redis_url,
-            "WARROOM_REDIS_PREFIX": prefix,
-            "WARROOM_CONFIG": str(config),
-            "WARROOM_MEMORY_DIR": str(Path(tmp) / "Agent_Memory"),
-            "WARROOM_LOG_LEVEL": "WARNING",
-        }
-        env.pop("SLACK_APP_TOKEN", None)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        env = warroom_env(
+            fake,
+            redis_url,
+            prefix,
+            Path(tmp),
+            config,
+            signing_secret=SECRET,
+            WARROOM_LOG_LEVEL="WARNING",
         )
-        driver = SlackDriver(fake, SECRET, url=f"http://127.0.0.1:{port}/slack/events")
-        url = f"http://127.0.0.1:{port}/slack/events"
+        process = WarroomProcess(env, fake, Path(tmp) / "warroom.log")
+        driver = process.driver()
+        url = f"{process.base}/slack/events"
         try:
-            _wait_healthy(port)
+            process.start()
             fake.latency = latency
             fake.reset_calls()
             requests = []
             for i in range(n):
-                body = urlencode(
-                    {
-                        "team_id": fake.team_id,
-                        "channel_id": "C0SUPPORT",
-                        "user_id": f"U0USER{i:03d}",
-                        "command": "/escalate",
-                        "text": f"Customer {i:03d}: checkout fails --arr 250k",
-                        "response_url": fake.new_response_url(),
-                        "trigger_id": fake.new_trigger_id(),
-                    }
+                request = driver.requests.slash_command(
+                    command="/escalate",
+                    text=f"Customer {i:03d}: checkout fails --arr 250k",
+                    user_id=f"U0USER{i:03d}",
+                    user_name=f"user{i}",
+                    channel_id="C0SUPPORT",
+                    channel_name="support",
+                    response_url=fake.new_response_url(),
+                    trigger_id=fake.new_trigger_id(),
                 )
-                headers = driver.headers(body, content_type="application/x-www-form-urlencoded")
-                requests.append((f"Customer {i:03d}", body, headers))
+                requests.append((f"Customer {i:03d}", request.body, request.headers(SECRET)))
             # The client runs in a process of its own, so the fake's threads in this one
             # cannot delay the acks it times.
             with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as client:
@@ -116,8 +99,7 @@ def scenario(latency: float, n: int, concurrent: bool, redis_url: str) -> dict[s
                 room_times.append(pin.finished - start)
             calls = [c for c in fake.calls if c.method != "auth.test"]
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            process.stop()
             drop_prefix(redis_url, prefix)
     return {
         "ack_p50": pct(acks, 50) * 1000,
@@ -145,25 +127,6 @@ def send_all(url: str, requests: list[tuple[str, str, dict]]) -> list[tuple[str,
 
     with ThreadPoolExecutor(len(requests)) as pool:
         return list(pool.map(one, requests))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("warroom run did not become healthy")
 
 
 def _wait_for_pins(fake: FakeSlack, count: int, timeout: float = 60) -> None:

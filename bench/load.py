@@ -17,13 +17,11 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import REDIS_URL, drop_prefix, pct
+from bench.common import REDIS_URL, SECRET, drop_prefix, pct, settings_for
 from bot.runtime import build_runtime
-from bot.settings import Settings
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 
-SECRET = "bench-secret"
 LIMIT = 20
 
 
@@ -38,13 +36,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
         fake.add_user("U0DECLARER", "dana")
         fake.set_rate_limit("conversations.create", LIMIT, window=window)
-        settings = Settings(
-            slack_bot_token=fake.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.url,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            memory_dir=Path(tmp) / "Agent_Memory",
+        settings = settings_for(
+            fake,
+            redis_url,
+            prefix,
+            Path(tmp),
             channel_creates_per_minute=LIMIT,
         )
         rt = build_runtime(settings, create_window=window)

@@ -19,17 +19,14 @@ from pathlib import Path
 import redis
 import yaml
 
-from bench.common import REDIS_URL, drop_prefix, pct
+from bench.common import REDIS_URL, SECRET, drop_prefix, pct, settings_for
 from bot.domain.declaration import Declaration
 from bot.domain.escalation import open_escalation
 from bot.runtime import build_runtime
-from bot.settings import Settings
 from bot.store import Keys, Store
+from loopback.harness import WarroomProcess, warroom_env
+from loopback.slack import FakeSlack
 from protocols.loader import load_protocol
-from tests.e2e.processes import WarroomProcess, warroom_env
-from tests.fakes.slack_api import FakeSlack
-
-SECRET = "bench-secret"
 
 
 def seed(store: Store, channels: list[str], *, start: datetime, tag: str) -> list[str]:
@@ -76,13 +73,11 @@ def lateness_and_memory(redis_url: str, n: int, measured: int, window: float) ->
     client = redis.Redis.from_url(redis_url)
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
         fake.add_channel("exec-escalations")
-        settings = Settings(
-            slack_bot_token=fake.bot_token,
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.url,
-            redis_url=redis_url,
-            redis_prefix=prefix,
-            memory_dir=Path(tmp) / "Agent_Memory",
+        settings = settings_for(
+            fake,
+            redis_url,
+            prefix,
+            Path(tmp),
             scheduler_poll=0.5,
         )
         rt = build_runtime(settings)
@@ -149,6 +144,7 @@ def restart_and_failover(redis_url: str, n: int) -> dict[str, float]:
             prefix,
             tmp_path,
             config,
+            signing_secret=SECRET,
             WARROOM_LEASE_SECONDS=10,
             WARROOM_LOG_LEVEL="WARNING",
         )

@@ -8,10 +8,8 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Executor, Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -19,10 +17,12 @@ import yaml
 
 from bot.clock import ManualClock
 from bot.runtime import Runtime, build_runtime
-from bot.sandbox.state import StateError, free_port, start_redis_server
+from bot.sandbox.state import StateError, start_redis_server
 from bot.settings import Settings
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.anthropic import FakeAnthropic
+from loopback.harness import InlineExecutor
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 
 SIGNING_SECRET = "test-signing-secret"
 RUN_ID = uuid.uuid4().hex[:8]
@@ -75,9 +75,6 @@ def _answers(host: str, port: int) -> bool:
         return bool(redis.Redis(host=host, port=port, socket_connect_timeout=0.5).ping())
     except redis.RedisError:
         return False
-
-
-_free_port = free_port  # the tests' name for it
 
 
 @pytest.fixture(autouse=True)
@@ -157,18 +154,6 @@ def fake_slack() -> Iterator[FakeSlack]:
         fake.stop()
 
 
-class InlineExecutor(Executor):
-    """Runs work after the ack at once, so a request's work is done when dispatch returns."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as e:
-            future.set_exception(e)
-        return future
-
-
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "warroom.yaml"
@@ -209,8 +194,6 @@ def slack(runtime: Runtime, fake_slack: FakeSlack) -> SlackDriver:
 
 
 @pytest.fixture
-def fake_anthropic() -> Iterator[Any]:
-    from tests.fakes.anthropic_api import FakeAnthropic
-
+def fake_anthropic() -> Iterator[FakeAnthropic]:
     with FakeAnthropic() as fake:
         yield fake

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
     from bot.sandbox.drill import Drill
     from bot.sandbox.interactions import Interactions
-    from bot.sandbox.slack_emulator import SlackEmulator
     from bot.sandbox.state import SandboxRedis
     from bot.sandbox.web import WorkspacePage
+    from loopback.slack import SlackEmulator
 
 DEFAULT_PORT = 3100
 DRILL_CLOCK_SCALE = 60.0
@@ -88,12 +88,13 @@ class Sandbox:
         say: Callable[[str], None] = print,
         drill_pace: float = 4.0,
         folder: Path | None = None,
+        keep: bool = False,
     ) -> None:
         """``env``: where REDIS_URL, WARROOM_REDIS_PREFIX and ANTHROPIC_API_KEY are read
         (the process environment by default); the bot's other settings come from the process
         environment, as for `warroom run`. ``redis_server``: see ``open_redis``. ``folder``:
-        where the sandbox writes its files (a new temporary one by default), removed on
-        close either way."""
+        where the sandbox writes its files (a new temporary one by default); removed on close
+        unless ``keep``, which also creates it if it is missing."""
         self.port = port
         self.drill_enabled = drill
         self.clock_scale = clock_scale or (DRILL_CLOCK_SCALE if drill else None)
@@ -103,6 +104,7 @@ class Sandbox:
         self.drill_pace = drill_pace
         self.url = ""
         self.folder = folder
+        self.keep = keep
         self._closers: list[Callable[[], None]] = []
         self.emulator: SlackEmulator | None = None
         self.runtime: Runtime | None = None
@@ -130,7 +132,11 @@ class Sandbox:
 
         folder = self.folder or Path(tempfile.mkdtemp(prefix="warroom-sandbox-"))
         self.folder = folder
-        self._closers.append(lambda: shutil.rmtree(folder, ignore_errors=True))
+        if self.keep:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._closers.append(lambda: self.say(f"  files:  kept in {folder}"))
+        else:
+            self._closers.append(lambda: self._remove(folder))
 
         state = self.redis = open_redis(self.env, folder, redis_server=self.redis_server)
         self._closers.append(state.close)
@@ -193,6 +199,11 @@ class Sandbox:
         else:
             self.say("  drafts: the offline drafter (no ANTHROPIC_API_KEY set)")
         self.say(f"  files:  {folder} (warroom.yaml, Agent_Memory, sandbox.log)")
+        if not self.keep:
+            self.say(
+                "          deleted on stop, with the approved updates and reviews in "
+                "Agent_Memory: --keep DIR keeps them"
+            )
 
         if self.drill_enabled:
             from bot.sandbox.drill import Drill
@@ -201,6 +212,10 @@ class Sandbox:
                 emulator, acts, page, clock_scale=settings.clock_scale, pace=self.drill_pace
             )
             self._closers.append(drill.stop)
+
+    def _remove(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        self.say(f"  files:  deleted {folder} (--keep DIR keeps them)")
 
     def close(self) -> None:
         """Stop everything started, newest first; safe to call twice."""
@@ -232,11 +247,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--drill", action="store_true", help="play a scripted escalation, for training"
     )
     parser.add_argument("--no-browser", action="store_true", help="do not open the browser")
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="write the sandbox's files (warroom.yaml, Agent_Memory with the approved updates "
+        "and reviews, sandbox.log) to DIR and keep them; by default they go to a temporary "
+        "folder deleted on stop",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:
         parser.error("--port must be between 1 and 65535")
     if args.clock_scale is not None and args.clock_scale <= 0:
         parser.error("--clock-scale must be more than 0")
+    if args.keep is not None and args.keep.exists() and not args.keep.is_dir():
+        parser.error(f"--keep {args.keep}: not a folder")
     return args
 
 
@@ -267,10 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    folder = Path(tempfile.mkdtemp(prefix="warroom-sandbox-"))
+    if args.keep is not None:
+        folder = args.keep.resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="warroom-sandbox-"))
     log_handler = _configure_logging(folder)
     sandbox = Sandbox(
-        port=args.port, clock_scale=args.clock_scale, drill=args.drill, say=say, folder=folder
+        port=args.port,
+        clock_scale=args.clock_scale,
+        drill=args.drill,
+        say=say,
+        folder=folder,
+        keep=args.keep is not None,
     )
     try:
         try:

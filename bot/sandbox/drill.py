@@ -19,9 +19,9 @@ from typing import Any
 
 from bot.sandbox import workspace
 from bot.sandbox.interactions import Interactions
-from bot.sandbox.slack_emulator import Message, SlackEmulator
 from bot.sandbox.web import WorkspacePage
 from bot.slack.ids import ActionId
+from loopback.slack import Message, SlackEmulator
 
 log = logging.getLogger(__name__)
 

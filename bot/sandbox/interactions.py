@@ -21,17 +21,14 @@ import logging
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
-from bot.sandbox.signing import FORM, JSON, signed_headers
-from bot.sandbox.slack_emulator import ResponseTarget, SlackEmulator
+from loopback.slack import ResponseTarget, SlackEmulator
+from loopback.slack.client import RequestBuilder, SlackRequest, person, post
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +92,13 @@ class Interactions:
         self._lock = threading.Lock()
         self._pending: set[Future[Any]] = set()
         self._events = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-events")
+        self.requests = RequestBuilder(
+            team_id=emulator.team_id,
+            team_domain=emulator.team_domain,
+            api_app_id=emulator.app_id,
+            verification_token="sandbox-verification-token",
+            bot_user_id=emulator.bot_user_id,
+        )
 
     def close(self) -> None:
         """Stop sending events; the ones already on their way are finished first."""
@@ -206,28 +210,11 @@ class Interactions:
 
     def send_event(self, event: dict[str, Any]) -> Future[Delivery] | None:
         """Deliver one Events API event in its envelope, on the event pool."""
-        envelope = {
-            "token": "sandbox-verification-token",
-            "team_id": self.emulator.team_id,
-            "api_app_id": self.emulator.app_id,
-            "event": event,
-            "type": "event_callback",
-            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
-            "event_time": int(time.time()),
-            "authorizations": [
-                {
-                    "enterprise_id": None,
-                    "team_id": self.emulator.team_id,
-                    "user_id": self.emulator.bot_user_id,
-                    "is_bot": True,
-                    "is_enterprise_install": False,
-                }
-            ],
-            "is_ext_shared_channel": False,
-        }
-        body = json.dumps(envelope)
+        return self._send_event(self.requests.event(event))
+
+    def _send_event(self, request: SlackRequest) -> Future[Delivery] | None:
         try:
-            future = self._events.submit(self._deliver, f"event:{event['type']}", body, JSON)
+            future = self._events.submit(self._deliver, request)
         except RuntimeError:  # closed: the workspace is shutting down
             return None
         with self._lock:
@@ -243,17 +230,8 @@ class Interactions:
         """The person opens the app's Home tab: ``app_home_opened``, with the view shown."""
         if "app_home_opened" not in self.bot_events:
             return Outcome(True)
-        event: dict[str, Any] = {
-            "type": "app_home_opened",
-            "user": user,
-            "channel": self.emulator.app_dm(user),
-            "tab": "home",
-            "event_ts": f"{time.time():.6f}",
-        }
         home = self.emulator.snapshot()["home_views"].get(user)
-        if home is not None:
-            event["view"] = home
-        self.send_event(event)
+        self._send_event(self.requests.app_home_opened(user, self.emulator.app_dm(user), home))
         return Outcome(True)
 
     # ------------------------------------------------------------------ slash commands
@@ -267,26 +245,23 @@ class Interactions:
             return Outcome(False, f"{command} is not a valid command.")
         me = self.emulator.user(user)
         response_url = self.emulator.new_response_url(ResponseTarget(user, target.id))
-        form = {
-            "token": "sandbox-verification-token",
-            "team_id": self.emulator.team_id,
-            "team_domain": self.emulator.team_domain,
-            "channel_id": target.id,
-            "channel_name": (
-                "directmessage"
-                if target.is_im
-                else ("privategroup" if target.is_private else target.name)
-            ),
-            "user_id": user,
-            "user_name": me["name"],
-            "command": command,
-            "text": self.encode(text, for_command=True),
-            "api_app_id": self.emulator.app_id,
-            "is_enterprise_install": "false",
-            "response_url": response_url,
-            "trigger_id": self.emulator.new_trigger_id(user=user),
-        }
-        delivery = self._deliver("slash_command", urlencode(form), FORM)
+        typed = self.encode(text, for_command=True)
+        delivery = self._deliver(
+            self.requests.slash_command(
+                command=command,
+                text=typed,
+                user_id=user,
+                user_name=me["name"],
+                channel_id=target.id,
+                channel_name=(
+                    "directmessage"
+                    if target.is_im
+                    else ("privategroup" if target.is_private else target.name)
+                ),
+                response_url=response_url,
+                trigger_id=self.emulator.new_trigger_id(user=user),
+            )
+        )
         if delivery.error:
             message = f'{command} failed with the error "{delivery.error}"'
             self._slackbot(user, target.id, message)
@@ -297,7 +272,7 @@ class Interactions:
             text_shown = str(answer.get("text") or "")
             if answer.get("response_type") == "in_channel":
                 # Slack shows the invocation, then the app's answer, to everyone.
-                self.emulator.add_message(target.id, user, f"{command} {form['text']}".strip())
+                self.emulator.add_message(target.id, user, f"{command} {typed}".strip())
                 self.emulator.add_message(
                     target.id, self.emulator.bot_user_id, text_shown, blocks=blocks
                 )
@@ -323,26 +298,16 @@ class Interactions:
     ) -> Outcome:
         """A click on an interactive element of a message (``channel`` and ``message_ts``)
         or of a view (``view_id``); ``selected`` is a menu's choice."""
-        me = self.emulator.user(user)
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "user": _person(me),
-            "api_app_id": self.emulator.app_id,
-            "token": "sandbox-verification-token",
-            "team": {"id": self.emulator.team_id, "domain": self.emulator.team_domain},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "trigger_id": self.emulator.new_trigger_id(view_id=view_id, user=user),
-        }
+        where: dict[str, Any] = {}
         if view_id is not None:
             view = self.emulator.view(view_id)
             if view is None:
                 return Outcome(False, "That view is gone.")
             blocks = view.get("blocks") or []
             view["state"] = {"values": _state_values(blocks, inputs or {}, self.emulator)}
-            payload["container"] = {"type": "view", "view_id": view_id}
-            payload["view"] = view
-            payload["state"] = view["state"]
+            where["container"] = {"type": "view", "view_id": view_id}
+            where["view"] = view
+            where["state"] = view["state"]
         else:
             if channel is None or message_ts is None:
                 return Outcome(False, "Say which message was clicked.")
@@ -359,27 +324,33 @@ class Interactions:
                 return Outcome(False, "That message is gone.")
             blocks = message.blocks or []
             ephemeral = message.ephemeral_for is not None
-            payload["container"] = {
+            where["container"] = {
                 "type": "message",
                 "message_ts": message_ts,
                 "channel_id": target.id,
                 "is_ephemeral": ephemeral,
             }
             if message.thread_ts:
-                payload["container"]["thread_ts"] = message.thread_ts
-            payload["channel"] = {"id": target.id, "name": target.name or "directmessage"}
+                where["container"]["thread_ts"] = message.thread_ts
+            where["channel"] = {"id": target.id, "name": target.name or "directmessage"}
             if not ephemeral:
                 # Slack leaves the message out for ephemeral ones.
-                payload["message"] = self.emulator.message_object(target.id, message_ts)
-            payload["state"] = {"values": {}}
-            payload["response_url"] = self.emulator.new_response_url(
+                where["message"] = self.emulator.message_object(target.id, message_ts)
+            where["state"] = {"values": {}}
+            where["response_url"] = self.emulator.new_response_url(
                 ResponseTarget(user, target.id, message_ts, message.thread_ts)
             )
         action = _action(blocks, block_id, action_id, selected)
         if action is None:
             return Outcome(False, "That button is gone.")
-        payload["actions"] = [action]
-        delivery = self._deliver("block_actions", urlencode({"payload": json.dumps(payload)}), FORM)
+        delivery = self._deliver(
+            self.requests.block_actions(
+                user=self._person(user),
+                trigger_id=self.emulator.new_trigger_id(view_id=view_id, user=user),
+                actions=[action],
+                **where,
+            )
+        )
         if delivery.error:
             return Outcome(False, f"The app did not answer ({delivery.error}).")
         return Outcome(True)
@@ -393,21 +364,12 @@ class Interactions:
         if view is None:
             return Outcome(False, "That form is gone.")
         view["state"] = {"values": _state_values(view.get("blocks") or [], inputs, self.emulator)}
-        me = self.emulator.user(user)
-        payload = {
-            "type": "view_submission",
-            "team": {"id": self.emulator.team_id, "domain": self.emulator.team_domain},
-            "user": _person(me),
-            "api_app_id": self.emulator.app_id,
-            "token": "sandbox-verification-token",
-            "trigger_id": self.emulator.new_trigger_id(view_id=view_id, user=user),
-            "view": view,
-            "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
-        }
         delivery = self._deliver(
-            "view_submission", urlencode({"payload": json.dumps(payload)}), FORM
+            self.requests.view_submission(
+                user=self._person(user),
+                view=view,
+                trigger_id=self.emulator.new_trigger_id(view_id=view_id, user=user),
+            )
         )
         if delivery.error:
             # What Slack says inside the modal when the app does not answer in time.
@@ -435,34 +397,29 @@ class Interactions:
         view = self.emulator.view(view_id)
         self.emulator.close_modal(user)
         if view is not None and view.get("notify_on_close"):
-            me = self.emulator.user(user)
-            payload = {
-                "type": "view_closed",
-                "team": {"id": self.emulator.team_id, "domain": self.emulator.team_domain},
-                "user": _person(me),
-                "api_app_id": self.emulator.app_id,
-                "view": view,
-                "is_cleared": True,
-            }
-            self._deliver("view_closed", urlencode({"payload": json.dumps(payload)}), FORM)
+            self._deliver(self.requests.view_closed(user=self._person(user), view=view))
+        return Outcome(True)
+
+    def close_modals(self, user: str) -> Outcome:
+        """The person's Slack client goes away (the page is reloaded): every modal open for
+        them closes, as Slack closes it, with ``view_closed`` where the app asked for it."""
+        while stack := self.emulator.modal_stack(user):
+            self.close_view(user, stack[-1]["id"])
         return Outcome(True)
 
     # ------------------------------------------------------------------ the wire
 
-    def _deliver(self, kind: str, body: str, content_type: str) -> Delivery:
-        headers = signed_headers(self.secret, body, content_type=content_type)
-        request = urllib.request.Request(
-            self.request_url, data=body.encode(), headers=headers, method="POST"
-        )
+    def _deliver(self, request: SlackRequest) -> Delivery:
+        kind = request.kind
         started = time.monotonic()
         status, error, text = 0, "", ""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as r:
-                status, text = r.status, r.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as e:
-            with e:
-                status, text = e.code, e.read().decode("utf-8", "replace")
-            error = "http_service_error"
+            reply = post(
+                self.request_url, request.body, request.headers(self.secret), timeout=self.timeout
+            )
+            status, text = reply.status, reply.body
+            if not 200 <= status < 300:
+                error = "http_service_error"
         except TimeoutError:
             error = "operation_timeout"
         except OSError as e:
@@ -474,22 +431,17 @@ class Interactions:
             log.warning("the app answered %s with %s (HTTP %s)", kind, error, status or "-")
         return delivery
 
+    def _person(self, user: str) -> dict[str, Any]:
+        """The ``user`` object of an interaction payload, for a person of the workspace."""
+        me = self.emulator.user(user)
+        return person(me["id"], me["name"], me["team_id"])
+
     def _slackbot(self, user: str, channel: str, text: str) -> None:
         try:
             self.emulator.user(SLACKBOT)
         except KeyError:
             self.emulator.add_user(SLACKBOT, "slackbot", real_name="Slackbot", is_bot=True)
         self.emulator.add_ephemeral(channel, user, text, author=SLACKBOT)
-
-
-def _person(user: dict[str, Any]) -> dict[str, Any]:
-    """The ``user`` object of an interaction payload."""
-    return {
-        "id": user["id"],
-        "username": user["name"],
-        "name": user["name"],
-        "team_id": user["team_id"],
-    }
 
 
 def _json_or_text(body: str) -> dict[str, Any] | str:

@@ -9,7 +9,6 @@ over TCP in this process. The bot connects with ``redis.Redis.from_url`` either 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import redis
 
 from bot.settings import redacted_url
+from loopback.server import free_port
 
 
 class StateError(Exception):
@@ -191,9 +191,3 @@ def _answers(url: str) -> bool:
         return False
     finally:
         client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -11,6 +11,8 @@ as package data under ``bot/sandbox/static/``), and ``/ui/*`` is the page's JSON
   the page updates as soon as anything happens (long polling).
 - ``POST /ui/send`` (typed text), ``/ui/click``, ``/ui/submit``, ``/ui/close``, ``/ui/home``:
   the person's actions, handed to ``Interactions``, which calls the app as Slack would.
+- ``POST /ui/open``: the page is (re)loaded. A Slack client that reloads loses the modals
+  it showed, so the person's open modals are closed (``view_closed`` where asked for).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from bot.sandbox.interactions import Interactions, Outcome
-from bot.sandbox.slack_emulator import SlackEmulator
+from loopback.slack import SlackEmulator
 
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -128,7 +130,8 @@ class WorkspacePage:
         return self.state(user, args.get("channel") or None)
 
     def _action(self, name: str, data: dict[str, Any]) -> tuple[int, bytes, str, dict[str, str]]:
-        user = str(data.get("as") or "")
+        # A page's first load may not have chosen a person yet: it shows the first one.
+        user = str(data.get("as") or (self.people[0] if name == "open" else ""))
         known = {u["id"] for u in self.emulator.users()}
         if user not in known:
             return _json(400, {"ok": False, "error": f"no user {user!r}"})
@@ -158,6 +161,8 @@ class WorkspacePage:
             outcome = acts.close_view(user, str(data["view_id"]))
         elif name == "home":
             outcome = acts.open_home(user)
+        elif name == "open":
+            outcome = acts.close_modals(user)
         else:
             return _json(404, {"ok": False, "error": f"no action {name!r}"})
         return _json(

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from bot.sandbox.slack_emulator import SlackEmulator
+from loopback.slack import SlackEmulator
 
 BOT_USER_ID = "U0WARROOM"
 BOT_NAME = "vp"  # the bot's display name, as in slack-manifest.yaml

@@ -9,9 +9,9 @@ import yaml
 
 from bot.runtime import Runtime
 from bot.slack.ids import ActionId
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 from tests.conftest import T0, today
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
 
 
 def room_calls(fake: FakeSlack) -> list[str]:
@@ -103,7 +103,8 @@ def test_without_a_rotation_the_declarer_is_ic(
 ) -> None:
     config_file.write_text(yaml.safe_dump({"vp": ["U0VPSUPRT"]}))
     from bot.runtime import build_runtime
-    from tests.conftest import SIGNING_SECRET, InlineExecutor, today
+    from loopback.harness import InlineExecutor
+    from tests.conftest import SIGNING_SECRET, today
 
     rt = build_runtime(runtime.settings, clock=runtime.clock, listener_executor=InlineExecutor())
     try:

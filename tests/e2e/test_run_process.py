@@ -10,18 +10,21 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import SIGNING_SECRET, _free_port
-from tests.e2e.processes import get, warroom, warroom_env
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.harness import get, warroom, warroom_env
+from loopback.server import free_port
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
+from tests.conftest import SIGNING_SECRET
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def server(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[str]:
-    port = _free_port()
-    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    port = free_port()
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
     proc = subprocess.Popen(
         warroom("run", "--port", str(port)),
         env=env,
@@ -90,7 +93,7 @@ def test_run_serves_slack_health_and_metrics(server: str, fake_slack: FakeSlack)
 
 def run_fails(env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        warroom("run", "--port", str(_free_port())),
+        warroom("run", "--port", str(free_port())),
         env=env,
         capture_output=True,
         text=True,
@@ -101,7 +104,9 @@ def run_fails(env: dict) -> subprocess.CompletedProcess:
 def test_run_fails_fast_without_tokens(
     fake_slack, redis_url, prefix, tmp_path, config_file
 ) -> None:
-    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
     del env["SLACK_BOT_TOKEN"]
     result = run_fails(env)
     assert result.returncode == 2
@@ -111,8 +116,10 @@ def test_run_fails_fast_without_tokens(
 
 
 def test_run_fails_fast_without_redis(fake_slack, redis_url, prefix, tmp_path, config_file) -> None:
-    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
-    env["REDIS_URL"] = f"redis://127.0.0.1:{_free_port()}/0"
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
+    env["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
     result = run_fails(env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -124,7 +131,9 @@ def test_run_fails_fast_without_redis(fake_slack, redis_url, prefix, tmp_path, c
 def test_run_refuses_a_bad_config_with_the_key_path(
     fake_slack, redis_url, prefix, tmp_path, config_file
 ) -> None:
-    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
     config_file.write_text("vp: [U0VPSUPRT]\nexec_chanel: exec\n")
     result = run_fails(env)
     assert result.returncode == 2
@@ -149,7 +158,9 @@ def test_protocols_check_cli(tmp_path) -> None:
 def test_run_fails_fast_on_a_token_slack_refuses(
     fake_slack, redis_url, prefix, tmp_path, config_file
 ) -> None:
-    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
     env["SLACK_BOT_TOKEN"] = "xoxb-wrong"
     result = run_fails(env)
     assert result.returncode == 2

@@ -14,9 +14,10 @@ from typing import IO, Any
 
 import pytest
 
-from tests.conftest import _free_port
-from tests.e2e.processes import get, warroom, warroom_env
-from tests.fakes.slack_api import FakeSlack
+from loopback.harness import get, warroom, warroom_env
+from loopback.server import free_port
+from loopback.slack import FakeSlack
+from tests.conftest import SIGNING_SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -46,10 +47,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def bot(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[Bot]:
-    env = warroom_env(fake_slack, redis_url, prefix, tmp_path, config_file)
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
     env["SLACK_APP_TOKEN"] = fake_slack.app_token
     del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
-    port = _free_port()
+    port = free_port()
     env["PORT"] = str(port)
     log_path = tmp_path / "warroom.log"
     # A file, not a pipe: nobody reads the output while the test runs, and a full pipe

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.processes import WarroomProcess, warroom_env
-from tests.fakes.slack_api import FakeSlack
+from loopback.harness import WarroomProcess, warroom_env
+from loopback.slack import FakeSlack
+from tests.conftest import SIGNING_SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +61,7 @@ def cluster(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[Ca
             prefix,
             tmp_path,
             config_file,
+            signing_secret=SIGNING_SECRET,
             WARROOM_CLOCK_SCALE=scale,
             WARROOM_LEASE_SECONDS=2,
             WARROOM_SCHEDULER_POLL=0.2,

@@ -14,9 +14,10 @@ from pydantic import SecretStr
 
 from bot.runtime import Runtime, build_runtime
 from bot.slack.ids import ActionId
-from tests.conftest import SIGNING_SECRET, InlineExecutor, today
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.harness import InlineExecutor
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
+from tests.conftest import SIGNING_SECRET, today
 
 
 def shown(message) -> str:
@@ -320,9 +321,8 @@ def test_the_review_is_drafted_at_resolution_and_filed(
     assert review["action_items"] == [{"owner": "<@U0INCCMDR>", "action": "find the root cause"}]
     assert review["drafted_offline"] is False
     assert (esc_dir / "outputs" / "final" / "1-review.yaml").exists()
-    strategy = yaml.safe_load(
-        (memory_dir / "_knowledge" / "semantic" / "support_strategy.yaml").read_text()
-    )
+    strategy_file = memory_dir / "_knowledge" / "semantic" / "support_strategy.yaml"
+    strategy = yaml.safe_load(strategy_file.read_text())
     assert strategy["lessons_learned"][0]["lessons"] == ["Page the shard owner first"]
     posted = [
         m for m in room.fake.messages_in(room.channel.id) if "Post-incident review" in shown(m)

@@ -132,7 +132,7 @@ def test_a_pending_claim_is_short_unless_the_declaration_is_queued(settings, fak
     from bot.domain.declaration import Declaration as Decl
     from bot.runtime import build_runtime
     from bot.store import fingerprint
-    from tests.conftest import InlineExecutor
+    from loopback.harness import InlineExecutor
 
     one_per_ten_minutes = settings.model_copy(update={"channel_creates_per_minute": 1})
     rt = build_runtime(one_per_ten_minutes, listener_executor=InlineExecutor(), create_window=600.0)

@@ -13,10 +13,10 @@ import pytest
 from bot.clock import ManualClock
 from bot.domain.timers import Timer, TimerKind
 from bot.runtime import Runtime
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
 from protocols.loader import load_protocol
 from tests.conftest import today
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
 
 MIN, HOUR = timedelta(minutes=1), timedelta(hours=1)
 

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from bot.runtime import build_runtime
-from tests.conftest import CONFIG, SIGNING_SECRET, InlineExecutor, today
-from tests.slack_driver import SlackDriver
+from loopback.harness import InlineExecutor
+from loopback.slack.driver import SlackDriver
+from tests.conftest import CONFIG, SIGNING_SECRET, today
 
 
 def mention(slack: SlackDriver, channel: str, text: str, user: str) -> str:

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 
 from bot.runtime import build_runtime
+from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET, today
-from tests.slack_driver import SlackDriver
 
 
 def at_once(n: int, action: Callable[[int], object]) -> list[object]:

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from bot.runtime import build_runtime
+from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET
-from tests.slack_driver import SlackDriver
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from bot.runtime import build_runtime
-from bot.sandbox.state import RedisServer, free_port, start_redis_server
+from bot.sandbox.state import RedisServer, start_redis_server
 from bot.wsgi import WarroomWSGI
-from tests.conftest import SIGNING_SECRET, InlineExecutor, today
-from tests.slack_driver import SlackDriver
+from loopback.harness import InlineExecutor
+from loopback.server import free_port
+from loopback.slack.driver import SlackDriver
+from tests.conftest import SIGNING_SECRET, today
 
 
 class RedisProcess:

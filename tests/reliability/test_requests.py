@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.slack_driver import SlackDriver
+from loopback.slack.driver import SlackDriver
 
 BODY = (
     "command=%2Fescalate&text=Acme%3A+checkout+down&user_id=U0DECLARER&team_id=T0TEAM"

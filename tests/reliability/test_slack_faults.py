@@ -11,9 +11,10 @@ import pytest
 
 from bot.runtime import build_runtime
 from bot.wsgi import WarroomWSGI
-from tests.conftest import SIGNING_SECRET, InlineExecutor, today
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.harness import InlineExecutor
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
+from tests.conftest import SIGNING_SECRET, today
 
 
 def test_acks_never_wait_for_slow_work(settings, clock, fake_slack: FakeSlack) -> None:
@@ -56,9 +57,9 @@ def test_the_same_delivery_twice_opens_one_room(slack: SlackDriver, fake_slack: 
 def test_redis_down_means_no_room_and_a_clear_answer(
     settings, clock, fake_slack: FakeSlack
 ) -> None:
-    from tests.conftest import _free_port
+    from loopback.server import free_port
 
-    dead = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{_free_port()}/0"})
+    dead = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     runtime = build_runtime(dead, clock=clock, listener_executor=InlineExecutor())
     try:
         driver = SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)

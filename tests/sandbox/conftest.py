@@ -16,11 +16,11 @@ from bot.runtime import Runtime, build_runtime
 from bot.sandbox import workspace
 from bot.sandbox.app import serve_wsgi
 from bot.sandbox.interactions import Interactions
-from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.web import WorkspacePage
 from bot.settings import Settings
 from bot.wsgi import WarroomWSGI
-from tests.conftest import InlineExecutor
+from loopback.harness import InlineExecutor
+from loopback.slack import SlackEmulator
 
 SECRET = "sandbox-test-signing-secret"
 

@@ -12,10 +12,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import _free_port
+from loopback.server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def sandbox_command(port: int) -> list[str]:
 
 @pytest.fixture
 def sandbox(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
     env.pop("ANTHROPIC_API_KEY", None)
     env.update(REDIS_URL=redis_url, WARROOM_REDIS_PREFIX=prefix)
@@ -79,8 +80,9 @@ def sandbox(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[str]:
     assert "drafts: the offline drafter" in out and lines[-1] == "stopped."
 
 
-@pytest.mark.timeout(120)
-def test_a_newcomer_declares_marks_a_step_done_and_asks_for_status(sandbox: str) -> None:
+@pytest.fixture
+def page(sandbox: str) -> Iterator[Any]:
+    """A Chromium page at 1400x900, once the sandbox serves; no script error allowed."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (CI installs Debian's chromium package)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -92,62 +94,87 @@ def test_a_newcomer_declares_marks_a_step_done_and_asks_for_status(sandbox: str)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.set_default_timeout(20_000)
-
-            def shot(name: str) -> None:
-                page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-            page.goto(f"{sandbox}/?as=U0SUPLEAD&channel=support")
-            page.wait_for_selector("#channel-title:has-text('support')")
-            banner = page.locator("#banner")
-            assert banner.is_visible() and "offline drafter" in banner.inner_text()
-            shot("01-support")
-
-            composer = page.locator("#composer-input")
-            composer.fill("/escalate Acme Corp: checkout fails --arr 250k")
-            composer.press("Enter")
-            page.wait_for_selector(".message.ephemeral:has-text('Opening a war room')")
-            page.locator("#warrooms a.channel", has_text="acme-corp").wait_for()
-            ready = page.locator(".message.ephemeral", has_text="is ready")
-            link = ready.locator("a.chan")  # <#C…> rendered as a link to the channel
-            assert link.inner_text().endswith("-acme-corp")
-            shot("02-declared")
-
-            link.click()
-            page.wait_for_selector("#channel-title:has-text('acme-corp')")
-            brief = page.locator(".message.pinned")
-            brief.locator(".b-header", has_text="Escalation: Acme Corp").wait_for()
-            assert "Pinned" in brief.locator(".badge-pin").inner_text()
-            assert page.locator("#pin-count").inner_text() == "1"
-            topic = page.locator("#channel-topic").inner_text()
-            assert topic.startswith("Acme Corp · IC @ivan")
-            buttons = brief.locator("button[data-action-id='step_done']")
-            assert buttons.count() == 2
-            # <!date^…> shown in the reader's time, not as the UTC fallback
-            assert brief.locator("time.date").count() >= 3 and " UTC" not in brief.inner_text()
-            brief.locator(".b-header").scroll_into_view_if_needed()
-            shot("03-war-room")
-            docs_shot = os.environ.get("WARROOM_SANDBOX_DOCS_SHOT")
-            if docs_shot:
-                page.screenshot(path=docs_shot)
-
-            step = brief.locator("[data-block-id='step:assessment']")
-            step.locator("button", has_text="Mark done").click()
-            step.locator("button").wait_for(state="detached")
-            page.wait_for_selector(".message.pinned .edited")
-            assert "Done by" in step.inner_text()
-            assert buttons.count() == 1
-            shot("04-marked-done")
-
-            composer.fill("@vp status")
-            composer.press("Enter")
-            reply = page.locator(".thread .message.reply", has_text="open for")
-            reply.wait_for()
-            text = reply.inner_text()
-            done = next(line for line in text.splitlines() if "Done:" in line)
-            assert "Immediate assessment" in done and "Open the war room" in done
-            assert page.locator(".thread .message.reply .author").first.inner_text() == "vp"
-            reply.scroll_into_view_if_needed()
-            shot("05-status")
+            yield page
         finally:
             browser.close()
     assert errors == [], errors
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+@pytest.mark.timeout(120)
+def test_a_newcomer_declares_marks_a_step_done_and_asks_for_status(sandbox: str, page: Any) -> None:
+    page.goto(f"{sandbox}/?as=U0SUPLEAD&channel=support")
+    page.wait_for_selector("#channel-title:has-text('support')")
+    banner = page.locator("#banner")
+    assert banner.is_visible() and "offline drafter" in banner.inner_text()
+    shot(page, "01-support")
+
+    composer = page.locator("#composer-input")
+    composer.fill("/escalate Acme Corp: checkout fails --arr 250k")
+    composer.press("Enter")
+    page.wait_for_selector(".message.ephemeral:has-text('Opening a war room')")
+    page.locator("#warrooms a.channel", has_text="acme-corp").wait_for()
+    ready = page.locator(".message.ephemeral", has_text="is ready")
+    link = ready.locator("a.chan")  # <#C…> rendered as a link to the channel
+    assert link.inner_text().endswith("-acme-corp")
+    shot(page, "02-declared")
+
+    link.click()
+    page.wait_for_selector("#channel-title:has-text('acme-corp')")
+    brief = page.locator(".message.pinned")
+    brief.locator(".b-header", has_text="Escalation: Acme Corp").wait_for()
+    assert "Pinned" in brief.locator(".badge-pin").inner_text()
+    assert page.locator("#pin-count").inner_text() == "1"
+    topic = page.locator("#channel-topic").inner_text()
+    assert topic.startswith("Acme Corp · IC @ivan")
+    buttons = brief.locator("button[data-action-id='step_done']")
+    assert buttons.count() == 2
+    # <!date^…> shown in the reader's time, not as the UTC fallback
+    assert brief.locator("time.date").count() >= 3 and " UTC" not in brief.inner_text()
+    brief.locator(".b-header").scroll_into_view_if_needed()
+    shot(page, "03-war-room")
+    docs_shot = os.environ.get("WARROOM_SANDBOX_DOCS_SHOT")
+    if docs_shot:
+        page.screenshot(path=docs_shot)
+
+    step = brief.locator("[data-block-id='step:assessment']")
+    step.locator("button", has_text="Mark done").click()
+    step.locator("button").wait_for(state="detached")
+    page.wait_for_selector(".message.pinned .edited")
+    assert "Done by" in step.inner_text()
+    assert buttons.count() == 1
+    shot(page, "04-marked-done")
+
+    composer.fill("@vp status")
+    composer.press("Enter")
+    reply = page.locator(".thread .message.reply", has_text="open for")
+    reply.wait_for()
+    text = reply.inner_text()
+    done = next(line for line in text.splitlines() if "Done:" in line)
+    assert "Immediate assessment" in done and "Open the war room" in done
+    assert page.locator(".thread .message.reply .author").first.inner_text() == "vp"
+    reply.scroll_into_view_if_needed()
+    shot(page, "05-status")
+
+
+@pytest.mark.timeout(120)
+def test_a_reload_closes_the_open_modal_as_slack_does(sandbox: str, page: Any) -> None:
+    page.goto(f"{sandbox}/?as=U0SUPLEAD&channel=support")
+    page.wait_for_selector("#channel-title:has-text('support')")
+
+    composer = page.locator("#composer-input")
+    composer.fill("/escalate")
+    composer.press("Enter")
+    page.wait_for_selector("#modal-form")
+    assert page.locator("#modal-backdrop").is_visible()
+    shot(page, "06-form-open")
+
+    page.reload()
+    page.wait_for_selector("#channel-title:has-text('support')")
+    # Let a state that still had the modal come and go: it must not come back.
+    page.wait_for_timeout(1000)
+    assert not page.locator("#modal-backdrop").is_visible()
+    shot(page, "07-reloaded")

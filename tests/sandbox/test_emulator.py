@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.sandbox.slack_emulator import ResponseTarget, SlackEmulator
+from loopback.slack import ResponseTarget, SlackEmulator
 
 DECLARER, OTHER = "U0DECLARER", "U0OTHER"
 

@@ -7,12 +7,14 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from slack_sdk import WebClient
+
 from bot.runtime import Runtime
 from bot.sandbox import workspace
 from bot.sandbox.interactions import Interactions
-from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.web import WorkspacePage
 from bot.slack.ids import ActionId
+from loopback.slack import SlackEmulator
 from tests.sandbox.conftest import fetch, ui
 
 DANA, IVAN, ERIN = workspace.SUPPORT_LEAD, workspace.IC, workspace.ENGINEER
@@ -211,6 +213,31 @@ def test_closing_a_modal_closes_it_for_that_person(
     view_id = ui(emulator, f"/ui/state?as={DANA}")["modal"]["view"]["id"]
     assert ui(emulator, "/ui/close", {"as": DANA, "view_id": view_id})["ok"]
     assert ui(emulator, f"/ui/state?as={DANA}")["modal"] is None
+
+
+def test_a_page_reload_closes_the_persons_modals_as_slack_does(
+    emulator: SlackEmulator, page: WorkspacePage, acts: Interactions
+) -> None:
+    ui(emulator, "/ui/send", {"as": DANA, "channel": "support", "text": "/escalate"})
+    ui(emulator, "/ui/send", {"as": IVAN, "channel": "support", "text": "/escalate"})
+    assert ui(emulator, f"/ui/state?as={DANA}")["modal"] is not None
+    # A modal whose app asked to hear of its closing, stacked on top of Dana's form.
+    web = WebClient(token=emulator.bot_token, base_url=emulator.url)
+    notify = {"type": "modal", "title": {"type": "plain_text", "text": "Notify"}}
+    web.views_open(
+        trigger_id=emulator.new_trigger_id(user=DANA),
+        view={**notify, "callback_id": "told", "notify_on_close": True},
+    )
+    assert emulator.modal_stack(DANA)[-1]["callback_id"] == "told"
+
+    assert ui(emulator, "/ui/open", {"as": DANA})["ok"]
+    assert ui(emulator, f"/ui/state?as={DANA}")["modal"] is None
+    assert emulator.modal_stack(DANA) == []
+    # Only the view that asked for it was reported closed; Ivan's modal is his own.
+    assert [d.kind for d in acts.deliveries].count("view_closed") == 1
+    assert ui(emulator, f"/ui/state?as={IVAN}")["modal"] is not None
+    # A first load with nobody chosen yet is the first person's.
+    assert ui(emulator, "/ui/open", {})["ok"]
 
 
 def test_typed_text_is_encoded_as_slack_sends_it(

@@ -57,6 +57,9 @@ def test_on_fakeredis_the_bot_runs_and_everything_stops(tmp_path: Path) -> None:
     finally:
         sandbox.close()
     assert folder is not None and not folder.exists()
+    # Said when it starts and when it stops: the files go, and how to keep them.
+    assert any("deleted on stop" in line and "--keep DIR" in line for line in lines)
+    assert lines[-1] == f"  files:  deleted {folder} (--keep DIR keeps them)"
     sandbox.close()  # twice is fine
     lingering = [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
     deadline = time.monotonic() + 5
@@ -64,6 +67,33 @@ def test_on_fakeredis_the_bot_runs_and_everything_stops(tmp_path: Path) -> None:
         time.sleep(0.05)
         lingering = [t for t in lingering if t.is_alive()]
     assert not lingering, lingering
+
+
+def test_keep_puts_the_files_in_a_folder_that_stays(tmp_path: Path) -> None:
+    lines: list[str] = []
+    kept = tmp_path / "kept" / "sandbox"
+    sandbox = app.Sandbox(port=0, env={}, redis_server="", say=lines.append, folder=kept, keep=True)
+    sandbox.start()
+    try:
+        room = declare_and_wait(sandbox)
+        assert sandbox.folder == kept
+    finally:
+        sandbox.close()
+    assert (kept / "warroom.yaml").exists()
+    assert (kept / "Agent_Memory" / room.name / "instruction.yaml").exists()
+    assert not any("deleted" in line for line in lines)
+    assert lines[-1] == f"  files:  kept in {kept}"
+
+
+def test_keep_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert app._parse(["--keep", str(tmp_path / "new")]).keep == tmp_path / "new"
+    assert app._parse([]).keep is None
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    with pytest.raises(SystemExit) as e:
+        app._parse(["--keep", str(a_file)])
+    assert e.value.code == 2
+    assert "not a folder" in capsys.readouterr().err
 
 
 def test_with_redis_url_a_fresh_prefix_is_used_and_deleted(redis_url: str, prefix: str) -> None:

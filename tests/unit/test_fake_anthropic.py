@@ -1,4 +1,4 @@
-"""Tests of tests/fakes/anthropic_api.py, driven only through the real ``anthropic`` SDK.
+"""Tests of loopback/anthropic, driven only through the real ``anthropic`` SDK.
 
 They pin the wire facts the fake copies (event sequence, usage, error classes, retries)
 so that a fake which drifts from what the SDK expects fails here, not in agent tests.
@@ -16,7 +16,7 @@ import anthropic
 import httpx2
 import pytest
 
-from tests.fakes.anthropic_api import FakeAnthropic, approx_tokens, split_deltas
+from loopback.anthropic import FakeAnthropic, approx_tokens, split_deltas
 
 MODEL = "claude-sonnet-5-5"
 USER = [{"role": "user", "content": "Draft the customer update."}]

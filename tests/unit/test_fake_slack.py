@@ -1,4 +1,4 @@
-"""Tests for tests/fakes/slack_api.py, driven only through the real slack_sdk client.
+"""Tests for loopback/slack (the Slack emulator), driven only through the real slack_sdk client.
 
 Each test talks HTTP to a FakeSlack on 127.0.0.1 with slack_sdk.WebClient (and urllib
 for response_url), so what passes here is what the bot's own code will see.
@@ -19,7 +19,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from tests.fakes.slack_api import FakeSlack
+from loopback.server import http_request
+from loopback.slack import FakeSlack
 
 
 @pytest.fixture
@@ -52,15 +53,10 @@ def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
 
 
 def post_raw(url: str, body: bytes, content_type: str | None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method="POST")
-    if content_type:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, exc.read()
+    status, answer, _ = http_request(
+        url, body, {"Content-Type": content_type} if content_type else {}
+    )
+    return status, answer
 
 
 # ---------------------------------------------------------------- lifecycle, auth, plumbing

@@ -1,23 +1,21 @@
-"""Tests for tests/fakes/socket_mode.py and FakeSlack's apps.connections.open.
+"""Tests for loopback/socket_mode.py and FakeSlack's apps.connections.open.
 
-The protocol is driven by the real ``slack_sdk.socket_mode.SocketModeClient`` (the one
-Bolt's SocketModeHandler uses), so what passes here is what the bot will see; the
-WebSocket edge cases a well-behaved client never produces are driven by a raw socket.
+The protocol is driven by the real ``slack_sdk.socket_mode.SocketModeClient``, so what
+passes here is what the bot will see; what the SDK never does on purpose (reuse a URL,
+close first, stay after a disconnect) is driven by the websockets library's client. The
+WebSocket framing itself is the websockets library's, tested there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
-import socket
-import struct
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from slack_sdk import WebClient
@@ -25,18 +23,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
-from tests.fakes.slack_api import FakeSlack, SlackError
-from tests.fakes.socket_mode import (
-    OP_CLOSE,
-    OP_CONTINUATION,
-    OP_PING,
-    OP_PONG,
-    OP_TEXT,
-    accept_key,
-    close_payload,
-    encode_frame,
-)
+from loopback.slack import FakeSlack, SlackError
 
 URL_SHAPE = re.compile(r"ws://127\.0\.0\.1:\d+/link/\?ticket=[^&]+&app_id=A0FAKEAPP")
 
@@ -227,179 +217,77 @@ def test_pings_are_answered_both_ways(fake: FakeSlack, client: Client) -> None:
     assert fake.socket_mode.pings_received >= 1
 
 
-# ---------------------------------------------------------------- the WebSocket edges
-
-
-class Raw:
-    """A hand-driven WebSocket client for what the SDK never does."""
-
-    def __init__(self, url: str, **headers: str | None) -> None:
-        parts = urlsplit(url)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
-        self.key = "dGhlIHNhbXBsZSBub25jZQ=="
-        fields = {
-            "Host": f"{parts.hostname}:{parts.port}",
-            "Upgrade": "websocket",
-            "Connection": "keep-alive, Upgrade",
-            "Sec-WebSocket-Key": self.key,
-            "Sec-WebSocket-Version": "13",
-        }
-        fields.update(headers)
-        lines = [f"GET {parts.path}?{parts.query} HTTP/1.1"]
-        lines += [f"{k}: {v}" for k, v in fields.items() if v is not None]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        self.buffer = b""
-        while b"\r\n\r\n" not in self.buffer:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                break
-            self.buffer += chunk
-        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        status_line, *header_lines = head.decode().split("\r\n")
-        self.status = int(status_line.split(" ")[1])
-        self.headers = {
-            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)
-        }
-
-    def send(self, opcode: int, payload: bytes, *, fin: bool = True, masked: bool = True) -> None:
-        mask = os.urandom(4) if masked else None
-        self.sock.sendall(encode_frame(opcode, payload, fin=fin, mask=mask))
-
-    def _read(self, n: int) -> bytes:
-        while len(self.buffer) < n:
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise EOFError
-            self.buffer += chunk
-        data, self.buffer = self.buffer[:n], self.buffer[n:]
-        return data
-
-    def frame(self) -> tuple[int, bytes]:
-        b1, b2 = self._read(2)
-        assert not b2 & 0x80, "server frames are never masked"
-        length = b2 & 0x7F
-        if length == 126:
-            length = struct.unpack("!H", self._read(2))[0]
-        elif length == 127:
-            length = struct.unpack("!Q", self._read(8))[0]
-        return b1 & 0x0F, self._read(length)
-
-    def json(self) -> dict[str, Any]:
-        opcode, data = self.frame()
-        assert opcode == OP_TEXT
-        return json.loads(data)
-
-    def at_eof(self) -> bool:
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
+# ---------------------------------------------------------------- what the SDK never does
 
 
 @pytest.fixture
-def raw(fake: FakeSlack) -> Iterator[Callable[..., Raw]]:
-    opened: list[Raw] = []
+def ws(fake: FakeSlack) -> Iterator[Callable[..., ClientConnection]]:
+    """Opens a WebSocket to a freshly issued URL (or the one given), closed at the end."""
+    with contextlib.ExitStack() as opened:
 
-    def connect(url: str | None = None, **headers: str | None) -> Raw:
-        if url is None:
-            web = WebClient(base_url=fake.url)
-            url = web.apps_connections_open(app_token=fake.app_token)["url"]
-        opened.append(Raw(url, **headers))
-        return opened[-1]
+        def open_(url: str | None = None) -> ClientConnection:
+            if url is None:
+                web = WebClient(base_url=fake.url)
+                url = web.apps_connections_open(app_token=fake.app_token)["url"]
+            return opened.enter_context(connect(url, open_timeout=5, close_timeout=1))
 
-    yield connect
-    for r in opened:
-        r.close()
+        yield open_
 
 
-def test_accept_key_matches_rfc_6455() -> None:
-    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+def refused_status(url: str) -> int:
+    with pytest.raises(InvalidStatus) as info, connect(url, open_timeout=5):
+        pass
+    return info.value.response.status_code
 
 
-def test_handshake_answers_101_and_hello(fake: FakeSlack, raw: Callable[..., Raw]) -> None:
-    r = raw()
-    assert r.status == 101
-    assert r.headers["sec-websocket-accept"] == accept_key(r.key)
-    assert r.headers["upgrade"].lower() == "websocket"
-    assert r.json()["type"] == "hello"
-    assert fake.socket_mode.connected.is_set()
-
-
-def test_bad_handshakes_are_refused(fake: FakeSlack, raw: Callable[..., Raw]) -> None:
+def test_a_url_is_single_use_and_only_issued_ones_open(
+    fake: FakeSlack, ws: Callable[..., ClientConnection]
+) -> None:
     url = WebClient(base_url=fake.url).apps_connections_open(app_token=fake.app_token)["url"]
-    assert raw(url.replace("ticket=", "ticket=x")).status == 401  # not issued
-    assert raw(url, **{"Sec-WebSocket-Version": "8"}).status == 426
-    assert raw(url, **{"Sec-WebSocket-Key": None}).status == 400
-    assert raw(url, Upgrade=None).status == 400
-    assert raw(url.replace("/link/", "/other/")).status == 404
-    assert raw(url).status == 101  # bad requests did not use the ticket up
-    assert raw(url).status == 401  # but a connection does
-    assert [s for s, _ in fake.socket_mode.refused] == [401, 426, 400, 400, 404, 401]
+    assert refused_status(url.replace("ticket=", "ticket=x")) == 401  # not issued
+    assert refused_status(url.replace("/link/", "/other/")) == 404
+    first = ws(url)  # refusals did not use the ticket up
+    assert json.loads(first.recv(timeout=5))["type"] == "hello"
+    assert refused_status(url) == 401  # but a connection does
+    assert [s for s, _ in fake.socket_mode.refused] == [401, 404, 401]
 
 
-def test_fragmented_masked_messages_are_reassembled(
-    fake: FakeSlack, raw: Callable[..., Raw]
+def test_a_client_that_closes_first_is_recorded_with_its_code(
+    fake: FakeSlack, ws: Callable[..., ClientConnection]
 ) -> None:
-    r = raw()
-    r.json()  # hello
-    envelope_id = fake.socket_mode.send_envelope("slash_commands", {"text": "x"})
-    assert r.json()["envelope_id"] == envelope_id
-    ack = json.dumps({"envelope_id": envelope_id, "payload": {"text": "ok " * 100}}).encode()
-    r.send(OP_TEXT, ack[:10], fin=False)
-    r.send(OP_PING, b"mid-message")  # control frames may come between fragments
-    r.send(OP_CONTINUATION, ack[10:200], fin=False)
-    r.send(OP_CONTINUATION, ack[200:])
-    assert r.frame() == (OP_PONG, b"mid-message")
-    assert fake.socket_mode.wait_for_ack(envelope_id) == {"text": "ok " * 100}
-
-
-def test_an_unmasked_client_frame_is_a_protocol_error(
-    fake: FakeSlack, raw: Callable[..., Raw]
-) -> None:
-    r = raw()
-    r.json()  # hello
-    r.send(OP_TEXT, b"{}", masked=False)
-    assert r.frame() == (OP_CLOSE, close_payload(1002, "client frames must be masked"))
-    assert r.at_eof()
-
-
-def test_the_close_handshake_is_echoed(fake: FakeSlack, raw: Callable[..., Raw]) -> None:
-    r = raw()
-    r.json()  # hello
-    r.send(OP_CLOSE, close_payload(1000, "bye"))
-    assert r.frame() == (OP_CLOSE, struct.pack("!H", 1000))
-    assert r.at_eof()
+    client = ws()
+    client.recv(timeout=5)  # hello
+    assert fake.socket_mode.connected.is_set()
+    client.close(1000, "bye")
     eventually(lambda: fake.socket_mode.connections()[0].close_code == 1000)
     assert not fake.socket_mode.connected.is_set()
 
 
 def test_disconnect_can_close_the_connection_server_side(
-    fake: FakeSlack, raw: Callable[..., Raw]
+    fake: FakeSlack, ws: Callable[..., ClientConnection]
 ) -> None:
-    r = raw()
-    r.json()  # hello
+    client = ws()
+    client.recv(timeout=5)  # hello
     fake.socket_mode.disconnect("warning", close_after=0.1)
-    assert r.json() == {
+    assert json.loads(client.recv(timeout=5)) == {
         "type": "disconnect",
         "reason": "warning",
         "debug_info": {"host": "applink-fake"},
     }
-    opcode, data = r.frame()
-    assert opcode == OP_CLOSE and struct.unpack("!H", data[:2])[0] == 1001
+    with pytest.raises(ConnectionClosed) as info:
+        client.recv(timeout=5)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1001
 
 
 def test_stop_closes_connections_and_joins_its_threads(
-    fake: FakeSlack, raw: Callable[..., Raw]
+    fake: FakeSlack, ws: Callable[..., ClientConnection]
 ) -> None:
-    r = raw()
-    r.json()  # hello
+    client = ws()
+    client.recv(timeout=5)  # hello
     fake.stop()
-    opcode, data = r.frame()
-    assert opcode == OP_CLOSE and struct.unpack("!H", data[:2])[0] == 1001
-    assert r.at_eof()
+    with pytest.raises(ConnectionClosed) as info:
+        client.recv(timeout=5)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1001
     fake.stop()  # idempotent
     assert not fake.socket_mode.running
     assert not [t for t in threading.enumerate() if t.name.startswith("FakeSocketMode")]

@@ -965,5 +965,7 @@
 
   channelItem.initial = true;
   renderMessages.first = true;
-  restart();
+  // A reloaded Slack client shows no modal: the server closes the ones this person had open
+  // (telling the app, as Slack does) before the first state is read.
+  post("/ui/open", {}).catch(() => {}).finally(restart);
 })();

@@ -1,4 +1,8 @@
-"""`warroom run` as a real process, for the tests that need one (or several)."""
+"""What runs the app under test, for the tests and the benchmarks: an executor that runs
+Bolt's lazy work inline, and ``warroom run`` as a real process wired to the loopback Slack.
+
+Nothing here imports the app: the process is started as ``python -m bot.cli run``.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,43 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from tests.conftest import SIGNING_SECRET, _free_port
-from tests.fakes.slack_api import FakeSlack
-from tests.slack_driver import SlackDriver
+from loopback.server import free_port, http_request
+from loopback.slack.driver import SlackDriver
+from loopback.slack.emulator import SlackEmulator
+
+
+class InlineExecutor(Executor):
+    """Runs work after the ack at once, so a request's work is done when dispatch returns."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as e:
+            future.set_exception(e)
+        return future
 
 
 def warroom_env(
-    fake: FakeSlack, redis_url: str, prefix: str, tmp_path: Path, config: Path, **extra: Any
+    fake: SlackEmulator,
+    redis_url: str,
+    prefix: str,
+    tmp_path: Path,
+    config: Path,
+    *,
+    signing_secret: str,
+    **extra: Any,
 ) -> dict[str, str]:
+    """The environment of a ``warroom`` process that talks to ``fake`` (``extra``: more
+    variables, by name)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
     env.update(
         SLACK_BOT_TOKEN=fake.bot_token,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_SIGNING_SECRET=signing_secret,
         SLACK_API_URL=fake.url,
         REDIS_URL=redis_url,
         WARROOM_REDIS_PREFIX=prefix,
@@ -36,25 +60,22 @@ def warroom_env(
 
 
 def warroom(*args: str) -> list[str]:
+    """The command line of ``warroom ARGS`` with this interpreter."""
     return [sys.executable, "-m", "bot.cli", *args]
 
 
 def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, e.read()
+    status, body, _ = http_request(url)
+    return status, body
 
 
 class WarroomProcess:
     """One `warroom run` in HTTP mode on a free port; its output goes to a log file."""
 
-    def __init__(self, env: dict[str, str], fake: FakeSlack, log: Path) -> None:
+    def __init__(self, env: dict[str, str], fake: SlackEmulator, log: Path) -> None:
         self.env = env
         self.fake = fake
-        self.port = _free_port()
+        self.port = free_port()
         self.log_path = log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -62,7 +83,7 @@ class WarroomProcess:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> WarroomProcess:
+    def start(self, timeout: float = 30) -> Self:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             warroom("run", "--port", str(self.port)),
@@ -93,7 +114,9 @@ class WarroomProcess:
             return False
 
     def driver(self) -> SlackDriver:
-        return SlackDriver(self.fake, SIGNING_SECRET, url=f"{self.base}/slack/events")
+        """A driver that sends this process signed requests, with its signing secret."""
+        secret = self.env["SLACK_SIGNING_SECRET"]
+        return SlackDriver(self.fake, secret, url=f"{self.base}/slack/events")
 
     def kill(self) -> None:
         """SIGKILL: no clean-up, no lease released."""

@@ -1,0 +1,111 @@
+"""Faults injected per Web API method: a one-off ``{"ok": false}`` error, an HTTP 429 with
+``Retry-After``, an HTTP 5xx, or a sliding-window rate limit."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+# (HTTP status, JSON body, extra headers) of a refused call.
+Refusal = tuple[int, dict[str, Any], dict[str, str]]
+
+
+@dataclass
+class _Fault:
+    kind: str  # "error" | "ratelimit" | "server"
+    remaining: int
+    error: str = ""
+    retry_after: int = 1
+    status: int = 500
+
+
+@dataclass
+class _Window:
+    limit: int
+    window: float
+    stamps: deque[float] = field(default_factory=deque)
+
+
+def _server_error_code(status: int) -> str:
+    # Slack's generic codes for its own failures.
+    return "service_unavailable" if status == 503 else "internal_error"
+
+
+class FaultInjection:
+    """The faults waiting for each method, and the rate limits in force."""
+
+    def __init__(self, implemented: Collection[str]) -> None:
+        self._implemented = implemented
+        self._faults_lock = threading.Lock()
+        self._faults: dict[str, list[_Fault]] = {}
+        self._limits: dict[str, _Window] = {}
+
+    def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
+        self._add_fault(method, _Fault("error", times, error=error))
+
+    def rate_limit_next(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        self._add_fault(method, _Fault("ratelimit", times, retry_after=int(retry_after)))
+
+    def server_error_next(self, method: str, *, status: int = 500, times: int = 1) -> None:
+        if not 500 <= status <= 599:
+            raise ValueError(f"server_error_next needs a 5xx status, got {status}")
+        self._add_fault(method, _Fault("server", times, status=status))
+
+    def set_rate_limit(self, method: str, per_minute: int, *, window: float = 60.0) -> None:
+        """Allow ``per_minute`` calls per sliding ``window`` seconds, then answer 429."""
+        self._check_method(method)
+        if per_minute < 1 or window <= 0:
+            raise ValueError("per_minute must be >= 1 and window > 0")
+        with self._faults_lock:
+            self._limits[method] = _Window(per_minute, float(window))
+
+    def clear_rate_limit(self, method: str) -> None:
+        with self._faults_lock:
+            self._limits.pop(method, None)
+
+    def _add_fault(self, method: str, fault: _Fault) -> None:
+        self._check_method(method)
+        if fault.remaining < 1:
+            raise ValueError("times must be >= 1")
+        with self._faults_lock:
+            self._faults.setdefault(method, []).append(fault)
+
+    def _check_method(self, method: str) -> None:
+        # A typo here would silently never fire; refuse it instead.
+        if method not in self._implemented:
+            raise ValueError(f"the emulator does not implement {method!r}")
+
+    def _refusal(self, method: str) -> Refusal | None:
+        """How a call of ``method`` that passed authentication is refused, if it is."""
+        with self._faults_lock:
+            faults = self._faults.get(method)
+            if faults:
+                fault = faults[0]
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    faults.pop(0)
+                if fault.kind == "error":
+                    return 200, {"ok": False, "error": fault.error}, {}
+                if fault.kind == "ratelimit":
+                    retry = {"Retry-After": str(fault.retry_after)}
+                    return 429, {"ok": False, "error": "ratelimited"}, retry
+                return fault.status, {"ok": False, "error": _server_error_code(fault.status)}, {}
+
+            window = self._limits.get(method)
+            if window is not None:
+                now = time.monotonic()
+                while window.stamps and window.stamps[0] <= now - window.window:
+                    window.stamps.popleft()
+                if len(window.stamps) >= window.limit:
+                    # The oldest call in the window is the next to leave it.
+                    wait = window.stamps[0] + window.window - now
+                    retry = {"Retry-After": str(max(1, math.ceil(wait)))}
+                    return 429, {"ok": False, "error": "ratelimited"}, retry
+                # Refused calls do not consume quota; answered ones do.
+                window.stamps.append(now)
+        return None
