@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.sandbox import workspace
@@ -34,26 +35,20 @@ class _Stopped(Exception):
     pass
 
 
+@dataclass
 class Drill:
-    def __init__(
-        self,
-        emulator: SlackEmulator,
-        interactions: Interactions,
-        page: WorkspacePage,
-        *,
-        clock_scale: float,
-        pace: float = 4.0,
-    ) -> None:
-        self.emulator = emulator
-        self.acts = interactions
-        self.page = page
-        self.clock_scale = clock_scale
-        self.pace = pace
-        self.finished = threading.Event()
-        self.failed: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._room: str = ""
+    """A scripted escalation played in the sandbox's workspace, narrated on the page."""
+
+    emulator: SlackEmulator
+    acts: Interactions
+    page: WorkspacePage
+    clock_scale: float
+    pace: float = 4.0
+    finished: threading.Event = field(default_factory=threading.Event, init=False)
+    failed: str | None = field(default=None, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
+    _room: str = field(default="", init=False, repr=False)
 
     @property
     def room(self) -> str:

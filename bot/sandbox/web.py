@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
@@ -39,27 +40,18 @@ MAX_WAIT = 20.0  # seconds a state request may wait for a change
 MAX_BODY = 1_000_000
 
 
+@dataclass
 class WorkspacePage:
     """The browser's view of the emulator's workspace, and the actions people take in it."""
 
-    def __init__(
-        self,
-        emulator: SlackEmulator,
-        interactions: Interactions,
-        *,
-        people: list[str],
-        default_channel: str = "support",
-        banner: str = "",
-        title: str = "warroom sandbox",
-    ) -> None:
-        self.emulator = emulator
-        self.interactions = interactions
-        self.people = people
-        self.default_channel = default_channel
-        self.banner = banner
-        self.title = title
-        self._lock = threading.Lock()
-        self._notices: list[dict[str, Any]] = []
+    emulator: SlackEmulator
+    interactions: Interactions
+    people: list[str]
+    default_channel: str = "support"
+    banner: str = ""
+    title: str = "warroom sandbox"
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _notices: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
     def mount(self) -> WorkspacePage:
         self.emulator.mount("/", self.route)

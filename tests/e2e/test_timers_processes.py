@@ -3,9 +3,9 @@ exactly once, a new leader when one dies, late reminders after a restart."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 
 import pytest
 
@@ -16,8 +16,12 @@ from tests.conftest import SIGNING_SECRET
 pytestmark = pytest.mark.slow
 
 
-def today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
+def room(fake: FakeSlack, slug: str):
+    """The processes' war room for `slug`, with its brief pinned (None before). They run on
+    the wall clock, so the date in its name is whatever today is there, midnight or not."""
+    name = re.compile(rf"esc-[0-9]{{8}}-{slug}")
+    found = [c for c in fake.channels.values() if name.fullmatch(c.name)]
+    return found[0] if found and found[0].pins else None
 
 
 def shown(message) -> str:
@@ -85,13 +89,12 @@ def test_two_processes_post_each_reminder_exactly_once(cluster, fake_slack) -> N
     # 15 min -> 0.5 s, 1 h -> 2 s, an update every 2 h -> every 4 s
     a, b = cluster(2, 1800)
     assert a.driver().command("Acme: checkout down").status == 200
-    name = f"esc-{today()}-acme"
     wait_until(
-        lambda: fake_slack.channel_by_name(name) and fake_slack.channel_by_name(name).pins,
+        lambda: room(fake_slack, "acme"),
         10,
         "the room",
     )
-    channel = fake_slack.channel_by_name(name)
+    channel = room(fake_slack, "acme")
     # done in the other process before its deadline: never reminded
     b.driver().click(channel.id, "step_done", "customer_communication", user="U0INCCMDR")
 
@@ -121,9 +124,8 @@ def test_when_the_leader_dies_another_process_carries_on(cluster, fake_slack) ->
     other = next(p for p in procs if p is not leader)
     # declared through the process that does not run the scheduler
     assert other.driver().command("Acme: checkout down").status == 200
-    name = f"esc-{today()}-acme"
     wait_until(
-        lambda: fake_slack.channel_by_name(name) and fake_slack.channel_by_name(name).pins,
+        lambda: room(fake_slack, "acme"),
         10,
         "the room",
     )
@@ -131,7 +133,7 @@ def test_when_the_leader_dies_another_process_carries_on(cluster, fake_slack) ->
     leader.kill()
     wait_until(other.is_leader, 30, "a new leader")
     assert time.monotonic() - killed < 30
-    channel = fake_slack.channel_by_name(name)
+    channel = room(fake_slack, "acme")
     wait_until(lambda: posts(fake_slack, channel.id, "is overdue"), 15, "the reminder")
     time.sleep(1)
     assert len(posts(fake_slack, channel.id, "is overdue")) == 1
@@ -140,9 +142,8 @@ def test_when_the_leader_dies_another_process_carries_on(cluster, fake_slack) ->
 def test_a_deadline_missed_while_down_fires_once_late_on_restart(cluster, fake_slack) -> None:
     (proc,) = cluster(1, 120)  # 15 min -> 7.5 s
     assert proc.driver().command("Acme: checkout down").status == 200
-    name = f"esc-{today()}-acme"
     wait_until(
-        lambda: fake_slack.channel_by_name(name) and fake_slack.channel_by_name(name).pins,
+        lambda: room(fake_slack, "acme"),
         10,
         "the room",
     )
@@ -151,7 +152,7 @@ def test_a_deadline_missed_while_down_fires_once_late_on_restart(cluster, fake_s
     time.sleep(
         max(0.0, 9.5 - (time.monotonic() - declared))
     )  # the deadline passes, the lease lapses
-    channel = fake_slack.channel_by_name(name)
+    channel = room(fake_slack, "acme")
     assert posts(fake_slack, channel.id, "is overdue") == []
 
     started = time.monotonic()

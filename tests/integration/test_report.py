@@ -5,7 +5,6 @@ clear line (exit 2) when Redis or the arguments stand in the way."""
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from bot.domain.escalation import (
 from bot.domain.timeline import EventKind, event
 from bot.report import main, parse_since
 from bot.store import Keys, Store
+from loopback.server import free_port
 from protocols.loader import load_protocol
 
 PROTOCOL = load_protocol()
@@ -98,12 +98,6 @@ def _write_history(store: Store, now: datetime) -> None:
 
     old, opening = _open("esc-old", "Hooli", now - timedelta(days=40))
     store.create(old, opening)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_history_reads_the_period_with_timelines(store: Store) -> None:
@@ -227,7 +221,7 @@ def test_empty_history(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 def test_redis_down_is_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     monkeypatch.setenv("REDIS_URL", url)
     assert main(["--format", "json"]) == 2
     out, err = capsys.readouterr()
