@@ -34,11 +34,12 @@ def test_app_home_shows_open_escalations_own_ones_and_kpis(slack, fake_slack, ru
     assert "*Yours* (2)" in text and "*All open* (2)" in text
     assert "Acme" in text and "Wayne" in text and "<@U0INCCMDR>" in text
     assert "next: Immediate assessment" in text
-    assert "SLA compliance" in text and "Last 30 days" in text
+    assert "SLA compliance" in text and "*Last 30 days* — 2 escalations" in text
 
     open_home(slack, "U0ENGINE1")  # not in the private room
     other = home_text(fake_slack.home_views["U0ENGINE1"])
     assert "Acme" in other and "Wayne" not in other and "*All open* (1)" in other
+    assert "*Last 30 days* — 1 escalation\n" in other  # counted in words, not "1 escalations"
 
 
 def test_app_home_is_refreshed_when_an_escalation_changes(slack, fake_slack, runtime) -> None:
