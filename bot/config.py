@@ -27,8 +27,11 @@ class WarroomConfig(BaseModel):
     incident_commanders: tuple[UserId, ...] = ()
     exec_channel: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     responders: dict[str, tuple[MemberId, ...]] = Field(default_factory=dict)
-    # Who may reassign the IC, resolve and approve customer updates.
+    # Who may take the decisive actions: hand over the IC, resolve, approve customer updates.
     authorized_roles: tuple[str, ...] = ("ic", "vp", "declarer")
+    # Who may take the everyday ones: mark a step done, record an update, ask for, edit or
+    # redraft a draft. `room`: anyone in the war room's channel.
+    everyday_roles: tuple[str, ...] = ("room", "ic", "vp", "declarer")
     # Words in a customer update a person should look at twice; None: the agent's defaults.
     flag_terms: tuple[Annotated[str, StringConstraints(min_length=1)], ...] | None = None
 
@@ -86,9 +89,14 @@ def load_config(
                 for c in unknown
             )
         )
-    bad_roles = [r for r in config.authorized_roles if r not in ("ic", "vp", "declarer")]
-    if bad_roles:
-        raise ConfigError(
-            f"{name}: authorized_roles: {', '.join(bad_roles)} — use ic, vp and/or declarer"
-        )
+    for key, allowed in (
+        ("authorized_roles", ("ic", "vp", "declarer", "room")),
+        ("everyday_roles", ("ic", "vp", "declarer", "room")),
+    ):
+        bad_roles = [r for r in getattr(config, key) if r not in allowed]
+        if bad_roles:
+            raise ConfigError(
+                f"{name}: {key}: {', '.join(bad_roles)} — use {', '.join(allowed[:-1])} "
+                f"and/or {allowed[-1]}"
+            )
     return config

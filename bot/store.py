@@ -7,13 +7,21 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import redis
+from redis.client import Pipeline
 
 from bot.domain.drafts import Draft
 from bot.domain.errors import Unavailable, WarroomError
 from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import Event
+
+T = TypeVar("T")
+# A write queued in a transaction.
+Write = Callable[[Pipeline], object]
+# Drafts are kept a month: long enough for anyone to act on one.
+DRAFT_TTL = 30 * 24 * 3600
 
 # What Redis raises when it cannot be reached or stops answering mid-command.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
@@ -100,8 +108,6 @@ class Keys:
     scheduler_lease = _Key("scheduler:leader")
     # A draft the VP agent posted (JSON), kept for Approve / Edit / Regenerate.
     draft = _KeyOf("draft:{}")
-    # SET NX: of two people clicking Approve at once, one approves.
-    draft_approval = _KeyOf("draft:{}:approval")
     # List of the latest channel-creation times reserved (ms), for the sliding window.
     creation_rate = _Key("create-rate")
     # Sorted set of users by when they last opened the App Home tab.
@@ -111,12 +117,10 @@ class Keys:
 
 
 class ConflictError(WarroomError):
-    """Another writer changed the escalation first, twice in a row."""
+    """Another writer changed the same thing first, twice in a row."""
 
-    def __init__(self, esc_id: str) -> None:
-        super().__init__(
-            f"Someone else changed escalation {esc_id} at the same moment; please try again."
-        )
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Someone else changed {what} at the same moment; please try again.")
 
 
 @dataclass(frozen=True)
@@ -227,31 +231,45 @@ class Store:
         the fresh document (once), so the second of two simultaneous clicks sees the first.
         """
         key = self.keys.escalation(esc_id)
+
+        def write(raw: bytes | None) -> tuple[tuple[Escalation, list[Event]], list[Write]]:
+            if raw is None:
+                raise KeyError(esc_id)
+            current = Escalation.model_validate_json(raw)
+            new, events = change(current)
+            if new == current and not events:
+                return (current, []), []
+            new = new.model_copy(update={"version": current.version + 1})
+            writes: list[Write] = [lambda p: p.set(key, new.model_dump_json())]
+            if new.status is Status.RESOLVED:
+                writes.append(lambda p: p.srem(self.keys.open, esc_id))
+            if events:
+                lines = [e.model_dump_json() for e in events]
+                writes.append(lambda p: p.rpush(self.keys.timeline(esc_id), *lines))
+            return (new, events), writes
+
+        return self._atomically(key, f"escalation {esc_id}", write)
+
+    def _atomically(
+        self, key: str, what: str, write: Callable[[bytes | None], tuple[T, list[Write]]]
+    ) -> T:
+        """Read `key`, decide, and write what `write` says in one transaction; if another
+        writer changed `key` meanwhile, decide again on the fresh value (once)."""
         with _guard():
             for _attempt in range(2):
                 with self.redis.pipeline(transaction=True) as pipe:
                     try:
                         pipe.watch(key)
-                        raw = pipe.get(key)
-                        if raw is None:
-                            raise KeyError(esc_id)
-                        current = Escalation.model_validate_json(raw)
-                        new, events = change(current)
-                        if new == current and not events:
-                            return current, []
-                        new = new.model_copy(update={"version": current.version + 1})
-                        pipe.multi()
-                        pipe.set(key, new.model_dump_json())
-                        if new.status is Status.RESOLVED:
-                            pipe.srem(self.keys.open, esc_id)
-                        if events:
-                            lines = (e.model_dump_json() for e in events)
-                            pipe.rpush(self.keys.timeline(esc_id), *lines)
-                        pipe.execute()
-                        return new, events
+                        result, writes = write(pipe.get(key))
+                        if writes:
+                            pipe.multi()
+                            for queued in writes:
+                                queued(pipe)
+                            pipe.execute()
+                        return result
                     except redis.WatchError:
                         continue
-        raise ConflictError(esc_id)
+        raise ConflictError(what)
 
     def append(self, esc_id: str, *events: Event) -> None:
         if events:
@@ -338,27 +356,30 @@ class Store:
             self.redis.delete(self.keys.once(name))
 
     # -- drafts ------------------------------------------------------------------------------
-    def save_draft(self, draft: Draft, ttl: int = 30 * 24 * 3600) -> None:
+    def save_draft(self, draft: Draft) -> None:
         with _guard():
-            self.redis.set(self.keys.draft(draft.id), draft.model_dump_json(), ex=ttl)
+            self.redis.set(self.keys.draft(draft.id), draft.model_dump_json(), ex=DRAFT_TTL)
 
     def get_draft(self, draft_id: str) -> Draft | None:
         with _guard():
             raw = self.redis.get(self.keys.draft(draft_id))
         return Draft.model_validate_json(raw) if raw else None
 
-    def claim_approval(self, draft_id: str, user: str, ttl: int = 30 * 24 * 3600) -> str | None:
-        """None if this call approves the draft; else who approved it first."""
-        key = self.keys.draft_approval(draft_id)
-        with _guard():
-            if self.redis.set(key, user, nx=True, ex=ttl):
-                return None
-            first = self.redis.get(key)
-        return first.decode() if first else "someone"
+    def update_draft(self, draft_id: str, change: Callable[[Draft], Draft]) -> Draft:
+        """Apply `change` to the stored draft, atomically (two clicks at once: one wins, the
+        other sees its result). KeyError when the draft is gone."""
+        key = self.keys.draft(draft_id)
 
-    def release_approval(self, draft_id: str) -> None:
-        with _guard():
-            self.redis.delete(self.keys.draft_approval(draft_id))
+        def write(raw: bytes | None) -> tuple[Draft, list[Write]]:
+            if raw is None:
+                raise KeyError(draft_id)
+            current = Draft.model_validate_json(raw)
+            new = change(current)
+            if new == current:
+                return current, []
+            return new, [lambda p: p.set(key, new.model_dump_json(), ex=DRAFT_TTL)]
+
+        return self._atomically(key, f"draft {draft_id}", write)
 
     # -- App Home ----------------------------------------------------------------------------
     def note_home_viewer(self, user: str, at: datetime) -> None:

@@ -8,6 +8,7 @@ shows it with the usage, the form beside the field.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -90,7 +91,8 @@ def check_criteria(typed: Iterable[str], known: Collection[str]) -> tuple[str, .
             listing = ", ".join(sorted(known)) if known else "none are configured"
             close = difflib.get_close_matches(_criterion_key(name), list(canonical), n=1)
             hint = f" Did you mean {canonical[close[0]]}?" if close else ""
-            shown = " ".join(name.split())[:40].replace("`", "'")
+            # Echoed without anything that could be markup where it is shown.
+            shown = re.sub(r"[<>&`]", "", " ".join(name.split()))[:40]
             raise InvalidInput(f"Unknown criterion `{shown}`.{hint} Known criteria: {listing}.")
         if criterion not in chosen:
             chosen.append(criterion)

@@ -1,11 +1,19 @@
-"""What the VP agent drafts, as kept between posting it and a person acting on it."""
+"""What the VP agent drafts, as kept between posting it and a person acting on it; and the rules
+that make an approval cover exactly the text the approver saw (pure).
+
+Every change to the text shown bumps `version`, and the buttons carry the version they were
+shown with: a click on an older one is refused. While a draft is being (re)drafted nothing may
+approve or edit it, and once approved nothing may change it.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import AwareDatetime
 
+from bot.domain.errors import InvalidInput
 from bot.domain.record import Record
 
 
@@ -21,8 +29,12 @@ class Draft(Record):
     kind: DraftKind
     channel: str
     ts: str = ""  # the Slack message that shows it
+    # Further messages, when the draft is too long for one (a long review).
+    more_ts: tuple[str, ...] = ()
     thread_ts: str | None = None
     text: str = ""
+    version: int = 1
+    drafting: bool = False  # the agent is writing it (again) right now
     offline: bool = False
     offline_reason: str = ""
     truncated: bool = False
@@ -33,3 +45,53 @@ class Draft(Record):
     approved_by: str | None = None
     approved_at: AwareDatetime | None = None
     output_file: str | None = None
+
+
+def _current(draft: Draft, seen: int, what: str) -> None:
+    """Refuse to act on a draft that is approved, being drafted, or not the one seen."""
+    if draft.approved_by:
+        raise InvalidInput(
+            f"This update was already approved by <@{draft.approved_by}>; it can no longer "
+            f"change. Ask for a new `draft update` to {what} another one."
+        )
+    if draft.drafting:
+        raise InvalidInput(
+            "This update is being drafted again right now; wait for the new text, read it, "
+            f"then {what} that."
+        )
+    if seen != draft.version:
+        raise InvalidInput(
+            "This update has changed since you saw it; read the text now in the thread, "
+            f"then {what} that."
+        )
+
+
+def redraft(draft: Draft, seen: int, user: str) -> Draft:
+    """Start drafting the text again: the old one can no longer be approved."""
+    _current(draft, seen, "redraft")
+    return draft.model_copy(
+        update={
+            "version": draft.version + 1,
+            "drafting": True,
+            "edited_by": None,
+            "requested_by": user,
+        }
+    )
+
+
+def edit(draft: Draft, seen: int, user: str, text: str) -> Draft:
+    text = text.strip()
+    if not text:
+        raise InvalidInput("The update cannot be empty.")
+    _current(draft, seen, "edit")
+    return draft.model_copy(update={"text": text, "version": draft.version + 1, "edited_by": user})
+
+
+def approve(draft: Draft, seen: int, user: str, now: datetime) -> Draft:
+    _current(draft, seen, "approve")
+    return draft.model_copy(update={"approved_by": user, "approved_at": now})
+
+
+def may_edit(draft: Draft, seen: int) -> None:
+    """Raise unless the version `seen` may be opened for editing."""
+    _current(draft, seen, "edit")

@@ -6,6 +6,7 @@ nothing here talks to Slack, Redis or the model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -178,7 +179,7 @@ def open_escalation(
             now,
             EventKind.IC_ASSIGNED,
             declaration.declarer,
-            f"<@{ic}> is incident commander",
+            "Incident commander assigned",
             ic=ic,
             source=ic_source,
         ),
@@ -208,9 +209,11 @@ def mark_step_done(
         state = esc.step(step_id)
         step = protocol.step(step_id)
     except KeyError:
-        known = ", ".join(s.id for s in esc.steps)
+        known = ", ".join(f"`{s.id}`" for s in esc.steps)
+        # Echoed only when it looks like an id: the message goes back into Slack.
+        named = f" `{step_id}`" if _STEP_ID.fullmatch(step_id) else ""
         raise InvalidInput(
-            f"There is no step '{step_id}' in this escalation; steps: {known}."
+            f"There is no step{named} in this escalation; the steps are {known}."
         ) from None
     if step.every is not None:
         raise InvalidInput(
@@ -228,6 +231,8 @@ def mark_step_done(
         event(now, EventKind.STEP_DONE, user, f"Step {step_id} done", step=step_id)
     ]
 
+
+_STEP_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 # Every status change the product allows; anything else is refused with a message.
 TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset({(Status.INVESTIGATING, Status.RESOLVED)})
@@ -294,7 +299,7 @@ def reassign_ic(
             now,
             EventKind.IC_ASSIGNED,
             user,
-            f"<@{new_ic}> is incident commander",
+            "Incident commander reassigned",
             ic=new_ic,
             previous=esc.ic,
             source="reassigned",

@@ -1,15 +1,18 @@
-"""A draft's buttons (Approve, Edit, Regenerate) and the edit form."""
+"""A draft's buttons (Approve, Edit, Regenerate) and the edit form. Each button carries the
+draft's id and the version it showed; the form carries the version it opened."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.listeners.errors import guarded
 from bot.services.drafting import DraftDesk
+from bot.slack.draft_view import read_button_value, read_edit_form
 from bot.slack.gateway import SlackGateway
-from bot.slack.ids import VALUE, ActionId, BlockId, CallbackId
+from bot.slack.ids import ActionId, BlockId, CallbackId
 
 _TEXT = "warroom_draft_text"
 
@@ -18,38 +21,33 @@ def register(app: App, desk: DraftDesk, gateway: SlackGateway) -> None:
     def ack_button(ack: Ack) -> None:
         ack()
 
-    def _reply(respond: Respond):  # type: ignore[no-untyped-def]
-        return lambda text: respond(text=text, response_type="ephemeral", replace_original=False)
+    def on_click(what: str, act: Callable[[str, int, dict[str, Any]], object]) -> Callable:
+        def lazy(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+            draft_id, seen = read_button_value(action["value"])
+            guarded(
+                what,
+                lambda text: respond(text=text, response_type="ephemeral", replace_original=False),
+                lambda: act(draft_id, seen, body),
+            )
 
-    def approve(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        guarded(
-            "approving the update",
-            _reply(respond),
-            lambda: desk.approve(action["value"], body["user"]["id"]),
-        )
+        return lazy
 
-    def regenerate(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        guarded(
-            "drafting the update again",
-            _reply(respond),
-            lambda: desk.regenerate(action["value"], body["user"]["id"]),
-        )
-
-    def edit(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        guarded(
-            "opening the editor",
-            _reply(respond),
-            lambda: desk.open_editor(action["value"], body["trigger_id"]),
-        )
-
+    approve = on_click(
+        "approving the update", lambda d, v, body: desk.approve(d, v, body["user"]["id"])
+    )
+    regenerate = on_click(
+        "drafting the update again", lambda d, v, body: desk.regenerate(d, v, body["user"]["id"])
+    )
+    edit = on_click(
+        "opening the editor",
+        lambda d, v, body: desk.open_editor(d, v, body["user"]["id"], body["trigger_id"]),
+    )
     app.action(ActionId.DRAFT_APPROVE)(ack=ack_button, lazy=[approve])
     app.action(ActionId.DRAFT_REGENERATE)(ack=ack_button, lazy=[regenerate])
     app.action(ActionId.DRAFT_EDIT)(ack=ack_button, lazy=[edit])
 
     def ack_edit(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
-        text = ((view["state"]["values"].get(BlockId.DRAFT_TEXT) or {}).get(VALUE) or {}).get(
-            "value"
-        ) or ""
+        text = read_edit_form(view["state"]["values"])
         if not text.strip():
             return ack(response_action="errors", errors={BlockId.DRAFT_TEXT: "Write the update."})
         ack()
@@ -59,10 +57,11 @@ def register(app: App, desk: DraftDesk, gateway: SlackGateway) -> None:
         if _TEXT not in context:
             return
         user = body["user"]["id"]
+        draft_id, seen = read_button_value(view["private_metadata"])
         guarded(
             "saving the edited update",
             lambda text: gateway.post_text(user, text),
-            lambda: desk.save_edit(view["private_metadata"], user, context[_TEXT]),
+            lambda: desk.save_edit(draft_id, seen, user, context[_TEXT]),
         )
 
     app.view(CallbackId.EDIT_DRAFT)(ack=ack_edit, lazy=[save_edit])

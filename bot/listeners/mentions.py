@@ -9,6 +9,7 @@ from slack_bolt import Ack, App, BoltContext
 from bot.listeners.errors import guarded
 from bot.services.mentions import Mentions
 from bot.slack.gateway import SlackGateway
+from bot.slack.mentions import parse_mention
 
 _SKIP = "warroom_skip"
 
@@ -26,15 +27,16 @@ def register(app: App, mentions: Mentions, gateway: SlackGateway) -> None:
         channel, user = event["channel"], event.get("user", "")
         thread = event.get("thread_ts") or event["ts"]
 
-        def reply(text: str) -> None:
-            gateway.post_text(channel, text, thread_ts=thread)
-
         def run() -> None:
-            text = mentions.answer(channel, user, thread, event.get("text", ""))
+            mention = parse_mention(event.get("text", ""), gateway.user_name)
+            text = mentions.answer(channel, user, thread, mention)
             if text:
-                reply(text)
+                gateway.post_text(channel, text, thread_ts=thread)
 
-        guarded("answering", reply, run)
+        def refuse(text: str) -> None:  # refusals and mistakes: only the person sees them
+            gateway.tell(channel, user, text, thread_ts=thread)
+
+        guarded("answering", refuse, run)
 
     app.event("app_mention")(ack=ack_mention, lazy=[answer])
 

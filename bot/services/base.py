@@ -1,5 +1,6 @@
 """What every service that acts in a war room works with: the escalations' record, the pinned
-brief, Slack, the memory files, the protocol, the organisation's config and the clock."""
+brief, Slack, the memory files, the protocol, the organisation's config and the clock; and
+the one check of who may change the room."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import WarroomConfig
+from bot.domain import authority
+from bot.domain.escalation import Escalation
 from bot.memory import Memory
 from bot.services.briefing import Briefing
 from bot.services.escalations import Escalations
@@ -23,3 +26,15 @@ class RoomService:
     protocol: Protocol
     config: WarroomConfig
     clock: Clock
+
+    def allow(self, esc: Escalation, user: str, what: str, *, decisive: bool = False) -> None:
+        """Raise NotAllowed unless `user` may do `what` here: everyday actions need one of
+        `everyday_roles` (the people in the room, by default), decisive ones one of
+        `authorized_roles`. Slack is asked who is in the room only when that decides."""
+        roles = self.config.authorized_roles if decisive else self.config.everyday_roles
+        held = authority.roles_of(esc, user)
+        if "room" in roles and not held & set(roles):
+            members = self.gateway.members(esc.channel_id)
+            if members is not None and user in members:
+                held.add("room")
+        authority.check(held, roles, what)

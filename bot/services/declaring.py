@@ -24,6 +24,7 @@ from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.slack import blocks
 from bot.slack.gateway import describe
+from bot.slack.text import channel_link, mention
 from bot.store import Claim, Store, fingerprint
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,10 @@ class RoomBuild:
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        link = blocks.channel_link(self.escalation.channel_id)
+        link = channel_link(self.escalation.channel_id)
         if self.problems:
             return f"War room {link} is open, but: " + "; ".join(self.problems) + "."
-        return f"War room {link} is ready. IC: {blocks.mention(self.escalation.ic)}."
+        return f"War room {link} is ready. IC: {mention(self.escalation.ic)}."
 
 
 @dataclass
@@ -269,11 +270,11 @@ class Declaring(RoomService):
         if not failed:
             return
         esc = build.escalation
-        lines = [f"• {blocks.mention(u)}: {reason}" for u, reason in failed.items()]
+        lines = [f"• {mention(u)}: {reason}" for u, reason in failed.items()]
         note = "⚠️ Could not invite everyone:\n" + "\n".join(lines)
         if esc.ic in failed:
             note += (
-                f"\nThe incident commander {blocks.mention(esc.ic)} is not in the room: "
+                f"\nThe incident commander {mention(esc.ic)} is not in the room: "
                 "reassign with `ic @someone`."
             )
         build.problems.append(f"{len(failed)} invite(s) failed")

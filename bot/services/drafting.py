@@ -1,7 +1,11 @@
 """The VP agent in the war room: drafts streamed into Slack, and what people do with them.
 
 Nothing a draft says reaches a customer: a customer update counts as sent only when a person
-approves it, and even then warroom only records it; people send it.
+approves it, and even then warroom only records it; people send it. An approval covers exactly
+the text its approver saw: every change of the text bumps the draft's version, the buttons
+carry the version they show, and each change is decided atomically on the stored draft
+(`bot/domain/drafts.py`), so an Approve racing a Regenerate either approves the text shown or
+is refused.
 """
 
 from __future__ import annotations
@@ -16,17 +20,19 @@ from agents.checks import DEFAULT_FLAG_TERMS, flag_terms
 from agents.grounding import Grounding, StepView, TimelineEntry
 from agents.review import lessons, parse_review
 from agents.vp import OnText, Reply, VPAgent
+from bot.domain import drafts
 from bot.domain import escalation as domain
-from bot.domain.authority import authorize
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput
 from bot.domain.escalation import Escalation, Status, scaled
 from bot.domain.timeline import EventKind, event
 from bot.services.base import RoomService
-from bot.slack import blocks
+from bot.slack import blocks, draft_view
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+Ask = Callable[[Grounding, OnText], Reply]
 
 
 @dataclass
@@ -42,16 +48,27 @@ class DraftDesk(RoomService):
         return self.config.flag_terms or DEFAULT_FLAG_TERMS
 
     # -- grounding -------------------------------------------------------------------------
+    def who(self, user: str | None) -> str:
+        """A person as the agent names them: `@name`, never a mention that would notify."""
+        if not user:
+            return "warroom"
+        return "@" + (self.gateway.user_name(user) or user)
+
     def grounding(self, esc: Escalation) -> Grounding:
         protocol = self.protocol
         titles = {step.id: step.title for step in protocol.steps}
         update = protocol.update_step
         scale = self.escalations.clock_scale
         interval = scaled(update.every, scale) if update and update.every else None
-        next_due = self.escalations.next_update_due(esc)
         approved = tuple(
             str(o.get("text", "")) for o in self.memory.outputs(esc.id, "customer-update")
         )
+
+        def entry_text(kind: EventKind, text: str, data: dict) -> str:
+            if kind is EventKind.IC_ASSIGNED and data.get("ic"):
+                return f"{self.who(str(data['ic']))} is incident commander"
+            return text
+
         return Grounding(
             escalation_id=esc.id,
             customer=esc.customer,
@@ -61,8 +78,8 @@ class DraftDesk(RoomService):
             if esc.criteria
             else (),
             status=esc.status.value,
-            ic=blocks.mention(esc.ic),
-            declarer=blocks.mention(esc.declarer),
+            ic=self.who(esc.ic),
+            declarer=self.who(esc.declarer),
             declared_at=esc.declared_at,
             now=self.clock(),
             steps=tuple(
@@ -71,19 +88,19 @@ class DraftDesk(RoomService):
                     titles.get(st.id, st.id),
                     st.due_at,
                     st.done_at,
-                    blocks.mention(st.done_by) if st.done_by else None,
+                    self.who(st.done_by) if st.done_by else None,
                 )
                 for st in esc.steps
                 if not (update is not None and st.id == update.id)
             ),
             timeline=tuple(
                 TimelineEntry(
-                    e.at, e.kind.value, blocks.mention(e.actor) if e.actor else "warroom", e.text
+                    e.at, e.kind.value, self.who(e.actor), entry_text(e.kind, e.text, e.data)
                 )
                 for e in self.escalations.timeline(esc.id)
             ),
             last_update_at=esc.last_update_at,
-            next_update_due=next_due,
+            next_update_due=self.escalations.next_update_due(esc),
             update_interval=interval,
             resolved_at=esc.resolved_at,
             resolution=esc.resolution,
@@ -94,45 +111,47 @@ class DraftDesk(RoomService):
     # -- customer updates ------------------------------------------------------------------
     def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
         esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, "ask for a customer update")
         if esc.status is Status.RESOLVED:
             raise InvalidInput("This escalation is resolved; ask for a `review` instead.")
         draft = self._new(esc, DraftKind.CUSTOMER_UPDATE, user, thread_ts)
-        return self._produce(draft, esc, lambda g, on: self.agent.customer_update(g, on))
+        return self._produce(draft, esc, self.agent.customer_update)
 
-    def regenerate(self, draft_id: str, user: str) -> Draft:
+    def regenerate(self, draft_id: str, seen: int, user: str) -> Draft:
+        """Draft the update again, in place; the text it replaces can no longer be approved."""
         draft = self._draft(draft_id)
-        if draft.approved_by:
-            raise InvalidInput("This update is already approved; ask for a new `draft update`.")
         esc = self._escalation(draft)
-        fresh = draft.model_copy(update={"edited_by": None, "requested_by": user})
-        return self._produce(fresh, esc, lambda g, on: self.agent.customer_update(g, on))
+        self.allow(esc, user, "redraft the update")
+        draft = self._change(draft_id, lambda d: drafts.redraft(d, seen, user))
+        return self._produce(draft, esc, self.agent.customer_update)
 
-    def save_edit(self, draft_id: str, user: str, text: str) -> Draft:
+    def open_editor(self, draft_id: str, seen: int, user: str, trigger_id: str) -> None:
         draft = self._draft(draft_id)
-        text = text.strip()
-        if not text:
-            raise InvalidInput("The update cannot be empty.")
-        if draft.approved_by:
-            raise InvalidInput("This update was approved meanwhile; it can no longer change.")
+        self.allow(self._escalation(draft), user, "edit the update")
+        drafts.may_edit(draft, seen)
+        self.gateway.open_view(trigger_id, draft_view.edit_draft_form(draft))
+
+    def save_edit(self, draft_id: str, seen: int, user: str, text: str) -> Draft:
+        draft = self._draft(draft_id)
         esc = self._escalation(draft)
-        draft = draft.model_copy(
-            update={"text": text, "edited_by": user, "flags": self._flags(text, esc)}
+        self.allow(esc, user, "edit the update")
+        flags = self._flags(text.strip(), esc)
+        draft = self._change(
+            draft_id,
+            lambda d: drafts.edit(d, seen, user, text).model_copy(update={"flags": flags}),
         )
-        self.store.save_draft(draft)
-        self.gateway.update(draft.channel, draft.ts, blocks.draft_message(draft, esc.customer))
-        return draft
+        return self._show(draft, esc)
 
-    def approve(self, draft_id: str, user: str) -> Draft:
-        """One approval per draft, by someone allowed to; recorded everywhere it counts."""
+    def approve(self, draft_id: str, seen: int, user: str) -> Draft:
+        """Approve the version `seen`, once, by someone allowed to; recorded everywhere it
+        counts."""
         draft = self._draft(draft_id)
         esc = self._escalation(draft)
-        authorize(esc, user, self.config.authorized_roles, "approve a customer update")
-        first = self.store.claim_approval(draft_id, user)
-        if first is not None:
-            raise InvalidInput(f"This update was already approved by {blocks.mention(first)}.")
+        self.allow(esc, user, "approve a customer update", decisive=True)
+        now = self.clock()
+        draft = self._change(draft_id, lambda d: drafts.approve(d, seen, user, now))
         scale = self.escalations.clock_scale
         try:
-            now = self.clock()
             esc, _ = self.escalations.update(
                 esc.id,
                 lambda e: domain.record_customer_update(
@@ -154,37 +173,26 @@ class DraftDesk(RoomService):
                 },
             )
         except BaseException:
-            self.store.release_approval(draft_id)
+            # Not recorded, so not approved: the buttons stay for another try.
+            self.store.update_draft(
+                draft_id, lambda d: d.model_copy(update={"approved_by": None, "approved_at": None})
+            )
             raise
-        draft = draft.model_copy(
-            update={
-                "approved_by": user,
-                "approved_at": now,
-                "output_file": str(path.relative_to(self.memory.root)),
-            }
-        )
-        self.store.save_draft(draft)
+        output = str(path.relative_to(self.memory.root))
+        draft = self._change(draft_id, lambda d: d.model_copy(update={"output_file": output}))
         self.memory.log_decision(
-            esc.id, "customer_update_approved", user, now, draft=draft.id, file=draft.output_file
+            esc.id, "customer_update_approved", user, now, draft=draft.id, file=output
         )
-        message = blocks.draft_message(draft, esc.customer)
-        self.gateway.together(
-            {
-                "draft": lambda: self.gateway.update(draft.channel, draft.ts, message),
-                "brief": lambda: self.briefing.refresh(esc),
-            }
+        shown = self.gateway.together(
+            {"draft": lambda: self._show(draft, esc), "brief": lambda: self.briefing.refresh(esc)}
         )
-        return draft
-
-    def open_editor(self, draft_id: str, trigger_id: str) -> None:
-        draft = self._draft(draft_id)
-        if draft.approved_by:
-            raise InvalidInput("This update is already approved; it can no longer change.")
-        self.gateway.open_view(trigger_id, blocks.edit_draft_form(draft))
+        return shown["draft"] if isinstance(shown["draft"], Draft) else draft
 
     # -- reviews and answers ---------------------------------------------------------------
-    def review(self, channel_id: str, user: str | None, thread_ts: str | None = None) -> Draft:
-        return self._review(self.escalations.in_channel(channel_id), user, thread_ts, final=False)
+    def review(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
+        esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, "ask for the review")
+        return self._review(esc, user, thread_ts, final=False)
 
     def review_at_resolution(self, esc: Escalation) -> Draft | None:
         try:
@@ -197,7 +205,7 @@ class DraftDesk(RoomService):
         self, esc: Escalation, user: str | None, thread_ts: str | None, *, final: bool
     ) -> Draft:
         draft = self._new(esc, DraftKind.REVIEW, user or "", thread_ts)
-        draft = self._produce(draft, esc, lambda g, on: self.agent.review(g, on))
+        draft = self._produce(draft, esc, self.agent.review)
         review = {
             "escalation": esc.id,
             "customer": esc.customer,
@@ -232,44 +240,68 @@ class DraftDesk(RoomService):
         )
 
     # -- machinery -------------------------------------------------------------------------
-    def _produce(
-        self,
-        draft: Draft,
-        esc: Escalation,
-        ask: Callable[[Grounding, OnText], Reply],
-        *,
-        keep: bool = True,
-    ) -> Draft:
-        """Post (or reuse) the message, stream the agent's text into it, then the final form."""
+    def _produce(self, draft: Draft, esc: Escalation, ask: Ask, *, keep: bool = True) -> Draft:
+        """Show the draft as being written, stream the agent's text into it, then the
+        finished draft: its pages, its notes, its buttons."""
         gateway = self.gateway
+        placeholder = draft_view.drafting(draft.kind)
         if draft.ts:
-            gateway.update(draft.channel, draft.ts, blocks.drafting(draft.kind))
+            gateway.update(draft.channel, draft.ts, placeholder)
         else:
-            ts = gateway.post(draft.channel, blocks.drafting(draft.kind), thread_ts=draft.thread_ts)
+            ts = gateway.post(draft.channel, placeholder, thread_ts=draft.thread_ts)
             draft = draft.model_copy(update={"ts": ts})
+            if keep:
+                self.store.save_draft(draft)
         shown = _Throttle(self.stream_interval)
 
         def on_text(text: str) -> None:
             if shown.due():
                 try:
-                    gateway.update(draft.channel, draft.ts, blocks.drafting(draft.kind, text))
+                    gateway.update(draft.channel, draft.ts, draft_view.drafting(draft.kind, text))
                 except Exception as e:  # a slow or failing update must not stop the draft
                     log.warning("escalation %s: streaming update failed: %s", esc.id, e)
 
-        reply = ask(self.grounding(esc), on_text)
+        try:
+            reply = ask(self.grounding(esc), on_text)
+        except BaseException:
+            if keep:  # written again from what was there: the draft is not left half-done
+                draft = self._change(draft.id, lambda d: d.model_copy(update={"drafting": False}))
+                self._show(draft, esc)
+            raise
         flags = self._flags(reply.text, esc) if draft.kind is DraftKind.CUSTOMER_UPDATE else ()
-        draft = draft.model_copy(
-            update={
-                "text": reply.text,
-                "offline": reply.offline,
-                "offline_reason": reply.offline_reason,
-                "truncated": reply.truncated,
-                "flags": flags,
-            }
-        )
+        finished = {
+            "text": reply.text,
+            "offline": reply.offline,
+            "offline_reason": reply.offline_reason,
+            "truncated": reply.truncated,
+            "flags": flags,
+            "drafting": False,
+        }
         if keep:
-            self.store.save_draft(draft)
-        gateway.update(draft.channel, draft.ts, blocks.draft_message(draft, esc.customer))
+            draft = self._change(draft.id, lambda d: d.model_copy(update=finished))
+        else:
+            draft = draft.model_copy(update=finished)
+        return self._show(draft, esc, keep=keep)
+
+    def _show(self, draft: Draft, esc: Escalation, *, keep: bool = True) -> Draft:
+        """Put the draft's pages in its messages: the first in place, the others updated,
+        posted or deleted as the length changed."""
+        pages = draft_view.draft_pages(draft, esc.customer)
+        self.gateway.update(draft.channel, draft.ts, pages[0])
+        more: list[str] = []
+        for number, page in enumerate(pages[1:]):
+            if number < len(draft.more_ts):
+                self.gateway.update(draft.channel, draft.more_ts[number], page)
+                more.append(draft.more_ts[number])
+            else:
+                more.append(self.gateway.post(draft.channel, page, thread_ts=draft.thread_ts))
+        for stale in draft.more_ts[len(more) :]:
+            self.gateway.delete(draft.channel, stale)
+        if tuple(more) != draft.more_ts:
+            update = {"more_ts": tuple(more)}
+            if keep:
+                return self._change(draft.id, lambda d: d.model_copy(update=update))
+            return draft.model_copy(update=update)
         return draft
 
     def _new(self, esc: Escalation, kind: DraftKind, user: str, thread_ts: str | None) -> Draft:
@@ -281,7 +313,14 @@ class DraftDesk(RoomService):
             thread_ts=thread_ts,
             requested_by=user,
             created_at=self.clock(),
+            drafting=True,
         )
+
+    def _change(self, draft_id: str, change: Callable[[Draft], Draft]) -> Draft:
+        try:
+            return self.store.update_draft(draft_id, change)
+        except KeyError:
+            raise InvalidInput("This draft is no longer available; ask for a new one.") from None
 
     def _flags(self, text: str, esc: Escalation) -> tuple[str, ...]:
         root_cause_known = self.grounding(esc).root_cause() is not None

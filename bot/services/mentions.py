@@ -13,8 +13,9 @@ from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
 from bot.services.room import RoomChanges
 from bot.slack import blocks
-from bot.slack.mentions import parse_mention
+from bot.slack.mentions import Mention
 from bot.slack.parse import parse_user_mention
+from bot.slack.text import slack_time
 from bot.store import Store
 
 
@@ -29,9 +30,8 @@ class Mentions:
         """False for an event Slack already delivered (it retries what it thinks we missed)."""
         return not event_id or self.store.first_delivery(event_id)
 
-    def answer(self, channel: str, user: str, thread: str, text: str) -> str | None:
+    def answer(self, channel: str, user: str, thread: str, mention: Mention) -> str | None:
         """The reply to post in the thread, or None when the work posted its own."""
-        mention = parse_mention(text)
         if not self.escalations.is_war_room(channel):
             return blocks.OUTSIDE
         argument = mention.argument
@@ -41,7 +41,7 @@ class Mentions:
             case "timeline":
                 return self.room.timeline(channel)
             case "done":
-                step = argument.split()[0] if argument else ""
+                step = argument.split()[0].strip("`") if argument else ""
                 if not step:
                     raise InvalidInput("Say which step: `done <step-id>`.")
                 _, changed = self.room.mark_done(channel, step, user)
@@ -49,15 +49,16 @@ class Mentions:
             case "update":
                 esc = self.room.record_update(channel, user, argument)
                 due = self.escalations.next_update_due(esc)
-                nxt = f" Next update due {blocks.slack_time(due)}." if due else ""
+                nxt = f" Next update due {slack_time(due)}." if due else ""
                 return f"📝 Update recorded.{nxt}"
             case "resolve":
                 esc = self.room.resolve(channel, user, argument)
-                return f"✅ Resolved. Follow-ups are scheduled; {blocks.mention(esc.ic)} owns them."
+                return f"✅ Resolved. Follow-ups are scheduled; {mention(esc.ic)} owns them."
             case "ic":
-                new_ic = parse_user_mention(argument.split()[0] if argument else "")
+                wire = mention.wire_argument
+                new_ic = parse_user_mention(wire.split()[0] if wire else "")
                 esc = self.room.reassign_ic(channel, user, new_ic)
-                return f"{blocks.mention(esc.ic)} is now the incident commander."
+                return f"{mention(esc.ic)} is now the incident commander."
             case "draft":
                 if not argument.lower().startswith("update"):
                     raise InvalidInput("Did you mean `draft update`?")

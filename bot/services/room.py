@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.domain import escalation as domain
-from bot.domain.authority import authorize
 from bot.domain.errors import WarroomError
 from bot.domain.escalation import Escalation
 from bot.services.base import RoomService
 from bot.slack import blocks
 from bot.slack.gateway import describe
+from bot.slack.text import mention
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ class RoomChanges(RoomService):
     def mark_done(self, channel_id: str, step_id: str, user: str) -> tuple[Escalation, bool]:
         """Mark a protocol step done; returns the escalation and whether this call did it."""
         esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, "mark a step done")
         now = self.clock()
         esc, events = self.escalations.update(
             esc.id, lambda e: domain.mark_step_done(e, step_id, user, now, self.protocol)
@@ -41,6 +42,7 @@ class RoomChanges(RoomService):
 
     def record_update(self, channel_id: str, user: str, text: str) -> Escalation:
         esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, "record an update")
         now = self.clock()
         scale = self.escalations.clock_scale
         esc, _ = self.escalations.update(
@@ -51,7 +53,7 @@ class RoomChanges(RoomService):
 
     def resolve(self, channel_id: str, user: str, summary: str) -> Escalation:
         esc = self.escalations.in_channel(channel_id)
-        authorize(esc, user, self.config.authorized_roles, "resolve this escalation")
+        self.allow(esc, user, "resolve this escalation", decisive=True)
         now = self.clock()
         esc, _ = self.escalations.update(esc.id, lambda e: domain.resolve(e, user, summary, now))
         self.memory.log_decision(esc.id, "resolved", user, now, summary=esc.resolution)
@@ -71,7 +73,7 @@ class RoomChanges(RoomService):
 
     def reassign_ic(self, channel_id: str, user: str, new_ic: str) -> Escalation:
         esc = self.escalations.in_channel(channel_id)
-        authorize(esc, user, self.config.authorized_roles, "reassign the incident commander")
+        self.allow(esc, user, "reassign the incident commander", decisive=True)
         now = self.clock()
         esc, events = self.escalations.update(
             esc.id, lambda e: domain.reassign_ic(e, user, new_ic, now)
@@ -82,8 +84,7 @@ class RoomChanges(RoomService):
             failed = self.gateway.invite(esc.channel_id, [new_ic])
             if failed:
                 raise WarroomError(
-                    f"{blocks.mention(new_ic)} is now IC but could not be invited: "
-                    f"{failed[new_ic]}."
+                    f"{mention(new_ic)} is now IC but could not be invited: {failed[new_ic]}."
                 )
             self.briefing.refresh_all(esc)
         return esc

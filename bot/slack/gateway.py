@@ -27,6 +27,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.domain.errors import WarroomError
 from bot.metrics import Metrics
+from bot.slack import blocks
 from bot.slack.blocks import Message
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class SlackGateway:
         self.client = client
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-io")
         self._bot_user_id: str | None = None
+        self._names: dict[str, str | None] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -149,6 +151,27 @@ class SlackGateway:
         return results
 
     # -- identity --------------------------------------------------------------------------
+    def user_name(self, user: str) -> str | None:
+        """The name people know `user` by (display name, else real name, else username);
+        None when Slack will not say. Kept for the life of the process."""
+        if user in self._names:
+            return self._names[user]
+        try:
+            profile = self.client.users_info(user=user)["user"]
+        except SlackApiError as e:
+            log.warning("name of %s unknown: %s", user, error_code(e))
+            return None
+        details = profile.get("profile") or {}
+        name = (
+            details.get("display_name")
+            or details.get("real_name")
+            or profile.get("real_name")
+            or profile.get("name")
+            or None
+        )
+        self._names[user] = name
+        return name
+
     @property
     def bot_user_id(self) -> str:
         if self._bot_user_id is None:
@@ -272,7 +295,34 @@ class SlackGateway:
         return self._post(channel, thread_ts, text=message.text, blocks=message.blocks)
 
     def post_text(self, channel: str, text: str, *, thread_ts: str | None = None) -> str:
-        return self._post(channel, thread_ts, text=text)
+        """Post mrkdwn the bot wrote (people's words in it already inert), as verbatim
+        sections so Slack adds no links or mentions of its own."""
+        return self._post(
+            channel, thread_ts, text=blocks.fallback(text), blocks=blocks.text_blocks(text)
+        )
+
+    def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> None:
+        """A message only `user` sees (a refusal, a mistake pointed out): ephemeral where
+        they are, or in the app's DM with them when they are not in the channel."""
+        try:
+            self.client.chat_postEphemeral(
+                channel=channel,
+                user=user,
+                thread_ts=thread_ts,
+                text=blocks.fallback(text),
+                blocks=blocks.text_blocks(text),
+            )
+        except SlackApiError as e:
+            if error_code(e) not in ("user_not_in_channel", "channel_not_found"):
+                raise
+            self.post_text(user, text)
+
+    def delete(self, channel: str, ts: str) -> None:
+        try:
+            self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as e:
+            if error_code(e) != "message_not_found":
+                raise
 
     def _post(self, channel: str, thread_ts: str | None, **content: Any) -> str:
         try:

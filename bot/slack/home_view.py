@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import (
     Block,
-    ContextBlock,
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -22,7 +21,8 @@ from slack_sdk.models.views import View
 
 from bot.domain.escalation import Escalation
 from bot.domain.kpi import Kpis
-from bot.slack.blocks import Message, channel_link, escape, mention, slack_time, text_blocks
+from bot.slack.blocks import Message, md, note, section, text_blocks
+from bot.slack.text import channel_link, inert, mention, slack_time
 from protocols.durations import human_duration
 from protocols.schema import Protocol
 
@@ -44,11 +44,7 @@ def _dur(value: timedelta | None) -> str:
 
 
 def _field(title: str, value: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=f"*{title}*\n{value}")
-
-
-def _note(text: str) -> Block:
-    return ContextBlock(elements=[MarkdownTextObject(text=text)])
+    return md(f"*{title}*\n{value}")
 
 
 def home_view(
@@ -64,14 +60,14 @@ def home_view(
     k = kpis
     body: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="War rooms")),
-        SectionBlock(text=MarkdownTextObject(text=f"*Yours* ({len(mine)})")),
-        *(_rows(mine, protocol, now) or [_note("Nothing of yours is open.")]),
+        section(f"*Yours* ({len(mine)})"),
+        *(_rows(mine, protocol, now) or [note("Nothing of yours is open.")]),
         DividerBlock(),
-        SectionBlock(text=MarkdownTextObject(text=f"*All open* ({len(opened)})")),
-        *(_rows(opened, protocol, now) or [_note("No escalation is open.")]),
+        section(f"*All open* ({len(opened)})"),
+        *(_rows(opened, protocol, now) or [note("No escalation is open.")]),
         DividerBlock(),
         SectionBlock(
-            text=MarkdownTextObject(text=f"*Last {days} days* — {counted(k.total, 'escalation')}"),
+            text=md(f"*Last {days} days* — {counted(k.total, 'escalation')}"),
             fields=[
                 _field("SLA compliance", _pct(k.sla_overall.share)),
                 _field("Update cadence met", _pct(k.update_cadence.share)),
@@ -84,7 +80,7 @@ def home_view(
                 _field("Follow-up in 48 h", _pct(k.follow_up.share)),
             ],
         ),
-        _note(f"Updated {slack_time(now)} · `warroom report` has the rest"),
+        note(f"Updated {slack_time(now)} · `warroom report` has the rest"),
     ]
     return View(type="home", blocks=body)
 
@@ -100,7 +96,7 @@ def _rows(escs: Sequence[Escalation], protocol: Protocol, now: datetime) -> list
             and protocol.step(st.id).due is not None
         ]
         parts = [
-            f"*{escape(esc.customer)}* · {channel_link(esc.channel_id)}",
+            f"*{inert(esc.customer)}* · {channel_link(esc.channel_id)}",
             f"IC {mention(esc.ic)} · open {human_duration(now - esc.declared_at)}",
         ]
         nxt = esc.next_deadline()
@@ -108,7 +104,7 @@ def _rows(escs: Sequence[Escalation], protocol: Protocol, now: datetime) -> list
             parts.append(f"next: {protocol.step(nxt.id).title}, {slack_time(nxt.due_at)}")
         if overdue:
             parts.append(f"⏰ overdue: {', '.join(overdue)}")
-        rows.append(SectionBlock(text=MarkdownTextObject(text="\n".join(parts))))
+        rows.append(section("\n".join(parts)))
     return rows
 
 
@@ -131,7 +127,7 @@ def digest_message(
     ]
     if shown:
         names = ", ".join(
-            f"{escape(e.customer)} ({e.status.label.lower()})" for e in shown[:_DIGEST_NAMES]
+            f"{inert(e.customer)} ({e.status.label.lower()})" for e in shown[:_DIGEST_NAMES]
         )
         lines.append(f"This week: {names}")
     hidden = k.total - len(shown)

@@ -31,17 +31,16 @@ from bot.domain.declaration import (
     check_summary,
 )
 from bot.domain.errors import InvalidInput
+from bot.slack.text import USER_MENTION, inert, readable
 
 __all__ = [
     "USAGE",
-    "USER_MENTION",
     "Declare",
     "Help",
     "OpenForm",
     "parse_amount",
     "parse_escalate",
     "parse_user_mention",
-    "unescape",
 ]
 
 MAX_AMOUNT = 10**12  # a trillion dollars of ARR is a typo, not a customer
@@ -97,38 +96,8 @@ class Declare:
 
 # --- Slack text ---------------------------------------------------------------------------
 
-_ESCAPES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
-_ESCAPE_RE = re.compile("|".join(_ESCAPES))
-
-
-def unescape(text: str) -> str:
-    """Undo Slack's escaping of `&`, `<` and `>` (in one pass, so `&amp;lt;` stays `&lt;`)."""
-    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], text)
-
-
-_ENTITY_RE = re.compile(r"<([^<>]*)>")
-# Slack's special mentions; shown as the `@here` a person would have typed.
-_BROADCASTS = ("!here", "!channel", "!everyone")
-_BROADCAST_ENTITIES = tuple("<" + broadcast for broadcast in _BROADCASTS)
-
-
-def _entity_label(body: str) -> str:
-    """How a person would write the Slack entity `<body>`: `@ivan`, `#general`, a link's text."""
-    target, _, label = body.partition("|")
-    if target.startswith("!subteam^"):
-        return label or "@" + target.removeprefix("!subteam^")
-    if target.startswith(_BROADCASTS):
-        return "@" + target[1:]
-    if target.startswith(("@", "#")):
-        return target[0] + label.lstrip("@#") if label else target
-    if label:
-        return label
-    return target.removeprefix("mailto:")
-
-
-def _readable(text: str) -> str:
-    """Slack's wire text as a person reads it: entities rendered as labels, then unescaped."""
-    return unescape(_ENTITY_RE.sub(lambda m: _entity_label(m.group(1)), text))
+# Slack's special mentions: an IC must be one person.
+_BROADCAST_ENTITIES = ("<!here", "<!channel", "<!everyone")
 
 
 def _quote(text: str, limit: int = 40) -> str:
@@ -136,10 +105,10 @@ def _quote(text: str, limit: int = 40) -> str:
 
     Rendering entities keeps an echoed `<!channel>` from notifying anyone.
     """
-    shown = " ".join(_readable(text).split()).replace("`", "'")
+    shown = " ".join(readable(text).split()).replace("`", "'")
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
-    return f"`{shown}`"
+    return f"`{inert(shown)}`"
 
 
 # A token is a maximal run of Slack entities and non-space characters, so that an entity whose
@@ -152,9 +121,6 @@ def _tokens(text: str) -> list[str]:
 
 
 # --- Mentions and amounts -----------------------------------------------------------------
-
-# A user mention as Slack sends it: `<@U123>` or `<@U123|name>` (`W...` ids too).
-USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>")
 
 
 def parse_user_mention(text: str) -> str:
@@ -316,7 +282,7 @@ def _customer(raw: str) -> str:
             )
     # Emoji are decoration; the name must match the account records (customer_insights.yaml).
     without_emoji = _LONE_SHORTCODES_RE.sub(" ", raw)
-    customer = " ".join(_readable(without_emoji).split())
+    customer = " ".join(readable(without_emoji).split())
     if not customer:
         raise InvalidInput(
             f"The customer name before the colon is empty. Start with the customer name, "
@@ -327,7 +293,7 @@ def _customer(raw: str) -> str:
 
 def _criteria(value: str, known: Collection[str]) -> tuple[str, ...]:
     # `a,,b` and a trailing comma are slips, not criteria.
-    typed = [_readable(piece) for piece in value.split(",") if piece.strip()]
+    typed = [readable(piece) for piece in value.split(",") if piece.strip()]
     if not typed:
         raise InvalidInput(
             "--criteria needs at least one criterion id, like --criteria security_incident."
@@ -406,7 +372,7 @@ def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenFor
                 index += 1
             criteria = _criteria(value, known_criteria)
 
-    summary = unescape(" ".join(words))
+    summary = readable(" ".join(words))
     if not summary.strip():
         raise InvalidInput(
             f"The summary after {_quote(customer + ':')} is empty: say in a few words what "

@@ -155,9 +155,10 @@ def test_a_deadline_missed_while_down_fires_once_late_on_restart(cluster, fake_s
     channel = room(fake_slack, "acme")
     assert posts(fake_slack, channel.id, "is overdue") == []
 
-    started = time.monotonic()
     proc.start()
-    wait_until(lambda: posts(fake_slack, channel.id, "is overdue"), 10, "the late reminder")
-    assert time.monotonic() - started < 5
+    # The missed assessment deadline fires once the process is back (how soon after start is
+    # bench.timers's to measure); the next deadline, the first customer contact, is 20 s off.
+    wait_until(lambda: posts(fake_slack, channel.id, "is overdue"), 15, "the late reminder")
     time.sleep(1)
-    assert len(posts(fake_slack, channel.id, "is overdue")) == 1
+    (late,) = posts(fake_slack, channel.id, "is overdue")
+    assert "Immediate assessment" in shown(late)

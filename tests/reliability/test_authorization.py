@@ -28,8 +28,17 @@ def mention(slack: SlackDriver, channel: str, text: str, user: str) -> str:
     return ts
 
 
-def reply_in(fake, channel: str, ts: str) -> str:
-    (reply,) = [m for m in fake.messages_in(channel) if m.thread_ts == ts]
+def reply_in(fake, channel: str, ts: str, user: str) -> str:
+    """What the bot answered `user`, visible to them only: ephemeral in the thread, or in the
+    app's DM when they are not in the room. Nothing is posted in the room for everyone."""
+    public = [m for m in fake.messages_in(channel) if m.thread_ts == ts and not m.ephemeral_for]
+    assert public == [], "a refusal is answered privately"
+    private = [m for m in fake.messages_in(channel) if m.thread_ts == ts and m.ephemeral_for]
+    if not private:
+        dm = fake.dm_with(user)
+        private = list(dm.messages) if dm else []
+    (reply,) = private
+    assert not reply.ephemeral_for or reply.ephemeral_for == user
     return reply.text
 
 
@@ -43,7 +52,7 @@ def test_outsiders_are_refused_and_nothing_changes(slack, fake_slack, runtime, c
     channel = fake_slack.channel_by_name(f"esc-{day}-acme")
     before = runtime.store.by_channel(channel.id)
     ts = mention(slack, channel.id, command, user="U0ENGINE1")
-    text = reply_in(fake_slack, channel.id, ts)
+    text = reply_in(fake_slack, channel.id, ts, "U0ENGINE1")
     assert "Sorry" in text and what in text and "Nothing was changed" in text
     after = runtime.store.by_channel(channel.id)
     assert after == before  # same version, same IC, still open
@@ -67,7 +76,7 @@ def test_who_may_act_is_configurable(settings, clock, fake_slack, config_file):
         day = today()
         channel = fake_slack.channel_by_name(f"esc-{day}-acme")
         ts = mention(slack, channel.id, "resolve fixed", user="U0INCCMDR")  # the IC: not now
-        assert "only a VP may resolve" in reply_in(fake_slack, channel.id, ts)
+        assert "only a VP may resolve" in reply_in(fake_slack, channel.id, ts, "U0INCCMDR")
         mention(slack, channel.id, "resolve fixed", user="U0VPSUPRT")
         assert rt.store.by_channel(channel.id).status == "resolved"
     finally:

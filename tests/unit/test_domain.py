@@ -100,7 +100,7 @@ def test_mark_step_done_once() -> None:
     assert done.step("assessment").done_at == later and len(events) == 1
     again, more = mark_step_done(done, "assessment", "U0OTHER", later, PROTOCOL)
     assert again == done and more == []
-    with pytest.raises(InvalidInput, match="no step 'nope'"):
+    with pytest.raises(InvalidInput, match="no step `nope`"):
         mark_step_done(esc, "nope", "U0IC", later, PROTOCOL)
 
 

@@ -18,8 +18,8 @@ from bot.slack.parse import (
     parse_amount,
     parse_escalate,
     parse_user_mention,
-    unescape,
 )
+from bot.slack.text import unescape
 
 KNOWN = (
     "arr_churn_risk",
@@ -130,10 +130,10 @@ def test_every_usage_example_parses() -> None:
         ("AT&amp;T: billing &lt;broken&gt;", declare("AT&T", "billing <broken>")),
         ("Müller &amp; Söhne GmbH: checkout fails", declare("Müller & Söhne GmbH")),
         ("Acme Corp: R&amp;D &amp;&amp; API down", declare(summary="R&D && API down")),
-        # Mentions and channels in the summary stay as Slack wrote them, so they render back.
+        # Mentions, channels and links in the summary are kept as people read them, inert.
         (
             "Acme Corp: <@U0REPORT|dana> says <#C0SUPPRT|support> is flooded",
-            declare(summary="<@U0REPORT|dana> says <#C0SUPPRT|support> is flooded"),
+            declare(summary="@dana says #support is flooded"),  # as read: no live mention
         ),
         # The summary may begin with `--` that is not a flag.
         ("Acme Corp: -- checkout fails", declare(summary="-- checkout fails")),

@@ -1,0 +1,252 @@
+"""Block Kit for the VP agent's drafts: a draft while it streams, a finished draft with its
+buttons, and the form that edits it (pure: no I/O).
+
+What the agent wrote is people's text as far as Slack is concerned: it goes in through `inert`
+like everything else, so a draft can neither broadcast nor link. A draft too long for one
+message (a long review) is shown on several pages, each within Slack's limits; the buttons go
+on the last, carrying the draft's id and the version they show.
+"""
+
+from __future__ import annotations
+
+import re
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    InputBlock,
+    PlainTextInputElement,
+    PlainTextObject,
+)
+from slack_sdk.models.views import View
+
+from bot.domain.drafts import Draft, DraftKind
+from bot.slack.blocks import (
+    BLOCKS_PER_MESSAGE,
+    MESSAGE_TEXT_BUDGET,
+    SECTION_LIMIT,
+    Message,
+    fallback,
+    header,
+    note,
+    section,
+)
+from bot.slack.ids import VALUE, ActionId, BlockId, CallbackId
+from bot.slack.text import clip, inert, mention, slack_time
+
+# Slack's limit on a plain-text input, and on blocks in a modal.
+INPUT_LIMIT = 3000
+BLOCKS_PER_VIEW = 100
+
+_LABELS = {
+    DraftKind.CUSTOMER_UPDATE: "Drafting a customer update",
+    DraftKind.REVIEW: "Drafting the post-incident review",
+    DraftKind.ANSWER: "Thinking",
+}
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def _headings_as_bold(markdown: str) -> str:
+    """Slack's mrkdwn has no headings: `## Root cause` is shown as *Root cause*."""
+    return _HEADING.sub(lambda m: f"*{m.group(1).strip('*')}*", markdown)
+
+
+def button_value(draft: Draft) -> str:
+    return f"{draft.id}:{draft.version}"
+
+
+def read_button_value(value: str) -> tuple[str, int]:
+    """The draft id and the version a button showed (0 for a button from before versions)."""
+    draft_id, _, version = value.partition(":")
+    return draft_id, int(version) if version.isdigit() else 0
+
+
+def drafting(kind: DraftKind, text: str = "") -> Message:
+    """A draft while it streams in: its beginning, in one message."""
+    shown = f"{inert(text)} ▌" if text else f"✍️ {_LABELS[kind]}…"
+    return Message(text=fallback(shown), blocks=[section(shown)])
+
+
+def _chunks(mrkdwn: str, limit: int) -> list[str]:
+    """mrkdwn cut into pieces of at most `limit`, between paragraphs, then lines, where it can
+    be, and never inside an escape."""
+    pieces: list[str] = []
+    current = ""
+    for paragraph in mrkdwn.split("\n\n"):
+        candidate = f"{current}\n\n{paragraph}" if current else paragraph
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        current = paragraph
+        while len(current) > limit:
+            cut = current.rfind("\n", 0, limit)
+            head = current[:cut] if cut > 0 else clip(current, limit)[:-1]
+            pieces.append(head)
+            current = current[len(head) :].lstrip("\n")
+    if current:
+        pieces.append(current)
+    return pieces or ["…"]
+
+
+def _pages(mrkdwn: str) -> list[list[Block]]:
+    """The text's sections grouped into messages Slack accepts."""
+    sections = [section(c) for c in _chunks(mrkdwn, SECTION_LIMIT)]
+    pages: list[list[Block]] = [[]]
+    used = 0
+    for block in sections:
+        size = len(block.text.text)  # type: ignore[union-attr]
+        # room for the header, the notes and the buttons of the first or last page
+        if pages[-1] and (used + size > MESSAGE_TEXT_BUDGET or len(pages[-1]) >= 40):
+            pages.append([])
+            used = 0
+        pages[-1].append(block)
+        used += size
+    return pages
+
+
+def draft_pages(draft: Draft, customer: str) -> list[Message]:
+    """The finished draft: one message, or several pages for a long one."""
+    shown = inert(draft.text) or "…"
+    if draft.kind is DraftKind.REVIEW:
+        shown = _headings_as_bold(shown)
+    pages = _pages(shown)
+    name = inert(customer)
+    if draft.kind is DraftKind.CUSTOMER_UPDATE:
+        pages[0].insert(
+            0,
+            note(
+                f"📝 Draft customer update for *{name}* — not sent. Nothing reaches the "
+                "customer until a person approves it and sends it."
+            ),
+        )
+    elif draft.kind is DraftKind.REVIEW:
+        pages[0].insert(0, header(f"Post-incident review: {customer}"))
+    pages[-1].extend(_closing(draft))
+    total = len(pages)
+    titles = {
+        DraftKind.CUSTOMER_UPDATE: f"Draft customer update for {name} (not sent)",
+        DraftKind.REVIEW: f"Post-incident review: {name}",
+        DraftKind.ANSWER: clip(shown, 500),
+    }
+    messages = []
+    for number, blocks in enumerate(pages, start=1):
+        title = titles[draft.kind] + (f" ({number} of {total})" if total > 1 else "")
+        if total > 1 and number > 1:
+            blocks.insert(0, note(f"_{title}_"))
+        messages.append(Message(text=fallback(title), blocks=blocks[:BLOCKS_PER_MESSAGE]))
+    return messages
+
+
+def _closing(draft: Draft) -> list[Block]:
+    """The notes and, for an update still to approve, the buttons."""
+    notes: list[str] = []
+    if draft.offline:
+        reason = f" ({inert(draft.offline_reason)})" if draft.offline_reason else ""
+        notes.append(f"⚠️ Drafted offline from templates — the model was unavailable{reason}.")
+    if draft.truncated:
+        notes.append("✂️ The model stopped at its length limit; the end may be missing.")
+    if draft.flags:
+        notes.append(
+            "🔎 Look twice before sending: " + ", ".join(f"“{inert(f)}”" for f in draft.flags)
+        )
+    blocks: list[Block] = [note(n) for n in notes]
+    if draft.kind is not DraftKind.CUSTOMER_UPDATE:
+        return blocks
+    if draft.approved_by and draft.approved_at:
+        saved = f" · saved as `{inert(draft.output_file)}`" if draft.output_file else ""
+        blocks.append(
+            note(
+                f"✅ Approved by {mention(draft.approved_by)} {slack_time(draft.approved_at)}"
+                f"{saved}. Send it to the customer through your usual channel."
+            )
+        )
+        return blocks
+    if draft.edited_by:
+        blocks.append(note(f"✏️ Edited by {mention(draft.edited_by)}"))
+    value = button_value(draft)
+    blocks.append(
+        ActionsBlock(
+            block_id=f"draft:{draft.id}",
+            elements=[
+                ButtonElement(
+                    text=PlainTextObject(text="Approve"),
+                    action_id=ActionId.DRAFT_APPROVE,
+                    value=value,
+                    style="primary",
+                ),
+                ButtonElement(
+                    text=PlainTextObject(text="Edit"), action_id=ActionId.DRAFT_EDIT, value=value
+                ),
+                ButtonElement(
+                    text=PlainTextObject(text="Regenerate"),
+                    action_id=ActionId.DRAFT_REGENERATE,
+                    value=value,
+                ),
+            ],
+        )
+    )
+    return blocks
+
+
+def _input_pieces(text: str) -> list[str]:
+    """The draft as pieces a plain-text input holds (3,000 characters), cut between
+    paragraphs where it can be (else between words): a long draft is edited whole, never cut
+    short. `read_edit_form` joins the pieces with a blank line."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > INPUT_LIMIT:
+        cut = rest.rfind("\n\n", 0, INPUT_LIMIT)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, INPUT_LIMIT)
+        if cut <= 0:
+            cut = INPUT_LIMIT
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    pieces.append(rest)
+    return pieces
+
+
+def edit_draft_form(draft: Draft) -> View:
+    """The draft in a form, whole: one text box, or one per piece when it is longer than a box
+    holds; the edit is saved against the version shown."""
+    pieces = _input_pieces(draft.text)
+    inputs: list[Block] = []
+    for number, piece in enumerate(pieces, start=1):
+        label = "Customer update" if len(pieces) == 1 else f"Customer update, part {number}"
+        inputs.append(
+            InputBlock(
+                block_id=BlockId.DRAFT_TEXT if number == 1 else f"{BlockId.DRAFT_TEXT}_{number}",
+                label=PlainTextObject(text=label),
+                optional=number > 1,
+                element=PlainTextInputElement(
+                    action_id=VALUE,
+                    multiline=True,
+                    initial_value=piece,
+                    max_length=INPUT_LIMIT,
+                ),
+            )
+        )
+    return View(
+        type="modal",
+        callback_id=CallbackId.EDIT_DRAFT,
+        private_metadata=button_value(draft),
+        title=PlainTextObject(text="Edit the update"),
+        submit=PlainTextObject(text="Save"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=inputs[:BLOCKS_PER_VIEW],
+    )
+
+
+def read_edit_form(values: dict) -> str:
+    """The edited text: the form's pieces, in order, a blank line between them."""
+    pieces = []
+    number = 1
+    while True:
+        block = BlockId.DRAFT_TEXT if number == 1 else f"{BlockId.DRAFT_TEXT}_{number}"
+        if block not in values:
+            return "\n\n".join(p for p in pieces if p)
+        pieces.append((((values[block] or {}).get(VALUE) or {}).get("value") or "").strip())
+        number += 1
