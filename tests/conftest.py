@@ -24,6 +24,9 @@ from loopback.harness import InlineExecutor
 from loopback.slack import FakeSlack
 from loopback.slack.driver import SlackDriver
 
+# The war room with the VP agent (`room`, `agent_runtime`), for tests in every folder.
+pytest_plugins = ["tests.rooms"]
+
 SIGNING_SECRET = "test-signing-secret"
 RUN_ID = uuid.uuid4().hex[:8]
 

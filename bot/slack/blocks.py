@@ -72,17 +72,14 @@ def note(text: str) -> ContextBlock:
 
 
 def header(text: str) -> HeaderBlock:
-    """A header (plain text: nothing in it is markup, so people's words go in as they are)."""
-    return HeaderBlock(text=PlainTextObject(text=_cut(text, HEADER_LIMIT)))
+    """A header from readable text. Plain text is not parsed, but Slack still reads `&`, `<`
+    and `>` as its control characters there, so they are escaped like everywhere else."""
+    return HeaderBlock(text=PlainTextObject(text=clip(inert(text), HEADER_LIMIT)))
 
 
 def fallback(text: str, limit: int = FALLBACK_LIMIT) -> str:
     """A message's plain-text fallback, already inert mrkdwn, within limits."""
     return clip(text, limit)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def text_blocks(text: str) -> list[Block]:
@@ -191,7 +188,7 @@ def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Mess
         )
     blocks.append(
         note(
-            f"Escalation `{esc.id}` · mark a step with its button or `@vp done <step-id>` · "
+            f"Escalation `{esc.id}` · mark a step with its button or `@vp done &lt;step-id&gt;` · "
             "mention the bot with `help` for what it can do"
         )
     )
@@ -224,7 +221,8 @@ def exec_notice(esc: Escalation, protocol: Protocol) -> Message:
 def declaration_form(protocol: Protocol, *, private_metadata: str = "") -> View:
     """The modal `/escalate` opens when given no text."""
     criteria = [
-        Option(value=c.id, text=PlainTextObject(text=c.title[:75])) for c in protocol.criteria
+        Option(value=c.id, text=PlainTextObject(text=clip(inert(c.title), 75)))
+        for c in protocol.criteria
     ]
     return View(
         type="modal",

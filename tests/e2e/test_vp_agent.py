@@ -4,130 +4,17 @@ loopback Slack, real Redis and memory files."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
 import yaml
-from pydantic import SecretStr
 
-from bot.runtime import Runtime, build_runtime
 from bot.slack.ids import ActionId
-from loopback.harness import InlineExecutor
-from loopback.slack import FakeSlack
 from loopback.slack.driver import SlackDriver
-from tests.conftest import SIGNING_SECRET, today
-
-
-def shown(message) -> str:
-    texts = []
-    for b in message.blocks or []:
-        if "text" in b and isinstance(b["text"], dict):
-            texts.append(b["text"].get("text", ""))
-        for el in b.get("elements", []) or []:
-            if isinstance(el, dict) and isinstance(el.get("text"), str):
-                texts.append(el["text"])
-    return "\n".join(texts) or message.text or ""
-
-
-def buttons(message) -> list[str]:
-    return [
-        el["action_id"]
-        for b in message.blocks or []
-        if b.get("type") == "actions"
-        for el in b["elements"]
-    ]
-
-
-def wait_until(check: Callable[[], object], timeout: float = 10, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def draft_id(message) -> str:
-    """The draft a message shows (its buttons carry the id; approved drafts keep it in Redis)."""
-    ids = [
-        el["value"]
-        for b in message.blocks or []
-        if b.get("type") == "actions"
-        for el in b["elements"]
-    ]
-    if ids:
-        message.draft_id = ids[0]
-    return message.draft_id
-
-
-class Room:
-    """A declared escalation, and the means to act in it."""
-
-    def __init__(self, rt: Runtime, slack: SlackDriver, fake: FakeSlack) -> None:
-        self.rt, self.slack, self.fake = rt, slack, fake
-        slack.command("Initech: TPS reports missing for all EU users --arr 480k")
-        self.channel = fake.channel_by_name(f"esc-{today()}-initech")
-        self.esc_id = self.channel.name
-
-    def mention(self, text: str, user: str = "U0INCCMDR") -> str:
-        ts = f"{time.time():.6f}"
-        self.slack.event(
-            {
-                "type": "app_mention",
-                "user": user,
-                "text": f"<@{self.fake.bot_user_id}> {text}",
-                "channel": self.channel.id,
-                "ts": ts,
-            }
-        )
-        return ts
-
-    def thread(self, ts: str) -> list:
-        return [m for m in self.fake.messages_in(self.channel.id) if m.thread_ts == ts]
-
-    def drafts(self) -> list:
-        return [
-            m
-            for m in self.fake.messages_in(self.channel.id)
-            if ActionId.DRAFT_APPROVE in buttons(m) or "Draft customer update" in shown(m)
-        ]
-
-    def click(self, action: str, message, user: str = "U0INCCMDR"):
-        return self.slack.click(
-            self.channel.id, action, draft_id(message), user=user, ts=message.ts
-        )
-
-    @property
-    def esc(self):
-        return self.rt.store.get(self.esc_id)
-
-
-@pytest.fixture
-def agent_runtime(settings, clock, fake_anthropic) -> Iterator[Callable[..., Runtime]]:
-    made: list[Runtime] = []
-
-    def make(**overrides) -> Runtime:
-        values = {
-            "anthropic_api_key": SecretStr(fake_anthropic.api_key),
-            "anthropic_base_url": fake_anthropic.url,
-            **overrides,
-        }
-        rt = build_runtime(
-            settings.model_copy(update=values), clock=clock, listener_executor=InlineExecutor()
-        )
-        rt.desk.stream_interval = 0.05
-        made.append(rt)
-        return rt
-
-    yield make
-    for rt in made:
-        rt.close()
-
-
-@pytest.fixture
-def room(agent_runtime, fake_slack) -> Room:
-    rt = agent_runtime()
-    return Room(rt, SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app), fake_slack)
+from tests.conftest import SIGNING_SECRET
+from tests.rooms import Room, buttons, shown, wait_until
 
 
 def test_a_customer_update_is_drafted_streamed_and_grounded(
@@ -345,3 +232,162 @@ def test_mentions_outside_a_war_room_get_a_short_explanation(room: Room) -> None
     )
     (reply,) = [m for m in room.fake.messages_in(support.id) if m.user == room.fake.bot_user_id]
     assert "/escalate" in reply.text
+
+
+# -- an approval covers exactly the text shown ----------------------------------------------
+
+
+def value_of(message) -> str:
+    """The draft id and version the message's buttons carry right now ("" without buttons)."""
+    values = [
+        el["value"]
+        for b in message.blocks or []
+        if b.get("type") == "actions"
+        for el in b["elements"]
+    ]
+    return values[0] if values else ""
+
+
+def answer_to(room: Room) -> str:
+    return room.fake.responses_to(room.slack.last_response_url)[-1]["text"]
+
+
+def test_approve_while_a_regeneration_streams_is_refused(room: Room, fake_anthropic) -> None:
+    fake_anthropic.reply_with("First text, read by the IC.")
+    ts = room.mention("draft update")
+    (message,) = room.thread(ts)
+    seen = value_of(message)  # what the IC is looking at: version 1
+
+    fake_anthropic.token_delay = 0.05
+    fake_anthropic.reply_with(" ".join(f"second{n}" for n in range(40)))
+    regenerating = threading.Thread(
+        target=lambda: room.slack.click(
+            room.channel.id, ActionId.DRAFT_REGENERATE, seen, user="U0CSMGR01", ts=message.ts
+        )
+    )
+    regenerating.start()
+    draft_id_, _ = seen.split(":")
+    wait_until(lambda: "▌" in shown(message) or "Drafting" in shown(message), 5, "the stream")
+    # The IC clicks Approve on the text they read, while the new one streams in.
+    room.slack.click(room.channel.id, ActionId.DRAFT_APPROVE, seen, user="U0INCCMDR", ts=message.ts)
+    assert "being drafted again" in answer_to(room) or "changed" in answer_to(room)
+    assert room.rt.store.get_draft(draft_id_).approved_by is None
+    regenerating.join(10)
+
+    # The thread now shows the second text with buttons for it; the old buttons stay refused.
+    assert "second39" in shown(message) and value_of(message) != seen
+    room.slack.click(room.channel.id, ActionId.DRAFT_APPROVE, seen, user="U0INCCMDR", ts=message.ts)
+    assert "changed since you saw it" in answer_to(room)
+    room.slack.click(
+        room.channel.id, ActionId.DRAFT_APPROVE, value_of(message), user="U0INCCMDR", ts=message.ts
+    )
+    record = room.rt.store.get_draft(draft_id_)
+    assert record.approved_by == "U0INCCMDR" and "second39" in record.text
+    assert value_of(message) == "" and "Approved by" in shown(message)  # no live buttons left
+    assert room.esc.step("customer_communication").done_by == "U0INCCMDR"
+
+
+def test_an_approved_update_cannot_be_redrafted_or_edited(room: Room, fake_anthropic) -> None:
+    fake_anthropic.reply_with("The text the VP approves.", "A text nobody approved.")
+    (message,) = room.thread(room.mention("draft update"))
+    seen = value_of(message)
+    room.slack.click(room.channel.id, ActionId.DRAFT_APPROVE, seen, user="U0VPSUPRT", ts=message.ts)
+    for action in (ActionId.DRAFT_REGENERATE, ActionId.DRAFT_EDIT, ActionId.DRAFT_APPROVE):
+        room.slack.click(room.channel.id, action, seen, user="U0INCCMDR", ts=message.ts)
+        assert "already approved by <@U0VPSUPRT>" in answer_to(room)
+    assert "The text the VP approves." in shown(message) and value_of(message) == ""
+    assert len(fake_anthropic.requests) == 1  # nothing drafted again
+
+
+def test_clicks_racing_a_regeneration_never_leave_an_unapproved_text_on_show(
+    room: Room, fake_anthropic
+) -> None:
+    """Regenerate and Approve clicked at once, many times over: at the end, if the record
+    says approved, the thread shows exactly that text and no buttons."""
+    fake_anthropic.token_delay = 0.01
+    fake_anthropic.respond(lambda _request: " ".join(f"w{n}" for n in range(15)))
+    (message,) = room.thread(room.mention("draft update"))
+    draft = value_of(message)
+    barrier = threading.Barrier(4)
+
+    def click(action: str) -> None:
+        seen = value_of(message)
+        barrier.wait()
+        if seen:
+            room.slack.click(room.channel.id, action, seen, user="U0INCCMDR", ts=message.ts)
+
+    for _ in range(3):
+        actions = [ActionId.DRAFT_REGENERATE, ActionId.DRAFT_REGENERATE, ActionId.DRAFT_APPROVE]
+        threads = [threading.Thread(target=click, args=(a,)) for a in actions]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        for t in threads:
+            t.join(10)
+        record = room.rt.store.get_draft(draft.split(":")[0])
+        if record.approved_by:
+            assert value_of(message) == "" and record.text in shown(message)
+            break
+        assert value_of(message) == f"{record.id}:{record.version}"
+
+
+# -- within Slack's limits -----------------------------------------------------------------
+
+
+def block_text(message) -> int:
+    """Characters of text in a message's blocks (Slack refuses about 12,000 and more)."""
+    total = 0
+    for block in message.blocks or []:
+        for key in ("text",):
+            if isinstance(block.get(key), dict):
+                total += len(block[key]["text"])
+        for el in block.get("elements") or []:
+            if isinstance(el.get("text"), str):
+                total += len(el["text"])
+    return total
+
+
+def test_a_long_review_is_posted_on_pages_slack_accepts(room: Room, fake_anthropic) -> None:
+    sections = [
+        f"## {title}\n" + ("- A finding worth writing down, with its detail. " * 45)
+        for title in ("Summary", "Customer impact", "Timeline", "Root cause", "What went well",
+                      "What went badly")
+    ]  # fmt: skip
+    review = "\n\n".join(sections)
+    assert len(review) > 13_000
+    fake_anthropic.reply_with(review)
+    ts = room.mention("review")
+    pages = room.thread(ts)
+    assert len(pages) >= 2
+    for page in pages:
+        assert len(page.blocks) <= 50 and block_text(page) <= 12_000
+        assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in page.blocks)
+    written = " ".join(shown(p) for p in pages)
+    assert written.count("A finding worth writing down") == review.count(
+        "A finding worth writing down"
+    )  # nothing lost between the pages
+    assert "(2 of" in shown(pages[1])
+
+
+def test_editing_a_long_draft_keeps_all_of_it(room: Room, fake_anthropic) -> None:
+    paragraphs = [
+        f"Paragraph {n}: " + "we are restoring the service carefully. " * 22 for n in range(4)
+    ]
+    fake_anthropic.reply_with("\n\n".join(paragraphs))
+    (message,) = room.thread(room.mention("draft update"))
+    room.click(ActionId.DRAFT_EDIT, message)
+    view = list(room.fake.views.values())[-1]
+    inputs = [b for b in view["blocks"] if b["type"] == "input"]
+    assert len(inputs) >= 2  # more than one box holds: the draft is whole in the form
+    assert all(len(b["element"]["initial_value"]) <= 3000 for b in inputs)
+    values = {
+        b["block_id"]: {
+            "value": {"type": "plain_text_input", "value": b["element"]["initial_value"]}
+        }
+        for b in inputs
+    }
+    values[inputs[-1]["block_id"]]["value"]["value"] += "\n\nSigned, the VP."
+    room.slack.submit_view(view, values, user="U0INCCMDR")
+    draft = room.rt.store.get_draft(value_of(message).split(":")[0])
+    assert draft.text.startswith("Paragraph 0") and draft.text.endswith("Signed, the VP.")
+    assert all(p.strip() in draft.text for p in paragraphs)

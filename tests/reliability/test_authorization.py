@@ -9,9 +9,11 @@ import pytest
 import yaml
 
 from bot.runtime import build_runtime
+from bot.slack.draft_view import read_button_value
 from loopback.harness import InlineExecutor
 from loopback.slack.driver import SlackDriver
 from tests.conftest import CONFIG, SIGNING_SECRET, today
+from tests.rooms import draft_id
 
 
 def mention(slack: SlackDriver, channel: str, text: str, user: str) -> str:
@@ -79,5 +81,113 @@ def test_who_may_act_is_configurable(settings, clock, fake_slack, config_file):
         assert "only a VP may resolve" in reply_in(fake_slack, channel.id, ts, "U0INCCMDR")
         mention(slack, channel.id, "resolve fixed", user="U0VPSUPRT")
         assert rt.store.by_channel(channel.id).status == "resolved"
+    finally:
+        rt.close()
+
+
+# -- every change has an owner -----------------------------------------------------------------
+
+OUTSIDER = "U0ENGINE1"  # in the workspace, never invited to the room
+MEMBER = "U0CSMGR01"  # in the room (the account's CSM), neither IC, VP nor declarer
+
+
+def private_texts(room, user: str) -> list[str]:
+    """What the bot told `user` alone: ephemeral messages (in the room, or answers to their
+    clicks) and the app's DM, where they go when the person is not in the room."""
+    fake = room.fake
+    texts = [m.text for m in fake.messages_in(room.channel.id) if m.ephemeral_for == user]
+    dm = fake.dm_with(user)
+    texts += [m.text for m in dm.messages] if dm else []
+    url = room.slack.last_response_url
+    texts += [r.get("text", "") for r in fake.responses_to(url)] if url else []
+    return texts
+
+
+def public_posts(room) -> int:
+    bot = room.fake.bot_user_id
+    return sum(
+        1 for m in room.fake.messages_in(room.channel.id) if m.user == bot and not m.ephemeral_for
+    )
+
+
+def snapshot(room) -> tuple:
+    esc = room.esc
+    draft = room.rt.store.get_draft(read_button_value(draft_id(room.the_draft))[0])
+    views = len(room.fake.views)  # a form opened
+    return esc, len(room.rt.store.timeline(esc.id)), draft, public_posts(room), views
+
+
+def refused(room, user: str, action) -> str:
+    """Do `action` as `user`; it must change nothing and be answered to them alone."""
+    before, told = snapshot(room), private_texts(room, user)
+    action(room, user)
+    assert snapshot(room) == before, "nothing changes"
+    new = [t for t in private_texts(room, user) if t not in told]
+    assert new, f"{user} was told nothing"
+    return new[-1]
+
+
+@pytest.mark.parametrize(
+    ("action", "words"),
+    [
+        (lambda room, user: room.mention("done assessment", user=user), "mark a step done"),
+        (
+            lambda room, user: room.slack.click(
+                room.channel.id, "step_done", "assessment", user=user
+            ),
+            "mark a step done",
+        ),
+        (lambda room, user: room.mention("update we rolled back", user=user), "record an update"),
+        (lambda room, user: room.mention("draft update", user=user), "ask for a customer update"),
+        (lambda room, user: room.mention("review", user=user), "ask for the review"),
+        (lambda room, user: room.click("draft_edit", room.the_draft, user=user), "edit"),
+        (lambda room, user: room.click("draft_regenerate", room.the_draft, user=user), "redraft"),
+    ],
+)
+def test_everyday_actions_are_for_the_people_in_the_room(room, fake_anthropic, action, words):
+    fake_anthropic.reply_with("We are on it.")
+    room.the_draft = room.thread(room.mention("draft update"))[0]
+    before = snapshot(room)
+    text = refused(room, OUTSIDER, action)
+    assert "only the people in this war room" in text and words in text
+    assert "Nothing was changed" in text
+    action(room, MEMBER)  # someone in the room may
+    assert snapshot(room) != before
+
+
+@pytest.mark.parametrize(
+    ("action", "words"),
+    [
+        (lambda room, user: room.mention("resolve fixed", user=user), "resolve"),
+        (lambda room, user: room.mention("ic <@U0ENGINE1>", user=user), "reassign"),
+        (lambda room, user: room.click("draft_approve", room.the_draft, user=user), "approve"),
+    ],
+)
+def test_decisive_actions_need_a_role_even_in_the_room(room, fake_anthropic, action, words):
+    fake_anthropic.reply_with("We are on it.")
+    room.the_draft = room.thread(room.mention("draft update"))[0]
+    before = snapshot(room)
+    text = refused(room, MEMBER, action)
+    assert "only the incident commander, a VP or the declarer" in text and words in text
+    action(room, "U0DECLARER")
+    assert snapshot(room) != before
+
+
+def test_everyday_roles_are_configurable(settings, clock, fake_slack, config_file) -> None:
+    config_file.write_text(yaml.safe_dump({**CONFIG, "everyday_roles": ["ic"]}))
+    rt = build_runtime(settings, clock=clock, listener_executor=InlineExecutor())
+    try:
+        slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+        slack.command("Acme: checkout down --arr 200k", user="U0DECLARER")
+        channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
+        assert MEMBER in channel.members
+        slack.click(channel.id, "step_done", "assessment", user=MEMBER)
+        assert rt.store.by_channel(channel.id).step("assessment").done_at is None
+        assert (
+            "only the incident commander may"
+            in fake_slack.responses_to(slack.last_response_url)[-1]["text"]
+        )
+        slack.click(channel.id, "step_done", "assessment", user="U0INCCMDR")
+        assert rt.store.by_channel(channel.id).step("assessment").done_at is not None
     finally:
         rt.close()
