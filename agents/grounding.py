@@ -1,9 +1,15 @@
 """The facts the VP agent may use about one escalation, and how those facts are written out.
 
 A `Grounding` is built by the bot from the escalation, its timeline and the account facts in
-`customer_insights.yaml`; prompts and the offline drafter read nothing else. It also owns the
-few derived facts both of them must agree on: the next update time a draft promises, the
-timezone-neutral formats of times and durations, and how people's text is made safe to quote.
+`customer_insights.yaml`; prompts and the offline drafter read nothing else. It keeps apart
+what a customer may be told (`Facts`: impact, workaround, what we are doing, an ETA, a
+confirmed cause, each recorded by a person for that purpose) from the internal record (the
+summary, status updates, suspected causes, what was said in the room), which is material to
+translate, never to quote. Every entry carries an id (`T12`, `M3`) that a draft cites.
+
+It also owns the few derived facts prompts and the offline drafter must agree on: the next
+update time a draft promises, the formats of times and durations, and how people's text is
+made safe to quote.
 """
 
 from __future__ import annotations
@@ -18,16 +24,64 @@ from typing import Any
 # two hours is the low end of the protocol's 2-4 h update cadence.
 DEFAULT_UPDATE_INTERVAL = timedelta(hours=2)
 
-# How a status update announces the root cause: "Root cause: ..." (any case, "root-cause").
-ROOT_CAUSE_PREFIX = re.compile(r"\s*root[ \t-]*cause\s*:\s*", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class TimelineEntry:
+    """One line of the internal record."""
+
     at: datetime
     kind: str
     actor: str | None
     text: str
+    id: str = ""  # `T7`: how a draft cites it
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Something a person recorded for the customer to be told, and who and when."""
+
+    text: str
+    by: str  # `@name`
+    at: datetime
+    id: str = ""  # the timeline entry that recorded it, as cited
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the customer may be told. Only a confirmed cause is here as `cause`; a suspected
+    one is internal (`suspected_causes`) and never reaches a customer."""
+
+    impact: Fact | None = None
+    impact_began: datetime | None = None
+    impact_ended: datetime | None = None
+    workaround: Fact | None = None
+    doing: Fact | None = None  # what we are doing about it
+    eta: Fact | None = None  # only when someone stated one
+    cause: Fact | None = None  # confirmed by the IC or a VP
+    suspected_causes: tuple[Fact, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    """A follow-up someone took on during the incident (`@vp action @owner ...`)."""
+
+    owner: str  # `@name`
+    text: str
+    due_at: datetime | None
+    by: str
+    id: str = ""
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class RoomMessage:
+    """Something said in the war room (a message pinned to the timeline, or the room's recent
+    talk): internal material, translated, never quoted."""
+
+    at: datetime
+    by: str
+    text: str
+    id: str = ""  # `M3`
 
 
 @dataclass(frozen=True)
@@ -66,27 +120,32 @@ class Grounding:
     customer_facts: Mapping[str, Any] = field(default_factory=dict)
     # Customer updates a person already approved, most recent last.
     approved_updates: tuple[str, ...] = ()
+    # What the customer may be told (see `Facts`).
+    facts: Facts = field(default_factory=Facts)
+    action_items: tuple[ActionItem, ...] = ()
+    room_messages: tuple[RoomMessage, ...] = ()
+    # Protocol criterion ids (the playbook: security, legal, churn risk, ...).
+    criteria_ids: tuple[str, ...] = ()
+    # The VP who signs what goes to the customer, by name; None when none is on record.
+    signer: str | None = None
+    # The protocol's first-customer-contact step: its deadline and when it was done.
+    first_contact_due: datetime | None = None
+    first_contact_done_at: datetime | None = None
+    # When the follow-ups after resolution are scheduled (the check-in a notice promises).
+    follow_ups: tuple[datetime, ...] = ()
+    # WARROOM_CLOCK_SCALE the escalation ran with: a drill's durations are in its own time.
+    clock_scale: float = 1.0
+    # Other accounts' names: never to appear in this customer's letter.
+    other_customers: tuple[str, ...] = ()
 
     @property
     def resolved(self) -> bool:
         return self.status == "resolved"
 
     def root_cause(self) -> str | None:
-        """The latest recorded root cause: a `root_cause` entry, or an `update` whose text
-        starts with "root cause:" (the prefix dropped). Blank ones do not count."""
-        found: tuple[datetime, str] | None = None
-        for entry in self.timeline:
-            text: str | None = None
-            if entry.kind == "root_cause":
-                text = entry.text.strip()
-            elif entry.kind == "update":
-                match = ROOT_CAUSE_PREFIX.match(entry.text)
-                if match:
-                    text = entry.text[match.end() :].strip()
-            # `>=`: of entries at the same instant, the later one in the record wins.
-            if text and (found is None or entry.at >= found[0]):
-                found = (entry.at, text)
-        return found[1] if found else None
+        """The cause a customer may be told: the confirmed one, else None. A suspected cause,
+        or an update that says "root cause: ...", is internal material only."""
+        return self.facts.cause.text if self.facts.cause is not None else None
 
     def overdue_steps(self) -> tuple[StepView, ...]:
         return tuple(step for step in self.steps if step.overdue(self.now))

@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any
 
 from agents.grounding import (
-    ROOT_CAUSE_PREFIX,
     Grounding,
     StepView,
     TimelineEntry,
@@ -24,6 +23,10 @@ from agents.grounding import (
 )
 from agents.review import empty_review, render_review
 from protocols.durations import human_duration
+
+# How a status update announces a cause: "Root cause: ..." (any case, "root-cause"). Such an
+# update is someone's view, not a confirmed cause: never quoted to a customer.
+ROOT_CAUSE_PREFIX = re.compile(r"\s*root[ \t-]*cause\s*:\s*", re.IGNORECASE)
 
 # The stated compensation rule (prompts.COMPENSATION_RULE says the same to the model).
 CREDIT_ARR_THRESHOLD = 100_000

@@ -15,6 +15,8 @@ from agents.checks import DEFAULT_FLAG_TERMS, flag_terms
 from agents.grounding import (
     GT,
     LT,
+    Fact,
+    Facts,
     Grounding,
     StepView,
     TimelineEntry,
@@ -160,35 +162,14 @@ def test_system_blocks_cache_the_persona(persona: str) -> None:
 # --- grounding -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("timeline", "expected"),
-    [
-        ((), None),
-        (TIMELINE, None),
-        ((entry(10, "root_cause", "Expired certificate"),), "Expired certificate"),
-        ((entry(10, "update", "Root cause: expired certificate"),), "expired certificate"),
-        ((entry(10, "update", "ROOT CAUSE:bad deploy  "),), "bad deploy"),
-        ((entry(10, "update", "  root-cause : DNS"),), "DNS"),
-        ((entry(10, "update", "We think the root cause: is DNS"),), None),
-        ((entry(10, "update", "root cause is probably DNS"),), None),
-        ((entry(10, "note", "Root cause: not an update"),), None),
-        ((entry(10, "update", "Root cause:   "),), None),
-        (
-            (entry(10, "update", "Root cause: first"), entry(20, "root_cause", "second")),
-            "second",
-        ),
-        (
-            (entry(30, "root_cause", "latest"), entry(20, "update", "Root cause: earlier")),
-            "latest",
-        ),
-        (
-            (entry(20, "root_cause", "same time, first"), entry(20, "root_cause", "recorded last")),
-            "recorded last",
-        ),
-    ],
-)
-def test_root_cause(timeline: tuple[TimelineEntry, ...], expected: str | None) -> None:
-    assert grounding(timeline=timeline).root_cause() == expected
+def test_only_a_confirmed_cause_is_the_root_cause() -> None:
+    """Anyone's "Root cause: ..." in an update, or a suspected cause, stays internal."""
+    said = (entry(10, "update", "Root cause: the customer's proxy"),)
+    assert grounding(timeline=said).root_cause() is None
+    suspected = Fact("bad deploy", "@erin", T0, "T3")
+    assert grounding(facts=Facts(suspected_causes=(suspected,))).root_cause() is None
+    confirmed = Fact("an expired certificate", "@ivan", T0, "T4")
+    assert grounding(facts=Facts(cause=confirmed)).root_cause() == "an expired certificate"
 
 
 @pytest.mark.parametrize(
@@ -432,14 +413,14 @@ def test_review_prompt_lists_the_headings_in_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("timeline", "expected"),
+    ("facts", "expected"),
     [
-        (TIMELINE, 'write exactly "Not yet known"'),
-        ((*TIMELINE, entry(120, "root_cause", "Expired cert")), "state the recorded root cause"),
+        (Facts(), 'write exactly "Not yet known"'),
+        (Facts(cause=Fact("Expired cert", "@ivan", T0, "T9")), "state the recorded root cause"),
     ],
 )
-def test_review_prompt_root_cause_rule(timeline: tuple[TimelineEntry, ...], expected: str) -> None:
-    task = prompts.review_messages(grounding(timeline=timeline))[0]["content"][1]["text"]
+def test_review_prompt_root_cause_rule(facts: Facts, expected: str) -> None:
+    task = prompts.review_messages(grounding(facts=facts))[0]["content"][1]["text"]
     assert expected in task
 
 
@@ -765,7 +746,7 @@ def test_offline_customer_update(g: Grounding) -> None:
             ["no new findings", "Status update overdue", "Declared:"],
         ),
         (
-            {"timeline": (*TIMELINE, entry(120, "root_cause", "Flumboid stampede"))},
+            {"facts": Facts(cause=Fact("Flumboid stampede", "@ivan", T0, "T9"))},
             ["We have identified the cause: Flumboid stampede."],
             ["not yet confirmed"],
         ),
