@@ -32,6 +32,8 @@ class WarroomConfig(BaseModel):
     # Who may take the everyday ones: mark a step done, record an update, ask for, edit or
     # redraft a draft. `room`: anyone in the war room's channel.
     everyday_roles: tuple[str, ...] = ("room", "ic", "vp", "declarer")
+    # Who may confirm a cause (only a confirmed cause reaches a customer).
+    cause_roles: tuple[str, ...] = ("ic", "vp")
     # Words in a customer update a person should look at twice; None: the agent's defaults.
     flag_terms: tuple[Annotated[str, StringConstraints(min_length=1)], ...] | None = None
 
@@ -92,6 +94,7 @@ def load_config(
     for key, allowed in (
         ("authorized_roles", ("ic", "vp", "declarer", "room")),
         ("everyday_roles", ("ic", "vp", "declarer", "room")),
+        ("cause_roles", ("ic", "vp", "declarer", "room")),
     ):
         bad_roles = [r for r in getattr(config, key) if r not in allowed]
         if bad_roles:

@@ -17,6 +17,7 @@ class TimerHandler(Protocol):
     def fire_deadline(self, esc_id: str, step_id: str) -> None: ...
     def fire_nudge(self, esc_id: str, due: str) -> None: ...
     def fire_follow_up(self, esc_id: str, index: str) -> None: ...
+    def fire_action(self, esc_id: str, action_id: str) -> None: ...
     def fire_digest(self, week: str) -> None: ...
 
 
@@ -51,6 +52,10 @@ def fire_nudge(prefix: str, esc_id: str, due: str) -> None:
 
 def fire_follow_up(prefix: str, esc_id: str, index: str) -> None:
     _handler(prefix).fire_follow_up(esc_id, index)
+
+
+def fire_action(prefix: str, esc_id: str, action_id: str) -> None:
+    _handler(prefix).fire_action(esc_id, action_id)
 
 
 def fire_digest(prefix: str, _esc_id: str, week: str) -> None:

@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from bot.domain.declaration import Declaration
 from bot.domain.errors import InvalidInput
+from bot.domain.facts import ActionItem, CustomerFacts
 from bot.domain.record import Record
 from bot.domain.timeline import Event, EventKind, event
 from protocols.schema import Protocol
@@ -73,6 +74,9 @@ class Escalation(Record):
     resolution: str = ""
     # Indexes of the protocol's after-resolution follow-ups already posted.
     followups_sent: tuple[int, ...] = ()
+    # What the customer may be told, and the action items taken on.
+    facts: CustomerFacts = Field(default_factory=CustomerFacts)
+    actions: tuple[ActionItem, ...] = ()
     version: int = 0
 
     def step(self, step_id: str) -> StepState:

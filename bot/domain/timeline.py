@@ -23,7 +23,13 @@ class EventKind(StrEnum):
     REMINDER = "reminder"
     NUDGE = "nudge"
     FOLLOW_UP = "follow_up"
-    NOTE = "note"
+    NOTE = "note"  # something said in the room, pinned to the timeline
+    FACT = "fact"  # a customer-facing fact recorded or changed (data: fact, ...)
+    CAUSE = "cause"  # a cause put forward: internal until confirmed
+    CAUSE_CONFIRMED = "cause_confirmed"
+    ACTION = "action"  # an action item taken on (data: id, owner, due_at)
+    ACTION_DONE = "action_done"
+    ACTION_REMINDER = "action_reminder"
 
 
 class Event(Record):

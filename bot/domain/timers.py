@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.escalation import Escalation, Status, followup_due, reminder_due, scaled
+from bot.domain.recording import action_reminder_due
 from protocols.schema import Protocol
 
 
@@ -19,6 +20,7 @@ class TimerKind(StrEnum):
     DEADLINE = "deadline"  # a step's overdue reminder
     NUDGE = "nudge"  # no status update for an interval
     FOLLOW_UP = "follow_up"  # after resolution
+    ACTION = "action"  # an action item falls due: its owner is reminded
     DIGEST = "digest"  # the weekly digest to the exec channel (not tied to one escalation)
 
 
@@ -28,7 +30,8 @@ class Timer:
     kind: TimerKind
     at: datetime
     escalation: str
-    # deadline: the step id; nudge: the due time (ISO); follow-up: the index, as text.
+    # deadline: the step id; nudge: the due time (ISO); follow-up: the index, as text;
+    # action: the action item's id.
     detail: str
 
 
@@ -79,6 +82,12 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
                         )
                     )
                 index += 1
+    # Action items outlive the resolution: their owners are reminded whenever they fall due.
+    for item in esc.actions:
+        if action_reminder_due(esc, item.id) is not None and item.due_at is not None:
+            timers.append(
+                Timer(f"{esc.id}:action:{item.id}", TimerKind.ACTION, item.due_at, esc.id, item.id)
+            )
     return timers
 
 

@@ -27,11 +27,21 @@ class RoomService:
     config: WarroomConfig
     clock: Clock
 
-    def allow(self, esc: Escalation, user: str, what: str, *, decisive: bool = False) -> None:
+    def allow(
+        self,
+        esc: Escalation,
+        user: str,
+        what: str,
+        *,
+        decisive: bool = False,
+        roles: tuple[str, ...] | None = None,
+    ) -> None:
         """Raise NotAllowed unless `user` may do `what` here: everyday actions need one of
         `everyday_roles` (the people in the room, by default), decisive ones one of
-        `authorized_roles`. Slack is asked who is in the room only when that decides."""
-        roles = self.config.authorized_roles if decisive else self.config.everyday_roles
+        `authorized_roles`, others the `roles` given. Slack is asked who is in the room only
+        when that decides."""
+        if roles is None:
+            roles = self.config.authorized_roles if decisive else self.config.everyday_roles
         held = authority.roles_of(esc, user)
         if "room" in roles and not held & set(roles):
             members = self.gateway.members(esc.channel_id)

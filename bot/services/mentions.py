@@ -6,16 +6,18 @@ owns it. Drafts stream their own messages, so for them there is no text to post.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.domain.errors import InvalidInput
+from bot.domain.facts import FactKind
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
 from bot.services.room import RoomChanges
 from bot.slack import blocks
-from bot.slack.mentions import Mention
+from bot.slack.mentions import Mention, duration_option
 from bot.slack.parse import parse_user_mention
-from bot.slack.text import slack_time
+from bot.slack.text import inert, mention, slack_time
 from bot.store import Store
 
 
@@ -30,32 +32,34 @@ class Mentions:
         """False for an event Slack already delivered (it retries what it thinks we missed)."""
         return not event_id or self.store.first_delivery(event_id)
 
-    def answer(self, channel: str, user: str, thread: str, mention: Mention) -> str | None:
+    def answer(self, channel: str, user: str, thread: str, said: Mention) -> str | None:
         """The reply to post in the thread, or None when the work posted its own."""
         if not self.escalations.is_war_room(channel):
             return blocks.OUTSIDE
-        argument = mention.argument
-        match mention.command:
+        argument = said.argument
+        match said.command:
             case "status":
                 return self.room.status(channel)
             case "timeline":
                 return self.room.timeline(channel)
             case "done":
-                step = argument.split()[0].strip("`") if argument else ""
-                if not step:
-                    raise InvalidInput("Say which step: `done <step-id>`.")
-                _, changed = self.room.mark_done(channel, step, user)
-                return f"✅ `{step}` marked done." if changed else f"`{step}` was already done."
+                return self._done(channel, user, argument)
             case "update":
                 esc = self.room.record_update(channel, user, argument)
                 due = self.escalations.next_update_due(esc)
                 nxt = f" Next update due {slack_time(due)}." if due else ""
-                return f"📝 Update recorded.{nxt}"
+                return f"📝 Update recorded (internal: the customer is told the facts).{nxt}"
+            case "impact" | "workaround" | "doing" | "eta":
+                return self._fact(channel, user, FactKind(said.command), argument)
+            case "cause":
+                return self._cause(channel, user, argument)
+            case "action":
+                return self._action(channel, user, said)
             case "resolve":
                 esc = self.room.resolve(channel, user, argument)
                 return f"✅ Resolved. Follow-ups are scheduled; {mention(esc.ic)} owns them."
             case "ic":
-                wire = mention.wire_argument
+                wire = said.wire_argument
                 new_ic = parse_user_mention(wire.split()[0] if wire else "")
                 esc = self.room.reassign_ic(channel, user, new_ic)
                 return f"{mention(esc.ic)} is now the incident commander."
@@ -70,7 +74,58 @@ class Mentions:
             case "help":
                 return blocks.HELP
             case _:
-                if not mention.text:
+                if not said.text:
                     return blocks.HELP
-                self.desk.answer(channel, user, mention.text, thread_ts=thread)
+                self.desk.answer(channel, user, said.text, thread_ts=thread)
                 return None
+
+    def _done(self, channel: str, user: str, argument: str) -> str:
+        what = argument.split()[0].strip("`") if argument else ""
+        if not what:
+            raise InvalidInput("Say which step or action item: `done <step-id>`, `done A1`.")
+        if ACTION_ID.fullmatch(what):
+            changed = self.room.complete_action(channel, user, what)
+            return (
+                f"✅ `{what.upper()}` done." if changed else f"`{what.upper()}` was already done."
+            )
+        _, changed = self.room.mark_done(channel, what, user)
+        return f"✅ `{what}` marked done." if changed else f"`{what}` was already done."
+
+    def _fact(self, channel: str, user: str, kind: FactKind, argument: str) -> str:
+        text, since = duration_option(argument, "since")
+        if kind is FactKind.IMPACT and text.strip().lower() == "ended":
+            self.room.end_impact(channel, user, since)
+            return "✅ Recorded: the impact has ended."
+        self.room.record_fact(channel, user, kind, text, since)
+        return f"✅ Recorded what the customer may be told ({_FACT_NAMES[kind]})."
+
+    def _cause(self, channel: str, user: str, argument: str) -> str:
+        first, _, rest = argument.partition(" ")
+        if first.lower() == "confirmed":
+            esc = self.room.confirm_cause(channel, user, rest)
+            cause = esc.facts.confirmed_cause
+            told = inert(cause.text) if cause else ""
+            return f"✅ Cause confirmed: {told}. Customer updates may now state it."
+        self.room.suspect_cause(channel, user, argument)
+        return (
+            "📝 Cause noted as suspected: internal until the IC or a VP confirms it "
+            "(`cause confirmed`)."
+        )
+
+    def _action(self, channel: str, user: str, said: Mention) -> str:
+        """`action @owner what is to be done [--due 3d]`."""
+        owner = parse_user_mention(said.wire_argument.strip().partition(" ")[0])
+        text, due = duration_option(said.argument.partition(" ")[2], "due")
+        esc = self.room.add_action(channel, user, owner, text, due)
+        item = esc.actions[-1]
+        when = f", due {slack_time(item.due_at)}" if item.due_at else ""
+        return f"📌 Action item `{item.id}` for {mention(owner)}{when}."
+
+
+_FACT_NAMES = {
+    FactKind.IMPACT: "the impact",
+    FactKind.WORKAROUND: "the workaround",
+    FactKind.DOING: "what we are doing",
+    FactKind.ETA: "the ETA",
+}
+ACTION_ID = re.compile(r"[Aa][0-9]+")

@@ -1,5 +1,6 @@
-"""Changes people make in a war room: steps done, status updates, a new IC, the resolution;
-and what the room asks to read (status, timeline).
+"""Changes people make in a war room: steps done, status updates, what the customer may be
+told, causes, action items, a new IC, the resolution; and what the room asks to read (status,
+timeline).
 
 Each change goes through `Escalations.update` (timers follow), is logged as a decision where
 the source asks for one, and leaves the pinned brief and the topic current.
@@ -10,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bot.domain import escalation as domain
+from bot.domain import recording
 from bot.domain.errors import WarroomError
 from bot.domain.escalation import Escalation
+from bot.domain.facts import FactKind
 from bot.services.base import RoomService
 from bot.slack import blocks
 from bot.slack.gateway import describe
@@ -51,6 +55,111 @@ class RoomChanges(RoomService):
         self.briefing.refresh(esc)
         return esc
 
+    # -- what the customer may be told ---------------------------------------------------
+    def record_fact(
+        self, channel_id: str, user: str, kind: FactKind, text: str, since: timedelta | None
+    ) -> Escalation:
+        now = self.clock()
+        return self._change(
+            channel_id,
+            user,
+            "record what the customer may be told",
+            lambda e: recording.record_fact(e, kind, text, user, now, since),
+        )
+
+    def end_impact(self, channel_id: str, user: str, since: timedelta | None) -> Escalation:
+        now = self.clock()
+        return self._change(
+            channel_id,
+            user,
+            "record what the customer may be told",
+            lambda e: recording.end_impact(e, user, now, since),
+        )
+
+    def set_facts(self, channel_id: str, user: str, values: dict[FactKind, str]) -> Escalation:
+        """The facts form: each fact whose text changed is recorded, with who changed it."""
+        esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, "record what the customer may be told")
+        now = self.clock()
+
+        def change(e: Escalation) -> tuple[Escalation, list]:
+            events = []
+            for kind, text in values.items():
+                current = e.facts.fact(kind)
+                if text.strip() and (current is None or current.text != " ".join(text.split())):
+                    e, more = recording.record_fact(e, kind, text, user, now)
+                    events += more
+            return e, events
+
+        esc, events = self.escalations.update(esc.id, change)
+        if events:
+            self.briefing.refresh(esc)
+        return esc
+
+    def suspect_cause(self, channel_id: str, user: str, text: str) -> Escalation:
+        now = self.clock()
+        return self._change(
+            channel_id,
+            user,
+            "put a cause forward",
+            lambda e: recording.suspect_cause(e, text, user, now),
+        )
+
+    def confirm_cause(self, channel_id: str, user: str, text: str) -> Escalation:
+        """Only the IC or a VP (`cause_roles`) confirms a cause: only then may a customer be
+        told it."""
+        esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, "confirm the cause", roles=self.config.cause_roles)
+        now = self.clock()
+        esc, events = self.escalations.update(
+            esc.id, lambda e: recording.confirm_cause(e, text, user, now)
+        )
+        if events:
+            self.memory.log_decision(esc.id, "cause_confirmed", user, now, cause=events[0].text)
+            self.briefing.refresh(esc)
+        return esc
+
+    # -- action items ---------------------------------------------------------------------
+    def add_action(
+        self, channel_id: str, user: str, owner: str, text: str, due: timedelta | None
+    ) -> Escalation:
+        now = self.clock()
+        due_at = now + due / self.escalations.clock_scale if due else None
+        return self._change(
+            channel_id,
+            user,
+            "take on an action item",
+            lambda e: recording.add_action(e, owner, text, due_at, user, now),
+        )
+
+    def complete_action(self, channel_id: str, user: str, action_id: str) -> bool:
+        """Mark an action item done; whether this call did it."""
+        now = self.clock()
+        before = self.escalations.in_channel(channel_id)
+        after = self._change(
+            channel_id,
+            user,
+            "mark an action item done",
+            lambda e: recording.complete_action(e, action_id, user, now),
+        )
+        return after.version != before.version
+
+    def _change(
+        self,
+        channel_id: str,
+        user: str,
+        what: str,
+        change: Callable[[Escalation], tuple[Escalation, list]],
+    ) -> Escalation:
+        """An everyday change by someone in the room; the brief shows it."""
+        esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, what)
+        esc, events = self.escalations.update(esc.id, change)
+        if events:
+            self.briefing.refresh(esc)
+        return esc
+
+    # -- decisive changes -----------------------------------------------------------------
     def resolve(self, channel_id: str, user: str, summary: str) -> Escalation:
         esc = self.escalations.in_channel(channel_id)
         self.allow(esc, user, "resolve this escalation", decisive=True)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.domain import escalation as domain
+from bot.domain import recording
 from bot.domain.escalation import Escalation
 from bot.domain.timeline import Event
 from bot.domain.timers import Timer, digest_timer, followup_offsets
@@ -105,6 +106,21 @@ class TimerFiring:
             lambda seconds: self._retry_later(esc, seconds),
             esc,
             lambda e: domain.note_followup(e, i, self.clock()),
+        )
+
+    def fire_action(self, esc_id: str, action_id: str) -> None:
+        """An action item fell due: its owner is reminded in the room, once."""
+        esc = self.escalations.get(esc_id)
+        item = recording.action_reminder_due(esc, action_id) if esc else None
+        if esc is None or item is None:
+            return
+        message = blocks.action_reminder(item)
+        self._fire_once(
+            f"action:{esc_id}:{action_id}",
+            lambda: self.gateway.post(esc.channel_id, message),
+            lambda seconds: self._retry_later(esc, seconds),
+            esc,
+            lambda e: recording.note_action_reminder(e, action_id, self.clock()),
         )
 
     def fire_digest(self, week: str) -> None:

@@ -31,6 +31,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.declaration import MAX_CUSTOMER, MAX_SUMMARY, Accepted
 from bot.domain.escalation import Escalation, Status
+from bot.domain.facts import ActionItem
 from bot.domain.timeline import Event, EventKind
 from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, BlockId, CallbackId
 from bot.slack.text import channel_link, clip, inert, mention, slack_time
@@ -345,6 +346,14 @@ def follow_up(esc: Escalation, index: int, total: int, offset: timedelta, what: 
         f"📋 Follow-up {index + 1} of {total} for {customer}, {human_duration(offset)} "
         f"after the resolution: {what}. {mention(esc.ic)}",
         f"Follow-up for {customer}: {what}",
+    )
+
+
+def action_reminder(item: ActionItem) -> Message:
+    return _reminder(
+        f"📌 Action item `{item.id}` is due: {inert(item.text)} — {mention(item.owner)}. "
+        f"When it is done, say `@vp done {item.id}`.",
+        f"Action item due: {inert(item.text)}",
     )
 
 

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
-from bot.slack.text import USER_MENTION, Names, readable
+from bot.domain.errors import InvalidInput
+from bot.slack.text import USER_MENTION, Names, inert, readable
+from protocols.durations import parse_duration
 
 _LEADING_MENTION = re.compile(rf"^\s*{USER_MENTION.pattern}[\s,:]*")
 
-COMMANDS = ("help", "status", "ic", "done", "update", "resolve", "timeline", "draft", "review")
+COMMANDS = (
+    "help",
+    "status",
+    "ic",
+    "done",
+    "update",
+    "resolve",
+    "timeline",
+    "draft",
+    "review",
+    "impact",
+    "workaround",
+    "doing",
+    "eta",
+    "cause",
+    "action",
+)
 
 
 @dataclass(frozen=True)
@@ -28,3 +47,30 @@ def parse_mention(wire: str, names: Names = lambda _user: None) -> Mention:
     if command in COMMANDS:
         return Mention(command, readable(argument.strip(), names), said, argument.strip())
     return Mention("", said, said, rest)
+
+
+_OPTION = re.compile(r"(?:^|\s)--(?P<name>[a-z]+)(?:[ =]+(?P<value>\S+))?")
+
+
+def take_option(text: str, name: str) -> tuple[str, str | None]:
+    """`text` without its `--name VALUE`, and VALUE: None when the option is not there, "" when
+    it has no value. Other words are left as they were."""
+    for m in _OPTION.finditer(text):
+        if m.group("name") == name:
+            rest = (text[: m.start()] + text[m.end() :]).strip()
+            return " ".join(rest.split(" ")) if rest else "", m.group("value") or ""
+    return text, None
+
+
+def duration_option(text: str, name: str) -> tuple[str, timedelta | None]:
+    """`text` without `--name 3d`, and the duration (None when not given)."""
+    rest, value = take_option(text, name)
+    if value is None:
+        return text, None
+    try:
+        return rest, parse_duration(value)
+    except ValueError:
+        shown = value.replace("`", "'")[:20]
+        raise InvalidInput(
+            f"`--{name}` takes a duration like 30m, 3h or 2d, not `{inert(shown)}`."
+        ) from None
