@@ -68,11 +68,6 @@ def _protocols_check(path: str | None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.config import ConfigError
-    from bot.logs import configure_logging
-    from bot.runtime import connect_redis, load_definitions
-    from protocols.loader import ProtocolError
-
     try:
         settings = load_settings()
     except SettingsError as e:
@@ -82,15 +77,27 @@ def _run(args: argparse.Namespace) -> int:
     missing = settings.missing_for_run()
     if missing:
         return _fail(f"{' and '.join(missing)} must be set (see README, Configuration)")
+
+    # Nothing heavy yet: Bolt, slack_sdk and the model's SDK take seconds to import on a small
+    # machine, and only a process that will run needs them (bot.boot stays clear of them).
+    from bot.boot import connect_redis, load_definitions
+    from bot.config import ConfigError
+    from bot.logs import configure_logging
+    from protocols.loader import ProtocolError
+
     try:
         load_definitions(settings)
     except (ConfigError, ProtocolError) as e:
         return _fail(str(e).replace("\n", "; "))
-    client = connect_redis(settings)
+    where = _redis_where(settings.redis_url)
+    try:
+        client = connect_redis(settings)
+    except ValueError as e:  # a REDIS_URL redis-py cannot parse
+        return _fail(f"REDIS_URL {where} is not usable: {e}")
     try:
         client.ping()
     except Exception as e:
-        return _fail(f"cannot reach Redis at {redacted_url(settings.redis_url)}: {e}")
+        return _fail(f"cannot reach Redis at {where}: {e}")
     finally:
         client.close()
     problem = _check_slack(settings)
@@ -101,6 +108,15 @@ def _run(args: argparse.Namespace) -> int:
     if settings.socket_mode:
         return _run_socket_mode(settings)
     return _run_http(settings, threads=args.threads)
+
+
+def _redis_where(url: str) -> str:
+    """REDIS_URL for a message, its password hidden (a URL too broken to split is not shown:
+    it might hold one)."""
+    try:
+        return redacted_url(url)
+    except ValueError:
+        return "(unparseable)"
 
 
 def _check_slack(settings: Settings) -> str | None:

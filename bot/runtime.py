@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from slack_bolt import App
 
 from agents.vp import VPAgent
 from bot import jobs
 from bot.acks_first import AcksFirst
+from bot.boot import connect_redis, load_definitions
 from bot.clock import Clock, system_clock
-from bot.config import WarroomConfig, load_config
+from bot.config import WarroomConfig
 from bot.domain.escalation import Escalation
 from bot.listeners import actions, commands, drafts, errors, home, mentions, views
 from bot.memory import Memory
@@ -33,7 +32,6 @@ from bot.services.timers import TimerFiring
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
 from bot.store import Keys, Store
-from protocols.loader import load_protocol
 from protocols.schema import Protocol
 
 log = logging.getLogger(__name__)
@@ -83,26 +81,6 @@ class Runtime:
         self.agent.close()
         self.gateway.close()
         self.redis.close()
-
-
-def load_definitions(settings: Settings) -> tuple[Protocol, WarroomConfig]:
-    """The protocol and the config file, validated; errors name the file and the key."""
-    protocol = load_protocol(settings.protocol_file)
-    config = load_config(settings.config_path(), protocol.criterion_ids)
-    return protocol, config
-
-
-def connect_redis(settings: Settings) -> redis.Redis:
-    # Short timeouts and one immediate retry: a command on a connection that died with a
-    # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
-    # the ack path well within Slack's 3 s.
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=1,
-        socket_connect_timeout=1,
-        health_check_interval=15,
-        retry=Retry(NoBackoff(), 1),
-    )
 
 
 def warm_pool(client: redis.Redis, size: int) -> None:
