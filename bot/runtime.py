@@ -31,7 +31,7 @@ from bot.services.room import RoomChanges
 from bot.services.timers import TimerFiring
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
-from bot.store import Keys, Store
+from bot.store import Keys, MemoryRecords, Store
 from protocols.schema import Protocol
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def build_runtime(
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.scheduler_poll,
     )
-    memory = Memory(Path(settings.memory_dir))
+    memory = Memory(MemoryRecords(redis_client, keys), Path(settings.memory_dir))
     agent = VPAgent(
         api_key=settings.anthropic_api_key.get_secret_value()
         if settings.anthropic_api_key
