@@ -108,13 +108,14 @@ def build_runtime(
     listener_executor: Executor | None = None,
     verify_token: bool = True,
     create_window: float = 60.0,
+    publish_window: float = 60.0,
 ) -> Runtime:
     """Everything the bot needs, built once, each part given exactly what it uses.
 
     `clock` is the time escalations run on (tests pass a ManualClock); `listener_executor`
     runs work after the ack (tests pass one that runs inline, so a request's work is finished
-    when dispatch returns); `create_window` is the window of Slack's channel-creation limit
-    (tests and benchmarks shrink it)."""
+    when dispatch returns); `create_window` and `publish_window` are the windows of Slack's
+    channel-creation and views.publish limits (tests and benchmarks shrink them)."""
     missing = settings.missing_for_run()
     if missing:
         raise StartupError(f"{' and '.join(missing)} must be set (see README, Configuration)")
@@ -143,7 +144,7 @@ def build_runtime(
     )
     scale = settings.clock_scale
 
-    app_home = Home(store, gateway, protocol, clock)
+    app_home = Home(store, gateway, protocol, clock, window=publish_window)
     escalations = Escalations(store, scheduler, protocol, scale, on_changed=app_home.changed)
     briefing = Briefing(gateway, protocol, scale)
     # Every service that acts in a room starts with the same collaborators (RoomService).

@@ -26,9 +26,9 @@ UNAVAILABLE = (
 )
 
 
-# An exact sliding window: of the channel creations reserved so far (the last `limit` kept,
-# in order), the new one goes when the oldest of them has left the window.
-_RESERVE_SLOT = """
+# An exact sliding window: of the calls reserved so far (the last `limit` kept, in order), the
+# new one goes when the oldest of them has left the window.
+_SLOT = """
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -40,7 +40,28 @@ end
 redis.call('rpush', KEYS[1], slot)
 redis.call('ltrim', KEYS[1], -limit, -1)
 redis.call('pexpire', KEYS[1], slot - now + window + 1000)
-return slot
+"""
+_RESERVE_SLOT = _SLOT + "return slot"
+
+# One App Home publish's turn, in one round trip: its slot under Slack's limit; the refresh
+# lease renewed if the caller (ARGV[4]) holds it, and whether it does; and the generation
+# of the escalations, so a refresh sees a change the moment it happens.
+_PUBLISH_TURN = (
+    _SLOT
+    + """
+local held = 0
+if ARGV[4] ~= '' and redis.call('get', KEYS[3]) == ARGV[4] then
+  redis.call('pexpire', KEYS[3], ARGV[5])
+  held = 1
+end
+return {slot, tonumber(redis.call('get', KEYS[2]) or '0'), held}
+"""
+)
+
+# Let go of a lease only if it is still ours (it may have lapsed and been taken).
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
 """
 
 
@@ -118,8 +139,13 @@ class Keys:
     creation_rate = _Key("create-rate")
     # Sorted set of users by when they last opened the App Home tab.
     home_viewers = _Key("home-viewers")
-    # SET NX EX: one App Home refresh per few seconds across every process.
-    home_refresh = _Key("home-refresh")
+    # INCR on every change an App Home tab shows: a refresh knows which state it drew, and
+    # that it must go round again when the number moved meanwhile.
+    home_generation = _Key("home-generation")
+    # SET NX PX with a token: the one process refreshing the tabs, renewed at each publish.
+    home_refresher = _Key("home-refresher")
+    # List of the latest views.publish times reserved (ms), for Slack's limit (sliding window).
+    home_publish_rate = _Key("home-publish-rate")
 
     # Agent_Memory (bot/memory.py): Redis is where the documents live, so every process on
     # every host reads and appends the same ones and a deploy on an ephemeral disk loses
@@ -398,15 +424,49 @@ class Store:
         with _guard():
             self.redis.zadd(self.keys.home_viewers, {user: at.timestamp()})
 
-    def claim_home_refresh(self, seconds: int) -> bool:
-        """True for the first caller in `seconds`: that one refreshes the App Home tabs."""
-        with _guard():
-            return bool(self.redis.set(self.keys.home_refresh, 1, nx=True, ex=seconds))
-
     def home_viewers(self, since: datetime) -> list[str]:
+        """Who opened the tab since `since`, the most recent first."""
         with _guard():
-            raw = self.redis.zrangebyscore(self.keys.home_viewers, since.timestamp(), "+inf")
+            raw = self.redis.zrevrangebyscore(self.keys.home_viewers, "+inf", since.timestamp())
         return [u.decode() for u in raw]
+
+    def bump_home_generation(self) -> int:
+        with _guard():
+            return int(self.redis.incr(self.keys.home_generation))
+
+    def home_generation(self) -> int:
+        with _guard():
+            return int(self.redis.get(self.keys.home_generation) or 0)
+
+    def claim_home_refresher(self, token: str, lease_ms: int) -> bool:
+        """True if the caller now refreshes the tabs (no other process does)."""
+        with _guard():
+            return bool(self.redis.set(self.keys.home_refresher, token, nx=True, px=lease_ms))
+
+    def release_home_refresher(self, token: str) -> None:
+        with _guard():
+            self.redis.eval(_RELEASE, 1, self.keys.home_refresher, token)
+
+    def home_publish_turn(
+        self, now_ms: int, window_ms: int, limit: int, token: str = "", lease_ms: int = 0
+    ) -> tuple[int, int, bool]:
+        """(when the caller may call views.publish, epoch ms; the current generation; whether
+        `token` still holds the refresh lease, renewed by `lease_ms` if so)."""
+        k = self.keys
+        with _guard():
+            slot, generation, held = self.redis.eval(
+                _PUBLISH_TURN,
+                3,
+                k.home_publish_rate,
+                k.home_generation,
+                k.home_refresher,
+                now_ms,
+                window_ms,
+                limit,
+                token,
+                lease_ms,
+            )
+        return int(slot), int(generation), bool(held)
 
     # -- pacing channel creation -----------------------------------------------------------
     def reserve_slot(self, now_ms: int, window_ms: int, limit: int) -> int:
