@@ -3,10 +3,10 @@
 Declares 50 escalations through the app (10 with --private; 25 viewers are in each private
 room), records 500 viewers who opened the tab in the last days, and runs one refresh twice:
 as fast as the bot can (Slack's pace lifted) and at Slack's pace, with the loopback Slack
-refusing more than 100 views.publish a minute (time compressed by --time-scale, default 30).
+refusing more than 100 views.publish a minute (time compressed by --time-scale, default 10).
 Slack calls come from the emulator's record; Redis commands from MONITOR (commands run by the
 bot's Lua scripts are not counted twice: a script is one command).
-Run: python -m bench.home [--viewers 500] [--open 50] [--private 10] [--time-scale 30]
+Run: python -m bench.home [--viewers 500] [--open 50] [--private 10] [--time-scale 10]
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=500)
     parser.add_argument("--open", type=int, default=50)
     parser.add_argument("--private", type=int, default=10)
-    parser.add_argument("--time-scale", type=float, default=30.0)
+    parser.add_argument("--time-scale", type=float, default=10.0)
     args = parser.parse_args()
     prefix = f"warroom-bench-{uuid.uuid4().hex[:8]}"
     viewers = [f"U0V{i:05d}" for i in range(args.viewers)]
