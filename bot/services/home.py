@@ -134,13 +134,13 @@ class Home:
 
     def _refresh_quietly(self, token: str) -> None:
         while True:
-            served = 0
             try:
                 served = self.refresh_viewers(token=token).generation
             except Exception:
                 log.exception("refreshing App Home tabs failed")
-            finally:
                 self._release(token)
+                return  # the next change tries again (no loop against a Slack that is down)
+            self._release(token)
             # A change made between the last look and the release found the lease taken and
             # started nothing: take the lease again and serve it.
             try:
