@@ -1,4 +1,5 @@
-"""The `warroom` command: run the bot, the sandbox, reports; check protocol files."""
+"""The `warroom` command: run the bot, the sandbox, reports; check protocol files; export and
+import the agent's memory."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings, redacted_url
 
@@ -26,6 +28,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     psub = protocols.add_subparsers(dest="protocols_command", required=True)
     check = psub.add_parser("check", help="validate a protocol file")
     check.add_argument("file", nargs="?", help="protocol YAML (default: the shipped tier4.yaml)")
+
+    memory = sub.add_parser("memory", help="the agent's memory (Agent_Memory) in Redis")
+    msub = memory.add_subparsers(dest="memory_command", required=True)
+    export = msub.add_parser(
+        "export", help="write every memory document from Redis to DIR, in the seed's layout"
+    )
+    export.add_argument("dir", help="the folder to write (created if missing)")
+    imp = msub.add_parser(
+        "import",
+        help="take DIR's customer_insights.yaml (and documents Redis lacks) into Redis",
+    )
+    imp.add_argument("dir", help="an Agent_Memory folder")
 
     report = sub.add_parser("report", help="KPIs over the escalation history", add_help=False)
     report.add_argument("rest", nargs=argparse.REMAINDER)
@@ -47,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "memory":
+        return _memory(args.memory_command, Path(args.dir))
     return _protocols_check(args.file)
 
 
@@ -67,12 +83,52 @@ def _protocols_check(path: str | None) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from bot.config import ConfigError
-    from bot.logs import configure_logging
-    from bot.runtime import connect_redis, load_definitions
-    from protocols.loader import ProtocolError
+def _memory(command: str, folder: Path) -> int:
+    """`warroom memory export DIR` / `import DIR`: one line on stdout saying what was done, or
+    one on stderr (exit 2) saying what stands in the way."""
+    import yaml
 
+    from bot.boot import connect_redis
+    from bot.domain.errors import Unavailable
+    from bot.memory import Memory
+    from bot.store import Keys, MemoryRecords
+
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        return _fail(str(e))
+    where = _redis_where(settings.redis_url)
+    if command == "import" and not folder.is_dir():
+        return _fail(f"{folder} is not a folder")
+    try:
+        client = connect_redis(settings)
+    except ValueError as e:
+        return _fail(f"REDIS_URL {where} is not usable: {e}")
+    memory = Memory(MemoryRecords(client, Keys(settings.redis_prefix)), settings.memory_dir)
+    try:
+        if command == "export":
+            written = memory.export(folder)
+            print(f"wrote {written} files to {folder}")
+            return 0
+        adopted = memory.adopt(folder)
+    except Unavailable:
+        return _fail(f"cannot reach Redis at {where}")
+    except OSError as e:
+        return _fail(f"{e.filename or folder}: {e.strerror or e}")
+    except (yaml.YAMLError, ValueError) as e:
+        return _fail(str(e).replace("\n", " "))
+    finally:
+        client.close()
+    parts = [
+        "customer_insights.yaml" if adopted.customer_insights else "no customer_insights.yaml",
+        "the lessons" if adopted.lessons else "no new lessons",
+        f"documents of {len(adopted.escalations)} escalations",
+    ]
+    print(f"imported {', '.join(parts)} from {folder}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except SettingsError as e:
@@ -82,15 +138,27 @@ def _run(args: argparse.Namespace) -> int:
     missing = settings.missing_for_run()
     if missing:
         return _fail(f"{' and '.join(missing)} must be set (see README, Configuration)")
+
+    # Nothing heavy yet: Bolt, slack_sdk and the model's SDK take seconds to import on a small
+    # machine, and only a process that will run needs them (bot.boot stays clear of them).
+    from bot.boot import connect_redis, load_definitions
+    from bot.config import ConfigError
+    from bot.logs import configure_logging
+    from protocols.loader import ProtocolError
+
     try:
         load_definitions(settings)
     except (ConfigError, ProtocolError) as e:
         return _fail(str(e).replace("\n", "; "))
-    client = connect_redis(settings)
+    where = _redis_where(settings.redis_url)
+    try:
+        client = connect_redis(settings)
+    except ValueError as e:  # a REDIS_URL redis-py cannot parse
+        return _fail(f"REDIS_URL {where} is not usable: {e}")
     try:
         client.ping()
     except Exception as e:
-        return _fail(f"cannot reach Redis at {redacted_url(settings.redis_url)}: {e}")
+        return _fail(f"cannot reach Redis at {where}: {e}")
     finally:
         client.close()
     problem = _check_slack(settings)
@@ -101,6 +169,15 @@ def _run(args: argparse.Namespace) -> int:
     if settings.socket_mode:
         return _run_socket_mode(settings)
     return _run_http(settings, threads=args.threads)
+
+
+def _redis_where(url: str) -> str:
+    """REDIS_URL for a message, its password hidden (a URL too broken to split is not shown:
+    it might hold one)."""
+    try:
+        return redacted_url(url)
+    except ValueError:
+        return "(unparseable)"
 
 
 def _check_slack(settings: Settings) -> str | None:

@@ -349,9 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     on stderr when settings, the protocol or Redis stand in the way."""
     import redis
 
+    from bot.boot import connect_redis, load_definitions
     from bot.config import ConfigError
     from bot.domain.errors import Unavailable
-    from bot.runtime import connect_redis, load_definitions
     from bot.settings import SettingsError, load_settings, redacted_url
     from bot.store import Keys, Store
     from protocols.loader import ProtocolError

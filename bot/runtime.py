@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from slack_bolt import App
 
 from agents.vp import VPAgent
 from bot import jobs
 from bot.acks_first import AcksFirst
+from bot.boot import connect_redis, load_definitions
 from bot.clock import Clock, system_clock
-from bot.config import WarroomConfig, load_config
+from bot.config import WarroomConfig
 from bot.domain.escalation import Escalation
 from bot.listeners import actions, commands, drafts, errors, home, mentions, views
 from bot.memory import Memory
@@ -32,8 +31,7 @@ from bot.services.room import RoomChanges
 from bot.services.timers import TimerFiring
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
-from bot.store import Keys, Store
-from protocols.loader import load_protocol
+from bot.store import Keys, MemoryRecords, Store
 from protocols.schema import Protocol
 
 log = logging.getLogger(__name__)
@@ -85,26 +83,6 @@ class Runtime:
         self.redis.close()
 
 
-def load_definitions(settings: Settings) -> tuple[Protocol, WarroomConfig]:
-    """The protocol and the config file, validated; errors name the file and the key."""
-    protocol = load_protocol(settings.protocol_file)
-    config = load_config(settings.config_path(), protocol.criterion_ids)
-    return protocol, config
-
-
-def connect_redis(settings: Settings) -> redis.Redis:
-    # Short timeouts and one immediate retry: a command on a connection that died with a
-    # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
-    # the ack path well within Slack's 3 s.
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=1,
-        socket_connect_timeout=1,
-        health_check_interval=15,
-        retry=Retry(NoBackoff(), 1),
-    )
-
-
 def warm_pool(client: redis.Redis, size: int) -> None:
     """Open `size` connections now. A new connection costs a handshake of several round
     trips; a burst of declarations on a cold pool would pay it on the ack path (measured:
@@ -130,13 +108,14 @@ def build_runtime(
     listener_executor: Executor | None = None,
     verify_token: bool = True,
     create_window: float = 60.0,
+    publish_window: float = 60.0,
 ) -> Runtime:
     """Everything the bot needs, built once, each part given exactly what it uses.
 
     `clock` is the time escalations run on (tests pass a ManualClock); `listener_executor`
     runs work after the ack (tests pass one that runs inline, so a request's work is finished
-    when dispatch returns); `create_window` is the window of Slack's channel-creation limit
-    (tests and benchmarks shrink it)."""
+    when dispatch returns); `create_window` and `publish_window` are the windows of Slack's
+    channel-creation and views.publish limits (tests and benchmarks shrink them)."""
     missing = settings.missing_for_run()
     if missing:
         raise StartupError(f"{' and '.join(missing)} must be set (see README, Configuration)")
@@ -154,7 +133,7 @@ def build_runtime(
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.scheduler_poll,
     )
-    memory = Memory(Path(settings.memory_dir))
+    memory = Memory(MemoryRecords(redis_client, keys), Path(settings.memory_dir))
     agent = VPAgent(
         api_key=settings.anthropic_api_key.get_secret_value()
         if settings.anthropic_api_key
@@ -165,7 +144,7 @@ def build_runtime(
     )
     scale = settings.clock_scale
 
-    app_home = Home(store, gateway, protocol, clock)
+    app_home = Home(store, gateway, protocol, clock, window=publish_window)
     escalations = Escalations(store, scheduler, protocol, scale, on_changed=app_home.changed)
     briefing = Briefing(gateway, protocol, scale)
     # Every service that acts in a room starts with the same collaborators (RoomService).

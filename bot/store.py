@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 from redis.client import Pipeline
@@ -32,9 +33,9 @@ UNAVAILABLE = (
 )
 
 
-# An exact sliding window: of the channel creations reserved so far (the last `limit` kept,
-# in order), the new one goes when the oldest of them has left the window.
-_RESERVE_SLOT = """
+# An exact sliding window: of the calls reserved so far (the last `limit` kept, in order), the
+# new one goes when the oldest of them has left the window.
+_SLOT = """
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -46,7 +47,38 @@ end
 redis.call('rpush', KEYS[1], slot)
 redis.call('ltrim', KEYS[1], -limit, -1)
 redis.call('pexpire', KEYS[1], slot - now + window + 1000)
-return slot
+"""
+_RESERVE_SLOT = _SLOT + "return slot"
+
+# One App Home publish's turn, in one round trip: its slot under Slack's limit; the refresh
+# lease renewed if the caller (ARGV[4]) holds it, and whether it does; and the generation
+# of the escalations, so a refresh sees a change the moment it happens.
+_PUBLISH_TURN = (
+    _SLOT
+    + """
+local held = 0
+if ARGV[4] ~= '' and redis.call('get', KEYS[3]) == ARGV[4] then
+  redis.call('pexpire', KEYS[3], ARGV[5])
+  held = 1
+end
+return {slot, tonumber(redis.call('get', KEYS[2]) or '0'), held}
+"""
+)
+
+# Let go of a lease only if it is still ours (it may have lapsed and been taken).
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+# The next number of an escalation's outputs and the output filed under it, in one step: two
+# approvals on two hosts at once get two numbers, and no number is taken without its output.
+_ADD_OUTPUT = """
+local n = redis.call('incr', KEYS[1])
+redis.call('hset', KEYS[2], n .. '-' .. ARGV[1], ARGV[2])
+redis.call('sadd', KEYS[3], ARGV[3])
+return n
 """
 
 
@@ -112,8 +144,34 @@ class Keys:
     creation_rate = _Key("create-rate")
     # Sorted set of users by when they last opened the App Home tab.
     home_viewers = _Key("home-viewers")
-    # SET NX EX: one App Home refresh per few seconds across every process.
-    home_refresh = _Key("home-refresh")
+    # INCR on every change an App Home tab shows: a refresh knows which state it drew, and
+    # that it must go round again when the number moved meanwhile.
+    home_generation = _Key("home-generation")
+    # SET NX PX with a token: the one process refreshing the tabs, renewed at each publish.
+    home_refresher = _Key("home-refresher")
+    # List of the latest views.publish times reserved (ms), for Slack's limit (sliding window).
+    home_publish_rate = _Key("home-publish-rate")
+
+    # Agent_Memory (bot/memory.py): Redis is where the documents live, so every process on
+    # every host reads and appends the same ones and a deploy on an ephemeral disk loses
+    # nothing; the file tree is a mirror and an export. Each document is JSON.
+    # Set of the escalations that have memory (what an export walks).
+    memory_escalations = _Key("memory:escalations")
+    # <id>/instruction.yaml: the declaration.
+    memory_instruction = _KeyOf("memory:{}:instruction")
+    # <id>/decisions/vp_decisions.yaml: a list, RPUSH only, so concurrent writers on
+    # different hosts each add their entry and none is lost.
+    memory_decisions = _KeyOf("memory:{}:decisions")
+    # <id>/reviews/executive_review.yaml.
+    memory_review = _KeyOf("memory:{}:review")
+    # <id>/outputs/final/<n>-<kind>.yaml: a hash from "<n>-<kind>" to the output.
+    memory_outputs = _KeyOf("memory:{}:outputs")
+    # INCR: the <n> of the next output, unique across processes.
+    memory_output_number = _KeyOf("memory:{}:output-number")
+    # _knowledge/semantic/support_strategy.yaml's lessons_learned: a list, RPUSH only.
+    memory_lessons = _Key("memory:knowledge:lessons")
+    # _knowledge/semantic/customer_insights.yaml as people keep it (`warroom memory import`).
+    memory_customer_insights = _Key("memory:knowledge:customer-insights")
 
 
 class ConflictError(WarroomError):
@@ -386,15 +444,49 @@ class Store:
         with _guard():
             self.redis.zadd(self.keys.home_viewers, {user: at.timestamp()})
 
-    def claim_home_refresh(self, seconds: int) -> bool:
-        """True for the first caller in `seconds`: that one refreshes the App Home tabs."""
-        with _guard():
-            return bool(self.redis.set(self.keys.home_refresh, 1, nx=True, ex=seconds))
-
     def home_viewers(self, since: datetime) -> list[str]:
+        """Who opened the tab since `since`, the most recent first."""
         with _guard():
-            raw = self.redis.zrangebyscore(self.keys.home_viewers, since.timestamp(), "+inf")
+            raw = self.redis.zrevrangebyscore(self.keys.home_viewers, "+inf", since.timestamp())
         return [u.decode() for u in raw]
+
+    def bump_home_generation(self) -> int:
+        with _guard():
+            return int(self.redis.incr(self.keys.home_generation))
+
+    def home_generation(self) -> int:
+        with _guard():
+            return int(self.redis.get(self.keys.home_generation) or 0)
+
+    def claim_home_refresher(self, token: str, lease_ms: int) -> bool:
+        """True if the caller now refreshes the tabs (no other process does)."""
+        with _guard():
+            return bool(self.redis.set(self.keys.home_refresher, token, nx=True, px=lease_ms))
+
+    def release_home_refresher(self, token: str) -> None:
+        with _guard():
+            self.redis.eval(_RELEASE, 1, self.keys.home_refresher, token)
+
+    def home_publish_turn(
+        self, now_ms: int, window_ms: int, limit: int, token: str = "", lease_ms: int = 0
+    ) -> tuple[int, int, bool]:
+        """(when the caller may call views.publish, epoch ms; the current generation; whether
+        `token` still holds the refresh lease, renewed by `lease_ms` if so)."""
+        k = self.keys
+        with _guard():
+            slot, generation, held = self.redis.eval(
+                _PUBLISH_TURN,
+                3,
+                k.home_publish_rate,
+                k.home_generation,
+                k.home_refresher,
+                now_ms,
+                window_ms,
+                limit,
+                token,
+                lease_ms,
+            )
+        return int(slot), int(generation), bool(held)
 
     # -- pacing channel creation -----------------------------------------------------------
     def reserve_slot(self, now_ms: int, window_ms: int, limit: int) -> int:
@@ -413,6 +505,184 @@ class Store:
         with _guard():
             n = int(self.redis.incr(self.keys.ic_rotation))
         return candidates[(n - 1) % len(candidates)]
+
+
+def _dump(data: Any) -> str:
+    # Memory documents hold what YAML can show; anything JSON cannot (a stray datetime) is
+    # kept as its text rather than refused.
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def _load(raw: bytes | None) -> Any:
+    return None if raw is None else json.loads(raw)
+
+
+@dataclass(frozen=True)
+class EscalationMemory:
+    """Everything Agent_Memory holds about one escalation (None or empty where nothing is)."""
+
+    id: str
+    instruction: dict[str, Any] | None
+    decisions: list[dict[str, Any]]
+    review: dict[str, Any] | None
+    # "<n>-<kind>" -> the output, in the order of <n>.
+    outputs: dict[str, dict[str, Any]]
+
+
+def _by_number(outputs: dict[bytes, bytes]) -> dict[str, dict[str, Any]]:
+    named = {name.decode(): json.loads(raw) for name, raw in outputs.items()}
+    return dict(sorted(named.items(), key=lambda item: int(item[0].split("-", 1)[0])))
+
+
+class MemoryRecords:
+    """The Agent_Memory documents in Redis (`bot.memory` lays them out as files). Raises
+    `Unavailable` when Redis is down, like `Store`."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.redis = client
+        self.keys = keys
+
+    # -- one escalation's documents ---------------------------------------------------------
+    def put_instruction(self, esc_id: str, data: dict[str, Any]) -> None:
+        self._put(self.keys.memory_instruction(esc_id), esc_id, data)
+
+    def put_review(self, esc_id: str, data: dict[str, Any]) -> None:
+        self._put(self.keys.memory_review(esc_id), esc_id, data)
+
+    def _put(self, key: str, esc_id: str, data: dict[str, Any]) -> None:
+        with _guard():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(key, _dump(data))
+            pipe.sadd(self.keys.memory_escalations, esc_id)
+            pipe.execute()
+
+    def append_decision(self, esc_id: str, entry: dict[str, Any]) -> None:
+        with _guard():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.rpush(self.keys.memory_decisions(esc_id), _dump(entry))
+            pipe.sadd(self.keys.memory_escalations, esc_id)
+            pipe.execute()
+
+    def decisions(self, esc_id: str) -> list[dict[str, Any]]:
+        with _guard():
+            raw = self.redis.lrange(self.keys.memory_decisions(esc_id), 0, -1)
+        return [json.loads(r) for r in raw]
+
+    def add_output(self, esc_id: str, kind: str, data: dict[str, Any]) -> int:
+        """File an output under the next number of its escalation; returns the number."""
+        k = self.keys
+        with _guard():
+            return int(
+                self.redis.eval(
+                    _ADD_OUTPUT,
+                    3,
+                    k.memory_output_number(esc_id),
+                    k.memory_outputs(esc_id),
+                    k.memory_escalations,
+                    kind,
+                    _dump(data),
+                    esc_id,
+                )
+            )
+
+    def outputs(self, esc_id: str) -> dict[str, dict[str, Any]]:
+        """ "<n>-<kind>" -> output, in the order of <n>."""
+        with _guard():
+            raw = self.redis.hgetall(self.keys.memory_outputs(esc_id))
+        return _by_number(raw)
+
+    def escalation_ids(self) -> list[str]:
+        with _guard():
+            return sorted(m.decode() for m in self.redis.smembers(self.keys.memory_escalations))
+
+    def escalation(self, esc_id: str) -> EscalationMemory:
+        """All of one escalation's documents, in one round trip."""
+        k = self.keys
+        with _guard():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(k.memory_instruction(esc_id))
+            pipe.lrange(k.memory_decisions(esc_id), 0, -1)
+            pipe.get(k.memory_review(esc_id))
+            pipe.hgetall(k.memory_outputs(esc_id))
+            instruction, decisions, review, outputs = pipe.execute()
+        return EscalationMemory(
+            id=esc_id,
+            instruction=_load(instruction),
+            decisions=[json.loads(d) for d in decisions],
+            review=_load(review),
+            outputs=_by_number(outputs),
+        )
+
+    # -- the shared knowledge -------------------------------------------------------------
+    def append_lessons(self, entry: dict[str, Any]) -> None:
+        with _guard():
+            self.redis.rpush(self.keys.memory_lessons, _dump(entry))
+
+    def lessons(self) -> list[dict[str, Any]]:
+        with _guard():
+            return [json.loads(r) for r in self.redis.lrange(self.keys.memory_lessons, 0, -1)]
+
+    def put_customer_insights(self, data: Any) -> None:
+        with _guard():
+            self.redis.set(self.keys.memory_customer_insights, _dump(data))
+
+    def customer_insights(self) -> Any:
+        with _guard():
+            return _load(self.redis.get(self.keys.memory_customer_insights))
+
+    # -- bringing a tree written before Redis held memory ------------------------------------
+    def adopt(self, memory: EscalationMemory) -> list[str]:
+        """Take one escalation's documents from files, keeping whatever Redis already has:
+        a document only if Redis has none, the decisions only if Redis has no decision,
+        each output under its own number unless that number is taken (and the counter moved
+        past them). Returns what was taken, by file kind."""
+        k = self.keys
+        esc_id = memory.id
+        taken: list[str] = []
+        with _guard():
+            pipe = self.redis.pipeline(transaction=True)
+            if memory.instruction is not None:
+                pipe.set(k.memory_instruction(esc_id), _dump(memory.instruction), nx=True)
+            if memory.review is not None:
+                pipe.set(k.memory_review(esc_id), _dump(memory.review), nx=True)
+            pipe.exists(k.memory_decisions(esc_id))
+            for name, output in memory.outputs.items():
+                pipe.hsetnx(k.memory_outputs(esc_id), name, _dump(output))
+            results = iter(pipe.execute())
+            if memory.instruction is not None and next(results):
+                taken.append("instruction")
+            if memory.review is not None and next(results):
+                taken.append("review")
+            has_decisions = next(results)
+            taken.extend("output" for _name in memory.outputs if next(results))
+            pipe = self.redis.pipeline(transaction=True)
+            if memory.decisions and not has_decisions:
+                pipe.rpush(k.memory_decisions(esc_id), *(_dump(d) for d in memory.decisions))
+                taken.append("decisions")
+            numbers = [int(name.split("-", 1)[0]) for name in memory.outputs]
+            if numbers:
+                # The counter must pass every number on file: the next output gets a new one.
+                pipe.eval(
+                    "local n = tonumber(redis.call('get', KEYS[1]) or '0') "
+                    "if n < tonumber(ARGV[1]) then redis.call('set', KEYS[1], ARGV[1]) end",
+                    1,
+                    k.memory_output_number(esc_id),
+                    max(numbers),
+                )
+            if taken:
+                pipe.sadd(k.memory_escalations, esc_id)
+            pipe.execute()
+        return taken
+
+    def adopt_lessons(self, entries: list[dict[str, Any]]) -> bool:
+        """The lessons on file, if Redis has none yet (so a second import adds nothing)."""
+        if not entries:
+            return False
+        with _guard():
+            if self.redis.exists(self.keys.memory_lessons):
+                return False
+            self.redis.rpush(self.keys.memory_lessons, *(_dump(e) for e in entries))
+        return True
 
 
 @contextmanager

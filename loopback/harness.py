@@ -70,13 +70,18 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 class WarroomProcess:
-    """One `warroom run` in HTTP mode on a free port; its output goes to a log file."""
+    """One `warroom run` in HTTP mode on a free port; its output goes to a log file. `cwd`
+    is its working directory (a host of its own: relative paths such as the default
+    WARROOM_MEMORY_DIR land there)."""
 
-    def __init__(self, env: dict[str, str], fake: SlackEmulator, log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], fake: SlackEmulator, log: Path, *, cwd: Path | None = None
+    ) -> None:
         self.env = env
         self.fake = fake
         self.port = free_port()
         self.log_path = log
+        self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,6 +93,7 @@ class WarroomProcess:
         self.proc = subprocess.Popen(
             warroom("run", "--port", str(self.port)),
             env=self.env,
+            cwd=self.cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

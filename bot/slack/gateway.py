@@ -281,13 +281,21 @@ class SlackGateway:
                 raise
 
     def members(self, channel: str) -> frozenset[str] | None:
-        """Who is in the channel; None when Slack will not say (the bot was removed, ...)."""
+        """Who is in the channel, every page of it; None when Slack will not say (the bot was
+        removed, ...)."""
+        members: set[str] = set()
+        cursor = None
         try:
-            resp = self.client.conversations_members(channel=channel)
+            while True:
+                # 1,000 a page, the most Slack gives: one call for any war room of people.
+                resp = self.client.conversations_members(channel=channel, limit=1000, cursor=cursor)
+                members.update(resp.get("members") or ())
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    return frozenset(members)
         except SlackApiError as e:
             log.warning("members of %s unknown: %s", channel, error_code(e))
             return None
-        return frozenset(resp.get("members") or ())
 
     # -- messages --------------------------------------------------------------------------
     def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import pytest
+
 from bot.domain.timers import digest_timer
-from tests.conftest import today
+from bot.runtime import Runtime, build_runtime
+from loopback.harness import InlineExecutor
+from loopback.slack.driver import SlackDriver
+from tests.conftest import SIGNING_SECRET, today
+
+
+def wait_until(check: Callable[[], object], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def home_text(view: dict) -> str:
@@ -76,3 +90,121 @@ def test_reconcile_keeps_one_weekly_digest(runtime) -> None:
     assert [j for j in runtime.scheduler.job_ids() if j.startswith("digest:")] == [
         digest_timer(runtime.clock()).id
     ]
+
+
+# -- App Home at scale: counted at the wire ------------------------------------------------
+
+VIEWERS = [f"U0VIEW{i:03d}" for i in range(40)]
+
+
+@pytest.fixture
+def home_runtime(settings, clock, fake_slack) -> Iterator[Callable[..., Runtime]]:
+    """`make(publish_window=...)`: a runtime of its own (another process, as far as Redis
+    and Slack can tell), with Slack's views.publish window shrunk for the test."""
+    built: list[Runtime] = []
+
+    def make(publish_window: float) -> Runtime:
+        rt = build_runtime(
+            settings, clock=clock, listener_executor=InlineExecutor(), publish_window=publish_window
+        )
+        built.append(rt)
+        return rt
+
+    for user in VIEWERS:
+        fake_slack.add_user(user, user.lower())
+    yield make
+    for rt in built:
+        rt.close()
+
+
+def hold_the_refresh(rt: Runtime) -> str:
+    """Take the refresh lease, so that the refresh a test runs is the only one."""
+    assert rt.store.claim_home_refresher("the-test", 600_000)
+    return "the-test"
+
+
+def with_viewers(rt: Runtime, fake_slack, clock, viewers=VIEWERS) -> SlackDriver:
+    """Three public and two private escalations; each viewer opens the tab, a second apart
+    (the last to open is the most recent viewer). U0VIEW007 is in the first private room."""
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    for text in ("Acme: down", "Globex: slow", "Umbrella: errors"):
+        slack.command(text)
+    slack.command("Wayne: breach suspected --private")
+    slack.command("Stark: legal hold --private")
+    fake_slack.join(f"esc-{today()}-wayne", "U0VIEW007")
+    for user in viewers:
+        clock.advance(timedelta(seconds=1))
+        open_home(slack, user)
+    return slack
+
+
+def test_a_refresh_reads_once_and_asks_slack_once_per_private_room(
+    home_runtime, fake_slack, clock
+) -> None:
+    rt = home_runtime(publish_window=0.5)
+    hold_the_refresh(rt)
+    with_viewers(rt, fake_slack, clock)
+    other = home_runtime(publish_window=0.5)  # another process: it knows no member list yet
+    fake_slack.reset_calls()
+
+    done = other.home.refresh_viewers(token="the-test")
+
+    published = [c.args["user_id"] for c in fake_slack.calls_to("views.publish")]
+    assert published == VIEWERS[::-1]  # each once, the most recent viewer first
+    assert done.published == 40 and done.reads == 1  # the history was read once
+    members = [c.args["channel"] for c in fake_slack.calls_to("conversations.members")]
+    assert len(members) == len(set(members)) == 2  # one call per private room
+    assert {c.method for c in fake_slack.calls} == {"views.publish", "conversations.members"}
+    insider = home_text(fake_slack.home_views["U0VIEW007"])
+    outsider = home_text(fake_slack.home_views["U0VIEW008"])
+    assert "Wayne" in insider and "*All open* (4)" in insider and "Stark" not in insider
+    assert "Wayne" not in outsider and "*All open* (3)" in outsider
+    assert "*Last 30 days* — 4 escalations" in insider
+    assert "*Last 30 days* — 3 escalations" in outsider
+
+
+def test_a_refresh_stays_within_slacks_publish_limit(home_runtime, fake_slack, clock) -> None:
+    # Slack's 100 a minute, compressed: 10 a second. The bot paces 90 per 9 s window.
+    rt = home_runtime(publish_window=9.0)
+    token = hold_the_refresh(rt)
+    with_viewers(rt, fake_slack, clock, VIEWERS[:30])
+    fake_slack.set_rate_limit("views.publish", 10, window=1.0)
+    fake_slack.reset_calls()
+
+    started = time.monotonic()
+    opener = threading.Timer(
+        1.0, open_home, args=(SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app), "U0VIEW039")
+    )
+    opener.start()  # someone opens the tab meanwhile: their publish takes its turn too
+    rt.home.refresh_viewers(token=token)
+    opener.join()
+
+    calls = fake_slack.calls_to("views.publish")
+    assert [c.status for c in calls] == [200] * len(calls)  # never refused with a 429
+    assert {c.args["user_id"] for c in calls} == {*VIEWERS[:30], "U0VIEW039"}
+    assert time.monotonic() - started > 2.5  # 31 publishes at 10 a second
+
+
+def test_a_change_during_a_refresh_reaches_every_viewer(home_runtime, fake_slack, clock) -> None:
+    rt = home_runtime(publish_window=9.0)  # a publish every 0.1 s
+    token = hold_the_refresh(rt)
+    slack = with_viewers(rt, fake_slack, clock, VIEWERS[:20])
+    fake_slack.reset_calls()
+
+    refresh = threading.Thread(target=lambda: results.append(rt.home.refresh_viewers(token=token)))
+    results: list = []
+    refresh.start()
+    wait_until(lambda: len(fake_slack.calls_to("views.publish")) >= 5, "five publishes")
+    channel = fake_slack.channel_by_name(f"esc-{today()}-acme")
+    slack.click(channel.id, "step_done", "assessment", user="U0INCCMDR")
+    changed = time.monotonic()
+    refresh.join(timeout=30)
+
+    (done,) = results
+    assert done.reads == 2  # read again after the change, not once per viewer
+    calls = fake_slack.calls_to("views.publish")
+    after = {c.args["user_id"] for c in calls if c.started > changed}
+    assert after == set(VIEWERS[:20])  # everyone ends up with the state after the change
+    assert 20 < len(calls) < 40  # those drawn before the change, again; nobody else twice
+    # the pass went on with those not yet shown anything before coming back
+    assert {c.args["user_id"] for c in calls[:20]} == set(VIEWERS[:20])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -167,3 +168,52 @@ def test_run_fails_fast_on_a_token_slack_refuses(
     assert result.stderr.strip().splitlines() == [
         "warroom: Slack refused SLACK_BOT_TOKEN (invalid_auth)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("localhost:6379", "must specify one of the following schemes"),
+        ("redis://localhost:notaport/0", "Port could not be cast to integer"),
+        ("redis://localhost:99999/0", "Port out of range"),
+    ],
+)
+def test_run_refuses_a_malformed_redis_url_in_one_line(
+    fake_slack, redis_url, prefix, tmp_path, config_file, url, reason
+) -> None:
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
+    env["REDIS_URL"] = url
+    result = run_fails(env)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"warroom: REDIS_URL {url} is not usable: ") and reason in line
+
+
+def test_a_missing_token_is_told_before_the_heavy_imports(
+    fake_slack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    """Start-up time is mostly imports (Bolt, slack_sdk, anthropic: seconds on a busy two-core
+    machine); a missing token is told before any of them. `python -X importtime` lists every
+    module the process imported, so the test does not depend on how loaded the machine is
+    (bench/startup.py measures the time)."""
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
+    del env["SLACK_BOT_TOKEN"]
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *warroom("run")[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import ")}
+    said = [line for line in lines if not line.startswith("import ")]
+    assert said == ["warroom: SLACK_BOT_TOKEN must be set (see README, Configuration)"]
+    assert "bot.settings" in imported  # the listing works
+    heavy = {"slack_bolt", "slack_sdk", "anthropic", "apscheduler", "agents.vp", "bot.runtime"}
+    assert not heavy & imported
