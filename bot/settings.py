@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,6 +87,29 @@ class Settings(BaseSettings):
         0.5, gt=0, le=10, validation_alias=_env("WARROOM_SCHEDULER_POLL", "scheduler_poll")
     )
 
+    # /metrics on a listener of its own ("host:port", e.g. 127.0.0.1:9100), and no longer on
+    # the port Slack's requests arrive on, which is public. Unset: /metrics on that port.
+    metrics_address: str | None = Field(
+        None, validation_alias=_env("WARROOM_METRICS_ADDRESS", "metrics_address")
+    )
+    # Set: /metrics answers only requests carrying `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = Field(
+        None, validation_alias=_env("WARROOM_METRICS_TOKEN", "metrics_token")
+    )
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        split_address(value)
+        return value
+
+    @property
+    def metrics_bind(self) -> tuple[str, int] | None:
+        """The metrics listener's (host, port), when it has one of its own."""
+        return split_address(self.metrics_address) if self.metrics_address else None
+
     def config_path(self) -> Path | None:
         """The config file to read: the explicit one, else ./warroom.yaml when present."""
         if self.config_file is not None:
@@ -109,6 +132,15 @@ class Settings(BaseSettings):
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token and self.slack_app_token.get_secret_value())
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port" ("[::1]:port" for IPv6); ValueError if it is not one."""
+    host, colon, port = address.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{address!r} is not host:port (like 127.0.0.1:9100)")
+    return host, int(port)
 
 
 class SettingsError(ValueError):
