@@ -71,7 +71,7 @@ def _protocols_check(path: str | None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from bot.config import ConfigError
     from bot.logs import configure_logging
-    from bot.runtime import connect_redis, load_definitions
+    from bot.runtime import connect_redis, load_definitions, redis_problem
     from protocols.loader import ProtocolError
 
     try:
@@ -91,11 +91,14 @@ def _run(args: argparse.Namespace) -> int:
         load_definitions(settings)
     except (ConfigError, ProtocolError) as e:
         return _fail(str(e).replace("\n", "; "))
-    client = connect_redis(settings)
+    try:
+        client = connect_redis(settings)
+    except ValueError as e:  # a REDIS_URL redis-py cannot parse
+        return _fail(f"REDIS_URL {redacted_url(settings.redis_url)} is not usable: {e}")
     try:
         client.ping()
     except Exception as e:
-        return _fail(f"cannot reach Redis at {redacted_url(settings.redis_url)}: {e}")
+        return _fail(redis_problem(e, settings.redis_url))
     finally:
         client.close()
     problem = _check_slack(settings)

@@ -30,7 +30,7 @@ from bot.services.home import Digest, Home
 from bot.services.mentions import Mentions
 from bot.services.room import RoomChanges
 from bot.services.timers import TimerFiring
-from bot.settings import Settings
+from bot.settings import Settings, redacted_url, url_password
 from bot.slack.gateway import SlackGateway, build_client
 from bot.store import Keys, Store
 from protocols.loader import load_protocol
@@ -93,6 +93,9 @@ def load_definitions(settings: Settings) -> tuple[Protocol, WarroomConfig]:
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
+    """The Redis of REDIS_URL, as redis-py's `from_url` reads it: `rediss://` is TLS, with
+    the server's CA in `?ssl_ca_certs=/path/ca.crt` when a private CA signed it; a password
+    (and an ACL user) goes before the host: `rediss://[user]:password@host:port/0`."""
     # Short timeouts and one immediate retry: a command on a connection that died with a
     # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
     # the ack path well within Slack's 3 s.
@@ -103,6 +106,25 @@ def connect_redis(settings: Settings) -> redis.Redis:
         health_check_interval=15,
         retry=Retry(NoBackoff(), 1),
     )
+
+
+def redis_problem(error: BaseException, url: str) -> str:
+    """Why the Redis at `url` cannot be used, in one line that never shows its password."""
+    where = redacted_url(url)
+    cause = error.__cause__ if isinstance(error.__cause__, redis.RedisError) else error
+    if isinstance(cause, redis.AuthenticationError):
+        # Reached, but it will not let us in: not a network problem, so do not call it one.
+        if url_password(url):
+            return f"Redis at {where} refused the password in REDIS_URL"
+        return (
+            f"Redis at {where} wants a password: give it in REDIS_URL, as "
+            "redis://:PASSWORD@host:port/0 (rediss:// for TLS)"
+        )
+    text = " ".join(str(cause).split())
+    password = url_password(url)
+    if password:
+        text = text.replace(password, "***")
+    return f"cannot reach Redis at {where}: {text}"
 
 
 def warm_pool(client: redis.Redis, size: int) -> None:

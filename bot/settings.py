@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -157,11 +158,21 @@ def load_settings() -> Settings:
         raise SettingsError(f"{name}: {err['msg']}") from None
 
 
+def url_password(url: str) -> str | None:
+    """The password a Redis URL carries: before the host, or as redis-py's `?password=`."""
+    parts = urlsplit(url)
+    if parts.password:
+        return unquote(parts.password)
+    given = parse_qs(parts.query).get("password")
+    return given[-1] if given else None
+
+
 def redacted_url(url: str) -> str:
     """A URL fit for a message or a log line: its password, if any, shown as `***`."""
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if at and ":" in userinfo:
+        user = userinfo.partition(":")[0]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+    return urlunsplit(parts._replace(query=query))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import redis
 
+from bot.runtime import redis_problem
 from bot.settings import redacted_url
 from loopback.server import free_port
 
@@ -64,7 +65,7 @@ def _external(url: str, prefix: str) -> SandboxRedis:
         client.ping()
     except redis.RedisError as e:
         client.close()
-        raise StateError(f"cannot reach Redis at {redacted_url(url)} (REDIS_URL): {e}") from None
+        raise StateError(f"{redis_problem(e, url)} (REDIS_URL)") from None
 
     def delete_keys() -> None:
         try:
