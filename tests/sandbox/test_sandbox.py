@@ -149,6 +149,14 @@ def test_without_redis_url_a_private_redis_server_is_started(tmp_path: Path) -> 
             assert client.ping()
         finally:
             client.close()
+        # Nobody else on the machine may write to it (it holds the bot's pickled jobs).
+        port = urlsplit(state.url).port
+        stranger = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+        try:
+            with pytest.raises(redis.AuthenticationError):
+                stranger.set("job", "pickled code")
+        finally:
+            stranger.close()
     finally:
         state.close()
     client = redis.Redis.from_url(state.url, socket_connect_timeout=0.5)
