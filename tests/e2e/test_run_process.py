@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,9 @@ from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCFILE = ROOT / "Procfile"
 
 
 @contextmanager
@@ -135,6 +141,54 @@ def test_metrics_on_their_own_address_want_the_bearer_token(
             fake_slack, SIGNING_SECRET, url=f"http://127.0.0.1:{metrics_port}/slack/events"
         )
         assert slack_on_metrics.command("help").status == 404
+
+
+def test_the_procfile_serves_metrics_on_their_own_address_too(
+    fake_slack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    (web,) = [line for line in PROCFILE.read_text().splitlines() if line.startswith("web:")]
+    port, metrics_port = free_port(), free_port()
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        PORT=port,
+        WARROOM_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}",
+        WARROOM_METRICS_TOKEN="scrape-me",
+    )
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # As a platform runs it: the line, by a shell.
+    proc = subprocess.Popen(
+        ["bash", "-c", "exec " + web.removeprefix("web:").strip()],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "the Procfile's web process exited"
+            try:
+                if get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the Procfile's web process did not start"
+            time.sleep(0.1)
+        assert get(f"http://127.0.0.1:{port}/metrics")[0] == 404
+        metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert http_request(metrics, headers={"Authorization": "Bearer scrape-me"})[0] == 200
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_a_metrics_token_alone_guards_the_main_port(
