@@ -46,7 +46,9 @@ class WarroomWSGI:
             status_box.append(status)
             return start_response(status, headers, *args)
 
-        on_metrics_listener = environ.get("SERVER_PORT") == self.metrics_port
+        on_metrics_listener = (
+            self.metrics_port is not None and environ.get("SERVER_PORT") == self.metrics_port
+        )
         if method == "GET" and path == "/healthz":
             body = self._health(recording_start)
         elif (
