@@ -101,10 +101,10 @@ class Settings(BaseSettings):
     @field_validator("metrics_address")
     @classmethod
     def _host_and_port(cls, value: str | None) -> str | None:
-        if not value:
+        if not value or not value.strip():
             return None
         split_address(value)
-        return value
+        return value.strip()
 
     @property
     def metrics_bind(self) -> tuple[str, int] | None:
