@@ -10,7 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from bot.config import WarroomConfig, load_config
-from bot.settings import Settings
+from bot.settings import Settings, redacted_url, url_password
 from protocols.loader import load_protocol
 from protocols.schema import Protocol
 
@@ -24,7 +24,9 @@ def load_definitions(settings: Settings) -> tuple[Protocol, WarroomConfig]:
 
 def connect_redis(settings: Settings) -> redis.Redis:
     """The Redis client of REDIS_URL (ValueError when redis-py cannot parse the URL); it
-    connects on first use."""
+    connects on first use. `rediss://` is TLS, with the server's CA in
+    `?ssl_ca_certs=/path/ca.crt` when a private CA signed it; a password (and an ACL user)
+    goes before the host: `rediss://[user]:password@host:port/0`."""
     # Short timeouts and one immediate retry: a command on a connection that died with a
     # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
     # the ack path well within Slack's 3 s.
@@ -35,3 +37,22 @@ def connect_redis(settings: Settings) -> redis.Redis:
         health_check_interval=15,
         retry=Retry(NoBackoff(), 1),
     )
+
+
+def redis_problem(error: BaseException, url: str) -> str:
+    """Why the Redis at `url` cannot be used, in one line that never shows its password."""
+    where = redacted_url(url)
+    cause = error.__cause__ if isinstance(error.__cause__, redis.RedisError) else error
+    if isinstance(cause, redis.AuthenticationError):
+        # Reached, but it will not let us in: not a network problem, so do not call it one.
+        if url_password(url):
+            return f"Redis at {where} refused the password in REDIS_URL"
+        return (
+            f"Redis at {where} wants a password: give it in REDIS_URL, as "
+            "redis://:PASSWORD@host:port/0 (rediss:// for TLS)"
+        )
+    text = " ".join(str(cause).split())
+    password = url_password(url)
+    if password:
+        text = text.replace(password, "***")
+    return f"cannot reach Redis at {where}: {text}"

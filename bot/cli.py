@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.settings import Settings, SettingsError, load_settings, redacted_url
 
@@ -138,10 +139,14 @@ def _run(args: argparse.Namespace) -> int:
     missing = settings.missing_for_run()
     if missing:
         return _fail(f"{' and '.join(missing)} must be set (see README, Configuration)")
+    if settings.metrics_bind and settings.metrics_bind[1] == settings.port:
+        return _fail(
+            f"WARROOM_METRICS_ADDRESS must use another port than the HTTP port ({settings.port})"
+        )
 
     # Nothing heavy yet: Bolt, slack_sdk and the model's SDK take seconds to import on a small
     # machine, and only a process that will run needs them (bot.boot stays clear of them).
-    from bot.boot import connect_redis, load_definitions
+    from bot.boot import connect_redis, load_definitions, redis_problem
     from bot.config import ConfigError
     from bot.logs import configure_logging
     from protocols.loader import ProtocolError
@@ -158,7 +163,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         client.ping()
     except Exception as e:
-        return _fail(f"cannot reach Redis at {where}: {e}")
+        return _fail(redis_problem(e, settings.redis_url))
     finally:
         client.close()
     problem = _check_slack(settings)
@@ -212,7 +217,10 @@ def _run_socket_mode(settings: Settings) -> int:
 
     runtime = build_runtime(settings)
     runtime.start()
-    server = _serve_health(WarroomWSGI(runtime, slack_events=False), settings.port)
+    app = WarroomWSGI(runtime, slack_events=False)
+    servers = [_serve_health(app, "0.0.0.0", settings.port)]
+    if settings.metrics_bind:
+        servers.append(_serve_health(app, *settings.metrics_bind))
     token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
     handler = SocketModeHandler(runtime.app, token)
     stop = threading.Event()
@@ -225,23 +233,26 @@ def _run_socket_mode(settings: Settings) -> int:
     closing = threading.Thread(target=handler.close, name="socket-close", daemon=True)
     closing.start()
     runtime.close()
-    server.shutdown()
+    for server in servers:
+        server.shutdown()
     closing.join(timeout=2)
     return 0
 
 
-def _serve_health(app: object, port: int) -> object:
+def _serve_health(app: object, host: str, port: int) -> Any:
+    import socket
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     class Server(ThreadingMixIn, WSGIServer):
         daemon_threads = True
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = make_server("0.0.0.0", port, app, server_class=Server, handler_class=QuietHandler)  # type: ignore[arg-type]
+    server = make_server(host, port, app, server_class=Server, handler_class=QuietHandler)  # type: ignore[arg-type]
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
     return server
 
@@ -249,11 +260,15 @@ def _serve_health(app: object, port: int) -> object:
 def _run_http(settings: Settings, *, threads: int) -> int:
     from gunicorn.app.base import BaseApplication
 
-    port = settings.port
+    # Slack's requests on the public port; /metrics on its own listener when it has one
+    # (bot/wsgi.py tells the two apart by the port a request came in on).
+    binds = [f"0.0.0.0:{settings.port}"]
+    if settings.metrics_address:
+        binds.append(settings.metrics_address)
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            self.cfg.set("bind", f"0.0.0.0:{port}")
+            self.cfg.set("bind", binds)
             self.cfg.set("workers", int(os.environ.get("WEB_CONCURRENCY", "1")))
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", threads)

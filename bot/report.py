@@ -349,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     on stderr when settings, the protocol or Redis stand in the way."""
     import redis
 
-    from bot.boot import connect_redis, load_definitions
+    from bot.boot import connect_redis, load_definitions, redis_problem
     from bot.config import ConfigError
     from bot.domain.errors import Unavailable
     from bot.settings import SettingsError, load_settings, redacted_url
@@ -398,8 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         history = Store(client, Keys(settings.redis_prefix)).history(since)
     except (Unavailable, redis.ConnectionError, redis.TimeoutError) as e:
-        cause = str(e.__cause__ or e).replace("\n", " ")
-        return _fail(f"cannot reach Redis at {where}: {cause}")
+        return _fail(redis_problem(e, settings.redis_url))
     finally:
         client.close()
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -87,6 +88,29 @@ class Settings(BaseSettings):
         0.5, gt=0, le=10, validation_alias=_env("WARROOM_SCHEDULER_POLL", "scheduler_poll")
     )
 
+    # /metrics on a listener of its own ("host:port", e.g. 127.0.0.1:9100), and no longer on
+    # the port Slack's requests arrive on, which is public. Unset: /metrics on that port.
+    metrics_address: str | None = Field(
+        None, validation_alias=_env("WARROOM_METRICS_ADDRESS", "metrics_address")
+    )
+    # Set: /metrics answers only requests carrying `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = Field(
+        None, validation_alias=_env("WARROOM_METRICS_TOKEN", "metrics_token")
+    )
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        split_address(value)
+        return value.strip()
+
+    @property
+    def metrics_bind(self) -> tuple[str, int] | None:
+        """The metrics listener's (host, port), when it has one of its own."""
+        return split_address(self.metrics_address) if self.metrics_address else None
+
     def config_path(self) -> Path | None:
         """The config file to read: the explicit one, else ./warroom.yaml when present."""
         if self.config_file is not None:
@@ -111,6 +135,15 @@ class Settings(BaseSettings):
         return bool(self.slack_app_token and self.slack_app_token.get_secret_value())
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """("host", port) of "host:port" ("[::1]:port" for IPv6); ValueError if it is not one."""
+    host, colon, port = address.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{address!r} is not host:port (like 127.0.0.1:9100)")
+    return host, int(port)
+
+
 class SettingsError(ValueError):
     """The environment holds a value warroom cannot use; the message is one line."""
 
@@ -125,11 +158,21 @@ def load_settings() -> Settings:
         raise SettingsError(f"{name}: {err['msg']}") from None
 
 
+def url_password(url: str) -> str | None:
+    """The password a Redis URL carries: before the host, or as redis-py's `?password=`."""
+    parts = urlsplit(url)
+    if parts.password:
+        return unquote(parts.password)
+    given = parse_qs(parts.query).get("password")
+    return given[-1] if given else None
+
+
 def redacted_url(url: str) -> str:
     """A URL fit for a message or a log line: its password, if any, shown as `***`."""
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if at and ":" in userinfo:
+        user = userinfo.partition(":")[0]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+    return urlunsplit(parts._replace(query=query))

@@ -1,10 +1,15 @@
 """The HTTP face of `warroom run`: Slack's requests, a health check and metrics, as WSGI.
 
-Served by gunicorn (`warroom run`, or the Procfile); `create_app()` is its factory.
+Served by gunicorn (`warroom run`, or the Procfile); `create_app()` is its factory. With
+WARROOM_METRICS_ADDRESS, the same app is also served on that listener, which answers only
+/metrics and /healthz, and the public one no longer answers /metrics; with
+WARROOM_METRICS_TOKEN, /metrics wants that bearer token. Which listener a request came in on
+is its SERVER_PORT (gunicorn and wsgiref set it from the listening socket).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sys
@@ -27,6 +32,10 @@ class WarroomWSGI:
         self.runtime = runtime
         self.slack = SlackRequestHandler(runtime.app, path="/slack/events")
         self.slack_events = slack_events
+        bind = runtime.settings.metrics_bind
+        self.metrics_port = str(bind[1]) if bind else None
+        token = runtime.settings.metrics_token
+        self.metrics_token = token.get_secret_value().encode() if token else None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -37,16 +46,18 @@ class WarroomWSGI:
             status_box.append(status)
             return start_response(status, headers, *args)
 
+        on_metrics_listener = (
+            self.metrics_port is not None and environ.get("SERVER_PORT") == self.metrics_port
+        )
         if method == "GET" and path == "/healthz":
             body = self._health(recording_start)
-        elif method == "GET" and path == "/metrics":
-            body = self._respond(
-                recording_start,
-                "200 OK",
-                self.runtime.metrics.render(),
-                self.runtime.metrics.content_type,
-            )
-        elif path == "/slack/events" and self.slack_events:
+        elif (
+            method == "GET"
+            and path == "/metrics"
+            and (self.metrics_port is None or on_metrics_listener)
+        ):
+            body = self._metrics(environ, recording_start)
+        elif path == "/slack/events" and self.slack_events and not on_metrics_listener:
             with self.runtime.executor.answering():
                 body = self.slack(environ, recording_start)
         else:
@@ -55,6 +66,22 @@ class WarroomWSGI:
         label = path if path in ("/slack/events", "/healthz", "/metrics") else "other"
         self.runtime.metrics.requests.labels(label, code).inc()
         return body
+
+    def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        if self.metrics_token is not None:
+            scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), self.metrics_token
+            ):
+                return self._respond(
+                    start_response,
+                    "401 Unauthorized",
+                    b"a bearer token is required\n",
+                    "text/plain",
+                    [("WWW-Authenticate", 'Bearer realm="warroom metrics"')],
+                )
+        metrics = self.runtime.metrics
+        return self._respond(start_response, "200 OK", metrics.render(), metrics.content_type)
 
     def _health(self, start_response: StartResponse) -> list[bytes]:
         redis_ok = self.runtime.ready()
@@ -70,9 +97,16 @@ class WarroomWSGI:
 
     @staticmethod
     def _respond(
-        start_response: StartResponse, status: str, body: bytes, ctype: str
+        start_response: StartResponse,
+        status: str,
+        body: bytes,
+        ctype: str,
+        headers: list[tuple[str, str]] | None = None,
     ) -> list[bytes]:
-        start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+        start_response(
+            status,
+            [("Content-Type", ctype), ("Content-Length", str(len(body))), *(headers or [])],
+        )
         return [body]
 
 

@@ -39,10 +39,3 @@ def register(app: App, mentions: Mentions, gateway: SlackGateway) -> None:
         guarded("answering", refuse, run)
 
     app.event("app_mention")(ack=ack_mention, lazy=[answer])
-
-    # The app subscribes to channel messages (for what comes next: the agent reading the room);
-    # until then they are acknowledged, so Slack sees every delivery succeed.
-    def ack_message(ack: Ack) -> None:
-        ack()
-
-    app.event("message")(ack_message)

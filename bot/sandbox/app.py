@@ -162,6 +162,9 @@ class Sandbox:
             "config_file": config_file,
             "memory_dir": memory_dir,
             "anthropic_api_key": api_key,
+            # /metrics stays beside the bot, on 127.0.0.1 like everything the sandbox serves.
+            "metrics_address": None,
+            "metrics_token": None,
         }
         if self.clock_scale is not None:
             overrides["clock_scale"] = self.clock_scale

@@ -8,6 +8,7 @@ over TCP in this process. The bot connects with ``redis.Redis.from_url`` either 
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import redis
 
+from bot.boot import redis_problem
 from bot.settings import redacted_url
 from loopback.server import free_port
 
@@ -64,7 +66,7 @@ def _external(url: str, prefix: str) -> SandboxRedis:
         client.ping()
     except redis.RedisError as e:
         client.close()
-        raise StateError(f"cannot reach Redis at {redacted_url(url)} (REDIS_URL): {e}") from None
+        raise StateError(f"{redis_problem(e, url)} (REDIS_URL)") from None
 
     def delete_keys() -> None:
         try:
@@ -93,10 +95,12 @@ class RedisServer:
 
     proc: subprocess.Popen[bytes]
     port: int
+    password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -109,10 +113,18 @@ class RedisServer:
 
 
 def start_redis_server(
-    binary: str, folder: Path, *, port: int | None = None, extra: tuple[str, ...] = ()
+    binary: str,
+    folder: Path,
+    *,
+    port: int | None = None,
+    password: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> RedisServer:
-    """Start `binary` on `port` (a free one by default) and wait until it answers."""
+    """Start `binary` on `port` (a free one by default), wanting `password` if one is given,
+    and wait until it answers."""
     port = port or free_port()
+    if password:
+        extra = ("--requirepass", password, *extra)
     folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
         [
@@ -132,7 +144,7 @@ def start_redis_server(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    server = RedisServer(proc, port)
+    server = RedisServer(proc, port, password)
     deadline = time.monotonic() + 10
     while not _answers(server.url):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -143,14 +155,16 @@ def start_redis_server(
 
 
 def _private_server(binary: str, prefix: str, workdir: Path) -> SandboxRedis:
-    server = start_redis_server(binary, workdir / "redis")
+    # A password nobody else knows: anyone on this machine could otherwise write the job
+    # store's pickled jobs, which the bot unpickles, and so run code as this user.
+    server = start_redis_server(binary, workdir / "redis", password=secrets.token_urlsafe(24))
     return SandboxRedis(
         url=server.url,
         prefix=prefix,
         kind="redis-server",
         description=(
             f"a private redis-server on 127.0.0.1:{server.port} "
-            "(in memory; gone when the sandbox stops)"
+            "(in memory, with a password of its own; gone when the sandbox stops)"
         ),
         _cleanup=[server.stop],
     )

@@ -13,6 +13,15 @@ as package data under ``bot/sandbox/static/``), and ``/ui/*`` is the page's JSON
   the person's actions, handed to ``Interactions``, which calls the app as Slack would.
 - ``POST /ui/open``: the page is (re)loaded. A Slack client that reloads loses the modals
   it showed, so the person's open modals are closed (``view_closed`` where asked for).
+
+Only the sandbox's own page may use it: any other web page the person has open could send
+it requests (a form or ``fetch`` to 127.0.0.1), or, renaming its own host to 127.0.0.1 (DNS
+rebinding), read the answers: the workspace, and drafts written with the person's model
+key. So every request must name the sandbox itself as its ``Host`` (127.0.0.1 or localhost
+on its port) and, when it carries an ``Origin``, come from the sandbox's own page; and every
+action must be ``application/json``, which a page elsewhere cannot send without the
+browser first asking permission (CORS preflight) the sandbox never grants. Anything else
+is refused with 403.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox.interactions import Interactions, Outcome
 from loopback.slack import SlackEmulator
@@ -77,6 +86,9 @@ class WorkspacePage:
     def route(
         self, method: str, path: str, query: str, body: bytes, headers: Any
     ) -> tuple[int, bytes, str, dict[str, str]]:
+        refusal = self._refusal(method, headers)
+        if refusal:
+            return _json(403, {"ok": False, "error": refusal})
         try:
             if method == "GET" and path in ("/", "/index.html"):
                 return self._static("index.html")
@@ -100,6 +112,28 @@ class WorkspacePage:
         except ValueError as e:
             return _json(400, {"ok": False, "error": str(e)})
         return _json(404, {"ok": False, "error": "not found"})
+
+    def _own_hosts(self) -> set[str]:
+        """The ``Host`` values that name this sandbox: 127.0.0.1 or localhost, on its port."""
+        port = urlsplit(self.emulator.root).port
+        hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+        if port == 80:  # browsers leave the default port out
+            hosts |= {"127.0.0.1", "localhost"}
+        return hosts
+
+    def _refusal(self, method: str, headers: Any) -> str:
+        """Why a request does not come from the sandbox's own page, or "" if it does."""
+        own = self._own_hosts()
+        if (headers.get("Host") or "").strip().lower() not in own:
+            return "this sandbox answers only requests to its own address"
+        origin = headers.get("Origin")
+        if origin is not None and origin.strip().lower() not in {f"http://{h}" for h in own}:
+            return "this sandbox answers only its own page"
+        if method not in ("GET", "HEAD"):
+            mime = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+            if mime != "application/json":
+                return "actions must be sent as application/json"
+        return ""
 
     def _static(self, name: str) -> tuple[int, bytes, str, dict[str, str]]:
         # Only plain file names of the static folder: no paths, so nothing else is reachable.

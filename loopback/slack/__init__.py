@@ -4,10 +4,10 @@ benchmarks.
 
 The modules: ``records`` (what it keeps, Slack's limits), ``workspace`` (state, seeding,
 queries), ``shapes`` (the objects the API answers), ``methods`` (the Web API, by family),
-``faults`` (injected errors and rate limits), ``responses`` (response URLs, trigger ids),
-``page`` (what the sandbox page needs), ``wire`` and ``emulator`` (the server). The client
-side, what Slack sends an app, is ``client`` (building and signing requests) and ``driver``
-(sending them).
+``blockkit`` (Slack's limits on blocks and views), ``faults`` (injected errors and rate
+limits), ``responses`` (response URLs, trigger ids), ``page`` (what the sandbox page needs),
+``wire`` and ``emulator`` (the server). The client side, what Slack sends an app, is
+``client`` (building and signing requests) and ``driver`` (sending them).
 """
 
 from loopback.slack.emulator import FakeSlack, SlackEmulator

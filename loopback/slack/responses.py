@@ -1,7 +1,8 @@
 """What Slack issues when a person acts, and what it does with the app's answers to it:
-``response_url`` endpoints (served under /response/, up to five uses each) and
-``trigger_id`` values. A response URL or trigger issued for a person's action carries that
-person, so answers to it become what Slack shows them (an ephemeral message, a modal)."""
+``response_url`` endpoints (served under /response/, up to five uses each, refusing the
+content Slack refuses) and ``trigger_id`` values. A response URL or trigger issued for a
+person's action carries that person, so answers to it become what Slack shows them (an
+ephemeral message, a modal)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from loopback.slack.records import RESPONSE_URL_USES, Message, ResponseTarget, Trigger, truthy
+from loopback.slack.blockkit import check_message_blocks
+from loopback.slack.records import (
+    MAX_TEXT_CHARS,
+    RESPONSE_URL_USES,
+    Message,
+    ResponseTarget,
+    SlackError,
+    Trigger,
+    truthy,
+)
 from loopback.slack.wire import send
 from loopback.slack.workspace import Workspace
 
@@ -70,7 +80,13 @@ class Responses(Workspace):
                     payload = json.loads(body or b"null")
                 except ValueError:
                     payload = None
-                if isinstance(payload, dict):
+                refusal = _refusal(payload) if isinstance(payload, dict) else None
+                if refusal is not None:
+                    # Not documented: the status and body for content Slack refuses here;
+                    # incoming webhooks answer their documented errors as HTTP 400 with the
+                    # code as the body, and this emulator does the same.
+                    status, reply = 400, refusal
+                elif isinstance(payload, dict):
                     posted.append(payload)
                     status, reply = 200, "ok"
                     target = self._response_targets.get(token)
@@ -124,3 +140,23 @@ class Responses(Workspace):
                 ephemeral_for=None if public else target.user,
             )
         )
+
+
+def _refusal(payload: dict[str, Any]) -> str | None:
+    """Why Slack would refuse a message posted to a response_url, or None: the limits of
+    chat.postMessage, less the cumulative text of blocks (see ``blockkit``)."""
+    text = payload.get("text")
+    if text is not None and len(str(text)) > MAX_TEXT_CHARS:
+        return "msg_too_long"
+    blocks = payload.get("blocks")
+    if blocks is None:
+        return None
+    if not isinstance(blocks, list) or not all(
+        isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks
+    ):
+        return "invalid_blocks"
+    try:
+        check_message_blocks(blocks, cumulative=False)
+    except SlackError as e:
+        return e.error
+    return None

@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from loopback.harness import get, warroom, warroom_env
-from loopback.server import free_port
+from loopback.server import free_port, http_request
 from loopback.slack import FakeSlack
 from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[2]
+PROCFILE = ROOT / "Procfile"
 
-@pytest.fixture
-def server(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[str]:
-    port = free_port()
-    env = warroom_env(
-        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
-    )
+
+@contextmanager
+def serving(env: dict[str, str], port: int) -> Iterator[str]:
+    """`warroom run` on `port` with `env`, healthy: its base URL."""
     proc = subprocess.Popen(
         warroom("run", "--port", str(port)),
         env=env,
@@ -55,6 +58,15 @@ def server(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[str
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+@pytest.fixture
+def server(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[str]:
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
+    with serving(env, free_port()) as base:
+        yield base
 
 
 def test_run_serves_slack_health_and_metrics(server: str, fake_slack: FakeSlack) -> None:
@@ -90,6 +102,139 @@ def test_run_serves_slack_health_and_metrics(server: str, fake_slack: FakeSlack)
     assert 'warroom_http_requests_total{path="/slack/events",status="401"} 1.0' in text
     assert 'warroom_slack_api_calls_total{method="conversations.create"} 1.0' in text
     assert get(f"{server}/nope")[0] == 404
+
+
+def test_metrics_on_their_own_address_want_the_bearer_token(
+    fake_slack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    metrics_port = free_port()
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        WARROOM_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}",
+        WARROOM_METRICS_TOKEN="scrape-me",
+    )
+    with serving(env, free_port()) as base:
+        # The public port, where Slack's requests arrive, no longer shows the metrics...
+        assert get(f"{base}/metrics")[0] == 404
+        assert get(f"{base}/healthz")[0] == 200
+        driver = SlackDriver(fake_slack, SIGNING_SECRET, url=f"{base}/slack/events")
+        assert driver.command("help").status == 200
+        # ...their own listener does, to Prometheus with the token only.
+        status, body, headers = http_request(metrics)
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        assert b"warroom_" not in body
+        for wrong in ("Bearer scrape-you", "Basic c2NyYXBlLW1l", "scrape-me", "Bearer "):
+            assert http_request(metrics, headers={"Authorization": wrong})[0] == 401, wrong
+        status, body, _ = http_request(metrics, headers={"Authorization": "Bearer scrape-me"})
+        assert status == 200
+        assert b'warroom_http_requests_total{path="/slack/events",status="200"} 1.0' in body
+        assert b'warroom_http_requests_total{path="/metrics",status="401"} 5.0' in body
+        # ...and serves nothing of Slack's.
+        assert get(f"http://127.0.0.1:{metrics_port}/healthz")[0] == 200
+        slack_on_metrics = SlackDriver(
+            fake_slack, SIGNING_SECRET, url=f"http://127.0.0.1:{metrics_port}/slack/events"
+        )
+        assert slack_on_metrics.command("help").status == 404
+
+
+def test_the_procfile_serves_metrics_on_their_own_address_too(
+    fake_slack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    (web,) = [line for line in PROCFILE.read_text().splitlines() if line.startswith("web:")]
+    port, metrics_port = free_port(), free_port()
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        PORT=port,
+        WARROOM_METRICS_ADDRESS=f"127.0.0.1:{metrics_port}",
+        WARROOM_METRICS_TOKEN="scrape-me",
+    )
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # As a platform runs it: the line, by a shell.
+    proc = subprocess.Popen(
+        ["bash", "-c", "exec " + web.removeprefix("web:").strip()],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "the Procfile's web process exited"
+            try:
+                if get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the Procfile's web process did not start"
+            time.sleep(0.1)
+        assert get(f"http://127.0.0.1:{port}/metrics")[0] == 404
+        metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert http_request(metrics, headers={"Authorization": "Bearer scrape-me"})[0] == 200
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_metrics_token_alone_guards_the_main_port(
+    fake_slack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        WARROOM_METRICS_TOKEN="scrape-me",
+    )
+    with serving(env, free_port()) as base:
+        assert get(f"{base}/metrics")[0] == 401
+        auth = {"Authorization": "Bearer scrape-me"}
+        assert http_request(f"{base}/metrics", headers=auth)[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("nonsense", "warroom: WARROOM_METRICS_ADDRESS: Value error, 'nonsense' is not host:port"),
+        ("127.0.0.1:SAME", "warroom: WARROOM_METRICS_ADDRESS must use another port than"),
+    ],
+)
+def test_run_refuses_an_unusable_metrics_address(
+    fake_slack, redis_url, prefix, tmp_path, config_file, address, message
+) -> None:
+    port = free_port()
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        WARROOM_METRICS_ADDRESS=address.replace("SAME", str(port)),
+    )
+    result = subprocess.run(
+        warroom("run", "--port", str(port)), env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), lines
 
 
 def run_fails(env: dict) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ from typing import IO, Any
 import pytest
 
 from loopback.harness import get, warroom, warroom_env
-from loopback.server import free_port
+from loopback.server import free_port, http_request
 from loopback.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET
 
@@ -46,10 +46,23 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def bot(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[Bot]:
+def bot_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """More environment for the bot: with the parameter "metrics apart", /metrics on a
+    listener of its own, behind a token."""
+    if getattr(request, "param", None) == "metrics apart":
+        return {
+            "WARROOM_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+            "WARROOM_METRICS_TOKEN": "t0k",
+        }
+    return {}
+
+
+@pytest.fixture
+def bot(fake_slack, redis_url, prefix, tmp_path, config_file, bot_env) -> Iterator[Bot]:
     env = warroom_env(
         fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
     )
+    env.update(bot_env)
     env["SLACK_APP_TOKEN"] = fake_slack.app_token
     del env["SLACK_SIGNING_SECRET"]  # not needed in Socket Mode
     port = free_port()
@@ -148,6 +161,25 @@ def test_socket_mode_serves_health_and_metrics_but_no_events(bot: Bot) -> None:
     assert status == 200 and b'"redis": true' in body
     assert get(f"http://127.0.0.1:{bot.port}/metrics")[0] == 200
     assert get(f"http://127.0.0.1:{bot.port}/slack/events")[0] == 404
+
+
+@pytest.mark.parametrize("bot_env", ["metrics apart"], indirect=True)
+def test_socket_mode_serves_metrics_on_their_own_address_with_the_token(
+    bot: Bot, bot_env: dict[str, str]
+) -> None:
+    metrics = f"http://{bot_env['WARROOM_METRICS_ADDRESS']}/metrics"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            status = get(metrics)[0]
+            break
+        except OSError:
+            assert time.monotonic() < deadline, bot.log()
+            time.sleep(0.1)
+    assert status == 401
+    assert http_request(metrics, headers={"Authorization": "Bearer t0k"})[0] == 200
+    assert get(f"http://127.0.0.1:{bot.port}/metrics")[0] == 404
+    assert get(f"http://127.0.0.1:{bot.port}/healthz")[0] == 200
 
 
 def test_acks_stay_fast_while_slack_refreshes_the_connection(bot: Bot, fake_slack) -> None:

@@ -10,12 +10,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 
 from bot.sandbox import app, workspace
 from bot.sandbox.state import open_redis
+from loopback.server import free_port, http_request
 
 
 def eventually(found: Callable[[], Any], timeout: float = 15) -> Any:
@@ -67,6 +69,26 @@ def test_on_fakeredis_the_bot_runs_and_everything_stops(tmp_path: Path) -> None:
         time.sleep(0.05)
         lingering = [t for t in lingering if t.is_alive()]
     assert not lingering, lingering
+
+
+def test_everything_the_sandbox_serves_stays_on_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A production metrics setting in the shell does not move the sandbox's /metrics.
+    elsewhere = free_port()
+    monkeypatch.setenv("WARROOM_METRICS_ADDRESS", f"0.0.0.0:{elsewhere}")
+    monkeypatch.setenv("WARROOM_METRICS_TOKEN", "production-token")
+    sandbox = app.Sandbox(port=0, env={}, redis_server="", say=lambda _: None).start()
+    try:
+        assert urlsplit(sandbox.url).hostname == "127.0.0.1"
+        bot = urlsplit(sandbox.interactions.request_url)
+        assert bot.hostname == "127.0.0.1"
+        status, body, _ = http_request(f"http://{bot.netloc}/metrics")
+        assert status == 200 and b"warroom_http_requests_total" in body
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", elsewhere), timeout=1).close()
+    finally:
+        sandbox.close()
 
 
 def test_keep_puts_the_files_in_a_folder_that_stays(tmp_path: Path) -> None:
@@ -127,6 +149,14 @@ def test_without_redis_url_a_private_redis_server_is_started(tmp_path: Path) -> 
             assert client.ping()
         finally:
             client.close()
+        # Nobody else on the machine may write to it (it holds the bot's pickled jobs).
+        port = urlsplit(state.url).port
+        stranger = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5)
+        try:
+            with pytest.raises(redis.AuthenticationError):
+                stranger.set("job", "pickled code")
+        finally:
+            stranger.close()
     finally:
         state.close()
     client = redis.Redis.from_url(state.url, socket_connect_timeout=0.5)

@@ -1,5 +1,6 @@
 """How the Web API methods read the arguments they share: cursors and limits, time bounds,
-and message content (text, blocks, attachments, metadata) with Slack's limits."""
+and message content (text, blocks, attachments, metadata) with Slack's limits (those of
+Block Kit are ``blockkit``'s)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import base64
 import binascii
 from typing import Any
 
+from loopback.slack.blockkit import check_message_blocks
 from loopback.slack.records import (
     MAX_ATTACHMENTS,
-    MAX_BLOCKS,
     MAX_TEXT_CHARS,
     SlackError,
     truthy,
@@ -66,8 +67,9 @@ def in_bounds(ts: str, oldest: int, latest: int, inclusive: bool) -> bool:
     return oldest < key < latest
 
 
-def validate_content(args: dict[str, Any]) -> None:
-    """Refuse a message's content as chat.postMessage and chat.update do."""
+def validate_content(args: dict[str, Any], *, cumulative: bool = True) -> None:
+    """Refuse a message's content as chat.postMessage and chat.update do (and a response
+    URL, which is not held to the cumulative text limit of blocks: see ``blockkit``)."""
     text = args.get("text")
     blocks = args.get("blocks")
     attachments = args.get("attachments")
@@ -84,12 +86,11 @@ def validate_content(args: dict[str, Any]) -> None:
     if blocks is not None:
         if isinstance(blocks, str):
             raise SlackError("invalid_blocks_format")
-        if (
-            not isinstance(blocks, list)
-            or len(blocks) > MAX_BLOCKS
-            or not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks)
+        if not isinstance(blocks, list) or not all(
+            isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks
         ):
             raise SlackError("invalid_blocks")
+        check_message_blocks(blocks, cumulative=cumulative)
     if attachments is not None:
         if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
             raise SlackError("invalid_attachments")

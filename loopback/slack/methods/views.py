@@ -8,6 +8,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from loopback.slack.blockkit import check_view
 from loopback.slack.records import VIEW_STACK_LIMIT, SlackError, Trigger, invalid_arguments
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def _require_view(args: dict[str, Any], allowed_types: set[str]) -> dict[str, An
         raise invalid_arguments("[ERROR] missing required field: title")
     if "blocks" in view and not isinstance(view["blocks"], list):
         raise invalid_arguments("[ERROR] blocks must be an array")
+    check_view(view)
     return view
 
 
