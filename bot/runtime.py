@@ -185,6 +185,7 @@ def build_runtime(
     errors.register(app)
     commands.register(app, declaring)
     views.register(app, declaring, gateway)
+    views.register_facts(app, room, gateway)
     actions.register(app, room)
     mentions.register(app, Mentions(store, escalations, room, desk), gateway)
     drafts.register(app, desk, gateway)

@@ -1,4 +1,4 @@
-"""Buttons: a brief's "Mark done"."""
+"""Buttons of the brief: "Mark done" on a step, "Edit" on what the customer may be told."""
 
 from __future__ import annotations
 
@@ -12,17 +12,27 @@ from bot.slack.ids import ActionId
 
 
 def register(app: App, room: RoomChanges) -> None:
-    def ack_step_done(ack: Ack) -> None:
+    def ack_button(ack: Ack) -> None:
         ack()
 
-    def step_done(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        def reply(text: str) -> None:
-            respond(text=text, response_type="ephemeral", replace_original=False)
+    def privately(respond: Respond):  # type: ignore[no-untyped-def]
+        return lambda text: respond(text=text, response_type="ephemeral", replace_original=False)
 
+    def step_done(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         guarded(
             "marking the step done",
-            reply,
+            privately(respond),
             lambda: room.mark_done(body["channel"]["id"], action["value"], body["user"]["id"]),
         )
 
-    app.action(ActionId.STEP_DONE)(ack=ack_step_done, lazy=[step_done])
+    def facts_form(body: dict[str, Any], respond: Respond) -> None:
+        guarded(
+            "opening the form",
+            privately(respond),
+            lambda: room.open_facts_form(
+                body["channel"]["id"], body["user"]["id"], body["trigger_id"]
+            ),
+        )
+
+    app.action(ActionId.STEP_DONE)(ack=ack_button, lazy=[step_done])
+    app.action(ActionId.FACTS_FORM)(ack=ack_button, lazy=[facts_form])

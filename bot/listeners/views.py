@@ -11,7 +11,9 @@ from bot.domain.declaration import Declaration
 from bot.domain.errors import Unavailable
 from bot.listeners.errors import guarded
 from bot.services.declaring import Declaring
+from bot.services.room import RoomChanges
 from bot.slack import blocks
+from bot.slack.brief import read_facts_form
 from bot.slack.forms import read_form
 from bot.slack.gateway import SlackGateway
 from bot.slack.ids import BlockId, CallbackId
@@ -59,3 +61,22 @@ def register(app: App, declaring: Declaring, gateway: SlackGateway) -> None:
         )
 
     app.view(CallbackId.DECLARE_FORM)(ack=ack_form, lazy=[open_room])
+
+
+def register_facts(app: App, room: RoomChanges, gateway: SlackGateway) -> None:
+    """The form from the brief that records what the customer may be told."""
+
+    def ack_facts(ack: Ack) -> None:
+        ack()
+
+    def save_facts(body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        guarded(
+            "saving what the customer may be told",
+            lambda text: gateway.post_text(user, text),
+            lambda: room.set_facts(
+                view["private_metadata"], user, read_facts_form(view["state"]["values"])
+            ),
+        )
+
+    app.view(CallbackId.FACTS_FORM)(ack=ack_facts, lazy=[save_facts])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.domain.escalation import Escalation
 from bot.slack import blocks
+from bot.slack.brief import brief
 from bot.slack.gateway import SlackGateway
 from protocols.schema import Protocol
 
@@ -18,7 +19,7 @@ class Briefing:
     clock_scale: float = 1.0
 
     def brief(self, esc: Escalation) -> blocks.Message:
-        return blocks.brief(esc, self.protocol, self.clock_scale)
+        return brief(esc, self.protocol, self.clock_scale)
 
     def refresh(self, esc: Escalation) -> None:
         """The pinned brief, updated in place (once it has been posted)."""

@@ -20,6 +20,7 @@ from bot.domain.escalation import Escalation
 from bot.domain.facts import FactKind
 from bot.services.base import RoomService
 from bot.slack import blocks
+from bot.slack.brief import facts_form
 from bot.slack.gateway import describe
 from bot.slack.text import mention
 
@@ -76,6 +77,11 @@ class RoomChanges(RoomService):
             lambda e: recording.end_impact(e, user, now, since),
         )
 
+    def open_facts_form(self, channel_id: str, user: str, trigger_id: str) -> None:
+        esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, "record what the customer may be told")
+        self.gateway.open_view(trigger_id, facts_form(esc))
+
     def set_facts(self, channel_id: str, user: str, values: dict[FactKind, str]) -> Escalation:
         """The facts form: each fact whose text changed is recorded, with who changed it."""
         esc = self.escalations.in_channel(channel_id)
@@ -125,12 +131,18 @@ class RoomChanges(RoomService):
     ) -> Escalation:
         now = self.clock()
         due_at = now + due / self.escalations.clock_scale if due else None
-        return self._change(
+        esc = self._change(
             channel_id,
             user,
             "take on an action item",
             lambda e: recording.add_action(e, owner, text, due_at, user, now),
         )
+        # The owner is reminded in the room, so they are in it (Slack notifies no one it
+        # mentions outside a channel).
+        failed = self.gateway.invite(esc.channel_id, [owner])
+        if failed:
+            log.warning("escalation %s: action owner not invited: %s", esc.id, failed)
+        return esc
 
     def complete_action(self, channel_id: str, user: str, action_id: str) -> bool:
         """Mark an action item done; whether this call did it."""

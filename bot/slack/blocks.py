@@ -14,10 +14,8 @@ from datetime import datetime, timedelta
 
 from slack_sdk.models.blocks import (
     Block,
-    ButtonElement,
     CheckboxesElement,
     ContextBlock,
-    DividerBlock,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
@@ -33,7 +31,7 @@ from bot.domain.declaration import MAX_CUSTOMER, MAX_SUMMARY, Accepted
 from bot.domain.escalation import Escalation, Status
 from bot.domain.facts import ActionItem
 from bot.domain.timeline import Event, EventKind
-from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, BlockId, CallbackId
+from bot.slack.ids import VALUE, BlockId, CallbackId
 from bot.slack.text import channel_link, clip, inert, mention, slack_time
 from protocols.durations import human_duration
 from protocols.schema import Protocol
@@ -130,74 +128,6 @@ def topic(esc: Escalation) -> str:
     """`Acme Corp · IC @ivan · Investigating`; Slack caps topics at 250 characters."""
     tail = f" · IC {mention(esc.ic)} · {esc.status.label}"
     return clip(inert(esc.customer), TOPIC_LIMIT - len(tail)) + tail
-
-
-def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Message:
-    """The pinned brief: who and what, then every protocol step with its id and due time."""
-    status = "✅ Resolved" if esc.status is Status.RESOLVED else "🔥 Investigating"
-    blocks: list[Block] = [
-        header(f"Escalation: {esc.customer}"),
-        section(f"*Summary*\n{inert(esc.summary)}"),
-        SectionBlock(
-            fields=[
-                md(f"*Customer*\n{clip(inert(esc.customer), FIELD_LIMIT - 20)}"),
-                md(f"*ARR*\n{money(esc.arr)}"),
-                md(f"*Incident commander*\n{mention(esc.ic)}"),
-                md(f"*Declared by*\n{mention(esc.declarer)}"),
-                md(f"*Criteria*\n{clip(inert(criteria_titles(esc, protocol)), FIELD_LIMIT - 20)}"),
-                md(f"*Status*\n{status}"),
-            ]
-        ),
-        note(f"Declared {slack_time(esc.declared_at)} · protocol {inert(protocol.name)}"),
-        DividerBlock(),
-    ]
-    known = {s.id for s in esc.steps}
-    for number, step in enumerate(protocol.steps, start=1):
-        state = esc.step(step.id) if step.id in known else None
-        heading = f"*{number}. {inert(step.title)}* `{step.id}`"
-        if state is not None and state.done:
-            by = f" by {mention(state.done_by)}" if state.done_by else ""
-            when = f"✅ Done{by} {slack_time(state.done_at)}"  # type: ignore[arg-type]
-        elif step.every is not None:
-            interval = human_duration(step.every / clock_scale)
-            nxt = ""
-            if state and state.due_at and esc.status is not Status.RESOLVED:
-                nxt = f", next by {slack_time(state.due_at)}"
-            when = f"🔁 Update every {interval}{nxt}"
-        elif step.after_resolution:
-            offsets = " and ".join(human_duration(d / clock_scale) for d in step.after_resolution)
-            when = f"🗓 {offsets} after resolution"
-        elif state is not None and state.due_at is not None:
-            when = f"⏰ Due {slack_time(state.due_at)}"
-        else:
-            when = ""
-        checklist = "\n".join(f"• {inert(item)}" for item in step.checklist)
-        accessory = None
-        if esc.status is not Status.RESOLVED and state is not None and not state.done and step.due:
-            accessory = ButtonElement(
-                text=PlainTextObject(text="Mark done"),
-                action_id=ActionId.STEP_DONE,
-                value=step.id,
-                style="primary",
-            )
-        blocks.append(
-            section(
-                f"{heading} — {when}\n{checklist}",
-                block_id=f"{STEP_BLOCK_PREFIX}{step.id}",
-                accessory=accessory,
-            )
-        )
-    blocks.append(
-        note(
-            f"Escalation `{esc.id}` · mark a step with its button or `@vp done &lt;step-id&gt;` · "
-            "mention the bot with `help` for what it can do"
-        )
-    )
-    text = (
-        f"Escalation brief: {inert(esc.customer)} — {inert(esc.summary)} "
-        f"(IC {mention(esc.ic)}, {esc.status.label})"
-    )
-    return Message(text=fallback(text), blocks=blocks)
 
 
 def exec_notice(esc: Escalation, protocol: Protocol) -> Message:

@@ -8,11 +8,13 @@ class ActionId(StrEnum):
     DRAFT_APPROVE = "draft_approve"  # button value: the draft id (state lives in Redis)
     DRAFT_EDIT = "draft_edit"
     DRAFT_REGENERATE = "draft_regenerate"
+    FACTS_FORM = "facts_form"  # button value: the escalation id; opens the facts form
 
 
 class CallbackId(StrEnum):
     DECLARE_FORM = "declare_form"
-    EDIT_DRAFT = "edit_draft"  # private_metadata: the draft id
+    EDIT_DRAFT = "edit_draft"  # private_metadata: the draft id and the version it opened
+    FACTS_FORM = "facts_form"  # private_metadata: the war room's channel id
 
 
 class BlockId(StrEnum):

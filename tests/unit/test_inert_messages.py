@@ -21,6 +21,7 @@ from bot.domain.drafts import Draft, DraftKind
 from bot.domain.kpi import compute
 from bot.domain.timeline import EventKind, event
 from bot.slack import blocks, draft_view, home_view
+from bot.slack.brief import brief
 from bot.slack.text import inert, readable
 from protocols.loader import load_protocol
 
@@ -127,7 +128,7 @@ def test_room_messages(customer: str, summary: str) -> None:
     check_mrkdwn(topic)
     assert len(topic) <= 250
     for message in (
-        blocks.brief(esc, P),
+        brief(esc, P),
         blocks.exec_notice(esc, P),
         blocks.exec_notice(esc.model_copy(update={"private": True}), P),
         blocks.overdue_reminder(esc, P.steps[0].title, P.steps[0].id, NOW, ("U0VP",)),
@@ -138,7 +139,7 @@ def test_room_messages(customer: str, summary: str) -> None:
     notice = blocks.exec_notice(esc, P)
     assert "<#C0ROOM>" in notice.blocks[0].text.text  # the room's link is never clipped away
     if len(summary) < 500:
-        assert inert(esc.summary) in blocks.as_dicts(blocks.brief(esc, P).blocks)[1]["text"]["text"]
+        assert inert(esc.summary) in blocks.as_dicts(brief(esc, P).blocks)[1]["text"]["text"]
 
 
 @common

@@ -1,0 +1,115 @@
+"""What the customer may be told, recorded apart from the internal notes: the `@vp` commands
+and the form from the brief, shown on the brief, each change on the timeline with who made it;
+causes internal until the IC or a VP confirms one; action items reminded to their owners."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.domain.facts import FactKind
+from bot.slack.ids import ActionId
+from tests.rooms import shown
+
+MEMBER = "U0CSMGR01"  # in the room, neither IC nor VP
+
+
+def brief_text(room) -> str:
+    esc = room.esc
+    brief = next(m for m in room.fake.messages_in(room.channel.id) if m.ts == esc.brief_ts)
+    return shown(brief)
+
+
+def test_facts_are_recorded_by_the_people_in_the_room_and_shown_on_the_brief(room) -> None:
+    room.mention("update legal looped in on the HIPAA assessment", user=MEMBER)  # internal
+    room.mention("impact EU users cannot check out --since 3h", user=MEMBER)
+    room.mention("workaround pay by invoice from the billing page", user=MEMBER)
+    room.mention("doing rolling back the 09:40 deploy", user="U0INCCMDR")
+    room.mention("eta within 2 hours", user="U0INCCMDR")
+    facts = room.esc.facts
+    assert facts.impact.text == "EU users cannot check out" and facts.impact.by == MEMBER
+    assert facts.impact.began == room.rt.clock() - timedelta(hours=3)
+    assert facts.workaround.text == "pay by invoice from the billing page"
+    assert facts.doing.by == "U0INCCMDR" and facts.eta.text == "within 2 hours"
+    shown_brief = brief_text(room)
+    assert "Impact: EU users cannot check out" in shown_brief
+    assert "Workaround: pay by invoice" in shown_brief and "ETA: within 2 hours" in shown_brief
+    assert "HIPAA" not in shown_brief  # an update is internal
+    facts_on_timeline = [e for e in room.rt.store.timeline(room.esc_id) if e.kind == "fact"]
+    assert [(e.actor, e.data["fact"]) for e in facts_on_timeline] == [
+        (MEMBER, "impact"),
+        (MEMBER, "workaround"),
+        ("U0INCCMDR", "doing"),
+        ("U0INCCMDR", "eta"),
+    ]
+    room.mention("impact ended", user="U0INCCMDR")
+    assert room.esc.facts.impact.ended == room.rt.clock()
+
+
+def test_a_cause_stays_internal_until_the_ic_or_a_vp_confirms_it(room) -> None:
+    room.mention("cause PR #8812 bad config push", user=MEMBER)
+    esc = room.esc
+    assert esc.facts.confirmed_cause is None and len(esc.facts.suspected_causes) == 1
+    assert "suspected cause: PR #8812" in brief_text(room)
+    room.mention("cause confirmed", user=MEMBER)  # not theirs to confirm
+    assert room.esc.facts.confirmed_cause is None
+    room.mention("cause confirmed", user="U0DECLARER")  # nor the declarer's
+    assert room.esc.facts.confirmed_cause is None
+    room.mention("cause confirmed", user="U0INCCMDR")
+    cause = room.esc.facts.confirmed_cause
+    assert cause.text == "PR #8812 bad config push" and cause.confirmed_by == "U0INCCMDR"
+    room.mention("cause confirmed an expired certificate on the EU gateway", user="U0VPSUPRT")
+    assert room.esc.facts.confirmed_cause.text == "an expired certificate on the EU gateway"
+    assert [c.text for c in room.esc.facts.causes if c.confirmed] == [
+        "an expired certificate on the EU gateway"
+    ]
+
+
+def test_outsiders_cannot_set_what_the_customer_is_told(room) -> None:
+    room.mention("impact everything is fine", user="U0ENGINE1")  # never invited
+    assert room.esc.facts.impact is None
+
+
+def test_the_form_from_the_brief_records_the_changed_facts(room) -> None:
+    room.mention("impact checkout fails", user=MEMBER)
+    esc = room.esc
+    room.slack.click(room.channel.id, ActionId.FACTS_FORM, esc.id, user="U0INCCMDR")
+    view = list(room.fake.views.values())[-1]
+    assert view["callback_id"] == "facts_form"
+    initial = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"]}
+    assert initial[FactKind.IMPACT] == "checkout fails"
+
+    def value(text: str) -> dict:
+        return {"value": {"type": "plain_text_input", "value": text}}
+
+    room.slack.submit_view(
+        view,
+        {
+            "impact": value("checkout fails"),  # unchanged: not recorded again
+            "workaround": value("use the mobile app <!channel> & co"),
+            "doing": value(""),
+            "eta": value(""),
+        },
+        user="U0INCCMDR",
+    )
+    facts = room.esc.facts
+    assert facts.workaround.text == "use the mobile app <!channel> & co"  # as typed, kept raw
+    assert facts.impact.by == MEMBER  # unchanged
+    assert "use the mobile app &lt;!channel&gt; &amp; co" in brief_text(room)  # inert on show
+
+
+def test_action_items_are_listed_and_reminded_to_their_owner_when_due(room, clock) -> None:
+    room.mention("action <@U0ENGINE1> add a canary for the EU gateway --due 3d", user=MEMBER)
+    (item,) = room.esc.actions
+    assert item.owner == "U0ENGINE1" and item.text == "add a canary for the EU gateway"
+    assert item.due_at == room.rt.clock() + timedelta(days=3)
+    assert "`A1` add a canary for the EU gateway — <@U0ENGINE1>" in brief_text(room)
+    clock.advance(timedelta(days=3, minutes=1))
+    room.rt.run_due()
+    room.rt.run_due()  # again: reminded once
+    reminders = [
+        m for m in room.fake.messages_in(room.channel.id) if "Action item `A1` is due" in shown(m)
+    ]
+    assert len(reminders) == 1 and "<@U0ENGINE1>" in shown(reminders[0])
+    assert "U0ENGINE1" in room.channel.members  # invited: the owner hears about it
+    room.mention("done a1", user="U0ENGINE1")
+    assert room.esc.actions[0].done_by == "U0ENGINE1"
