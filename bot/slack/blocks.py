@@ -373,7 +373,10 @@ HELP = inert(
 In a war room, mention me with:
 • `status` — time open, steps done, due and overdue, next deadline, last update
 • `done <step-id>` — mark a protocol step done (the brief's buttons do the same)
-• `update <text>` — record a status update; restarts the update clock
+• `update <text>` — record a status update (internal); restarts the update clock
+• `impact <text>`, `workaround <text>`, `doing <text>`, `eta <text>` — what the customer may be told
+• `cause <text>` — a suspected cause (internal); `cause confirmed` — the IC or a VP confirms it
+• `action @person <text> [--due 3d]` — an action item; `done A1` closes it
 • `ic @person` — hand the incident commander role to someone else
 • `resolve <summary>` — resolve: timers stop, follow-ups are scheduled, execs are told
 • `timeline` — what has happened so far
