@@ -203,6 +203,15 @@ class Memory:
                 return entry
         return None
 
+    def customer_names(self) -> tuple[str, ...]:
+        """Every account named in customer_insights.yaml (a letter to one must name no other)."""
+        names = (
+            str(e.get("name", "")).strip()
+            for e in _customers(self._customer_insights())
+            if isinstance(e, dict)
+        )
+        return tuple(n for n in names if n)
+
     def _customer_insights(self) -> Any:
         path = self.customer_insights_path
         try:

@@ -25,6 +25,7 @@ from bot.services.briefing import Briefing
 from bot.services.declaring import Declaring, Pacing
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
+from bot.services.grounds import Grounds
 from bot.services.home import Digest, Home
 from bot.services.mentions import Mentions
 from bot.services.room import RoomChanges
@@ -149,7 +150,8 @@ def build_runtime(
     briefing = Briefing(gateway, protocol, scale)
     # Every service that acts in a room starts with the same collaborators (RoomService).
     kit = (escalations, briefing, gateway, memory, protocol, config, clock)
-    desk = DraftDesk(*kit, store, agent)
+    grounds = Grounds(escalations, memory, gateway, protocol, clock)
+    desk = DraftDesk(*kit, store, agent, grounds)
 
     def review(esc: Escalation) -> None:
         # The post-incident review is drafted at resolution, beside the resolution's replies.

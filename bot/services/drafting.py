@@ -17,17 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agents.checks import DEFAULT_FLAG_TERMS, flag_terms
-from agents.grounding import Grounding, StepView, TimelineEntry
+from agents.grounding import Grounding
 from agents.review import lessons, parse_review
 from agents.vp import OnText, Reply, VPAgent
 from bot.domain import drafts
 from bot.domain import escalation as domain
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput
-from bot.domain.escalation import Escalation, Status, scaled
+from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import EventKind, event
 from bot.services.base import RoomService
-from bot.slack import blocks, draft_view
+from bot.services.grounds import Grounds
+from bot.slack import draft_view
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ Ask = Callable[[Grounding, OnText], Reply]
 class DraftDesk(RoomService):
     store: Store
     agent: VPAgent
+    grounds: Grounds
     # Slack allows about one chat.update per second per channel: the stream is shown at that
     # pace.
     stream_interval: float = 1.0
@@ -46,67 +48,6 @@ class DraftDesk(RoomService):
     @property
     def flag_words(self) -> tuple[str, ...]:
         return self.config.flag_terms or DEFAULT_FLAG_TERMS
-
-    # -- grounding -------------------------------------------------------------------------
-    def who(self, user: str | None) -> str:
-        """A person as the agent names them: `@name`, never a mention that would notify."""
-        if not user:
-            return "warroom"
-        return "@" + (self.gateway.user_name(user) or user)
-
-    def grounding(self, esc: Escalation) -> Grounding:
-        protocol = self.protocol
-        titles = {step.id: step.title for step in protocol.steps}
-        update = protocol.update_step
-        scale = self.escalations.clock_scale
-        interval = scaled(update.every, scale) if update and update.every else None
-        approved = tuple(
-            str(o.get("text", "")) for o in self.memory.outputs(esc.id, "customer-update")
-        )
-
-        def entry_text(kind: EventKind, text: str, data: dict) -> str:
-            if kind is EventKind.IC_ASSIGNED and data.get("ic"):
-                return f"{self.who(str(data['ic']))} is incident commander"
-            return text
-
-        return Grounding(
-            escalation_id=esc.id,
-            customer=esc.customer,
-            summary=esc.summary,
-            arr=esc.arr,
-            criteria=tuple(blocks.criteria_titles(esc, protocol).split(", "))
-            if esc.criteria
-            else (),
-            status=esc.status.value,
-            ic=self.who(esc.ic),
-            declarer=self.who(esc.declarer),
-            declared_at=esc.declared_at,
-            now=self.clock(),
-            steps=tuple(
-                StepView(
-                    st.id,
-                    titles.get(st.id, st.id),
-                    st.due_at,
-                    st.done_at,
-                    self.who(st.done_by) if st.done_by else None,
-                )
-                for st in esc.steps
-                if not (update is not None and st.id == update.id)
-            ),
-            timeline=tuple(
-                TimelineEntry(
-                    e.at, e.kind.value, self.who(e.actor), entry_text(e.kind, e.text, e.data)
-                )
-                for e in self.escalations.timeline(esc.id)
-            ),
-            last_update_at=esc.last_update_at,
-            next_update_due=self.escalations.next_update_due(esc),
-            update_interval=interval,
-            resolved_at=esc.resolved_at,
-            resolution=esc.resolution,
-            customer_facts=self.memory.customer_facts(esc.customer) or {},
-            approved_updates=approved,
-        )
 
     # -- customer updates ------------------------------------------------------------------
     def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
@@ -262,7 +203,7 @@ class DraftDesk(RoomService):
                     log.warning("escalation %s: streaming update failed: %s", esc.id, e)
 
         try:
-            reply = ask(self.grounding(esc), on_text)
+            reply = ask(self.grounds.of(esc), on_text)
         except BaseException:
             if keep:  # written again from what was there: the draft is not left half-done
                 draft = self._change(draft.id, lambda d: d.model_copy(update={"drafting": False}))
@@ -323,7 +264,7 @@ class DraftDesk(RoomService):
             raise InvalidInput("This draft is no longer available; ask for a new one.") from None
 
     def _flags(self, text: str, esc: Escalation) -> tuple[str, ...]:
-        root_cause_known = self.grounding(esc).root_cause() is not None
+        root_cause_known = self.grounds.of(esc).root_cause() is not None
         return tuple(flag_terms(text, self.flag_words, root_cause_known=root_cause_known))
 
     def _draft(self, draft_id: str) -> Draft:

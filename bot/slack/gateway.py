@@ -129,7 +129,7 @@ class SlackGateway:
         self.client = client
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-io")
         self._bot_user_id: str | None = None
-        self._names: dict[str, str | None] = {}
+        self._profiles: dict[str, dict[str, Any]] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -152,25 +152,37 @@ class SlackGateway:
 
     # -- identity --------------------------------------------------------------------------
     def user_name(self, user: str) -> str | None:
-        """The name people know `user` by (display name, else real name, else username);
-        None when Slack will not say. Kept for the life of the process."""
-        if user in self._names:
-            return self._names[user]
-        try:
-            profile = self.client.users_info(user=user)["user"]
-        except SlackApiError as e:
-            log.warning("name of %s unknown: %s", user, error_code(e))
+        """The name people know `user` by in Slack (display name, else real name, else
+        username); None when Slack will not say."""
+        profile = self._profile(user)
+        if profile is None:
             return None
         details = profile.get("profile") or {}
-        name = (
+        return (
             details.get("display_name")
             or details.get("real_name")
             or profile.get("real_name")
             or profile.get("name")
             or None
         )
-        self._names[user] = name
-        return name
+
+    def full_name(self, user: str) -> str | None:
+        """`user`'s full name (real name, else the name they go by): how a letter is signed."""
+        profile = self._profile(user)
+        if profile is None:
+            return None
+        details = profile.get("profile") or {}
+        return details.get("real_name") or profile.get("real_name") or self.user_name(user)
+
+    def _profile(self, user: str) -> dict[str, Any] | None:
+        """users.info's user, kept for the life of the process."""
+        if user not in self._profiles:
+            try:
+                self._profiles[user] = dict(self.client.users_info(user=user)["user"])
+            except SlackApiError as e:
+                log.warning("name of %s unknown: %s", user, error_code(e))
+                return None
+        return self._profiles[user]
 
     @property
     def bot_user_id(self) -> str:

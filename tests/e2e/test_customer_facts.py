@@ -113,3 +113,39 @@ def test_action_items_are_listed_and_reminded_to_their_owner_when_due(room, cloc
     assert "U0ENGINE1" in room.channel.members  # invited: the owner hears about it
     room.mention("done a1", user="U0ENGINE1")
     assert room.esc.actions[0].done_by == "U0ENGINE1"
+
+
+def test_the_agent_is_given_the_facts_apart_from_the_internal_record(room, memory_dir) -> None:
+    insights = memory_dir / "_knowledge" / "semantic" / "customer_insights.yaml"
+    insights.parent.mkdir(parents=True, exist_ok=True)
+    insights.write_text(
+        "customers:\n  - name: Initech\n    timezone: America/Chicago\n"
+        "  - name: Globex\n  - name: Hooli\n"
+    )
+    room.mention("update PR #8812 rolled back, 40% done", user=MEMBER)
+    room.mention("impact EU users cannot check out", user=MEMBER)
+    room.mention("cause the 09:40 config push", user=MEMBER)
+    room.mention("action <@U0ENGINE1> add a canary --due 2d", user=MEMBER)
+    g = room.rt.desk.grounds.of(room.esc)
+    ids = {e.id: e for e in g.timeline}
+    assert g.facts.impact.text == "EU users cannot check out" and g.facts.impact.by == "@carla"
+    assert ids[g.facts.impact.id].kind == "fact"  # cited by the entry that recorded it
+    assert g.facts.cause is None and g.root_cause() is None  # suspected only
+    (suspected,) = g.facts.suspected_causes
+    assert suspected.text == "the 09:40 config push" and ids[suspected.id].kind == "cause"
+    (item,) = g.action_items
+    assert (item.id, item.owner, item.text) == ("A1", "@erin", "add a canary")
+    assert g.signer == "victoria"  # the VP on record, by name (the fake's users have one)
+    assert g.criteria_ids == ("arr_churn_risk",)
+    assert set(g.other_customers) == {"Globex", "Hooli"}
+    assert g.first_contact_due == room.esc.step("customer_communication").due_at
+    assert all("<@" not in e.text and "<@" not in (e.actor or "") for e in g.timeline)
+
+    room.mention("cause confirmed", user="U0INCCMDR")
+    room.mention("resolve rolled back", user="U0INCCMDR")
+    g = room.rt.desk.grounds.of(room.esc)
+    ids = {e.id: e for e in g.timeline}
+    assert g.root_cause() == "the 09:40 config push"
+    assert ids[g.facts.cause.id].kind == "cause_confirmed"
+    resolved = room.esc.resolved_at
+    assert g.follow_ups == (resolved + timedelta(hours=24), resolved + timedelta(hours=48))

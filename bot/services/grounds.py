@@ -1,0 +1,174 @@
+"""What the VP agent is given about an escalation: a `Grounding` with the customer-facing facts
+apart from the internal record, every entry with the id a draft cites it by, people by name
+(never a mention that would notify), and the account's facts. The agent reads nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from agents import grounding as agent
+from agents.grounding import Grounding, StepView, TimelineEntry
+from bot.clock import Clock
+from bot.domain.escalation import Escalation, scaled
+from bot.domain.facts import Fact, FactKind
+from bot.domain.timeline import Event, EventKind
+from bot.memory import Memory
+from bot.services.escalations import Escalations
+from bot.slack import blocks
+from bot.slack.gateway import SlackGateway
+from protocols.schema import Protocol
+
+
+@dataclass
+class Grounds:
+    escalations: Escalations
+    memory: Memory
+    gateway: SlackGateway
+    protocol: Protocol
+    clock: Clock
+
+    def who(self, user: str | None) -> str:
+        """A person as the agent names them: `@name`, never a mention that would notify."""
+        if not user:
+            return "warroom"
+        return "@" + (self.gateway.user_name(user) or user)
+
+    def of(self, esc: Escalation) -> Grounding:
+        """What the agent may use: the customer-facing facts apart from the internal record,
+        every entry with the id a draft cites it by."""
+        protocol = self.protocol
+        titles = {step.id: step.title for step in protocol.steps}
+        update = protocol.update_step
+        scale = self.escalations.clock_scale
+        interval = scaled(update.every, scale) if update and update.every else None
+        approved = tuple(
+            str(o.get("text", "")) for o in self.memory.outputs(esc.id, "customer-update")
+        )
+        events = self.escalations.timeline(esc.id)
+        entry_ids = {id(e): f"T{n}" for n, e in enumerate(events, start=1)}
+
+        def entry_text(e: Event) -> str:
+            if e.kind is EventKind.IC_ASSIGNED and e.data.get("ic"):
+                return f"{self.who(str(e.data['ic']))} is incident commander"
+            return e.text
+
+        def cited(kind: EventKind, at: datetime, **data: object) -> str:
+            """The id of the entry that recorded a fact (the last one of that kind then)."""
+            for e in reversed(events):
+                if (
+                    e.kind is kind
+                    and e.at == at
+                    and all(e.data.get(k) == v for k, v in data.items())
+                ):
+                    return entry_ids[id(e)]
+            return ""
+
+        def fact(value: Fact | None, kind: FactKind) -> agent.Fact | None:
+            if value is None:
+                return None
+            ref = cited(EventKind.FACT, value.at, fact=kind.value)
+            return agent.Fact(value.text, self.who(value.by), value.at, ref)
+
+        facts = esc.facts
+        cause = facts.confirmed_cause
+        contact = protocol.milestone("first_customer_contact")
+        contact_state = (
+            esc.step(contact.id) if contact and contact.id in {s.id for s in esc.steps} else None
+        )
+        follow_ups = (
+            tuple(
+                esc.resolved_at + scaled(offset, scale)
+                for step in protocol.followup_steps
+                for offset in step.after_resolution or ()
+            )
+            if esc.resolved_at is not None
+            else ()
+        )
+        return Grounding(
+            escalation_id=esc.id,
+            customer=esc.customer,
+            summary=esc.summary,
+            arr=esc.arr,
+            criteria=tuple(blocks.criteria_titles(esc, protocol).split(", "))
+            if esc.criteria
+            else (),
+            status=esc.status.value,
+            ic=self.who(esc.ic),
+            declarer=self.who(esc.declarer),
+            declared_at=esc.declared_at,
+            now=self.clock(),
+            steps=tuple(
+                StepView(
+                    st.id,
+                    titles.get(st.id, st.id),
+                    st.due_at,
+                    st.done_at,
+                    self.who(st.done_by) if st.done_by else None,
+                )
+                for st in esc.steps
+                if not (update is not None and st.id == update.id)
+            ),
+            timeline=tuple(
+                TimelineEntry(
+                    e.at, e.kind.value, self.who(e.actor), entry_text(e), entry_ids[id(e)]
+                )
+                for e in events
+            ),
+            last_update_at=esc.last_update_at,
+            next_update_due=self.escalations.next_update_due(esc),
+            update_interval=interval,
+            resolved_at=esc.resolved_at,
+            resolution=esc.resolution,
+            customer_facts=self.memory.customer_facts(esc.customer) or {},
+            approved_updates=approved,
+            facts=agent.Facts(
+                impact=fact(facts.impact, FactKind.IMPACT),
+                impact_began=facts.impact.began if facts.impact else None,
+                impact_ended=facts.impact.ended if facts.impact else None,
+                workaround=fact(facts.workaround, FactKind.WORKAROUND),
+                doing=fact(facts.doing, FactKind.DOING),
+                eta=fact(facts.eta, FactKind.ETA),
+                cause=agent.Fact(
+                    cause.text,
+                    self.who(cause.confirmed_by),
+                    cause.confirmed_at or cause.at,
+                    cited(EventKind.CAUSE_CONFIRMED, cause.confirmed_at or cause.at),
+                )
+                if cause is not None
+                else None,
+                suspected_causes=tuple(
+                    agent.Fact(c.text, self.who(c.by), c.at, cited(EventKind.CAUSE, c.at))
+                    for c in facts.suspected_causes
+                ),
+            ),
+            action_items=tuple(
+                agent.ActionItem(
+                    self.who(a.owner),
+                    a.text,
+                    a.due_at,
+                    self.who(a.by),
+                    a.id,
+                    done=a.done_at is not None,
+                )
+                for a in esc.actions
+            ),
+            criteria_ids=esc.criteria,
+            signer=self._signer(esc),
+            first_contact_due=contact_state.due_at if contact_state else None,
+            first_contact_done_at=contact_state.done_at if contact_state else None,
+            follow_ups=follow_ups,
+            clock_scale=scale,
+            other_customers=tuple(
+                n for n in self.memory.customer_names() if n.casefold() != esc.customer.casefold()
+            ),
+        )
+
+    def _signer(self, esc: Escalation) -> str | None:
+        """The VP on record who signs what goes to the customer, by their full name."""
+        for vp in esc.vps:
+            name = self.gateway.full_name(vp)
+            if name:
+                return name
+        return None
