@@ -384,14 +384,19 @@ def record_customer_update(
     clock_scale: float,
 ) -> tuple[Escalation, list[Event]]:
     """A person approved a customer update: it counts as a status update (the nudge clock
-    restarts), and the first one completes the protocol's first-customer-contact step."""
-    new, _ = record_update(esc, user, text, now, protocol, clock_scale)
+    restarts), and the first one completes the protocol's first-customer-contact step. After
+    the resolution (the resolution notice) there is no update clock left to restart."""
+    if esc.status is Status.RESOLVED:
+        new = esc
+    else:
+        new, _ = record_update(esc, user, text, now, protocol, clock_scale)
     events = [event(now, EventKind.CUSTOMER_UPDATE, user, text)]
     first_contact_step = protocol.milestone_id("first_customer_contact")
     if (
         first_contact_step is not None
         and first_contact_step in {s.id for s in new.steps}
         and not new.step(first_contact_step).done
+        and new.status is not Status.RESOLVED
     ):
         new = _replace_step(new, first_contact_step, done_at=now, done_by=user)
         events.append(

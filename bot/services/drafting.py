@@ -24,7 +24,7 @@ from bot.domain import drafts
 from bot.domain import escalation as domain
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput
-from bot.domain.escalation import Escalation, Status
+from bot.domain.escalation import Escalation
 from bot.domain.timeline import EventKind, event
 from bot.services.base import RoomService
 from bot.services.grounds import Grounds
@@ -53,8 +53,7 @@ class DraftDesk(RoomService):
     def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
         esc = self.escalations.in_channel(channel_id)
         self.allow(esc, user, "ask for a customer update")
-        if esc.status is Status.RESOLVED:
-            raise InvalidInput("This escalation is resolved; ask for a `review` instead.")
+        # After the resolution, the update the agent drafts is the resolution notice.
         draft = self._new(esc, DraftKind.CUSTOMER_UPDATE, user, thread_ts)
         return self._produce(draft, esc, self.agent.customer_update)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.domain.facts import FactKind
 from bot.slack.ids import ActionId
-from tests.rooms import shown
+from tests.rooms import shown, wait_until
 
 MEMBER = "U0CSMGR01"  # in the room, neither IC nor VP
 
@@ -149,3 +149,26 @@ def test_the_agent_is_given_the_facts_apart_from_the_internal_record(room, memor
     assert ids[g.facts.cause.id].kind == "cause_confirmed"
     resolved = room.esc.resolved_at
     assert g.follow_ups == (resolved + timedelta(hours=24), resolved + timedelta(hours=48))
+
+
+def test_after_the_resolution_draft_update_drafts_the_resolution_notice(
+    room, fake_anthropic
+) -> None:
+    room.mention("resolve rolled back the EU gateway", user="U0INCCMDR")
+    wait_until(  # the review at resolution is drafted first, beside the resolution
+        lambda: any(e.kind == "review" for e in room.rt.store.timeline(room.esc_id)), 10
+    )
+    fake_anthropic.reply_with("Dear Dana, the issue is resolved. We will check in tomorrow.")
+    ts = room.mention("draft update", user="U0INCCMDR")
+    (draft,) = room.thread(ts)
+    assert "resolved" in shown(draft)
+    value = next(
+        el["value"]
+        for b in draft.blocks
+        if b.get("type") == "actions"
+        for el in b["elements"]
+        if el["action_id"] == "draft_approve"
+    )
+    room.slack.click(room.channel.id, "draft_approve", value, user="U0VPSUPRT", ts=draft.ts)
+    kinds = [e.kind for e in room.rt.store.timeline(room.esc_id)]
+    assert kinds[-1] == "customer_update" and room.esc.status == "resolved"
