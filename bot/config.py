@@ -27,6 +27,8 @@ class WarroomConfig(BaseModel):
     incident_commanders: tuple[UserId, ...] = ()
     exec_channel: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
     responders: dict[str, tuple[MemberId, ...]] = Field(default_factory=dict)
+    # criterion id -> who must also approve a customer update (user or user-group ids).
+    approvals: dict[str, tuple[MemberId, ...]] = Field(default_factory=dict)
     # Who may take the decisive actions: hand over the IC, resolve, approve customer updates.
     authorized_roles: tuple[str, ...] = ("ic", "vp", "declarer")
     # Who may take the everyday ones: mark a step done, record an update, ask for, edit or
@@ -83,12 +85,17 @@ def load_config(
                 msg = f"{err['input']!r} is not a Slack id of the right kind (U…, W… or S…)"
             lines.append(f"{name}: {_path(err['loc'])}: {msg}")
         raise ConfigError("\n".join(lines)) from None
-    unknown = [c for c in config.responders if c not in criterion_ids]
+    unknown = [
+        f"{key}.{c}"
+        for key in ("responders", "approvals")
+        for c in getattr(config, key)
+        if c not in criterion_ids
+    ]
     if unknown:
         raise ConfigError(
             "\n".join(
-                f"{name}: responders.{c}: unknown criterion; known: {', '.join(criterion_ids)}"
-                for c in unknown
+                f"{name}: {where}: unknown criterion; known: {', '.join(criterion_ids)}"
+                for where in unknown
             )
         )
     for key, allowed in (

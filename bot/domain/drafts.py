@@ -8,6 +8,7 @@ approve or edit it, and once approved nothing may change it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -21,6 +22,16 @@ class DraftKind(StrEnum):
     CUSTOMER_UPDATE = "customer_update"
     REVIEW = "review"
     ANSWER = "answer"
+
+
+DECISIVE = "decisive"  # the approval of the IC, a VP or the declarer (authorized_roles)
+
+
+class Approval(Record):
+    by: str
+    at: AwareDatetime
+    # What the approval stands for: DECISIVE, or the criterion whose approvers gave it.
+    role: str
 
 
 class Draft(Record):
@@ -42,9 +53,18 @@ class Draft(Record):
     requested_by: str = ""
     created_at: AwareDatetime
     edited_by: str | None = None
+    # Criteria whose own approvers must also approve (`approvals` in warroom.yaml).
+    needs: tuple[str, ...] = ()
+    # The approvals given to the version shown; it counts as approved once none is missing.
+    approvals: tuple[Approval, ...] = ()
     approved_by: str | None = None
     approved_at: AwareDatetime | None = None
     output_file: str | None = None
+
+    def missing(self) -> tuple[str, ...]:
+        """The approvals still needed: DECISIVE first, then each criterion's."""
+        given = {a.role for a in self.approvals}
+        return tuple(r for r in (DECISIVE, *self.needs) if r not in given)
 
 
 def _current(draft: Draft, seen: int, what: str) -> None:
@@ -75,6 +95,7 @@ def redraft(draft: Draft, seen: int, user: str) -> Draft:
             "drafting": True,
             "edited_by": None,
             "requested_by": user,
+            "approvals": (),  # they covered the text being replaced
         }
     )
 
@@ -84,12 +105,31 @@ def edit(draft: Draft, seen: int, user: str, text: str) -> Draft:
     if not text:
         raise InvalidInput("The update cannot be empty.")
     _current(draft, seen, "edit")
-    return draft.model_copy(update={"text": text, "version": draft.version + 1, "edited_by": user})
+    return draft.model_copy(
+        update={"text": text, "version": draft.version + 1, "edited_by": user, "approvals": ()}
+    )
 
 
-def approve(draft: Draft, seen: int, user: str, now: datetime) -> Draft:
+def approve(draft: Draft, seen: int, user: str, now: datetime, roles: Iterable[str]) -> Draft:
+    """`user` approves the version `seen`, as the first of `roles` (what they may approve as)
+    still missing. One person gives one approval: a second approval comes from someone else.
+    The draft counts as approved (`approved_by`) once no approval is missing."""
     _current(draft, seen, "approve")
-    return draft.model_copy(update={"approved_by": user, "approved_at": now})
+    if any(a.by == user for a in draft.approvals):
+        raise InvalidInput(
+            "You already approved this update; it now waits for "
+            f"{' and '.join(draft.missing())}'s approval."
+        )
+    missing = draft.missing()
+    role = next((r for r in missing if r in set(roles)), None)
+    if role is None:
+        raise InvalidInput(f"This update waits for {' and '.join(missing)}'s approval, not yours.")
+    approvals = (*draft.approvals, Approval(by=user, at=now, role=role))
+    approved = draft.model_copy(update={"approvals": approvals})
+    if approved.missing():
+        return approved
+    decisive = next(a.by for a in approvals if a.role == DECISIVE)
+    return approved.model_copy(update={"approved_by": decisive, "approved_at": now})
 
 
 def may_edit(draft: Draft, seen: int) -> None:

@@ -20,15 +20,16 @@ from agents.checks import DEFAULT_FLAG_TERMS, flag_terms
 from agents.grounding import Grounding
 from agents.review import lessons, parse_review
 from agents.vp import OnText, Reply, VPAgent
-from bot.domain import drafts
+from bot.domain import authority, drafts
 from bot.domain import escalation as domain
 from bot.domain.drafts import Draft, DraftKind
-from bot.domain.errors import InvalidInput
+from bot.domain.errors import InvalidInput, NotAllowed
 from bot.domain.escalation import Escalation
 from bot.domain.timeline import EventKind, event
 from bot.services.base import RoomService
 from bot.services.grounds import Grounds
 from bot.slack import draft_view
+from bot.slack.text import group_mention, inert, mention
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -83,19 +84,23 @@ class DraftDesk(RoomService):
         return self._show(draft, esc)
 
     def approve(self, draft_id: str, seen: int, user: str) -> Draft:
-        """Approve the version `seen`, once, by someone allowed to; recorded everywhere it
-        counts."""
+        """Approve the version `seen`, once per person, by someone allowed to: the IC, a VP or
+        the declarer, and, for criteria that ask for it (`approvals`), one of that criterion's
+        approvers too. Once no approval is missing it is recorded everywhere it counts."""
         draft = self._draft(draft_id)
         esc = self._escalation(draft)
-        self.allow(esc, user, "approve a customer update", decisive=True)
+        roles = self._approver_roles(esc, draft, user)
         now = self.clock()
-        draft = self._change(draft_id, lambda d: drafts.approve(d, seen, user, now))
+        draft = self._change(draft_id, lambda d: drafts.approve(d, seen, user, now, roles))
+        if not draft.approved_by:
+            return self._show(draft, esc)  # who approved, and whose approval it still needs
+        approver = draft.approved_by  # the IC, VP or declarer who approved it
         scale = self.escalations.clock_scale
         try:
             esc, _ = self.escalations.update(
                 esc.id,
                 lambda e: domain.record_customer_update(
-                    e, user, draft.text, now, self.protocol, scale
+                    e, approver, draft.text, now, self.protocol, scale
                 ),
             )
             path = self.memory.write_output(
@@ -105,8 +110,9 @@ class DraftDesk(RoomService):
                     "escalation": esc.id,
                     "customer": esc.customer,
                     "text": draft.text,
-                    "approved_by": user,
+                    "approved_by": approver,
                     "approved_at": now.isoformat(),
+                    "approvals": [{"by": a.by, "as": a.role} for a in draft.approvals],
                     "drafted_offline": draft.offline,
                     "edited_by": draft.edited_by,
                     "flags": list(draft.flags),
@@ -115,18 +121,67 @@ class DraftDesk(RoomService):
         except BaseException:
             # Not recorded, so not approved: the buttons stay for another try.
             self.store.update_draft(
-                draft_id, lambda d: d.model_copy(update={"approved_by": None, "approved_at": None})
+                draft_id,
+                lambda d: d.model_copy(
+                    update={"approved_by": None, "approved_at": None, "approvals": d.approvals[:-1]}
+                ),
             )
             raise
         output = str(path.relative_to(self.memory.root))
         draft = self._change(draft_id, lambda d: d.model_copy(update={"output_file": output}))
         self.memory.log_decision(
-            esc.id, "customer_update_approved", user, now, draft=draft.id, file=output
+            esc.id,
+            "customer_update_approved",
+            approver,
+            now,
+            draft=draft.id,
+            file=output,
+            approvals=[a.by for a in draft.approvals],
         )
         shown = self.gateway.together(
             {"draft": lambda: self._show(draft, esc), "brief": lambda: self.briefing.refresh(esc)}
         )
         return shown["draft"] if isinstance(shown["draft"], Draft) else draft
+
+    def _approver_roles(self, esc: Escalation, draft: Draft, user: str) -> list[str]:
+        """What `user` may approve `draft` as; NotAllowed (nothing changed) when nothing."""
+        roles: list[str] = []
+        refusal: NotAllowed | None = None
+        try:
+            self.allow(esc, user, "approve a customer update", decisive=True)
+            roles.append(drafts.DECISIVE)
+        except NotAllowed as e:
+            refusal = e
+        roles += [c for c in draft.needs if user in self._approvers(c)]
+        if not roles and refusal is not None:
+            raise refusal
+        return roles
+
+    def _approvers(self, criterion: str) -> set[str]:
+        """The people who give `criterion`'s own approval (user groups expanded)."""
+        members = self.config.approvals.get(criterion, ())
+        groups = [m for m in members if m.startswith("S")]
+        people = {m for m in members if not m.startswith("S")}
+        expanded, _failed = self.gateway.usergroup_members(groups) if groups else ([], {})
+        return people | set(expanded)
+
+    def _waiting(self, draft: Draft) -> str:
+        """Whose approval the draft still needs, as the approver sees it."""
+        parts = []
+        for role in draft.missing():
+            if role == drafts.DECISIVE:
+                parts.append(authority.who(self.config.authorized_roles))
+                continue
+            try:
+                title = self.protocol.criterion(role).title
+            except KeyError:
+                title = role
+            people = " ".join(
+                group_mention(m) if m.startswith("S") else mention(m)
+                for m in self.config.approvals.get(role, ())
+            )
+            parts.append(f"for *{inert(title)}*, {people}")
+        return "; ".join(parts)
 
     # -- reviews and answers ---------------------------------------------------------------
     def review(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
@@ -226,7 +281,8 @@ class DraftDesk(RoomService):
     def _show(self, draft: Draft, esc: Escalation, *, keep: bool = True) -> Draft:
         """Put the draft's pages in its messages: the first in place, the others updated,
         posted or deleted as the length changed."""
-        pages = draft_view.draft_pages(draft, esc.customer)
+        waiting = self._waiting(draft) if draft.kind is DraftKind.CUSTOMER_UPDATE else ""
+        pages = draft_view.draft_pages(draft, esc.customer, waiting=waiting)
         self.gateway.update(draft.channel, draft.ts, pages[0])
         more: list[str] = []
         for number, page in enumerate(pages[1:]):
@@ -254,6 +310,10 @@ class DraftDesk(RoomService):
             requested_by=user,
             created_at=self.clock(),
             drafting=True,
+            # Criteria that ask for their own approval of what the customer is told.
+            needs=tuple(c for c in esc.criteria if c in self.config.approvals)
+            if kind is DraftKind.CUSTOMER_UPDATE
+            else (),
         )
 
     def _change(self, draft_id: str, change: Callable[[Draft], Draft]) -> Draft:

@@ -107,8 +107,9 @@ def _pages(mrkdwn: str) -> list[list[Block]]:
     return pages
 
 
-def draft_pages(draft: Draft, customer: str) -> list[Message]:
-    """The finished draft: one message, or several pages for a long one."""
+def draft_pages(draft: Draft, customer: str, *, waiting: str = "") -> list[Message]:
+    """The finished draft: one message, or several pages for a long one. `waiting` says whose
+    approval it still needs (bot-made mrkdwn: it mentions them)."""
     shown = inert(draft.text) or "…"
     if draft.kind is DraftKind.REVIEW:
         shown = _headings_as_bold(shown)
@@ -124,7 +125,7 @@ def draft_pages(draft: Draft, customer: str) -> list[Message]:
         )
     elif draft.kind is DraftKind.REVIEW:
         pages[0].insert(0, header(f"Post-incident review: {customer}"))
-    pages[-1].extend(_closing(draft))
+    pages[-1].extend(_closing(draft, waiting))
     total = len(pages)
     titles = {
         DraftKind.CUSTOMER_UPDATE: f"Draft customer update for {name} (not sent)",
@@ -140,7 +141,7 @@ def draft_pages(draft: Draft, customer: str) -> list[Message]:
     return messages
 
 
-def _closing(draft: Draft) -> list[Block]:
+def _closing(draft: Draft, waiting: str) -> list[Block]:
     """The notes and, for an update still to approve, the buttons."""
     notes: list[str] = []
     if draft.offline:
@@ -166,6 +167,9 @@ def _closing(draft: Draft) -> list[Block]:
         return blocks
     if draft.edited_by:
         blocks.append(note(f"✏️ Edited by {mention(draft.edited_by)}"))
+    if draft.approvals:
+        given = ", ".join(mention(a.by) for a in draft.approvals)
+        blocks.append(note(f"☑️ Approved by {given}; it still needs the approval of {waiting}."))
     value = button_value(draft)
     blocks.append(
         ActionsBlock(

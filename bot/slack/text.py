@@ -28,6 +28,7 @@ __all__ = [
     "Names",
     "channel_link",
     "clip",
+    "group_mention",
     "inert",
     "mention",
     "readable",
@@ -96,6 +97,11 @@ def inert(text: str) -> str:
 def mention(user_id: str) -> str:
     """A mention the bot means (the IC, a VP): the only user mentions in its messages."""
     return f"<@{user_id}>"
+
+
+def group_mention(group_id: str) -> str:
+    """A user group the bot means to call on (a criterion's approvers)."""
+    return f"<!subteam^{group_id}>"
 
 
 def channel_link(channel_id: str) -> str:

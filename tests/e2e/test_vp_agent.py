@@ -391,3 +391,71 @@ def test_editing_a_long_draft_keeps_all_of_it(room: Room, fake_anthropic) -> Non
     draft = room.rt.store.get_draft(value_of(message).split(":")[0])
     assert draft.text.startswith("Paragraph 0") and draft.text.endswith("Signed, the VP.")
     assert all(p.strip() in draft.text for p in paragraphs)
+
+
+# -- a second approval for security and legal ------------------------------------------------
+
+
+@pytest.fixture
+def security_room(agent_runtime, fake_slack, config_file):
+    from tests.conftest import CONFIG, SIGNING_SECRET
+
+    config_file.write_text(
+        yaml.safe_dump({**CONFIG, "approvals": {"security_incident": ["S0SECURTY"]}})
+    )
+    rt = agent_runtime()
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    slack.command("Umbrella: tenant data visible to others --criteria security_incident")
+    room = Room.__new__(Room)
+    room.rt, room.slack, room.fake = rt, slack, fake_slack
+    room.channel = next(c for c in fake_slack.channels.values() if c.name.endswith("umbrella"))
+    room.esc_id = room.channel.name
+    return room
+
+
+def test_a_security_update_needs_a_second_approval_from_security(
+    security_room: Room, fake_anthropic
+) -> None:
+    room = security_room
+    fake_anthropic.reply_with("Please rotate your API keys while we investigate.")
+    (message,) = room.thread(room.mention("draft update"))
+    seen = value_of(message)
+    draft_key = seen.split(":")[0]
+
+    room.slack.click(room.channel.id, ActionId.DRAFT_APPROVE, seen, user="U0INCCMDR", ts=message.ts)
+    draft = room.rt.store.get_draft(draft_key)
+    assert draft.approved_by is None and [a.by for a in draft.approvals] == ["U0INCCMDR"]
+    assert room.esc.step("customer_communication").done_at is None  # not counted yet
+    assert "still needs the approval of for *Security incident" in shown(message)
+    assert "<!subteam^S0SECURTY>" in shown(message) and value_of(message) == seen  # live
+
+    room.slack.click(room.channel.id, ActionId.DRAFT_APPROVE, seen, user="U0INCCMDR", ts=message.ts)
+    assert "already approved" in answer_to(room)
+    room.slack.click(room.channel.id, ActionId.DRAFT_APPROVE, seen, user="U0VPSUPRT", ts=message.ts)
+    assert "waits for security_incident" in answer_to(room)  # a VP is not security
+    room.slack.click(room.channel.id, ActionId.DRAFT_APPROVE, seen, user="U0SECENG2", ts=message.ts)
+    draft = room.rt.store.get_draft(draft_key)
+    assert draft.approved_by == "U0INCCMDR" and {a.role for a in draft.approvals} == {
+        "decisive",
+        "security_incident",
+    }
+    assert room.esc.step("customer_communication").done_by == "U0INCCMDR"
+    assert value_of(message) == "" and "Approved by" in shown(message)
+
+
+def test_an_edit_needs_every_approval_again(security_room: Room, fake_anthropic) -> None:
+    room = security_room
+    fake_anthropic.reply_with("Rotate your keys.")
+    (message,) = room.thread(room.mention("draft update"))
+    room.slack.click(
+        room.channel.id, ActionId.DRAFT_APPROVE, value_of(message), user="U0SECENG1", ts=message.ts
+    )
+    room.click(ActionId.DRAFT_EDIT, message)
+    view = list(room.fake.views.values())[-1]
+    room.slack.submit_view(
+        view,
+        {"draft_text": {"value": {"type": "plain_text_input", "value": "Rotate your keys now."}}},
+        user="U0INCCMDR",
+    )
+    draft = room.rt.store.get_draft(value_of(message).split(":")[0])
+    assert draft.approvals == () and draft.text == "Rotate your keys now."
