@@ -34,6 +34,8 @@ class WarroomConfig(BaseModel):
     # Who may take the everyday ones: mark a step done, record an update, ask for, edit or
     # redraft a draft. `room`: anyone in the war room's channel.
     everyday_roles: tuple[str, ...] = ("room", "ic", "vp", "declarer")
+    # The reaction that puts a message said in the war room on its timeline.
+    pin_reaction: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_+'-]+$")] = "pushpin"
     # Who may confirm a cause (only a confirmed cause reaches a customer).
     cause_roles: tuple[str, ...] = ("ic", "vp")
     # Words in a customer update a person should look at twice; None: the agent's defaults.

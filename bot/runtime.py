@@ -17,7 +17,7 @@ from bot.boot import connect_redis, load_definitions
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig
 from bot.domain.escalation import Escalation
-from bot.listeners import actions, commands, drafts, errors, home, mentions, views
+from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.scheduling import Scheduler
@@ -191,6 +191,7 @@ def build_runtime(
     actions.register(app, room)
     mentions.register(app, Mentions(store, escalations, room, desk), gateway)
     drafts.register(app, desk, gateway)
+    reactions.register(app, room, gateway, config.pin_reaction)
     home.register(app, app_home)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.

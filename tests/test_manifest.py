@@ -43,6 +43,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "chat.postEphemeral": {"chat:write"},
     "chat.update": {"chat:write"},
     "chat.delete": {"chat:write"},
+    # "No scope required" (Slack's reference): the link to a message pinned to the timeline.
+    "chat.getPermalink": set(),
     # War rooms are public channels, or private ones with --private.
     "conversations.create": PUBLIC_AND_PRIVATE,
     "conversations.invite": PUBLIC_AND_PRIVATE,
@@ -173,7 +175,7 @@ def test_the_code_is_read_as_it_is() -> None:
     )
     assert "bot/slack/gateway.py" in use.methods["conversations.create"]
     assert "auth.test" in use.methods  # bot/cli.py checks the token with it
-    assert set(use.events) == {"app_mention", "app_home_opened"}
+    assert set(use.events) == {"app_mention", "app_home_opened", "reaction_added"}
     assert set(use.commands) == {"/escalate"}
     assert use.interactions  # buttons and forms
 

@@ -37,7 +37,7 @@ ACK_TIMEOUT = 3.0
 
 # The bot events of slack-manifest.yaml: what the app is sent (tests/test_manifest.py keeps
 # the two the same).
-BOT_EVENTS = ("app_home_opened", "app_mention")
+BOT_EVENTS = ("app_home_opened", "app_mention", "reaction_added")
 
 SLACKBOT = "USLACKBOT"
 

@@ -47,6 +47,9 @@ class Escalations:
             )
         return esc
 
+    def get_in_channel(self, channel_id: str) -> Escalation | None:
+        return self.store.by_channel(channel_id)
+
     def is_war_room(self, channel_id: str) -> bool:
         return self.store.by_channel(channel_id) is not None
 

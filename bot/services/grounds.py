@@ -6,7 +6,7 @@ apart from the internal record, every entry with the id a draft cites it by, peo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from agents import grounding as agent
 from agents.grounding import Grounding, StepView, TimelineEntry
@@ -18,7 +18,11 @@ from bot.memory import Memory
 from bot.services.escalations import Escalations
 from bot.slack import blocks
 from bot.slack.gateway import SlackGateway
+from bot.slack.text import readable
 from protocols.schema import Protocol
+
+# How many of the room's latest messages the agent reads.
+ROOM_MESSAGES = 60
 
 
 @dataclass
@@ -87,6 +91,7 @@ class Grounds:
             else ()
         )
         return Grounding(
+            room_messages=self._room_messages(esc),
             escalation_id=esc.id,
             customer=esc.customer,
             summary=esc.summary,
@@ -172,3 +177,20 @@ class Grounds:
             if name:
                 return name
         return None
+
+    def _room_messages(self, esc: Escalation) -> tuple[agent.RoomMessage, ...]:
+        """What people said in the room since the declaration (the most recent when there is
+        much): material the agent translates, never quotes."""
+        said = self.gateway.recent_messages(
+            esc.channel_id, esc.declared_at.timestamp(), ROOM_MESSAGES
+        )
+        return tuple(
+            agent.RoomMessage(
+                datetime.fromtimestamp(float(m["ts"]), tz=UTC),
+                self.who(m.get("user")),
+                readable(m.get("text") or "", self.gateway.user_name),
+                f"M{n}",
+            )
+            for n, m in enumerate(said, start=1)
+            if (m.get("text") or "").strip()
+        )

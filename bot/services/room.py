@@ -18,11 +18,12 @@ from bot.domain import recording
 from bot.domain.errors import WarroomError
 from bot.domain.escalation import Escalation
 from bot.domain.facts import FactKind
+from bot.domain.timeline import EventKind, event
 from bot.services.base import RoomService
 from bot.slack import blocks
 from bot.slack.brief import facts_form
 from bot.slack.gateway import describe
-from bot.slack.text import mention
+from bot.slack.text import mention, readable
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,29 @@ class RoomChanges(RoomService):
         if events:
             self.briefing.refresh(esc)
         return esc
+
+    # -- the room's own words --------------------------------------------------------------
+    def pin_message(self, channel_id: str, ts: str, user: str) -> bool:
+        """Something said in the room, marked by `user` with the pin reaction, goes on the
+        timeline as an internal note with its author and a link; once per message."""
+        esc = self.escalations.get_in_channel(channel_id)
+        if esc is None:
+            return False
+        if any(
+            e.kind is EventKind.NOTE and e.data.get("ts") == ts
+            for e in self.escalations.timeline(esc.id)
+        ):
+            return False
+        self.allow(esc, user, "put a message on the timeline")
+        said = self.gateway.message(channel_id, ts)
+        if said is None or not said.get("user"):
+            return False
+        text = readable(said.get("text") or "", self.gateway.user_name)
+        link = self.gateway.permalink(channel_id, ts)
+        now = self.clock()
+        note = event(now, EventKind.NOTE, said["user"], text, ts=ts, link=link, pinned_by=user)
+        self.escalations.append(esc.id, note)
+        return True
 
     # -- decisive changes -----------------------------------------------------------------
     def resolve(self, channel_id: str, user: str, summary: str) -> Escalation:

@@ -309,6 +309,47 @@ class SlackGateway:
             log.warning("members of %s unknown: %s", channel, error_code(e))
             return None
 
+    # -- reading the room ---------------------------------------------------------------------
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One message of the channel, in a thread or not; None when it is gone."""
+        try:
+            found = self.client.conversations_replies(channel=channel, ts=ts, limit=1)
+        except SlackApiError as e:
+            if error_code(e) in ("thread_not_found", "message_not_found"):
+                return None
+            raise
+        return next((m for m in found.get("messages") or () if m.get("ts") == ts), None)
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        except SlackApiError as e:
+            log.warning("no permalink for %s %s: %s", channel, ts, error_code(e))
+            return None
+
+    def recent_messages(self, channel: str, since: float, limit: int) -> list[dict[str, Any]]:
+        """What people said in the channel since `since` (epoch seconds), the newest `limit`
+        top-level messages, oldest first; the app's own messages left out."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        try:
+            while len(found) < limit:
+                page = self.client.conversations_history(
+                    channel=channel, oldest=f"{since:.6f}", limit=min(200, limit), cursor=cursor
+                )
+                found += [
+                    m
+                    for m in page.get("messages") or ()
+                    if m.get("user") and m.get("user") != self.bot_user_id and not m.get("bot_id")
+                ]
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as e:
+            log.warning("the room's messages in %s unread: %s", channel, error_code(e))
+        found.sort(key=lambda m: float(m.get("ts") or 0))
+        return found[-limit:]
+
     # -- messages --------------------------------------------------------------------------
     def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
         """Post; RoomGone when the channel can no longer be posted in."""

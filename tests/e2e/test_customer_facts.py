@@ -172,3 +172,45 @@ def test_after_the_resolution_draft_update_drafts_the_resolution_notice(
     room.slack.click(room.channel.id, "draft_approve", value, user="U0VPSUPRT", ts=draft.ts)
     kinds = [e.kind for e in room.rt.store.timeline(room.esc_id)]
     assert kinds[-1] == "customer_update" and room.esc.status == "resolved"
+
+
+def react(room, ts: str, user: str, reaction: str = "pushpin") -> None:
+    room.slack.event(
+        {
+            "type": "reaction_added",
+            "user": user,
+            "reaction": reaction,
+            "item_user": user,
+            "item": {"type": "message", "channel": room.channel.id, "ts": ts},
+            "event_ts": ts,
+        }
+    )
+
+
+def test_a_pinned_message_goes_on_the_timeline_once_with_its_author_and_link(room) -> None:
+    said = room.fake.add_message(
+        room.channel.id, "U0SECENG1", "the EU gateway cert expired at 09:38 &amp; <@U0INCCMDR> knows"
+    )
+    react(room, said, MEMBER, reaction="eyes")  # not the pin reaction: nothing
+    react(room, said, MEMBER)
+    react(room, said, "U0INCCMDR")  # pinned again: still once
+    notes = [e for e in room.rt.store.timeline(room.esc_id) if e.kind == "note"]
+    assert len(notes) == 1
+    (note,) = notes
+    assert note.actor == "U0SECENG1" and note.data["pinned_by"] == MEMBER
+    assert note.text == "the EU gateway cert expired at 09:38 & @ivan knows"  # as read
+    assert note.data["link"] and said.replace(".", "") in note.data["link"]
+
+    other = room.fake.add_message(room.channel.id, "U0SECENG1", "not for outsiders")
+    react(room, other, "U0ENGINE1")  # not in the room
+    assert len([e for e in room.rt.store.timeline(room.esc_id) if e.kind == "note"]) == 1
+
+
+def test_the_agent_reads_what_the_room_said_as_internal_material(room) -> None:
+    room.fake.add_message(room.channel.id, "U0SECENG1", "rollback is 40% done")
+    room.fake.add_message(room.channel.id, "U0CSMGR01", "their COO is furious")
+    g = room.rt.desk.grounds.of(room.esc)
+    said = [(m.by, m.text) for m in g.room_messages]
+    assert ("@sam", "rollback is 40% done") in said and ("@carla", "their COO is furious") in said
+    assert all(m.id.startswith("M") for m in g.room_messages)
+    assert not any(m.by == "@vp" for m in g.room_messages)  # the bot's own posts are not read
