@@ -150,6 +150,17 @@ class Drill:
             "5% and falling. Next: confirm EU checkout has fully recovered.",
         )
         self._sleep(self.pace)
+        # What the customer may be told is recorded apart from the internal notes above.
+        self._post(
+            workspace.CSM,
+            f"@{workspace.BOT_NAME} impact Some EU customers cannot complete checkout",
+        )
+        self._post(
+            ic,
+            f"@{workspace.BOT_NAME} doing Rolling back this morning's change to the EU "
+            "payment service",
+        )
+        self._sleep(self.pace)
 
         self._say(
             "Victoria, the VP, asks the bot to draft the customer update.",
@@ -177,8 +188,13 @@ class Drill:
         self._sleep(self.pace)
         self._post(
             workspace.ENGINEER,
-            "EU checkout success back at 99.9% for 10 minutes. Root cause: the new gateway "
-            "build needs more memory than its limit.",
+            "EU checkout success back at 99.9% for 10 minutes. The new gateway build needs "
+            "more memory than its limit.",
+        )
+        self._post(
+            ic,
+            f"@{workspace.BOT_NAME} cause confirmed A change to the EU payment service "
+            "needed more memory than it was given",
         )
         self._sleep(self.pace)
 
@@ -186,13 +202,15 @@ class Drill:
         self._post(
             ic,
             f"@{workspace.BOT_NAME} resolve Rolled back gateway v2025.06.3; EU checkout "
-            "healthy for 10 minutes. Root cause: gateway memory limit.",
+            "healthy for 10 minutes.",
         )
         self._wait(lambda: self._bot_said("Resolved"), 30, "the resolution")
+        self._wait(lambda: self._bot_said("Post-incident review"), 60, "the review")
         self._say(
             "Resolved: topic and brief say so, reminders stopped, follow-ups are "
-            "scheduled, the exec channel was told, and the review is being drafted. The drill "
-            "is over — now try it yourself: /escalate Acme Corp: checkout fails --arr 250k",
+            "scheduled, the exec channel was told, and the post-incident review is posted in "
+            "the room. The drill is over — now try it yourself: /escalate Acme Corp: checkout "
+            "fails --arr 250k",
             channel=room.id,
             step="9/9",
         )

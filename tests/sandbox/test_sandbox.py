@@ -186,6 +186,10 @@ def test_the_drill_plays_out_through_the_bot(redis_url: str, prefix: str) -> Non
         said = " ".join(f"{m.text} {m.blocks}" for m in room.messages)
         for expected in ("overdue", "Update recorded", "Approved by", "Resolved"):
             assert expected in said, expected
+        # The last notice is said once the review is there to read, not while it is drafted.
+        assert "review is posted" in notices[-1]["text"] and "Post-incident review" in said
+        esc = sandbox.runtime.store.by_channel(room.id)
+        assert esc.facts.impact is not None and esc.facts.confirmed_cause is not None
         people = {m.user for m in room.messages}
         assert {workspace.ENGINEER, workspace.CSM, workspace.VP} <= people
     finally:
