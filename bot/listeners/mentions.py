@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
+from bot.domain.errors import Unavailable
 from bot.listeners.errors import guarded
 from bot.services.mentions import Mentions
 from bot.slack.gateway import SlackGateway
@@ -16,9 +17,16 @@ _SKIP = "warroom_skip"
 
 def register(app: App, mentions: Mentions, gateway: SlackGateway) -> None:
     def ack_mention(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        # Slack redelivers events it thinks we missed: answer each event once. The delivery
+        # is claimed before any work; when the claim cannot be made, nothing is done and the
+        # error answer makes Slack deliver it again, and that delivery is the one processed.
+        try:
+            first = mentions.first_delivery(str(body.get("event_id") or ""))
+        except Unavailable:
+            context[_SKIP] = True
+            raise
         ack()
-        # Slack redelivers events it thinks we missed: answer each event once.
-        if not mentions.first_delivery(str(body.get("event_id") or "")):
+        if not first:
             context[_SKIP] = True
 
     def answer(event: dict[str, Any], context: BoltContext) -> None:
