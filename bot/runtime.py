@@ -133,6 +133,7 @@ def build_runtime(
         keys,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.scheduler_poll,
+        reconcile_seconds=settings.reconcile_minutes * 60,
     )
     memory = Memory(MemoryRecords(redis_client, keys), Path(settings.memory_dir))
     agent = VPAgent(

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import pickle
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -92,12 +93,18 @@ class Scheduler:
         *,
         lease_seconds: float = 10.0,
         poll_seconds: float = 0.5,
+        reconcile_seconds: float = 300.0,
         threads: int = 8,
     ) -> None:
         self.redis = client
         self.keys = keys
         self.lease_ms = int(lease_seconds * 1000)
         self.poll_seconds = poll_seconds
+        # The leader reconciles this often too: the safety net under a firing whose retry could
+        # not be written, or a change whose timers were lost with a process.
+        self.reconcile_seconds = reconcile_seconds
+        self._next_reconcile = 0.0
+        self._reconciling = threading.Lock()
         self.token = uuid.uuid4().hex
         self.store = SharedRedisJobStore(client, keys)
         self.aps = BackgroundScheduler(
@@ -217,7 +224,8 @@ class Scheduler:
 
     def start(self, on_leadership: Callable[[], None] = lambda: None) -> None:
         """Compete for the lease; `on_leadership` runs each time this process becomes leader
-        (before jobs are processed), to reconcile the store."""
+        (beside the jobs, which run at once), and every `reconcile_seconds` while it leads, to
+        reconcile the store."""
         self._on_leadership = on_leadership
         self._thread = threading.Thread(target=self._lead, name="scheduler-lease", daemon=True)
         self._thread.start()
@@ -237,6 +245,8 @@ class Scheduler:
         if self._leader:
             if self._renew(keys=[key], args=[self.token, self.lease_ms]):
                 self.aps.wakeup()  # pick up jobs other processes wrote
+                if time.monotonic() >= self._next_reconcile:
+                    self._reconcile_aside()
             else:
                 log.warning("scheduler lease lost; another process leads now")
                 self._step_down()
@@ -246,9 +256,15 @@ class Scheduler:
             # Jobs already in the store run at once (late reminders first); reconciling runs
             # beside them, and this thread goes on renewing the lease meanwhile.
             self.aps.resume()
-            threading.Thread(
-                target=self._reconcile, name="scheduler-reconcile", daemon=True
-            ).start()
+            self._reconcile_aside()
+
+    def _reconcile_aside(self) -> None:
+        """Reconcile on a thread of its own (at 10,000 escalations it takes a while), unless
+        a reconcile is already running."""
+        if not self._reconciling.acquire(blocking=False):
+            return
+        self._next_reconcile = time.monotonic() + self.reconcile_seconds
+        threading.Thread(target=self._reconcile, name="scheduler-reconcile", daemon=True).start()
 
     def _reconcile(self) -> None:
         try:
@@ -256,6 +272,7 @@ class Scheduler:
         except Exception:
             log.exception("reconciling timers failed; processing the store as it is")
         finally:
+            self._reconciling.release()
             self.reconciled.set()
 
     def _step_down(self) -> None:

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         0.5, gt=0, le=10, validation_alias=_env("WARROOM_SCHEDULER_POLL", "scheduler_poll")
     )
 
+    # How often the leader reconciles the timers with every escalation's state (the safety net
+    # under a reminder whose retry could not be written).
+    reconcile_minutes: float = Field(
+        5.0, gt=0, le=1440, validation_alias=_env("WARROOM_RECONCILE_MINUTES", "reconcile_minutes")
+    )
+
     # /metrics on a listener of its own ("host:port", e.g. 127.0.0.1:9100), and no longer on
     # the port Slack's requests arrive on, which is public. Unset: /metrics on that port.
     metrics_address: str | None = Field(

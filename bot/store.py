@@ -65,6 +65,9 @@ return {slot, tonumber(redis.call('get', KEYS[2]) or '0'), held}
 """
 )
 
+# How long a firing's claim is remembered: far longer than any retry of it.
+ONCE_KEEP = 7 * 24 * 3600
+
 # Let go of a lease only if it is still ours (it may have lapsed and been taken).
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -79,6 +82,24 @@ local n = redis.call('incr', KEYS[1])
 redis.call('hset', KEYS[2], n .. '-' .. ARGV[1], ARGV[2])
 redis.call('sadd', KEYS[3], ARGV[3])
 return n
+"""
+
+
+# Claim one firing, with Redis's clock (every process agrees on it). The key holds "done", or
+# "posting:<deadline>" while an attempt is under way, or "unsure" when an attempt may have
+# posted without knowing it. A claim taken over from an attempt that lapsed or was unsure is
+# "check": the caller must look for the post before posting.
+_BEGIN_ONCE = """
+local v = redis.call('get', KEYS[1])
+if v == 'done' then return 'done' end
+local t = tonumber(redis.call('time')[1])
+if v then
+  local deadline = tonumber(string.match(v, '^posting:(%d+)$') or '0')
+  if deadline > t then return tostring(deadline - t) end
+end
+redis.call('set', KEYS[1], 'posting:' .. (t + tonumber(ARGV[1])), 'EX', ARGV[2])
+if v then return 'check' end
+return 'mine'
 """
 
 
@@ -390,28 +411,29 @@ class Store:
         return found
 
     # -- exactly-once firings ------------------------------------------------------------
-    def begin_once(self, name: str, ttl: int) -> str | float:
-        """Claim one firing: "mine", "done" (it happened), or seconds until an attempt that
-        is under way elsewhere (or crashed mid-way) expires."""
-        key = self.keys.once(name)
+    def begin_once(self, name: str, ttl: int, keep: int = ONCE_KEEP) -> str | float:
+        """Claim one firing for `ttl` seconds: "mine"; "check" (mine, but an earlier attempt
+        lapsed or lost its answer and may have posted: look before posting); "done" (it
+        happened); or seconds until the attempt under way elsewhere lapses."""
         with _guard():
-            if self.redis.set(key, "posting", nx=True, ex=ttl):
-                return "mine"
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.get(key)
-            pipe.pttl(key)
-            value, pttl = pipe.execute()
-        if value == b"done":
-            return "done"
-        return max(float(pttl or 0) / 1000, 0.0)
+            claim = self.redis.eval(_BEGIN_ONCE, 1, self.keys.once(name), ttl, keep)
+        claim = claim.decode() if isinstance(claim, bytes) else str(claim)
+        if claim in ("mine", "check", "done"):
+            return claim
+        return float(claim)
 
-    def finish_once(self, name: str, keep: int = 7 * 24 * 3600) -> None:
+    def finish_once(self, name: str, keep: int = ONCE_KEEP) -> None:
         with _guard():
             self.redis.set(self.keys.once(name), "done", ex=keep)
 
-    def abandon_once(self, name: str) -> None:
+    def abandon_once(self, name: str, *, unsure: bool = False, keep: int = ONCE_KEEP) -> None:
+        """Give the claim up: nothing was posted; or, `unsure`, it may have been (the answer
+        was lost), so whoever claims it next looks first."""
         with _guard():
-            self.redis.delete(self.keys.once(name))
+            if unsure:
+                self.redis.set(self.keys.once(name), "unsure", ex=keep)
+            else:
+                self.redis.delete(self.keys.once(name))
 
     # -- drafts ------------------------------------------------------------------------------
     def save_draft(self, draft: Draft) -> None:

@@ -35,6 +35,16 @@ class Timer:
     detail: str
 
 
+def timer_id(kind: TimerKind, esc_id: str, detail: str) -> str:
+    """The one id of the timer of `kind` for an escalation and detail: scheduling it again
+    replaces it."""
+    if kind is TimerKind.DIGEST:
+        return f"digest:{detail}"
+    if kind is TimerKind.NUDGE:
+        return f"{esc_id}:nudge:{int(datetime.fromisoformat(detail).timestamp() * 1000)}"
+    return f"{esc_id}:{kind}:{detail}"
+
+
 def timer_prefix(esc_id: str) -> str:
     return f"{esc_id}:"
 
@@ -47,7 +57,7 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
             if state is not None and state.due_at is not None:
                 timers.append(
                     Timer(
-                        f"{esc.id}:deadline:{step.id}",
+                        timer_id(TimerKind.DEADLINE, esc.id, step.id),
                         TimerKind.DEADLINE,
                         state.due_at,
                         esc.id,
@@ -60,7 +70,7 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
             if due is not None:
                 timers.append(
                     Timer(
-                        f"{esc.id}:nudge:{int(due.timestamp() * 1000)}",
+                        timer_id(TimerKind.NUDGE, esc.id, due.isoformat()),
                         TimerKind.NUDGE,
                         due,
                         esc.id,
@@ -74,7 +84,7 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
                 if followup_due(esc, index):
                     timers.append(
                         Timer(
-                            f"{esc.id}:follow_up:{index}",
+                            timer_id(TimerKind.FOLLOW_UP, esc.id, str(index)),
                             TimerKind.FOLLOW_UP,
                             esc.resolved_at + scaled(offset, clock_scale),
                             esc.id,
@@ -86,7 +96,13 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
     for item in esc.actions:
         if action_reminder_due(esc, item.id) is not None and item.due_at is not None:
             timers.append(
-                Timer(f"{esc.id}:action:{item.id}", TimerKind.ACTION, item.due_at, esc.id, item.id)
+                Timer(
+                    timer_id(TimerKind.ACTION, esc.id, item.id),
+                    TimerKind.ACTION,
+                    item.due_at,
+                    esc.id,
+                    item.id,
+                )
             )
     return timers
 
@@ -102,4 +118,4 @@ def digest_timer(now: datetime, weekday: int = 0, hour: int = 9) -> Timer:
     if day <= now:
         day += timedelta(days=7)
     week = day.strftime("%G-W%V")
-    return Timer(f"digest:{week}", TimerKind.DIGEST, day, "", week)
+    return Timer(timer_id(TimerKind.DIGEST, "", week), TimerKind.DIGEST, day, "", week)

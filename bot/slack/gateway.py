@@ -10,12 +10,16 @@ costs its chain of round trips, not the sum of its calls.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from http.client import HTTPException
 from typing import Any, TypeVar
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import HttpRequest
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -104,20 +108,80 @@ class MeteredWebClient(WebClient):
             raise
 
 
+# Calls that do something new each time they are made: repeated after an answer was lost, they
+# would do it twice (a second reminder, an orphaned channel). Every other method we call reads,
+# or sets a state (invite, pin, topic, update, publish), so doing it again is doing it once.
+_NOT_REPEATABLE = frozenset(
+    {"chat.postMessage", "chat.postEphemeral", "conversations.create", "chat.scheduleMessage"}
+)
+
+
+def _method_of(request: HttpRequest) -> str:
+    return request.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _never_sent(error: BaseException | None) -> bool:
+    """Whether the request never reached Slack (the connection was refused)."""
+    reason = error.reason if isinstance(error, URLError) else error
+    return isinstance(reason, ConnectionRefusedError)
+
+
+class _RepeatableOnConnectionError(ConnectionErrorRetryHandler):
+    """A dropped connection is retried only where repeating cannot do a thing twice."""
+
+    def _can_retry(self, *, state, request, response=None, error=None):  # type: ignore[no-untyped-def]
+        if _method_of(request) in _NOT_REPEATABLE and not _never_sent(error):
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+class _RepeatableOnServerError(ServerErrorRetryHandler):
+    """A 5xx (Slack, or a gateway before it, may have acted) is retried only where repeating
+    cannot do a thing twice."""
+
+    def _can_retry(self, *, state, request, response=None, error=None):  # type: ignore[no-untyped-def]
+        if _method_of(request) in _NOT_REPEATABLE:
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
 def build_client(token: str, base_url: str, metrics: Metrics | None = None) -> WebClient:
-    """The one WebClient: Slack's base URL from settings; 429s, 5xx and dropped connections
-    retried by slack-sdk's own handlers (429 waits for Retry-After)."""
+    """The one WebClient: Slack's base URL from settings; 429s (Slack did nothing; waits for
+    Retry-After) retried by slack-sdk's own handler, 5xx and dropped connections only for calls
+    that can be repeated (see `_NOT_REPEATABLE`; a post whose answer was lost is looked for by
+    its key instead, see `SlackGateway.post`)."""
     return MeteredWebClient(
         token=token,
         base_url=base_url,
         timeout=10,
         metrics=metrics,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            _RepeatableOnConnectionError(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=5),
-            ServerErrorRetryHandler(max_retry_count=2),
+            _RepeatableOnServerError(max_retry_count=2),
         ],
     )
+
+
+class AnswerLost(Exception):
+    """Slack may have done it: the call was sent and no answer came (a dropped connection, a
+    timeout, a gateway's 5xx)."""
+
+
+def answer_lost(e: BaseException) -> bool:
+    """Whether `e` leaves it unknown if Slack acted."""
+    if isinstance(e, AnswerLost):
+        return True
+    if isinstance(e, SlackApiError):
+        status = getattr(e.response, "status_code", None)
+        return isinstance(status, int) and status >= 500
+    if isinstance(e, ValueError):  # not JSON: a proxy's error page, a cut-off body
+        return True
+    return isinstance(e, (OSError, HTTPException)) and not _never_sent(e)
+
+
+# Message metadata: the key a post carries, so that a post whose answer was lost is found.
+POST_KEY_EVENT = "warroom_post"
 
 
 class ChannelNameExhausted(Exception):
@@ -351,16 +415,55 @@ class SlackGateway:
         return found[-limit:]
 
     # -- messages --------------------------------------------------------------------------
-    def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
-        """Post; RoomGone when the channel can no longer be posted in."""
-        return self._post(channel, thread_ts, text=message.text, blocks=message.blocks)
+    def post(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        thread_ts: str | None = None,
+        key: str | None = None,
+    ) -> str:
+        """Post; RoomGone when the channel can no longer be posted in.
 
-    def post_text(self, channel: str, text: str, *, thread_ts: str | None = None) -> str:
+        With `key` (an idempotency key, unique to what is posted) the message carries it, and a
+        post whose answer was lost is never repeated blindly: the channel is searched for the
+        key, and the message posted again only if it is not there. AnswerLost when even that
+        cannot be known."""
+        return self._post(channel, thread_ts, key, text=message.text, blocks=message.blocks)
+
+    def post_text(
+        self, channel: str, text: str, *, thread_ts: str | None = None, key: str | None = None
+    ) -> str:
         """Post mrkdwn the bot wrote (people's words in it already inert), as verbatim
         sections so Slack adds no links or mentions of its own."""
         return self._post(
-            channel, thread_ts, text=blocks.fallback(text), blocks=blocks.text_blocks(text)
+            channel, thread_ts, key, text=blocks.fallback(text), blocks=blocks.text_blocks(text)
         )
+
+    def find_posted(
+        self, channel: str, key: str, *, thread_ts: str | None = None, within: int = 200
+    ) -> str | None:
+        """The ts of the message carrying `key` among the channel's (or thread's) newest
+        `within` messages, or None. Raises when Slack cannot be asked."""
+        try:
+            if thread_ts:
+                page = self.client.conversations_replies(
+                    channel=channel, ts=thread_ts, limit=within, include_all_metadata=True
+                )
+            else:
+                page = self.client.conversations_history(
+                    channel=channel, limit=within, include_all_metadata=True
+                )
+        except SlackApiError as e:
+            if error_code(e) in _ROOM_GONE:
+                raise RoomGone(channel, error_code(e)) from e
+            raise
+        for m in page.get("messages") or ():
+            metadata = m.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == POST_KEY_EVENT and payload.get("key") == key:
+                return str(m["ts"])
+        return None
 
     def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> None:
         """A message only `user` sees (a refusal, a mistake pointed out): ephemeral where
@@ -385,7 +488,30 @@ class SlackGateway:
             if error_code(e) != "message_not_found":
                 raise
 
-    def _post(self, channel: str, thread_ts: str | None, **content: Any) -> str:
+    def _post(self, channel: str, thread_ts: str | None, key: str | None, **content: Any) -> str:
+        if key:
+            content["metadata"] = {"event_type": POST_KEY_EVENT, "event_payload": {"key": key}}
+        try:
+            return self._post_once(channel, thread_ts, **content)
+        except Exception as e:
+            if not key or not answer_lost(e):
+                raise
+            log.warning("the answer to a post in %s was lost (%s); looking for it", channel, e)
+        # Slack may have posted it: look before posting again, and only once more.
+        time.sleep(0.2)
+        try:
+            found = self.find_posted(channel, key, thread_ts=thread_ts)
+            if found:
+                return found
+            return self._post_once(channel, thread_ts, **content)
+        except RoomGone:
+            raise
+        except Exception as e:
+            if answer_lost(e) or not isinstance(e, SlackApiError):
+                raise AnswerLost(f"{channel}: {key}") from e
+            raise
+
+    def _post_once(self, channel: str, thread_ts: str | None, **content: Any) -> str:
         try:
             resp = self.client.chat_postMessage(
                 channel=channel, thread_ts=thread_ts, unfurl_links=False, **content

@@ -18,6 +18,7 @@ marked "Not documented" in comments.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
@@ -171,6 +172,16 @@ class SlackEmulator(Pages, Responses, FaultInjection, LoopbackServer):
             call.finished = time.monotonic()
             if payload.get("ok") and method not in _READ_ONLY:
                 self._bump()
+            lost = self._answer_lost(method) if payload.get("ok") else None
+        if lost == 0:
+            call.status = 0  # done, and the caller hears nothing: the connection drops
+            request.close_connection = True
+            request.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if lost is not None:
+            call.status = lost
+            send(request, lost, "<html>Bad Gateway</html>", content_type="text/html")
+            return
         send(request, status, encoded, headers, content_type="application/json")
 
     def _dispatch(

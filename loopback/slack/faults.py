@@ -1,5 +1,6 @@
 """Faults injected per Web API method: a one-off ``{"ok": false}`` error, an HTTP 429 with
-``Retry-After``, an HTTP 5xx, or a sliding-window rate limit."""
+``Retry-After``, an HTTP 5xx, a sliding-window rate limit, or a call Slack carried out whose
+answer never arrived (the connection dropped, or a gateway answered 502/504)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ Refusal = tuple[int, dict[str, Any], dict[str, str]]
 
 @dataclass
 class _Fault:
-    kind: str  # "error" | "ratelimit" | "server"
+    kind: str  # "error" | "ratelimit" | "server" | "lost"
     remaining: int
     error: str = ""
     retry_after: int = 1
@@ -56,6 +57,15 @@ class FaultInjection:
             raise ValueError(f"server_error_next needs a 5xx status, got {status}")
         self._add_fault(method, _Fault("server", times, status=status))
 
+    def lose_answer_next(self, method: str, *, status: int | None = None, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` are carried out (the message is posted, the
+        channel created), then the answer is lost: the connection is closed without one, or,
+        with ``status`` (502, 504), a gateway error comes back instead. The caller cannot
+        tell whether Slack acted."""
+        if status is not None and not 500 <= status <= 599:
+            raise ValueError(f"lose_answer_next needs a 5xx status, got {status}")
+        self._add_fault(method, _Fault("lost", times, status=status or 0))
+
     def set_rate_limit(self, method: str, per_minute: int, *, window: float = 60.0) -> None:
         """Allow ``per_minute`` calls per sliding ``window`` seconds, then answer 429."""
         self._check_method(method)
@@ -80,11 +90,24 @@ class FaultInjection:
         if method not in self._implemented:
             raise ValueError(f"the emulator does not implement {method!r}")
 
+    def _answer_lost(self, method: str) -> int | None:
+        """Whether the answer to this call of ``method``, carried out, is lost: None when it
+        is not; 0 to drop the connection; else the gateway's HTTP status."""
+        with self._faults_lock:
+            faults = self._faults.get(method)
+            if not faults or faults[0].kind != "lost":
+                return None
+            fault = faults[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                faults.pop(0)
+            return fault.status
+
     def _refusal(self, method: str) -> Refusal | None:
         """How a call of ``method`` that passed authentication is refused, if it is."""
         with self._faults_lock:
             faults = self._faults.get(method)
-            if faults:
+            if faults and faults[0].kind != "lost":
                 fault = faults[0]
                 fault.remaining -= 1
                 if fault.remaining <= 0:

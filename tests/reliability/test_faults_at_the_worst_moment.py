@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
 from bot.runtime import Runtime, build_runtime
+from bot.scheduling import Scheduler
+from bot.store import Keys
 from loopback.harness import InlineExecutor
 from loopback.redis_proxy import RedisProxy
 from loopback.slack.driver import SlackDriver
@@ -68,3 +71,128 @@ def test_a_retried_event_is_processed_once_when_the_dedup_claim_failed(
     esc = rt.store.by_channel(room.id)
     updates = [e for e in rt.store.timeline(esc.id) if e.kind == "update"]
     assert len(updates) == 1
+
+
+# -- reminders: never lost, never doubled -----------------------------------------------------
+
+
+def overdue(fake_slack, esc) -> list[str]:
+    return [m.text for m in fake_slack.messages_in(esc.channel_id) if "Overdue:" in m.text]
+
+
+def declared(slack, rt, clock):
+    """A room, and the clock at its first deadline."""
+    slack.command("Acme: checkout down")
+    esc = rt.store.get(f"esc-{today()}-acme")
+    clock.set(esc.step("assessment").due_at)
+    return esc
+
+
+def test_a_reminder_whose_escalation_could_not_be_read_fires_later(
+    rt, slack, fake_slack, proxy, clock
+) -> None:
+    """Defect: a Redis blip while the firing read its escalation lost the reminder for good
+    (APScheduler had dropped the date job)."""
+    esc = declared(slack, rt, clock)
+    proxy.drop_before("GET", f":esc:{esc.id}", times=2)  # the read and its one retry
+    rt.run_due()
+    assert proxy.spent() and overdue(fake_slack, esc) == []
+    clock.advance(timedelta(seconds=31))
+    rt.run_due()
+    assert len(overdue(fake_slack, esc)) == 1
+    assert rt.store.get(esc.id).step("assessment").reminded_at is not None
+
+
+def test_a_reminder_posted_but_not_recorded_is_recorded_and_not_posted_again(
+    rt, slack, fake_slack, proxy, clock
+) -> None:
+    """Defect: the post went out, Redis failed on recording it; the claim lapsed and the next
+    reconcile posted the reminder a second time."""
+    rt.timers.firing_seconds = 1
+    esc = declared(slack, rt, clock)
+    proxy.drop_before("SET", f":esc:{esc.id}", times=2)  # recording it, and its one retry
+    rt.run_due()
+    assert proxy.spent() and len(overdue(fake_slack, esc)) == 1
+    assert rt.store.get(esc.id).step("assessment").reminded_at is None
+    time.sleep(1.1)  # the firing's claim lapses, as it would after a crash
+    rt.timers.reconcile()
+    clock.advance(timedelta(minutes=5))
+    rt.run_due()
+    assert len(overdue(fake_slack, esc)) == 1
+    assert rt.store.get(esc.id).step("assessment").reminded_at is not None
+
+
+def test_a_reminder_whose_answer_was_lost_is_found_not_posted_again(
+    rt, slack, fake_slack, clock
+) -> None:
+    """Defect: Slack posted the reminder and the connection dropped before the answer;
+    slack-sdk retried the post blindly and the room got it twice."""
+    esc = declared(slack, rt, clock)
+    fake_slack.lose_answer_next("chat.postMessage")
+    rt.run_due()
+    assert len(overdue(fake_slack, esc)) == 1
+    assert rt.store.get(esc.id).step("assessment").reminded_at is not None
+
+
+def test_a_gateway_error_after_posting_is_not_a_second_reminder(
+    rt, slack, fake_slack, clock
+) -> None:
+    """The same with a 502 from a proxy in front of Slack, and Slack unable to say at first
+    whether the message is there: the firing waits and looks again, and never posts twice."""
+    esc = declared(slack, rt, clock)
+    fake_slack.lose_answer_next("chat.postMessage", status=502)
+    fake_slack.server_error_next("conversations.history", status=503, times=3)
+    rt.run_due()
+    assert len(overdue(fake_slack, esc)) == 1  # posted, though the firing could not know
+    assert rt.store.get(esc.id).step("assessment").reminded_at is None
+    clock.advance(timedelta(seconds=31))
+    rt.run_due()
+    assert len(overdue(fake_slack, esc)) == 1
+    assert rt.store.get(esc.id).step("assessment").reminded_at is not None
+
+
+def test_redis_lost_between_the_post_and_its_claim_is_not_a_second_reminder(
+    rt, slack, fake_slack, proxy, clock
+) -> None:
+    """The post went out and Redis went away before the claim could say so: whoever tries
+    next finds the message by its key."""
+    rt.timers.firing_seconds = 1
+    esc = declared(slack, rt, clock)
+    proxy.drop_before("SET", ":once:", times=2)  # marking it done, and its one retry
+    rt.run_due()
+    assert proxy.spent() and len(overdue(fake_slack, esc)) == 1
+    time.sleep(1.1)
+    clock.advance(timedelta(seconds=31))
+    rt.run_due()
+    assert len(overdue(fake_slack, esc)) == 1
+    assert rt.store.get(esc.id).step("assessment").reminded_at is not None
+
+
+def test_a_reminder_whose_retry_could_not_be_written_is_restored_by_reconcile(
+    rt, slack, fake_slack, proxy, clock
+) -> None:
+    esc = declared(slack, rt, clock)
+    job = f"{esc.id}:deadline:assessment"
+    proxy.drop_before("GET", f":esc:{esc.id}", times=2)
+    proxy.drop_before("HSET", "scheduler:jobs", times=2)  # the retry cannot be written either
+    rt.run_due()
+    assert proxy.spent() and job not in rt.scheduler.job_ids()
+    rt.timers.reconcile()  # what the leader does every few minutes
+    assert job in rt.scheduler.job_ids()
+    rt.run_due()
+    assert len(overdue(fake_slack, esc)) == 1
+
+
+def test_the_leader_reconciles_every_few_minutes_not_only_when_it_takes_over(
+    redis_client, prefix
+) -> None:
+    reconciled: list[float] = []
+    scheduler = Scheduler(redis_client, Keys(prefix), poll_seconds=0.05, reconcile_seconds=0.2)
+    scheduler.start(on_leadership=lambda: reconciled.append(time.monotonic()))
+    try:
+        deadline = time.monotonic() + 5
+        while len(reconciled) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.stop()
+    assert len(reconciled) >= 3  # on taking over, then again and again while it leads
