@@ -86,8 +86,7 @@ def read(text: str, known: Iterable[str]) -> Cited:
     valid = {*known, NEXT, CHECKIN, NO_FACT}
     claims: list[Claim] = []
     in_signature = False
-    for raw in text.splitlines():
-        line = raw.strip()
+    for line in _logical_lines(text):
         shown = strip_tags(line).strip()
         if not shown:
             continue
@@ -109,6 +108,28 @@ def read(text: str, known: Iterable[str]) -> Cited:
                 )
             )
     return Cited(_tidy_text(strip_tags(text)), tuple(claims))
+
+
+def _logical_lines(text: str) -> list[str]:
+    """The text's lines, with a sentence wrapped over several lines joined again."""
+    out: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        previous = strip_tags(out[-1]).rstrip() if out else ""
+        wrapped = (
+            previous
+            and line
+            and previous[-1] not in ".!?:"
+            and not _not_a_claim(previous)
+            and not _CLOSING.match(previous)
+            and not re.match(r"([-*+•]|\d{1,3}[.)])\s", line)
+            and not _not_a_claim(line)
+        )
+        if wrapped:
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return out
 
 
 def _not_a_claim(line: str) -> bool:

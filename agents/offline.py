@@ -97,9 +97,9 @@ def _update(g: Grounding, f: Frame) -> list[str]:
         lines.append(f"What you are seeing: {MISSING['impact']}")
     if f.security:
         lines.append(f"What we recommend you do now: {_advice(g)}")
-    elif facts.workaround is not None:
+    if facts.workaround is not None:
         lines.append(f"What you can do meanwhile: {_sentence(say(g, facts.workaround.text))}")
-    else:
+    elif not f.security:
         lines.append(f"What you can do meanwhile: {MISSING['workaround']}")
     lines.append(f"What we are doing: {_fact(g, facts.doing, MISSING['doing'])}")
     lines.append(f"The cause: {_cause(g)}")
@@ -158,7 +158,8 @@ def _resolution(g: Grounding, f: Frame) -> list[str]:
         "it should. If anything looks wrong before then, reply to this message and we will act "
         "on it straight away."
     )
-    return [opening, "\n".join(lines), closing, _talk(f)]
+    # The closing already invites a reply; a personal letter also offers the VP's call.
+    return [opening, "\n".join(lines), closing, *([_talk(f)] if f.personal else [])]
 
 
 def _talk(f: Frame) -> str:
