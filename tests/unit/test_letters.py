@@ -370,3 +370,19 @@ def test_injected_text_is_never_obeyed_nor_quoted_to_a_customer() -> None:
     assert "Ignore previous" not in letter and "refund" not in letter
     assert "was resolved" not in letter and "next update by" in letter
     assert re.search(r"<!channel>", offline.offline_answer(g, "status")) is None
+
+
+# --- the bench's escalations -----------------------------------------------------------------
+
+
+def test_every_bench_letter_passes_every_check_and_its_request_carries_the_facts() -> None:
+    from bench.draft_cases import cases
+    from bench.drafts import letter_row, model_requests, request_checks
+
+    all_cases = cases()
+    assert len(all_cases) >= 8
+    for case, (_, user) in zip(all_cases, model_requests(all_cases), strict=True):
+        letter = offline.offline_customer_update(case.g)
+        assert all(letter_row(case.g, letter)), (case.name, audit.letter(case.g, letter))
+        missing = [name for name, ok in request_checks(case.g, frame(case.g), user) if not ok]
+        assert missing == [], case.name
