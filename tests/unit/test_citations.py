@@ -143,3 +143,13 @@ def test_an_offline_letter_carries_its_findings() -> None:
     reply = VPAgent(api_key=None).customer_update(grounding(signer=None))
     assert reply.offline and reply.claims == () and reply.unsupported == ()
     assert "placeholder: still to fill: [signer: the VP who signs this letter]" in reply.findings
+
+
+def test_no_exception_leaves_the_agent(model: FakeAnthropic, agent: VPAgent) -> None:
+    """A record the drafter chokes on still gets a labelled draft, online and offline."""
+    broken = grounding(timeline=(*grounding().timeline, None))  # type: ignore[arg-type]
+    for vp in (agent, VPAgent(api_key=None)):
+        reply = vp.customer_update(broken)
+        assert reply.offline and "write it by hand" in reply.text
+        assert reply.findings == ("checks: the offline drafter failed on this record",)
+    assert model.requests == []  # the request could not even be built
