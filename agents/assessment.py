@@ -173,7 +173,7 @@ def slowed(g: Grounding) -> list[str]:
         if s.done_at and s.due_at
     ]
     out += [
-        f"{one_line(s.title)} is overdue and not done: decide who owns it now."
+        f"{one_line(s.title)} is still not done, past its deadline: decide who owns it now."
         for s in g.overdue_steps()
     ]
     if g.first_contact_late() and not any(s.id == "customer_communication" for s in g.steps):
