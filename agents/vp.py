@@ -254,7 +254,7 @@ class VPAgent:
         """The model's draft as people see it: tags checked and stripped, then audited."""
         try:
             cited = citations.read(raw, g.record_ids())
-            findings = [*_findings(kind, g, cited.text)]
+            findings = [*check_draft(kind, g, cited.text)]
             findings += [f"citation: cites {i}, which is not in the record" for i in cited.unknown]
             return Reply(
                 cited.text,
@@ -279,7 +279,7 @@ class VPAgent:
     def _offline(self, kind: str, g: Grounding, asked: tuple[str, ...], reason: str) -> Reply:
         try:
             text = partial(_OFFLINE[kind], g, *asked)()
-            findings = tuple(_findings(kind, g, text))
+            findings = tuple(check_draft(kind, g, text))
         except Exception as e:
             log.error("escalation %s: the offline %s draft failed", g.escalation_id, kind,
                       exc_info=e)  # fmt: skip
@@ -291,7 +291,9 @@ class VPAgent:
         return Reply(text, offline=True, offline_reason=reason, findings=findings)
 
 
-def _findings(kind: str, g: Grounding, text: str) -> list[str]:
+def check_draft(kind: str, g: Grounding, text: str) -> list[str]:
+    """The findings on a draft of `kind` as people see it: what the agent returns with every
+    draft, and what an edited text should be checked for again before it is approved."""
     if kind == "customer_update":
         return [str(f) for f in audit.letter(g, text)]
     if kind == "review":

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from agents.citations import read, strip_streaming, strip_tags
-from agents.vp import VPAgent
+from agents.vp import VPAgent, check_draft
 from loopback.anthropic import FakeAnthropic
 from tests.agent_records import grounding, resolved
 
@@ -153,3 +153,11 @@ def test_no_exception_leaves_the_agent(model: FakeAnthropic, agent: VPAgent) -> 
         assert reply.offline and "write it by hand" in reply.text
         assert reply.findings == ("checks: the offline drafter failed on this record",)
     assert model.requests == []  # the request could not even be built
+
+
+def test_an_edited_letter_is_checked_again() -> None:
+    edited = "Subject: x\n\nDear Dana,\n\nGlobex is down too.\n\nKind regards,\nVictoria Hale"
+    assert check_draft("customer_update", grounding(), edited) == [
+        "other customer: names another customer: Globex"
+    ]
+    assert check_draft("answer", grounding(), "Globex is down too.") == []
