@@ -66,6 +66,8 @@ def when(g: Grounding, at: datetime) -> str:
     if g.clock_scale == 1:
         return short_utc(at)
     offset = at - g.declared_at
+    if abs(offset) < timedelta(seconds=1):
+        return "T+0"
     sign = "-" if offset < timedelta(0) else "+"
     return f"T{sign}{span(g, abs(offset))}"
 
