@@ -196,7 +196,8 @@ class VPAgent:
             live.clear()
             reason = _describe(e)
             if not isinstance(e, anthropic.APIError | MalformedReply):
-                log.warning("unexpected failure from the model call", exc_info=e)
+                log.warning("escalation %s: unexpected failure from the model call",
+                            g.escalation_id, exc_info=e)  # fmt: skip
         else:
             self._log_usage(g, kind, usage)
             return self._checked(kind, g, text, truncated=truncated, usage=usage)
