@@ -17,8 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # When neither a due time nor an interval is known, a draft still has to promise something:
 # two hours is the low end of the protocol's 2-4 h update cadence.
@@ -59,6 +60,14 @@ class Facts:
     eta: Fact | None = None  # only when someone stated one
     cause: Fact | None = None  # confirmed by the IC or a VP
     suspected_causes: tuple[Fact, ...] = ()
+    # What the customer should do to protect themselves (a security incident: rotate these
+    # keys, review those logs), when someone stated it for the customer.
+    advice: Fact | None = None
+
+    def said(self) -> tuple[Fact, ...]:
+        """The facts a customer may be told, in the order a letter gives them."""
+        facts = (self.impact, self.workaround, self.advice, self.doing, self.eta, self.cause)
+        return tuple(f for f in facts if f is not None)
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,8 @@ class Grounding:
     clock_scale: float = 1.0
     # Other accounts' names: never to appear in this customer's letter.
     other_customers: tuple[str, ...] = ()
+    # The organisation's flag terms (`flag_terms` in warroom.yaml); empty: the defaults.
+    flag_terms: tuple[str, ...] = ()
 
     @property
     def resolved(self) -> bool:
@@ -187,6 +198,51 @@ class Grounding:
         """Status updates recorded on the timeline, oldest first."""
         return tuple(e for e in sorted(self.timeline, key=lambda e: e.at) if e.kind == "update")
 
+    def zone(self) -> tzinfo:
+        """The account's time zone (`timezone` in its facts, IANA), else UTC."""
+        name = str(self.customer_facts.get("timezone") or "").strip()
+        if not name:
+            return UTC
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            # A typo in customer_insights.yaml must not stop a draft: UTC, which says so.
+            return UTC
+
+    def first_contact_late(self) -> bool:
+        """The first word to the customer missed its deadline: done after it, or not done and
+        the deadline passed (from the deadline on, as the domain counts overdue)."""
+        due = self.first_contact_due
+        if due is None:
+            return False
+        if self.first_contact_done_at is not None:
+            return self.first_contact_done_at > due
+        return self.now >= due
+
+    def drill(self, span: timedelta) -> timedelta:
+        """A span of the record in the escalation's own time: a drill run at 60x speed lasted
+        60 times longer in drill time than on the wall clock."""
+        return span * self.clock_scale
+
+    def record_ids(self) -> frozenset[str]:
+        """Every id a draft may cite: timeline entries, room messages, facts, action items."""
+        ids = {e.id for e in self.timeline}
+        ids |= {m.id for m in self.room_messages}
+        ids |= {f.id for f in (*self.facts.said(), *self.facts.suspected_causes)}
+        ids |= {a.id for a in self.action_items}
+        return frozenset(i for i in ids if i)
+
+    def internal_texts(self) -> tuple[str, ...]:
+        """What people wrote for the war room, not for the customer: the summary, the
+        resolution, status updates and other timeline lines, the room's talk, suspected
+        causes and the account notes."""
+        said = {f.text for f in self.facts.said()}
+        texts = [self.summary, self.resolution, str(self.customer_facts.get("notes") or "")]
+        texts += [e.text for e in self.timeline if e.text not in said]
+        texts += [m.text for m in self.room_messages]
+        texts += [f.text for f in self.facts.suspected_causes]
+        return tuple(t for t in texts if t and t.strip())
+
 
 # --- formats shared by prompts and the offline drafter ---------------------------------------
 
@@ -212,10 +268,19 @@ def short_utc(at: datetime) -> str:
 def human_utc(at: datetime) -> str:
     """`Wed 1 May 2024, 14:30 UTC`: the form a customer reads. Names are spelled here rather
     than with strftime's %a/%b, which follow the process locale."""
-    at = at.astimezone(UTC)
+    return human_time(at, UTC)
+
+
+def human_time(at: datetime, zone: tzinfo) -> str:
+    """`Wed 1 May 2024, 09:30 CDT`: a time as the customer reads it, in their time zone."""
+    local = at.astimezone(zone)
+    label = local.tzname() or "UTC"
+    if label[:1] in "+-":
+        # Zones without an abbreviation (Asia/Dubai is "+04"): say it as an offset from UTC.
+        label = f"UTC{label}"
     return (
-        f"{_DAYS[at.weekday()]} {at.day} {_MONTHS[at.month - 1]} {at.year}, "
-        f"{at.hour:02d}:{at.minute:02d} UTC"
+        f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
+        f"{local.hour:02d}:{local.minute:02d} {label}"
     )
 
 
@@ -246,6 +311,12 @@ def escape_text(text: str) -> str:
         pos = match.end()
     out.append(_disarm(text[pos:]))
     return "".join(out)
+
+
+def one_line(text: str) -> str:
+    """People's text as one line, escaped: newlines and runs of spaces folded, so a line of a
+    prompt or a bullet of a review cannot be made to look like two."""
+    return escape_text(" ".join(text.split()))
 
 
 def _disarm(text: str) -> str:

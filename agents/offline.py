@@ -1,331 +1,354 @@
-"""The offline drafter: customer updates, post-incident reviews and answers built from
-templates when the model is unavailable (no key, timeout, rate limit, server error).
+"""The offline drafter's customer letters and war-room answers, written from templates when the
+model is unavailable (no key, timeout, rate limit, server error). The review is
+`agents.offline_review`.
 
-It reads the same `Grounding` as the prompts and writes nothing that is not in it: no causes,
-no estimates, no names beyond those on record. People's text is quoted, never acted on, and
-disarmed so a quoted `<!channel>` cannot ping anyone.
+A letter is written from the customer-facing facts only (`Facts`: impact, workaround, advice,
+what we are doing, an ETA, a confirmed cause) in the frame `agents.playbook` decides: never
+the summary, a status update, a suspected cause or the room's talk, never another customer or
+an internal identifier. A fact that is missing leaves a placeholder saying what to record; the
+bot refuses to approve a draft while one remains.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from typing import Any
 
+from agents.checks import names_in, placeholder, redact_ids
 from agents.grounding import (
+    Fact,
     Grounding,
-    StepView,
-    TimelineEntry,
     escape_text,
     format_arr,
-    human_utc,
+    one_line,
     short_utc,
 )
-from agents.review import empty_review, render_review
+from agents.playbook import MISSING, Frame, frame, subject
 from protocols.durations import human_duration
-
-# How a status update announces a cause: "Root cause: ..." (any case, "root-cause"). Such an
-# update is someone's view, not a confirmed cause: never quoted to a customer.
-ROOT_CAUSE_PREFIX = re.compile(r"\s*root[ \t-]*cause\s*:\s*", re.IGNORECASE)
-
-# The stated compensation rule (prompts.COMPENSATION_RULE says the same to the model).
-CREDIT_ARR_THRESHOLD = 100_000
-CREDIT_DURATION_THRESHOLD = timedelta(hours=4)
-
-# How many recent status updates a customer update repeats.
-RECENT_UPDATES = 3
 
 OFFLINE_NOTE = "the model is unavailable, so this was drafted offline from the escalation record"
 
-# Timeline kinds written by the bot: an approved customer update, a status-update nudge.
+# Timeline kind of an approved customer update (written by the bot).
 CUSTOMER_UPDATE = "customer_update"
-NUDGE = "nudge"
 
-# Long texts (an approved customer update) are clipped in review bullets and answers.
+# Long texts are clipped in answers.
 CLIP = 160
 
-_MENTION = re.compile(r"<[@#][A-Z0-9]+(?:\|[^<>\n]*)?>")
+_MENTION = re.compile(r"<[@#][A-Z0-9]+(?:\|[^<>\n]*)?>|(?<![\w@])@[\w.-]+")
+_REMOVED = placeholder("check", "an internal reference was removed here, rephrase it")
 
 
-# --- customer update -------------------------------------------------------------------------
-
-
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+# --- customer letters ------------------------------------------------------------------------
 
 
 def offline_customer_update(g: Grounding) -> str:
-    """A customer update from the record, addressed to the executive contact when known."""
-    contact = g.executive_contact()
-    # "Dana Whitfield, CTO" -> "Dana Whitfield": the title is for our records, not the greeting.
-    name = _customer_text(contact.split(",")[0]).strip() if contact else ""
-    greeting = f"Dear {name}," if name else "Hello,"
-    customer = _customer_text(g.customer)
-    promised = human_utc(g.promised_next_update())
-    root_cause = g.root_cause()
-    paragraphs = [greeting]
-
-    if g.resolved:
-        when = f" as of {human_utc(g.resolved_at)}" if g.resolved_at else ""
-        paragraphs.append(
-            f"I'm writing to let you know that the issue affecting {customer} has been "
-            f"resolved{when}. I'm sorry for the disruption it caused your team, and thank you "
-            "for your patience while we worked on it."
-        )
-        known = [f"The issue: {_sentence(_customer_text(g.summary))}"]
-        if g.resolution:
-            known.append(f"What we did: {_sentence(_customer_text(g.resolution))}")
-        if root_cause:
-            known.append(f"The cause we identified: {_sentence(_customer_text(root_cause))}")
-        paragraphs.append("\n".join(f"- {line}" for line in known))
-        paragraphs.append(
-            f"We will check in with you by {promised} to confirm that everything is working as "
-            "it should. If anything looks wrong before then, please tell us right away."
-        )
-    else:
-        paragraphs.append(
-            f"I'm writing about the issue currently affecting {customer}. I'm sorry for the "
-            "impact this is having on your team; resolving it is our top priority."
-        )
-        known = [_sentence(_customer_text(g.summary))]
-        previous, new = _updates_since_last_customer_update(g)
-        known += [_sentence(_customer_text(e.text)) for e in new[-RECENT_UPDATES:]]
-        if previous and not new:
-            known.append("We have no new findings to share since our last update.")
-        if root_cause:
-            known.append(f"We have identified the cause: {_sentence(_customer_text(root_cause))}")
-        paragraphs.append("What we know:\n" + "\n".join(f"- {line}" for line in known if line))
-        if not root_cause:
-            paragraphs.append(
-                "What we don't know yet: we have not yet confirmed the underlying cause, and we "
-                "will not guess at it before we have."
-            )
-        paragraphs.append(
-            "What we're doing: a dedicated incident team is working on this now, and it has "
-            "the attention of our support leadership."
-        )
-        paragraphs.append(
-            f"We will send you our next update by {promised}, sooner if anything changes. If "
-            "you would like to talk before then, just reply to this message."
-        )
-    paragraphs.append("Sincerely,\nThe Customer Support leadership team")
-    return "\n\n".join(paragraphs) + "\n"
+    """The letter the situation calls for: an update, or the resolution notice."""
+    f = frame(g)
+    parts = [f"Subject: {subject(g, f)}", f.greeting]
+    if f.first_contact_late:
+        parts.append(_late_apology(g, f))
+    parts += _resolution(g, f) if f.resolved else _update(g, f)
+    parts.append(f"Kind regards,\n{f.signature}")
+    return "\n\n".join(parts) + "\n"
 
 
-def _updates_since_last_customer_update(g: Grounding) -> tuple[bool, list[TimelineEntry]]:
-    """Whether the timeline records an earlier customer update, and the status updates since
-    (all of them when there was none). Root-cause updates are said separately."""
-    sent = [e.at for e in g.timeline if e.kind == CUSTOMER_UPDATE]
-    entries = [e for e in g.updates() if e.text.strip() and not ROOT_CAUSE_PREFIX.match(e.text)]
-    if sent:
-        entries = [e for e in entries if e.at > max(sent)]
-    return bool(sent), entries
-
-
-def _customer_text(text: str) -> str:
-    # Slack mentions name our staff and mean nothing to a customer: they read "our team".
-    return escape_text(_MENTION.sub("our team", " ".join(text.split())))
-
-
-# --- post-incident review --------------------------------------------------------------------
-
-
-def offline_review(g: Grounding) -> str:
-    """The post-incident review as Markdown with exactly the REVIEW_SECTIONS headings."""
-    return render_review(
-        offline_review_data(g),
-        title=f"Post-incident review: {g.customer} ({g.escalation_id})",
-        note=f"_Draft: {OFFLINE_NOTE}. Check every line before sharing it._",
-    )
-
-
-def offline_review_data(g: Grounding) -> dict[str, Any]:
-    """The review as the dict `parse_review` returns, filled from the record only."""
-    review = empty_review()
-    root_cause = g.root_cause()
-    arr = g.account_arr()
-    tier = g.customer_facts.get("tier")
-    late = [s for s in g.steps if _late(s)]
-    overdue = list(g.overdue_steps())
-
-    state = (
-        f"resolved at {short_utc(g.resolved_at)} after {human_duration(g.elapsed())}"
-        if g.resolved_at is not None
-        else f"{g.status}, {human_duration(g.elapsed())} after declaration"
-    )
-    summary = [
-        f"{_text(g.customer)}: {_sentence(g.summary)}",
-        f"Declared {short_utc(g.declared_at)} by {_text(g.declarer)}; incident commander "
-        f"{_text(g.ic)}; {state}.",
-    ]
-    if g.criteria:
-        summary.append(f"Criteria: {'; '.join(_text(c) for c in g.criteria)}.")
-    if g.resolution:
-        summary.append(f"Resolution: {_sentence(g.resolution)}")
-    review["summary"] = " ".join(summary)
-
-    impact = [f"{_text(g.customer)} was affected for {human_duration(g.elapsed())}"]
-    impact[0] += " until resolution." if g.resolved_at is not None else " so far (unresolved)."
-    account = []
-    if arr is not None:
-        account.append(f"ARR {format_arr(arr)}")
-    if tier:
-        account.append(f"tier {_text(str(tier))}")
-    if account:
-        impact.append(f"Account: {', '.join(account)}.")
-    impact.append(
-        f"Customer updates approved: {len(g.approved_updates)}. "
-        "Impact beyond the summary is not recorded."
-    )
-    review["customer_impact"] = " ".join(impact)
-
-    review["timeline"] = [_timeline_bullet(e) for e in sorted(g.timeline, key=lambda e: e.at)]
-    review["root_cause"] = _text(root_cause) if root_cause else "Not yet known"
-
-    went_well = [
-        f"{_text(s.title)}: done {short_utc(s.done_at)}, on time (due {short_utc(s.due_at)})."
-        for s in g.steps
-        if s.done_at is not None and s.due_at is not None and s.done_at <= s.due_at
-    ]
-    if g.approved_updates:
-        went_well.append(f"{len(g.approved_updates)} customer update(s) approved and recorded.")
-    review["went_well"] = went_well
-
-    went_badly = [
-        f"{_text(s.title)}: done {short_utc(s.done_at)}, "
-        f"{human_duration(s.done_at - s.due_at)} late (due {short_utc(s.due_at)})."
-        for s in late
-        if s.done_at is not None and s.due_at is not None
-    ]
-    went_badly += [
-        f"{_text(s.title)}: overdue, due {short_utc(s.due_at)}, not done."
-        for s in overdue
-        if s.due_at is not None
-    ]
-    nudges = sum(1 for e in g.timeline if e.kind == NUDGE)
-    if nudges:
-        went_badly.append(f"Status updates ran late: {nudges} update nudge(s) were needed.")
-    review["went_badly"] = went_badly
-
-    owner = _text(g.ic)
-    actions = [
-        {
-            "owner": owner,
-            "action": "confirm root cause and preventive fix"
-            if root_cause is None
-            else "confirm the preventive fix for the recorded root cause",
-        }
-    ]
-    actions += [
-        {"owner": owner, "action": f"complete overdue step: {_text(s.title)}"} for s in overdue
-    ]
-    csm = g.customer_facts.get("csm")
-    actions.append(
-        {
-            # the account file names the CSM by Slack id: shown as a mention, like the IC
-            "owner": (f"<@{csm}>" if _SLACK_USER.fullmatch(str(csm)) else _text(str(csm)))
-            if csm
-            else owner,
-            "action": "confirm the customer is satisfied, 24-48 h after resolution",
-        }
-    )
-    actions.append({"owner": owner, "action": "hold the post-incident review and record lessons"})
-    review["action_items"] = actions
-
-    review["prevention"] = (
-        [f"Put a safeguard in place against the recorded root cause: {_text(root_cause)}"]
-        if root_cause
-        else []
-    )
-    review["lessons"] = [
-        f'The deadline of "{_text(s.title)}" was missed: find out what held it up.'
-        for s in [*late, *overdue]
-    ]
-    review["compensation"] = compensation_recommendation(g)
-    return review
-
-
-def compensation_recommendation(g: Grounding) -> str:
-    """The stated rule: ARR of $100K or more and more than 4 h to resolve -> recommend
-    considering a service credit; otherwise none by default."""
-    arr = g.account_arr()
-    span = g.elapsed()
-    rule = (
-        f"(rule: ARR of {format_arr(CREDIT_ARR_THRESHOLD)} or more and more than "
-        f"{human_duration(CREDIT_DURATION_THRESHOLD)} to resolve)"
-    )
-    long_enough = span > CREDIT_DURATION_THRESHOLD
-    if arr is not None and arr >= CREDIT_ARR_THRESHOLD and long_enough:
-        took = (
-            f"took {human_duration(span)} to resolve"
-            if g.resolved_at is not None
-            else f"has been open {human_duration(span)} and is not yet resolved"
-        )
+def _late_apology(g: Grounding, f: Frame) -> str:
+    we = "I" if f.personal else "We"
+    if g.first_contact_done_at is not None:
         return (
-            f"Recommend considering a service credit: the account's ARR is {format_arr(arr)} and "
-            f"the issue {took} {rule}. Agree the form and amount with the account team."
+            f"{we} also owe you an apology: our first message to you about this came later "
+            "than it should have. I am sorry for that delay."
+            if f.personal
+            else "We also owe you an apology: our first message to you about this came later "
+            "than it should have. We are sorry for that delay."
         )
-    if arr is None:
-        why = "no ARR is on record"
-    elif arr < CREDIT_ARR_THRESHOLD:
-        why = f"the account's ARR, {format_arr(arr)}, is below the threshold"
-    elif g.resolved_at is not None:
-        why = f"it was resolved in {human_duration(span)}"
+    return (
+        f"Before anything else, {'I' if f.personal else 'we'} owe you an apology: you should "
+        "have heard from us within an hour of this starting, and you did not. "
+        f"{'I am' if f.personal else 'We are'} sorry for that delay."
+    )
+
+
+def _opening(g: Grounding, f: Frame, what: str) -> str:
+    customer = say(g, g.customer)
+    if f.personal:
+        return (
+            f"I am writing to you personally about the {what} affecting {customer}. I know how "
+            "much your team relies on us, and I am sorry for the disruption this is causing. I "
+            "am following it myself until it is resolved."
+        )
+    return (
+        f"We are writing about the {what} affecting {customer}. We are sorry for the "
+        "disruption this is causing your team; resolving it is our priority."
+    )
+
+
+def _update(g: Grounding, f: Frame) -> list[str]:
+    facts = g.facts
+    what = "security incident" if f.security else "service issue"
+    parts = [_opening(g, f, what)]
+    since = _since_last_letter(g, f)
+    if since:
+        parts.append(since)
+    lines = []
+    if facts.impact is not None:
+        began = f" This began {f.time(facts.impact_began)}." if facts.impact_began else ""
+        lines.append(f"What you are seeing: {_sentence(say(g, facts.impact.text))}{began}")
     else:
-        why = f"it has been open {human_duration(span)} so far; revisit at resolution"
-    return f"No compensation recommended by default: {why} {rule}."
+        lines.append(f"What you are seeing: {MISSING['impact']}")
+    if f.security:
+        lines.append(f"What we recommend you do now: {_advice(g)}")
+    if facts.workaround is not None:
+        lines.append(f"What you can do meanwhile: {_sentence(say(g, facts.workaround.text))}")
+    elif not f.security:
+        lines.append(f"What you can do meanwhile: {MISSING['workaround']}")
+    lines.append(f"What we are doing: {_fact(g, facts.doing, MISSING['doing'])}")
+    lines.append(f"The cause: {_cause(g)}")
+    if facts.eta is not None:
+        lines.append(f"When to expect a fix: {_sentence(say(g, facts.eta.text))}")
+    else:
+        lines.append(
+            "When to expect a fix: we cannot yet give you a reliable time for the fix; you "
+            "will have one as soon as we can stand behind it."
+        )
+    parts.append("\n".join(lines))
+    parts.append(f"You will have our next update by {f.promise}, sooner if anything changes.")
+    parts.append(_talk(f))
+    return parts
 
 
-def _timeline_bullet(entry: TimelineEntry) -> str:
-    actor = f" ({_text(entry.actor)})" if entry.actor else ""
-    text = _clip(_text(entry.text))
-    return f"{short_utc(entry.at)} {_text(entry.kind)}{actor}" + (f": {text}" if text else "")
+def _resolution(g: Grounding, f: Frame) -> list[str]:
+    facts = g.facts
+    customer = say(g, g.customer)
+    what = "security incident" if f.security else "service issue"
+    when = f" on {f.time(g.resolved_at)}" if g.resolved_at else ""
+    if f.personal:
+        opening = (
+            f"I wanted to tell you myself that the {what} affecting {customer} was resolved"
+            f"{when}. I am sorry for the disruption it caused your team, and grateful for "
+            "your patience while we worked on it."
+        )
+    else:
+        opening = (
+            f"We are writing to let you know that the {what} affecting {customer} was "
+            f"resolved{when}. We are sorry for the disruption it caused your team, and thank "
+            "you for your patience while we worked on it."
+        )
+    lines = []
+    if facts.impact is not None:
+        span = ""
+        if facts.impact_began and facts.impact_ended:
+            span = f" It lasted from {f.time(facts.impact_began)} to {f.time(facts.impact_ended)}."
+        elif facts.impact_began:
+            span = f" It began {f.time(facts.impact_began)}."
+        lines.append(f"What you experienced: {_sentence(say(g, facts.impact.text))}{span}")
+    else:
+        lines.append(f"What you experienced: {MISSING['impact']}")
+    lines.append(f"What fixed it: {MISSING['fix']}")
+    if facts.cause is not None:
+        lines.append(f"The cause: {_sentence(say(g, facts.cause.text))}")
+    else:
+        lines.append(
+            "The cause: we are still confirming it, and we will share it with you as soon as "
+            "we are sure."
+        )
+    if f.security:
+        lines.append(f"What we recommend you do: {_advice(g)}")
+    closing = (
+        f"We will check in with you by {f.promise} to confirm that everything is working as "
+        "it should. If anything looks wrong before then, reply to this message and we will act "
+        "on it straight away."
+    )
+    # The closing already invites a reply; a personal letter also offers the VP's call.
+    return [opening, "\n".join(lines), closing, *([_talk(f)] if f.personal else [])]
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= CLIP else text[: CLIP - 1].rstrip() + "…"
+def _talk(f: Frame) -> str:
+    if f.personal:
+        return (
+            "I would like to talk this through with you directly. Reply with a time that suits "
+            "you and I will call you."
+        )
+    return "If you would like to talk before then, reply to this message."
 
 
-def _late(step: StepView) -> bool:
-    return step.done_at is not None and step.due_at is not None and step.done_at > step.due_at
+def _advice(g: Grounding) -> str:
+    advice = g.facts.advice
+    steps = _sentence(say(g, advice.text)) if advice is not None else MISSING["advice"]
+    return f"{steps} If you notice any activity you do not recognise, tell us straight away."
 
 
-def _text(text: str | None) -> str:
-    # One line, disarmed: review bullets are single lines and may be posted to Slack.
-    return escape_text(" ".join((text or "").split()))
+def _cause(g: Grounding) -> str:
+    cause = g.facts.cause
+    if cause is not None:
+        return _sentence(say(g, cause.text))
+    return "we have not confirmed it yet, and we will tell you as soon as we have."
+
+
+def _fact(g: Grounding, fact: Fact | None, missing: str) -> str:
+    return _sentence(say(g, fact.text)) if fact is not None else missing
+
+
+_KINDS = (
+    ("impact", "what you are seeing"),
+    ("workaround", "a workaround"),
+    ("advice", "what we recommend you do"),
+    ("doing", "what we are doing"),
+    ("eta", "an estimate for the fix"),
+    ("cause", "the cause"),
+)
+
+
+def _since_last_letter(g: Grounding, f: Frame) -> str:
+    """What changed since the last approved letter, by kind of fact ("" when none went out)."""
+    sent = [e.at for e in g.timeline if e.kind == CUSTOMER_UPDATE]
+    if not sent and not g.approved_updates:
+        return ""
+    last = max(sent) if sent else None
+    at = f" ({f.time(last)})" if last else ""
+    if last is None:
+        return "Here is where things stand since our last update."
+    new = [label for key, label in _KINDS if (x := getattr(g.facts, key)) and x.at > last]
+    if not new:
+        return f"Nothing has changed since our last update{at}; here is where things stand."
+    listed = new[0] if len(new) == 1 else ", ".join(new[:-1]) + f" and {new[-1]}"
+    return f"New since our last update{at}: {listed}."
+
+
+def say(g: Grounding, text: str) -> str:
+    """A fact as a letter may say it: one line, escaped, our people as "our team", and never
+    an internal identifier or another customer's name (a placeholder asks for a rewrite)."""
+    text = _MENTION.sub("our team", " ".join(text.split()))
+    text = redact_ids(text, _REMOVED)
+    for name in names_in(text, g.other_customers):
+        text = re.sub(re.escape(name), _REMOVED, text, flags=re.IGNORECASE)
+    return escape_text(text)
 
 
 def _sentence(text: str) -> str:
-    text = _text(text)
-    return text if not text or text[-1] in ".!?" else f"{text}."
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?]" else f"{text}."
 
 
 # --- answers ---------------------------------------------------------------------------------
 
 
 def offline_answer(g: Grounding, question: str) -> str:
-    """A short summary of the facts in place of an answer. The question is neither answered
-    nor echoed: without the model there is nothing to interpret it with."""
-    del question  # deliberately unused, see above
-    lines = [f"_The model is unavailable, so here is a summary of the facts instead ({g.status})._"]
+    """The facts the question asks about (ARR, contact, IC, impact, cause, ...), or a status
+    summary when it asks about none of them. The question itself is never echoed."""
+    topics = [answer for pattern, answer in _TOPICS if pattern.search(question)]
+    head = "_The model is unavailable, so this answer comes from the recorded facts only._"
+    if not topics:
+        return "\n".join([head, *status_lines(g)])
+    lines: list[str] = []
+    for answer in topics:
+        for line in answer(g):
+            if line not in lines:
+                lines.append(line)
+    return "\n".join([head, *lines])
+
+
+def _account(g: Grounding, key: str, label: str) -> list[str]:
+    value = g.customer_facts.get(key)
+    shown = one_line(str(value)) if value not in (None, "") else "not on file"
+    return [f"{label}: {shown}."]
+
+
+def _arr(g: Grounding) -> list[str]:
+    arr = g.account_arr()
+    if arr is None:
+        return ["ARR: not recorded."]
+    where = "from the declaration" if g.arr is not None else "from the account file"
+    return [f"ARR: {format_arr(arr)} ({where})."]
+
+
+def _fact_line(label: str, fact: Fact | None) -> str:
+    if fact is None:
+        return f"{label}: not recorded yet."
+    return f"{label}: {_clip(one_line(fact.text))} ({fact.by}, {short_utc(fact.at)})."
+
+
+def _causes(g: Grounding) -> list[str]:
+    lines = [_fact_line("Confirmed cause", g.facts.cause)]
+    lines += [
+        f"Suspected, not confirmed: {_clip(one_line(s.text))} ({s.by})."
+        for s in g.facts.suspected_causes
+    ]
+    return lines
+
+
+def _actions(g: Grounding) -> list[str]:
+    if not g.action_items:
+        return ["Action items: none recorded."]
+    return [
+        f"Action: {one_line(a.owner)}: {_clip(one_line(a.text))}"
+        + (f" (due {short_utc(a.due_at)})" if a.due_at else "")
+        + (" (done)" if a.done else "")
+        for a in g.action_items
+    ]
+
+
+def _follow_ups(g: Grounding) -> list[str]:
+    if not g.follow_ups:
+        return ["Follow-ups: none scheduled."]
+    return ["Follow-ups: " + ", ".join(short_utc(t) for t in sorted(g.follow_ups)) + "."]
+
+
+def _signer(g: Grounding) -> list[str]:
+    return [f"Signer of customer letters: {one_line(g.signer) if g.signer else 'none on record'}."]
+
+
+def _topic(words: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)(?:" + words + r")(?!\w)", re.IGNORECASE)
+
+
+_TOPICS = (
+    (_topic(r"arr|revenue|worth|value|spend|contract size"), _arr),
+    (
+        _topic(r"exec\w*|contact|cto|ceo|cio|ciso|coo|cfo|who (?:do|should) we (?:call|write)"),
+        lambda g: _account(g, "executive_contact", "Executive contact"),
+    ),
+    (_topic(r"csm|account manager|customer success"), lambda g: _account(g, "csm", "CSM")),
+    (_topic(r"tier"), lambda g: _account(g, "tier", "Tier")),
+    (_topic(r"notes?|renewal"), lambda g: _account(g, "notes", "Account notes")),
+    (_topic(r"time ?zone|local time"), lambda g: _account(g, "timezone", "Time zone")),
+    (
+        _topic(r"sla|uptime|credits?|compensation"),
+        lambda g: _account(g, "sla", "SLA") + _account(g, "credits", "Credit terms"),
+    ),
+    (_topic(r"ic|incident commander|commander|in charge"), lambda g: [f"IC: {one_line(g.ic)}."]),
+    (_topic(r"impact\w*|affected|experienc\w*"), lambda g: [_fact_line("Impact", g.facts.impact)]),
+    (_topic(r"workarounds?"), lambda g: [_fact_line("Workaround", g.facts.workaround)]),
+    (_topic(r"eta|estimate|when .*fix\w*"), lambda g: [_fact_line("ETA", g.facts.eta)]),
+    (_topic(r"cause[sd]?|why"), _causes),
+    (_topic(r"actions?|action items?|owners?|to-?dos?"), _actions),
+    (_topic(r"follow-?ups?|check-?ins?"), _follow_ups),
+    (_topic(r"signs?|signer|signature"), _signer),
+)
+
+
+def status_lines(g: Grounding) -> list[str]:
+    """Where the escalation stands: open or resolved, steps, deadlines, the last update."""
+    lines = [f"Status: {g.status}."]
     if g.resolved_at is not None:
         lines.append(
             f"Resolved {short_utc(g.resolved_at)}, {human_duration(g.elapsed())} after it was "
-            f"declared; incident commander {_text(g.ic)}."
+            f"declared; incident commander {one_line(g.ic)}."
         )
     else:
         lines.append(
             f"Open for {human_duration(g.elapsed())} (declared {short_utc(g.declared_at)}); "
-            f"incident commander {_text(g.ic)}."
+            f"incident commander {one_line(g.ic)}."
         )
     done = sum(1 for s in g.steps if s.done_at is not None)
     lines.append(f"Steps done: {done} of {len(g.steps)}.")
-    overdue = g.overdue_steps()
+    overdue = [(s, s.due_at) for s in g.overdue_steps() if s.due_at]
     if overdue:
         lines.append(
             "Overdue: "
-            + "; ".join(
-                f"{_text(s.title)} (due {short_utc(s.due_at)})" for s in overdue if s.due_at
-            )
+            + "; ".join(f"{one_line(s.title)} (due {short_utc(due)})" for s, due in overdue)
             + "."
         )
     upcoming = sorted(
@@ -335,9 +358,18 @@ def offline_answer(g: Grounding, question: str) -> str:
     if upcoming and upcoming[0].due_at is not None:
         nxt = upcoming[0]
         lines.append(
-            f"Next deadline: {_text(nxt.title)} at {short_utc(nxt.due_at)} "
+            f"Next deadline: {one_line(nxt.title)} at {short_utc(nxt.due_at)} "
             f"(in {human_duration(nxt.due_at - g.now)})."
         )
+    lines.append(_last_update(g))
+    if g.next_update_due is not None and g.resolved_at is None:
+        lines.append(f"Next update due: {short_utc(g.next_update_due)}.")
+    cause = g.root_cause()
+    lines.append(f"Confirmed cause: {one_line(cause) if cause else 'none yet'}.")
+    return lines
+
+
+def _last_update(g: Grounding) -> str:
     # The last update is a status update or an approved customer update, whichever is later.
     updates = sorted(
         (e for e in g.timeline if e.kind in ("update", CUSTOMER_UPDATE)), key=lambda e: e.at
@@ -345,19 +377,17 @@ def offline_answer(g: Grounding, question: str) -> str:
     if updates:
         last = updates[-1]
         what = "customer update approved" if last.kind == CUSTOMER_UPDATE else "status update"
-        lines.append(
+        return (
             f"Last update: {short_utc(last.at)} ({human_duration(g.now - last.at)} ago), "
-            f'{what}: "{_clip(_text(last.text))}".'
+            f'{what}: "{_clip(one_line(last.text))}".'
         )
-    elif g.last_update_at is not None:
-        lines.append(
+    if g.last_update_at is not None:
+        return (
             f"Last update: {short_utc(g.last_update_at)} "
             f"({human_duration(g.now - g.last_update_at)} ago)."
         )
-    else:
-        lines.append("Last update: none recorded.")
-    if g.next_update_due is not None and g.resolved_at is None:
-        lines.append(f"Next update due: {short_utc(g.next_update_due)}.")
-    root_cause = g.root_cause()
-    lines.append(f"Root cause: {_text(root_cause) if root_cause else 'not yet known'}.")
-    return "\n".join(lines)
+    return "Last update: none recorded."
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= CLIP else text[: CLIP - 1].rstrip() + "…"

@@ -17,6 +17,7 @@ REVIEW_SECTIONS: tuple[str, ...] = (
     "Customer impact",
     "Timeline",
     "Root cause",
+    "Contributing factors",
     "What went well",
     "What went badly",
     "Action items",
@@ -31,6 +32,7 @@ REVIEW_KEYS: tuple[str, ...] = (
     "customer_impact",
     "timeline",
     "root_cause",
+    "contributing_factors",
     "went_well",
     "went_badly",
     "action_items",
@@ -41,7 +43,9 @@ REVIEW_KEYS: tuple[str, ...] = (
 
 SECTION_KEYS: dict[str, str] = dict(zip(REVIEW_SECTIONS, REVIEW_KEYS, strict=True))
 
-LIST_KEYS = frozenset({"timeline", "went_well", "went_badly", "prevention", "lessons"})
+LIST_KEYS = frozenset(
+    {"timeline", "contributing_factors", "went_well", "went_badly", "prevention", "lessons"}
+)
 
 # Headings a model or a person plausibly writes instead of the exact ones, normalised (see
 # _normalise). The exact headings are added below.
@@ -55,6 +59,9 @@ _ALIASES: dict[str, str] = {
     "root cause analysis": "root_cause",
     "root causes": "root_cause",
     "cause": "root_cause",
+    "contributing factor": "contributing_factors",
+    "factors": "contributing_factors",
+    "contributing causes": "contributing_factors",
     "went well": "went_well",
     "what went wrong": "went_badly",
     "what did not go well": "went_badly",
@@ -232,7 +239,8 @@ def _is_empty_marker(text: str) -> bool:
 def _action_item(text: str) -> dict[str, str]:
     owner, sep, action = text.partition(":")
     owner = owner.strip().strip("*_`").strip()
-    # "- Fix the retry loop" has no owner; a colon deep in a sentence is not an owner either.
-    if not sep or not owner or len(owner) > 60 or not action.strip():
+    # "- Fix the retry loop" has no owner; a colon deep in a sentence is not an owner either,
+    # nor is the label of a placeholder ("[action items: record them ...]").
+    if not sep or not owner or len(owner) > 60 or not action.strip() or owner.startswith("["):
         return {"owner": "", "action": text.strip()}
     return {"owner": owner, "action": action.strip().lstrip("*_").strip()}

@@ -1,14 +1,17 @@
-"""The VP agent: one Anthropic client, streaming drafts, and the offline drafter as fallback.
+"""The VP agent: one Anthropic client, streaming drafts, the checks every draft gets, and the
+offline drafter as fallback.
 
 Every draft arrives: from the model when it answers in time, otherwise from the templates in
-`agents.offline`, labelled as such, within `timeout` seconds of the request. The war room
-never waits longer than that on the model.
+`agents.offline` and `agents.offline_review`, labelled as such, within `timeout` seconds of
+the request. The war room never waits longer than that on the model, and no exception leaves
+the agent. A model draft's citation tags are checked and stripped (`agents.citations`); every
+draft is checked against its escalation (`agents.audit`) and the findings travel on the
+`Reply` with the sentences that have no support and the call's token usage.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import typing
@@ -21,12 +24,40 @@ from functools import partial
 import anthropic
 from anthropic.types import Model
 
-from agents import offline, prompts
+from agents import audit, citations, offline, offline_review, prompts
+from agents.citations import Claim
 from agents.grounding import Grounding
 
 log = logging.getLogger(__name__)
 
 OnText = Callable[[str], None]
+
+# The model drafts are written with unless WARROOM_MODEL says otherwise: pinned here, so an
+# upgrade of the SDK never changes it silently (tests/unit/test_vp_model.py checks that the
+# installed SDK still lists it). Opus 4.8 answers without extended thinking unless asked, so
+# the output budgets below are all letter, and its minimum cacheable prompt is 1,024 tokens,
+# which the persona and its examples clear several times over. (Opus 5 and later think by
+# default, which spends the output budget and the 30 s deadline on reasoning.)
+DEFAULT_MODEL = "claude-opus-4-8"
+
+# The shortest prompt prefix each model caches, in tokens, from Anthropic's prompt-caching
+# documentation and model pages; below it a cache_control marker is silently ignored. Where
+# published figures disagree (Opus 4.7, Sonnet 4.6) the higher one is kept: the table only
+# decides whether to warn.
+MIN_CACHEABLE_TOKENS: dict[str, int] = {
+    "claude-opus-5": 512,
+    "claude-opus-4-8": 1024,
+    "claude-opus-4-7": 4096,
+    "claude-opus-4-6": 4096,
+    "claude-opus-4-5": 4096,
+    "claude-sonnet-5": 1024,
+    "claude-sonnet-4-6": 2048,
+    "claude-sonnet-4-5": 1024,
+    "claude-haiku-4-5": 4096,
+}
+# About four characters a token for English prose: good enough to know a prompt is well above
+# or well below a minimum, which is all it is used for.
+CHARS_PER_TOKEN = 4
 
 # What each kind of draft asks the model, and what the offline drafter writes instead.
 _MESSAGES: dict[str, Callable[..., list[dict]]] = {
@@ -36,28 +67,19 @@ _MESSAGES: dict[str, Callable[..., list[dict]]] = {
 }
 _OFFLINE: dict[str, Callable[..., str]] = {
     "customer_update": offline.offline_customer_update,
-    "review": offline.offline_review,
+    "review": offline_review.offline_review,
     "answer": offline.offline_answer,
 }
 
 
-def newest_opus() -> str:
-    """The newest Opus model id the installed SDK knows (its `Model` literal)."""
+def sdk_models() -> list[str]:
+    """The model ids the installed SDK lists (its `Model` literal)."""
     ids = [a for arg in typing.get_args(Model) for a in typing.get_args(arg) or (arg,)]
-    best: tuple[tuple[int, ...], str] | None = None
-    for model_id in ids:
-        if not isinstance(model_id, str):
-            continue
-        m = re.fullmatch(r"claude-opus-(\d+)(?:-(\d{1,2}))?(?:-(\d{8}))?", model_id)
-        if not m:
-            continue
-        # version first; an undated alias ranks above its dated snapshot
-        key = (int(m[1]), int(m[2] or 0), 0 if m[3] else 1, int(m[3] or 0))
-        if best is None or key > best[0]:
-            best = (key, model_id)
-    if best is None:
-        raise RuntimeError("the installed anthropic SDK lists no Opus model; set WARROOM_MODEL")
-    return best[1]
+    return [i for i in ids if isinstance(i, str)]
+
+
+def approx_tokens(text: str) -> int:
+    return -(-len(text) // CHARS_PER_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -66,7 +88,16 @@ class Reply:
     offline: bool = False
     offline_reason: str = ""
     truncated: bool = False
+    # input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens
     usage: dict[str, int] = field(default_factory=dict)
+    model: str = ""  # the model that wrote it ("" offline)
+    # Each sentence with the record entries it cites (model drafts only).
+    claims: tuple[Claim, ...] = ()
+    # Sentences with no valid citation: the approver should see which.
+    unsupported: tuple[str, ...] = ()
+    # What to look at before approving (leaks, other customers, internal ids, unconfirmed
+    # causes, promised times, time zone, signature, placeholders, flag terms, ...).
+    findings: tuple[str, ...] = ()
 
 
 class MalformedReply(Exception):
@@ -83,10 +114,13 @@ class VPAgent:
         timeout: float = 30.0,
         max_retries: int = 1,
         persona: str | None = None,
+        examples: str | None = None,
     ) -> None:
-        self.model = model or newest_opus()
+        self.model = model or DEFAULT_MODEL
         self.timeout = timeout
         self.persona = persona or prompts.load_persona()
+        self.examples = prompts.load_examples() if examples is None else examples
+        self.system = prompts.system_blocks(self.persona, self.examples)
         # Built once, with every limit explicit: the SDK's default timeout is 10 minutes.
         self.client = (
             anthropic.Anthropic(
@@ -96,6 +130,16 @@ class VPAgent:
             else None
         )
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="model")
+        minimum = MIN_CACHEABLE_TOKENS.get(self.model)
+        prefix = approx_tokens(self.persona + self.examples)
+        if self.client is not None and minimum and prefix < minimum:
+            log.warning(
+                "the cached system prompt (about %d tokens) is below %s's minimum cacheable "
+                "length (%d): prompt caching will do nothing",
+                prefix,
+                self.model,
+                minimum,
+            )
 
     @property
     def online(self) -> bool:
@@ -119,22 +163,28 @@ class VPAgent:
     # -- machinery -------------------------------------------------------------------------
     def _draft(self, kind: str, g: Grounding, on_text: OnText | None, *asked: str) -> Reply:
         """The model's draft of `kind`, or the offline drafter's (`asked`: the question)."""
-        messages = _MESSAGES[kind](g, *asked)
-        fallback = partial(_OFFLINE[kind], g, *asked)
-        max_tokens = prompts.MAX_TOKENS[kind]
         if self.client is None:
-            return Reply(fallback(), offline=True, offline_reason="no API key configured")
+            return self._offline(kind, g, asked, "no API key configured")
+        try:
+            messages = _MESSAGES[kind](g, *asked)
+        except Exception as e:
+            # A record the prompt cannot be built from is a bug to fix, not a reason to leave
+            # the war room without a draft.
+            log.error("escalation %s: building the %s prompt failed", g.escalation_id, kind,
+                      exc_info=e)  # fmt: skip
+            return self._offline(kind, g, asked, "the request could not be built")
+        max_tokens = prompts.MAX_TOKENS[kind]
         started = time.monotonic()
         live = threading.Event()  # cleared when we stop waiting: late text must not show
         live.set()
 
         def forward(text: str) -> None:
             if live.is_set() and on_text is not None:
-                on_text(text)
+                on_text(citations.strip_streaming(text))
 
         future = self._pool.submit(self._stream, messages, max_tokens, forward, started)
         try:
-            return future.result(timeout=self.timeout)
+            text, truncated, usage = future.result(timeout=self.timeout)
         except FutureTimeout:
             live.clear()
             reason = f"no complete answer within {self.timeout:g} s"
@@ -146,19 +196,24 @@ class VPAgent:
             live.clear()
             reason = _describe(e)
             if not isinstance(e, anthropic.APIError | MalformedReply):
-                log.warning("unexpected failure from the model call", exc_info=e)
-        log.warning("model unavailable (%s); drafting offline", reason)
-        return Reply(fallback(), offline=True, offline_reason=reason)
+                log.warning("escalation %s: unexpected failure from the model call",
+                            g.escalation_id, exc_info=e)  # fmt: skip
+        else:
+            self._log_usage(g, kind, usage)
+            return self._checked(kind, g, text, truncated=truncated, usage=usage)
+        log.warning("escalation %s: model unavailable (%s); drafting offline",
+                    g.escalation_id, reason)  # fmt: skip
+        return self._offline(kind, g, asked, reason)
 
     def _stream(
         self, messages: list[dict], max_tokens: int, forward: OnText, started: float
-    ) -> Reply:
+    ) -> tuple[str, bool, dict[str, int]]:
         assert self.client is not None
         text = ""
         with self.client.messages.stream(
             model=self.model,
             max_tokens=max_tokens,
-            system=prompts.system_blocks(self.persona),
+            system=self.system,
             messages=messages,
         ) as stream:
             for chunk in stream.text_stream:
@@ -171,16 +226,80 @@ class VPAgent:
         if not joined.strip():
             raise MalformedReply("the model's reply had no text")
         usage = final.usage
-        return Reply(
+        return (
             joined.strip(),
-            truncated=final.stop_reason == "max_tokens",
-            usage={
+            final.stop_reason == "max_tokens",
+            {
                 "input_tokens": usage.input_tokens or 0,
                 "output_tokens": usage.output_tokens or 0,
                 "cache_creation_input_tokens": usage.cache_creation_input_tokens or 0,
                 "cache_read_input_tokens": usage.cache_read_input_tokens or 0,
             },
         )
+
+    def _log_usage(self, g: Grounding, kind: str, usage: dict[str, int]) -> None:
+        log.info(
+            "escalation %s: %s by %s: input %d, cache read %d, cache write %d, output %d tokens",
+            g.escalation_id,
+            kind,
+            self.model,
+            usage["input_tokens"],
+            usage["cache_read_input_tokens"],
+            usage["cache_creation_input_tokens"],
+            usage["output_tokens"],
+        )
+
+    def _checked(
+        self, kind: str, g: Grounding, raw: str, *, truncated: bool, usage: dict[str, int]
+    ) -> Reply:
+        """The model's draft as people see it: tags checked and stripped, then audited."""
+        try:
+            cited = citations.read(raw, g.record_ids())
+            findings = [*check_draft(kind, g, cited.text)]
+            findings += [f"citation: cites {i}, which is not in the record" for i in cited.unknown]
+            return Reply(
+                cited.text,
+                truncated=truncated,
+                usage=usage,
+                model=self.model,
+                claims=cited.claims,
+                unsupported=cited.unsupported,
+                findings=tuple(findings),
+            )
+        except Exception as e:
+            log.error("escalation %s: checking the %s draft failed", g.escalation_id, kind,
+                      exc_info=e)  # fmt: skip
+            return Reply(
+                citations.strip_tags(raw),
+                truncated=truncated,
+                usage=usage,
+                model=self.model,
+                findings=("checks: the draft could not be checked; read it with care",),
+            )
+
+    def _offline(self, kind: str, g: Grounding, asked: tuple[str, ...], reason: str) -> Reply:
+        try:
+            text = partial(_OFFLINE[kind], g, *asked)()
+            findings = tuple(check_draft(kind, g, text))
+        except Exception as e:
+            log.error("escalation %s: the offline %s draft failed", g.escalation_id, kind,
+                      exc_info=e)  # fmt: skip
+            text = (
+                "The offline drafter could not write this from the record; write it by hand "
+                "from the war room's facts."
+            )
+            findings = ("checks: the offline drafter failed on this record",)
+        return Reply(text, offline=True, offline_reason=reason, findings=findings)
+
+
+def check_draft(kind: str, g: Grounding, text: str) -> list[str]:
+    """The findings on a draft of `kind` as people see it: what the agent returns with every
+    draft, and what an edited text should be checked for again before it is approved."""
+    if kind == "customer_update":
+        return [str(f) for f in audit.letter(g, text)]
+    if kind == "review":
+        return [str(f) for f in audit.review(g, text)]
+    return []
 
 
 def _describe(e: BaseException) -> str:

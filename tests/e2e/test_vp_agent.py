@@ -64,6 +64,24 @@ def test_a_customer_update_is_drafted_streamed_and_grounded(
         assert fact in user_text, fact
 
 
+def test_citation_tags_never_reach_slack(room: Room, fake_anthropic) -> None:
+    """The model cites record entries; people see the letter without the tags, while it
+    streams and once it is done."""
+    fake_anthropic.token_delay = 0.02
+    fake_anthropic.reply_with(
+        "Dear Dana, checkout is failing for your EU users. [T1] We are sorry. [-] "
+        "Our next update will follow by 15:00 UTC. [NEXT]"
+    )
+    ts = room.mention("draft update")
+    (draft,) = room.thread(ts)
+    assert "checkout is failing for your EU users. We are sorry." in shown(draft)
+    updates = [c for c in room.fake.calls_to("chat.update") if c.args.get("ts") == draft.ts]
+    assert len(updates) >= 2
+    for call in updates:
+        text = str(call.args.get("text", "")) + str(call.args.get("blocks", ""))
+        assert "[T1]" not in text and "[-]" not in text and "[NEXT]" not in text
+
+
 def test_approving_records_the_update_everywhere(
     room: Room, clock, fake_anthropic, memory_dir
 ) -> None:

@@ -1,25 +1,87 @@
-"""The default model is the newest Opus id the installed SDK lists."""
+"""The model the agent calls: pinned in the code and still listed by the installed SDK, the
+cached prompt prefix long enough for that model to cache it, and the usage of every call
+logged and returned."""
 
 from __future__ import annotations
 
-import re
-import typing
+import logging
+from collections.abc import Iterator
 
-from anthropic.types import Model
+import pytest
 
-from agents.vp import VPAgent, newest_opus
+from agents import prompts
+from agents.vp import DEFAULT_MODEL, MIN_CACHEABLE_TOKENS, VPAgent, sdk_models
+from loopback.anthropic import FakeAnthropic, approx_tokens
+from tests.agent_records import grounding
 
 
-def test_newest_opus_is_an_opus_id_of_the_sdk_and_no_other_is_newer() -> None:
-    ids = [a for arg in typing.get_args(Model) for a in typing.get_args(arg) or (arg,)]
-    chosen = newest_opus()
-    assert chosen in ids and chosen.startswith("claude-opus-")
+def test_the_default_model_is_pinned_and_the_sdk_lists_it() -> None:
+    assert DEFAULT_MODEL == "claude-opus-4-8"
+    assert DEFAULT_MODEL in sdk_models()
+    # not whatever the SDK lists newest: an SDK upgrade must not change the model silently
+    assert VPAgent(api_key=None).model == DEFAULT_MODEL
+    assert any(m > DEFAULT_MODEL for m in sdk_models() if m.startswith("claude-opus-"))
 
-    def version(model_id: str) -> tuple[int, int]:
-        m = re.fullmatch(r"claude-opus-(\d+)(?:-(\d{1,2}))?(?:-\d{8})?", model_id)
-        return (int(m[1]), int(m[2] or 0)) if m else (-1, -1)
 
-    assert all(version(i) <= version(chosen) for i in ids if isinstance(i, str))
+def test_warroom_model_overrides_the_default() -> None:
+    assert VPAgent(api_key=None, model="claude-sonnet-5").model == "claude-sonnet-5"
+
+
+def test_every_model_with_a_known_cache_minimum_is_one_the_sdk_lists() -> None:
+    assert set(MIN_CACHEABLE_TOKENS) <= set(sdk_models())
+
+
+def test_the_cached_prefix_is_long_enough_for_the_pinned_model() -> None:
+    prefix = prompts.load_persona() + prompts.load_examples()
+    minimum = MIN_CACHEABLE_TOKENS[DEFAULT_MODEL]
+    # The fake's count (4 characters a token) is rough: demand twice the minimum.
+    assert approx_tokens(prefix) >= 2 * minimum
+    # The persona alone was about 1,700 tokens: under some models' minimum of 4,096.
+    assert approx_tokens(prefix) >= 4096
+
+
+@pytest.fixture
+def model() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(min_cache_tokens=MIN_CACHEABLE_TOKENS[DEFAULT_MODEL]) as fake:
+        yield fake
+
+
+def test_the_prefix_is_cached_and_usage_is_logged(
+    model: FakeAnthropic, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = VPAgent(api_key=model.api_key, base_url=model.url, timeout=5, max_retries=0)
+    try:
+        caplog.set_level(logging.INFO, logger="agents.vp")
+        first = agent.customer_update(grounding())
+        second = agent.answer(grounding(), "Who is the IC?")
+    finally:
+        agent.close()
+    (request, _) = model.requests
+    system = request.body["system"]
+    assert [b.get("cache_control") for b in system] == [None, {"type": "ephemeral"}]
+    assert request.body["model"] == DEFAULT_MODEL
+    written = first.usage["cache_creation_input_tokens"]
+    assert written >= MIN_CACHEABLE_TOKENS[DEFAULT_MODEL]
+    assert second.usage["cache_read_input_tokens"] == written
+    assert second.usage["cache_creation_input_tokens"] == 0
+    assert set(second.usage) == {
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+    }
+    lines = [r.getMessage() for r in caplog.records if "tokens" in r.getMessage()]
+    assert len(lines) == 2
+    assert lines[1].startswith(
+        f"escalation esc-20240506-zorblax-industries: answer by {DEFAULT_MODEL}: input "
+    )
+    assert f"cache read {written}, cache write 0" in lines[1]
+
+
+def test_a_prefix_below_the_minimum_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    agent = VPAgent(api_key="sk-test", model="claude-opus-4-6", persona="Short.", examples="")
+    agent.close()
+    assert "below claude-opus-4-6's minimum cacheable length (4096)" in caplog.text
 
 
 def test_the_client_is_built_once_with_explicit_limits() -> None:
@@ -28,7 +90,6 @@ def test_the_client_is_built_once_with_explicit_limits() -> None:
         assert agent.client is not None
         assert agent.client.timeout == 12 and agent.client.max_retries == 1
         assert str(agent.client.base_url).startswith("http://127.0.0.1:9")
-        assert agent.model == newest_opus()
     finally:
         agent.close()
     assert VPAgent(api_key=None).client is None
