@@ -30,6 +30,18 @@ class Metrics:
         self.slack_api_calls = counter(
             "warroom_slack_api_calls", "Slack Web API calls made, by method.", ["method"]
         )
+        self.model_tokens = counter(
+            "warroom_model_tokens",
+            "Tokens of the VP agent's model calls, by model and kind (input, output, "
+            "cache_read_input, cache_creation_input).",
+            ["model", "kind"],
+        )
+        self.drafts = counter(
+            "warroom_drafts",
+            "Drafts the VP agent finished, by kind (customer_update, review, answer) and by "
+            "who wrote them (model, offline).",
+            ["kind", "by"],
+        )
         self.room_seconds = Histogram(
             "warroom_room_ready_seconds",
             "Seconds from a declaration's ack until its war room is complete.",

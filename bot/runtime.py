@@ -151,8 +151,9 @@ def build_runtime(
     briefing = Briefing(gateway, protocol, scale)
     # Every service that acts in a room starts with the same collaborators (RoomService).
     kit = (escalations, briefing, gateway, memory, protocol, config, clock)
-    grounds = Grounds(escalations, memory, gateway, protocol, clock)
-    desk = DraftDesk(*kit, store, agent, grounds)
+    flag_terms = tuple(config.flag_terms or ())
+    grounds = Grounds(escalations, memory, gateway, protocol, clock, flag_terms)
+    desk = DraftDesk(*kit, store, agent, grounds, metrics=metrics)
 
     def review(esc: Escalation) -> None:
         # The post-incident review is drafted at resolution, beside the resolution's replies.

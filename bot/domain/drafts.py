@@ -49,7 +49,13 @@ class Draft(Record):
     offline: bool = False
     offline_reason: str = ""
     truncated: bool = False
-    flags: tuple[str, ...] = ()
+    # What to look at before approving: the checks' findings on the text shown (a leak,
+    # another customer, an internal id, an unconfirmed cause, a flag term, ...).
+    findings: tuple[str, ...] = ()
+    # Sentences of the model's text that cite nothing in the record.
+    unsupported: tuple[str, ...] = ()
+    # Placeholders still in the text ("[impact: ...]"): it cannot be approved while any remain.
+    placeholders: tuple[str, ...] = ()
     requested_by: str = ""
     created_at: AwareDatetime
     edited_by: str | None = None
@@ -115,6 +121,12 @@ def approve(draft: Draft, seen: int, user: str, now: datetime, roles: Iterable[s
     still missing. One person gives one approval: a second approval comes from someone else.
     The draft counts as approved (`approved_by`) once no approval is missing."""
     _current(draft, seen, "approve")
+    if draft.placeholders:
+        raise InvalidInput(
+            f"This update still has {len(draft.placeholders)} placeholder(s) to fill, such as "
+            f"“{draft.placeholders[0][:200]}”. Press *Edit*, put the facts in (or record them "
+            "and press *Regenerate*), then approve."
+        )
     if any(a.by == user for a in draft.approvals):
         raise InvalidInput(
             "You already approved this update; it now waits for "

@@ -3,7 +3,8 @@
 Updates, the declaration's summary and whatever is said in the room are internal notes. A
 customer update is written from these facts only: the impact in the customer's terms (when it
 began and, later, ended), a workaround, what we are doing, an ETA someone is prepared to give,
-and the cause once the IC or a VP confirmed it. A suspected cause stays internal. Action items
+what the customer should do themselves (advice, as in a security incident), and the cause
+once the IC or a VP confirmed it. A suspected cause stays internal. Action items
 (who does what after the incident, by when) are kept here too: the review lists them and their
 owners are reminded when they fall due. Pure.
 """
@@ -22,6 +23,7 @@ class FactKind(StrEnum):
     WORKAROUND = "workaround"
     DOING = "doing"  # what we are doing about it
     ETA = "eta"
+    ADVICE = "advice"  # what the customer should do (a security incident: rotate keys, ...)
 
 
 class Fact(Record):
@@ -49,6 +51,7 @@ class CustomerFacts(Record):
     workaround: Fact | None = None
     doing: Fact | None = None
     eta: Fact | None = None
+    advice: Fact | None = None
     # Every cause put forward, oldest first; at most one confirmed.
     causes: tuple[Cause, ...] = ()
 

@@ -25,7 +25,8 @@ def record_fact(
     now: datetime,
     since: timedelta | None = None,
 ) -> tuple[Escalation, list[Event]]:
-    """Record what the customer may be told (`impact`, `workaround`, `doing`, `eta`). The
+    """Record what the customer may be told (`impact`, `workaround`, `doing`, `eta`,
+    `advice`). The
     impact began `since` ago when given, else when the existing impact began, else at the
     declaration."""
     text = " ".join(text.split())

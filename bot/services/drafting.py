@@ -16,16 +16,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agents.checks import DEFAULT_FLAG_TERMS, flag_terms
+from agents.checks import find_placeholders
 from agents.grounding import Grounding
 from agents.review import lessons, parse_review
-from agents.vp import OnText, Reply, VPAgent
+from agents.vp import OnText, Reply, VPAgent, check_draft
 from bot.domain import authority, drafts
 from bot.domain import escalation as domain
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput, NotAllowed
 from bot.domain.escalation import Escalation
 from bot.domain.timeline import EventKind, event
+from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.services.grounds import Grounds
 from bot.slack import draft_view
@@ -45,10 +46,7 @@ class DraftDesk(RoomService):
     # Slack allows about one chat.update per second per channel: the stream is shown at that
     # pace.
     stream_interval: float = 1.0
-
-    @property
-    def flag_words(self) -> tuple[str, ...]:
-        return self.config.flag_terms or DEFAULT_FLAG_TERMS
+    metrics: Metrics | None = None
 
     # -- customer updates ------------------------------------------------------------------
     def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
@@ -76,10 +74,11 @@ class DraftDesk(RoomService):
         draft = self._draft(draft_id)
         esc = self._escalation(draft)
         self.allow(esc, user, "edit the update")
-        flags = self._flags(text.strip(), esc)
+        # A person's text: checked again as the agent's was, and no longer the model's claims.
+        checked = {**self._checks(draft.kind, text.strip(), esc), "unsupported": ()}
         draft = self._change(
             draft_id,
-            lambda d: drafts.edit(d, seen, user, text).model_copy(update={"flags": flags}),
+            lambda d: drafts.edit(d, seen, user, text).model_copy(update=checked),
         )
         return self._show(draft, esc)
 
@@ -115,7 +114,7 @@ class DraftDesk(RoomService):
                     "approvals": [{"by": a.by, "as": a.role} for a in draft.approvals],
                     "drafted_offline": draft.offline,
                     "edited_by": draft.edited_by,
-                    "flags": list(draft.flags),
+                    "findings": list(draft.findings),
                 },
             )
         except BaseException:
@@ -263,15 +262,18 @@ class DraftDesk(RoomService):
                 draft = self._change(draft.id, lambda d: d.model_copy(update={"drafting": False}))
                 self._show(draft, esc)
             raise
-        flags = self._flags(reply.text, esc) if draft.kind is DraftKind.CUSTOMER_UPDATE else ()
+        self._count(draft.kind, reply)
         finished = {
             "text": reply.text,
             "offline": reply.offline,
             "offline_reason": reply.offline_reason,
             "truncated": reply.truncated,
-            "flags": flags,
+            "findings": reply.findings,
             "drafting": False,
         }
+        if draft.kind is DraftKind.CUSTOMER_UPDATE:  # what a customer would read: every claim
+            finished["unsupported"] = reply.unsupported
+            finished["placeholders"] = tuple(find_placeholders(reply.text))
         if keep:
             draft = self._change(draft.id, lambda d: d.model_copy(update=finished))
         else:
@@ -322,9 +324,24 @@ class DraftDesk(RoomService):
         except KeyError:
             raise InvalidInput("This draft is no longer available; ask for a new one.") from None
 
-    def _flags(self, text: str, esc: Escalation) -> tuple[str, ...]:
-        root_cause_known = self.grounds.of(esc).root_cause() is not None
-        return tuple(flag_terms(text, self.flag_words, root_cause_known=root_cause_known))
+    def _count(self, kind: DraftKind, reply: Reply) -> None:
+        """The draft and the tokens it cost, for /metrics."""
+        if self.metrics is None:
+            return
+        self.metrics.drafts.labels(kind.value, "offline" if reply.offline else "model").inc()
+        for name, tokens in reply.usage.items():
+            if tokens:
+                kind_of = name.removesuffix("_tokens")
+                self.metrics.model_tokens.labels(reply.model or "unknown", kind_of).inc(tokens)
+
+    def _checks(self, kind: DraftKind, text: str, esc: Escalation) -> dict[str, object]:
+        """What the agent's checks find in `text` (an edited draft), and its placeholders."""
+        return {
+            "findings": tuple(check_draft(kind.value, self.grounds.of(esc), text)),
+            "placeholders": tuple(find_placeholders(text))
+            if kind is DraftKind.CUSTOMER_UPDATE
+            else (),
+        }
 
     def _draft(self, draft_id: str) -> Draft:
         draft = self.store.get_draft(draft_id)

@@ -32,6 +32,8 @@ class Grounds:
     gateway: SlackGateway
     protocol: Protocol
     clock: Clock
+    # The organisation's words to look at twice (`flag_terms`); empty: the defaults.
+    flag_terms: tuple[str, ...] = ()
 
     def who(self, user: str | None) -> str:
         """A person as the agent names them: `@name`, never a mention that would notify."""
@@ -135,6 +137,7 @@ class Grounds:
                 workaround=fact(facts.workaround, FactKind.WORKAROUND),
                 doing=fact(facts.doing, FactKind.DOING),
                 eta=fact(facts.eta, FactKind.ETA),
+                advice=fact(facts.advice, FactKind.ADVICE),
                 cause=agent.Fact(
                     cause.text,
                     self.who(cause.confirmed_by),
@@ -165,6 +168,7 @@ class Grounds:
             first_contact_done_at=contact_state.done_at if contact_state else None,
             follow_ups=follow_ups,
             clock_scale=scale,
+            flag_terms=self.flag_terms,
             other_customers=tuple(
                 n for n in self.memory.customer_names() if n.casefold() != esc.customer.casefold()
             ),

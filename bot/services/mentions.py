@@ -49,7 +49,7 @@ class Mentions:
                 due = self.escalations.next_update_due(esc)
                 nxt = f" Next update due {slack_time(due)}." if due else ""
                 return f"📝 Update recorded (internal: the customer is told the facts).{nxt}"
-            case "impact" | "workaround" | "doing" | "eta":
+            case "impact" | "workaround" | "doing" | "eta" | "advice":
                 return self._fact(channel, user, FactKind(said.command), argument)
             case "cause":
                 return self._cause(channel, user, argument)
@@ -127,5 +127,6 @@ _FACT_NAMES = {
     FactKind.WORKAROUND: "the workaround",
     FactKind.DOING: "what we are doing",
     FactKind.ETA: "the ETA",
+    FactKind.ADVICE: "what the customer should do",
 }
 ACTION_ID = re.compile(r"[Aa][0-9]+")

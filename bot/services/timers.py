@@ -38,6 +38,7 @@ class _Later(Exception):
         super().__init__(seconds)
         self.seconds = seconds
 
+
 Record = Callable[[Escalation], tuple[Escalation, list[Event]]]
 # Builds the weekly digest for (week start, week end).
 DigestBuilder = Callable[[datetime, datetime], blocks.Message]

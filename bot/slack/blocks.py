@@ -375,6 +375,7 @@ In a war room, mention me with:
 • `done <step-id>` — mark a protocol step done (the brief's buttons do the same)
 • `update <text>` — record a status update (internal); restarts the update clock
 • `impact <text>`, `workaround <text>`, `doing <text>`, `eta <text>` — what the customer may be told
+• `advice <text>` — what the customer should do themselves (rotate keys, re-sync, ...)
 • `cause <text>` — a suspected cause (internal); `cause confirmed` — the IC or a VP confirms it
 • `action @person <text> [--due 3d]` — an action item; `done A1` closes it
 • `ic @person` — hand the incident commander role to someone else

@@ -46,6 +46,7 @@ _FACT_LABELS = {
     FactKind.WORKAROUND: "Workaround the customer may use",
     FactKind.DOING: "What we are doing about it",
     FactKind.ETA: "ETA (only one someone is prepared to give)",
+    FactKind.ADVICE: "What the customer should do themselves (e.g. rotate keys)",
 }
 _FACT_INPUT_LIMIT = 1000
 
@@ -64,6 +65,7 @@ def told(facts: CustomerFacts) -> str:
         (FactKind.WORKAROUND, "Workaround"),
         (FactKind.DOING, "What we are doing"),
         (FactKind.ETA, "ETA"),
+        (FactKind.ADVICE, "What the customer should do"),
     ):
         fact = facts.fact(kind)
         shown = clip(inert(fact.text), 500) if fact else f"_none recorded_ — `@vp {kind.value}`"

@@ -149,9 +149,22 @@ def _closing(draft: Draft, waiting: str) -> list[Block]:
         notes.append(f"⚠️ Drafted offline from templates — the model was unavailable{reason}.")
     if draft.truncated:
         notes.append("✂️ The model stopped at its length limit; the end may be missing.")
-    if draft.flags:
+    if draft.placeholders:
         notes.append(
-            "🔎 Look twice before sending: " + ", ".join(f"“{inert(f)}”" for f in draft.flags)
+            f"✍️ {len(draft.placeholders)} placeholder(s) to fill before it can be approved: "
+            + "; ".join(f"`{clip(inert(p), 150)}`" for p in draft.placeholders[:5])
+        )
+    if draft.findings:
+        notes.append(
+            "🔎 Check before approving: "
+            + "; ".join(clip(inert(f), 300) for f in draft.findings[:8])
+            + (f" (and {len(draft.findings) - 8} more)" if len(draft.findings) > 8 else "")
+        )
+    if draft.unsupported:
+        notes.append(
+            "❓ Not backed by anything recorded: "
+            + "; ".join(f"“{clip(inert(u), 200)}”" for u in draft.unsupported[:5])
+            + (f" (and {len(draft.unsupported) - 5} more)" if len(draft.unsupported) > 5 else "")
         )
     blocks: list[Block] = [note(n) for n in notes]
     if draft.kind is not DraftKind.CUSTOMER_UPDATE:

@@ -26,6 +26,7 @@ COMMANDS = (
     "workaround",
     "doing",
     "eta",
+    "advice",
     "cause",
     "action",
 )
