@@ -100,6 +100,37 @@ class Reply:
     findings: tuple[str, ...] = ()
 
 
+# What the API answers when trying again may work: rate limited, overloaded, its own failures.
+_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+class _Call:
+    """One model call, which the caller can cancel at its deadline: its stream is closed,
+    which ends the wait of the thread reading it (and any retry the SDK would make)."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self._stream: typing.Any = None
+        self._lock = threading.Lock()
+
+    def started(self, stream: typing.Any) -> None:
+        with self._lock:
+            self._stream = stream
+            cancelled = self.cancelled.is_set()
+        if cancelled:
+            stream.close()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled.set()
+            stream = self._stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception as e:  # closing a connection another thread reads: best effort
+                log.debug("closing a cancelled model stream: %r", e)
+
+
 class MalformedReply(Exception):
     """The model answered 200 but with nothing usable in it."""
 
@@ -115,21 +146,24 @@ class VPAgent:
         max_retries: int = 1,
         persona: str | None = None,
         examples: str | None = None,
+        concurrency: int = 8,
     ) -> None:
         self.model = model or DEFAULT_MODEL
         self.timeout = timeout
         self.persona = persona or prompts.load_persona()
         self.examples = prompts.load_examples() if examples is None else examples
         self.system = prompts.system_blocks(self.persona, self.examples)
-        # Built once, with every limit explicit: the SDK's default timeout is 10 minutes.
+        # Built once, with every limit explicit: the SDK's default timeout is 10 minutes. The
+        # agent retries by itself (`_stream`), and only while the call's deadline allows: the
+        # SDK's own retry would start a second wait after the deadline has passed.
+        self.max_retries = max_retries
         self.client = (
-            anthropic.Anthropic(
-                api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-            )
+            anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
             if api_key
             else None
         )
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="model")
+        # The calls themselves, each waited for with a deadline by the thread that asked.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="model")
         minimum = MIN_CACHEABLE_TOKENS.get(self.model)
         prefix = approx_tokens(self.persona + self.examples)
         if self.client is not None and minimum and prefix < minimum:
@@ -160,6 +194,10 @@ class VPAgent:
     def answer(self, g: Grounding, question: str, on_text: OnText | None = None) -> Reply:
         return self._draft("answer", g, on_text, question)
 
+    def offline(self, kind: str, g: Grounding, reason: str, *asked: str) -> Reply:
+        """The offline drafter's draft of `kind`, labelled with `reason` (no model call)."""
+        return self._offline(kind, g, asked, reason)
+
     # -- machinery -------------------------------------------------------------------------
     def _draft(self, kind: str, g: Grounding, on_text: OnText | None, *asked: str) -> Reply:
         """The model's draft of `kind`, or the offline drafter's (`asked`: the question)."""
@@ -182,11 +220,13 @@ class VPAgent:
             if live.is_set() and on_text is not None:
                 on_text(citations.strip_streaming(text))
 
-        future = self._pool.submit(self._stream, messages, max_tokens, forward, started)
+        call = _Call()
+        future = self._pool.submit(self._stream, messages, max_tokens, forward, started, call)
         try:
             text, truncated, usage = future.result(timeout=self.timeout)
         except FutureTimeout:
             live.clear()
+            call.cancel()  # the connection is closed: no model thread goes on waiting for it
             reason = f"no complete answer within {self.timeout:g} s"
         except Exception as e:
             # The agent's boundary: the SDK's APIError family (timeouts, 429, 5xx, 529
@@ -206,7 +246,40 @@ class VPAgent:
         return self._offline(kind, g, asked, reason)
 
     def _stream(
-        self, messages: list[dict], max_tokens: int, forward: OnText, started: float
+        self,
+        messages: list[dict],
+        max_tokens: int,
+        forward: OnText,
+        started: float,
+        call: _Call,
+    ) -> tuple[str, bool, dict[str, int]]:
+        for attempt in range(self.max_retries + 1):
+            left = self.timeout - (time.monotonic() - started)
+            if call.cancelled.is_set() or left <= 0:  # its deadline passed meanwhile
+                raise MalformedReply("cancelled at its deadline")
+            try:
+                return self._stream_once(messages, max_tokens, forward, started, call, left)
+            except (anthropic.APIConnectionError, anthropic.APIStatusError) as e:
+                retryable = isinstance(e, anthropic.APIConnectionError) or (
+                    e.status_code in _RETRYABLE_STATUS
+                )
+                if (
+                    not retryable
+                    or attempt == self.max_retries
+                    or isinstance(e, anthropic.APITimeoutError)
+                ):
+                    raise
+                time.sleep(min(0.5, max(left / 4, 0)))
+        raise AssertionError("unreachable")
+
+    def _stream_once(
+        self,
+        messages: list[dict],
+        max_tokens: int,
+        forward: OnText,
+        started: float,
+        call: _Call,
+        left: float,
     ) -> tuple[str, bool, dict[str, int]]:
         assert self.client is not None
         text = ""
@@ -215,11 +288,13 @@ class VPAgent:
             max_tokens=max_tokens,
             system=self.system,
             messages=messages,
+            timeout=left,
         ) as stream:
+            call.started(stream)
             for chunk in stream.text_stream:
                 text += chunk
                 forward(text)
-                if time.monotonic() - started > self.timeout:
+                if call.cancelled.is_set() or time.monotonic() - started > self.timeout:
                     raise MalformedReply("too slow")
             final = stream.get_final_message()
         joined = "".join(b.text for b in final.content if getattr(b, "type", "") == "text")

@@ -16,7 +16,6 @@ from bot.acks_first import AcksFirst
 from bot.boot import connect_redis, load_definitions
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig
-from bot.domain.escalation import Escalation
 from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
@@ -27,6 +26,7 @@ from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
 from bot.services.grounds import Grounds
 from bot.services.home import Digest, Home
+from bot.services.lane import ModelLane
 from bot.services.mentions import Mentions
 from bot.services.room import RoomChanges
 from bot.services.timers import TimerFiring
@@ -77,6 +77,9 @@ class Runtime:
     def close(self) -> None:
         """Finish the work already accepted, then let go of pools and connections."""
         self.executor.shutdown(wait=True)
+        # Drafts under way finish (each within the model's timeout); none queued is dropped.
+        if self.desk.lane.executor is not self.executor.inner:
+            self.desk.lane.executor.shutdown(wait=True)
         self.scheduler.stop()
         jobs.unregister(self.settings.redis_prefix, self.timers)
         self.agent.close()
@@ -107,6 +110,7 @@ def build_runtime(
     *,
     clock: Clock = system_clock,
     listener_executor: Executor | None = None,
+    model_executor: Executor | None = None,
     verify_token: bool = True,
     create_window: float = 60.0,
     publish_window: float = 60.0,
@@ -115,7 +119,9 @@ def build_runtime(
 
     `clock` is the time escalations run on (tests pass a ManualClock); `listener_executor`
     runs work after the ack (tests pass one that runs inline, so a request's work is finished
-    when dispatch returns); `create_window` and `publish_window` are the windows of Slack's
+    when dispatch returns); `model_executor` runs the model's lane (by default a pool of its
+    own; with only a `listener_executor` given, that one, so inline stays inline);
+    `create_window` and `publish_window` are the windows of Slack's
     channel-creation and views.publish limits (tests and benchmarks shrink them)."""
     missing = settings.missing_for_run()
     if missing:
@@ -143,6 +149,7 @@ def build_runtime(
         base_url=settings.anthropic_base_url,
         model=settings.model,
         timeout=settings.model_timeout,
+        concurrency=settings.agent_workers,
     )
     scale = settings.clock_scale
 
@@ -153,13 +160,20 @@ def build_runtime(
     kit = (escalations, briefing, gateway, memory, protocol, config, clock)
     flag_terms = tuple(config.flag_terms or ())
     grounds = Grounds(escalations, memory, gateway, protocol, clock, flag_terms)
-    desk = DraftDesk(*kit, store, agent, grounds, metrics=metrics)
+    lane = ModelLane(
+        model_executor
+        or listener_executor
+        or ThreadPoolExecutor(max_workers=settings.agent_workers, thread_name_prefix="model-lane"),
+        store,
+        workers=settings.agent_workers,
+        queue=settings.agent_queue,
+        deadline=settings.model_timeout,
+        per_person=settings.agent_requests_per_minute,
+    )
+    desk = DraftDesk(*kit, store, agent, grounds, lane, metrics=metrics)
 
-    def review(esc: Escalation) -> None:
-        # The post-incident review is drafted at resolution, beside the resolution's replies.
-        gateway.submit(desk.review_at_resolution, esc)
-
-    room = RoomChanges(*kit, review)
+    # The post-incident review is drafted at resolution, on the model's lane.
+    room = RoomChanges(*kit, desk.review_at_resolution)
     pacing = Pacing(settings.channel_creates_per_minute, create_window, settings.dedup_seconds)
     declaring = Declaring(*kit, store, metrics, pacing)
     digest = Digest(store, protocol)

@@ -67,6 +67,21 @@ class Settings(BaseSettings):
     # Threads that run work after the ack (channel creation, model calls). Acks never wait
     # for these: they run on the request thread.
     workers: int = Field(16, ge=1, le=256, validation_alias=_env("WARROOM_WORKERS", "workers"))
+    # The model's lane (a bulkhead): model calls run on threads of their own, at most this many
+    # at once, with at most `agent_queue` more waiting; beyond that people are told it is busy.
+    agent_workers: int = Field(
+        4, ge=1, le=64, validation_alias=_env("WARROOM_AGENT_WORKERS", "agent_workers")
+    )
+    agent_queue: int = Field(
+        16, ge=0, le=1000, validation_alias=_env("WARROOM_AGENT_QUEUE", "agent_queue")
+    )
+    # How often one person may ask the agent for something (drafts, reviews, answers) per minute.
+    agent_requests_per_minute: int = Field(
+        6,
+        ge=1,
+        le=600,
+        validation_alias=_env("WARROOM_AGENT_REQUESTS_PER_MINUTE", "agent_requests_per_minute"),
+    )
     # Seconds a repeated identical /escalate is recognised as the same declaration.
     dedup_seconds: int = Field(
         600, ge=1, validation_alias=_env("WARROOM_DEDUP_SECONDS", "dedup_seconds")

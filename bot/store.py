@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -151,6 +152,8 @@ class Keys:
     seen_event = _KeyOf("event:{}")
     # Set of resolved escalations whose follow-ups have not all been posted.
     following_up = _Key("following-up")
+    # INCR with an expiry: how often someone asked for something within a window.
+    turns = _KeyOf("turns:{}")
     # Idempotency key of one timer firing: "posting" while in progress, "done" after.
     once = _KeyOf("once:{}")
     # APScheduler's RedisJobStore: job id -> pickled job.
@@ -421,6 +424,17 @@ class Store:
         if claim in ("mine", "check", "done"):
             return claim
         return float(claim)
+
+    def take_turn(self, name: str, limit: int, window: float) -> bool:
+        """Count one turn of `name` in the current window of `window` seconds (the window
+        starts at its first turn); False when that is more than `limit`."""
+        key = self.keys.turns(name)
+        with _guard():
+            pipe = self.redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, max(1, math.ceil(window)), nx=True)
+            count, _ = pipe.execute()
+        return int(count) <= limit
 
     def finish_once(self, name: str, keep: int = ONCE_KEEP) -> None:
         with _guard():

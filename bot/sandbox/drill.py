@@ -160,6 +160,11 @@ class Drill:
             f"@{workspace.BOT_NAME} doing Rolling back this morning's change to the EU "
             "payment service",
         )
+        self._post(
+            workspace.CSM,
+            f"@{workspace.BOT_NAME} workaround An order that fails goes through when it is "
+            "placed again a minute later",
+        )
         self._sleep(self.pace)
 
         self._say(

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from agents.checks import find_placeholders
@@ -29,6 +30,7 @@ from bot.domain.timeline import EventKind, event
 from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.services.grounds import Grounds
+from bot.services.lane import ModelLane, Ticket
 from bot.slack import draft_view
 from bot.slack.text import group_mention, inert, mention
 from bot.store import Store
@@ -43,26 +45,33 @@ class DraftDesk(RoomService):
     store: Store
     agent: VPAgent
     grounds: Grounds
+    # Every model call runs on the model's lane, never on the threads rooms and clicks use.
+    lane: ModelLane
     # Slack allows about one chat.update per second per channel: the stream is shown at that
     # pace.
     stream_interval: float = 1.0
     metrics: Metrics | None = None
 
     # -- customer updates ------------------------------------------------------------------
-    def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
+    def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> None:
+        """Draft a customer update on the model's lane (Busy, nothing posted, when it is
+        full or `user` asked too often)."""
         esc = self.escalations.in_channel(channel_id)
         self.allow(esc, user, "ask for a customer update")
+        ticket = self.lane.reserve(user)
         # After the resolution, the update the agent drafts is the resolution notice.
         draft = self._new(esc, DraftKind.CUSTOMER_UPDATE, user, thread_ts)
-        return self._produce(draft, esc, self.agent.customer_update)
+        ticket.run(lambda late: self._produce(draft, esc, self.agent.customer_update, late=late))
 
-    def regenerate(self, draft_id: str, seen: int, user: str) -> Draft:
+    def regenerate(self, draft_id: str, seen: int, user: str) -> None:
         """Draft the update again, in place; the text it replaces can no longer be approved."""
         draft = self._draft(draft_id)
         esc = self._escalation(draft)
         self.allow(esc, user, "redraft the update")
-        draft = self._change(draft_id, lambda d: drafts.redraft(d, seen, user))
-        return self._produce(draft, esc, self.agent.customer_update)
+        ticket = self.lane.reserve(user)
+        with _released_on_error(ticket):
+            draft = self._change(draft_id, lambda d: drafts.redraft(d, seen, user))
+        ticket.run(lambda late: self._produce(draft, esc, self.agent.customer_update, late=late))
 
     def open_editor(self, draft_id: str, seen: int, user: str, trigger_id: str) -> None:
         draft = self._draft(draft_id)
@@ -183,23 +192,29 @@ class DraftDesk(RoomService):
         return "; ".join(parts)
 
     # -- reviews and answers ---------------------------------------------------------------
-    def review(self, channel_id: str, user: str, thread_ts: str | None = None) -> Draft:
+    def review(self, channel_id: str, user: str, thread_ts: str | None = None) -> None:
         esc = self.escalations.in_channel(channel_id)
         self.allow(esc, user, "ask for the review")
-        return self._review(esc, user, thread_ts, final=False)
+        ticket = self.lane.reserve(user)
+        ticket.run(lambda late: self._review(esc, user, thread_ts, final=False, late=late))
 
-    def review_at_resolution(self, esc: Escalation) -> Draft | None:
-        try:
-            return self._review(esc, esc.resolved_by, None, final=True)
-        except Exception:
-            log.exception("escalation %s: the review at resolution failed", esc.id)
-            return None
+    def review_at_resolution(self, esc: Escalation) -> None:
+        """The review drafted when the escalation is resolved: the system's own request, on
+        the model's lane like every other (a failure is logged there)."""
+        ticket = self.lane.reserve(None)
+        ticket.run(lambda late: self._review(esc, esc.resolved_by, None, final=True, late=late))
 
     def _review(
-        self, esc: Escalation, user: str | None, thread_ts: str | None, *, final: bool
+        self,
+        esc: Escalation,
+        user: str | None,
+        thread_ts: str | None,
+        *,
+        final: bool,
+        late: bool = False,
     ) -> Draft:
         draft = self._new(esc, DraftKind.REVIEW, user or "", thread_ts)
-        draft = self._produce(draft, esc, self.agent.review)
+        draft = self._produce(draft, esc, self.agent.review, late=late)
         review = {
             "escalation": esc.id,
             "customer": esc.customer,
@@ -226,17 +241,35 @@ class DraftDesk(RoomService):
         )
         return draft
 
-    def answer(self, channel_id: str, user: str, question: str, thread_ts: str) -> Draft:
+    def answer(self, channel_id: str, user: str, question: str, thread_ts: str) -> None:
         esc = self.escalations.in_channel(channel_id)
+        ticket = self.lane.reserve(user)
         draft = self._new(esc, DraftKind.ANSWER, user, thread_ts)
-        return self._produce(
-            draft, esc, lambda g, on: self.agent.answer(g, question, on), keep=False
+        ticket.run(
+            lambda late: self._produce(
+                draft,
+                esc,
+                lambda g, on: self.agent.answer(g, question, on),
+                keep=False,
+                late=late,
+                asked=(question,),
+            )
         )
 
     # -- machinery -------------------------------------------------------------------------
-    def _produce(self, draft: Draft, esc: Escalation, ask: Ask, *, keep: bool = True) -> Draft:
+    def _produce(
+        self,
+        draft: Draft,
+        esc: Escalation,
+        ask: Ask,
+        *,
+        keep: bool = True,
+        late: bool = False,
+        asked: tuple[str, ...] = (),
+    ) -> Draft:
         """Show the draft as being written, stream the agent's text into it, then the
-        finished draft: its pages, its notes, its buttons."""
+        finished draft: its pages, its notes, its buttons. `late`: it waited for the lane past
+        its deadline, so the offline drafter writes it at once instead of the model."""
         gateway = self.gateway
         placeholder = draft_view.drafting(draft.kind)
         if draft.ts:
@@ -256,7 +289,11 @@ class DraftDesk(RoomService):
                     log.warning("escalation %s: streaming update failed: %s", esc.id, e)
 
         try:
-            reply = ask(self.grounds.of(esc), on_text)
+            if late:
+                reason = f"the agent was busy for more than {self.lane.deadline:g} s"
+                reply = self.agent.offline(draft.kind.value, self.grounds.of(esc), reason, *asked)
+            else:
+                reply = ask(self.grounds.of(esc), on_text)
         except BaseException:
             if keep:  # written again from what was there: the draft is not left half-done
                 draft = self._change(draft.id, lambda d: d.model_copy(update={"drafting": False}))
@@ -354,6 +391,16 @@ class DraftDesk(RoomService):
         if esc is None:
             raise InvalidInput("This draft's escalation no longer exists.")
         return esc
+
+
+@contextmanager
+def _released_on_error(ticket: Ticket) -> Iterator[None]:
+    """Give the lane's place back if what comes before running it fails."""
+    try:
+        yield
+    except BaseException:
+        ticket.release()
+        raise
 
 
 class _Throttle:

@@ -188,6 +188,10 @@ class Grounds:
         said = self.gateway.recent_messages(
             esc.channel_id, esc.declared_at.timestamp(), ROOM_MESSAGES
         )
+        # A mention of the bot is a command (`@vp doing ...`): what it recorded is on the
+        # timeline already, as a fact or an update; it is not talk to translate.
+        to_bot = f"<@{self.gateway.bot_user_id}>"
+        said = [m for m in said if not (m.get("text") or "").lstrip().startswith(to_bot)]
         return tuple(
             agent.RoomMessage(
                 datetime.fromtimestamp(float(m["ts"]), tz=UTC),

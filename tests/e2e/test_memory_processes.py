@@ -64,6 +64,19 @@ def draft_and_approve(proc: WarroomProcess, fake: FakeSlack, channel_id: str) ->
     assert reply.status == 200
     wait_until(lambda: set(approve_buttons(fake, channel_id)) - before, 15, "the draft")
     (draft,) = set(approve_buttons(fake, channel_id)) - before
+    # The offline letter holds placeholders (no contact on file): filled by hand, then approved.
+    views = len(fake.views)
+    proc.driver().click(channel_id, ActionId.DRAFT_EDIT, draft, user="U0INCCMDR")
+    wait_until(lambda: len(fake.views) > views, 10, "the edit form")
+    form = fake.views[next(reversed(fake.views))]
+    text = "Dear Dana,\n\nEU users cannot open TPS reports; we are restoring them.\n\nVictoria"
+    proc.driver().submit_view(
+        form,
+        {"draft_text": {"value": {"type": "plain_text_input", "value": text}}},
+        user="U0INCCMDR",
+    )
+    wait_until(lambda: draft not in approve_buttons(fake, channel_id), 10, "the edit")
+    (draft,) = set(approve_buttons(fake, channel_id)) - before
     proc.driver().click(channel_id, ActionId.DRAFT_APPROVE, draft, user="U0VPSUPRT")
     wait_until(lambda: draft not in approve_buttons(fake, channel_id), 10, "the approval")
 

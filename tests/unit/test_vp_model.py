@@ -5,6 +5,7 @@ logged and returned."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -88,8 +89,43 @@ def test_the_client_is_built_once_with_explicit_limits() -> None:
     agent = VPAgent(api_key="sk-test", base_url="http://127.0.0.1:9", timeout=12, max_retries=1)
     try:
         assert agent.client is not None
-        assert agent.client.timeout == 12 and agent.client.max_retries == 1
+        assert agent.client.timeout == 12
+        # Retries are the agent's own, within the call's deadline; the SDK's would outlive it.
+        assert agent.client.max_retries == 0 and agent.max_retries == 1
         assert str(agent.client.base_url).startswith("http://127.0.0.1:9")
     finally:
         agent.close()
     assert VPAgent(api_key=None).client is None
+
+
+def test_a_hung_model_call_is_cancelled_at_its_deadline_and_not_retried_after_it(
+    model: FakeAnthropic,
+) -> None:
+    """Defect: a timed-out call went on waiting on its thread, and the SDK then retried it,
+    long after the war room had been given the offline draft."""
+    model.hang_next(5)
+    agent = VPAgent(api_key=model.api_key, base_url=model.url, timeout=1, max_retries=1)
+    try:
+        reply = agent.customer_update(grounding())
+        assert reply.offline and "within 1 s" in reply.offline_reason
+        (hung,) = model.requests
+        deadline = time.monotonic() + 3
+        while not hung.finished and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hung.disconnected and hung.finished - hung.started < 2.5
+        time.sleep(1.5)
+        assert len(model.requests) == 1  # no retry once the deadline has passed
+    finally:
+        agent.close()
+
+
+def test_an_overloaded_model_is_tried_again_within_the_deadline(model: FakeAnthropic) -> None:
+    model.fail_next(529)
+    model.reply_with("Dear Dana,\\n\\nWe are on it. [-]\\n\\nVictoria Chen, VP Support")
+    agent = VPAgent(api_key=model.api_key, base_url=model.url, timeout=5, max_retries=1)
+    try:
+        reply = agent.customer_update(grounding())
+        assert not reply.offline and "We are on it." in reply.text
+        assert [r.status for r in model.requests] == [529, 200]
+    finally:
+        agent.close()

@@ -1,0 +1,143 @@
+"""The model has a lane of its own: rooms and clicks never wait behind it, it refuses rather
+than queue without bound, one person cannot monopolise it, and a request that waited past its
+deadline gets the offline draft instead of a model call nobody waits for.
+
+Real pools here (no inline executor): the defect is threads shared between model calls and
+war rooms."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from bot.runtime import Runtime, build_runtime
+from loopback.slack.driver import SlackDriver
+from tests.conftest import SIGNING_SECRET, today
+from tests.rooms import shown, wait_until
+
+
+@pytest.fixture
+def pooled(settings, clock, fake_anthropic) -> Iterator[Callable[..., Runtime]]:
+    made: list[Runtime] = []
+
+    def make(**overrides) -> Runtime:
+        values = {
+            "anthropic_api_key": SecretStr(fake_anthropic.api_key),
+            "anthropic_base_url": fake_anthropic.url,
+            **overrides,
+        }
+        rt = build_runtime(settings.model_copy(update=values), clock=clock)
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:
+        rt.close()
+
+
+def ask(slack: SlackDriver, channel: str, text: str, user: str = "U0INCCMDR") -> str:
+    ts = f"{time.time():.6f}"
+    slack.event(
+        {
+            "type": "app_mention",
+            "user": user,
+            "text": f"<@{slack.fake.bot_user_id}> {text}",
+            "channel": channel,
+            "ts": ts,
+        }
+    )
+    return ts
+
+
+def room_of(slack: SlackDriver, fake_slack, customer: str, slug: str):
+    slack.command(f"{customer}: checkout down")
+    wait_until(
+        lambda: (c := fake_slack.channel_by_name(f"esc-{today()}-{slug}")) and c.pins,
+        10,
+        f"the {customer} room",
+    )
+    return fake_slack.channel_by_name(f"esc-{today()}-{slug}")
+
+
+def told(fake_slack, channel: str, user: str) -> list[str]:
+    return [m.text for m in fake_slack.messages_in(channel) if m.ephemeral_for == user and m.text]
+
+
+def test_a_room_opens_while_twenty_model_calls_hang(pooled, fake_slack, fake_anthropic) -> None:
+    """Defect: declarations, clicks and model calls shared one pool; 16 questions on a slow
+    model and a new room waited behind them."""
+    rt = pooled(
+        model_timeout=8,
+        agent_workers=20,
+        agent_queue=0,
+        agent_requests_per_minute=100,
+        workers=16,
+    )
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    first = room_of(slack, fake_slack, "Initech", "initech")
+    for _ in range(20):
+        fake_anthropic.hang_next(6)
+    for i in range(20):
+        ask(slack, first.id, f"question {i}: what do we know?")
+    wait_until(lambda: len(fake_anthropic.requests) == 20, 10, "twenty model calls in flight")
+
+    room = room_of(slack, fake_slack, "Acme", "acme")
+    assert room.pins and all(not r.finished for r in fake_anthropic.requests)  # still hanging
+
+
+def test_a_full_lane_says_so_at_once_and_posts_nothing(pooled, fake_slack, fake_anthropic) -> None:
+    rt = pooled(model_timeout=5, agent_workers=1, agent_queue=1, agent_requests_per_minute=100)
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    room = room_of(slack, fake_slack, "Initech", "initech")
+    for _ in range(2):
+        fake_anthropic.hang_next(4)
+    ask(slack, room.id, "draft update")
+    ask(slack, room.id, "draft update")
+    wait_until(lambda: len(fake_anthropic.requests) == 1, 10, "one call running, one queued")
+    visible = [m for m in fake_slack.messages_in(room.id) if m.ephemeral_for is None]
+    ask(slack, room.id, "draft update", user="U0VPSUPRT")
+    wait_until(lambda: told(fake_slack, room.id, "U0VPSUPRT"), 10, "the refusal")
+    assert "busy" in told(fake_slack, room.id, "U0VPSUPRT")[-1]
+    after = [m for m in fake_slack.messages_in(room.id) if m.ephemeral_for is None]
+    assert len(after) == len(visible)  # the refused request posted nothing
+    assert len(fake_anthropic.requests) == 1
+    fake_anthropic.reset()
+
+
+def test_one_person_cannot_monopolise_the_agent(pooled, fake_slack, fake_anthropic) -> None:
+    rt = pooled(agent_requests_per_minute=2)
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    room = room_of(slack, fake_slack, "Initech", "initech")
+    fake_anthropic.reply_with("One. [-]", "Two. [-]", "Three. [-]")
+    for i in range(3):
+        ask(slack, room.id, f"question {i}?", user="U0VPSUPRT")
+    wait_until(lambda: told(fake_slack, room.id, "U0VPSUPRT"), 10, "the refusal")
+    assert "2 times" in told(fake_slack, room.id, "U0VPSUPRT")[-1]
+    wait_until(lambda: len(fake_anthropic.requests) == 2, 10, "two answers")
+    ask(slack, room.id, "and you?", user="U0INCCMDR")  # someone else is not held back
+    wait_until(lambda: len(fake_anthropic.requests) == 3, 10, "the other person's answer")
+
+
+def test_a_request_that_waited_past_its_deadline_gets_the_offline_draft(
+    pooled, fake_slack, fake_anthropic
+) -> None:
+    """Defect: requests queued behind a slow model still called it, long after the person had
+    stopped waiting."""
+    rt = pooled(model_timeout=1, agent_workers=1, agent_queue=4, agent_requests_per_minute=100)
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    room = room_of(slack, fake_slack, "Initech", "initech")
+    fake_anthropic.hang_next(5)
+    first = ask(slack, room.id, "draft update")
+    second = ask(slack, room.id, "draft update")
+
+    def finished(ts: str) -> list:
+        messages = fake_slack.messages_in(room.id)
+        return [m for m in messages if m.thread_ts == ts and "Drafted" in shown(m)]
+
+    wait_until(lambda: finished(first) and finished(second), 15, "both drafts")
+    assert "within 1 s" in shown(finished(first)[0])
+    assert "agent was busy" in shown(finished(second)[0])
+    assert len(fake_anthropic.requests) == 1  # the late one never reached the model
