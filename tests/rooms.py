@@ -68,7 +68,9 @@ class Room:
         self.esc_id = self.channel.name
 
     def mention(self, text: str, user: str = "U0INCCMDR") -> str:
-        ts = f"{time.time():.6f}"
+        # The mention is a message in the channel, as in Slack (a thread's parent, and what
+        # conversations.history and .replies return).
+        ts = self.fake.add_message(self.channel.id, user, f"<@{self.fake.bot_user_id}> {text}")
         self.slack.event(
             {
                 "type": "app_mention",

@@ -275,7 +275,9 @@ class DraftDesk(RoomService):
         if draft.ts:
             gateway.update(draft.channel, draft.ts, placeholder)
         else:
-            ts = gateway.post(draft.channel, placeholder, thread_ts=draft.thread_ts)
+            ts = gateway.post(
+                draft.channel, placeholder, thread_ts=draft.thread_ts, key=f"draft:{draft.id}"
+            )
             draft = draft.model_copy(update={"ts": ts})
             if keep:
                 self.store.save_draft(draft)
@@ -329,7 +331,10 @@ class DraftDesk(RoomService):
                 self.gateway.update(draft.channel, draft.more_ts[number], page)
                 more.append(draft.more_ts[number])
             else:
-                more.append(self.gateway.post(draft.channel, page, thread_ts=draft.thread_ts))
+                key = f"draft:{draft.id}:page:{number + 2}"
+                more.append(
+                    self.gateway.post(draft.channel, page, thread_ts=draft.thread_ts, key=key)
+                )
         for stale in draft.more_ts[len(more) :]:
             self.gateway.delete(draft.channel, stale)
         if tuple(more) != draft.more_ts:

@@ -209,7 +209,9 @@ class RoomChanges(RoomService):
         exec_channel = (self.config.exec_channel or "").lstrip("#")
         if exec_channel:
             notice = blocks.resolved_notice(esc)
-            calls["exec_notice"] = lambda: self.gateway.post(exec_channel, notice)
+            calls["exec_notice"] = lambda: self.gateway.post(
+                exec_channel, notice, key=f"resolved:{esc.id}"
+            )
         for what, result in self.gateway.together(calls).items():
             if isinstance(result, Exception):
                 log.error("escalation %s: after resolving, %s: %s", esc.id, what, describe(result))

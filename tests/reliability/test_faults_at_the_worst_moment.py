@@ -18,6 +18,7 @@ from loopback.harness import InlineExecutor
 from loopback.redis_proxy import RedisProxy
 from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET, today
+from tests.rooms import shown
 
 
 @pytest.fixture
@@ -196,3 +197,24 @@ def test_the_leader_reconciles_every_few_minutes_not_only_when_it_takes_over(
     finally:
         scheduler.stop()
     assert len(reconciled) >= 3  # on taking over, then again and again while it leads
+
+
+def test_a_draft_whose_answer_was_lost_is_shown_once(room, fake_anthropic) -> None:
+    """Slack posted the draft's first message and the answer was lost: the draft is found by
+    its key and streamed into that message, not posted a second time."""
+    fake_anthropic.reply_with("Dear Dana,\n\nWe are on it. [-]\n\nVictoria Chen, VP Support")
+    room.fake.lose_answer_next("chat.postMessage")
+    ts = room.mention("draft update")
+    (draft,) = room.thread(ts)
+    assert "We are on it." in shown(draft)
+
+
+def test_a_resolution_notice_whose_answer_was_lost_is_not_sent_twice(rt, slack, fake_slack):
+    slack.command("Acme: checkout down")
+    esc = rt.store.get(f"esc-{today()}-acme")
+    fake_slack.lose_answer_next("chat.postMessage", status=502)
+    exec_channel = fake_slack.channel_by_name("exec-escalations")
+    before = len(fake_slack.messages_in(exec_channel.id))
+    rt.room.resolve(esc.channel_id, "U0INCCMDR", "rolled back")
+    notices = fake_slack.messages_in(exec_channel.id)[before:]
+    assert len(notices) == 1 and "Resolved" in notices[0].text
