@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from bot.domain.drafts import Draft
 from bot.domain.errors import Unavailable, WarroomError
 from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import Event
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # A write queued in a transaction.
@@ -198,11 +201,18 @@ def fingerprint(*parts: str) -> str:
 
 
 class Store:
-    """Escalations in Redis. Raises `Unavailable` (with a message for people) when Redis is down."""
+    """Escalations in Redis. Raises `Unavailable` (with a message for people) when Redis is down.
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    `replica_wait_ms` (a replicated Redis, behind Sentinel): a firing's claim counts only
+    once a replica has acknowledged it, waiting at most this long (see `begin_once`)."""
+
+    # When no replica acknowledged a claim: how long before the firing is tried again.
+    UNREPLICATED_RETRY = 5.0
+
+    def __init__(self, client: redis.Redis, keys: Keys, *, replica_wait_ms: int = 0) -> None:
         self.redis = client
         self.keys = keys
+        self.replica_wait_ms = replica_wait_ms
 
     # -- health --------------------------------------------------------------------------
     def ping(self) -> bool:
@@ -391,11 +401,26 @@ class Store:
 
     # -- exactly-once firings ------------------------------------------------------------
     def begin_once(self, name: str, ttl: int) -> str | float:
-        """Claim one firing: "mine", "done" (it happened), or seconds until an attempt that
-        is under way elsewhere (or crashed mid-way) expires."""
+        """Claim one firing: "mine", "done" (it happened), or seconds until it may be tried
+        again: an attempt is under way elsewhere (or crashed mid-way) until its claim expires,
+        or no replica acknowledged our claim in time."""
         key = self.keys.once(name)
         with _guard():
-            if self.redis.set(key, "posting", nx=True, ex=ttl):
+            claimed = (
+                self._claim_replicated(key, ttl)
+                if self.replica_wait_ms
+                else self.redis.set(key, "posting", nx=True, ex=ttl)
+            )
+            if claimed is None:
+                log.warning(
+                    "no replica acknowledged the claim of %s within %d ms; trying it again in "
+                    "%.0f s rather than risk posting it twice after a failover",
+                    name,
+                    self.replica_wait_ms,
+                    self.UNREPLICATED_RETRY,
+                )
+                return self.UNREPLICATED_RETRY
+            if claimed:
                 return "mine"
             pipe = self.redis.pipeline(transaction=False)
             pipe.get(key)
@@ -404,6 +429,24 @@ class Store:
         if value == b"done":
             return "done"
         return max(float(pttl or 0) / 1000, 0.0)
+
+    def _claim_replicated(self, key: str, ttl: int) -> bool | None:
+        """SET NX EX, then, while the primary has a replica in sync, WAIT for one to hold
+        the claim. Replication is asynchronous: a claim only the primary held is gone if a
+        failover follows, and the firing would be claimed and posted again on the new
+        primary. So a claim no replica acknowledged in time is withdrawn (None) and the
+        firing tried later; a primary with no replica at all (alone after a failover, or its
+        replica down) cannot lose it to a failover, and the claim stands at once."""
+        # WAIT counts the writes of its own connection: the claim, the question and the WAIT
+        # all go over one.
+        with self.redis.client() as conn:
+            if not conn.set(key, "posting", nx=True, ex=ttl):
+                return False
+            replicas = conn.execute_command("ROLE")[2]
+            if not replicas or conn.wait(1, self.replica_wait_ms) >= 1:
+                return True
+            conn.delete(key)
+            return None
 
     def finish_once(self, name: str, keep: int = 7 * 24 * 3600) -> None:
         with _guard():
