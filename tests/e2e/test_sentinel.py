@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from bot.store import Keys
-from loopback.harness import WarroomProcess, warroom_env
+from loopback.harness import WarroomProcess, warroom, warroom_env
+from loopback.server import free_port
 from loopback.slack import FakeSlack
 from tests.conftest import SIGNING_SECRET
-from tests.e2e.sentinel_cluster import SentinelCluster, SentinelUnavailable
+from tests.e2e.sentinel_cluster import SERVICE, SentinelCluster, SentinelUnavailable
 
 pytestmark = pytest.mark.slow
 
@@ -259,3 +261,34 @@ def test_what_only_the_old_primary_held_is_never_posted_twice(sentinels, bots, f
         assert sum("Immediate assessment" in t for t in overdue) == 1, (channel.name, overdue)
         # the next deadline (8 s) may have come meanwhile: once, if it did
         assert sum("First word to the customer" in t for t in overdue) <= 1, channel.name
+
+
+def test_run_says_in_one_line_why_the_sentinels_will_not_do(
+    sentinels, fake_slack, tmp_path, config_file
+) -> None:
+    """`warroom run` refuses at once (exit 2, one line, no password shown) a Sentinel URL it
+    cannot use: malformed, sentinels that do not answer or refuse their password, a service
+    they do not know, a primary that refuses the password."""
+    url = sentinels.url()
+    cases = {
+        "redis+sentinel://127.0.0.1:26379": "is not usable: it names no service",
+        f"redis+sentinel://127.0.0.1:{free_port()}/{SERVICE}/0": "no sentinel answered",
+        url.replace(f"/{SERVICE}/", "/elsewhere/"): "no primary that answers for 'elsewhere'",
+        sentinels.url(sentinel_password="wrong"): "the sentinels refused sentinel_password",
+        sentinels.url(password="wrong"): "refused the password in REDIS_URL",
+    }
+
+    def run(bad: str) -> subprocess.CompletedProcess:
+        env = warroom_env(
+            fake_slack, bad, PREFIX, tmp_path, config_file, signing_secret=SIGNING_SECRET
+        )
+        command = warroom("run", "--port", str(free_port()))
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+
+    with ThreadPoolExecutor(len(cases)) as pool:
+        results = dict(zip(cases, pool.map(run, cases), strict=True))
+    for bad, result in results.items():
+        assert result.returncode == 2, (bad, result.stderr)
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("warroom: ") and cases[bad] in line, line
+        assert sentinels.password not in line and sentinels.sentinel_password not in line
