@@ -87,6 +87,8 @@ class SentinelPrimary(redis.Redis):
 
 
 def _primary_of(target: SentinelURL, options: dict[str, Any]) -> redis.Redis:
+    # TLS to the sentinels and to the servers alike, verified against the same CA.
+    tls = {"ssl": True, "ssl_ca_certs": target.ca_certs} if target.tls else {}
     sentinel = Sentinel(
         list(target.sentinels),
         # The sentinels are asked in turn, so one that does not answer is passed over at once
@@ -97,6 +99,7 @@ def _primary_of(target: SentinelURL, options: dict[str, Any]) -> redis.Redis:
             "retry": Retry(NoBackoff(), 0),
             "username": target.sentinel_username,
             "password": target.sentinel_password,
+            **tls,
         },
     )
     return sentinel.master_for(
@@ -105,6 +108,7 @@ def _primary_of(target: SentinelURL, options: dict[str, Any]) -> redis.Redis:
         db=target.db,
         username=target.username,
         password=target.password,
+        **tls,
         **options,
     )
 

@@ -191,16 +191,21 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-SENTINEL_SCHEME = "redis+sentinel"
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")  # the second: TLS throughout
 SENTINEL_PORT = 26379
 SENTINEL_FORM = "redis+sentinel://[:PASSWORD@]HOST:26379,HOST:26379,.../SERVICE[/DB]"
+SENTINEL_OPTIONS = {
+    "redis+sentinel": {"sentinel_password", "sentinel_username"},
+    "rediss+sentinel": {"sentinel_password", "sentinel_username", "ssl_ca_certs"},
+}
 
 
 @dataclass(frozen=True)
 class SentinelURL:
     """What a `redis+sentinel://` REDIS_URL names: the sentinels to ask where the primary
-    is, the service (the name the sentinels monitor it under), the database, and the
-    credentials of the Redis servers and of the sentinels."""
+    is, the service (the name the sentinels monitor it under), the database, the
+    credentials of the Redis servers and of the sentinels, and whether all of them speak
+    TLS (`rediss+sentinel://`, with the CA of their certificates when a private one)."""
 
     sentinels: tuple[tuple[str, int], ...]
     service: str
@@ -209,19 +214,24 @@ class SentinelURL:
     password: str | None = None
     sentinel_username: str | None = None
     sentinel_password: str | None = None
+    tls: bool = False
+    ca_certs: str | None = None
 
 
 def is_sentinel_url(url: str) -> bool:
-    return url.strip().lower().startswith(f"{SENTINEL_SCHEME}://")
+    return url.strip().lower().startswith(tuple(f"{s}://" for s in SENTINEL_SCHEMES))
 
 
 def parse_sentinel_url(url: str) -> SentinelURL:
     """`redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT],HOST[:PORT],.../SERVICE[/DB]
-    [?sentinel_password=...&sentinel_username=...]`; ValueError, in one line that shows no
-    password, when `url` is not one. A port left out is Sentinel's 26379."""
+    [?sentinel_password=...&sentinel_username=...]`, or the same with `rediss+sentinel://`
+    (TLS to the sentinels and the servers; `&ssl_ca_certs=/path/ca.crt` for a private CA);
+    ValueError, in one line that shows no password, when `url` is not one. A port left out
+    is Sentinel's 26379."""
     parts = urlsplit(url.strip())
-    if parts.scheme.lower() != SENTINEL_SCHEME:
-        raise ValueError(f"a Sentinel URL starts with {SENTINEL_SCHEME}://")
+    scheme = parts.scheme.lower()
+    if scheme not in SENTINEL_SCHEMES:
+        raise ValueError("a Sentinel URL starts with redis+sentinel:// or rediss+sentinel://")
     userinfo, at, hosts = parts.netloc.rpartition("@")
     user, colon, password = userinfo.partition(":")
     sentinels = tuple(_sentinel_address(a) for a in hosts.split(",") if a.strip())
@@ -236,20 +246,24 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     if len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
         raise ValueError(f"after the service comes only the database number: {SENTINEL_FORM}")
     options = parse_qs(parts.query, keep_blank_values=True)
-    unknown = sorted(options.keys() - {"sentinel_password", "sentinel_username"})
+    unknown = sorted(options.keys() - SENTINEL_OPTIONS[scheme])
     if unknown:
-        raise ValueError(
-            f"unknown option {unknown[0]!r} (a Sentinel URL takes sentinel_password and "
-            "sentinel_username)"
-        )
+        known = " and ".join(sorted(SENTINEL_OPTIONS[scheme]))
+        raise ValueError(f"unknown option {unknown[0]!r} (a {scheme} URL takes {known})")
+
+    def option(name: str) -> str | None:
+        return options.get(name, [""])[-1] or None
+
     return SentinelURL(
         sentinels=sentinels,
         service=unquote(path[0]),
         db=int(path[1]) if len(path) == 2 else 0,
         username=unquote(user) if at and user else None,
         password=unquote(password) if at and colon and password else None,
-        sentinel_username=options.get("sentinel_username", [""])[-1] or None,
-        sentinel_password=options.get("sentinel_password", [""])[-1] or None,
+        sentinel_username=option("sentinel_username"),
+        sentinel_password=option("sentinel_password"),
+        tls=scheme == "rediss+sentinel",
+        ca_certs=option("ssl_ca_certs"),
     )
 
 

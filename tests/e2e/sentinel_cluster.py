@@ -1,6 +1,7 @@
 """A replicated Redis behind Sentinel on loopback, for the failover tests: a primary, a
 replica and three sentinels, each a real `redis-server` on a free port in a folder of its
-own, with passwords (the servers' and the sentinels' own), as production would have them."""
+own, with passwords (the servers' and the sentinels' own), as production would have them;
+with `tls=True`, every one of them speaks only TLS, with a certificate of a CA made here."""
 
 from __future__ import annotations
 
@@ -48,7 +49,22 @@ class Node:
 
 
 class SentinelUnavailable(Exception):
-    """This machine's redis-server cannot run the cluster (no binary, or no Sentinel mode)."""
+    """This machine cannot run the cluster (no redis-server, no Sentinel mode, no TLS)."""
+
+
+def make_certificates(folder: Path) -> None:
+    """ca.crt, and server.crt/server.key that it signs for 127.0.0.1, in `folder`."""
+    if shutil.which("openssl") is None:
+        raise SentinelUnavailable("openssl is not installed")
+    key = "-newkey rsa:2048 -nodes -days 2"
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for args in (
+        f"req -x509 {key} -subj /CN=warroom-test-CA -keyout ca.key -out ca.crt",
+        f"req {key} -subj /CN=127.0.0.1 -keyout server.key -out server.csr",
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile san.cnf -out server.crt",
+    ):
+        subprocess.run(["openssl", *args.split()], cwd=folder, check=True, capture_output=True)
 
 
 @dataclass
@@ -58,16 +74,25 @@ class SentinelCluster:
     password: str = field(default_factory=lambda: secrets.token_hex(12))
     sentinel_password: str = field(default_factory=lambda: secrets.token_hex(12))
     down_after_ms: int = 1000
+    tls: bool = False
     nodes: dict[str, Node] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, folder: Path) -> SentinelCluster:
+    def start(cls, folder: Path, *, tls: bool = False) -> SentinelCluster:
         binary = shutil.which("redis-server")
         if binary is None:
             raise SentinelUnavailable("redis-server is not installed")
-        cluster = cls(folder, binary)
+        folder.mkdir(parents=True, exist_ok=True)
+        if tls:
+            make_certificates(folder)
+        cluster = cls(folder, binary, tls=tls)
         try:
             cluster._start()
+        except AssertionError as e:
+            cluster.stop()
+            if tls and "primary exited" in str(e):
+                raise SentinelUnavailable("this redis-server does not speak TLS") from None
+            raise
         except BaseException:
             cluster.stop()
             raise
@@ -78,7 +103,12 @@ class SentinelCluster:
         hosts = ",".join(f"127.0.0.1:{n.port}" for n in self.sentinels)
         secret = self.password if password is None else password
         theirs = self.sentinel_password if sentinel_password is None else sentinel_password
-        return f"redis+sentinel://:{secret}@{hosts}/{SERVICE}/0?sentinel_password={theirs}"
+        scheme, ca = ("rediss", f"&ssl_ca_certs={self.ca}") if self.tls else ("redis", "")
+        return f"{scheme}+sentinel://:{secret}@{hosts}/{SERVICE}/0?sentinel_password={theirs}{ca}"
+
+    @property
+    def ca(self) -> Path:
+        return self.folder / "ca.crt"
 
     @property
     def sentinels(self) -> list[Node]:
@@ -87,9 +117,22 @@ class SentinelCluster:
     # -- looking at it -------------------------------------------------------------------------
     def client(self, node: Node) -> redis.Redis:
         password = self.sentinel_password if node.name.startswith("sentinel") else self.password
+        tls = {"ssl": True, "ssl_ca_certs": str(self.ca)} if self.tls else {}
         return redis.Redis(
-            port=node.port, password=password, socket_timeout=2, socket_connect_timeout=1
+            port=node.port, password=password, socket_timeout=2, socket_connect_timeout=1, **tls
         )
+
+    def _tls_options(self) -> list[tuple[str, str]]:
+        """TLS to the clients, to the replica and between sentinels (the port: only TLS)."""
+        if not self.tls:
+            return []
+        return [
+            ("tls-cert-file", str(self.folder / "server.crt")),
+            ("tls-key-file", str(self.folder / "server.key")),
+            ("tls-ca-cert-file", str(self.ca)),
+            ("tls-auth-clients", "no"),
+            ("tls-replication", "yes"),
+        ]
 
     def primary(self) -> Node | None:
         """The data node the sentinels name as the primary (None while they name none)."""
@@ -165,10 +208,12 @@ class SentinelCluster:
         node.folder.mkdir(parents=True, exist_ok=True)
         # The child keeps its own copy of the log's descriptor.
         with (node.folder / "redis.log").open("wb") as log:
+            port = ("--port", "0", "--tls-port") if self.tls else ("--port",)
             node.proc = subprocess.Popen(
                 [
                     self.binary,
-                    *("--port", str(node.port), "--bind", "127.0.0.1", "--dir", str(node.folder)),
+                    *(*port, str(node.port), "--bind", "127.0.0.1", "--dir", str(node.folder)),
+                    *(arg for name, value in self._tls_options() for arg in (f"--{name}", value)),
                     *("--save", "", "--appendonly", "no"),
                     *("--requirepass", self.password, "--masterauth", self.password),
                     # Redis 7 waits 5 s for more replicas before a diskless full sync.
@@ -187,8 +232,9 @@ class SentinelCluster:
         node.folder.mkdir(parents=True, exist_ok=True)
         config = node.folder / "sentinel.conf"  # Sentinel rewrites it: it must be writable
         config.write_text(
-            f"port {node.port}\n"
-            "bind 127.0.0.1\n"
+            (f"port 0\ntls-port {node.port}\n" if self.tls else f"port {node.port}\n")
+            + "".join(f"{name} {value}\n" for name, value in self._tls_options())
+            + "bind 127.0.0.1\n"
             f"dir {node.folder}\n"
             f"requirepass {self.sentinel_password}\n"
             # The sentinels talk to each other with it, too.

@@ -42,6 +42,16 @@ def sentinels(tmp_path: Path) -> Iterator[SentinelCluster]:
 
 
 @pytest.fixture
+def tls_sentinels(tmp_path: Path) -> Iterator[SentinelCluster]:
+    try:
+        cluster = SentinelCluster.start(tmp_path / "redis", tls=True)
+    except SentinelUnavailable as e:
+        pytest.skip(f"no Sentinel over TLS here: {e}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
 def bots(sentinels, fake_slack, tmp_path, config_file) -> Iterator[Callable]:
     started: list[WarroomProcess] = []
 
@@ -292,3 +302,29 @@ def test_run_says_in_one_line_why_the_sentinels_will_not_do(
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("warroom: ") and cases[bad] in line, line
         assert sentinels.password not in line and sentinels.sentinel_password not in line
+
+
+def test_the_bot_speaks_tls_to_the_sentinels_and_the_servers(
+    tls_sentinels, fake_slack, tmp_path, config_file
+) -> None:
+    """`rediss+sentinel://...?ssl_ca_certs=CA`: every sentinel and server speaks only TLS,
+    with a certificate of a private CA; the bot runs on it, and without TLS it is refused."""
+    url = tls_sentinels.url()
+    env = warroom_env(fake_slack, url, PREFIX, tmp_path, config_file, signing_secret=SIGNING_SECRET)
+    proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
+    try:
+        assert proc.health()["redis"] is True
+        assert "Opening a war room" in proc.driver().command(f"{customer(1)}: down").text
+        wait_until(lambda: 1 in rooms(fake_slack) and rooms(fake_slack)[1].pins, 15, "the room")
+    finally:
+        proc.stop()
+    plain = url.replace("rediss+sentinel", "redis+sentinel").partition("&ssl_ca_certs")[0]
+    result = subprocess.run(
+        warroom("run", "--port", str(free_port())),
+        env={**env, "REDIS_URL": plain},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "no sentinel answered" in result.stderr.strip()

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import pytest
 import redis
-from redis.sentinel import MasterNotFoundError, SentinelConnectionPool
+from redis.sentinel import (
+    MasterNotFoundError,
+    SentinelConnectionPool,
+    SentinelManagedSSLConnection,
+)
 
 from bot.boot import SentinelPrimary, redis_from_url, redis_problem
 from bot.settings import (
@@ -51,6 +55,16 @@ THREE = "10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26380"
                 sentinel_username="s",
             ),
         ),
+        (
+            f"rediss+sentinel://:pw@{THREE}/warroom?ssl_ca_certs=/etc/warroom/ca.crt",
+            SentinelURL(
+                sentinels=(("10.0.0.1", 26379), ("10.0.0.2", 26379), ("10.0.0.3", 26380)),
+                service="warroom",
+                password="pw",
+                tls=True,
+                ca_certs="/etc/warroom/ca.crt",
+            ),
+        ),
     ],
 )
 def test_a_sentinel_url_names_the_sentinels_the_service_and_the_passwords(
@@ -73,6 +87,8 @@ def test_a_sentinel_url_names_the_sentinels_the_service_and_the_passwords(
         ("redis+sentinel://10.0.0.1:65536/warroom", "is not host:port"),
         ("redis+sentinel://::1/warroom", "is not host:port"),
         (f"redis+sentinel://{THREE}/warroom/0?ssl=true", "unknown option 'ssl'"),
+        # a CA is for TLS, which is rediss+sentinel://
+        (f"redis+sentinel://{THREE}/warroom/0?ssl_ca_certs=/ca.crt", "unknown option"),
     ],
 )
 def test_a_malformed_sentinel_url_is_refused_in_one_line(url: str, reason: str) -> None:
@@ -113,6 +129,19 @@ def test_the_client_asks_the_sentinels_for_the_primary_of_the_service() -> None:
         ]
         assert {k["password"] for k in asked} == {"sp"}
         assert {k["retry"].get_retries() for k in asked} == {0}
+    finally:
+        client.close()
+
+
+def test_over_tls_the_sentinels_and_the_servers_are_verified_against_the_ca() -> None:
+    client = redis_from_url(f"rediss+sentinel://{THREE}/warroom?ssl_ca_certs=/ca.crt")
+    try:
+        pool = client.connection_pool
+        assert pool.connection_class is SentinelManagedSSLConnection
+        assert pool.connection_kwargs["ssl_ca_certs"] == "/ca.crt"
+        for sentinel in client.sentinel.sentinels:  # type: ignore[attr-defined]
+            assert sentinel.connection_pool.connection_class is redis.SSLConnection
+            assert sentinel.connection_pool.connection_kwargs["ssl_ca_certs"] == "/ca.crt"
     finally:
         client.close()
 
