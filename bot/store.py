@@ -34,6 +34,10 @@ UNAVAILABLE = (
     "The escalation store (Redis) cannot be reached right now, so nothing was created or "
     "changed. Try again in a minute; if it persists, tell whoever runs warroom."
 )
+REFUSING_WRITES = (
+    "The escalation store (Redis) is refusing writes right now (it is full, read-only or "
+    "without a replica in sync), so nothing was created or changed. Tell whoever runs warroom."
+)
 
 
 # An exact sliding window: of the calls reserved so far (the last `limit` kept, in order), the
@@ -737,7 +741,11 @@ def _guard() -> Iterator[None]:
         raise Unavailable(UNAVAILABLE) from e
     except (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError) as e:
         # A full Redis under `noeviction`, or a replica: writes are refused, reads still work.
-        raise Unavailable(
-            "The escalation store (Redis) is refusing writes right now (it is full or read-only), "
-            "so nothing was created or changed. Tell whoever runs warroom."
-        ) from e
+        raise Unavailable(REFUSING_WRITES) from e
+    except redis.ResponseError as e:
+        # NOREPLICAS: a primary with `min-replicas-to-write` and no replica in sync refuses
+        # writes rather than take ones a failover could lose (see README, Running in
+        # production); redis-py has no class of its own for it.
+        if str(e).startswith("NOREPLICAS") or ": NOREPLICAS " in str(e):
+            raise Unavailable(REFUSING_WRITES) from e
+        raise

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import Keys
+from bot.boot import redis_from_url
+from bot.domain.errors import Unavailable
+from bot.store import Keys, Store
 from loopback.harness import WarroomProcess, warroom, warroom_env
 from loopback.server import free_port
 from loopback.slack import FakeSlack
@@ -271,6 +273,41 @@ def test_what_only_the_old_primary_held_is_never_posted_twice(sentinels, bots, f
         assert sum("Immediate assessment" in t for t in overdue) == 1, (channel.name, overdue)
         # the next deadline (8 s) may have come meanwhile: once, if it did
         assert sum("First word to the customer" in t for t in overdue) <= 1, channel.name
+
+
+def test_a_claim_stands_once_a_replica_holds_it(sentinels) -> None:
+    """The store on the replicated Redis: a firing's claim counts once the replica has it;
+    one the lagging replica does not acknowledge is withdrawn, to be tried again; a primary
+    left without a replica claims at once; and a primary told to refuse writes without a
+    replica in sync (`min-replicas-to-write`) makes people see a message, not an error."""
+    client = redis_from_url(sentinels.url())
+    store = Store(client, Keys(PREFIX), replica_wait_ms=300)
+    primary, replica = sentinels.primary(), sentinels.replica()
+    assert primary is not None
+    try:
+        assert store.begin_once("in-sync", ttl=60) == "mine"
+
+        replica.pause()
+        started = time.monotonic()
+        assert store.begin_once("lagging", ttl=60) == Store.UNREPLICATED_RETRY
+        assert 0.3 <= time.monotonic() - started < 1
+        assert not client.exists(Keys(PREFIX).once("lagging"))  # withdrawn
+
+        with sentinels.client(primary) as admin:
+            admin.config_set("min-replicas-to-write", 1)
+            admin.config_set("min-replicas-max-lag", 1)
+            time.sleep(2.5)  # the replica's last acknowledgement is older than the lag
+            with pytest.raises(Unavailable, match="refusing writes"):
+                store.claim_declaration("fp", "token", ttl=60)
+            admin.config_set("min-replicas-to-write", 0)
+
+        replica.kill()  # the primary alone: nothing a failover could promote holds less
+        wait_until(lambda: not client.execute_command("ROLE")[2], 5, "the replica gone")
+        started = time.monotonic()
+        assert store.begin_once("alone", ttl=60) == "mine"
+        assert time.monotonic() - started < 0.3
+    finally:
+        client.close()
 
 
 def test_run_says_in_one_line_why_the_sentinels_will_not_do(
