@@ -446,7 +446,16 @@ class Store:
         with self.redis.client() as conn:
             if not conn.set(key, "posting", nx=True, ex=ttl):
                 return False
-            replicas = conn.execute_command("ROLE")[2]
+            try:
+                replicas = conn.execute_command("ROLE")[2]
+            except redis.exceptions.NoPermissionError:
+                # ROLE is in ACL's @dangerous category, which an ACL user may be denied.
+                log.warning(
+                    "Redis refused ROLE to warroom's ACL user: firings no longer wait for a "
+                    "replica (see README, Running in production)"
+                )
+                self.replica_wait_ms = 0
+                return True
             if not replicas or conn.wait(1, self.replica_wait_ms) >= 1:
                 return True
             conn.delete(key)

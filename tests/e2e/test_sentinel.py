@@ -310,6 +310,35 @@ def test_a_claim_stands_once_a_replica_holds_it(sentinels) -> None:
         client.close()
 
 
+def test_an_acl_user_denied_role_still_claims(sentinels, caplog) -> None:
+    """ROLE is in ACL's @dangerous category: an ACL user without it claims as with one
+    Redis, and the log says so once."""
+    primary = sentinels.primary()
+    assert primary is not None
+    with sentinels.client(primary) as admin:
+        admin.acl_setuser(
+            "limited",
+            enabled=True,
+            passwords=["+pw"],
+            keys=["*"],
+            commands=["+@all", "-@dangerous"],
+        )
+    limited = (
+        sentinels.url()
+        .replace(f":{sentinels.password}@", ":pw@")
+        .replace("redis+sentinel://", "redis+sentinel://limited")
+    )
+    client = redis_from_url(limited)
+    store = Store(client, Keys(PREFIX), replica_wait_ms=300)
+    try:
+        assert store.begin_once("one", ttl=60) == "mine"
+        assert store.begin_once("two", ttl=60) == "mine"
+        assert store.replica_wait_ms == 0
+        assert sum("refused ROLE" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        client.close()
+
+
 def test_run_says_in_one_line_why_the_sentinels_will_not_do(
     sentinels, fake_slack, tmp_path, config_file
 ) -> None:
