@@ -248,7 +248,7 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     options = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(options.keys() - SENTINEL_OPTIONS[scheme])
     if unknown:
-        known = " and ".join(sorted(SENTINEL_OPTIONS[scheme]))
+        known = ", ".join(sorted(SENTINEL_OPTIONS[scheme]))
         raise ValueError(f"unknown option {unknown[0]!r} (a {scheme} URL takes {known})")
 
     def option(name: str) -> str | None:

@@ -260,13 +260,22 @@ def test_what_only_the_old_primary_held_is_never_posted_twice(sentinels, bots, f
         wait_until(lambda: leaders(procs) == 1, 10, "one leader on the new primary")
         time.sleep(3)  # the new leader reconciles and fires what is due
     assert leadership.most == 1
+    late = []
+    for channel in rooms(fake_slack).values():
+        since = declared_at(sentinels, channel.name)
+        assert since is not None
+        first = next(
+            m for m in fake_slack.messages_in(channel.id) if shown(m).startswith("⏰ *Immediate")
+        )
+        late.append(float(first.ts) - since.timestamp() - 2)  # due 2 s after the declaration
     per_room = {
         c.name: sum("Immediate assessment" in t for t in posts(fake_slack, c.id, "⏰"))
         for c in rooms(fake_slack).values()
     }
     print(
         f"assessment reminders posted while the replica lagged: "
-        f"{sum(map(len, held_back.values()))}; in the end, per room: {per_room}"
+        f"{sum(map(len, held_back.values()))}; in the end, per room: {per_room}, "
+        f"the first of each {min(late):.1f} to {max(late):.1f} s late"
     )
     for channel in rooms(fake_slack).values():
         overdue = posts(fake_slack, channel.id, "⏰")
