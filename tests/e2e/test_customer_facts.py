@@ -189,7 +189,9 @@ def react(room, ts: str, user: str, reaction: str = "pushpin") -> None:
 
 def test_a_pinned_message_goes_on_the_timeline_once_with_its_author_and_link(room) -> None:
     said = room.fake.add_message(
-        room.channel.id, "U0SECENG1", "the EU gateway cert expired at 09:38 &amp; <@U0INCCMDR> knows"
+        room.channel.id,
+        "U0SECENG1",
+        "the EU gateway cert expired at 09:38 &amp; <@U0INCCMDR> knows",
     )
     react(room, said, MEMBER, reaction="eyes")  # not the pin reaction: nothing
     react(room, said, MEMBER)
