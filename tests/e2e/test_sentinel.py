@@ -2,7 +2,9 @@
 loopback (tests/e2e/sentinel_cluster.py), and two `warroom run` on a scaled clock given
 `REDIS_URL=redis+sentinel://...`. The primary is killed mid-run: the bot follows the new
 primary by itself, and every reminder is still posted exactly once, also when the replica
-had fallen behind and the failover lost what the primary alone held."""
+had fallen behind and the failover lost what the primary alone held. Also: the store's
+claims against a lagging, a missing and a write-refusing replica, `warroom run`'s one line
+for sentinels it cannot use, and the bot over TLS (`rediss+sentinel://`)."""
 
 from __future__ import annotations
 
