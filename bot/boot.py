@@ -5,12 +5,24 @@ that."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from bot.config import WarroomConfig, load_config
-from bot.settings import Settings, redacted_url, url_password
+from bot.settings import (
+    SentinelURL,
+    Settings,
+    is_sentinel_url,
+    parse_sentinel_url,
+    redacted_url,
+    url_password,
+    url_secrets,
+)
 from protocols.loader import load_protocol
 from protocols.schema import Protocol
 
@@ -23,36 +35,117 @@ def load_definitions(settings: Settings) -> tuple[Protocol, WarroomConfig]:
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
-    """The Redis client of REDIS_URL (ValueError when redis-py cannot parse the URL); it
-    connects on first use. `rediss://` is TLS, with the server's CA in
-    `?ssl_ca_certs=/path/ca.crt` when a private CA signed it; a password (and an ACL user)
-    goes before the host: `rediss://[user]:password@host:port/0`."""
+    """The Redis client of REDIS_URL; see `redis_from_url`."""
+    return redis_from_url(settings.redis_url)
+
+
+def redis_from_url(url: str) -> redis.Redis:
+    """The Redis client of `url` (ValueError, in one line, when it cannot be parsed); it
+    connects on first use.
+
+    `redis://` and `rediss://` (TLS, with the server's CA in `?ssl_ca_certs=/path/ca.crt`
+    when a private CA signed it) are one server; a password (and an ACL user) goes before the
+    host: `rediss://[user]:password@host:port/0`. `redis+sentinel://` names the sentinels of
+    a replicated Redis (see `bot.settings.parse_sentinel_url`): the client asks them where
+    the primary is, and asks again whenever the primary it knew stops answering or turns out
+    to be a replica, so it follows a failover by itself."""
     # Short timeouts and one immediate retry: a command on a connection that died with a
     # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
     # the ack path well within Slack's 3 s.
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=1,
-        socket_connect_timeout=1,
-        health_check_interval=15,
-        retry=Retry(NoBackoff(), 1),
+    options: dict[str, Any] = {
+        "socket_timeout": 1,
+        "socket_connect_timeout": 1,
+        "health_check_interval": 15,
+        "retry": Retry(NoBackoff(), 1),
+    }
+    if is_sentinel_url(url):
+        return _primary_of(parse_sentinel_url(url), options)
+    return redis.Redis.from_url(url, **options)
+
+
+class SentinelPrimary(redis.Redis):
+    """The client of the primary a Sentinel names (redis-py's `Sentinel.master_for`): its
+    pool asks the sentinels for the primary's address whenever it opens a connection, and a
+    connection that finds a replica where the primary was (READONLY) is dropped as a
+    connection error, so the one retry reconnects to whichever server is primary now."""
+
+    @property
+    def sentinel(self) -> Sentinel:
+        return self.connection_pool.sentinel_manager  # type: ignore[no-any-return]
+
+    @property
+    def service(self) -> str:
+        return self.connection_pool.service_name  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        # The client that owns the pool (not one lent a single connection of it, see
+        # `Redis.client`) also lets go of its connections to the sentinels.
+        owner = self.auto_close_connection_pool
+        super().close()
+        if owner:
+            self.sentinel.close()
+
+
+def _primary_of(target: SentinelURL, options: dict[str, Any]) -> redis.Redis:
+    # TLS to the sentinels and to the servers alike, verified against the same CA.
+    tls = {"ssl": True, "ssl_ca_certs": target.ca_certs} if target.tls else {}
+    sentinel = Sentinel(
+        list(target.sentinels),
+        # The sentinels are asked in turn, so one that does not answer is passed over at once
+        # rather than retried (redis-py's default retries it three times, with backoff).
+        sentinel_kwargs={
+            "socket_timeout": options["socket_timeout"],
+            "socket_connect_timeout": options["socket_connect_timeout"],
+            "retry": Retry(NoBackoff(), 0),
+            "username": target.sentinel_username,
+            "password": target.sentinel_password,
+            **tls,
+        },
+    )
+    return sentinel.master_for(
+        target.service,
+        redis_class=SentinelPrimary,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **tls,
+        **options,
     )
 
 
 def redis_problem(error: BaseException, url: str) -> str:
-    """Why the Redis at `url` cannot be used, in one line that never shows its password."""
+    """Why the Redis at `url` cannot be used, in one line that never shows a password."""
     where = redacted_url(url)
     cause = error.__cause__ if isinstance(error.__cause__, redis.RedisError) else error
     if isinstance(cause, redis.AuthenticationError):
         # Reached, but it will not let us in: not a network problem, so do not call it one.
         if url_password(url):
             return f"Redis at {where} refused the password in REDIS_URL"
-        return (
-            f"Redis at {where} wants a password: give it in REDIS_URL, as "
-            "redis://:PASSWORD@host:port/0 (rediss:// for TLS)"
+        scheme = (
+            "redis+sentinel://:PASSWORD@host:26379,.../SERVICE/0"
+            if is_sentinel_url(url)
+            else "redis://:PASSWORD@host:port/0 (rediss:// for TLS)"
         )
+        return f"Redis at {where} wants a password: give it in REDIS_URL, as {scheme}"
     text = " ".join(str(cause).split())
-    password = url_password(url)
-    if password:
-        text = text.replace(password, "***")
+    if isinstance(cause, MasterNotFoundError):
+        text = _sentinels_said(text, url)
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
     return f"cannot reach Redis at {where}: {text}"
+
+
+def _sentinels_said(text: str, url: str) -> str:
+    """redis-py's MasterNotFoundError in a few words: it spells out the client of every
+    sentinel that failed, whose form changes between versions; only their addresses stay."""
+    if "AuthenticationError" in text or "NOAUTH" in text or "invalid password" in text:
+        if "sentinel_password=" in url:
+            return "the sentinels refused sentinel_password"
+        return "the sentinels want a password: give it as ?sentinel_password=PASSWORD"
+    failed = sorted(set(re.findall(r"host=([^,>)]+),port=(\d+)", text)))
+    silent = ", ".join(f"{host}:{port}" for host, port in failed)
+    if failed and len(failed) >= len(parse_sentinel_url(url).sentinels):
+        return f"no sentinel answered ({silent})"
+    service = parse_sentinel_url(url).service
+    named = f"the sentinels name no primary that answers for {service!r}"
+    return f"{named} ({silent} did not answer)" if failed else named

@@ -37,6 +37,11 @@ from protocols.schema import Protocol
 
 log = logging.getLogger(__name__)
 
+# Behind Sentinel, how long a firing's claim waits for a replica to acknowledge it (see
+# `Store.begin_once`): a replica on the same network answers in about a round trip, and
+# the wait must stay under the client's 1 s socket timeout.
+REPLICA_WAIT_MS = 500
+
 
 class StartupError(Exception):
     """Configuration or a dependency stops the bot from starting; the message is one line."""
@@ -133,7 +138,9 @@ def build_runtime(
     redis_client = connect_redis(settings)
     warm_pool(redis_client, 24)
     keys = Keys(settings.redis_prefix)
-    store = Store(redis_client, keys)
+    store = Store(
+        redis_client, keys, replica_wait_ms=REPLICA_WAIT_MS if settings.redis_sentinel else 0
+    )
     scheduler = Scheduler(
         redis_client,
         keys,

@@ -85,6 +85,23 @@ class SharedRedisJobStore(RedisJobStore):
         return {k.decode() for k in self.redis.hkeys(self.jobs_key)}
 
 
+class _SteadyScheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, whose loop outlives a Redis error.
+
+    APScheduler 3 guards only `get_due_jobs`: an error from removing or updating a job it has
+    just handed to the executor, or from reading the next run time, ends its loop thread for
+    good, and the process would run no timer again until restarted, leader or not. A Redis
+    failover raises exactly those for a few seconds. A job left in the store by such an error
+    runs again later, which is safe: every firing is claimed once in Redis."""
+
+    def _process_jobs(self) -> float | None:
+        try:
+            return super()._process_jobs()  # type: ignore[no-any-return]
+        except redis.RedisError as e:
+            log.warning("the job store failed mid-round (%s); trying again shortly", e)
+            return 1.0  # seconds; the leader also wakes the loop at every renewal
+
+
 class Scheduler:
     def __init__(
         self,
@@ -107,7 +124,7 @@ class Scheduler:
         self._reconciling = threading.Lock()
         self.token = uuid.uuid4().hex
         self.store = SharedRedisJobStore(client, keys)
-        self.aps = BackgroundScheduler(
+        self.aps = _SteadyScheduler(
             jobstores={"default": self.store},
             executors={"default": ThreadPoolExecutor(threads)},
             job_defaults={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
@@ -152,6 +153,11 @@ class Settings(BaseSettings):
         return missing
 
     @property
+    def redis_sentinel(self) -> bool:
+        """REDIS_URL names the sentinels of a replicated Redis (`redis+sentinel://`)."""
+        return is_sentinel_url(self.redis_url)
+
+    @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token and self.slack_app_token.get_secret_value())
 
@@ -188,12 +194,113 @@ def url_password(url: str) -> str | None:
     return given[-1] if given else None
 
 
+def url_secrets(url: str) -> list[str]:
+    """Every password a Redis URL carries (the server's, and the sentinels' of a Sentinel
+    URL): what a message about it must never show."""
+    secrets = [url_password(url), *parse_qs(urlsplit(url).query).get("sentinel_password", [])]
+    return [s for s in secrets if s]
+
+
 def redacted_url(url: str) -> str:
-    """A URL fit for a message or a log line: its password, if any, shown as `***`."""
+    """A URL fit for a message or a log line: its passwords, if any, shown as `***`."""
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
         user = userinfo.partition(":")[0]
         parts = parts._replace(netloc=f"{user}:***@{host}")
-    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
+    query = re.sub(r"(^|&)((?:sentinel_)?password)=[^&]*", r"\1\2=***", parts.query)
     return urlunsplit(parts._replace(query=query))
+
+
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")  # the second: TLS throughout
+SENTINEL_PORT = 26379
+SENTINEL_FORM = "redis+sentinel://[:PASSWORD@]HOST:26379,HOST:26379,.../SERVICE[/DB]"
+SENTINEL_OPTIONS = {
+    "redis+sentinel": {"sentinel_password", "sentinel_username"},
+    "rediss+sentinel": {"sentinel_password", "sentinel_username", "ssl_ca_certs"},
+}
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    """What a `redis+sentinel://` REDIS_URL names: the sentinels to ask where the primary
+    is, the service (the name the sentinels monitor it under), the database, the
+    credentials of the Redis servers and of the sentinels, and whether all of them speak
+    TLS (`rediss+sentinel://`, with the CA of their certificates when a private one)."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+    tls: bool = False
+    ca_certs: str | None = None
+
+
+def is_sentinel_url(url: str) -> bool:
+    return url.strip().lower().startswith(tuple(f"{s}://" for s in SENTINEL_SCHEMES))
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """`redis+sentinel://[[USER]:PASSWORD@]HOST[:PORT],HOST[:PORT],.../SERVICE[/DB]
+    [?sentinel_password=...&sentinel_username=...]`, or the same with `rediss+sentinel://`
+    (TLS to the sentinels and the servers; `&ssl_ca_certs=/path/ca.crt` for a private CA);
+    ValueError, in one line that shows no password, when `url` is not one. A port left out
+    is Sentinel's 26379."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in SENTINEL_SCHEMES:
+        raise ValueError("a Sentinel URL starts with redis+sentinel:// or rediss+sentinel://")
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    sentinels = tuple(_sentinel_address(a) for a in hosts.split(",") if a.strip())
+    if not sentinels:
+        raise ValueError(f"it names no sentinel: {SENTINEL_FORM}")
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError(
+            f"it names no service (the name the sentinels monitor the primary under): "
+            f"{SENTINEL_FORM}"
+        )
+    if len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError(f"after the service comes only the database number: {SENTINEL_FORM}")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(options.keys() - SENTINEL_OPTIONS[scheme])
+    if unknown:
+        known = ", ".join(sorted(SENTINEL_OPTIONS[scheme]))
+        raise ValueError(f"unknown option {unknown[0]!r} (a {scheme} URL takes {known})")
+
+    def option(name: str) -> str | None:
+        return options.get(name, [""])[-1] or None
+
+    return SentinelURL(
+        sentinels=sentinels,
+        service=unquote(path[0]),
+        db=int(path[1]) if len(path) == 2 else 0,
+        username=unquote(user) if at and user else None,
+        password=unquote(password) if at and colon and password else None,
+        sentinel_username=option("sentinel_username"),
+        sentinel_password=option("sentinel_password"),
+        tls=scheme == "rediss+sentinel",
+        ca_certs=option("ssl_ca_certs"),
+    )
+
+
+def _sentinel_address(address: str) -> tuple[str, int]:
+    """(host, port) of "host", "host:port", "[v6]" or "[v6]:port"."""
+    address = address.strip()
+    if address.startswith("[") and address.endswith("]"):
+        host, colon, port = address, "", ""
+    else:
+        host, colon, port = address.rpartition(":") if ":" in address else (address, "", "")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if (
+        not host
+        or (":" in host and not bracketed)
+        or (colon and not (port.isdigit() and 1 <= int(port) <= 65535))
+    ):
+        raise ValueError(f"sentinel {address!r} is not host:port (like 10.0.0.1:26379)")
+    return host, int(port) if colon else SENTINEL_PORT

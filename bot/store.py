@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ from bot.domain.errors import Unavailable, WarroomError
 from bot.domain.escalation import Escalation, Status
 from bot.domain.timeline import Event
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 # A write queued in a transaction.
 Write = Callable[[Pipeline], object]
@@ -31,6 +34,10 @@ REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 UNAVAILABLE = (
     "The escalation store (Redis) cannot be reached right now, so nothing was created or "
     "changed. Try again in a minute; if it persists, tell whoever runs warroom."
+)
+REFUSING_WRITES = (
+    "The escalation store (Redis) is refusing writes right now (it is full, read-only or "
+    "without a replica in sync), so nothing was created or changed. Tell whoever runs warroom."
 )
 
 
@@ -102,6 +109,12 @@ redis.call('set', KEYS[1], 'posting:' .. (t + tonumber(ARGV[1])), 'EX', ARGV[2])
 if v then return 'check' end
 return 'mine'
 """
+
+
+def _claim(answer: object) -> str | float:
+    """_BEGIN_ONCE's answer: "mine", "check", "done", or seconds to wait."""
+    claim = answer.decode() if isinstance(answer, bytes) else str(answer)
+    return claim if claim in ("mine", "check", "done") else float(claim)
 
 
 class _Key:
@@ -222,11 +235,18 @@ def fingerprint(*parts: str) -> str:
 
 
 class Store:
-    """Escalations in Redis. Raises `Unavailable` (with a message for people) when Redis is down."""
+    """Escalations in Redis. Raises `Unavailable` (with a message for people) when Redis is down.
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    `replica_wait_ms` (a replicated Redis, behind Sentinel): a firing's claim counts only
+    once a replica has acknowledged it, waiting at most this long (see `begin_once`)."""
+
+    # When no replica acknowledged a claim: how long before the firing is tried again.
+    UNREPLICATED_RETRY = 5.0
+
+    def __init__(self, client: redis.Redis, keys: Keys, *, replica_wait_ms: int = 0) -> None:
         self.redis = client
         self.keys = keys
+        self.replica_wait_ms = replica_wait_ms
 
     # -- health --------------------------------------------------------------------------
     def ping(self) -> bool:
@@ -417,13 +437,51 @@ class Store:
     def begin_once(self, name: str, ttl: int, keep: int = ONCE_KEEP) -> str | float:
         """Claim one firing for `ttl` seconds: "mine"; "check" (mine, but an earlier attempt
         lapsed or lost its answer and may have posted: look before posting); "done" (it
-        happened); or seconds until the attempt under way elsewhere lapses."""
+        happened); or seconds until it may be tried again: an attempt is under way elsewhere
+        until its claim lapses, or no replica acknowledged our claim in time."""
+        key = self.keys.once(name)
         with _guard():
-            claim = self.redis.eval(_BEGIN_ONCE, 1, self.keys.once(name), ttl, keep)
-        claim = claim.decode() if isinstance(claim, bytes) else str(claim)
-        if claim in ("mine", "check", "done"):
-            return claim
-        return float(claim)
+            if not self.replica_wait_ms:
+                return _claim(self.redis.eval(_BEGIN_ONCE, 1, key, ttl, keep))
+            # WAIT counts the writes of its own connection: the claim, the question and the
+            # WAIT all go over one.
+            with self.redis.client() as conn:
+                claim = _claim(conn.eval(_BEGIN_ONCE, 1, key, ttl, keep))
+                if claim not in ("mine", "check") or self._replicated(conn):
+                    return claim
+                # Withdrawn, as it was: a claim that had to look first still has to.
+                if claim == "mine":
+                    conn.delete(key)
+                else:
+                    conn.set(key, "unsure", ex=keep)
+        log.warning(
+            "no replica acknowledged the claim of %s within %d ms; trying it again in %.0f s "
+            "rather than risk posting it twice after a failover",
+            name,
+            self.replica_wait_ms,
+            self.UNREPLICATED_RETRY,
+        )
+        return self.UNREPLICATED_RETRY
+
+    def _replicated(self, conn: redis.Redis) -> bool:
+        """Whether a replica holds this connection's writes, or none is attached.
+
+        Replication is asynchronous: a claim only the primary held is gone if a failover
+        follows, and the firing would be claimed and posted again on the new primary. So a
+        claim no replica acknowledged in time is withdrawn and the firing tried later; a
+        primary with no replica at all (alone after a failover, or its replica down) cannot
+        lose it to a failover, and the claim stands at once."""
+        try:
+            replicas = conn.execute_command("ROLE")[2]
+        except redis.exceptions.NoPermissionError:
+            # ROLE is in ACL's @dangerous category, which an ACL user may be denied.
+            log.warning(
+                "Redis refused ROLE to warroom's ACL user: firings no longer wait for a "
+                "replica (see README, Running in production)"
+            )
+            self.replica_wait_ms = 0
+            return True
+        return not replicas or conn.wait(1, self.replica_wait_ms) >= 1
 
     def take_turn(self, name: str, limit: int, window: float) -> bool:
         """Count one turn of `name` in the current window of `window` seconds (the window
@@ -730,7 +788,11 @@ def _guard() -> Iterator[None]:
         raise Unavailable(UNAVAILABLE) from e
     except (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError) as e:
         # A full Redis under `noeviction`, or a replica: writes are refused, reads still work.
-        raise Unavailable(
-            "The escalation store (Redis) is refusing writes right now (it is full or read-only), "
-            "so nothing was created or changed. Tell whoever runs warroom."
-        ) from e
+        raise Unavailable(REFUSING_WRITES) from e
+    except redis.ResponseError as e:
+        # NOREPLICAS: a primary with `min-replicas-to-write` and no replica in sync refuses
+        # writes rather than take ones a failover could lose (see README, Running in
+        # production); redis-py has no class of its own for it.
+        if str(e).startswith("NOREPLICAS") or ": NOREPLICAS " in str(e):
+            raise Unavailable(REFUSING_WRITES) from e
+        raise

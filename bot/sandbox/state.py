@@ -1,9 +1,10 @@
 """Where the sandbox keeps the bot's state: a Redis the bot reaches by URL, as in production.
 
-This module owns ``open_redis``: with ``REDIS_URL`` set, that Redis under a fresh key prefix
-(its keys deleted on exit); otherwise a private ``redis-server`` on a free port (in memory,
-nothing saved) when the binary is on PATH; otherwise fakeredis serving the Redis protocol
-over TCP in this process. The bot connects with ``redis.Redis.from_url`` either way.
+This module owns ``open_redis``: with ``REDIS_URL`` set (a Sentinel URL too), that Redis under
+a fresh key prefix (its keys deleted on exit); otherwise a private ``redis-server`` on a free
+port (in memory, nothing saved) when the binary is on PATH; otherwise fakeredis serving the
+Redis protocol over TCP in this process. The bot connects by URL either way
+(``bot.boot.redis_from_url``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import redis
 
-from bot.boot import redis_problem
+from bot.boot import redis_from_url, redis_problem
 from bot.settings import redacted_url
 from loopback.server import free_port
 
@@ -61,7 +62,10 @@ def open_redis(
 
 
 def _external(url: str, prefix: str) -> SandboxRedis:
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client = redis_from_url(url)  # as the bot opens it: a Sentinel URL too
+    except ValueError as e:
+        raise StateError(f"REDIS_URL {redacted_url(url)} is not usable: {e}") from None
     try:
         client.ping()
     except redis.RedisError as e:
