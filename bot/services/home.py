@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import Clock
 from bot.domain import kpi
+from bot.domain.errors import Unavailable
 from bot.domain.escalation import Escalation
 from bot.domain.kpi import Kpis
 from bot.domain.timeline import Event
@@ -136,6 +137,10 @@ class Home:
         while True:
             try:
                 served = self.refresh_viewers(token=token).generation
+            except Unavailable as e:  # Redis away (a failover): expected, and said in a line
+                log.warning("App Home tabs not refreshed: %s", e)
+                self._release(token)
+                return
             except Exception:
                 log.exception("refreshing App Home tabs failed")
                 self._release(token)
@@ -148,6 +153,9 @@ class Home:
                     return
                 if not self.store.claim_home_refresher(token, LEASE_MS):
                     return  # someone else serves it
+            except Unavailable as e:
+                log.warning("App Home tabs not refreshed: %s", e)
+                return
             except Exception:
                 log.exception("refreshing App Home tabs failed")
                 return
@@ -155,6 +163,8 @@ class Home:
     def _release(self, token: str) -> None:
         try:
             self.store.release_home_refresher(token)
+        except Unavailable:
+            log.warning("the App Home refresh lease was not released; it lapses by itself")
         except Exception:
             log.exception("could not release the App Home refresh lease")
 
