@@ -105,10 +105,17 @@ _RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 class _Call:
-    """One model call, which the caller can cancel at its deadline: its stream is closed,
-    which ends the wait of the thread reading it (and any retry the SDK would make)."""
+    """One model call (what it sends, where its text goes, when it began), which the caller
+    can cancel at its deadline: its stream is closed, which ends the wait of the thread
+    reading it, and no retry starts after it."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, messages: list[dict], max_tokens: int, forward: OnText, started_at: float
+    ) -> None:
+        self.messages = messages
+        self.max_tokens = max_tokens
+        self.forward = forward
+        self.started_at = started_at
         self.cancelled = threading.Event()
         self._stream: typing.Any = None
         self._lock = threading.Lock()
@@ -220,8 +227,8 @@ class VPAgent:
             if live.is_set() and on_text is not None:
                 on_text(citations.strip_streaming(text))
 
-        call = _Call()
-        future = self._pool.submit(self._stream, messages, max_tokens, forward, started, call)
+        call = _Call(messages, max_tokens, forward, started)
+        future = self._pool.submit(self._stream, call)
         try:
             text, truncated, usage = future.result(timeout=self.timeout)
         except FutureTimeout:
@@ -245,20 +252,13 @@ class VPAgent:
                     g.escalation_id, reason)  # fmt: skip
         return self._offline(kind, g, asked, reason)
 
-    def _stream(
-        self,
-        messages: list[dict],
-        max_tokens: int,
-        forward: OnText,
-        started: float,
-        call: _Call,
-    ) -> tuple[str, bool, dict[str, int]]:
+    def _stream(self, call: _Call) -> tuple[str, bool, dict[str, int]]:
         for attempt in range(self.max_retries + 1):
-            left = self.timeout - (time.monotonic() - started)
+            left = self.timeout - (time.monotonic() - call.started_at)
             if call.cancelled.is_set() or left <= 0:  # its deadline passed meanwhile
                 raise MalformedReply("cancelled at its deadline")
             try:
-                return self._stream_once(messages, max_tokens, forward, started, call, left)
+                return self._stream_once(call, left)
             except (anthropic.APIConnectionError, anthropic.APIStatusError) as e:
                 retryable = isinstance(e, anthropic.APIConnectionError) or (
                     e.status_code in _RETRYABLE_STATUS
@@ -272,29 +272,21 @@ class VPAgent:
                 time.sleep(min(0.5, max(left / 4, 0)))
         raise AssertionError("unreachable")
 
-    def _stream_once(
-        self,
-        messages: list[dict],
-        max_tokens: int,
-        forward: OnText,
-        started: float,
-        call: _Call,
-        left: float,
-    ) -> tuple[str, bool, dict[str, int]]:
+    def _stream_once(self, call: _Call, left: float) -> tuple[str, bool, dict[str, int]]:
         assert self.client is not None
         text = ""
         with self.client.messages.stream(
             model=self.model,
-            max_tokens=max_tokens,
+            max_tokens=call.max_tokens,
             system=self.system,
-            messages=messages,
+            messages=call.messages,
             timeout=left,
         ) as stream:
             call.started(stream)
             for chunk in stream.text_stream:
                 text += chunk
-                forward(text)
-                if call.cancelled.is_set() or time.monotonic() - started > self.timeout:
+                call.forward(text)
+                if call.cancelled.is_set() or time.monotonic() - call.started_at > self.timeout:
                     raise MalformedReply("too slow")
             final = stream.get_final_message()
         joined = "".join(b.text for b in final.content if getattr(b, "type", "") == "text")

@@ -35,8 +35,13 @@ def load_definitions(settings: Settings) -> tuple[Protocol, WarroomConfig]:
 
 
 def connect_redis(settings: Settings) -> redis.Redis:
-    """The Redis client of REDIS_URL; see `redis_from_url`."""
-    return redis_from_url(settings.redis_url)
+    """The Redis client of REDIS_URL; see `redis_from_url`. ValueError, in one line naming
+    the URL (its secrets hidden), when it cannot be used."""
+    try:
+        return redis_from_url(settings.redis_url)
+    except ValueError as e:
+        where = redacted_url(settings.redis_url)
+        raise ValueError(f"REDIS_URL {where} is not usable: {e}") from None
 
 
 def redis_from_url(url: str) -> redis.Redis:

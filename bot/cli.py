@@ -98,13 +98,13 @@ def _memory(command: str, folder: Path) -> int:
         settings = load_settings()
     except SettingsError as e:
         return _fail(str(e))
-    where = _redis_where(settings.redis_url)
+    where = redacted_url(settings.redis_url)
     if command == "import" and not folder.is_dir():
         return _fail(f"{folder} is not a folder")
     try:
         client = connect_redis(settings)
-    except ValueError as e:
-        return _fail(f"REDIS_URL {where} is not usable: {e}")
+    except ValueError as e:  # a REDIS_URL redis-py cannot parse
+        return _fail(str(e))
     memory = Memory(MemoryRecords(client, Keys(settings.redis_prefix)), settings.memory_dir)
     try:
         if command == "export":
@@ -155,11 +155,10 @@ def _run(args: argparse.Namespace) -> int:
         load_definitions(settings)
     except (ConfigError, ProtocolError) as e:
         return _fail(str(e).replace("\n", "; "))
-    where = _redis_where(settings.redis_url)
     try:
         client = connect_redis(settings)
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
-        return _fail(f"REDIS_URL {where} is not usable: {e}")
+        return _fail(str(e))
     try:
         client.ping()
     except Exception as e:
@@ -174,15 +173,6 @@ def _run(args: argparse.Namespace) -> int:
     if settings.socket_mode:
         return _run_socket_mode(settings)
     return _run_http(settings, threads=args.threads)
-
-
-def _redis_where(url: str) -> str:
-    """REDIS_URL for a message, its password hidden (a URL too broken to split is not shown:
-    it might hold one)."""
-    try:
-        return redacted_url(url)
-    except ValueError:
-        return "(unparseable)"
 
 
 def _check_slack(settings: Settings) -> str | None:

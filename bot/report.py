@@ -352,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.boot import connect_redis, load_definitions, redis_problem
     from bot.config import ConfigError
     from bot.domain.errors import Unavailable
-    from bot.settings import SettingsError, load_settings, redacted_url
+    from bot.settings import SettingsError, load_settings
     from bot.store import Keys, Store
     from protocols.loader import ProtocolError
 
@@ -390,11 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         since = now - period
     except OverflowError:
         return _fail(f"--since {args.since!r} is too long ago: use a shorter period, like 30d")
-    where = redacted_url(settings.redis_url)
     try:
         client = connect_redis(settings)
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
-        return _fail(f"REDIS_URL {where} is not usable: {e}")
+        return _fail(str(e))
     try:
         history = Store(client, Keys(settings.redis_prefix)).history(since)
     except (Unavailable, redis.ConnectionError, redis.TimeoutError) as e:

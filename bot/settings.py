@@ -202,8 +202,12 @@ def url_secrets(url: str) -> list[str]:
 
 
 def redacted_url(url: str) -> str:
-    """A URL fit for a message or a log line: its passwords, if any, shown as `***`."""
-    parts = urlsplit(url)
+    """A URL fit for a message or a log line: its passwords, if any, shown as `***` (a URL
+    too broken to split is not shown: it might hold one)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable)"
     userinfo, at, host = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
         user = userinfo.partition(":")[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.domain import escalation as domain
 from bot.domain import recording
@@ -47,35 +47,31 @@ class RoomChanges(RoomService):
         return esc, bool(events)
 
     def record_update(self, channel_id: str, user: str, text: str) -> Escalation:
-        esc = self.escalations.in_channel(channel_id)
-        self.allow(esc, user, "record an update")
-        now = self.clock()
         scale = self.escalations.clock_scale
-        esc, _ = self.escalations.update(
-            esc.id, lambda e: domain.record_update(e, user, text, now, self.protocol, scale)
+        return self._change(
+            channel_id,
+            user,
+            "record an update",
+            lambda e, now: domain.record_update(e, user, text, now, self.protocol, scale),
         )
-        self.briefing.refresh(esc)
-        return esc
 
     # -- what the customer may be told ---------------------------------------------------
     def record_fact(
         self, channel_id: str, user: str, kind: FactKind, text: str, since: timedelta | None
     ) -> Escalation:
-        now = self.clock()
         return self._change(
             channel_id,
             user,
             "record what the customer may be told",
-            lambda e: recording.record_fact(e, kind, text, user, now, since),
+            lambda e, now: recording.record_fact(e, kind, text, user, now, since),
         )
 
     def end_impact(self, channel_id: str, user: str, since: timedelta | None) -> Escalation:
-        now = self.clock()
         return self._change(
             channel_id,
             user,
             "record what the customer may be told",
-            lambda e: recording.end_impact(e, user, now, since),
+            lambda e, now: recording.end_impact(e, user, now, since),
         )
 
     def open_facts_form(self, channel_id: str, user: str, trigger_id: str) -> None:
@@ -85,11 +81,8 @@ class RoomChanges(RoomService):
 
     def set_facts(self, channel_id: str, user: str, values: dict[FactKind, str]) -> Escalation:
         """The facts form: each fact whose text changed is recorded, with who changed it."""
-        esc = self.escalations.in_channel(channel_id)
-        self.allow(esc, user, "record what the customer may be told")
-        now = self.clock()
 
-        def change(e: Escalation) -> tuple[Escalation, list]:
+        def change(e: Escalation, now: datetime) -> tuple[Escalation, list]:
             events = []
             for kind, text in values.items():
                 current = e.facts.fact(kind)
@@ -98,18 +91,14 @@ class RoomChanges(RoomService):
                     events += more
             return e, events
 
-        esc, events = self.escalations.update(esc.id, change)
-        if events:
-            self.briefing.refresh(esc)
-        return esc
+        return self._change(channel_id, user, "record what the customer may be told", change)
 
     def suspect_cause(self, channel_id: str, user: str, text: str) -> Escalation:
-        now = self.clock()
         return self._change(
             channel_id,
             user,
             "put a cause forward",
-            lambda e: recording.suspect_cause(e, text, user, now),
+            lambda e, now: recording.suspect_cause(e, text, user, now),
         )
 
     def confirm_cause(self, channel_id: str, user: str, text: str) -> Escalation:
@@ -130,13 +119,14 @@ class RoomChanges(RoomService):
     def add_action(
         self, channel_id: str, user: str, owner: str, text: str, due: timedelta | None
     ) -> Escalation:
-        now = self.clock()
-        due_at = now + due / self.escalations.clock_scale if due else None
+        scale = self.escalations.clock_scale
         esc = self._change(
             channel_id,
             user,
             "take on an action item",
-            lambda e: recording.add_action(e, owner, text, due_at, user, now),
+            lambda e, now: recording.add_action(
+                e, owner, text, now + due / scale if due else None, user, now
+            ),
         )
         # The owner is reminded in the room, so they are in it (Slack notifies no one it
         # mentions outside a channel).
@@ -147,13 +137,12 @@ class RoomChanges(RoomService):
 
     def complete_action(self, channel_id: str, user: str, action_id: str) -> bool:
         """Mark an action item done; whether this call did it."""
-        now = self.clock()
         before = self.escalations.in_channel(channel_id)
         after = self._change(
             channel_id,
             user,
             "mark an action item done",
-            lambda e: recording.complete_action(e, action_id, user, now),
+            lambda e, now: recording.complete_action(e, action_id, user, now),
         )
         return after.version != before.version
 
@@ -162,12 +151,13 @@ class RoomChanges(RoomService):
         channel_id: str,
         user: str,
         what: str,
-        change: Callable[[Escalation], tuple[Escalation, list]],
+        change: Callable[[Escalation, datetime], tuple[Escalation, list]],
     ) -> Escalation:
-        """An everyday change by someone in the room; the brief shows it."""
+        """An everyday change by someone in the room, made now; the brief shows it."""
         esc = self.escalations.in_channel(channel_id)
         self.allow(esc, user, what)
-        esc, events = self.escalations.update(esc.id, change)
+        now = self.clock()
+        esc, events = self.escalations.update(esc.id, lambda e: change(e, now))
         if events:
             self.briefing.refresh(esc)
         return esc

@@ -82,24 +82,32 @@ def fallback(text: str, limit: int = FALLBACK_LIMIT) -> str:
 
 
 def text_blocks(text: str) -> list[Block]:
-    """Long mrkdwn as sections of at most SECTION_LIMIT, cut between lines where possible."""
-    chunks: list[str] = []
+    """Long mrkdwn as sections of at most SECTION_LIMIT, cut between paragraphs, then lines,
+    where possible."""
+    return [section(c) for c in chunks(text, SECTION_LIMIT)[:BLOCKS_PER_MESSAGE]]
+
+
+def chunks(mrkdwn: str, limit: int) -> list[str]:
+    """mrkdwn cut into pieces of at most `limit`, between paragraphs, then lines, where it can
+    be, and never inside an escape."""
+    pieces: list[str] = []
     current = ""
-    for line in text.split("\n"):
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) <= SECTION_LIMIT:
+    for paragraph in mrkdwn.split("\n\n"):
+        candidate = f"{current}\n\n{paragraph}" if current else paragraph
+        if len(candidate) <= limit:
             current = candidate
             continue
         if current:
-            chunks.append(current)
-        current = line
-        while len(current) > SECTION_LIMIT:
-            head = clip(current, SECTION_LIMIT)[:-1]
-            chunks.append(head)
-            current = current[len(head) :]
-    if current or not chunks:
-        chunks.append(current or "…")
-    return [section(c) for c in chunks[:BLOCKS_PER_MESSAGE]]
+            pieces.append(current)
+        current = paragraph
+        while len(current) > limit:
+            cut = current.rfind("\n", 0, limit)
+            head = current[:cut] if cut > 0 else clip(current, limit)[:-1]
+            pieces.append(head)
+            current = current[len(head) :].lstrip("\n")
+    if current:
+        pieces.append(current)
+    return pieces or ["…"]
 
 
 def as_dicts(blocks: Sequence[Block]) -> list[dict]:

@@ -27,6 +27,7 @@ from bot.slack.blocks import (
     MESSAGE_TEXT_BUDGET,
     SECTION_LIMIT,
     Message,
+    chunks,
     fallback,
     header,
     note,
@@ -68,32 +69,9 @@ def drafting(kind: DraftKind, text: str = "") -> Message:
     return Message(text=fallback(shown), blocks=[section(shown)])
 
 
-def _chunks(mrkdwn: str, limit: int) -> list[str]:
-    """mrkdwn cut into pieces of at most `limit`, between paragraphs, then lines, where it can
-    be, and never inside an escape."""
-    pieces: list[str] = []
-    current = ""
-    for paragraph in mrkdwn.split("\n\n"):
-        candidate = f"{current}\n\n{paragraph}" if current else paragraph
-        if len(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            pieces.append(current)
-        current = paragraph
-        while len(current) > limit:
-            cut = current.rfind("\n", 0, limit)
-            head = current[:cut] if cut > 0 else clip(current, limit)[:-1]
-            pieces.append(head)
-            current = current[len(head) :].lstrip("\n")
-    if current:
-        pieces.append(current)
-    return pieces or ["…"]
-
-
 def _pages(mrkdwn: str) -> list[list[Block]]:
     """The text's sections grouped into messages Slack accepts."""
-    sections = [section(c) for c in _chunks(mrkdwn, SECTION_LIMIT)]
+    sections = [section(c) for c in chunks(mrkdwn, SECTION_LIMIT)]
     pages: list[list[Block]] = [[]]
     used = 0
     for block in sections:

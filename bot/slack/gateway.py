@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from http.client import HTTPException
 from typing import Any, TypeVar
 from urllib.error import URLError
@@ -350,11 +351,8 @@ class SlackGateway:
         self.client.conversations_setTopic(channel=channel, topic=text)
 
     def archive(self, channel: str) -> None:
-        try:
+        with _unless("already_archived"):
             self.client.conversations_archive(channel=channel)
-        except SlackApiError as e:
-            if error_code(e) != "already_archived":
-                raise
 
     def members(self, channel: str) -> frozenset[str] | None:
         """Who is in the channel, every page of it; None when Slack will not say (the bot was
@@ -482,11 +480,8 @@ class SlackGateway:
             self.post_text(user, text)
 
     def delete(self, channel: str, ts: str) -> None:
-        try:
+        with _unless("message_not_found"):  # gone already
             self.client.chat_delete(channel=channel, ts=ts)
-        except SlackApiError as e:
-            if error_code(e) != "message_not_found":
-                raise
 
     def _post(self, channel: str, thread_ts: str | None, key: str | None, **content: Any) -> str:
         if key:
@@ -526,11 +521,8 @@ class SlackGateway:
         self.client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
 
     def pin(self, channel: str, ts: str) -> None:
-        try:
+        with _unless("already_pinned"):
             self.client.pins_add(channel=channel, timestamp=ts)
-        except SlackApiError as e:
-            if error_code(e) != "already_pinned":
-                raise
 
     def open_view(self, trigger_id: str, view: View) -> None:
         self.client.views_open(trigger_id=trigger_id, view=view)
@@ -549,6 +541,16 @@ class SlackGateway:
         WebhookClient(response_url, timeout=10).send(
             text=text, response_type="ephemeral", replace_original=replace
         )
+
+
+@contextmanager
+def _unless(*codes: str) -> Iterator[None]:
+    """Slack's refusals with one of `codes` mean the call's end is already reached."""
+    try:
+        yield
+    except SlackApiError as e:
+        if error_code(e) not in codes:
+            raise
 
 
 def _failed_invites(data: dict[str, Any]) -> dict[str, str]:
