@@ -103,13 +103,7 @@ def _update(g: Grounding, f: Frame) -> list[str]:
         lines.append(f"What you can do meanwhile: {MISSING['workaround']}")
     lines.append(f"What we are doing: {_fact(g, facts.doing, MISSING['doing'])}")
     lines.append(f"The cause: {_cause(g)}")
-    if facts.eta is not None:
-        lines.append(f"When to expect a fix: {_sentence(say(g, facts.eta.text))}")
-    else:
-        lines.append(
-            "When to expect a fix: we cannot yet give you a reliable time for the fix; you "
-            "will have one as soon as we can stand behind it."
-        )
+    lines.append(f"When to expect a fix: {_fact(g, facts.eta, NO_ETA)}")
     parts.append("\n".join(lines))
     parts.append(f"You will have our next update by {f.promise}, sooner if anything changes.")
     parts.append(_talk(f))
@@ -144,13 +138,7 @@ def _resolution(g: Grounding, f: Frame) -> list[str]:
     else:
         lines.append(f"What you experienced: {MISSING['impact']}")
     lines.append(f"What fixed it: {MISSING['fix']}")
-    if facts.cause is not None:
-        lines.append(f"The cause: {_sentence(say(g, facts.cause.text))}")
-    else:
-        lines.append(
-            "The cause: we are still confirming it, and we will share it with you as soon as "
-            "we are sure."
-        )
+    lines.append(f"The cause: {_fact(g, facts.cause, CAUSE_AFTER)}")
     if f.security:
         lines.append(f"What we recommend you do: {_advice(g)}")
     closing = (
@@ -177,11 +165,18 @@ def _advice(g: Grounding) -> str:
     return f"{steps} If you notice any activity you do not recognise, tell us straight away."
 
 
+# What a letter says where a fact is not known yet, without a placeholder: not knowing these
+# is itself the truth to tell.
+CAUSE_OPEN = "we have not confirmed it yet, and we will tell you as soon as we have."
+CAUSE_AFTER = "we are still confirming it, and we will share it with you as soon as we are sure."
+NO_ETA = (
+    "we cannot yet give you a reliable time for the fix; you will have one as soon as we can "
+    "stand behind it."
+)
+
+
 def _cause(g: Grounding) -> str:
-    cause = g.facts.cause
-    if cause is not None:
-        return _sentence(say(g, cause.text))
-    return "we have not confirmed it yet, and we will tell you as soon as we have."
+    return _fact(g, g.facts.cause, CAUSE_OPEN)
 
 
 def _fact(g: Grounding, fact: Fact | None, missing: str) -> str:
