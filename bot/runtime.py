@@ -19,7 +19,7 @@ from bot.config import WarroomConfig
 from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
-from bot.scheduling import Scheduler
+from bot.scheduling import Every, Scheduler
 from bot.services.briefing import Briefing
 from bot.services.declaring import Declaring, Pacing
 from bot.services.drafting import DraftDesk
@@ -67,13 +67,17 @@ class Runtime:
     timers: TimerFiring
     app: App
     executor: AcksFirst
+    declarations: Every
 
     def ready(self) -> bool:
         return self.store.ping()
 
     def start(self) -> None:
-        """Run timers: compete for the scheduler's lease (the leader processes the jobs)."""
+        """Run timers (compete for the scheduler's lease: the leader processes the jobs), and
+        watch the queue of declarations for rooms whose turn came and that no live process
+        holds."""
         self.scheduler.start(on_leadership=self.timers.reconcile)
+        self.declarations.start()
 
     def run_due(self) -> int:
         """Run the timers due at this runtime's clock, here and now (tests, drills)."""
@@ -81,6 +85,9 @@ class Runtime:
 
     def close(self) -> None:
         """Finish the work already accepted, then let go of pools and connections."""
+        # Declarations waiting for their turn stay queued in Redis, for the next process.
+        self.declaring.hand_over()
+        self.declarations.stop()
         self.executor.shutdown(wait=True)
         # Drafts under way finish (each within the model's timeout); none queued is dropped.
         if self.desk.lane.executor is not self.executor.inner:
@@ -181,7 +188,12 @@ def build_runtime(
 
     # The post-incident review is drafted at resolution, on the model's lane.
     room = RoomChanges(*kit, desk.review_at_resolution)
-    pacing = Pacing(settings.channel_creates_per_minute, create_window, settings.dedup_seconds)
+    pacing = Pacing(
+        settings.channel_creates_per_minute,
+        create_window,
+        settings.dedup_seconds,
+        lease=settings.declaration_lease_seconds,
+    )
     declaring = Declaring(*kit, store, metrics, pacing)
     digest = Digest(store, protocol)
     timers = TimerFiring(
@@ -238,4 +250,5 @@ def build_runtime(
         timers=timers,
         app=app,
         executor=executor,
+        declarations=Every(settings.scheduler_poll, declaring.run_due, "declaration-queue"),
     )

@@ -30,7 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.domain.timers import Timer, TimerKind
-from bot.store import Keys
+from bot.store import Keys, redis_guard
 
 log = logging.getLogger(__name__)
 
@@ -199,14 +199,16 @@ class Scheduler:
             self.aps.remove_job(timer_id)
 
     def apply(self, before: Iterable[Timer], after: Iterable[Timer]) -> None:
-        """Cancel the timers that are gone, schedule the new ones."""
+        """Cancel the timers that are gone, schedule the new ones; Unavailable when Redis is
+        away."""
         old = {t.id: t for t in before}
         new = {t.id: t for t in after}
-        for timer_id in old.keys() - new.keys():
-            self.cancel(timer_id)
-        for timer_id, timer in new.items():
-            if old.get(timer_id) != timer:
-                self.schedule(timer)
+        with redis_guard():  # Unavailable, like every other write, when Redis is away
+            for timer_id in old.keys() - new.keys():
+                self.cancel(timer_id)
+            for timer_id, timer in new.items():
+                if old.get(timer_id) != timer:
+                    self.schedule(timer)
 
     def job_ids(self) -> set[str]:
         return self.store.job_ids()
@@ -308,3 +310,29 @@ class Scheduler:
         # woken at that moment, would run the due jobs of a store it no longer leads.
         self.aps.remove_jobstore("default", shutdown=False)
         self.aps.shutdown(wait=False)
+
+
+class Every:
+    """Run `work` every `seconds` on a thread of its own until `stop` (which waits for a run
+    under way to finish); a run that raises is logged and the next one comes as usual."""
+
+    def __init__(self, seconds: float, work: Callable[[], object], name: str) -> None:
+        self.seconds = seconds
+        self.work = work
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.seconds):
+            try:
+                self.work()
+            except Exception as e:
+                log.warning("%s: %s", self._thread.name, e)

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias=_env("WARROOM_CHANNEL_CREATES_PER_MINUTE", "channel_creates_per_minute"),
     )
+    # A process building a war room holds its declaration this long: if the process dies,
+    # another finishes the room then.
+    declaration_lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=600,
+        validation_alias=_env("WARROOM_DECLARATION_LEASE_SECONDS", "declaration_lease_seconds"),
+    )
     # The scheduler's lease: another process takes over this long after the leader dies.
     lease_seconds: float = Field(
         10.0, gt=0, le=60, validation_alias=_env("WARROOM_LEASE_SECONDS", "lease_seconds")

@@ -56,7 +56,6 @@ redis.call('rpush', KEYS[1], slot)
 redis.call('ltrim', KEYS[1], -limit, -1)
 redis.call('pexpire', KEYS[1], slot - now + window + 1000)
 """
-_RESERVE_SLOT = _SLOT + "return slot"
 
 # One App Home publish's turn, in one round trip: its slot under Slack's limit; the refresh
 # lease renewed if the caller (ARGV[4]) holds it, and whether it does; and the generation
@@ -72,6 +71,57 @@ end
 return {slot, tonumber(redis.call('get', KEYS[2]) or '0'), held}
 """
 )
+
+# A declaration accepted, in one step: the claim that makes it the only one (SET NX), its turn
+# to create a channel under Slack's limit, and the whole declaration in the queue, due at that
+# turn. All or nothing: no claim without its queued declaration, no declaration without its
+# turn. Returns {1, slot} or {0, the claim's value}. Repeated (a retry after the answer was
+# lost) it answers as the first time did.
+_ACCEPT = (
+    """
+if not redis.call('set', KEYS[2], ARGV[4], 'NX', 'EX', ARGV[5]) then
+  local claim = redis.call('get', KEYS[2])
+  local turn = redis.call('zscore', KEYS[4], ARGV[6])
+  if claim == ARGV[4] and turn then return {1, tonumber(turn)} end
+  return {0, claim}
+end
+"""
+    + _SLOT
+    + """
+redis.call('set', KEYS[3], ARGV[7])
+redis.call('zadd', KEYS[4], slot, ARGV[6])
+redis.call('expire', KEYS[2], tonumber(ARGV[5]) + math.ceil((slot - now) / 1000))
+return {1, slot}
+"""
+)
+
+# Take a queued declaration whose time has come (ARGV[3], or the first due by ARGV[5]),
+# leased to the caller until ARGV[2] (ms): {token, declaration}, or nil.
+_TAKE_DECLARATION = """
+local token = ARGV[3]
+if token == '' then
+  local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[5], 'LIMIT', 0, 1)
+  if #due == 0 then return nil end
+  token = due[1]
+else
+  local score = redis.call('zscore', KEYS[1], token)
+  if not score or tonumber(score) > tonumber(ARGV[1]) then return nil end
+end
+local job = redis.call('get', ARGV[4] .. token)
+if not job then
+  redis.call('zrem', KEYS[1], token)
+  return nil
+end
+redis.call('zadd', KEYS[1], ARGV[2], token)
+return {token, job}
+"""
+
+# A channel name is the declaration's once it reserved it (1), or if it already had (2).
+_RESERVE_NAME = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('get', KEYS[1]) == ARGV[1] then return 2 end
+return 0
+"""
 
 # How long a firing's claim is remembered: far longer than any retry of it.
 ONCE_KEEP = 7 * 24 * 3600
@@ -161,6 +211,14 @@ class Keys:
     ic_rotation = _Key("ic-rotation")
     # SET NX: the first of several identical declarations wins; the rest are told so.
     claim = _KeyOf("claim:{}")
+    # Sorted set of the declarations waiting for their room, by when one may next be taken:
+    # its turn to create a channel, or when the lease of the process building it runs out.
+    declaration_queue = _Key("declarations")
+    # A queued declaration (JSON): what was declared, whom to tell, how far its room got.
+    declaration = _KeyOf("declaration:{}")
+    # SET NX with a declaration's token: the one declaration that may create (and, when the
+    # answer was lost, look for) a channel of this name.
+    channel_name = _KeyOf("channel-name:{}")
     # SET NX EX on Slack's event id: retried deliveries are processed once.
     seen_event = _KeyOf("event:{}")
     # Set of resolved escalations whose follow-ups have not all been posted.
@@ -228,6 +286,17 @@ class Claim:
     channel_id: str | None = None
 
 
+def _claim_of(token: str, value: bytes | None) -> Claim:
+    """Someone else's claim, as its value reads: open (with the room), or pending."""
+    state, _, rest = (value or b"").decode().partition("|")
+    if state == "open":
+        esc_id, _, channel_id = rest.partition("|")
+        return Claim(token=token, mine=False, escalation_id=esc_id, channel_id=channel_id)
+    # Pending under any token, ours included: a redelivery of the same request must not
+    # start a second room while the first is being made.
+    return Claim(token=token, mine=False)
+
+
 def fingerprint(*parts: str) -> str:
     """A short stable hash of what makes two declarations "the same"."""
     text = "\x1f".join(p.strip().casefold() for p in parts)
@@ -256,31 +325,99 @@ class Store:
             return False
 
     # -- declaration claims --------------------------------------------------------------
-    def claim_declaration(self, fp: str, token: str, ttl: int) -> Claim:
-        key = self.keys.claim(fp)
+    def accept_declaration(
+        self,
+        fp: str,
+        token: str,
+        declaration: dict[str, Any],
+        *,
+        claim_ttl: int,
+        now_ms: int,
+        window_ms: int,
+        limit: int,
+    ) -> Claim | int:
+        """Claim a declaration, reserve its turn to create a channel and queue it, in one
+        step. The claim lives `claim_ttl` seconds past its turn. Returns the turn (epoch ms),
+        or the Claim of the identical declaration that came first."""
+        k = self.keys
         with _guard():
-            if self.redis.set(key, f"pending|{token}", nx=True, ex=ttl):
-                return Claim(token=token, mine=True)
-            value = self.redis.get(key)
-        state, _, rest = (value or b"").decode().partition("|")
-        if state == "open":
-            esc_id, _, channel_id = rest.partition("|")
-            return Claim(token=token, mine=False, escalation_id=esc_id, channel_id=channel_id)
-        # Pending under any token, ours included: a redelivery of the same request must not
-        # start a second room while the first is being made.
-        return Claim(token=token, mine=False)
+            mine, value = self.redis.eval(
+                _ACCEPT,
+                4,
+                k.creation_rate,
+                k.claim(fp),
+                k.declaration(token),
+                k.declaration_queue,
+                now_ms,
+                window_ms,
+                max(1, limit),
+                f"pending|{token}",
+                claim_ttl,
+                token,
+                _dump(declaration),
+            )
+        if mine:
+            return int(value)
+        return _claim_of(token, value)
 
-    def holds_claim(self, fp: str, token: str) -> bool:
+    def take_declaration(
+        self, now_ms: int, lease_ms: int, token: str | None = None, *, late_ms: int = 0
+    ) -> tuple[str, dict[str, Any]] | None:
+        """The queued declaration `token` if its time has come (or, without a token, the first
+        whose time came at least `late_ms` ago), leased to the caller for `lease_ms`; None when
+        there is none (or another process holds it)."""
+        k = self.keys
         with _guard():
-            value = self.redis.get(self.keys.claim(fp))
-        return value is not None and value.decode() == f"pending|{token}"
+            taken = self.redis.eval(
+                _TAKE_DECLARATION,
+                1,
+                k.declaration_queue,
+                now_ms,
+                now_ms + lease_ms,
+                token or "",
+                k.declaration(""),
+                now_ms - late_ms,
+            )
+        if not taken:
+            return None
+        return taken[0].decode(), _load(taken[1])
 
-    def hold_claim(self, fp: str, token: str, ttl: int) -> None:
-        """Keep our pending claim for `ttl` seconds more (a queued declaration)."""
-        key = self.keys.claim(fp)
+    def save_declaration(self, token: str, declaration: dict[str, Any], due_ms: int) -> None:
+        """Record how far a queued declaration got, and when it may next be taken (the end of
+        its lease, or its next try)."""
+        k = self.keys
         with _guard():
-            if self.redis.get(key) == f"pending|{token}".encode():
-                self.redis.expire(key, ttl)
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(k.declaration(token), _dump(declaration), xx=True)
+            pipe.zadd(k.declaration_queue, {token: due_ms}, xx=True)
+            pipe.execute()
+
+    def finish_declaration(self, token: str) -> None:
+        """The declaration's room is open, or rolled back: it leaves the queue."""
+        k = self.keys
+        with _guard():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.zrem(k.declaration_queue, token)
+            pipe.delete(k.declaration(token))
+            pipe.execute()
+
+    def queued_declarations(self) -> list[tuple[str, float]]:
+        """Every queued declaration's token with when it may next be taken (epoch ms)."""
+        with _guard():
+            queued = self.redis.zrange(self.keys.declaration_queue, 0, -1, withscores=True)
+        return [(token.decode(), float(due)) for token, due in queued]
+
+    def reserve_channel_name(self, name: str, token: str, ttl: int = 24 * 3600) -> str | None:
+        """Make `name` the declaration `token`'s to create: "new" (it is now), "again" (it
+        already was), or None (another declaration's)."""
+        with _guard():
+            got = self.redis.eval(_RESERVE_NAME, 1, self.keys.channel_name(name), token, ttl)
+        return {1: "new", 2: "again"}.get(int(got))
+
+    def free_channel_name(self, name: str, token: str) -> None:
+        """Give up the declaration `token`'s reservation of `name` (no channel was made)."""
+        with _guard():
+            self.redis.eval(_RELEASE, 1, self.keys.channel_name(name), token)
 
     def complete_claim(self, fp: str, esc: Escalation, ttl: int) -> None:
         with _guard():
@@ -582,15 +719,6 @@ class Store:
             )
         return int(slot), int(generation), bool(held)
 
-    # -- pacing channel creation -----------------------------------------------------------
-    def reserve_slot(self, now_ms: int, window_ms: int, limit: int) -> int:
-        """When (epoch ms) the caller may create a channel so that no more than `limit` are
-        created in any `window_ms`, shared by every process (one Lua call)."""
-        with _guard():
-            return int(
-                self.redis.eval(_RESERVE_SLOT, 1, self.keys.creation_rate, now_ms, window_ms, limit)
-            )
-
     # -- IC rotation ---------------------------------------------------------------------
     def next_in_rotation(self, candidates: tuple[str, ...]) -> str | None:
         """Round-robin over the configured commanders, shared by every process."""
@@ -796,3 +924,8 @@ def _guard() -> Iterator[None]:
         if str(e).startswith("NOREPLICAS") or ": NOREPLICAS " in str(e):
             raise Unavailable(REFUSING_WRITES) from e
         raise
+
+
+# For the other modules that talk to Redis (the scheduler's job store): the same failures,
+# the same message.
+redis_guard = _guard

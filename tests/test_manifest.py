@@ -56,6 +56,9 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "conversations.history": {"channels:history", "groups:history"},
     "conversations.replies": {"channels:history", "groups:history"},
     "conversations.info": {"channels:read", "groups:read"},
+    # The war room whose conversations.create answer was lost, found among the app's
+    # channels: public and private.
+    "users.conversations": {"channels:read", "groups:read"},
     "pins.add": {"pins:write"},
     "reactions.add": {"reactions:write"},
     "reactions.get": {"reactions:read"},

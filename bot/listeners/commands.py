@@ -10,14 +10,13 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot.domain.declaration import Declaration
 from bot.domain.errors import InvalidInput, Unavailable
 from bot.listeners.errors import guarded
-from bot.services.declaring import Declaring
+from bot.services.declaring import Declaring, ReplyTo
 from bot.slack import blocks
 from bot.slack.parse import USAGE, Help, OpenForm, parse_escalate
 
 # Keys the ack leaves in the context for the lazy half (Bolt deep-copies the context).
 _FORM = "warroom_open_form"
 _CLAIM = "warroom_claim"
-_DECLARATION = "warroom_declaration"
 _WAIT = "warroom_wait"
 
 
@@ -35,12 +34,15 @@ def register(app: App, declaring: Declaring) -> None:
             return ack()
         decl = Declaration(declarer=command["user_id"], **asdict(parsed))
         try:
-            accepted = declaring.accept(decl, command.get("trigger_id") or command["user_id"])
+            accepted = declaring.accept(
+                decl,
+                command.get("trigger_id") or command["user_id"],
+                ReplyTo(response_url=command.get("response_url"), user=command["user_id"]),
+            )
         except Unavailable as e:
             return ack(response_type="ephemeral", text=e.message)
         if accepted.mine:
-            context.update({_CLAIM: accepted.token, _DECLARATION: asdict(decl)})
-            context[_WAIT] = accepted.wait
+            context.update({_CLAIM: accepted.token, _WAIT: accepted.wait})
         per_minute = declaring.pacing.creates_per_minute
         ack(
             response_type="ephemeral",
@@ -54,12 +56,7 @@ def register(app: App, declaring: Declaring) -> None:
         if context.get(_FORM):
             guarded("opening the form", reply, lambda: declaring.open_form(command["trigger_id"]))
         elif context.get(_CLAIM):
-            declaring.open_war_room_after(
-                context.get(_WAIT, 0.0),
-                Declaration(**context[_DECLARATION]),
-                context[_CLAIM],
-                reply,
-                lambda work: guarded("opening the war room", reply, work),
-            )
+            # The declaration waits in Redis; whatever happens here, the declarer is told.
+            declaring.open_when_due(context[_CLAIM], context.get(_WAIT, 0.0))
 
     app.command("/escalate")(ack=ack_escalate, lazy=[open_room])

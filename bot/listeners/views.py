@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
-from bot.domain.declaration import Declaration
 from bot.domain.errors import Unavailable
 from bot.listeners.errors import guarded
-from bot.services.declaring import Declaring
+from bot.services.declaring import Declaring, ReplyTo
 from bot.services.room import RoomChanges
 from bot.slack import blocks
 from bot.slack.brief import read_facts_form
@@ -18,8 +17,10 @@ from bot.slack.forms import read_form
 from bot.slack.gateway import SlackGateway
 from bot.slack.ids import BlockId, CallbackId
 
+log = logging.getLogger(__name__)
+
 _CLAIM = "warroom_claim"
-_DECLARATION = "warroom_declaration"
+_CUSTOMER = "warroom_customer"
 _WAIT = "warroom_wait"
 
 
@@ -32,33 +33,26 @@ def register(app: App, declaring: Declaring, gateway: SlackGateway) -> None:
             return ack(response_action="errors", errors=result)
         try:
             # A double submit of the same form carries the same view id: one room.
-            accepted = declaring.accept(result, token=view["id"])
+            accepted = declaring.accept(result, view["id"], ReplyTo(user=result.declarer))
         except Unavailable as e:
             return ack(response_action="errors", errors={BlockId.CUSTOMER: e.message[:150]})
         ack()
         if accepted.mine:
-            context.update({_CLAIM: accepted.token, _DECLARATION: asdict(result)})
-            context[_WAIT] = accepted.wait
+            context.update(
+                {_CLAIM: accepted.token, _WAIT: accepted.wait, _CUSTOMER: result.customer}
+            )
 
     def open_room(body: dict[str, Any], context: BoltContext) -> None:
         if not context.get(_CLAIM):
             return
         user = body["user"]["id"]
-
-        def reply(text: str) -> None:
-            gateway.post_text(user, text)  # the app's DM with the declarer
-
-        decl = Declaration(**context[_DECLARATION])
         wait = context.get(_WAIT, 0.0)
         if wait >= 1:
-            reply(blocks.queued_notice(decl.customer, wait))
-        declaring.open_war_room_after(
-            wait,
-            decl,
-            context[_CLAIM],
-            reply,
-            lambda work: guarded("opening the war room", reply, work),
-        )
+            try:  # the app's DM with the declarer; the room opens whether or not it arrives
+                gateway.post_text(user, blocks.queued_notice(context[_CUSTOMER], wait))
+            except Exception:
+                log.exception("could not tell %s their room is queued", user)
+        declaring.open_when_due(context[_CLAIM], wait)
 
     app.view(CallbackId.DECLARE_FORM)(ack=ack_form, lazy=[open_room])
 

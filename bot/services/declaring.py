@@ -1,8 +1,13 @@
-"""A declaration becomes a war room: claimed once on the ack path, paced to Slack's channel
-creation limit, then built in three waves of Slack calls.
+"""A declaration becomes a war room: accepted once on the ack path (claimed, given its turn
+under Slack's channel-creation limit and queued in Redis with everything it needs, in one
+step), then built in three waves of Slack calls by whichever process takes it when its turn
+comes.
 
-The build's results are named (`RoomBuild`), and everything that went wrong after the channel
-exists is said to the declarer in one line.
+All or nothing. The queued declaration records how far its room got (the channel, then the
+escalation); a process that dies mid-build leaves it to be taken again when its lease runs out,
+and the next attempt finishes the room from there. A failure Slack or Redis may get over is
+tried again; one they will not, or one that lasts past `Pacing.give_up`, rolls the room back
+(timers cancelled, record removed, channel archived). Either way the declarer is told which.
 """
 
 from __future__ import annotations
@@ -11,36 +16,53 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
 
 from bot.domain import escalation as domain
 from bot.domain.declaration import Accepted, Declaration
-from bot.domain.errors import Unavailable
+from bot.domain.errors import Unavailable, WarroomError
 from bot.domain.escalation import Escalation
 from bot.domain.naming import channel_name
 from bot.domain.timeline import EventKind, event
 from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.slack import blocks
-from bot.slack.gateway import describe
-from bot.slack.text import channel_link, mention
+from bot.slack.gateway import describe, may_pass
+from bot.slack.text import channel_link, inert, mention
 from bot.store import Claim, Store, fingerprint
 
 log = logging.getLogger(__name__)
 
-Reply = Callable[[str], None]
-# Runs work after the ack so that failures reach the person (see bot/listeners/errors.py).
-Guard = Callable[[Callable[[], object]], object]
-
 
 @dataclass(frozen=True)
 class Pacing:
-    """How fast channels may be created: Slack allows an app about 20 a minute."""
+    """How fast channels may be created (Slack allows an app about 20 a minute), and how a
+    queued declaration is worked."""
 
     creates_per_minute: int = 20
     window: float = 60.0  # seconds; tests and benchmarks shrink it
     dedup_seconds: int = 600  # how long an identical declaration opens no second room
+    # A process building a room holds it this long; if it dies, another takes over then.
+    lease: float = 60.0
+    # A room Slack or Redis keeps failing is rolled back this long after it was declared.
+    give_up: float = 600.0
+    # The first wait before trying a failed build again; it doubles, up to a minute.
+    retry: float = 2.0
+    # The process that queued or last tried a declaration wakes up for it on time; any other
+    # takes it up only this late (that process died, or stopped), so a burst is not built
+    # one by one on the queue's watcher.
+    adopt_after: float = 3.0
+
+
+@dataclass(frozen=True)
+class ReplyTo:
+    """Where the declarer hears how it went: the slash command's response_url (any process
+    may answer it for 30 minutes), or their DM with the app (`user`)."""
+
+    response_url: str | None = None
+    user: str | None = None
 
 
 @dataclass
@@ -59,11 +81,20 @@ class RoomBuild:
         return f"War room {link} is ready. IC: {mention(self.escalation.ic)}."
 
 
+def _passing(e: BaseException) -> bool:
+    """Whether a failure may pass if the build is tried again."""
+    return isinstance(e, Unavailable) or may_pass(e)
+
+
 @dataclass
 class Declaring(RoomService):
     store: Store
     metrics: Metrics
     pacing: Pacing = field(default_factory=Pacing)
+    # Declarations this process has a wake-up for, or is building: handed over at shutdown.
+    _timers: dict[str, threading.Timer] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _closed: bool = field(default=False, init=False, repr=False)
 
     @property
     def known_criteria(self) -> tuple[str, ...]:
@@ -74,84 +105,204 @@ class Declaring(RoomService):
         self.metrics.declarations.labels("invalid").inc()
 
     # -- the ack path ----------------------------------------------------------------------
-    def accept(self, decl: Declaration, token: str) -> Accepted:
-        """Claim the declaration so a double submit or a retried delivery opens one room, and
-        reserve its turn to create a channel. Two Redis round trips; Unavailable when Redis is
-        down."""
+    def accept(self, decl: Declaration, token: str, reply: ReplyTo | None = None) -> Accepted:
+        """Claim the declaration so that a double submit or a retried delivery opens one room,
+        reserve its turn to create a channel, and queue it with everything needed to open it
+        (here or in any other process): one Redis round trip, all or nothing. Unavailable when
+        Redis is down (and then nothing was accepted)."""
         fp = _fingerprint(decl)
-        # Pending for minutes, not the whole dedup window: if the process that took it dies,
-        # the declarer can declare again soon. Queued declarations extend it (below).
-        claim = self.store.claim_declaration(fp, token, ttl=min(self.pacing.dedup_seconds, 300))
-        if not claim.mine:
-            self.metrics.declarations.labels("duplicate").inc()
-            return Accepted(token=None, channel_id=claim.channel_id)
-        return Accepted(token=claim.token, wait=self._reserve_creation(fp, claim))
-
-    def _reserve_creation(self, fp: str, claim: Claim) -> float:
-        """Seconds until this declaration may create its channel (0: now). Slack's limit is in
-        real time, whatever clock the escalations run on."""
         now_ms = int(time.time() * 1000)
-        # 5% more than the window: the call itself comes a little after its reserved time
-        window_ms = int(self.pacing.window * 1050)
-        slot = self.store.reserve_slot(now_ms, window_ms, max(1, self.pacing.creates_per_minute))
-        wait = max(0.0, (slot - now_ms) / 1000)
-        if wait > 120:
-            self.store.hold_claim(fp, claim.token, ttl=int(wait) + 180)
-        return wait
+        queued = {
+            "declaration": asdict(decl),
+            "fingerprint": fp,
+            "reply": asdict(reply or ReplyTo(user=decl.declarer)),
+            "day": self.clock().date().isoformat(),
+            "accepted_ms": now_ms,
+            "tries": 0,
+        }
+        turn = self.store.accept_declaration(
+            fp,
+            token,
+            queued,
+            # the claim outlives every try of the build (see `give_up`)
+            claim_ttl=int(self.pacing.give_up + self.pacing.lease) + 60,
+            now_ms=now_ms,
+            # 5% more than the window: the call itself comes a little after its reserved time
+            window_ms=int(self.pacing.window * 1050),
+            limit=self.pacing.creates_per_minute,
+        )
+        if isinstance(turn, Claim):
+            self.metrics.declarations.labels("duplicate").inc()
+            return Accepted(token=None, channel_id=turn.channel_id)
+        return Accepted(token=token, wait=max(0.0, (turn - now_ms) / 1000))
 
     # -- after the ack ---------------------------------------------------------------------
     def open_form(self, trigger_id: str) -> None:
         self.gateway.open_view(trigger_id, blocks.declaration_form(self.protocol))
 
-    def open_war_room_after(
-        self, delay: float, decl: Declaration, token: str, reply: Reply, guard: Guard
-    ) -> None:
-        """Open the room now, or when its turn comes without holding a worker meanwhile."""
+    def open_when_due(self, token: str, delay: float) -> None:
+        """Open the room now, or when its turn comes without holding a worker meanwhile. The
+        declaration waits in Redis: if this process stops first, another opens it."""
         if delay <= 0:
-            guard(lambda: self.open_war_room(decl, token, reply))
-            return
-        timer = threading.Timer(
-            delay, guard, args=(lambda: self.open_war_room(decl, token, reply),)
-        )
-        timer.daemon = True
-        timer.name = f"queued-room-{decl.customer[:20]}"
+            self.open_queued(token)
+        else:
+            self._wake(token, delay)
+
+    def open_queued(self, token: str) -> Escalation | None:
+        """Build the room of the queued declaration `token` if its turn has come and no other
+        process holds it; None when there was nothing to do here."""
+        try:
+            taken = self.store.take_declaration(self._now_ms(), self._lease_ms(), token)
+        except Unavailable:
+            log.warning("declaration %s not taken (Redis down); trying again shortly", token)
+            self._wake(token, self.pacing.retry)
+            return None
+        return self._work(*taken) if taken else None
+
+    def run_due(self) -> int:
+        """Build every queued room whose turn came `adopt_after` ago or more and that no live
+        process holds (the safety net after a crash, a restart or a lost wake-up); returns how
+        many were taken."""
+        taken = 0
+        late_ms = int(self.pacing.adopt_after * 1000)
+        while not self._closed:
+            job = self.store.take_declaration(self._now_ms(), self._lease_ms(), late_ms=late_ms)
+            if job is None:
+                return taken
+            taken += 1
+            self._work(*job)
+        return taken
+
+    def hand_over(self) -> None:
+        """At shutdown: forget the wake-ups; the declarations they were for wait in Redis for
+        whichever process comes next (their turn is kept)."""
+        with self._lock:
+            self._closed = True
+            timers, self._timers = list(self._timers.values()), {}
+        for timer in timers:
+            timer.cancel()
+
+    def _wake(self, token: str, delay: float) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            old = self._timers.pop(token, None)
+            # a little after the turn, so the turn has surely come when it fires
+            timer = threading.Timer(delay + 0.05, self._woken, args=(token,))
+            timer.daemon = True
+            timer.name = f"queued-room-{token[:12]}"
+            self._timers[token] = timer
+        if old:
+            old.cancel()
         timer.start()
 
-    def open_war_room(self, decl: Declaration, token: str, reply: Reply) -> Escalation | None:
-        """Create the room and tell the declarer how it went; None when another request for
-        the same declaration is doing it."""
-        started = time.monotonic()
-        fp = _fingerprint(decl)
-        if not self.store.holds_claim(fp, token):
-            return None
+    def _woken(self, token: str) -> None:
+        with self._lock:
+            self._timers.pop(token, None)
         try:
-            build = self.build(decl)
-        except BaseException:
-            self._release(fp)
-            self.metrics.declarations.labels("failed").inc()
-            raise
+            self.open_queued(token)
+        except Exception:
+            log.exception("declaration %s: opening its room failed", token)
+
+    # -- one attempt -----------------------------------------------------------------------
+    def _work(self, token: str, queued: dict[str, Any]) -> Escalation | None:
+        """One attempt at the room of a declaration this process now holds; the declarer is
+        told when the room is open, or rolled back."""
+        started = time.monotonic()
+        if queued.get("tries") and self._age(queued) >= self.pacing.give_up:
+            # Tried for long enough: say so now rather than open a room no one waits for.
+            self._roll_back(token, queued, None)
+            return None
+        fields = queued["declaration"]
+        decl = Declaration(**{**fields, "criteria": tuple(fields["criteria"])})
+        try:
+            build = self._build(token, queued, decl)
+        except Exception as e:
+            self._failed(token, queued, e)
+            return None
         esc = build.escalation
-        self.store.complete_claim(fp, esc, ttl=self.pacing.dedup_seconds)
+        try:
+            self.store.complete_claim(queued["fingerprint"], esc, ttl=self.pacing.dedup_seconds)
+            self.store.finish_declaration(token)
+        except Unavailable:
+            # The room is complete; taken again, the declaration finds it so and only says so.
+            log.warning("escalation %s: open, but its declaration is still queued", esc.id)
         self.metrics.declarations.labels("opened").inc()
         self.metrics.room_seconds.observe(time.monotonic() - started)
-        try:
-            reply(build.summary())
-        except Exception:
-            # The room exists; failing to say so must not undo it.
-            log.exception("escalation %s: could not tell the declarer", esc.id)
+        self._tell(queued, build.summary())
         return esc
 
-    def build(self, decl: Declaration) -> RoomBuild:
+    def _failed(self, token: str, queued: dict[str, Any], e: Exception) -> None:
+        queued = {**queued, "failure": describe(e)}
+        if _passing(e) and self._age(queued) < self.pacing.give_up:
+            tries = int(queued.get("tries", 0)) + 1
+            delay = min(60.0, self.pacing.retry * 2 ** (tries - 1))
+            log.warning(
+                "declaration %s: building its room failed (%s); try %d again in %.0f s",
+                token,
+                describe(e),
+                tries,
+                delay,
+            )
+            try:
+                self.store.save_declaration(
+                    token, {**queued, "tries": tries}, self._now_ms() + int(delay * 1000)
+                )
+            except Unavailable:
+                # Still queued and leased: taken again when the lease runs out.
+                delay = self.pacing.lease
+            if tries == 1:
+                customer = inert(queued["declaration"]["customer"])
+                self._tell(
+                    queued,
+                    f"⏳ Opening the war room for *{customer}* hit a problem ({describe(e)}); "
+                    "it is being tried again, and the link follows here.",
+                )
+            self._wake(token, delay)
+            return
+        if not isinstance(e, WarroomError):
+            log.error("declaration %s: building its room failed", token, exc_info=e)
+        self._roll_back(token, queued, e)
+
+    def _roll_back(self, token: str, queued: dict[str, Any], cause: Exception | None) -> None:
+        """Undo what the build did (timers, record, channel), then say so. If Redis is away
+        meanwhile the declaration stays queued and is taken up again later."""
+        name, channel_id = queued.get("name"), queued.get("channel_id")
+        try:
+            esc = self.escalations.get(name) if name else None
+            if esc is not None:
+                self.escalations.remove(esc)
+            archived = bool(channel_id) and self._archive(channel_id)
+            if not channel_id:
+                self._free_names(token, queued)
+            self.store.release_claim(queued["fingerprint"])
+            self.store.finish_declaration(token)
+        except Unavailable:
+            log.warning("declaration %s: rolling back waits for Redis", token)
+            self._wake(token, self.pacing.lease)
+            return
+        self.metrics.declarations.labels("failed").inc()
+        if isinstance(cause, WarroomError):
+            why = cause.message
+        else:
+            minutes = max(1, round(self._age(queued) / 60))
+            why = (
+                f"Opening it kept failing for {minutes} min ({queued.get('failure')}). Nothing "
+                "was created; declare it again when Slack and Redis are back."
+            )
+        undone = f" The channel #{name} that had been made for it is archived." if archived else ""
+        self._tell(queued, f"⚠️ No war room was opened. {why}{undone}")
+
+    # -- the build -------------------------------------------------------------------------
+    def _build(self, token: str, queued: dict[str, Any], decl: Declaration) -> RoomBuild:
         """The room, in three waves of Slack calls: the channel (with the user-group look-ups
-        beside it); then invites, brief, topic and exec notice at once; then the pin."""
+        beside it); then invites, brief, topic and exec notice at once; then the pin. Taken
+        up again, it goes on from what the declaration records."""
         facts = self.memory.customer_facts(decl.customer) or {}
         if decl.arr is None and isinstance(facts.get("arr"), int):
             decl = replace(decl, arr=facts["arr"])
         now = self.clock()
         bot = self.gateway.bot_user_id
-        rotation = None if decl.ic else self.store.next_in_rotation(self.config.incident_commanders)
-        ic = domain.choose_ic(decl.ic, rotation, decl.declarer)
-        ic_source = "requested" if decl.ic else ("rotation" if rotation else "declarer")
         criteria = domain.effective_criteria(decl.criteria, decl.arr, self.protocol)
         wanted = self.config.responders_for(criteria)
         csm = facts.get("csm")
@@ -162,34 +313,48 @@ class Declaring(RoomService):
 
         # Wave 1: the channel, with the user-group lookups running beside it.
         groups_future = self.gateway.submit(self.gateway.usergroup_members, groups)
-        channel_id, name = self.gateway.create_channel(
-            lambda attempt: channel_name(now.date(), decl.customer, attempt),
-            private=decl.private,
-            skip=self.store.exists,
-        )
-        esc, events = domain.open_escalation(
-            id=name,
-            channel_id=channel_id,
-            declaration=decl,
-            ic=ic,
-            vps=self.config.vp,
-            protocol=self.protocol,
-            now=now,
-            clock_scale=self.escalations.clock_scale,
-            ic_source=ic_source,
-            bot_user_id=bot,
-        )
-        try:
+        channel_id, name = queued.get("channel_id"), queued.get("name")
+        if not (channel_id and name):
+            day = date.fromisoformat(queued["day"])
+            channel_id, name = self.gateway.create_channel(
+                lambda attempt: channel_name(day, decl.customer, attempt),
+                private=decl.private,
+                reserve=lambda candidate: self._reserve(candidate, token),
+            )
+            queued.update(channel_id=channel_id, name=name)
+            # From here on a rollback knows what to archive, whoever does it.
+            self.store.save_declaration(token, queued, self._now_ms() + self._lease_ms())
+            log.info("escalation %s: channel %s created", name, channel_id)
+
+        esc = self.escalations.get(name)
+        ic_source = "requested" if decl.ic else "rotation"
+        first = esc is None
+        if esc is None:
+            rotation = (
+                None if decl.ic else self.store.next_in_rotation(self.config.incident_commanders)
+            )
+            ic = domain.choose_ic(decl.ic, rotation, decl.declarer)
+            ic_source = "requested" if decl.ic else ("rotation" if rotation else "declarer")
+            esc, events = domain.open_escalation(
+                id=name,
+                channel_id=channel_id,
+                declaration=decl,
+                ic=ic,
+                vps=self.config.vp,
+                protocol=self.protocol,
+                now=now,
+                clock_scale=self.escalations.clock_scale,
+                ic_source=ic_source,
+                bot_user_id=bot,
+            )
             self.escalations.create(esc, events)
-        except Unavailable:
-            # Nothing half-created: the channel goes too.
-            self._archive_quietly(channel_id)
-            raise
-        log.info("escalation %s: channel %s created", esc.id, channel_id)
+        else:
+            # Taken up again: the record was written; its timers may not have been.
+            self.escalations.schedule(esc)
 
         group_members, failed_groups = groups_future.result()
         build = RoomBuild(escalation=esc, failed_groups=failed_groups)
-        self._furnish(build, decl, [*people, *group_members], now, ic_source)
+        self._furnish(build, decl, [*people, *group_members], now, ic_source, first=first)
         self._pin_brief(build)
         self._note_failed_invites(build)
         seconds = (self.clock() - now).total_seconds()
@@ -199,29 +364,58 @@ class Declaring(RoomService):
         )
         return build
 
+    def _reserve(self, name: str, token: str) -> str | None:
+        """A channel name for this declaration: "new", "again" (reserved by an attempt
+        before), or None (an escalation's, or another declaration's)."""
+        if self.escalations.get(name) is not None:
+            return None
+        return self.store.reserve_channel_name(name, token)
+
+    def _free_names(self, token: str, queued: dict[str, Any]) -> None:
+        """Names this declaration reserved and made no channel of are free again."""
+        day = date.fromisoformat(queued["day"])
+        customer = queued["declaration"]["customer"]
+        for attempt in range(1, 4):
+            self.store.free_channel_name(channel_name(day, customer, attempt), token)
+
     def _furnish(
-        self, build: RoomBuild, decl: Declaration, others: list[str], now: datetime, source: str
+        self,
+        build: RoomBuild,
+        decl: Declaration,
+        others: list[str],
+        now: datetime,
+        source: str,
+        *,
+        first: bool,
     ) -> None:
-        """Wave 2: everything that needs only the channel."""
+        """Wave 2: everything that needs only the channel. Posts carry keys, so that an
+        attempt after one whose answer was lost, or that died, posts nothing twice."""
         esc = build.escalation
         channel_id = esc.channel_id
         invite = domain.invitees(esc, others, exclude=[self.gateway.bot_user_id])
         brief = self.briefing.brief(esc)
         calls: dict[str, Callable[[], object]] = {
             "invites": lambda: self.gateway.invite(channel_id, invite),
-            "brief": lambda: self.gateway.post(channel_id, brief),
+            "brief": lambda: self.gateway.post(
+                channel_id, brief, key=f"brief:{esc.id}", look_first=not first
+            ),
             "topic": lambda: self.briefing.set_topic(esc),
             "instruction": lambda: self.memory.write_instruction(
                 esc, protocol_name=self.protocol.name
             ),
-            "decision": lambda: self.memory.record_decision(
-                esc.id, "ic_assigned", decl.declarer, now, ic=esc.ic, source=source
+            "decision": lambda: (
+                first
+                and self.memory.record_decision(
+                    esc.id, "ic_assigned", decl.declarer, now, ic=esc.ic, source=source
+                )
             ),
         }
         exec_channel = (self.config.exec_channel or "").lstrip("#")
         if exec_channel:
             notice = blocks.exec_notice(esc, self.protocol)
-            calls["exec_notice"] = lambda: self.gateway.post(exec_channel, notice)
+            calls["exec_notice"] = lambda: self.gateway.post(
+                exec_channel, notice, key=f"declared:{esc.id}", look_first=not first
+            )
         done = self.gateway.together(calls)
 
         problems = build.problems
@@ -283,17 +477,40 @@ class Declaring(RoomService):
         except Exception:
             log.exception("could not post a note in %s", esc.channel_id)
 
-    def _release(self, fp: str) -> None:
-        try:
-            self.store.release_claim(fp)
-        except Unavailable:
-            log.warning("could not release declaration claim %s (Redis down); it expires", fp)
+    def _ic_recorded(self, esc_id: str) -> bool:
+        decisions = self.memory.records.decisions(esc_id)
+        return any(d.get("decision") == "ic_assigned" for d in decisions)
 
-    def _archive_quietly(self, channel_id: str) -> None:
+    def _archive(self, channel_id: str) -> bool:
+        """Archive a channel being rolled back; whether it is (Slack may refuse: logged)."""
         try:
             self.gateway.archive(channel_id)
         except Exception:
-            log.exception("could not archive half-created channel %s", channel_id)
+            log.exception("could not archive the rolled-back channel %s", channel_id)
+            return False
+        return True
+
+    def _tell(self, queued: dict[str, Any], text: str) -> None:
+        """Tell the declarer; failing to must not undo or redo anything."""
+        reply = ReplyTo(**queued["reply"])
+        try:
+            if reply.response_url:
+                self.gateway.respond(reply.response_url, text)
+            else:
+                self.gateway.post_text(reply.user or queued["declaration"]["declarer"], text)
+        except Exception:
+            log.exception("could not tell the declarer of %s", queued["declaration"]["customer"])
+
+    def _age(self, queued: dict[str, Any]) -> float:
+        """Seconds since the declaration was accepted."""
+        return (self._now_ms() - int(queued["accepted_ms"])) / 1000
+
+    def _now_ms(self) -> int:
+        # Slack's limit and the leases are in real time, whatever clock escalations run on.
+        return int(time.time() * 1000)
+
+    def _lease_ms(self) -> int:
+        return int(self.pacing.lease * 1000)
 
 
 def _fingerprint(decl: Declaration) -> str:

@@ -73,6 +73,16 @@ class Escalations:
         self.timers.apply([], self.timers_for(esc))
         self._changed(esc)
 
+    def schedule(self, esc: Escalation) -> None:
+        """Schedule the timers `esc` calls for (again: scheduling one twice is harmless)."""
+        self.timers.apply([], self.timers_for(esc))
+
+    def remove(self, esc: Escalation) -> None:
+        """Undo `create` (a room rolled back): its timers cancelled, its record gone."""
+        self.timers.apply(self.timers_for(esc), [])
+        self.store.delete(esc)
+        self._changed(esc)
+
     def update(self, esc_id: str, change: Change) -> tuple[Escalation, list[Event]]:
         """A versioned update, then the timers it implies (scheduled or cancelled)."""
         seen: list[Escalation] = []

@@ -30,7 +30,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient
 
-from bot.domain.errors import WarroomError
+from bot.domain.errors import Unavailable, WarroomError
 from bot.metrics import Metrics
 from bot.slack import blocks
 from bot.slack.blocks import Message
@@ -83,6 +83,10 @@ def describe(e: BaseException) -> str:
         return f"Slack said {error_code(e)}"
     if isinstance(e, RoomGone):
         return f"Slack said {e.code}"
+    if isinstance(e, AnswerLost):
+        return "Slack's answer was lost"
+    if isinstance(e, Unavailable):
+        return "Redis could not be reached"
     return type(e).__name__
 
 
@@ -181,12 +185,31 @@ def answer_lost(e: BaseException) -> bool:
     return isinstance(e, (OSError, HTTPException)) and not _never_sent(e)
 
 
+def may_pass(e: BaseException) -> bool:
+    """Whether a failure talking to Slack may pass if the work is tried again later: an
+    answer lost, Slack's own trouble (5xx), a rate limit still in force after the waits."""
+    if answer_lost(e):
+        return True
+    if isinstance(e, SlackApiError):
+        return error_code(e) == "ratelimited" or getattr(e.response, "status_code", 0) == 429
+    return isinstance(e, (OSError, HTTPException))
+
+
 # Message metadata: the key a post carries, so that a post whose answer was lost is found.
 POST_KEY_EVENT = "warroom_post"
 
 
 class ChannelNameExhausted(Exception):
     pass
+
+
+def _refused(name: str, e: SlackApiError) -> WarroomError:
+    code = error_code(e)
+    log.error("conversations.create failed for %s: %s", name, code)
+    return WarroomError(
+        f"Slack refused to create the war-room channel ({code}). Nothing was created; try "
+        "again, and if it keeps failing check the app's channel permissions."
+    )
 
 
 class SlackGateway:
@@ -261,31 +284,77 @@ class SlackGateway:
         name_for: Callable[[int], str],
         *,
         private: bool,
-        skip: Callable[[str], bool] = lambda _name: False,
+        reserve: Callable[[str], str | None] = lambda _name: "new",
         max_attempts: int = 100,
     ) -> tuple[str, str]:
         """Create a new channel: `name_for(1)`, or on `name_taken` `name_for(2)`, ... .
+        Returns (channel id, name).
 
-        Never reuses an existing channel. Returns (channel id, name)."""
+        `reserve(name)` makes a name the caller's before it is tried: "new" (it is now),
+        "again" (it already was: a call before may have created it, so it is looked for
+        first), or None (someone else's: skip it). A call whose answer was lost is never
+        repeated blindly: the channel is looked for among the app's channels and used if
+        Slack made it. Never reuses a channel the caller did not create."""
         for attempt in range(1, max_attempts + 1):
             name = name_for(attempt)
-            if skip(name):
+            mine = reserve(name)
+            if mine is None:
                 continue
+            if mine == "again":
+                found = self.find_channel(name)
+                if found:
+                    return found, name
             try:
-                resp = self.client.conversations_create(name=name, is_private=private)
+                return self._create_once(name, private), name
             except SlackApiError as e:
-                code = error_code(e)
-                if code == "name_taken":
+                if error_code(e) == "name_taken":
                     continue
-                log.error("conversations.create failed for %s: %s", name, code)
-                raise WarroomError(
-                    f"Slack refused to create the war-room channel ({code}). Nothing was "
-                    "created; try again, and if it keeps failing check the app's channel "
-                    "permissions."
-                ) from e
-            channel = resp["channel"]
-            return str(channel["id"]), str(channel["name"])
+                if error_code(e) == "ratelimited":  # still, after slack-sdk's waits: later
+                    raise
+                if not answer_lost(e):
+                    raise _refused(name, e) from e
+                lost: Exception = e
+            except (OSError, HTTPException, ValueError) as e:
+                if not answer_lost(e):
+                    raise
+                lost = e
+            log.warning("the answer to creating #%s was lost (%s); looking for it", name, lost)
+            time.sleep(0.2)
+            found = self.find_channel(name)
+            if found:
+                return found, name
+            try:
+                return self._create_once(name, private), name
+            except Exception as e:
+                if answer_lost(e):
+                    raise AnswerLost(f"conversations.create #{name}") from e
+                if isinstance(e, SlackApiError) and error_code(e) != "name_taken":
+                    raise _refused(name, e) from e
+                raise
         raise ChannelNameExhausted(name_for(1))
+
+    def _create_once(self, name: str, private: bool) -> str:
+        resp = self.client.conversations_create(name=name, is_private=private)
+        return str(resp["channel"]["id"])
+
+    def find_channel(self, name: str) -> str | None:
+        """The id of the unarchived channel `name` that this app created, or None. Raises
+        when Slack cannot be asked."""
+        bot = self.bot_user_id
+        cursor = None
+        while True:
+            page = self.client.users_conversations(
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=999,
+                cursor=cursor,
+            )
+            for channel in page.get("channels") or ():
+                if channel.get("name") == name and channel.get("creator") == bot:
+                    return str(channel["id"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     def invite(self, channel: str, users: Sequence[str]) -> dict[str, str]:
         """Invite everyone who can be; returns {user: why not, in words} for those who could
@@ -420,13 +489,23 @@ class SlackGateway:
         *,
         thread_ts: str | None = None,
         key: str | None = None,
+        look_first: bool = False,
     ) -> str:
         """Post; RoomGone when the channel can no longer be posted in.
 
         With `key` (an idempotency key, unique to what is posted) the message carries it, and a
         post whose answer was lost is never repeated blindly: the channel is searched for the
         key, and the message posted again only if it is not there. AnswerLost when even that
-        cannot be known."""
+        cannot be known. `look_first`: search before the first post too (work taken up again
+        after a process died, which may have posted it)."""
+        if key and look_first:
+            try:
+                found = self.find_posted(channel, key, thread_ts=thread_ts)
+            except (SlackApiError, RoomGone) as e:  # a channel the app may post in, not read
+                log.warning("could not look for %s in %s first: %s", key, channel, describe(e))
+                found = None
+            if found:
+                return found
         return self._post(channel, thread_ts, key, text=message.text, blocks=message.blocks)
 
     def post_text(

@@ -49,6 +49,7 @@ _READ_ONLY = frozenset(
         "conversations.replies",
         "pins.list",
         "usergroups.users.list",
+        "users.conversations",
         "users.info",
         "users.list",
     }
@@ -158,6 +159,7 @@ class SlackEmulator(Pages, Responses, FaultInjection, LoopbackServer):
         with self._lock:
             self.calls.append(call)
             delay = self._latency
+        delay += self._delay(method)
         # Sleep outside the lock so concurrent calls overlap like they do on Slack.
         if delay > 0:
             time.sleep(delay)

@@ -45,6 +45,7 @@ class FaultInjection:
         self._faults_lock = threading.Lock()
         self._faults: dict[str, list[_Fault]] = {}
         self._limits: dict[str, _Window] = {}
+        self._delays: dict[str, list[list[float]]] = {}  # method -> [[seconds, times left]]
 
     def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
         self._add_fault(method, _Fault("error", times, error=error))
@@ -65,6 +66,26 @@ class FaultInjection:
         if status is not None and not 500 <= status <= 599:
             raise ValueError(f"lose_answer_next needs a 5xx status, got {status}")
         self._add_fault(method, _Fault("lost", times, status=status or 0))
+
+    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` wait ``seconds`` before Slack acts on them
+        (a caller killed meanwhile never hears; the call is still carried out)."""
+        self._check_method(method)
+        if seconds <= 0 or times < 1:
+            raise ValueError("seconds must be > 0 and times >= 1")
+        with self._faults_lock:
+            self._delays.setdefault(method, []).append([float(seconds), times])
+
+    def _delay(self, method: str) -> float:
+        with self._faults_lock:
+            delays = self._delays.get(method)
+            if not delays:
+                return 0.0
+            seconds, _ = delays[0]
+            delays[0][1] -= 1
+            if delays[0][1] <= 0:
+                delays.pop(0)
+            return seconds
 
     def set_rate_limit(self, method: str, per_minute: int, *, window: float = 60.0) -> None:
         """Allow ``per_minute`` calls per sliding ``window`` seconds, then answer 429."""

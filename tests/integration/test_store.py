@@ -11,7 +11,7 @@ import redis
 from bot.domain.declaration import Declaration
 from bot.domain.errors import Unavailable
 from bot.domain.escalation import mark_step_done, open_escalation
-from bot.store import Keys, Store
+from bot.store import Claim, Keys, Store
 from protocols.loader import load_protocol
 
 NOW = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
@@ -50,15 +50,43 @@ def test_create_get_and_index_by_channel(store: Store, redis_client, prefix) -> 
     assert redis_client.sismember(f"{prefix}:open", esc.id)
 
 
+def accept(store: Store, token: str, fp: str = "fp", **kw):
+    args = {"claim_ttl": 60, "now_ms": 1_000, "window_ms": 60_000, "limit": 2} | kw
+    return store.accept_declaration(fp, token, {"token": token}, **args)
+
+
 def test_claims_let_one_request_win(store: Store) -> None:
-    first = store.claim_declaration("fp", "t1", ttl=60)
-    second = store.claim_declaration("fp", "t2", ttl=60)
-    assert first.mine and not second.mine
-    assert store.holds_claim("fp", "t1") and not store.holds_claim("fp", "t2")
+    assert accept(store, "t1") == 1_000  # ours, now
+    second = accept(store, "t2")
+    assert isinstance(second, Claim) and not second.mine
+    assert accept(store, "t1") == 1_000  # asked again (an answer lost): as the first time
+    assert [t for t, _ in store.queued_declarations()] == ["t1"]
     esc, _ = make()
     store.complete_claim("fp", esc, ttl=60)
-    third = store.claim_declaration("fp", "t3", ttl=60)
+    third = accept(store, "t3")
     assert (third.mine, third.escalation_id, third.channel_id) == (False, esc.id, "C1")
+
+
+def test_accepting_paces_channel_creation_and_queues_in_turn(store: Store) -> None:
+    """Two a minute: the third and fourth declarations are queued a minute later."""
+    turns = [accept(store, f"t{i}", fp=f"fp{i}", now_ms=1_000 + i) for i in range(4)]
+    assert turns[:2] == [1_000, 1_001] and turns[2:] == [61_000, 61_001]
+    assert store.take_declaration(now_ms=2_000, lease_ms=5_000) == ("t0", {"token": "t0"})
+    assert store.take_declaration(now_ms=2_000, lease_ms=5_000, token="t0") is None  # leased
+    assert store.take_declaration(now_ms=2_000, lease_ms=5_000, token="t2") is None  # not yet
+    assert store.take_declaration(now_ms=61_000, lease_ms=5_000, token="t2")[0] == "t2"
+    store.finish_declaration("t0")
+    assert [t for t, _ in store.queued_declarations()] == ["t1", "t3", "t2"]
+
+
+def test_a_channel_name_is_one_declarations(store: Store) -> None:
+    assert store.reserve_channel_name("esc-x", "t1") == "new"
+    assert store.reserve_channel_name("esc-x", "t1") == "again"
+    assert store.reserve_channel_name("esc-x", "t2") is None
+    store.free_channel_name("esc-x", "t2")  # not theirs to free
+    assert store.reserve_channel_name("esc-x", "t2") is None
+    store.free_channel_name("esc-x", "t1")
+    assert store.reserve_channel_name("esc-x", "t2") == "new"
 
 
 def test_concurrent_updates_apply_once(store: Store) -> None:
@@ -97,7 +125,7 @@ def test_redis_down_is_unavailable_with_a_message() -> None:
     dead = Store(redis.Redis.from_url("redis://127.0.0.1:1/0"), Keys("x"))
     assert dead.ping() is False
     with pytest.raises(Unavailable, match="nothing was created"):
-        dead.claim_declaration("fp", "t", ttl=5)
+        accept(dead, "t")
 
 
 def test_a_full_redis_refuses_with_a_message(tmp_path) -> None:
@@ -122,13 +150,16 @@ def test_a_full_redis_refuses_with_a_message(tmp_path) -> None:
             client.set("one-more", "x")
         full = Store(client, Keys("x"))
         with pytest.raises(Unavailable, match="refusing writes"):
-            full.claim_declaration("fp", "t", ttl=5)
+            accept(full, "t")
         client.close()
     finally:
         server.stop()
 
 
-def test_a_pending_claim_is_short_unless_the_declaration_is_queued(settings, fake_slack) -> None:
+def test_a_claim_lasts_as_long_as_its_queued_declaration_can(settings, fake_slack) -> None:
+    """The claim (what tells a redeclaration "already being opened") outlives every try of
+    the room, queued turn included; the declaration waits in Redis with everything needed
+    to open it, so the link does follow even if this process dies."""
     from bot.domain.declaration import Declaration as Decl
     from bot.runtime import build_runtime
     from bot.store import fingerprint
@@ -143,11 +174,14 @@ def test_a_pending_claim_is_short_unless_the_declaration_is_queued(settings, fak
             rt.store.keys.claim(fingerprint(d.declarer, d.customer, d.summary))
             for d in (first, second)
         ]
+        pacing = rt.declaring.pacing
+        tries = pacing.give_up + pacing.lease
         assert rt.declaring.accept(first, "t1").wait == 0
-        # a dead process frees the claim soon
-        assert 0 < rt.redis.ttl(keys[0]) <= 300
+        assert tries < rt.redis.ttl(keys[0]) <= tries + 60
         wait = rt.declaring.accept(second, "t2").wait
         assert wait > 600
-        assert rt.redis.ttl(keys[0]) <= 300 and rt.redis.ttl(keys[1]) > wait
+        assert rt.redis.ttl(keys[1]) > wait + tries
+        queued = dict(rt.store.queued_declarations())
+        assert set(queued) == {"t1", "t2"} and queued["t2"] - queued["t1"] > 600_000
     finally:
         rt.close()

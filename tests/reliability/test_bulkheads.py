@@ -138,6 +138,9 @@ def test_a_request_that_waited_past_its_deadline_gets_the_offline_draft(
         return [m for m in messages if m.thread_ts == ts and "Drafted" in shown(m)]
 
     wait_until(lambda: finished(first) and finished(second), 15, "both drafts")
-    assert "within 1 s" in shown(finished(first)[0])
-    assert "agent was busy" in shown(finished(second)[0])
+    # whichever reached the lane first (the two are handled on two threads) waited for the
+    # model; the other for the lane
+    drafts = sorted(shown(finished(ts)[0]) for ts in (first, second))
+    assert sum("within 1 s" in d for d in drafts) == 1
+    assert sum("agent was busy" in d for d in drafts) == 1
     assert len(fake_anthropic.requests) == 1  # the late one never reached the model

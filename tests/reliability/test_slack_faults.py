@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -104,14 +105,25 @@ def test_slack_refusing_the_channel_creates_nothing_and_says_why(
     assert fake_slack.channel_by_name(f"esc-{today()}-acme") is not None
 
 
-def test_slack_server_errors_are_retried_then_reported(
+def test_slack_server_errors_on_the_channel_are_tried_again_then_the_room_opens(
     slack: SlackDriver, fake_slack: FakeSlack
 ) -> None:
-    fake_slack.server_error_next("conversations.create", status=503, times=5)
+    """A 5xx may mean Slack made the channel: never repeated blindly (each is followed by a
+    look among the app's channels), the declaration is tried again until it opens, once."""
+    fake_slack.server_error_next("conversations.create", status=503, times=3)
     slack.command("Acme: down")
-    answers = fake_slack.responses_to(slack.last_response_url)
-    assert answers and "Nothing was created" in answers[-1]["text"]
-    assert len(fake_slack.calls_to("conversations.create")) == 3  # first try and two retries
+    url = slack.last_response_url
+    deadline = time.monotonic() + 15
+    while not any("is ready" in a["text"] for a in fake_slack.responses_to(url)):
+        assert time.monotonic() < deadline, fake_slack.responses_to(url)
+        time.sleep(0.05)
+    first, last = fake_slack.responses_to(url)
+    assert "tried again" in first["text"] and "answer was lost" in first["text"]
+    assert "is ready" in last["text"]
+    assert [c.status for c in fake_slack.calls_to("conversations.create")] == [503] * 3 + [200]
+    assert len(fake_slack.calls_to("users.conversations")) == 3  # a look before each repeat
+    rooms = [c for c in fake_slack.channels.values() if c.name.startswith("esc-")]
+    assert [r.name for r in rooms] == [f"esc-{today()}-acme"]
 
 
 def test_an_ic_who_left_is_flagged_in_the_room(slack: SlackDriver, fake_slack: FakeSlack) -> None:

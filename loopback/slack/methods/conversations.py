@@ -1,5 +1,5 @@
 """The ``conversations.*`` methods: create, info, members, invite, setTopic, setPurpose,
-archive, join, history, replies."""
+archive, join, history, replies; and ``users.conversations``, the channels the app is in."""
 
 from __future__ import annotations
 
@@ -163,6 +163,31 @@ def join(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"channel": channel_object(ws, channel)}
 
 
+_LISTABLE_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
+
+
+def users_conversations(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """The conversations the caller (the app; ``user`` is for user tokens) is a member of,
+    of the ``types`` asked for (public channels by default), a page at a time."""
+    types = {t.strip() for t in str(args.get("types") or "public_channel").split(",")}
+    if not types or not types <= _LISTABLE_TYPES:
+        raise SlackError("invalid_types")
+    exclude_archived = truthy(args.get("exclude_archived"))
+    found = [
+        channel
+        for channel in sorted(ws.channels.values(), key=lambda c: c.id)
+        if not channel.is_im
+        and ("private_channel" if channel.is_private else "public_channel") in types
+        and ws.bot_user_id in channel.members
+        and not (exclude_archived and channel.is_archived)
+    ]
+    page, next_cursor = paginate(found, args, 100, 999)
+    return {
+        "channels": [channel_object(ws, c) for c in page],
+        "response_metadata": {"next_cursor": next_cursor},
+    }
+
+
 def history(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     channel = ws._require_channel(args)
     if not channel.is_im and ws.bot_user_id not in channel.members:
@@ -217,4 +242,5 @@ METHODS = {
     "conversations.replies": replies,
     "conversations.setPurpose": set_purpose,
     "conversations.setTopic": set_topic,
+    "users.conversations": users_conversations,
 }
