@@ -272,9 +272,10 @@ class Declaring(RoomService):
             esc = self.escalations.get(name) if name else None
             if esc is not None:
                 self.escalations.remove(esc)
-            archived = bool(channel_id) and self._archive(channel_id)
-            if not channel_id:
-                self._free_names(token, queued)
+            if channel_id:
+                archived = name if self._archive(channel_id) else None
+            else:
+                archived = self._undo_names(token, queued)
             self.store.release_claim(queued["fingerprint"])
             self.store.finish_declaration(token)
         except Unavailable:
@@ -290,7 +291,7 @@ class Declaring(RoomService):
                 f"Opening it kept failing for {minutes} min ({queued.get('failure')}). Nothing "
                 "was created; declare it again when Slack and Redis are back."
             )
-        undone = f" The channel #{name} that had been made for it is archived." if archived else ""
+        undone = f" The channel #{archived} made for it is archived." if archived else ""
         self._tell(queued, f"⚠️ No war room was opened. {why}{undone}")
 
     # -- the build -------------------------------------------------------------------------
@@ -327,7 +328,6 @@ class Declaring(RoomService):
             log.info("escalation %s: channel %s created", name, channel_id)
 
         esc = self.escalations.get(name)
-        ic_source = "requested" if decl.ic else "rotation"
         first = esc is None
         if esc is None:
             rotation = (
@@ -351,6 +351,10 @@ class Declaring(RoomService):
         else:
             # Taken up again: the record was written; its timers may not have been.
             self.escalations.schedule(esc)
+            assigned = [
+                e for e in self.escalations.timeline(esc.id) if e.kind is EventKind.IC_ASSIGNED
+            ]
+            ic_source = str(assigned[0].data.get("source")) if assigned else "declarer"
 
         group_members, failed_groups = groups_future.result()
         build = RoomBuild(escalation=esc, failed_groups=failed_groups)
@@ -371,12 +375,24 @@ class Declaring(RoomService):
             return None
         return self.store.reserve_channel_name(name, token)
 
-    def _free_names(self, token: str, queued: dict[str, Any]) -> None:
-        """Names this declaration reserved and made no channel of are free again."""
+    def _undo_names(self, token: str, queued: dict[str, Any]) -> str | None:
+        """The names this declaration reserved are free again; a channel made under one whose
+        answer was lost (and so never recorded) is archived. Returns that channel's name."""
         day = date.fromisoformat(queued["day"])
         customer = queued["declaration"]["customer"]
+        archived = None
         for attempt in range(1, 4):
-            self.store.free_channel_name(channel_name(day, customer, attempt), token)
+            name = channel_name(day, customer, attempt)
+            if self.store.reserve_channel_name(name, token) == "again":
+                try:
+                    found = self.gateway.find_channel(name)
+                except Exception as e:
+                    log.warning("could not look for #%s to archive it: %s", name, describe(e))
+                    found = None
+                if found and self._archive(found):
+                    archived = name
+            self.store.free_channel_name(name, token)
+        return archived
 
     def _furnish(
         self,

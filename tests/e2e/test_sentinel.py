@@ -309,7 +309,9 @@ def test_a_claim_stands_once_a_replica_holds_it(sentinels) -> None:
             admin.config_set("min-replicas-max-lag", 1)
             time.sleep(2.5)  # the replica's last acknowledgement is older than the lag
             with pytest.raises(Unavailable, match="refusing writes"):
-                store.claim_declaration("fp", "token", ttl=60)
+                store.accept_declaration(
+                    "fp", "token", {}, claim_ttl=60, now_ms=0, window_ms=60_000, limit=20
+                )
             admin.config_set("min-replicas-to-write", 0)
 
         replica.kill()  # the primary alone: nothing a failover could promote holds less
