@@ -6,6 +6,8 @@ import hashlib
 import json
 import logging
 import math
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -309,6 +311,8 @@ class Store:
     `replica_wait_ms` (a replicated Redis, behind Sentinel): a firing's claim counts only
     once a replica has acknowledged it, waiting at most this long (see `begin_once`)."""
 
+    # How often a versioned write decides again after another writer came first.
+    WRITE_ATTEMPTS = 10
     # When no replica acknowledged a claim: how long before the firing is tried again.
     UNREPLICATED_RETRY = 5.0
 
@@ -493,9 +497,13 @@ class Store:
         self, key: str, what: str, write: Callable[[bytes | None], tuple[T, list[Write]]]
     ) -> T:
         """Read `key`, decide, and write what `write` says in one transaction; if another
-        writer changed `key` meanwhile, decide again on the fresh value (once)."""
+        writer changed `key` meanwhile, decide again on the fresh value. People in one room
+        act at once (three facts typed together, a click while a reminder fires): each of a
+        handful of concurrent writers gets its turn, after a short random pause."""
         with _guard():
-            for _attempt in range(2):
+            for attempt in range(self.WRITE_ATTEMPTS):
+                if attempt:
+                    time.sleep(random.uniform(0, 0.005 * attempt))
                 with self.redis.pipeline(transaction=True) as pipe:
                     try:
                         pipe.watch(key)

@@ -165,6 +165,10 @@ class Drill:
             f"@{workspace.BOT_NAME} workaround An order that fails goes through when it is "
             "placed again a minute later",
         )
+        # Each mention is handled on a thread of its own: the draft must not be asked for
+        # before the facts it is drafted from are recorded.
+        for fact in ("the impact", "what we are doing", "the workaround"):
+            self._wait(lambda fact=fact: self._told(f"({fact})"), 30, f"{fact} recorded")
         self._sleep(self.pace)
 
         self._say(
@@ -255,6 +259,14 @@ class Drill:
             for m in self.emulator.messages_in(self._room)
             if m.user == self.emulator.bot_user_id and m.ephemeral_for is None
         ]
+
+    def _told(self, needle: str) -> bool:
+        """Whether the bot said `needle` to anyone in the room (answers only one person
+        sees included)."""
+        return any(
+            m.user == self.emulator.bot_user_id and needle in f"{m.text} {m.blocks}"
+            for m in self.emulator.messages_in(self._room)
+        )
 
     def _bot_said(self, needle: str) -> bool:
         return any(needle in f"{m.text} {m.blocks}" for m in self._bot_messages())

@@ -11,6 +11,7 @@ import redis
 from bot.domain.declaration import Declaration
 from bot.domain.errors import Unavailable
 from bot.domain.escalation import mark_step_done, open_escalation
+from bot.domain.timeline import EventKind, event
 from bot.store import Claim, Keys, Store
 from protocols.loader import load_protocol
 
@@ -87,6 +88,28 @@ def test_a_channel_name_is_one_declarations(store: Store) -> None:
     assert store.reserve_channel_name("esc-x", "t2") is None
     store.free_channel_name("esc-x", "t1")
     assert store.reserve_channel_name("esc-x", "t2") == "new"
+
+
+def test_people_acting_at_once_each_get_their_change_in(store: Store) -> None:
+    """Defect: of three facts typed at once in a room, one was refused with "someone else
+    changed it at the same moment" (a versioned write decided again only once)."""
+    esc, events = make()
+    store.create(esc, events)
+    barrier = threading.Barrier(6)
+
+    def note(user: str) -> None:
+        barrier.wait()
+        for n in range(3):
+            store.update(esc.id, lambda e, n=n: (e, [event(NOW, EventKind.NOTE, user, str(n))]))
+
+    threads = [threading.Thread(target=note, args=(f"U{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    notes = [e.actor for e in store.timeline(esc.id) if e.kind == EventKind.NOTE]
+    assert sorted(notes) == sorted([f"U{i}" for i in range(6)] * 3)
+    assert store.get(esc.id).version == 18
 
 
 def test_concurrent_updates_apply_once(store: Store) -> None:
