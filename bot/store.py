@@ -98,7 +98,9 @@ return {1, slot}
 )
 
 # Take a queued declaration whose time has come (ARGV[3], or the first due by ARGV[5]),
-# leased to the caller until ARGV[2] (ms): {token, declaration}, or nil.
+# leased to the caller until ARGV[2] (ms): {token, declaration}, or nil. The declaration's key
+# is only known inside (ARGV[4] is its prefix): fine on one Redis and behind Sentinel, not on
+# a Redis Cluster (which warroom does not support).
 _TAKE_DECLARATION = """
 local token = ARGV[3]
 if token == '' then

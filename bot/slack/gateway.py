@@ -300,42 +300,36 @@ class SlackGateway:
             mine = reserve(name)
             if mine is None:
                 continue
-            if mine == "again":
-                found = self.find_channel(name)
-                if found:
-                    return found, name
-            try:
-                return self._create_once(name, private), name
-            except SlackApiError as e:
-                if error_code(e) == "name_taken":
-                    continue
-                if error_code(e) == "ratelimited":  # still, after slack-sdk's waits: later
-                    raise
-                if not answer_lost(e):
-                    raise _refused(name, e) from e
-                lost: Exception = e
-            except (OSError, HTTPException, ValueError) as e:
-                if not answer_lost(e):
-                    raise
-                lost = e
-            log.warning("the answer to creating #%s was lost (%s); looking for it", name, lost)
-            time.sleep(0.2)
-            found = self.find_channel(name)
-            if found:
-                return found, name
-            try:
-                return self._create_once(name, private), name
-            except Exception as e:
-                if answer_lost(e):
-                    raise AnswerLost(f"conversations.create #{name}") from e
-                if isinstance(e, SlackApiError) and error_code(e) != "name_taken":
-                    raise _refused(name, e) from e
-                raise
+            found = self.find_channel(name) if mine == "again" else None
+            channel = found or self._create(name, private)
+            if channel:
+                return channel, name
         raise ChannelNameExhausted(name_for(1))
 
-    def _create_once(self, name: str, private: bool) -> str:
-        resp = self.client.conversations_create(name=name, is_private=private)
-        return str(resp["channel"]["id"])
+    def _create(self, name: str, private: bool, *, again: bool = True) -> str | None:
+        """The new channel's id; None when the name is taken. If the answer is lost, the
+        channel is looked for, and created once more only if Slack did not make it."""
+        try:
+            resp = self.client.conversations_create(name=name, is_private=private)
+            return str(resp["channel"]["id"])
+        except SlackApiError as e:
+            if error_code(e) == "name_taken":
+                return None
+            if error_code(e) == "ratelimited":
+                raise  # still, after slack-sdk's waits: for later
+            if not answer_lost(e):
+                raise _refused(name, e) from e
+            if not again:
+                raise AnswerLost(f"conversations.create #{name}") from e
+            log.warning("the answer to creating #%s was lost (%s); looking for it", name, e)
+        except Exception as e:
+            if not answer_lost(e):
+                raise
+            if not again:
+                raise AnswerLost(f"conversations.create #{name}") from e
+            log.warning("the answer to creating #%s was lost (%s); looking for it", name, e)
+        time.sleep(0.2)
+        return self.find_channel(name) or self._create(name, private, again=False)
 
     def find_channel(self, name: str) -> str | None:
         """The id of the unarchived channel `name` that this app created, or None. Raises
