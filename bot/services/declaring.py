@@ -221,15 +221,17 @@ class Declaring(RoomService):
             self._failed(token, queued, e)
             return None
         esc = build.escalation
+        # Told before the declaration leaves the queue: a process that dies in between leaves
+        # it to another, which finds the room complete and tells again (twice, never never).
+        self._tell(queued, build.summary())
         try:
             self.store.complete_claim(queued["fingerprint"], esc, ttl=self.pacing.dedup_seconds)
             self.store.finish_declaration(token)
         except Unavailable:
-            # The room is complete; taken again, the declaration finds it so and only says so.
+            # Taken again later, the declaration finds its room complete and only says so.
             log.warning("escalation %s: open, but its declaration is still queued", esc.id)
         self.metrics.declarations.labels("opened").inc()
         self.metrics.room_seconds.observe(time.monotonic() - started)
-        self._tell(queued, build.summary())
         return esc
 
     def _failed(self, token: str, queued: dict[str, Any], e: Exception) -> None:
@@ -329,6 +331,7 @@ class Declaring(RoomService):
 
         esc = self.escalations.get(name)
         first = esc is None
+        was_ready = False
         if esc is None:
             rotation = (
                 None if decl.ic else self.store.next_in_rotation(self.config.incident_commanders)
@@ -351,21 +354,21 @@ class Declaring(RoomService):
         else:
             # Taken up again: the record was written; its timers may not have been.
             self.escalations.schedule(esc)
-            assigned = [
-                e for e in self.escalations.timeline(esc.id) if e.kind is EventKind.IC_ASSIGNED
-            ]
+            timeline = self.escalations.timeline(esc.id)
+            assigned = [e for e in timeline if e.kind is EventKind.IC_ASSIGNED]
             ic_source = str(assigned[0].data.get("source")) if assigned else "declarer"
+            was_ready = any(e.kind is EventKind.WAR_ROOM_READY for e in timeline)
 
         group_members, failed_groups = groups_future.result()
         build = RoomBuild(escalation=esc, failed_groups=failed_groups)
         self._furnish(build, decl, [*people, *group_members], now, ic_source, first=first)
         self._pin_brief(build)
         self._note_failed_invites(build)
-        seconds = (self.clock() - now).total_seconds()
-        self.escalations.append(
-            esc.id,
-            event(self.clock(), EventKind.WAR_ROOM_READY, bot, "War room ready", seconds=seconds),
-        )
+        if not was_ready:
+            at = self.clock()
+            seconds = (at - esc.declared_at).total_seconds()  # a resumed room's, all told
+            ready = event(at, EventKind.WAR_ROOM_READY, bot, "War room ready", seconds=seconds)
+            self.escalations.append(esc.id, ready)
         return build
 
     def _reserve(self, name: str, token: str) -> str | None:
@@ -420,7 +423,7 @@ class Declaring(RoomService):
                 esc, protocol_name=self.protocol.name
             ),
             "decision": lambda: (
-                first
+                (first or not self._ic_recorded(esc.id))
                 and self.memory.record_decision(
                     esc.id, "ic_assigned", decl.declarer, now, ic=esc.ic, source=source
                 )

@@ -12,8 +12,10 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from bot.runtime import Runtime, build_runtime
+from bot.store import Keys, MemoryRecords, Store
 from loopback.harness import InlineExecutor, WarroomProcess, warroom_env
 from loopback.redis_proxy import RedisProxy
 from loopback.slack import FakeSlack
@@ -214,6 +216,12 @@ def test_a_room_whose_process_was_killed_mid_build_is_finished_by_another(
     briefs = [m for m in room.messages if "brief:" in str(m.metadata or "")]
     assert len(briefs) == 1 and "Acme" in shown(briefs[0])
     assert len(told(fake_slack, url)) == 1
+    store = Store(redis.Redis.from_url(redis_url), Keys(prefix))
+    esc = store.by_channel(room.id)
+    kinds = [e.kind for e in store.timeline(esc.id)]
+    assert kinds.count("ic_assigned") == 1 and kinds.count("war_room_ready") == 1
+    decisions = MemoryRecords(store.redis, Keys(prefix)).decisions(esc.id)
+    assert [d["decision"] for d in decisions].count("ic_assigned") == 1
 
 
 def test_a_form_declaration_opens_even_when_its_queued_note_cannot_be_sent(
