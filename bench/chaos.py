@@ -251,7 +251,8 @@ class ChaosRun:
         with self._lock:
             self._alive.discard(name)
         proc.kill()
-        self.injected.kill = f"process {name}, {after * 1000:.0f} ms after it took a declaration"
+        taken = self.declared[-1].customer
+        self.injected.kill = f"process {name}, {after * 1000:.0f} ms after it took {taken}"
 
         def restart() -> None:
             time.sleep(self.options.restart_after)

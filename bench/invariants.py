@@ -232,7 +232,7 @@ def _deadline(
         row.checked += 1
         count.due += 1
         if n == 0:
-            row.fail(f"{key}: due {_ago(world, state.due_at)}, never posted")
+            row.fail(f"{key}: due {_ago(world, state.due_at)}, not posted by then")
     if forbidden and n:
         row.fail(f"{key}: posted though the step was done before its deadline")
     texts = sum(1 for m in posts if m.text.startswith(f"Overdue: {step.title} "))
@@ -273,7 +273,7 @@ def _nudges(
     if key not in keys:
         row.checked += 1
         count.due += 1
-        row.fail(f"{key}: due {_ago(world, due)}, never posted")
+        row.fail(f"{key}: due {_ago(world, due)}, not posted by then")
 
 
 def _ago(world: World, when: datetime) -> str:
