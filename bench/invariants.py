@@ -139,7 +139,8 @@ def declarations(world: World, declared: list[Declared]) -> list[Row]:
             complete.checked += 1
             why = _incomplete(world, room, records)
             if why:
-                complete.fail(f"{d.customer}: told {room}, but {why}")
+                said = next(t for t in reversed(told.texts) if room in t)
+                complete.fail(f"{d.customer}: told {room}, but {why}; it was told {said[:90]!r}")
             continue
         clean.checked += 1
         if records or rooms:
