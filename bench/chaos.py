@@ -55,6 +55,7 @@ METHODS = (
     "conversations.setTopic",
     "pins.add",
     "conversations.history",
+    "users.conversations",
 )
 # Calls Slack carries out and then loses the answer to.
 LOST = ("chat.postMessage", "conversations.create", "conversations.invite")
@@ -75,10 +76,13 @@ class Options:
     spread: float = 30.0  # seconds the declarations are sent over
     scale: float = 600.0  # WARROOM_CLOCK_SCALE: 15 min -> 1.5 s, 1 h -> 6 s, 2 h -> 12 s
     fault_gap: float = 0.5  # mean seconds between two faults
-    settle: float = 45.0  # longest wait, faults off, for the answers and the reminders
+    settle: float = 60.0  # longest wait, faults off, for the answers and the reminders
     creates_per_minute: int = 60  # the bot's pacing of channel creation
     kill: bool = True  # SIGKILL one process mid-run, and restart it
     restart_after: float = 3.0
+    # How long a process building a room holds it (WARROOM_DECLARATION_LEASE_SECONDS): a room
+    # whose process died is finished by another this long after, within the run.
+    declaration_lease: float = 5.0
     clicks: float = 0.5  # share of the rooms where the declarer marks a step done
 
 
@@ -191,6 +195,7 @@ class ChaosRun:
             WARROOM_LEASE_SECONDS=2,
             WARROOM_SCHEDULER_POLL=0.2,
             WARROOM_CHANNEL_CREATES_PER_MINUTE=self.options.creates_per_minute,
+            WARROOM_DECLARATION_LEASE_SECONDS=self.options.declaration_lease,
         )
 
     def _start(self, fake: FakeSlack, proxy: RedisProxy) -> dict[str, WarroomProcess]:

@@ -34,8 +34,9 @@ from protocols.schema import Protocol, Step
 
 # A room's link in what the bot says: <#C0123|name> or <#C0123>.
 _LINK = re.compile(r"<#(C[A-Z0-9]+)")
-# What the bot says while a room is on its way (opening, queued): not an answer yet.
-_PROGRESS = "🚨"
+# What the bot says while a room is on its way (opening, queued, being tried again): not an
+# answer yet.
+_PROGRESS = ("🚨", "⏳")
 
 
 @dataclass
