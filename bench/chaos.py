@@ -84,6 +84,7 @@ class Options:
     # whose process died is finished by another this long after, within the run.
     declaration_lease: float = 5.0
     clicks: float = 0.5  # share of the rooms where the declarer marks a step done
+    keep: bool = False  # leave the run's Redis keys (its prefix is printed) to look into
 
 
 @dataclass
@@ -141,12 +142,11 @@ class ChaosRun:
         proxy = RedisProxy(upstream.port or 6379, upstream.hostname or "127.0.0.1").start()
         client = redis.Redis.from_url(self.redis_url)
         store = Store(client, Keys(self.prefix))
-        procs: dict[str, WarroomProcess] = {}
         try:
             with FakeSlack() as fake:
                 self.fake, self.proxy = fake, proxy
                 self._seed(fake)
-                procs = self.procs = self._start(fake, proxy)
+                self._start(fake, proxy)
                 stop = threading.Event()
                 injector = threading.Thread(target=self._inject, args=(stop,), daemon=True)
                 injector.start()
@@ -157,19 +157,20 @@ class ChaosRun:
                 proxy.clear()
                 if restart is not None:
                     restart.join()
-                self._settle(store, started)
+                self._settle(store)
                 at = datetime.now(UTC)
-                for proc in procs.values():
+                for proc in self.procs.values():
                     proc.stop()
                 world = self._observe(store, at, memory=self._export())
                 rows, due = self._check(world)
                 return Outcome(rows, self._totals(fake, proxy, world, due, started))
         finally:
-            for proc in procs.values():
+            for proc in self.procs.values():
                 proc.stop()
             proxy.stop()
             client.close()
-            drop_prefix(self.redis_url, self.prefix)
+            if not self.options.keep:
+                drop_prefix(self.redis_url, self.prefix)
 
     def _seed(self, fake: FakeSlack) -> None:
         for user, name in ((VP, "victoria"), (ICS[0], "ivan"), (ICS[1], "olga")):
@@ -198,21 +199,18 @@ class ChaosRun:
             WARROOM_DECLARATION_LEASE_SECONDS=self.options.declaration_lease,
         )
 
-    def _start(self, fake: FakeSlack, proxy: RedisProxy) -> dict[str, WarroomProcess]:
+    def _start(self, fake: FakeSlack, proxy: RedisProxy) -> None:
         env = self._env(fake, proxy.url)
-        procs = {
-            name: WarroomProcess(env, fake, self.folder / f"warroom-{name}.log")
-            for name in ("a", "b")
-        }
-        for name, proc in procs.items():
+        for name in ("a", "b"):
+            proc = self.procs[name] = WarroomProcess(env, fake, self.folder / f"warroom-{name}.log")
             proc.start()
             self._alive.add(name)
+        procs = self.procs
         deadline = time.monotonic() + 15
         while sum(p.is_leader() for p in procs.values()) != 1:
             if time.monotonic() > deadline:
                 raise RuntimeError("no scheduler leader among the processes")
             time.sleep(0.1)
-        return procs
 
     # -- declarations, clicks, the kill ------------------------------------------------------
     def _declare_all(self) -> threading.Thread | None:
@@ -261,7 +259,11 @@ class ChaosRun:
 
         def restart() -> None:
             time.sleep(self.options.restart_after)
-            proc.start()
+            try:
+                proc.start()
+            except AssertionError as e:  # the harness's way of saying it did not come up
+                self.injected.kill += f"; the restart failed: {str(e)[:80]}"
+                return
             with self._lock:
                 self._alive.add(name)
 
@@ -305,7 +307,7 @@ class ChaosRun:
                 self.fake.lose_answer_next(rng.choice(LOST), status=rng.choice((None, 502)))
 
     # -- settling and looking ----------------------------------------------------------------
-    def _settle(self, store: Store, started: float) -> None:
+    def _settle(self, store: Store) -> None:
         """Faults off: wait until every declaration is answered and every due reminder posted
         (at least until the last room's first status nudge is due), or `settle` runs out."""
         update = self.protocol.update_step
@@ -426,6 +428,7 @@ class ChaosRun:
             ("process SIGKILLed and restarted", self.injected.kill or "none"),
             ("reminders due / posted", f"{due.due} / {due.posted} (clock x{o.scale:g})"),
             ("wall time", f"{time.monotonic() - started:.0f} s"),
+            *([("Redis keys kept under", self.prefix)] if o.keep else []),
         ]
 
 
@@ -459,6 +462,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=defaults.settle, help="seconds")
     parser.add_argument("--creates-per-minute", type=int, default=defaults.creates_per_minute)
     parser.add_argument("--no-kill", action="store_true", help="no process is SIGKILLed")
+    parser.add_argument("--keep", action="store_true", help="leave the run's Redis keys")
     args = parser.parse_args()
     options = Options(
         declarations=args.declarations,
@@ -469,6 +473,7 @@ def main() -> None:
         settle=args.settle,
         creates_per_minute=args.creates_per_minute,
         kill=not args.no_kill,
+        keep=args.keep,
     )
     folder = Path(tempfile.mkdtemp(prefix="warroom-chaos-"))
     outcome = run(options, REDIS_URL, folder)

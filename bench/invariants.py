@@ -134,7 +134,11 @@ def declarations(world: World, declared: list[Declared]) -> list[Row]:
             # No ack: Slack itself tells the person the command failed.
             failure = failure or f"no ack (HTTP {d.ack_status or 'none'})"
         if room is None and failure is None:
-            answered.fail(f"{d.customer}: never answered; {_state(records, rooms, world)}")
+            left = _state(records, rooms, world)
+            built = [e.channel_id for e in records if not _incomplete(world, e.channel_id, records)]
+            if built:
+                left = f"its room {built[0]} is complete"
+            answered.fail(f"{d.customer}: never answered; {left}")
             continue
         if room is not None:
             complete.checked += 1
