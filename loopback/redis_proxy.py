@@ -11,9 +11,10 @@ commands), so a fault can hit exactly one of them:
   before the answer comes back: Redis did it, the client does not know;
 - `pause(seconds)`: nothing passes for a while (Redis paused, between any two writes).
 
-`command` is a Redis command name (`SET`, `HSET`, `EVALSHA`, ...); `key` a substring the
-command's arguments must contain (`":event:"`), or "" for any. Each fault hits `times`
-commands, then is spent. `seen` records every command that went through (name and key).
+`command` is a Redis command name (`SET`, `HSET`, `EVALSHA`, ...), or "*" for any; `key` a
+substring the command's arguments must contain (`":event:"`), or "" for any. Each fault hits
+`times` commands, then is spent. `seen` records every command that went through (name and
+key); `fired` every fault that hit, (when, command name).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class _Fault:
     times: int
 
     def hits(self, name: str, args: list[bytes]) -> bool:
-        if self.times <= 0 or name != self.command:
+        if self.times <= 0 or self.command not in (name, "*"):
             return False
         return not self.key or any(self.key.encode() in a for a in args)
 
@@ -108,6 +109,7 @@ class RedisProxy:
     upstream_host: str = "127.0.0.1"
     port: int = 0
     seen: list[tuple[str, str]] = field(default_factory=list)
+    fired: list[tuple[str, str]] = field(default_factory=list)
     _faults: list[_Fault] = field(default_factory=list)
     _paused_until: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -164,6 +166,7 @@ class RedisProxy:
             for fault in self._faults:
                 if fault.hits(name, args):
                     fault.times -= 1
+                    self.fired.append((fault.when, name))
                     return fault.when
         return None
 

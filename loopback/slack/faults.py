@@ -1,6 +1,8 @@
 """Faults injected per Web API method: a one-off ``{"ok": false}`` error, an HTTP 429 with
 ``Retry-After``, an HTTP 5xx, a sliding-window rate limit, or a call Slack carried out whose
-answer never arrived (the connection dropped, or a gateway answered 502/504)."""
+answer never arrived (the connection dropped, or a gateway answered 502/504). ``fired``
+records each one-off fault as it hits, (method, kind); ``clear_faults`` drops those still
+waiting."""
 
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ class FaultInjection:
         self._faults: dict[str, list[_Fault]] = {}
         self._limits: dict[str, _Window] = {}
         self._delays: dict[str, list[list[float]]] = {}  # method -> [[seconds, times left]]
+        # (method, kind) of every one-off fault that hit a call, in order.
+        self.fired: list[tuple[str, str]] = []
 
     def fail_next(self, method: str, error: str, *, times: int = 1) -> None:
         self._add_fault(method, _Fault("error", times, error=error))
@@ -95,6 +99,12 @@ class FaultInjection:
         with self._faults_lock:
             self._limits[method] = _Window(per_minute, float(window))
 
+    def clear_faults(self) -> None:
+        """Drop every one-off fault and delay still waiting (the rate limits stay)."""
+        with self._faults_lock:
+            self._faults.clear()
+            self._delays.clear()
+
     def clear_rate_limit(self, method: str) -> None:
         with self._faults_lock:
             self._limits.pop(method, None)
@@ -122,6 +132,7 @@ class FaultInjection:
             fault.remaining -= 1
             if fault.remaining <= 0:
                 faults.pop(0)
+            self.fired.append((method, fault.kind))
             return fault.status
 
     def _refusal(self, method: str) -> Refusal | None:
@@ -133,6 +144,7 @@ class FaultInjection:
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     faults.pop(0)
+                self.fired.append((method, fault.kind))
                 if fault.kind == "error":
                     return 200, {"ok": False, "error": fault.error}, {}
                 if fault.kind == "ratelimit":
