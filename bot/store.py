@@ -501,7 +501,10 @@ class Store:
         """Read `key`, decide, and write what `write` says in one transaction; if another
         writer changed `key` meanwhile, decide again on the fresh value. People in one room
         act at once (three facts typed together, a click while a reminder fires): each of a
-        handful of concurrent writers gets its turn, after a short random pause."""
+        handful of concurrent writers gets its turn, after a short random pause. A connection
+        lost mid-transaction (redis-py says so with a WatchError too) is tried once more, then
+        is Redis being unavailable, not a conflict."""
+        connection_lost = 0
         with _guard():
             for attempt in range(self.WRITE_ATTEMPTS):
                 if attempt:
@@ -516,7 +519,11 @@ class Store:
                                 queued(pipe)
                             pipe.execute()
                         return result
-                    except redis.WatchError:
+                    except redis.WatchError as e:
+                        if " occurred while watching " in str(e):
+                            connection_lost += 1
+                            if connection_lost == 2:
+                                raise Unavailable(UNAVAILABLE) from e
                         continue
         raise ConflictError(what)
 

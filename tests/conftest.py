@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -21,6 +22,7 @@ from bot.sandbox.state import StateError, start_redis_server
 from bot.settings import Settings
 from loopback.anthropic import FakeAnthropic
 from loopback.harness import InlineExecutor
+from loopback.redis_proxy import RedisProxy
 from loopback.slack import FakeSlack
 from loopback.slack.driver import SlackDriver
 
@@ -200,3 +202,12 @@ def slack(runtime: Runtime, fake_slack: FakeSlack) -> SlackDriver:
 def fake_anthropic() -> Iterator[FakeAnthropic]:
     with FakeAnthropic() as fake:
         yield fake
+
+
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[RedisProxy]:
+    """The test's Redis behind a RESP proxy that can drop a command or pause
+    (`loopback/redis_proxy.py`): point a runtime at `proxy.url`."""
+    server = RedisProxy(upstream_port=urlsplit(redis_url).port or 6379).start()
+    yield server
+    server.stop()

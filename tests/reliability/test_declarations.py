@@ -6,10 +6,8 @@ because the answer to conversations.create was lost."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -21,15 +19,7 @@ from loopback.redis_proxy import RedisProxy
 from loopback.slack import FakeSlack
 from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET, today
-from tests.rooms import shown
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+from tests.rooms import shown, wait_until
 
 
 def told(fake: FakeSlack, url: str) -> list[str]:
@@ -38,13 +28,6 @@ def told(fake: FakeSlack, url: str) -> list[str]:
 
 def rooms(fake: FakeSlack) -> list:
     return [c for c in fake.channels.values() if c.name.startswith("esc-")]
-
-
-@pytest.fixture
-def proxy(redis_url: str) -> Iterator[RedisProxy]:
-    server = RedisProxy(upstream_port=urlsplit(redis_url).port or 6379).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,17 +14,9 @@ from bot.runtime import Runtime, build_runtime
 from bot.scheduling import Scheduler
 from bot.store import Keys
 from loopback.harness import InlineExecutor
-from loopback.redis_proxy import RedisProxy
 from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET, today
 from tests.rooms import shown
-
-
-@pytest.fixture
-def proxy(redis_url: str) -> Iterator[RedisProxy]:
-    server = RedisProxy(upstream_port=urlsplit(redis_url).port or 6379).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
