@@ -472,7 +472,10 @@ def test_latency_and_token_delay(fake: FakeAnthropic, client: anthropic.Anthropi
         for _ in stream.text_stream:
             stamps.append(time.monotonic() - started)
     generation = (deltas - 1) * 0.04
-    assert 0.3 <= stamps[0] < 0.3 + 0.2
+    # The first text comes after the latency and before the generation could have finished
+    # (a fake that waited for all of it would stream nothing early); not a tighter bound, a
+    # busy machine stalls a first connection by a few hundred ms.
+    assert 0.3 <= stamps[0] < 0.3 + generation
     assert generation * 0.9 <= stamps[-1] - stamps[0] < generation + 0.25
 
     # A non-streaming call waits for the whole generation before it answers.
