@@ -16,8 +16,6 @@ import time
 import uuid
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from bench.common import REDIS_URL, SECRET, drop_prefix, settings_for
 from bot.runtime import build_runtime
 from loopback.anthropic import FakeAnthropic
@@ -44,8 +42,7 @@ def run(latency: float, token_delay: float, drafts: int, redis_url: str) -> dict
             redis_url,
             prefix,
             Path(tmp),
-            anthropic_api_key=SecretStr(model.api_key),
-            anthropic_base_url=model.url,
+            model=model,
         )
         rt = build_runtime(settings, listener_executor=InlineExecutor())
         try:

@@ -18,8 +18,6 @@ import time
 import uuid
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from bench.common import REDIS_URL, SECRET, drop_prefix, pct, settings_for
 from bot.runtime import build_runtime
 from loopback.anthropic import FakeAnthropic
@@ -63,8 +61,7 @@ def main() -> None:
             REDIS_URL,
             prefix,
             Path(tmp),
-            anthropic_api_key=SecretStr(model.api_key),
-            anthropic_base_url=model.url,
+            model=model,
             model_timeout=15,
             agent_workers=args.hung,
             agent_requests_per_minute=600,

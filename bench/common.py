@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from pydantic import SecretStr
 
 from bot.settings import Settings
+from loopback.anthropic import FakeAnthropic
 from loopback.slack import SlackEmulator
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -17,9 +19,18 @@ SECRET = "bench-secret"
 
 
 def settings_for(
-    fake: SlackEmulator, redis_url: str, prefix: str, folder: Path, **extra: Any
+    fake: SlackEmulator,
+    redis_url: str,
+    prefix: str,
+    folder: Path,
+    *,
+    model: FakeAnthropic | None = None,
+    **extra: Any,
 ) -> Settings:
-    """Settings of a bot talking to ``fake``, its files in ``folder`` (``extra``: more)."""
+    """Settings of a bot talking to ``fake`` (and to ``model``, the loopback Messages API,
+    when given), its files in ``folder`` (``extra``: more)."""
+    if model is not None:
+        extra.update(anthropic_api_key=SecretStr(model.api_key), anthropic_base_url=model.url)
     return Settings(
         slack_bot_token=fake.bot_token,
         slack_signing_secret=SECRET,

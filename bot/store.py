@@ -282,23 +282,21 @@ class ConflictError(WarroomError):
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of claiming a declaration: ours (`token` matches) or someone else's."""
+    """An identical declaration came first: its room is open (`channel_id`), or being made."""
 
-    token: str
-    mine: bool
     escalation_id: str | None = None
     channel_id: str | None = None
 
 
-def _claim_of(token: str, value: bytes | None) -> Claim:
-    """Someone else's claim, as its value reads: open (with the room), or pending."""
+def _claim_of(value: bytes | None) -> Claim:
+    """The claim that came first, as its value reads: open (with the room), or pending."""
     state, _, rest = (value or b"").decode().partition("|")
     if state == "open":
         esc_id, _, channel_id = rest.partition("|")
-        return Claim(token=token, mine=False, escalation_id=esc_id, channel_id=channel_id)
+        return Claim(escalation_id=esc_id, channel_id=channel_id)
     # Pending under any token, ours included: a redelivery of the same request must not
     # start a second room while the first is being made.
-    return Claim(token=token, mine=False)
+    return Claim()
 
 
 def fingerprint(*parts: str) -> str:
@@ -364,7 +362,7 @@ class Store:
             )
         if mine:
             return int(value)
-        return _claim_of(token, value)
+        return _claim_of(value)
 
     def take_declaration(
         self, now_ms: int, lease_ms: int, token: str | None = None, *, late_ms: int = 0

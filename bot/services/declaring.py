@@ -91,7 +91,7 @@ class Declaring(RoomService):
     store: Store
     metrics: Metrics
     pacing: Pacing = field(default_factory=Pacing)
-    # Declarations this process has a wake-up for, or is building: handed over at shutdown.
+    # The wake-ups this process set for declarations (their turn, or their next try).
     _timers: dict[str, threading.Timer] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
