@@ -74,3 +74,17 @@ def test_every_page_in_docs_is_linked_from_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [p.name for p in PAGES[1:] if f"docs/{p.name}" not in readme]
     assert not missing, missing
+
+
+def test_every_environment_variable_is_in_the_configuration_reference() -> None:
+    from bot.settings import Settings
+
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    names = []
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", [alias]) if alias is not None else []
+        names += [c for c in choices if isinstance(c, str) and c.isupper()]
+    assert names
+    missing = [n for n in names if f"`{n}`" not in reference]
+    assert not missing, missing
