@@ -150,6 +150,8 @@ def spend_months(month: str | None, now: datetime) -> tuple[str, str]:
 
 
 def _money(tally: Tally) -> str:
+    if tally.calls and tally.unpriced == tally.calls:
+        return "unknown (no known price)"
     # Cents hide what one draft costs (a few cents or less): small sums get four places.
     text = f"${tally.cost:,.2f}" if tally.cost >= 1 else f"${tally.cost:.4f}"
     if tally.unpriced:

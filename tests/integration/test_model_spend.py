@@ -20,7 +20,7 @@ from bot.report import main, month_spend
 from bot.store import Keys, Store, usage_month
 from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET, T0
-from tests.rooms import Room, wait_until
+from tests.rooms import Room, buttons, wait_until
 
 MONTH = usage_month(T0)  # the in-process runtime's clock stands in T0's month
 
@@ -119,6 +119,19 @@ def test_offline_drafts_log_no_usage(
     assert store.model_usage(MONTH) == []
 
 
+def test_a_usage_record_redis_drops_leaves_the_draft_whole(
+    agent_runtime, fake_slack, proxy, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = agent_runtime(redis_url=proxy.url)
+    room = Room(rt, SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app), fake_slack)
+    proxy.drop_before("RPUSH", ":model-usage:", times=10)
+    ts = room.mention("draft update")
+    (draft,) = room.thread(ts)
+    assert buttons(draft) == ["draft_approve", "draft_edit", "draft_regenerate"]
+    assert "draft's token usage was not recorded" in caplog.text
+    assert store.model_usage(MONTH) == []
+
+
 @pytest.mark.usefixtures("env")
 def test_with_no_usage_logged_the_report_shows_nothing_spent(
     capsys: pytest.CaptureFixture,
@@ -174,6 +187,8 @@ def test_the_report_shows_this_month_and_last_only(
 
     markdown = _report(capsys)
     assert "(and 1 call of a model with no known price)" in markdown
+    assert "| `claude-unknown-9` | 1 | " in markdown
+    assert "| unknown (no known price) |" in markdown
 
 
 def test_a_months_usage_is_trimmed_to_its_latest_calls_and_expires(
