@@ -34,6 +34,7 @@ DECLARATION = f"/escalate {CUSTOMER}: EU checkout returns 502 for 40% of orders 
 ASSESSMENT_MINUTES = 15  # the shipped protocol's first deadline
 STEPS = 9
 DEFAULT_BEAT = 4.0  # seconds between two things the drill does, at speed 1
+READING_BEATS = 2  # a step's announcement stays this many beats before anything happens
 
 
 @dataclass
@@ -264,15 +265,15 @@ class Drill:
     def _step(
         self, number: int, text: str, *, look: str, channel: str | None, then_beat: bool = True
     ) -> None:
-        """Announce step ``number`` (0: the introduction), then give people a beat to read
-        it before anything happens; a Next step that asked for this step pauses here."""
+        """Announce step ``number`` (0: the introduction), then give people time to read it
+        before anything happens; a Next step that asked for this step pauses here."""
         self.pacing.check()
         log.info("drill %s", text)
         step = f"{number}/{STEPS}" if number else ""
         self.page.announce(text, channel=channel, step=step, look=look)
         self.pacing.entered_step(number)
         if then_beat:
-            self.pacing.beat()
+            self.pacing.beat(READING_BEATS)
 
     def _act(self, outcome: Any) -> None:
         if not outcome.ok:

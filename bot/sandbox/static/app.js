@@ -70,9 +70,10 @@
   }
 
   // Text as a person reads it, from the page's HTML for it (mrkdwn, mentions, dates).
-  function plainText(html) {
+  function plainText(html, { code = true } = {}) {
     const div = document.createElement("div");
     div.innerHTML = html.replace(/<br>/g, "\n");
+    if (!code) div.querySelectorAll("code").forEach((c) => c.remove());
     return div.textContent.replace(/[ \t]+/g, " ").trim();
   }
 
@@ -426,13 +427,13 @@
 
   // A text box shows the whole text it holds, up to a screenful (it scrolls beyond that).
   function textRows(text) {
-    const perLine = 64; // characters a line of the form's box holds, about
+    const perLine = 90; // characters a line of the form's box holds, about
     const lines = String(text).split("\n").reduce((n, l) => n + Math.max(1, Math.ceil(l.length / perLine)), 0);
     return Math.max(4, Math.min(30, lines + 1));
   }
 
   function fitTextBox(box) {
-    box.style.height = "auto";
+    box.style.height = "0"; // measured at no height, scrollHeight is the text's own
     box.style.height = `${box.scrollHeight + 2}px`;
   }
 
@@ -583,7 +584,8 @@
     const now = m ? JSON.stringify(m.blocks) : "";
     if (now === pendingClick.before) return;
     const block = m && (m.blocks || []).find((b, i) => blockId(b, i) === pendingClick.blockId);
-    const said = block && block.text ? plainText(textObject(block.text)).split("\n")[0] : "";
+    // The block's first line, without its ids in code (`assessment`).
+    const said = block && block.text ? plainText(textObject(block.text), { code: false }).split("\n")[0] : "";
     toast(said ? `${pendingClick.label}: ${said}` : `${pendingClick.label}: the message was updated.`, "ok");
     pendingClick = null;
   }
@@ -637,7 +639,7 @@
     $("drill-pause").disabled = finished;
     $("drill-step").disabled = finished;
     $("drill-speed").disabled = finished;
-    const options = d.speeds.map((x) => `<option value="${x}"${x === d.speed ? " selected" : ""}>${x}× (${(d.beat / x).toFixed(1).replace(/\.0$/, "")} s a beat)</option>`).join("");
+    const options = d.speeds.map((x) => `<option value="${x}"${x === d.speed ? " selected" : ""}>${x}× (${(d.beat / x).toFixed(1).replace(/\.0$/, "")} s apart)</option>`).join("");
     if ($("drill-speed").dataset.html !== options) { $("drill-speed").innerHTML = options; $("drill-speed").dataset.html = options; }
   }
 
@@ -736,7 +738,7 @@
     $("channel-topic").innerHTML = ch.topic ? mrkdwn(ch.topic) : `<span class="muted">No topic</span>`;
     $("channel-topic").title = ch.topic ? plainText(mrkdwn(ch.topic)) : "";
     const names = ch.members.filter((id) => data.users[id]).map((id) => userName(id)).join(", ");
-    $("channel-members").textContent = `👥 ${ch.members.length}`;
+    $("channel-members").textContent = `${ch.members.length} ${ch.members.length === 1 ? "member" : "members"}`;
     $("channel-members").title = names;
     $("pin-count").textContent = ch.pins.length;
     $("not-member").hidden = ch.is_member;
@@ -1142,12 +1144,14 @@
     document.body.classList.toggle("sidebar-open", open);
     $("sidebar-toggle").setAttribute("aria-expanded", String(open));
   });
-  $("sidebar").addEventListener("click", (ev) => {
-    if (ev.target.closest("a")) {
+  // Picking a channel, or pressing anywhere else, closes the drawer.
+  document.addEventListener("click", (ev) => {
+    if (!document.body.classList.contains("sidebar-open") || ev.target.closest("#sidebar-toggle")) return;
+    if (ev.target.closest("#sidebar a") || !ev.target.closest("#sidebar")) {
       document.body.classList.remove("sidebar-open");
       $("sidebar-toggle").setAttribute("aria-expanded", "false");
     }
-  });
+  }, true);
 
   $("banner-close").addEventListener("click", () => { bannerDismissed = true; $("banner").hidden = true; });
   $("notice-history-toggle").addEventListener("click", () => { $("notice-history").hidden = !$("notice-history").hidden; });
