@@ -551,6 +551,8 @@
   function apply(s) {
     data = s;
     version = s.version;
+    // A channel asked for by name (or none: the default) is known by its id from now on.
+    if (!appOpen && s.channel && (!channelId || channelId === s.channel.name)) channelId = s.channel.id;
     if (!me || !s.users[me]) me = s.people[0];
     renderUsers();
     renderBanner();
@@ -733,7 +735,8 @@
       messagesKey = "";
       return;
     }
-    channelId = ch.id;
+    // A state asked for before another channel was opened: the new one's is on its way.
+    if (ch.id !== channelId) return;
     $("channel-title").innerHTML = `${ch.is_private ? "🔒" : "#"}&nbsp;${esc(ch.name)}${ch.is_archived ? ` <span class="archived-tag">archived</span>` : ""}`;
     $("channel-topic").innerHTML = ch.topic ? mrkdwn(ch.topic) : `<span class="muted">No topic</span>`;
     $("channel-topic").title = ch.topic ? plainText(mrkdwn(ch.topic)) : "";
@@ -1129,6 +1132,7 @@
     homeKey = "";
     modalKey = "";
     channelItem.initial = true;
+    renderMessages.first = true;
     history.replaceState(null, "", `?as=${encodeURIComponent(me)}${channelId ? `&channel=${encodeURIComponent(channelId)}` : ""}`);
     if (appOpen && appTab === "home") post("/ui/home", {}).catch(() => {});
     restart();
