@@ -240,15 +240,21 @@ def approval_refusal(runtime: Runtime, action_id: str, value: str) -> str:
     draft no longer the one shown), in its own words; "" for any other button."""
     from datetime import UTC, datetime
 
+    import redis
+
     from bot.domain import drafts
-    from bot.domain.errors import InvalidInput
+    from bot.domain.errors import InvalidInput, WarroomError
     from bot.slack.draft_view import read_button_value
     from bot.slack.ids import ActionId
 
     if action_id != ActionId.DRAFT_APPROVE:
         return ""
     draft_id, seen = read_button_value(value)
-    draft = runtime.store.get_draft(draft_id)
+    try:
+        draft = runtime.store.get_draft(draft_id)
+    except (redis.RedisError, WarroomError):
+        # The button stays on: pressed, the bot itself says what is wrong.
+        return ""
     if draft is None:
         return ""
     try:

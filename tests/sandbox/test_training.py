@@ -4,6 +4,7 @@ the app's Messages tab read-only as in Slack."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from bot.sandbox import app, workspace
 from bot.sandbox.interactions import MESSAGES_OFF, Interactions
+from bot.sandbox.pacing import Pacing, Stopped
 from bot.sandbox.web import WorkspacePage
 from bot.slack.ids import ActionId
 from loopback.slack import SlackEmulator
@@ -163,3 +165,33 @@ def test_the_apps_messages_tab_is_read_only(
     answer = ui(emulator, "/ui/send", {"as": DANA, "channel": dm, "text": "hello?"})
     assert not answer["ok"] and answer["error"] == MESSAGES_OFF
     assert emulator.messages_in(dm) == [] and not acts.deliveries
+
+
+def test_pacing_holds_at_the_step_asked_for_and_ends_on_stop() -> None:
+    changes: list[int] = []
+    pacing = Pacing(3600, on_change=lambda: changes.append(1))
+    pacing.entered_step(3)
+    pacing.next_step()  # while playing: on to step 4, then hold
+    pacing.entered_step(4)
+    assert pacing.snapshot()["state"] == "paused" and pacing.snapshot()["step"] == 4
+    with pytest.raises(ValueError, match="speed"):
+        pacing.set_speed(3)
+
+    held: list[bool] = []
+
+    def drill() -> None:
+        try:
+            pacing.beat()  # an hour long, were it not paused and then stopped
+        except Stopped:
+            held.append(True)
+
+    thread = threading.Thread(target=drill)
+    thread.start()
+    assert pacing.wait_for(lambda s: s["holding"], 30)
+    pacing.stop()
+    thread.join(30)
+    assert held == [True] and changes  # the page was told of each change
+
+    pacing.finish()
+    pacing.resume()  # a finished drill stays finished
+    assert pacing.snapshot()["state"] == "finished"
