@@ -581,6 +581,8 @@
       pendingClick = null;
       return;
     }
+    // A press that opened a form is answered by the form; an old one by nothing.
+    if (pendingClick && (data.modal || Date.now() - pendingClick.at > 20000)) pendingClick = null;
     if (!pendingClick || pendingClick.channel !== ch.id) return;
     const m = findMessage(ch, pendingClick.ts);
     const now = m ? JSON.stringify(m.blocks) : "";
@@ -929,7 +931,7 @@
       const m = findMessage(data.channel, msg.dataset.msgTs);
       pressed = {
         channel: data.channel.id, ts: msg.dataset.msgTs, blockId: el.dataset.blockId,
-        label: plainText(esc(el.textContent)), before: m ? JSON.stringify(m.blocks) : "",
+        label: plainText(esc(el.textContent)), before: m ? JSON.stringify(m.blocks) : "", at: Date.now(),
       };
     }
     el.disabled = true;
