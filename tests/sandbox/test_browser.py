@@ -1,6 +1,6 @@
 """`warroom sandbox` in a real browser: Debian's Chromium driven by Playwright against the
 sandbox run as its own process, as a newcomer would use it. Screenshots of every step go to
-test-artifacts/sandbox/; with WARROOM_SANDBOX_DOCS_SHOT=<path> the README's screenshot is
+test-artifacts/sandbox/; with WARROOM_TEST_SANDBOX_DOCS_SHOT=<path> the README's screenshot is
 written there too."""
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def test_a_newcomer_declares_marks_a_step_done_and_asks_for_status(sandbox: str,
     assert brief.locator("time.date").count() >= 3 and " UTC" not in brief.inner_text()
     brief.locator(".b-header").scroll_into_view_if_needed()
     shot(page, "03-war-room")
-    docs_shot = os.environ.get("WARROOM_SANDBOX_DOCS_SHOT")
+    docs_shot = os.environ.get("WARROOM_TEST_SANDBOX_DOCS_SHOT")
     if docs_shot:
         page.screenshot(path=docs_shot)
 
