@@ -612,6 +612,18 @@ def compensation(g: Grounding) -> str:
     """A recommendation with its reasoning: the SLA term that applies and what its credit
     rule comes to (capped, month by month), or why a person must decide; then the duration,
     the account's value, whether it is at risk, and whether the customer asked."""
+    head, reasons, weighed = _compensation(g)
+    return " ".join([head, *(r.strip() for r in (*reasons, *weighed) if r.strip())])
+
+
+def compensation_advice(g: Grounding) -> str:
+    """The recommendation and what else it weighs, without the credit's own arithmetic (the
+    prompt gives that on its own line)."""
+    head, _, weighed = _compensation(g)
+    return " ".join([head, *(r.strip() for r in weighed if r.strip())])
+
+
+def _compensation(g: Grounding) -> tuple[str, list[str], list[str]]:
     found = impact(g)
     owed = sla_credit(g)
     reasons = list(owed.reasons)
@@ -646,13 +658,13 @@ def compensation(g: Grounding) -> str:
         account += " Consider a goodwill credit beyond the SLA, offered personally by the VP."
     else:
         head = "No compensation recommended by default."
-    reasons.append(account)
+    weighed = [account]
     money = [a for a in asks(g) if a.topic == "service credits or money"]
     if money:
-        reasons.append(
+        weighed.append(
             f"The customer asked about money ({_ref(money[0].ref)}): answer them once this is "
             "decided, in a letter the VP signs."
         )
     if g.clock_scale != 1:
         head += " (A drill: nothing is owed; the arithmetic shows how the terms would apply.)"
-    return " ".join([head, *(r.strip() for r in reasons if r.strip())])
+    return head, reasons, weighed
