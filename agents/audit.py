@@ -272,8 +272,10 @@ def _review_credit(g: Grounding, parsed: dict[str, Any]) -> list[Finding]:
     decide: a figure of the model's own is found out."""
     text = str(parsed.get("compensation") or "")
     terms = " ".join(str(g.customer_facts.get("credits") or "").split())
-    if terms:
-        text = " ".join(text.split()).replace(terms, "")  # the terms quoted are no figure
+    text = " ".join(text.split())
+    for quoted in sorted({terms, *re.split(r";|\.\s", terms)}, key=len, reverse=True):
+        if quoted.strip():
+            text = text.replace(quoted.strip(), "")  # the terms quoted are no figure
     figures = {float(m.group(1)) for m in _CREDIT_FIGURE.finditer(text)}
     owed = sla_credit(g)
     allowed = {p.percent for p in owed.periods if p.percent > 0}

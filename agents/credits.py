@@ -82,6 +82,7 @@ class Rule:
     per_points: float | None = None
     per_time: timedelta | None = None
     text: str = ""  # the clause as written
+    cap: float | None = None  # a cap its own clause sets ("..., up to 25%")
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Terms:
     period: str  # "month", "quarter" or "year"
     uptime_rule: Rule | None
     latency_rule: Rule | None
-    cap: float | None  # percent of the period's fee
+    cap: float | None  # percent of the period's fee, for every rule without its own
 
 
 def _clauses(text: str) -> list[str]:
@@ -123,23 +124,30 @@ def terms(g: Grounding) -> Terms | None:
     if re.search(r"annual|yearly|\byear\b", sla, re.IGNORECASE):
         period = "year"
     uptime_rule = latency_rule = None
+    cap: float | None = None
     for clause in _clauses(credits):
+        found_cap = _CAP.search(clause)
+        own_cap = float(found_cap.group(1)) if found_cap else None
         cap_free = _CAP.sub("", clause)
         step = _PER_STEP.search(cap_free)
         timed = _PER_TIME.search(cap_free)
         if step and uptime_rule is None and not _LATENCY.search(clause):
-            uptime_rule = Rule(float(step.group(1)), per_points=float(step.group(2)), text=clause)
+            uptime_rule = Rule(
+                float(step.group(1)), per_points=float(step.group(2)), text=clause, cap=own_cap
+            )
         elif timed:
             rule = Rule(
                 float(timed.group(1)),
                 per_time=int(timed.group(2) or 1) * _UNITS[timed.group(3).casefold()],
                 text=clause,
+                cap=own_cap,
             )
             if _LATENCY.search(clause):
                 latency_rule = latency_rule or rule
             else:
                 uptime_rule = uptime_rule or rule
-    cap = _CAP.search(credits)
+        elif own_cap is not None:
+            cap = cap if cap is not None else own_cap  # a cap of its own, for every rule
     return Terms(
         sla=sla,
         credits=credits,
@@ -148,7 +156,7 @@ def terms(g: Grounding) -> Terms | None:
         period=period,
         uptime_rule=uptime_rule,
         latency_rule=latency_rule,
-        cap=float(cap.group(1)) if cap else None,
+        cap=cap,
     )
 
 
@@ -403,7 +411,7 @@ def _uptime(t: Terms, shares: list[Share], lasted: str, zone: str) -> Credit:
                 f"{head}: {steps} full step(s) of {rule.per_points:g} points at {rule.rate:g}% "
                 "each (a part step is not counted: check how the contract rounds)"
             )
-            periods.append(_capped(t, share, steps * rule.rate, detail))
+            periods.append(_capped(_cap(t, rule), share, steps * rule.rate, detail))
         else:
             periods.append(_timed(t, rule, share, prefix=head))
     reasons = [
@@ -435,21 +443,26 @@ def _timed(t: Terms, rule: Rule, share: Share, prefix: str = "") -> PeriodCredit
     units = math.floor(share.impact / rule.per_time + 1e-9)
     unit = human_duration(rule.per_time)
     head = prefix or f"{share.label}: {human_duration(share.impact)} in breach"
-    return _capped(t, share, units * rule.rate,
+    return _capped(_cap(t, rule), share, units * rule.rate,
                    f"{head}: {units} full period(s) of {unit} at {rule.rate:g}% each")  # fmt: skip
 
 
-def _capped(t: Terms, share: Share, percent: float, detail: str) -> PeriodCredit:
+def _cap(t: Terms, rule: Rule) -> float | None:
+    """The cap on a rule: its own clause's, else one the terms set for all."""
+    return rule.cap if rule.cap is not None else t.cap
+
+
+def _capped(cap: float | None, share: Share, percent: float, detail: str) -> PeriodCredit:
     percent = round(percent, 4)
-    if t.cap is not None and percent > t.cap:
+    if cap is not None and percent > cap:
         return PeriodCredit(
             share,
-            f"{detail} would be {percent:g}%, above the terms' cap: {t.cap:g}% of the "
+            f"{detail} would be {percent:g}%, above the terms' cap: {cap:g}% of the "
             f"{share.label} fee.",
-            t.cap,
+            cap,
             percent,
         )
-    if t.cap is None and percent > 100:
+    if cap is None and percent > 100:
         # Without a cap in the terms, a credit still cannot exceed what the customer paid.
         return PeriodCredit(
             share,
@@ -458,7 +471,7 @@ def _capped(t: Terms, share: Share, percent: float, detail: str) -> PeriodCredit
             100,
             percent,
         )
-    tail = "" if t.cap is not None else " (the terms set no cap)"
+    tail = "" if cap is not None else " (the terms set no cap)"
     return PeriodCredit(
         share, f"{detail}: {percent:g}% of the {share.label} fee{tail}.", percent, percent
     )
