@@ -156,14 +156,13 @@ def helped(g: Grounding) -> list[str]:
     if cause is not None:
         out.append(
             f"The cause was confirmed {span(g, cause.at - g.declared_at)} after the "
-            f"declaration ({_ref(cause.id)}), so the letters could say it with confidence."
+            f"declaration ({_ref(cause.id)}), so letters from then on could state it."
         )
     first = first_letter(g)
     if first is not None and not g.first_contact_late():
         out.append(
             f"The first letter reached the customer {span(g, first.at - g.declared_at)} after "
-            "the declaration, inside the protocol's deadline: the customer heard from us "
-            "before they had to ask."
+            "the declaration, inside the protocol's deadline."
         )
     kept = [p for p in promises(g) if p.kept is True]
     if kept and not any(p.kept is False for p in promises(g)):
