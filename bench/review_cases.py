@@ -142,6 +142,9 @@ def base(**changes: object) -> Grounding:
     return replace(g, **changes)  # type: ignore[arg-type]
 
 
+LATENCY_SLA = "99.9% monthly uptime; p95 scan latency under 2 seconds"
+
+
 def cases() -> list[ReviewCase]:
     days = replace(FACTS, impact_began=at(-3 * 24 * 60))
     slow = fact("Parcel scans are slow, taking up to 40 seconds each", 20, "T2")
@@ -164,8 +167,7 @@ def cases() -> list[ReviewCase]:
             "latency SLA, no credit rule",
             base(
                 facts=replace(FACTS, impact=slow, impact_began=at(-12 * 60)),
-                customer_facts={**ACCOUNT, "sla": "99.9% monthly uptime; p95 scan latency "
-                                "under 2 seconds"},  # fmt: skip
+                customer_facts={**ACCOUNT, "sla": LATENCY_SLA},
             ),
             frozenset(),
             judgement=True,
@@ -230,18 +232,25 @@ def review_checks(case: ReviewCase) -> list[tuple[str, bool]]:
     letters = sum(e.kind == "customer_update" for e in g.timeline)
     communication = [str(x) for x in review.get("customer_communication") or ()]
     said = " ".join(communication)
+
+    def moments() -> bool:
+        quiet = not any(_REMINDER.search(x) for x in timeline)
+        return bool(timeline) and quiet and sum("Letter" in x for x in timeline) == letters
+
+    def conversation() -> bool:
+        asked = sum(x.startswith("The customer asked") for x in communication)
+        counted = f"Letters approved for the customer: {letters}" in said
+        return counted and "kept" in said and "missed" in said and asked == case.asks
+
     checks: list[tuple[str, Callable[[], bool]]] = [
         ("credit", lambda: credit_figures(g, compensation) == set(case.credit)),
         ("judgement", lambda: ("person's judgement" in compensation) is case.judgement),
-        ("key moments", lambda: bool(timeline) and not any(_REMINDER.search(x) for x in timeline)
-         and sum("Letter" in x for x in timeline) == letters),  # fmt: skip
+        ("key moments", moments),
         ("cause once", lambda: not doubted),
         ("lessons", lambda: not any(w in str(review.get("lessons")) for w in _GENERIC)),
-        ("communication", lambda: f"Letters approved for the customer: {letters}" in said
-         and "kept" in said and "missed" in said
-         and sum(x.startswith("The customer asked") for x in communication) == case.asks),
+        ("communication", conversation),
         ("own checks", lambda: not audit.review(g, markdown)),
-    ]  # fmt: skip
+    ]
     return [(name, _safe(check)) for name, check in checks]
 
 
