@@ -539,6 +539,14 @@ _CUSTOMER_SIDE = (
 )
 
 
+# What we asked of the customer ("we asked them to retry") is not their ask of us.
+_OUR_ASK = re.compile(
+    r"\b(?:we|I|our \w+)\s+(?:have\s+|had\s+|also\s+)?(?:asked|requested|want\w*|expect\w*)|"
+    r"\b(?:asked|requested)\s+(?:the\s+)?(?:customer|client|them)\s+to\b",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Ask:
     at: datetime
@@ -564,7 +572,7 @@ def asks(g: Grounding) -> list[Ask]:
     for at_, ref, text in sorted(sources, key=lambda s: s[0]):
         for clause in re.findall(r"[^.!?;\n]+", text):
             verb = _ASK.search(clause)
-            if verb is None or not side.search(clause):
+            if verb is None or not side.search(clause) or _OUR_ASK.search(clause):
                 continue
             key = " ".join(clause.casefold().split())
             if key in seen:

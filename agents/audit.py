@@ -241,8 +241,11 @@ def review(g: Grounding, text: str) -> list[Finding]:
 _NOT_CONFIRMED = re.compile(r"not (?:yet )?confirmed|unconfirmed|suspected", re.IGNORECASE)
 _REMINDER = re.compile(r"\b(?:overdue|nudge\w*|reminder\w*)\b", re.IGNORECASE)
 # A credit as a share of a fee: "50% of the May 2024 fee", "20% of their monthly fees".
-_CREDIT_FIGURE = re.compile(r"(\d+(?:\.\d+)?)\s*%\s+of\s+(?:[\w-]+\s+){0,4}?fees?\b",
-                            re.IGNORECASE)  # fmt: skip
+# A rate followed by "per ..." is the terms' rule in other words, not a credit.
+_CREDIT_FIGURE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*%\s+of\s+(?:[\w-]+\s+){0,4}?fees?\b(?!\s+(?:per|for each|every)\b)",
+    re.IGNORECASE,
+)
 
 
 def _review_cause(g: Grounding, parsed: dict[str, Any]) -> list[Finding]:

@@ -662,3 +662,23 @@ def test_a_review_that_lists_reminders_in_its_timeline_is_found_out() -> None:
     assert [str(f) for f in audit.review(grounding(), text)] == [
         "timeline: 1 reminder line(s) among the key moments"
     ]
+
+
+def test_what_we_asked_of_the_customer_is_not_their_ask() -> None:
+    said = (
+        RoomMessage(at(50), "@sam", "We asked the customer to retry the export tonight", "M1"),
+        RoomMessage(at(55), "@sam", "Support asked them to send a HAR file", "M2"),
+        RoomMessage(at(60), "@sam", "Their CFO wants a refund for March", "M3"),
+    )
+    found = assessment.asks(grounding(room_messages=said))
+    assert [(a.ref, a.topic) for a in found] == [("M3", "service credits or money")]
+
+
+def test_the_terms_rule_in_other_words_is_no_credit_figure() -> None:
+    """A review that restates the terms' rate is not offering that rate."""
+    secure = replace(terms(), criteria_ids=("security_incident",))
+    text = (
+        "## Compensation or service credits\nNeeds a person's judgement: the uptime terms "
+        "(10% of the fee per 0.1 points) do not price an exposure.\n"
+    )
+    assert audit.review(secure, text) == []
