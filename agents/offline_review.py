@@ -177,6 +177,9 @@ def _went_well(g: Grounding) -> list[str]:
         out.append(f"{len(g.approved_updates)} customer update(s) approved and recorded.")
     if g.facts.workaround is not None:
         out.append(f"A workaround was recorded for the customer {when(g, g.facts.workaround.at)}.")
+    made = assessment.promises(g)
+    if made and all(p.kept is not False for p in made) and any(p.kept for p in made):
+        out.append("Every update time promised to the customer was kept.")
     return out
 
 
@@ -194,6 +197,15 @@ def _went_badly(g: Grounding) -> list[str]:
     ]
     if assessment.nudges(g):
         out.append(f"Status updates ran late: {assessment.nudges(g)} update nudge(s) were needed.")
+    missed = [p for p in assessment.promises(g) if p.kept is False]
+    if missed:
+        out.append(
+            f"{len(missed)} update time(s) promised to the customer were missed (see Customer "
+            "communication)."
+        )
+    etas = assessment.eta_history(g)
+    if len(etas) > 1:
+        out.append(f"The ETA given to the customer moved {len(etas) - 1} time(s).")
     if g.facts.impact is None:
         out.append("The customer's impact was never recorded for them.")
     return out

@@ -20,6 +20,7 @@ from typing import Any
 
 from agents import assessment
 from agents.citations import CHECKIN, NEXT, NO_FACT
+from agents.credits import Basis
 from agents.facts import render_facts
 from agents.grounding import Grounding, one_line
 from agents.playbook import MISSING, SIGNER_TITLE, Frame, contact_placeholder, frame, subject
@@ -197,6 +198,12 @@ def review_messages(g: Grounding) -> list[dict[str, Any]]:
         money = (
             f"the terms come to {credit.amount} (the credit: line gives the basis, cap "
             "included): state exactly that figure with its basis, and no other figure."
+        )
+    elif credit.basis is Basis.UNKNOWN:
+        money = (
+            "the credit cannot be worked out from the record (the credit: line says what is "
+            "missing): say so, keep the placeholder it gives, and write no percentage or "
+            "amount of your own."
         )
     else:
         money = (

@@ -682,3 +682,18 @@ def test_the_terms_rule_in_other_words_is_no_credit_figure() -> None:
         "(10% of the fee per 0.1 points) do not price an exposure.\n"
     )
     assert audit.review(secure, text) == []
+
+
+def test_what_went_badly_names_missed_promises_and_a_moved_eta() -> None:
+    badly = offline_review.offline_review_data(conversation())["went_badly"]
+    assert (
+        "1 update time(s) promised to the customer were missed (see Customer communication)."
+        in badly
+    )
+    assert "The ETA given to the customer moved 1 time(s)." in badly
+
+
+def test_without_terms_the_request_asks_for_no_figure() -> None:
+    task = task_of(prompts.review_messages(resolved(customer_facts={"arr": 480000})))
+    assert "the credit cannot be worked out from the record" in task
+    assert "credit: cannot be worked out from the record. No SLA is on file" in task
