@@ -102,7 +102,8 @@ def measures(g: Grounding) -> list[str]:
     found: list[tuple[datetime, str]] = []
     seen: set[str] = set()
     sources = [(f.at, f.id, f.text) for f in g.facts.said()]
-    sources += [(e.at, e.id, e.text) for e in g.timeline if e.kind not in _BOT_KINDS]
+    # A fact's own entry says "Impact: ..." around the fact's text: the same line, once.
+    sources += [(e.at, e.id, fact_text(e)) for e in g.timeline if e.kind not in _BOT_KINDS]
     sources += [(m.at, m.id, m.text) for m in g.room_messages]
     for at, ident, text in sources:
         if not _MEASURE.search(text) or text in seen:
