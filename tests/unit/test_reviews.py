@@ -1,7 +1,11 @@
 """Post-incident reviews: their shape (reading and writing the Markdown), and the offline
 review, written from the record as a whole (agents.assessment): impact from the impact facts,
-action items as people took them on, prevention apart from the cause, compensation against the
-account's SLA, lessons beyond missed deadlines, a drill in drill time."""
+the key moments rather than every reminder, a confirmed cause never also "not confirmed",
+contributing factors and lessons from what happened, the customer conversation (letters,
+promises kept and missed, the customer's asks), action items as people took them on,
+prevention apart from the cause, credits from the contract's terms (agents.credits: the cap,
+the SLA term that applies, the impact split by calendar month, a person's judgement where the
+terms do not fit), the request to the model that carries them, and a drill in drill time."""
 
 from __future__ import annotations
 
