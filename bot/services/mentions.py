@@ -59,8 +59,7 @@ class Mentions:
                 esc = self.room.resolve(channel, user, argument)
                 return f"✅ Resolved. Follow-ups are scheduled; {mention(esc.ic)} owns them."
             case "ic":
-                wire = said.wire_argument
-                new_ic = parse_user_mention(wire.split()[0] if wire else "")
+                new_ic = parse_user_mention(said.head)
                 esc = self.room.reassign_ic(channel, user, new_ic)
                 return f"{mention(esc.ic)} is now the incident commander."
             case "draft":
@@ -114,8 +113,10 @@ class Mentions:
 
     def _action(self, channel: str, user: str, said: Mention) -> str:
         """`action @owner what is to be done [--due 3d]`."""
-        owner = parse_user_mention(said.wire_argument.strip().partition(" ")[0])
-        text, due = duration_option(said.argument.partition(" ")[2], "due")
+        # The owner is the first word as Slack sent it (a mention whole, however many words
+        # its name has); the text is what follows it, never a split of the name as read.
+        owner = parse_user_mention(said.head)
+        text, due = duration_option(said.tail, "due")
         esc = self.room.add_action(channel, user, owner, text, due)
         item = esc.actions[-1]
         when = f", due {slack_time(item.due_at)}" if item.due_at else ""

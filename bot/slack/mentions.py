@@ -39,6 +39,14 @@ class Mention:
     argument: str  # the rest, as the person read it (mentions by name, Slack's escaping undone)
     text: str  # everything after the bot's mention, as read
     wire_argument: str  # the rest as Slack sent it: `ic <@U123>` needs the mention itself
+    # The argument's first word as Slack sent it, a Slack entity whole (`<@U1|Dana Smith>`),
+    # and what follows it as read: `action <@U1|Dana Smith> fix it` is `fix it` for Dana.
+    head: str = ""
+    tail: str = ""
+
+
+# A first word: a Slack entity whole (its label may hold spaces), or up to the next space.
+_HEAD = re.compile(r"\s*(<[^<>]*>|\S+)[\s,:]*(.*)", re.DOTALL)
 
 
 def parse_mention(wire: str, names: Names = lambda _user: None) -> Mention:
@@ -47,7 +55,12 @@ def parse_mention(wire: str, names: Names = lambda _user: None) -> Mention:
     command = word.lower().rstrip(":,.!?")
     said = readable(rest, names)
     if command in COMMANDS:
-        return Mention(command, readable(argument.strip(), names), said, argument.strip())
+        argument = argument.strip()
+        parts = _HEAD.fullmatch(argument)
+        head, tail = (parts.group(1), parts.group(2).strip()) if parts else ("", "")
+        return Mention(
+            command, readable(argument, names), said, argument, head, readable(tail, names)
+        )
     return Mention("", said, said, rest)
 
 

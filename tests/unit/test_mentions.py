@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack.mentions import UNKNOWN_CALLER, Caller, caller_of
+from bot.slack.mentions import UNKNOWN_CALLER, Caller, caller_of, parse_mention
 
 
 @pytest.mark.parametrize(
@@ -21,3 +21,31 @@ from bot.slack.mentions import UNKNOWN_CALLER, Caller, caller_of
 )
 def test_every_caller_counts(event: dict, caller: Caller) -> None:
     assert caller_of(event) == caller
+
+
+NAMES = {"U0DANASMI": "Dana Smith"}.get
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        "<@U0BOT> action <@U0DANASMI> fix the retry storm",
+        "<@U0BOT> action <@U0DANASMI|Dana Smith> fix the retry storm",
+        "<@U0BOT> action <@U0DANASMI|Dana Smith>, fix the retry storm",
+        "<@U0BOT> action  <@U0DANASMI|Dana Smith>: fix the retry storm",
+    ],
+)
+def test_a_mention_is_one_word_however_many_its_name_has(wire: str) -> None:
+    said = parse_mention(wire, NAMES)
+    assert said.command == "action"
+    assert said.head.startswith("<@U0DANASMI") and said.head.endswith(">")
+    assert said.tail == "fix the retry storm"
+    assert said.argument.startswith("@Dana Smith")
+
+
+def test_the_words_after_the_first_are_read_as_people_read_them() -> None:
+    said = parse_mention("<@U0BOT> action <@U0DANASMI> tell <@U0DANASMI> &amp; co", NAMES)
+    assert said.tail == "tell @Dana Smith & co"
+    assert parse_mention("<@U0BOT> action", NAMES).head == ""
+    typed = parse_mention("<@U0BOT> action @Dana Smith fix it", NAMES)
+    assert (typed.head, typed.tail) == ("@Dana", "Smith fix it")
