@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -71,23 +72,33 @@ def door(runtime: Runtime) -> FrontDoor:
     return FrontDoor(WarroomWSGI(runtime), threads=2)
 
 
-SIGNED = signed_headers(SIGNING_SECRET, BODY, content_type=FORM)
 FORGED = "v0=" + "0" * 64
-AHEAD = str(int(time.time()) + 400)
+
+
+def signed() -> dict[str, str]:
+    """Headers signed now (a module-level constant would go stale in a long run)."""
+    return signed_headers(SIGNING_SECRET, BODY, content_type=FORM)
+
+
+def stamped(offset: int, signature: str = FORGED) -> dict[str, str]:
+    return {
+        "x-slack-request-timestamp": str(int(time.time()) + offset),
+        "x-slack-signature": signature,
+    }
 
 
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
-        ({"content-type": FORM}, 401),
-        ({"x-slack-signature": FORGED}, 401),
-        ({"x-slack-request-timestamp": str(int(time.time()))}, 401),
-        ({"x-slack-request-timestamp": "1700000000", "x-slack-signature": FORGED}, 401),
-        ({"x-slack-request-timestamp": AHEAD, "x-slack-signature": FORGED}, 401),
-        ({"x-slack-request-timestamp": "-5", "x-slack-signature": FORGED}, 401),
-        ({"x-slack-request-timestamp": str(int(time.time())), "x-slack-signature": "sha1"}, 401),
-        ({**SIGNED, "content-length": "1000000"}, 413),
-        ({**SIGNED, "content-length": "1e3"}, 400),
+        (lambda: {"content-type": FORM}, 401),
+        (lambda: {"x-slack-signature": FORGED}, 401),
+        (lambda: {"x-slack-request-timestamp": str(int(time.time()))}, 401),
+        (lambda: stamped(-400), 401),
+        (lambda: stamped(+400), 401),
+        (lambda: {"x-slack-request-timestamp": "-5", "x-slack-signature": FORGED}, 401),
+        (lambda: stamped(0, signature="sha1"), 401),
+        (lambda: {**signed(), "content-length": "1000000"}, 413),
+        (lambda: {**signed(), "content-length": "1e3"}, 400),
     ],
     ids=[
         "nothing",
@@ -102,14 +113,14 @@ AHEAD = str(int(time.time()) + 400)
     ],
 )
 def test_refused_on_the_headers_without_reading_the_body(
-    door: FrontDoor, headers: dict[str, str], status: int
+    door: FrontDoor, headers: Callable[[], dict[str, str]], status: int
 ) -> None:
-    assert call(door, headers, never_read)[0] == status
+    assert call(door, headers(), never_read)[0] == status
 
 
 def test_a_body_larger_than_the_cap_without_a_length_is_refused(runtime: Runtime) -> None:
     door = FrontDoor(WarroomWSGI(runtime), threads=2, max_body=1000)
-    status, _ = call(door, SIGNED, body_of(b"x" * 4000, chunks=8))
+    status, _ = call(door, signed(), body_of(b"x" * 4000, chunks=8))
     assert status == 413
 
 
@@ -120,16 +131,16 @@ def test_a_body_that_does_not_come_is_dropped(runtime: Runtime) -> None:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    assert call(door, SIGNED, hang)[0] == 408
+    assert call(door, signed(), hang)[0] == 408
     text = runtime.metrics.render().decode()
     assert 'warroom_http_requests_total{path="/slack/events",status="408"} 1.0' in text
 
 
 def test_a_signed_request_in_pieces_reaches_bolt(door: FrontDoor) -> None:
-    status, body = call(door, SIGNED, body_of(BODY.encode(), chunks=5))
+    status, body = call(door, signed(), body_of(BODY.encode(), chunks=5))
     assert status == 200 and b"escalate" in body
 
 
 def test_a_forged_signature_with_good_headers_is_refused_by_bolt(door: FrontDoor) -> None:
-    headers = {**SIGNED, "x-slack-signature": FORGED}
+    headers = {**signed(), "x-slack-signature": FORGED}
     assert call(door, headers, body_of(BODY.encode()))[0] == 401
