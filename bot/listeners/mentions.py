@@ -43,9 +43,10 @@ def register(app: App, mentions: Mentions, gateway: SlackGateway) -> None:
 
         def refuse(text: str) -> None:
             # Refusals and mistakes: only the person sees them. A bot sees no ephemeral
-            # message, so it is answered in its thread.
+            # message, so it is answered in its thread (now and then).
             if caller.is_bot:
-                gateway.post_text(channel, text, thread_ts=thread)
+                if mentions.may_tell_bot(caller.id):
+                    gateway.post_text(channel, text, thread_ts=thread)
             else:
                 gateway.tell(channel, caller.id, text, thread_ts=thread)
 

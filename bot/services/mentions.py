@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.domain.errors import InvalidInput
+from bot.domain.errors import InvalidInput, Unavailable
 from bot.domain.facts import FactKind
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
@@ -31,6 +31,15 @@ class Mentions:
     def first_delivery(self, event_id: str) -> bool:
         """False for an event Slack already delivered (it retries what it thinks we missed)."""
         return not event_id or self.store.first_delivery(event_id)
+
+    def may_tell_bot(self, bot: str) -> bool:
+        """Whether a refusal may be posted for `bot` now. A bot sees no ephemeral message, so
+        its refusals go in its thread, but one a minute at most: a bot caught in a loop must
+        not fill the room with them, nor use up Slack's posting rate for the channel."""
+        try:
+            return self.store.take_turn(f"told:{bot}", 1, 60)
+        except Unavailable:
+            return False
 
     def answer(self, channel: str, user: str, thread: str, said: Mention) -> str | None:
         """The reply to post in the thread, or None when the work posted its own."""

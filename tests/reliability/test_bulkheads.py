@@ -227,3 +227,20 @@ def test_the_bot_ignores_its_own_messages(pooled, fake_slack, fake_anthropic) ->
     wait_until(lambda: any(r.finished for r in fake_anthropic.requests), 10, "the person's answer")
     assert len(fake_anthropic.requests) == 1
     assert all(not posted_in_thread(fake_slack, room.id, ts) for ts in own)
+
+
+def test_a_bot_in_a_loop_is_refused_in_its_thread_once_a_minute(room, fake_anthropic) -> None:
+    """A bot sees no ephemeral message, so its refusals are posted; a bot caught in a loop
+    must not fill the room with them."""
+    room.rt.desk.lane.per_person = 2
+    asked = [
+        ask_as_bot(room.slack, room.channel.id, f"question {i}?", "B0LOOPING") for i in range(10)
+    ]
+    assert len(fake_anthropic.requests) == 2
+    refusals = [
+        t
+        for ts in asked
+        for t in posted_in_thread(room.fake, room.channel.id, ts)
+        if "2 times" in t
+    ]
+    assert len(refusals) == 1
