@@ -112,6 +112,7 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.server._held.is_set():
+            self.server._holding.set()
             await asyncio.get_running_loop().run_in_executor(None, self.server._released.wait, 30)
         answer = self._fault("DATA")
         if answer:
@@ -138,6 +139,16 @@ class _Handler:
 
 class _Controller(Controller):
     """aiosmtpd's controller on a port the system picks (its own needs one given)."""
+
+    login_without_starttls = False
+
+    def factory(self) -> SMTP:
+        smtp = super().factory()
+        if self.login_without_starttls:
+            # Set after construction: asking the constructor for it warns (an error in tests),
+            # and the warning is about plain connections, which only a local server has.
+            smtp._auth_require_tls = False
+        return smtp
 
     async def _serve(self) -> asyncio.AbstractServer:
         server = await self.loop.create_server(
@@ -170,6 +181,7 @@ class MailServer:
         self._state = _State()
         self._held = threading.Event()
         self._released = threading.Event()
+        self._holding = threading.Event()
         kwargs: dict[str, Any] = {"hostname": host, "server_hostname": "mail.loopback.test"}
         if self.implicit_tls:
             kwargs["ssl_context"] = tls
@@ -179,10 +191,12 @@ class MailServer:
             kwargs.update(
                 authenticator=self._authenticate,
                 auth_required=True,
-                # A plain local server may take a login without TLS; with TLS, only under it.
-                auth_require_tls=tls is not None,
             )
         self._controller = _Controller(_Handler(self), **kwargs)
+        # With STARTTLS, a login only after it. A plain local server takes one without; under
+        # implicit TLS everything is encrypted already (aiosmtpd, which only knows of STARTTLS,
+        # would never offer AUTH there).
+        self._controller.login_without_starttls = tls is None or self.implicit_tls
 
     def start(self) -> MailServer:
         self._controller.start()
@@ -267,8 +281,9 @@ class MailServer:
         with self._lock:
             self._state.refused[address.lower()] = (code, text)
 
-    def fail(self, command: str, code: int = 451, text: str = "4.3.0 Try again later", *,
-             times: int = 1) -> None:
+    def fail(
+        self, command: str, code: int = 451, text: str = "4.3.0 Try again later", *, times: int = 1
+    ) -> None:
         command = command.upper()
         if command not in ("MAIL", "RCPT", "DATA"):
             raise ValueError("fail() takes MAIL, RCPT or DATA")
@@ -281,7 +296,13 @@ class MailServer:
 
     def hold(self) -> None:
         self._released.clear()
+        self._holding.clear()
         self._held.set()
+
+    def wait_holding(self, timeout: float = 10.0) -> None:
+        """Until a DATA is being held (TimeoutError if none comes)."""
+        if not self._holding.wait(timeout):
+            raise TimeoutError("no message reached DATA")
 
     def release(self) -> None:
         self._held.clear()
@@ -297,4 +318,4 @@ class MailServer:
         ok = user in self.users and self.users[user] == password
         with self._lock:
             self._state.logins.append((user, ok))
-        return AuthResult(success=ok, auth_data=data)
+        return AuthResult(success=ok, handled=False, auth_data=data)

@@ -124,9 +124,7 @@ class OutboxRecord:
     @property
     def maybe_delivered(self) -> bool:
         """Some attempt may have reached the customer: it goes out again only as it was."""
-        return self.status is Status.SENT or self.outcome is Outcome.UNKNOWN or (
-            self.status is Status.SENDING
-        )
+        return self.status in (Status.SENT, Status.SENDING) or self.outcome is Outcome.UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -172,8 +172,20 @@ class SmtpSender:
                 code, answer = conn.rcpt(rcpt)
                 if code not in (250, 251):
                     refused.append((rcpt, self._answer(code, answer)))
+            later = [(rcpt, answer) for rcpt, answer in refused if not answer.startswith("5")]
+            if later:
+                # A recipient the server will take later: nobody gets it now, so the next try
+                # sends it to everyone once (rather than the others twice).
+                conn.rset()
+                names = "; ".join(f"{rcpt}: {answer}" for rcpt, answer in later)
+                return SendResult(
+                    Outcome.TEMPORARY, f"recipients not taken now: {names}", tuple(refused)
+                )
             if len(refused) == len(recipients):
-                return self._all_refused(refused)
+                names = "; ".join(f"{rcpt}: {answer}" for rcpt, answer in refused)
+                return SendResult(
+                    Outcome.REFUSED, f"every recipient refused: {names}", tuple(refused)
+                )
             stage = "data"
             code, answer = conn.data(message)
             stage = "done"
@@ -243,14 +255,6 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError):
             # The message's fate was decided before QUIT: a connection lost now changes nothing.
             conn.close()
-
-    def _all_refused(self, refused: list[tuple[str, str]]) -> SendResult:
-        names = "; ".join(f"{rcpt}: {answer}" for rcpt, answer in refused)
-        if all(answer.startswith("5") for _, answer in refused):
-            return SendResult(Outcome.REFUSED, f"every recipient refused: {names}", tuple(refused))
-        return SendResult(
-            Outcome.TEMPORARY, f"recipients not taken now: {names}", tuple(refused)
-        )
 
     def _refusal(self, code: int, answer: bytes | str, what: str) -> SendResult:
         text = self._answer(code, answer)
