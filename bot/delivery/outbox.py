@@ -150,6 +150,10 @@ class OutboxKeys:
         """Who is sending the letter right now (a token), with a lease."""
         return f"{self.prefix}:outbox-claim:{self._letter(key)}"
 
+    def message_id(self, message_id: str) -> str:
+        """The letter (its record's key) a Message-ID belongs to."""
+        return f"{self.prefix}:outbox-id:{message_id}"
+
     def escalation(self, escalation: str) -> str:
         """A sorted set: the record keys of an escalation's letters, by first attempt."""
         return f"{self.prefix}:outbox-of:{escalation}"
@@ -227,6 +231,8 @@ class Outbox:
                 f"letter {key} went out as {record.message_id} before: it cannot become "
                 f"{given.message_id}"
             )
+        if record is None:
+            self._reserve(key, given.message_id)
         previous = record
         if record is None or not record.maybe_delivered:
             record = given
@@ -278,6 +284,28 @@ class Outbox:
             result.reason,
         )
         return Delivery(Step.SENT if delivered else Step.FAILED, final)
+
+    def _reserve(self, key: LetterKey, message_id: str) -> None:
+        """Bind `message_id` to this letter for good: a mail client shows one message per id,
+        so two letters with one id (two drafts given the same number at once) would lose one."""
+        name = self.keys.record(key)
+        binding = self.keys.message_id(message_id)
+        if self.redis.set(binding, name, nx=True):
+            return
+        # Set before, never deleted: reading it now is reading who has it.
+        owner = self.redis.get(binding)
+        if owner is not None and owner.decode() != name:
+            raise OutboxError(
+                f"{message_id} belongs to another letter already: give letter {key} the next "
+                "number (Outbox.next_letter)"
+            )
+
+    def next_letter(self, escalation: str) -> tuple[int, str | None]:
+        """(number, first subject) for a new letter of `escalation`: after every letter the
+        outbox has a record of (sent or not: a number is never used twice), and the subject
+        the first one went out with."""
+        letters = self.letters(escalation)
+        return len(letters) + 1, (letters[0].subject if letters else None)
 
     def _new_record(self, key: LetterKey, message: EmailMessage) -> OutboxRecord:
         message_id = str(message.get("Message-ID", "")).strip()

@@ -27,6 +27,14 @@ DEFAULT_TIMEOUT = 30.0
 FORM = "smtp://USER:PASSWORD@HOST:587 (STARTTLS) or smtps://USER:PASSWORD@HOST:465"
 _OPTIONS = {"ca_file", "timeout", "tls"}
 _LOOPBACK_NAMES = {"localhost"}
+# Where in the transaction something went wrong, in a reason's words.
+_STAGES = {
+    "connect": "the connection",
+    "hello": "the greeting, TLS or login",
+    "envelope": "the envelope (sender and recipients)",
+    "data": "the message",
+    "done": "the message",
+}
 
 
 class SmtpURLError(ValueError):
@@ -204,7 +212,7 @@ class SmtpSender:
         except smtplib.SMTPNotSupportedError as e:
             return SendResult(Outcome.FAILED, f"the server cannot do this: {self._text(str(e))}")
         except smtplib.SMTPResponseException as e:
-            return self._refusal(e.smtp_code, e.smtp_error, f"the {stage} step")
+            return self._refusal(e.smtp_code, e.smtp_error, _STAGES[stage])
         except (smtplib.SMTPException, OSError) as e:
             what = type(e).__name__
             if stage in ("data", "done"):
@@ -215,7 +223,7 @@ class SmtpSender:
                 )
             where = f"{self.url.host}:{self.url.port}"
             return SendResult(
-                Outcome.TEMPORARY, f"could not reach {where} ({what} at {stage}): nothing sent"
+                Outcome.TEMPORARY, f"{where} failed at {_STAGES[stage]} ({what}): nothing sent"
             )
         finally:
             if conn is not None:

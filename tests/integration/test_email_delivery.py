@@ -299,6 +299,7 @@ def test_a_server_that_cannot_be_reached_is_temporary(outbox: Outbox) -> None:
     done = outbox.deliver(KEY, _message(), _sender(f"smtp://127.0.0.1:{port}?tls=off"))
     assert done.step is Step.FAILED
     assert done.record.outcome is Outcome.TEMPORARY and done.record.retry
+    assert "failed at the connection" in done.record.reason
     assert "nothing sent" in done.record.reason
 
 
@@ -486,3 +487,26 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_when_its_lease_lapses(
         time.sleep(0.05)
     assert outbox.deliver(KEY, _message(), sender).step is Step.SENT
     assert len(mail.received) == 1
+
+
+def test_one_message_id_never_goes_to_two_letters(
+    mail: MailServer, certs: Path, outbox: Outbox
+) -> None:
+    sender = _sender(_url(mail, certs))
+    assert outbox.next_letter(KEY.escalation) == (1, None)
+    assert outbox.deliver(KEY, _message(1), sender).step is Step.SENT
+    number, first_subject = outbox.next_letter(KEY.escalation)
+    assert (number, first_subject) == (2, "Update on the service issue affecting Initech")
+    # Two drafts given the same number at once: the second cannot take the first's id.
+    second, third = (LetterKey(KEY.escalation, d, 1) for d in ("draft-2", "draft-3"))
+    assert outbox.deliver(second, _message(number, first_subject=first_subject), sender).step is (
+        Step.SENT
+    )
+    with pytest.raises(OutboxError, match="belongs to another letter"):
+        outbox.deliver(third, _message(number, first_subject=first_subject), sender)
+    assert outbox.next_letter(KEY.escalation)[0] == 3
+    assert outbox.deliver(third, _message(3, first_subject=first_subject), sender).step is (
+        Step.SENT
+    )
+    assert len(mail.received) == 3
+    assert len({r.message_id for r in mail.received}) == 3
