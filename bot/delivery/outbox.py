@@ -250,6 +250,10 @@ class Outbox:
                 attempts=attempts,
                 first_attempt_at=first_attempt.isoformat(),
                 last_attempt_at=now.isoformat(),
+                # The last attempt's result, gone: this one has none yet.
+                outcome="",
+                reason="",
+                refused="[]",
             ),
         )
         self.redis.zadd(

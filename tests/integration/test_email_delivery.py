@@ -353,17 +353,20 @@ def test_a_crash_between_sending_and_sent_resends_with_the_same_message_id(
     mail: MailServer, certs: Path, redis_client: redis.Redis, redis_url: str, prefix: str
 ) -> None:
     sender = _sender(_url(mail, certs))
+    mail.fail("MAIL", 421, "4.7.0 Try again later")
+    assert Outbox(redis_client, prefix).deliver(KEY, _message(), sender).step is Step.FAILED
     with pytest.raises(_Died):
         Outbox(redis_client, prefix).deliver(KEY, _message(), _DiesAfterSending(sender))
     left = Outbox(redis_client, prefix).get(KEY)
     assert left is not None and left.status is Status.SENDING and left.retry
+    assert left.outcome is None and left.reason == ""
     # Another process, later, with the letter built again (another Date, same id).
     other = redis.Redis.from_url(redis_url)
     try:
         later = Outbox(other, prefix)
         done = later.deliver(KEY, _message(at=T0 + timedelta(minutes=3)), sender)
         assert done.step is Step.SENT
-        assert done.record.attempts == 2
+        assert done.record.attempts == 3
         assert later.deliver(KEY, _message(), sender).step is Step.ALREADY_SENT
     finally:
         other.close()
