@@ -55,6 +55,23 @@ class Received:
     def message_id(self) -> str:
         return str(self.message.get("Message-ID", ""))
 
+    def shown(self) -> dict[str, str]:
+        """What the recipient's mail client shows of it: the headers a person reads, and the
+        plain text (the HTML alternative as it came, for a client that renders it)."""
+        msg = self.message
+        plain, html = msg.get_body(("plain",)), msg.get_body(("html",))
+        return {
+            "from": str(msg.get("From", "")),
+            "reply_to": str(msg.get("Reply-To", "")),
+            "to": str(msg.get("To", "")),
+            "cc": str(msg.get("Cc", "")),
+            "subject": str(msg.get("Subject", "")),
+            "date": str(msg.get("Date", "")),
+            "message_id": self.message_id,
+            "text": plain.get_content().replace("\r\n", "\n") if plain else "",
+            "html": html.get_content().replace("\r\n", "\n") if html else "",
+        }
+
 
 @dataclass
 class _Fault:

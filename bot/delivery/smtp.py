@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -165,42 +165,27 @@ class SmtpSender:
         with `sender` as the envelope's return address."""
         if not recipients:
             return SendResult(Outcome.FAILED, "the letter has no recipient")
-        stage = "connect"
+        return self._session(
+            lambda conn, stage: self._transaction(conn, stage, message, sender, recipients)
+        )
+
+    def check(self) -> str | None:
+        """Connect, secure the connection and log in, then leave without sending anything:
+        None when all of it worked, else what went wrong (the same words as a send's)."""
+        result = self._session(lambda conn, stage: SendResult(Outcome.DELIVERED))
+        return None if result.outcome is Outcome.DELIVERED else result.reason
+
+    def _session(self, work: Callable[[smtplib.SMTP, list[str]], SendResult]) -> SendResult:
+        """`work` on a connection that is secured and logged in, its failures told as outcomes.
+        `work` keeps `stage[0]` saying where in the transaction it is."""
+        stage = ["connect"]
         conn: smtplib.SMTP | None = None
         try:
             conn = self._connect()
-            stage = "hello"
+            stage[0] = "hello"
             self._secure_and_log_in(conn)
-            stage = "envelope"
-            code, answer = conn.mail(sender)
-            if code != 250:
-                return self._refusal(code, answer, f"the sending address {sender}")
-            refused = []
-            for rcpt in recipients:
-                code, answer = conn.rcpt(rcpt)
-                if code not in (250, 251):
-                    refused.append((rcpt, self._answer(code, answer)))
-            later = [(rcpt, answer) for rcpt, answer in refused if not answer.startswith("5")]
-            if later:
-                # A recipient the server will take later: nobody gets it now, so the next try
-                # sends it to everyone once (rather than the others twice).
-                conn.rset()
-                names = "; ".join(f"{rcpt}: {answer}" for rcpt, answer in later)
-                return SendResult(
-                    Outcome.TEMPORARY, f"recipients not taken now: {names}", tuple(refused)
-                )
-            if len(refused) == len(recipients):
-                names = "; ".join(f"{rcpt}: {answer}" for rcpt, answer in refused)
-                return SendResult(
-                    Outcome.REFUSED, f"every recipient refused: {names}", tuple(refused)
-                )
-            stage = "data"
-            code, answer = conn.data(message)
-            stage = "done"
-            if code != 250:
-                return self._refusal(code, answer, "the message")
-            reason = f"{code} {self._text(answer)}".strip()
-            return SendResult(Outcome.DELIVERED, reason, tuple(refused))
+            stage[0] = "envelope"
+            return work(conn, stage)
         except ssl.SSLCertVerificationError as e:
             return SendResult(
                 Outcome.FAILED,
@@ -212,10 +197,10 @@ class SmtpSender:
         except smtplib.SMTPNotSupportedError as e:
             return SendResult(Outcome.FAILED, f"the server cannot do this: {self._text(str(e))}")
         except smtplib.SMTPResponseException as e:
-            return self._refusal(e.smtp_code, e.smtp_error, _STAGES[stage])
+            return self._refusal(e.smtp_code, e.smtp_error, _STAGES[stage[0]])
         except (smtplib.SMTPException, OSError) as e:
             what = type(e).__name__
-            if stage in ("data", "done"):
+            if stage[0] in ("data", "done"):
                 return SendResult(
                     Outcome.UNKNOWN,
                     f"the connection ended after the message was handed over ({what}): "
@@ -223,11 +208,46 @@ class SmtpSender:
                 )
             where = f"{self.url.host}:{self.url.port}"
             return SendResult(
-                Outcome.TEMPORARY, f"{where} failed at {_STAGES[stage]} ({what}): nothing sent"
+                Outcome.TEMPORARY, f"{where} failed at {_STAGES[stage[0]]} ({what}): nothing sent"
             )
         finally:
             if conn is not None:
                 self._close(conn)
+
+    def _transaction(
+        self,
+        conn: smtplib.SMTP,
+        stage: list[str],
+        message: bytes,
+        sender: str,
+        recipients: Sequence[str],
+    ) -> SendResult:
+        code, answer = conn.mail(sender)
+        if code != 250:
+            return self._refusal(code, answer, f"the sending address {sender}")
+        refused = []
+        for rcpt in recipients:
+            code, answer = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                refused.append((rcpt, self._answer(code, answer)))
+        later = [(rcpt, answer) for rcpt, answer in refused if not answer.startswith("5")]
+        if later:
+            # A recipient the server will take later: nobody gets it now, so the next try
+            # sends it to everyone once (rather than the others twice).
+            conn.rset()
+            names = "; ".join(f"{rcpt}: {answer}" for rcpt, answer in later)
+            return SendResult(
+                Outcome.TEMPORARY, f"recipients not taken now: {names}", tuple(refused)
+            )
+        if len(refused) == len(recipients):
+            names = "; ".join(f"{rcpt}: {answer}" for rcpt, answer in refused)
+            return SendResult(Outcome.REFUSED, f"every recipient refused: {names}", tuple(refused))
+        stage[0] = "data"
+        code, answer = conn.data(message)
+        stage[0] = "done"
+        if code != 250:
+            return self._refusal(code, answer, "the message")
+        return SendResult(Outcome.DELIVERED, self._answer(code, answer), tuple(refused))
 
     def _connect(self) -> smtplib.SMTP:
         url = self.url

@@ -474,6 +474,12 @@ def test_three_letters_are_one_thread_in_the_customers_inbox(
         ids[:2],
     ]
     assert mail.threads(CC) == [thread]
+    shown = thread[2].shown()
+    assert shown["from"] == "Victoria Vance <support@vendor.example>"
+    assert shown["reply_to"] == "escalations@vendor.example"
+    assert (shown["to"], shown["cc"]) == (TO, CC)
+    assert shown["text"] == "Dear Ms Whitfield,\n\nExports work again.\n"
+    assert "<p>Exports work again.</p>" in shown["html"]
     assert [r.message_id for r in outbox.letters(KEY.escalation)] == ids
 
 
@@ -513,3 +519,13 @@ def test_one_message_id_never_goes_to_two_letters(
     )
     assert len(mail.received) == 3
     assert len({r.message_id for r in mail.received}) == 3
+
+
+def test_a_check_logs_in_and_sends_nothing(mail: MailServer, certs: Path) -> None:
+    assert _sender(_url(mail, certs)).check() is None
+    assert mail.logins == [(USER, True)] and mail.received == []
+    wrong = _sender(_url(mail, certs, password="not-it")).check()
+    assert wrong is not None and "login" in wrong and "not-it" not in wrong
+    untrusted = _sender(mail.url(quote(USER, safe=""), quote(PASSWORD, safe=""))).check()
+    assert untrusted is not None and "certificate" in untrusted
+    assert mail.received == []
