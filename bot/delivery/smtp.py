@@ -103,6 +103,11 @@ def parse_smtp_url(url: str) -> SmtpURL:
     tls = option("tls")
     if tls not in (None, "off"):
         raise SmtpURLError("tls takes only 'off' (TLS is on otherwise)")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    if not (username or "").isascii() or not (password or "").isascii():
+        # smtplib sends the login as ASCII: another character would fail at every send.
+        raise SmtpURLError("the user and password must be ASCII characters (percent-encoded)")
     host = parts.hostname
     if tls == "off" and (scheme == "smtps" or not _is_loopback(host)):
         raise SmtpURLError("tls=off is only for an smtp:// server on this machine (127.0.0.1)")
@@ -110,8 +115,8 @@ def parse_smtp_url(url: str) -> SmtpURL:
         host=host,
         port=port or DEFAULT_PORTS[scheme],
         implicit_tls=scheme == "smtps",
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
+        username=username,
+        password=password,
         ca_file=option("ca_file"),
         timeout=timeout,
         plaintext=tls == "off",

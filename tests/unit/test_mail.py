@@ -270,6 +270,7 @@ def test_an_smtp_url_never_shows_its_password() -> None:
         ("smtp://u:s3cret@mail.vendor.example?tls=off", "this machine"),
         ("smtps://u:s3cret@127.0.0.1?tls=off", "this machine"),
         ("smtp://u:s3cret@host?tls=maybe", "only 'off'"),
+        ("smtp://u:s3cret%C3%A9@host", "ASCII"),
     ],
 )
 def test_an_unusable_smtp_url_is_one_line_without_the_password(url: str, says: str) -> None:
