@@ -51,6 +51,18 @@ return 0
 """
 
 
+# The letter's number in its escalation: the one it was given, or the next. KEYS[1] the
+# escalation's numbers (a hash: "draft:version" -> number, and "#" -> the last given);
+# ARGV[1] the letter's field.
+_NUMBER = """
+local given = redis.call('HGET', KEYS[1], ARGV[1])
+if given then return tonumber(given) end
+local n = redis.call('HINCRBY', KEYS[1], '#', 1)
+redis.call('HSET', KEYS[1], ARGV[1], n)
+return n
+"""
+
+
 class OutboxError(Exception):
     """The letter cannot go out as asked (its message differs from the one on record)."""
 
@@ -154,6 +166,10 @@ class OutboxKeys:
         """The letter (its record's key) a Message-ID belongs to."""
         return f"{self.prefix}:outbox-id:{message_id}"
 
+    def numbers(self, escalation: str) -> str:
+        """A hash: each letter's number in the escalation, and the last number given."""
+        return f"{self.prefix}:outbox-numbers:{escalation}"
+
     def escalation(self, escalation: str) -> str:
         """A sorted set: the record keys of an escalation's letters, by first attempt."""
         return f"{self.prefix}:outbox-of:{escalation}"
@@ -176,6 +192,7 @@ class Outbox:
         self.clock = clock
         self._write = client.register_script(_WRITE_UNLESS_SENT)
         self._release = client.register_script(_RELEASE)
+        self._number = client.register_script(_NUMBER)
 
     def get(self, key: LetterKey) -> OutboxRecord | None:
         raw = self.redis.hgetall(self.keys.record(key))
@@ -300,16 +317,23 @@ class Outbox:
         owner = self.redis.get(binding)
         if owner is not None and owner.decode() != name:
             raise OutboxError(
-                f"{message_id} belongs to another letter already: give letter {key} the next "
-                "number (Outbox.next_letter)"
+                f"{message_id} belongs to another letter already: give letter {key} its own "
+                "number (Outbox.number)"
             )
 
-    def next_letter(self, escalation: str) -> tuple[int, str | None]:
-        """(number, first subject) for a new letter of `escalation`: after every letter the
-        outbox has a record of (sent or not: a number is never used twice), and the subject
-        the first one went out with."""
-        letters = self.letters(escalation)
-        return len(letters) + 1, (letters[0].subject if letters else None)
+    def number(self, key: LetterKey) -> int:
+        """The letter's number in its escalation (1 for the first): given once, the same at
+        every later call, never given to another letter (so its Message-ID is its own)."""
+        field = f"{key.draft}:{key.version}"
+        return int(self._number(keys=[self.keys.numbers(key.escalation)], args=[field]))
+
+    def first_subject(self, escalation: str) -> str | None:
+        """The subject of the escalation's first letter that may have reached the customer:
+        the one later letters keep (`Letter.first_subject`), so they stay in its thread."""
+        for record in self.letters(escalation):
+            if record.maybe_delivered:
+                return record.subject
+        return None
 
     def _new_record(self, key: LetterKey, message: EmailMessage) -> OutboxRecord:
         message_id = str(message.get("Message-ID", "")).strip()

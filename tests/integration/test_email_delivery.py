@@ -444,21 +444,22 @@ def test_three_letters_are_one_thread_in_the_customers_inbox(
     mail: MailServer, certs: Path, outbox: Outbox
 ) -> None:
     sender = _sender(_url(mail, certs))
-    first_subject = str(_message()["Subject"])
     texts = [
         TEXT,
         "Subject: The fix is rolling out\n\nDear Ms Whitfield,\n\nThe fix is rolling out.\n",
         "Subject: Resolved\n\nDear Ms Whitfield,\n\nExports work again.\n",
     ]
+    # As the war room sends them: each letter's number and the thread's subject from the outbox.
     for n, text in enumerate(texts, start=1):
+        key = LetterKey(KEY.escalation, f"draft-{n}", 1)
         message = _message(
-            n,
+            outbox.number(key),
             text=text,
-            first_subject=None if n == 1 else first_subject,
+            first_subject=outbox.first_subject(KEY.escalation),
             at=T0 + timedelta(hours=n),
         )
-        key = LetterKey(KEY.escalation, f"draft-{n}", 1)
         assert outbox.deliver(key, message, sender).step is Step.SENT
+    first_subject = "Update on the service issue affecting Initech"
     [thread] = mail.threads(TO)
     assert [r.message["Subject"] for r in thread] == [
         first_subject,
@@ -498,27 +499,48 @@ def test_a_claim_left_by_a_dead_process_is_taken_over_when_its_lease_lapses(
     assert len(mail.received) == 1
 
 
-def test_one_message_id_never_goes_to_two_letters(
+def test_each_letter_has_its_own_number_and_message_id(
     mail: MailServer, certs: Path, outbox: Outbox
 ) -> None:
     sender = _sender(_url(mail, certs))
-    assert outbox.next_letter(KEY.escalation) == (1, None)
-    assert outbox.deliver(KEY, _message(1), sender).step is Step.SENT
-    number, first_subject = outbox.next_letter(KEY.escalation)
-    assert (number, first_subject) == (2, "Update on the service issue affecting Initech")
-    # Two drafts given the same number at once: the second cannot take the first's id.
-    second, third = (LetterKey(KEY.escalation, d, 1) for d in ("draft-2", "draft-3"))
-    assert outbox.deliver(second, _message(number, first_subject=first_subject), sender).step is (
-        Step.SENT
-    )
+    first, second, third = (LetterKey(KEY.escalation, f"draft-{n}", 1) for n in (1, 2, 3))
+    assert outbox.first_subject(KEY.escalation) is None
+    assert outbox.number(first) == 1
+    assert outbox.deliver(first, _message(1), sender).step is Step.SENT
+    subject = outbox.first_subject(KEY.escalation)
+    assert subject == "Update on the service issue affecting Initech"
+    # Numbers are given once per letter, and the same again when asked again.
+    assert [outbox.number(k) for k in (third, second, third, first)] == [2, 3, 2, 1]
+    assert outbox.number(LetterKey(KEY.escalation, "draft-2", 2)) == 4  # a new version
+    assert outbox.number(LetterKey("esc-other", "draft-1", 1)) == 1
+    # A letter given another's number by mistake cannot take its Message-ID.
+    assert outbox.deliver(third, _message(2, first_subject=subject), sender).step is Step.SENT
     with pytest.raises(OutboxError, match="belongs to another letter"):
-        outbox.deliver(third, _message(number, first_subject=first_subject), sender)
-    assert outbox.next_letter(KEY.escalation)[0] == 3
-    assert outbox.deliver(third, _message(3, first_subject=first_subject), sender).step is (
-        Step.SENT
-    )
-    assert len(mail.received) == 3
-    assert len({r.message_id for r in mail.received}) == 3
+        outbox.deliver(second, _message(2, first_subject=subject), sender)
+    assert outbox.deliver(second, _message(3, first_subject=subject), sender).step is Step.SENT
+    assert len({r.message_id for r in mail.received}) == len(mail.received) == 3
+    assert [len(t) for t in mail.threads(TO)] == [3]
+
+
+def test_numbers_given_at_once_are_all_different(redis_url: str, prefix: str) -> None:
+    clients = [redis.Redis.from_url(redis_url) for _ in range(8)]
+    numbers: list[int] = []
+    start = threading.Barrier(len(clients))
+
+    def ask(n: int, client: redis.Redis) -> None:
+        start.wait()
+        numbers.append(Outbox(client, prefix).number(LetterKey("esc-1", f"draft-{n}", 1)))
+
+    threads = [threading.Thread(target=ask, args=(n, c)) for n, c in enumerate(clients)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    finally:
+        for c in clients:
+            c.close()
+    assert sorted(numbers) == list(range(1, 9))
 
 
 def test_a_check_logs_in_and_sends_nothing(mail: MailServer, certs: Path) -> None:
