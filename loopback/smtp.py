@@ -19,6 +19,7 @@ failing what a test says, when it says.
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import threading
 from collections import defaultdict
@@ -154,6 +155,16 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+class _QuietLogin(logging.Filter):
+    """aiosmtpd 1.4 warns of its own deprecated `login_data` at every login it accepts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Session.login_data is deprecated")
+
+
+_AIOSMTPD_LOG = logging.getLogger("mail.log")
+
+
 class _Controller(Controller):
     """aiosmtpd's controller on a port the system picks (its own needs one given)."""
 
@@ -210,6 +221,8 @@ class MailServer:
                 auth_required=True,
             )
         self._controller = _Controller(_Handler(self), **kwargs)
+        if not any(isinstance(f, _QuietLogin) for f in _AIOSMTPD_LOG.filters):
+            _AIOSMTPD_LOG.addFilter(_QuietLogin())
         # With STARTTLS, a login only after it. A plain local server takes one without; under
         # implicit TLS everything is encrypted already (aiosmtpd, which only knows of STARTTLS,
         # would never offer AUTH there).
