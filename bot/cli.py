@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings, SettingsError, load_settings, redacted_url
+from bot.settings import Settings, SettingsError, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +89,7 @@ def _memory(command: str, folder: Path) -> int:
     one on stderr (exit 2) saying what stands in the way."""
     import yaml
 
-    from bot.boot import connect_redis
+    from bot.boot import connect_redis, redis_problem, redis_ready
     from bot.domain.errors import Unavailable
     from bot.memory import Memory
     from bot.store import Keys, MemoryRecords
@@ -98,13 +98,16 @@ def _memory(command: str, folder: Path) -> int:
         settings = load_settings()
     except SettingsError as e:
         return _fail(str(e))
-    where = redacted_url(settings.redis_url)
     if command == "import" and not folder.is_dir():
         return _fail(f"{folder} is not a folder")
     try:
         client = connect_redis(settings)
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
         return _fail(str(e))
+    problem = redis_ready(client, settings.redis_url)
+    if problem:
+        client.close()
+        return _fail(problem)
     memory = Memory(MemoryRecords(client, Keys(settings.redis_prefix)), settings.memory_dir)
     try:
         if command == "export":
@@ -112,8 +115,8 @@ def _memory(command: str, folder: Path) -> int:
             print(f"wrote {written} files to {folder}")
             return 0
         adopted = memory.adopt(folder)
-    except Unavailable:
-        return _fail(f"cannot reach Redis at {where}")
+    except Unavailable as e:
+        return _fail(redis_problem(e, settings.redis_url))
     except OSError as e:
         return _fail(f"{e.filename or folder}: {e.strerror or e}")
     except (yaml.YAMLError, ValueError) as e:
@@ -146,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
 
     # Nothing heavy yet: Bolt, slack_sdk and the model's SDK take seconds to import on a small
     # machine, and only a process that will run needs them (bot.boot stays clear of them).
-    from bot.boot import connect_redis, load_definitions, redis_problem
+    from bot.boot import connect_redis, load_definitions, redis_ready
     from bot.config import ConfigError
     from bot.logs import configure_logging
     from protocols.loader import ProtocolError
@@ -160,11 +163,11 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
         return _fail(str(e))
     try:
-        client.ping()
-    except Exception as e:
-        return _fail(redis_problem(e, settings.redis_url))
+        problem = redis_ready(client, settings.redis_url)
     finally:
         client.close()
+    if problem:
+        return _fail(problem)
     problem = _check_slack(settings)
     if problem:
         return _fail(problem)

@@ -349,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     on stderr when settings, the protocol or Redis stand in the way."""
     import redis
 
-    from bot.boot import connect_redis, load_definitions, redis_problem
+    from bot.boot import connect_redis, load_definitions, redis_problem, redis_ready
     from bot.config import ConfigError
     from bot.domain.errors import Unavailable
     from bot.settings import SettingsError, load_settings
@@ -394,6 +394,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         client = connect_redis(settings)
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
         return _fail(str(e))
+    problem = redis_ready(client, settings.redis_url)
+    if problem:
+        client.close()
+        return _fail(problem)
     try:
         history = Store(client, Keys(settings.redis_prefix)).history(since)
     except (Unavailable, redis.ConnectionError, redis.TimeoutError) as e:

@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+REDIS_URL_DEFAULT = "redis://localhost:6379/0"
+
 
 def _env(name: str, field: str) -> AliasChoices:
     # Accept the documented environment name and the plain field name, so tests can pass
@@ -34,9 +36,7 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         "https://slack.com/api/", validation_alias=_env("SLACK_API_URL", "slack_api_url")
     )
-    redis_url: str = Field(
-        "redis://localhost:6379/0", validation_alias=_env("REDIS_URL", "redis_url")
-    )
+    redis_url: str = Field(REDIS_URL_DEFAULT, validation_alias=_env("REDIS_URL", "redis_url"))
     redis_prefix: str = Field(
         "warroom",
         min_length=1,
@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         None, validation_alias=_env("WARROOM_METRICS_TOKEN", "metrics_token")
     )
 
+    @field_validator("redis_url")
+    @classmethod
+    def _no_surrounding_space(cls, value: str) -> str:
+        # A URL pasted with a trailing newline is still the URL.
+        return value.strip()
+
     @field_validator("metrics_address")
     @classmethod
     def _host_and_port(cls, value: str | None) -> str | None:
@@ -205,23 +211,107 @@ def url_password(url: str) -> str | None:
 def url_secrets(url: str) -> list[str]:
     """Every password a Redis URL carries (the server's, and the sentinels' of a Sentinel
     URL): what a message about it must never show."""
-    secrets = [url_password(url), *parse_qs(urlsplit(url).query).get("sentinel_password", [])]
+    try:
+        sentinels = parse_qs(urlsplit(url).query).get("sentinel_password", [])
+        secrets = [url_password(url), *sentinels]
+    except ValueError:  # not a URL: see `redis_url_problem`, whose messages quote none of it
+        return []
     return [s for s in secrets if s]
 
 
 def redacted_url(url: str) -> str:
-    """A URL fit for a message or a log line: its passwords, if any, shown as `***` (a URL
-    too broken to split is not shown: it might hold one)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable)"
+    """A URL fit for a message or a log line: its passwords, if any, shown as `***`. A URL
+    that cannot be split safely (see `redis_url_problem`) is not shown at all: where its
+    password ends is not known, so any part of it might be the password."""
+    if redis_url_problem(url):
+        return "(not shown)"
+    parts = urlsplit(url.strip())
     userinfo, at, host = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        user = userinfo.partition(":")[0]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
+    if at:
+        # A user name alone is more often a password put where the user name goes than an
+        # ACL user without one.
+        shown = f"{userinfo.partition(':')[0]}:***" if ":" in userinfo else "***"
+        parts = parts._replace(netloc=f"{shown}@{host}")
     query = re.sub(r"(^|&)((?:sentinel_)?password)=[^&]*", r"\1\2=***", parts.query)
     return urlunsplit(parts._replace(query=query))
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+# What redis-py reads from a redis:// or rediss:// URL's query. Any other name is refused: a
+# password holding an unencoded `&` would otherwise pass its tail on as an option, shown in
+# messages and handed to redis-py, which fails on it.
+REDIS_URL_OPTIONS = frozenset(
+    {
+        "db", "password", "username", "client_name", "protocol", "timeout",
+        "socket_timeout", "socket_connect_timeout", "socket_keepalive", "socket_read_size",
+        "retry_on_timeout", "max_connections", "health_check_interval",
+        "ssl_ca_certs", "ssl_ca_path", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile",
+        "ssl_password", "ssl_check_hostname", "ssl_ciphers", "ssl_min_version",
+    }
+)  # fmt: skip
+_ENCODE = "/ as %2F, ? as %3F, # as %23, @ as %40, & as %26 and % as %25"
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What makes REDIS_URL unusable before anything is sent, in words that quote none of it
+    (any part might be a password), or None.
+
+    A password must be percent-encoded: its unencoded `/`, `?` or `#` ends the host part of
+    the URL early, so the rest of the password would be read as a port, a path or an option,
+    and shown as one."""
+    url = url.strip()
+    if not url:
+        return (
+            f"it is empty; set it to your Redis, like {REDIS_URL_DEFAULT}, or leave it unset "
+            "for that default"
+        )
+    scheme, sep, rest = url.partition("://")
+    schemes = (*REDIS_SCHEMES, *SENTINEL_SCHEMES)
+    if not sep or scheme.lower() not in schemes:
+        # A scheme is never secret, but text without `://` might be a bare password.
+        said = f" (it starts with {scheme}://)" if sep and _SCHEME_RE.fullmatch(scheme) else ""
+        return (
+            "it must start with redis://, rediss:// (TLS), unix://, redis+sentinel:// or "
+            f"rediss+sentinel://{said}"
+        )
+    end = min([i for i in (rest.find(c) for c in "/?#") if i != -1], default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if "#" in rest or ("@" in tail and (authority or scheme.lower() != "unix")):
+        return (
+            f"its password (or user name) holds a character that must be percent-encoded: {_ENCODE}"
+        )
+    try:
+        parts = urlsplit(url)
+        # Sentinel URLs name several hosts, whose ports urllib cannot read: see
+        # `parse_sentinel_url`. urllib's own message quotes the port, which here may be part
+        # of a password, so it is not passed on.
+        port = None if is_sentinel_url(url) else parts.port
+    except ValueError:
+        return (
+            "its host and port cannot be read: the port must be a number from 1 to 65535, "
+            f"and a password's special characters percent-encoded ({_ENCODE})"
+        )
+    if port == 0:
+        return "its port must be a number from 1 to 65535"
+    options = [piece.partition("=") for piece in parts.query.split("&") if piece]
+    if any(not equals or not value for _, equals, value in options):
+        return (
+            "an option after ? has no value (options are name=value, joined by &); "
+            "a & in a password must be percent-encoded as %26"
+        )
+    if is_sentinel_url(url):
+        return None  # parse_sentinel_url checks the rest
+    if any(unquote(name) not in REDIS_URL_OPTIONS for name, _, _ in options):
+        return (
+            "it has an option after ? that redis-py does not take; check its spelling "
+            "(a & in a password must be percent-encoded as %26)"
+        )
+    if scheme.lower() != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        return "the database after the host (like /0) is not a number"
+    return None
+
+
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,19}")
 
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")  # the second: TLS throughout
@@ -282,7 +372,8 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     unknown = sorted(options.keys() - SENTINEL_OPTIONS[scheme])
     if unknown:
         known = ", ".join(sorted(SENTINEL_OPTIONS[scheme]))
-        raise ValueError(f"unknown option {unknown[0]!r} (a {scheme} URL takes {known})")
+        # Not named: it may be the tail of a password holding an unencoded `&`.
+        raise ValueError(f"unknown option (a {scheme} URL takes {known})")
 
     def option(name: str) -> str | None:
         return options.get(name, [""])[-1] or None

@@ -86,7 +86,8 @@ def test_a_sentinel_url_names_the_sentinels_the_service_and_the_passwords(
         ("redis+sentinel://10.0.0.1:0/warroom", "is not host:port"),
         ("redis+sentinel://10.0.0.1:65536/warroom", "is not host:port"),
         ("redis+sentinel://::1/warroom", "is not host:port"),
-        (f"redis+sentinel://{THREE}/warroom/0?ssl=true", "unknown option 'ssl'"),
+        # The option is not named: it may be the tail of a password holding an unencoded &.
+        (f"redis+sentinel://{THREE}/warroom/0?ssl=true", "unknown option \\(a redis\\+sentinel"),
         # a CA is for TLS, which is rediss+sentinel://
         (f"redis+sentinel://{THREE}/warroom/0?ssl_ca_certs=/ca.crt", "unknown option"),
     ],
