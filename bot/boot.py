@@ -149,9 +149,11 @@ def redis_problem(error: BaseException, url: str) -> str:
         )
         return f"Redis at {where} wants a password: give it in REDIS_URL, as {scheme}"
     text = " ".join(str(cause).split()).rstrip(".")
+    advice = _what_to_check(cause)
     if isinstance(cause, MasterNotFoundError):
-        text = _sentinels_said(text, url)
-    return f"cannot reach Redis at {where}: {_without_secrets(text, url)}; {_what_to_check(cause)}"
+        text, advice = _sentinels_said(text, url)
+    said = f"cannot reach Redis at {where}: {_without_secrets(text, url)}"
+    return f"{said}; {advice}" if advice else said
 
 
 def _what_to_check(error: BaseException) -> str:
@@ -159,6 +161,8 @@ def _what_to_check(error: BaseException) -> str:
     low = error.__cause__ or error.__context__
     if isinstance(low, socket.gaierror):
         return "check the host name in REDIS_URL"
+    if isinstance(low, FileNotFoundError):
+        return "check the socket path in REDIS_URL, and that Redis is running"
     if isinstance(low, ConnectionRefusedError):
         return "check that Redis is running there, on the port REDIS_URL names"
     if isinstance(error, redis.TimeoutError):
@@ -166,8 +170,6 @@ def _what_to_check(error: BaseException) -> str:
             "check the host and port in REDIS_URL, that no firewall is in the way, and the "
             "scheme: rediss:// for a Redis that speaks TLS, redis:// for one that does not"
         )
-    if isinstance(error, MasterNotFoundError):
-        return "check that the sentinels run, on the hosts and ports REDIS_URL names"
     return (
         "check that Redis is running, the host and port in REDIS_URL, the scheme (rediss:// "
         "for TLS) and the password"
@@ -215,17 +217,22 @@ def version_problem(info: Mapping[str, Any], where: str) -> str | None:
     )
 
 
-def _sentinels_said(text: str, url: str) -> str:
-    """redis-py's MasterNotFoundError in a few words: it spells out the client of every
-    sentinel that failed, whose form changes between versions; only their addresses stay."""
+def _sentinels_said(text: str, url: str) -> tuple[str, str]:
+    """redis-py's MasterNotFoundError in a few words, and what to check (or ""): it spells
+    out the client of every sentinel that failed, whose form changes between versions; only
+    their addresses stay."""
     if "AuthenticationError" in text or "NOAUTH" in text or "invalid password" in text:
         if "sentinel_password=" in url:
-            return "the sentinels refused sentinel_password"
-        return "the sentinels want a password: give it as ?sentinel_password=PASSWORD"
+            return "the sentinels refused sentinel_password", ""
+        return "the sentinels want a password: give it as ?sentinel_password=PASSWORD", ""
     failed = sorted(set(re.findall(r"host=([^,>)]+),port=(\d+)", text)))
     silent = ", ".join(f"{host}:{port}" for host, port in failed)
     if failed and len(failed) >= len(parse_sentinel_url(url).sentinels):
-        return f"no sentinel answered ({silent})"
+        return (
+            f"no sentinel answered ({silent})",
+            "check that the sentinels run, on the hosts and ports REDIS_URL names",
+        )
     service = parse_sentinel_url(url).service
     named = f"the sentinels name no primary that answers for {service!r}"
-    return f"{named} ({silent} did not answer)" if failed else named
+    advice = "check the service name in REDIS_URL, and that its primary runs"
+    return (f"{named} ({silent} did not answer)" if failed else named), advice

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -233,7 +233,8 @@ def redacted_url(url: str) -> str:
         shown = f"{userinfo.partition(':')[0]}:***" if ":" in userinfo else "***"
         parts = parts._replace(netloc=f"{shown}@{host}")
     query = re.sub(r"(^|&)((?:sentinel_)?password)=[^&]*", r"\1\2=***", parts.query)
-    return urlunsplit(parts._replace(query=query))
+    # Not urlunsplit: it drops the `//` of a URL with no host (unix:///path/redis.sock).
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")

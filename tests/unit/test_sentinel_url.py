@@ -158,11 +158,13 @@ def test_over_tls_the_sentinels_and_the_servers_are_verified_against_the_ca() ->
                 "<redis.client.Redis(<...Connection(host=10.0.0.3,port=26380,...)>)> - "
                 "network:ConnectionError"
             ),
-            "no sentinel answered (10.0.0.1:26379, 10.0.0.2:26379, 10.0.0.3:26380)",
+            "no sentinel answered (10.0.0.1:26379, 10.0.0.2:26379, 10.0.0.3:26380); check "
+            "that the sentinels run, on the hosts and ports REDIS_URL names",
         ),
         (
             MasterNotFoundError("No master found for 'warroom'"),
-            "the sentinels name no primary that answers for 'warroom'",
+            "the sentinels name no primary that answers for 'warroom'; check the service "
+            "name in REDIS_URL, and that its primary runs",
         ),
         (
             MasterNotFoundError(
