@@ -12,35 +12,55 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, environment_help, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="warroom", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="warroom",
+        description="Run the war-room bot, its sandbox and its reports; check protocol files; "
+        "export and import the agent's memory.",
+    )
+    # Not `required`: argparse would name the internal dest; a missing command shows the
+    # usage of the command it belongs to instead (see below).
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
-    run = sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set)")
+    run = sub.add_parser(
+        "run",
+        help="run the bot (Socket Mode if SLACK_APP_TOKEN is set)",
+        description="Run the bot: HTTP on --port, or Socket Mode if SLACK_APP_TOKEN is set.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--port", type=int, default=None, help="HTTP port (default $PORT or 3000)")
     run.add_argument(
         "--threads", type=int, default=32, help="HTTP request threads per process (default 32)"
     )
 
-    protocols = sub.add_parser("protocols", help="protocol files")
-    psub = protocols.add_subparsers(dest="protocols_command", required=True)
+    protocols = sub.add_parser(
+        "protocols", help="protocol files", description="Check a protocol file."
+    )
+    psub = protocols.add_subparsers(dest="protocols_command", metavar="COMMAND", title="commands")
     check = psub.add_parser("check", help="validate a protocol file")
-    check.add_argument("file", nargs="?", help="protocol YAML (default: the shipped tier4.yaml)")
+    check.add_argument(
+        "file", nargs="?", metavar="FILE", help="protocol YAML (default: the shipped tier4.yaml)"
+    )
 
-    memory = sub.add_parser("memory", help="the agent's memory (Agent_Memory) in Redis")
-    msub = memory.add_subparsers(dest="memory_command", required=True)
+    memory = sub.add_parser(
+        "memory",
+        help="the agent's memory (Agent_Memory) in Redis",
+        description="Export the agent's memory from Redis to a folder, or import a folder.",
+    )
+    msub = memory.add_subparsers(dest="memory_command", metavar="COMMAND", title="commands")
     export = msub.add_parser(
         "export", help="write every memory document from Redis to DIR, in the seed's layout"
     )
-    export.add_argument("dir", help="the folder to write (created if missing)")
+    export.add_argument("dir", metavar="DIR", help="the folder to write (created if missing)")
     imp = msub.add_parser(
         "import",
         help="take DIR's customer_insights.yaml (and documents Redis lacks) into Redis",
     )
-    imp.add_argument("dir", help="an Agent_Memory folder")
+    imp.add_argument("dir", metavar="DIR", help="an Agent_Memory folder")
 
     report = sub.add_parser("report", help="KPIs over the escalation history", add_help=False)
     report.add_argument("rest", nargs=argparse.REMAINDER)
@@ -60,6 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sandbox_main(argv[1:])
     args = parser.parse_args(argv)
+    for command, missing in (
+        (parser, args.command is None),
+        (protocols, args.command == "protocols" and args.protocols_command is None),
+        (memory, args.command == "memory" and args.memory_command is None),
+    ):
+        if missing:
+            command.print_help(sys.stderr)
+            return 2
     if args.command == "run":
         return _run(args)
     if args.command == "memory":

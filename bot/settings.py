@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -25,46 +26,77 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     slack_bot_token: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_BOT_TOKEN", "slack_bot_token")
+        None,
+        description="the bot's token from the Slack app (xoxb-...)",
+        json_schema_extra={"run": "required"},
+        validation_alias=_env("SLACK_BOT_TOKEN", "slack_bot_token"),
     )
     slack_signing_secret: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret")
+        None,
+        description="verifies Slack's requests",
+        json_schema_extra={"run": "required without SLACK_APP_TOKEN"},
+        validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
     slack_app_token: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_APP_TOKEN", "slack_app_token")
+        None,
+        description="an app-level token (xapp-...): Socket Mode, no public URL needed",
+        validation_alias=_env("SLACK_APP_TOKEN", "slack_app_token"),
     )
     slack_api_url: str = Field(
         "https://slack.com/api/", validation_alias=_env("SLACK_API_URL", "slack_api_url")
     )
-    redis_url: str = Field(REDIS_URL_DEFAULT, validation_alias=_env("REDIS_URL", "redis_url"))
+    redis_url: str = Field(
+        REDIS_URL_DEFAULT,
+        description="the Redis that holds all state (rediss:// for TLS; redis+sentinel://)",
+        validation_alias=_env("REDIS_URL", "redis_url"),
+    )
     redis_prefix: str = Field(
         "warroom",
         min_length=1,
         pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="prefix of every Redis key",
         validation_alias=_env("WARROOM_REDIS_PREFIX", "redis_prefix"),
     )
     anthropic_api_key: SecretStr | None = Field(
-        None, validation_alias=_env("ANTHROPIC_API_KEY", "anthropic_api_key")
+        None,
+        description="enables the model; without it drafts come from templates",
+        validation_alias=_env("ANTHROPIC_API_KEY", "anthropic_api_key"),
     )
     anthropic_base_url: str | None = Field(
         None, validation_alias=_env("ANTHROPIC_BASE_URL", "anthropic_base_url")
     )
-    model: str | None = Field(None, validation_alias=_env("WARROOM_MODEL", "model"))
+    model: str | None = Field(
+        None, description="the model id", validation_alias=_env("WARROOM_MODEL", "model")
+    )
     # Seconds the war room waits for the model before the offline draft is posted instead.
     model_timeout: float = Field(
         30.0, gt=0, le=300, validation_alias=_env("WARROOM_MODEL_TIMEOUT", "model_timeout")
     )
-    config_file: Path | None = Field(None, validation_alias=_env("WARROOM_CONFIG", "config_file"))
+    config_file: Path | None = Field(
+        None,
+        description="the config file (VPs, IC rotation, responders)",
+        validation_alias=_env("WARROOM_CONFIG", "config_file"),
+    )
     protocol_file: Path | None = Field(
-        None, validation_alias=_env("WARROOM_PROTOCOL", "protocol_file")
+        None,
+        description="the protocol YAML",
+        validation_alias=_env("WARROOM_PROTOCOL", "protocol_file"),
     )
     memory_dir: Path = Field(
-        Path("Agent_Memory"), validation_alias=_env("WARROOM_MEMORY_DIR", "memory_dir")
+        Path("Agent_Memory"),
+        description="the agent's memory folder on this host",
+        validation_alias=_env("WARROOM_MEMORY_DIR", "memory_dir"),
     )
     clock_scale: float = Field(
         1.0, gt=0, validation_alias=_env("WARROOM_CLOCK_SCALE", "clock_scale")
     )
-    port: int = Field(3000, ge=1, le=65535, validation_alias=_env("PORT", "port"))
+    port: int = Field(
+        3000,
+        ge=1,
+        le=65535,
+        description="the HTTP port (--port wins)",
+        validation_alias=_env("PORT", "port"),
+    )
     # Threads that run work after the ack (channel creation, model calls). Acks never wait
     # for these: they run on the request thread.
     workers: int = Field(16, ge=1, le=256, validation_alias=_env("WARROOM_WORKERS", "workers"))
@@ -121,11 +153,15 @@ class Settings(BaseSettings):
     # /metrics on a listener of its own ("host:port", e.g. 127.0.0.1:9100), and no longer on
     # the port Slack's requests arrive on, which is public. Unset: /metrics on that port.
     metrics_address: str | None = Field(
-        None, validation_alias=_env("WARROOM_METRICS_ADDRESS", "metrics_address")
+        None,
+        description="host:port of a listener of its own for /metrics",
+        validation_alias=_env("WARROOM_METRICS_ADDRESS", "metrics_address"),
     )
     # Set: /metrics answers only requests carrying `Authorization: Bearer <token>`.
     metrics_token: SecretStr | None = Field(
-        None, validation_alias=_env("WARROOM_METRICS_TOKEN", "metrics_token")
+        None,
+        description="a bearer token /metrics asks for",
+        validation_alias=_env("WARROOM_METRICS_TOKEN", "metrics_token"),
     )
 
     @field_validator("redis_url")
@@ -174,6 +210,34 @@ class Settings(BaseSettings):
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token and self.slack_app_token.get_secret_value())
+
+
+def environment_help(width: int = 100) -> str:
+    """The environment variables `warroom run` reads, for its `--help`: those with a
+    description one to an entry (the required ones first), then the names of the others."""
+    required: list[str] = []
+    optional: list[str] = []
+    others: list[str] = []
+    for field in Settings.model_fields.values():
+        name = str(field.validation_alias.choices[0])  # type: ignore[union-attr]
+        if not field.description:
+            others.append(name)
+            continue
+        need = (field.json_schema_extra or {}).get("run")  # type: ignore[union-attr]
+        if need:
+            text = f"{field.description} ({need})"
+        elif field.default is not None:
+            text = f"{field.description} (default {field.default})"
+        else:
+            text = field.description
+        entry = textwrap.fill(
+            f"{name:<26}{text}", width, initial_indent="  ", subsequent_indent=" " * 28
+        )
+        (required if need else optional).append(entry)
+    tuning = textwrap.fill(
+        f"Also read (tuning, see README, Configuration): {', '.join(others)}.", width
+    )
+    return "\n".join(["environment variables:", *required, *optional, "", tuning])
 
 
 def split_address(address: str) -> tuple[str, int]:
