@@ -207,8 +207,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_slack(settings: Settings) -> str | None:
-    """One auth.test: a wrong token or an unreachable Slack is one line now, not a worker
-    that fails to boot later."""
+    """One auth.test (and, in Socket Mode, one apps.connections.open): a wrong token or an
+    unreachable Slack is one line now, not a worker that fails to boot later."""
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
@@ -217,13 +217,22 @@ def _check_slack(settings: Settings) -> str | None:
         base_url=settings.slack_api_url,
         timeout=10,
     )
-    try:
-        client.auth_test()
-    except SlackApiError as e:
-        code = e.response.get("error") if isinstance(e.response.data, dict) else None
-        return f"Slack refused SLACK_BOT_TOKEN ({code or e.response.status_code})"
-    except OSError as e:
-        return f"cannot reach Slack at {settings.slack_api_url}: {e}"
+    checks = [("SLACK_BOT_TOKEN", client.auth_test)]
+    if settings.socket_mode:
+        # The app-level token opens Socket Mode connections and nothing else: asking for one
+        # is how to check it (the address Slack answers with is simply left unused).
+        app_token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
+        checks.append(
+            ("SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=app_token))
+        )
+    for name, check in checks:
+        try:
+            check()
+        except SlackApiError as e:
+            code = e.response.get("error") if isinstance(e.response.data, dict) else None
+            return f"Slack refused {name} ({code or e.response.status_code})"
+        except OSError as e:
+            return f"cannot reach Slack at {settings.slack_api_url}: {e}"
     return None
 
 

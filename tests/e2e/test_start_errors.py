@@ -179,3 +179,20 @@ def test_a_redis_older_than_7_is_refused_naming_both_versions(
         f"Redis at redis://127.0.0.1:{old_redis.port}/0 is version 6.2.14; warroom needs "
         "Redis 7.0 or newer (it uses EXPIRE ... NX)"
     )
+
+
+def test_a_token_slack_refuses_is_named_not_printed(env: dict) -> None:
+    # The loopback Slack knows another bot token, so it answers invalid_auth.
+    _, stderr = _refused(env, "run", "--port", str(free_port()))
+    assert stderr.strip().splitlines() == ["warroom: Slack refused SLACK_BOT_TOKEN (invalid_auth)"]
+    assert not _leaks(stderr)
+
+
+def test_an_app_token_slack_refuses_is_one_line_before_anything_starts(
+    env: dict, fake_slack: FakeSlack
+) -> None:
+    env["SLACK_BOT_TOKEN"] = fake_slack.bot_token
+    env["SLACK_APP_TOKEN"] = "xapp-Ap9Hq4"
+    _, stderr = _refused(env, "run", "--port", str(free_port()))
+    assert stderr.strip().splitlines() == ["warroom: Slack refused SLACK_APP_TOKEN (invalid_auth)"]
+    assert "xapp-Ap9Hq4" not in stderr and not _leaks(stderr)
