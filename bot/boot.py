@@ -192,13 +192,17 @@ def redis_ready(client: redis.Redis, url: str) -> str | None:
         client.ping()
     except (redis.RedisError, OSError) as e:
         return redis_problem(e, url)
+    return redis_too_old(client, url)
+
+
+def redis_too_old(client: redis.Redis, url: str) -> str | None:
+    """Why the Redis at `url` is too old for warroom (see `version_problem`), or None, also
+    when it cannot say: INFO renamed or not allowed (some managed services), or no answer
+    (which the caller reports in its own way)."""
     try:
         info = client.info("server")
-    except redis.ResponseError:
-        # INFO renamed or not allowed (some managed services): the version cannot be known.
+    except (redis.RedisError, OSError):
         return None
-    except (redis.RedisError, OSError) as e:
-        return redis_problem(e, url)
     return version_problem(info, redacted_url(url))
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.runtime import StartupError, build_runtime
+from bot.settings import Settings
 from loopback.harness import warroom, warroom_env
 from loopback.server import free_port
 from loopback.slack import FakeSlack
@@ -196,3 +198,18 @@ def test_an_app_token_slack_refuses_is_one_line_before_anything_starts(
     _, stderr = _refused(env, "run", "--port", str(free_port()))
     assert stderr.strip().splitlines() == ["warroom: Slack refused SLACK_APP_TOKEN (invalid_auth)"]
     assert "xapp-Ap9Hq4" not in stderr and not _leaks(stderr)
+
+
+def test_gunicorns_workers_refuse_an_old_redis_too(old_redis: OldRedis, fake_slack) -> None:
+    """The Procfile starts gunicorn's workers without `warroom run`: each builds its runtime,
+    and that refuses the old Redis in the same words."""
+    url = f"redis://127.0.0.1:{old_redis.port}/0"
+    settings = Settings(
+        redis_url=url,
+        slack_bot_token=fake_slack.bot_token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.url,
+        _env_file=None,
+    )
+    with pytest.raises(StartupError, match=r"is version 6\.2\.14; warroom needs Redis 7\.0"):
+        build_runtime(settings)
