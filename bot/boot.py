@@ -63,12 +63,12 @@ def redis_from_url(url: str) -> redis.Redis:
     a replicated Redis (see `bot.settings.parse_sentinel_url`): the client asks them where
     the primary is, and asks again whenever the primary it knew stops answering or turns out
     to be a replica, so it follows a failover by itself."""
-    # Short timeouts and one immediate retry: a command on a connection that died with a
-    # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
-    # the ack path well within Slack's 3 s.
     problem = redis_url_problem(url)
     if problem:
         raise ValueError(problem)
+    # Short timeouts and one immediate retry: a command on a connection that died with a
+    # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
+    # the ack path well within Slack's 3 s.
     options: dict[str, Any] = {
         "socket_timeout": 1,
         "socket_connect_timeout": 1,
