@@ -8,7 +8,8 @@ scheduled time promised, signed by the VP (or a placeholder), times in the accou
 and a placeholder for every missing fact. Per request (through the loopback Messages API, with
 the real SDK): the frame (greeting, signer, promised time, time zone, situation), the other
 customers and suspected causes marked internal, the placeholders to use, the customer facts
-with their ids. Then the offline reviews of the same escalations.
+with their ids. Then the offline reviews of the same escalations, and the review cases
+(`bench.review_cases`: credits, key moments, the customer conversation).
 
 Run: python -m bench.drafts
 """
@@ -25,6 +26,7 @@ from agents.grounding import Grounding
 from agents.playbook import Frame, frame
 from agents.review import parse_review
 from agents.vp import VPAgent
+from bench import review_cases
 from bench.draft_cases import Case, cases
 from loopback.anthropic import FakeAnthropic
 
@@ -167,6 +169,7 @@ def main() -> None:
     review_header = ["escalation", "review checks", "impact from facts", "actions on record",
                      "SLA weighed"]  # fmt: skip
     table(review_header, [[c.name, *review_row(c.g)] for c in all_cases])
+    review_cases.report()
 
 
 if __name__ == "__main__":
