@@ -12,35 +12,55 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings, SettingsError, load_settings, redacted_url
+from bot.settings import Settings, SettingsError, environment_help, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="warroom", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="warroom",
+        description="Run the war-room bot, its sandbox and its reports; check protocol files; "
+        "export and import the agent's memory.",
+    )
+    # Not `required`: argparse would name the internal dest; a missing command shows the
+    # usage of the command it belongs to instead (see below).
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
 
-    run = sub.add_parser("run", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set)")
+    run = sub.add_parser(
+        "run",
+        help="run the bot (Socket Mode if SLACK_APP_TOKEN is set)",
+        description="Run the bot: HTTP on --port, or Socket Mode if SLACK_APP_TOKEN is set.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--port", type=int, default=None, help="HTTP port (default $PORT or 3000)")
     run.add_argument(
         "--threads", type=int, default=32, help="HTTP request threads per process (default 32)"
     )
 
-    protocols = sub.add_parser("protocols", help="protocol files")
-    psub = protocols.add_subparsers(dest="protocols_command", required=True)
+    protocols = sub.add_parser(
+        "protocols", help="protocol files", description="Check a protocol file."
+    )
+    psub = protocols.add_subparsers(dest="protocols_command", metavar="COMMAND", title="commands")
     check = psub.add_parser("check", help="validate a protocol file")
-    check.add_argument("file", nargs="?", help="protocol YAML (default: the shipped tier4.yaml)")
+    check.add_argument(
+        "file", nargs="?", metavar="FILE", help="protocol YAML (default: the shipped tier4.yaml)"
+    )
 
-    memory = sub.add_parser("memory", help="the agent's memory (Agent_Memory) in Redis")
-    msub = memory.add_subparsers(dest="memory_command", required=True)
+    memory = sub.add_parser(
+        "memory",
+        help="the agent's memory (Agent_Memory) in Redis",
+        description="Export the agent's memory from Redis to a folder, or import a folder.",
+    )
+    msub = memory.add_subparsers(dest="memory_command", metavar="COMMAND", title="commands")
     export = msub.add_parser(
         "export", help="write every memory document from Redis to DIR, in the seed's layout"
     )
-    export.add_argument("dir", help="the folder to write (created if missing)")
+    export.add_argument("dir", metavar="DIR", help="the folder to write (created if missing)")
     imp = msub.add_parser(
         "import",
         help="take DIR's customer_insights.yaml (and documents Redis lacks) into Redis",
     )
-    imp.add_argument("dir", help="an Agent_Memory folder")
+    imp.add_argument("dir", metavar="DIR", help="an Agent_Memory folder")
 
     report = sub.add_parser("report", help="KPIs over the escalation history", add_help=False)
     report.add_argument("rest", nargs=argparse.REMAINDER)
@@ -60,6 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return sandbox_main(argv[1:])
     args = parser.parse_args(argv)
+    for command, missing in (
+        (parser, args.command is None),
+        (protocols, args.command == "protocols" and args.protocols_command is None),
+        (memory, args.command == "memory" and args.memory_command is None),
+    ):
+        if missing:
+            command.print_help(sys.stderr)
+            return 2
     if args.command == "run":
         return _run(args)
     if args.command == "memory":
@@ -89,7 +117,7 @@ def _memory(command: str, folder: Path) -> int:
     one on stderr (exit 2) saying what stands in the way."""
     import yaml
 
-    from bot.boot import connect_redis
+    from bot.boot import connect_redis, redis_problem, redis_ready
     from bot.domain.errors import Unavailable
     from bot.memory import Memory
     from bot.store import Keys, MemoryRecords
@@ -98,13 +126,16 @@ def _memory(command: str, folder: Path) -> int:
         settings = load_settings()
     except SettingsError as e:
         return _fail(str(e))
-    where = redacted_url(settings.redis_url)
     if command == "import" and not folder.is_dir():
         return _fail(f"{folder} is not a folder")
     try:
         client = connect_redis(settings)
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
         return _fail(str(e))
+    problem = redis_ready(client, settings.redis_url)
+    if problem:
+        client.close()
+        return _fail(problem)
     memory = Memory(MemoryRecords(client, Keys(settings.redis_prefix)), settings.memory_dir)
     try:
         if command == "export":
@@ -112,8 +143,8 @@ def _memory(command: str, folder: Path) -> int:
             print(f"wrote {written} files to {folder}")
             return 0
         adopted = memory.adopt(folder)
-    except Unavailable:
-        return _fail(f"cannot reach Redis at {where}")
+    except Unavailable as e:
+        return _fail(redis_problem(e, settings.redis_url))
     except OSError as e:
         return _fail(f"{e.filename or folder}: {e.strerror or e}")
     except (yaml.YAMLError, ValueError) as e:
@@ -138,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"port": args.port})
     missing = settings.missing_for_run()
     if missing:
-        return _fail(f"{' and '.join(missing)} must be set (see README, Configuration)")
+        return _fail(f"{' and '.join(missing)} must be set (see docs/configuration.md)")
     if settings.metrics_bind and settings.metrics_bind[1] == settings.port:
         return _fail(
             f"WARROOM_METRICS_ADDRESS must use another port than the HTTP port ({settings.port})"
@@ -146,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
 
     # Nothing heavy yet: Bolt, slack_sdk and the model's SDK take seconds to import on a small
     # machine, and only a process that will run needs them (bot.boot stays clear of them).
-    from bot.boot import connect_redis, load_definitions, redis_problem
+    from bot.boot import connect_redis, load_definitions, redis_ready
     from bot.config import ConfigError
     from bot.logs import configure_logging
     from protocols.loader import ProtocolError
@@ -160,11 +191,11 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
         return _fail(str(e))
     try:
-        client.ping()
-    except Exception as e:
-        return _fail(redis_problem(e, settings.redis_url))
+        problem = redis_ready(client, settings.redis_url)
     finally:
         client.close()
+    if problem:
+        return _fail(problem)
     problem = _check_slack(settings)
     if problem:
         return _fail(problem)
@@ -176,8 +207,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_slack(settings: Settings) -> str | None:
-    """One auth.test: a wrong token or an unreachable Slack is one line now, not a worker
-    that fails to boot later."""
+    """One auth.test (and, in Socket Mode, one apps.connections.open): a wrong token or an
+    unreachable Slack is one line now, not a worker that fails to boot later."""
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
@@ -186,13 +217,22 @@ def _check_slack(settings: Settings) -> str | None:
         base_url=settings.slack_api_url,
         timeout=10,
     )
-    try:
-        client.auth_test()
-    except SlackApiError as e:
-        code = e.response.get("error") if isinstance(e.response.data, dict) else None
-        return f"Slack refused SLACK_BOT_TOKEN ({code or e.response.status_code})"
-    except OSError as e:
-        return f"cannot reach Slack at {settings.slack_api_url}: {e}"
+    checks = [("SLACK_BOT_TOKEN", client.auth_test)]
+    if settings.socket_mode:
+        # The app-level token opens Socket Mode connections and nothing else: asking for one
+        # is how to check it (the address Slack answers with is simply left unused).
+        app_token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
+        checks.append(
+            ("SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=app_token))
+        )
+    for name, check in checks:
+        try:
+            check()
+        except SlackApiError as e:
+            code = e.response.get("error") if isinstance(e.response.data, dict) else None
+            return f"Slack refused {name} ({code or e.response.status_code})"
+        except OSError as e:
+            return f"cannot reach Slack at {settings.slack_api_url}: {e}"
     return None
 
 

@@ -528,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     2 with one line on stderr when settings, the protocol or Redis stand in the way."""
     import redis
 
-    from bot.boot import connect_redis, load_definitions, redis_problem
+    from bot.boot import connect_redis, load_definitions, redis_problem, redis_ready
     from bot.config import ConfigError
     from bot.domain.errors import Unavailable
     from bot.settings import SettingsError, load_settings
@@ -580,6 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         client = connect_redis(settings)
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
         return _fail(str(e))
+    problem = redis_ready(client, settings.redis_url)
+    if problem:
+        client.close()
+        return _fail(problem)
     try:
         store = Store(client, Keys(settings.redis_prefix))
         history = store.history(since)

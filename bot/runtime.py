@@ -13,7 +13,7 @@ from slack_bolt import App
 from agents.vp import VPAgent
 from bot import jobs
 from bot.acks_first import AcksFirst
-from bot.boot import connect_redis, load_definitions
+from bot.boot import connect_redis, load_definitions, redis_too_old
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig
 from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
@@ -137,13 +137,17 @@ def build_runtime(
     channel-creation and views.publish limits (tests and benchmarks shrink them)."""
     missing = settings.missing_for_run()
     if missing:
-        raise StartupError(f"{' and '.join(missing)} must be set (see README, Configuration)")
+        raise StartupError(f"{' and '.join(missing)} must be set (see docs/configuration.md)")
     protocol, config = load_definitions(settings)
     metrics = Metrics()
     token = settings.slack_bot_token.get_secret_value()  # type: ignore[union-attr]
     gateway = SlackGateway(build_client(token, settings.slack_api_url, metrics), threads=64)
     redis_client = connect_redis(settings)
     warm_pool(redis_client, 24)
+    too_old = redis_too_old(redis_client, settings.redis_url)
+    if too_old:  # gunicorn's workers start here without `warroom run`'s checks
+        redis_client.close()
+        raise StartupError(too_old)
     keys = Keys(settings.redis_prefix)
     store = Store(
         redis_client, keys, replica_wait_ms=REPLICA_WAIT_MS if settings.redis_sentinel else 0

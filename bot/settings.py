@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REDIS_URL_DEFAULT = "redis://localhost:6379/0"
 
 
 def _env(name: str, field: str) -> AliasChoices:
@@ -23,48 +26,77 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     slack_bot_token: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_BOT_TOKEN", "slack_bot_token")
+        None,
+        description="the bot's token from the Slack app (xoxb-...)",
+        json_schema_extra={"run": "required"},
+        validation_alias=_env("SLACK_BOT_TOKEN", "slack_bot_token"),
     )
     slack_signing_secret: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret")
+        None,
+        description="verifies Slack's requests",
+        json_schema_extra={"run": "required without SLACK_APP_TOKEN"},
+        validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret"),
     )
     slack_app_token: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_APP_TOKEN", "slack_app_token")
+        None,
+        description="an app-level token (xapp-...): Socket Mode, no public URL needed",
+        validation_alias=_env("SLACK_APP_TOKEN", "slack_app_token"),
     )
     slack_api_url: str = Field(
         "https://slack.com/api/", validation_alias=_env("SLACK_API_URL", "slack_api_url")
     )
     redis_url: str = Field(
-        "redis://localhost:6379/0", validation_alias=_env("REDIS_URL", "redis_url")
+        REDIS_URL_DEFAULT,
+        description="the Redis that holds all state (rediss:// for TLS; redis+sentinel://)",
+        validation_alias=_env("REDIS_URL", "redis_url"),
     )
     redis_prefix: str = Field(
         "warroom",
         min_length=1,
         pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="prefix of every Redis key",
         validation_alias=_env("WARROOM_REDIS_PREFIX", "redis_prefix"),
     )
     anthropic_api_key: SecretStr | None = Field(
-        None, validation_alias=_env("ANTHROPIC_API_KEY", "anthropic_api_key")
+        None,
+        description="enables the model; without it drafts come from templates",
+        validation_alias=_env("ANTHROPIC_API_KEY", "anthropic_api_key"),
     )
     anthropic_base_url: str | None = Field(
         None, validation_alias=_env("ANTHROPIC_BASE_URL", "anthropic_base_url")
     )
-    model: str | None = Field(None, validation_alias=_env("WARROOM_MODEL", "model"))
+    model: str | None = Field(
+        None, description="the model id", validation_alias=_env("WARROOM_MODEL", "model")
+    )
     # Seconds the war room waits for the model before the offline draft is posted instead.
     model_timeout: float = Field(
         30.0, gt=0, le=300, validation_alias=_env("WARROOM_MODEL_TIMEOUT", "model_timeout")
     )
-    config_file: Path | None = Field(None, validation_alias=_env("WARROOM_CONFIG", "config_file"))
+    config_file: Path | None = Field(
+        None,
+        description="the config file (VPs, IC rotation, responders)",
+        validation_alias=_env("WARROOM_CONFIG", "config_file"),
+    )
     protocol_file: Path | None = Field(
-        None, validation_alias=_env("WARROOM_PROTOCOL", "protocol_file")
+        None,
+        description="the protocol YAML",
+        validation_alias=_env("WARROOM_PROTOCOL", "protocol_file"),
     )
     memory_dir: Path = Field(
-        Path("Agent_Memory"), validation_alias=_env("WARROOM_MEMORY_DIR", "memory_dir")
+        Path("Agent_Memory"),
+        description="the agent's memory folder on this host",
+        validation_alias=_env("WARROOM_MEMORY_DIR", "memory_dir"),
     )
     clock_scale: float = Field(
         1.0, gt=0, validation_alias=_env("WARROOM_CLOCK_SCALE", "clock_scale")
     )
-    port: int = Field(3000, ge=1, le=65535, validation_alias=_env("PORT", "port"))
+    port: int = Field(
+        3000,
+        ge=1,
+        le=65535,
+        description="the HTTP port (--port wins)",
+        validation_alias=_env("PORT", "port"),
+    )
     # Threads that run work after the ack (channel creation, model calls). Acks never wait
     # for these: they run on the request thread.
     workers: int = Field(16, ge=1, le=256, validation_alias=_env("WARROOM_WORKERS", "workers"))
@@ -121,22 +153,36 @@ class Settings(BaseSettings):
     # /metrics on a listener of its own ("host:port", e.g. 127.0.0.1:9100), and no longer on
     # the port Slack's requests arrive on, which is public. Unset: /metrics on that port.
     metrics_address: str | None = Field(
-        None, validation_alias=_env("WARROOM_METRICS_ADDRESS", "metrics_address")
+        None,
+        description="host:port of a listener of its own for /metrics",
+        validation_alias=_env("WARROOM_METRICS_ADDRESS", "metrics_address"),
     )
     # Set: /metrics answers only requests carrying `Authorization: Bearer <token>`.
     metrics_token: SecretStr | None = Field(
-        None, validation_alias=_env("WARROOM_METRICS_TOKEN", "metrics_token")
+        None,
+        description="a bearer token /metrics asks for",
+        validation_alias=_env("WARROOM_METRICS_TOKEN", "metrics_token"),
     )
 
     # Where approved letters are emailed: smtp://USER:PASSWORD@HOST:587 (STARTTLS) or
     # smtps://USER:PASSWORD@HOST:465. Unset: no email.
-    smtp_url: SecretStr | None = Field(None, validation_alias=_env("WARROOM_SMTP_URL", "smtp_url"))
+    smtp_url: SecretStr | None = Field(
+        None,
+        description="where approved letters are emailed (not used yet)",
+        validation_alias=_env("WARROOM_SMTP_URL", "smtp_url"),
+    )
     # The organisation's sending address (the letters' From, with the signer's name) and the
     # team's support address the customer's replies go to (Reply-To).
     mail_from: str | None = Field(None, validation_alias=_env("WARROOM_MAIL_FROM", "mail_from"))
     mail_reply_to: str | None = Field(
         None, validation_alias=_env("WARROOM_MAIL_REPLY_TO", "mail_reply_to")
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _no_surrounding_space(cls, value: str) -> str:
+        # A URL pasted with a trailing newline is still the URL.
+        return value.strip()
 
     @field_validator("metrics_address")
     @classmethod
@@ -180,6 +226,34 @@ class Settings(BaseSettings):
         return bool(self.slack_app_token and self.slack_app_token.get_secret_value())
 
 
+def environment_help(width: int = 100) -> str:
+    """The environment variables `warroom run` reads, for its `--help`: those with a
+    description one to an entry (the required ones first), then the names of the others."""
+    required: list[str] = []
+    optional: list[str] = []
+    others: list[str] = []
+    for field in Settings.model_fields.values():
+        name = str(field.validation_alias.choices[0])  # type: ignore[union-attr]
+        if not field.description:
+            others.append(name)
+            continue
+        need = (field.json_schema_extra or {}).get("run")  # type: ignore[union-attr]
+        if need:
+            text = f"{field.description} ({need})"
+        elif field.default is not None:
+            text = f"{field.description} (default {field.default})"
+        else:
+            text = field.description
+        entry = textwrap.fill(
+            f"{name:<26}{text}", width, initial_indent="  ", subsequent_indent=" " * 28
+        )
+        (required if need else optional).append(entry)
+    tuning = textwrap.fill(
+        f"Also read (tuning, see docs/configuration.md): {', '.join(others)}.", width
+    )
+    return "\n".join(["environment variables:", *required, *optional, "", tuning])
+
+
 def split_address(address: str) -> tuple[str, int]:
     """("host", port) of "host:port" ("[::1]:port" for IPv6); ValueError if it is not one."""
     host, colon, port = address.strip().rpartition(":")
@@ -215,23 +289,108 @@ def url_password(url: str) -> str | None:
 def url_secrets(url: str) -> list[str]:
     """Every password a Redis URL carries (the server's, and the sentinels' of a Sentinel
     URL): what a message about it must never show."""
-    secrets = [url_password(url), *parse_qs(urlsplit(url).query).get("sentinel_password", [])]
+    try:
+        sentinels = parse_qs(urlsplit(url).query).get("sentinel_password", [])
+        secrets = [url_password(url), *sentinels]
+    except ValueError:  # not a URL: see `redis_url_problem`, whose messages quote none of it
+        return []
     return [s for s in secrets if s]
 
 
 def redacted_url(url: str) -> str:
-    """A URL fit for a message or a log line: its passwords, if any, shown as `***` (a URL
-    too broken to split is not shown: it might hold one)."""
+    """A URL fit for a message or a log line: its passwords, if any, shown as `***`. A URL
+    that cannot be split safely (see `redis_url_problem`) is not shown at all: where its
+    password ends is not known, so any part of it might be the password."""
+    if redis_url_problem(url):
+        return "(not shown)"
+    parts = urlsplit(url.strip())
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if at:
+        # A user name alone is more often a password put where the user name goes than an
+        # ACL user without one.
+        shown = f"{userinfo.partition(':')[0]}:***" if ":" in userinfo else "***"
+        parts = parts._replace(netloc=f"{shown}@{host}")
+    query = re.sub(r"(^|&)((?:sentinel_)?password)=[^&]*", r"\1\2=***", parts.query)
+    # Not urlunsplit: it drops the `//` of a URL with no host (unix:///path/redis.sock).
+    return f"{parts.scheme}://{parts.netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+# What redis-py reads from a redis:// or rediss:// URL's query. Any other name is refused: a
+# password holding an unencoded `&` would otherwise pass its tail on as an option, shown in
+# messages and handed to redis-py, which fails on it.
+REDIS_URL_OPTIONS = frozenset(
+    {
+        "db", "password", "username", "client_name", "protocol", "timeout",
+        "socket_timeout", "socket_connect_timeout", "socket_keepalive", "socket_read_size",
+        "retry_on_timeout", "max_connections", "health_check_interval",
+        "ssl_ca_certs", "ssl_ca_path", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile",
+        "ssl_password", "ssl_check_hostname", "ssl_ciphers", "ssl_min_version",
+    }
+)  # fmt: skip
+_ENCODE = "/ as %2F, ? as %3F, # as %23, @ as %40, & as %26 and % as %25"
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What makes REDIS_URL unusable before anything is sent, in words that quote none of it
+    (any part might be a password), or None.
+
+    A password must be percent-encoded: its unencoded `/`, `?` or `#` ends the host part of
+    the URL early, so the rest of the password would be read as a port, a path or an option,
+    and shown as one."""
+    url = url.strip()
+    if not url:
+        return (
+            f"it is empty; set it to your Redis, like {REDIS_URL_DEFAULT}, or leave it unset "
+            "for that default"
+        )
+    scheme, sep, rest = url.partition("://")
+    schemes = (*REDIS_SCHEMES, *SENTINEL_SCHEMES)
+    if not sep or scheme.lower() not in schemes:
+        # A scheme is never secret, but text without `://` might be a bare password.
+        said = f" (it starts with {scheme}://)" if sep and _SCHEME_RE.fullmatch(scheme) else ""
+        return (
+            "it must start with redis://, rediss:// (TLS), unix://, redis+sentinel:// or "
+            f"rediss+sentinel://{said}"
+        )
+    end = min([i for i in (rest.find(c) for c in "/?#") if i != -1], default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if "#" in rest or ("@" in tail and (authority or scheme.lower() != "unix")):
+        return (
+            f"its password (or user name) holds a character that must be percent-encoded: {_ENCODE}"
+        )
     try:
         parts = urlsplit(url)
+        # Sentinel URLs name several hosts, whose ports urllib cannot read: see
+        # `parse_sentinel_url`. urllib's own message quotes the port, which here may be part
+        # of a password, so it is not passed on.
+        port = None if is_sentinel_url(url) else parts.port
     except ValueError:
-        return "(unparseable)"
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        user = userinfo.partition(":")[0]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
-    query = re.sub(r"(^|&)((?:sentinel_)?password)=[^&]*", r"\1\2=***", parts.query)
-    return urlunsplit(parts._replace(query=query))
+        return (
+            "its host and port cannot be read: the port must be a number from 1 to 65535, "
+            f"and a password's special characters percent-encoded ({_ENCODE})"
+        )
+    if port == 0:
+        return "its port must be a number from 1 to 65535"
+    options = [piece.partition("=") for piece in parts.query.split("&") if piece]
+    if any(not equals or not value for _, equals, value in options):
+        return (
+            "an option after ? has no value (options are name=value, joined by &); "
+            "a & in a password must be percent-encoded as %26"
+        )
+    if is_sentinel_url(url):
+        return None  # parse_sentinel_url checks the rest
+    if any(unquote(name) not in REDIS_URL_OPTIONS for name, _, _ in options):
+        return (
+            "it has an option after ? that redis-py does not take; check its spelling "
+            "(a & in a password must be percent-encoded as %26)"
+        )
+    if scheme.lower() != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        return "the database after the host (like /0) is not a number"
+    return None
+
+
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,19}")
 
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")  # the second: TLS throughout
@@ -292,7 +451,8 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     unknown = sorted(options.keys() - SENTINEL_OPTIONS[scheme])
     if unknown:
         known = ", ".join(sorted(SENTINEL_OPTIONS[scheme]))
-        raise ValueError(f"unknown option {unknown[0]!r} (a {scheme} URL takes {known})")
+        # Not named: it may be the tail of a password holding an unencoded `&`.
+        raise ValueError(f"unknown option (a {scheme} URL takes {known})")
 
     def option(name: str) -> str | None:
         return options.get(name, [""])[-1] or None

@@ -641,7 +641,7 @@ class Store:
             # ROLE is in ACL's @dangerous category, which an ACL user may be denied.
             log.warning(
                 "Redis refused ROLE to warroom's ACL user: firings no longer wait for a "
-                "replica (see README, Running in production)"
+                "replica (see docs/operating.md)"
             )
             self.replica_wait_ms = 0
             return True
@@ -969,8 +969,8 @@ def _guard() -> Iterator[None]:
         raise Unavailable(REFUSING_WRITES) from e
     except redis.ResponseError as e:
         # NOREPLICAS: a primary with `min-replicas-to-write` and no replica in sync refuses
-        # writes rather than take ones a failover could lose (see README, Running in
-        # production); redis-py has no class of its own for it.
+        # writes rather than take ones a failover could lose (see docs/operating.md);
+        # redis-py has no class of its own for it.
         if str(e).startswith("NOREPLICAS") or ": NOREPLICAS " in str(e):
             raise Unavailable(REFUSING_WRITES) from e
         raise

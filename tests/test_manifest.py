@@ -36,6 +36,8 @@ PUBLIC_AND_PRIVATE = {"channels:manage", "groups:write"}
 # kind of conversation, only the kinds warroom uses are listed.
 METHOD_SCOPES: dict[str, set[str]] = {
     "auth.test": set(),
+    # With the app-level token (xapp-), whose own scope is connections:write: no bot scope.
+    "apps.connections.open": set(),
     # chat:write.public: the notices and the weekly digest go to exec_channel, which the bot
     # need not have joined. A user id as the channel posts in the app's DM with that person
     # (the declarer hears where their room is): chat:write is enough, no im:write.

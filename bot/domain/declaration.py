@@ -2,7 +2,7 @@
 wherever it was typed (the `/escalate` command line or the declaration form).
 
 Pure. Each rule raises `InvalidInput` with a message that names the problem; the slash command
-shows it with the usage, the form beside the field.
+shows it with the others it finds, the form beside the field.
 """
 
 from __future__ import annotations
@@ -81,19 +81,37 @@ def _criterion_key(criterion: str) -> str:
 def check_criteria(typed: Iterable[str], known: Collection[str]) -> tuple[str, ...]:
     """The criteria as the protocol spells them, in the order given, without repeats.
 
-    Case and `-` for `_` are forgiven; an unknown one is refused with the closest known id.
+    Case and `-` for `_` are forgiven; unknown ones are refused, every one of them named with
+    the closest known id, and the known ids listed once.
     """
     canonical = {_criterion_key(criterion): criterion for criterion in known}
     chosen: list[str] = []
+    unknown: list[str] = []
+    guesses: list[tuple[str, str]] = []  # (as typed, the closest known id)
     for name in typed:
         criterion = canonical.get(_criterion_key(name))
-        if criterion is None:
-            listing = ", ".join(sorted(known)) if known else "none are configured"
-            close = difflib.get_close_matches(_criterion_key(name), list(canonical), n=1)
-            hint = f" Did you mean {canonical[close[0]]}?" if close else ""
-            # Echoed without anything that could be markup where it is shown.
-            shown = re.sub(r"[<>&`]", "", " ".join(name.split()))[:40]
-            raise InvalidInput(f"Unknown criterion `{shown}`.{hint} Known criteria: {listing}.")
-        if criterion not in chosen:
-            chosen.append(criterion)
-    return tuple(chosen)
+        if criterion is not None:
+            if criterion not in chosen:
+                chosen.append(criterion)
+            continue
+        # Echoed without anything that could be markup where it is shown.
+        shown = f"`{re.sub(r'[<>&`]', '', ' '.join(name.split()))[:40]}`"
+        if shown in unknown:
+            continue
+        unknown.append(shown)
+        close = difflib.get_close_matches(_criterion_key(name), list(canonical), n=1)
+        if close:
+            guesses.append((shown, canonical[close[0]]))
+    if not unknown:
+        return tuple(chosen)
+    listing = ", ".join(sorted(known)) if known else "none are configured"
+    if len(unknown) == 1:
+        hint = f" Did you mean {guesses[0][1]}?" if guesses else ""
+        raise InvalidInput(f"Unknown criterion {unknown[0]}.{hint} Known criteria: {listing}.")
+    hint = (
+        " Did you mean " + ", ".join(f"{guess} for {shown}" for shown, guess in guesses) + "?"
+        if guesses
+        else ""
+    )
+    named = ", ".join(unknown[:-1]) + f" and {unknown[-1]}"
+    raise InvalidInput(f"Unknown criteria {named}.{hint} Known criteria: {listing}.")

@@ -8,11 +8,11 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.domain.declaration import Declaration
-from bot.domain.errors import InvalidInput, Unavailable
+from bot.domain.errors import Unavailable
 from bot.listeners.errors import guarded
 from bot.services.declaring import Declaring, ReplyTo
 from bot.slack import blocks
-from bot.slack.parse import USAGE, Help, OpenForm, parse_escalate
+from bot.slack.parse import USAGE, USAGE_HINT, Help, InvalidCommand, OpenForm, parse_escalate
 
 # Keys the ack leaves in the context for the lazy half (Bolt deep-copies the context).
 _FORM = "warroom_open_form"
@@ -24,9 +24,9 @@ def register(app: App, declaring: Declaring) -> None:
     def ack_escalate(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
         try:
             parsed = parse_escalate(command.get("text") or "", declaring.known_criteria)
-        except InvalidInput as e:
+        except InvalidCommand as e:
             declaring.refused()
-            return ack(response_type="ephemeral", text=blocks.usage_message(e.message, USAGE))
+            return ack(response_type="ephemeral", text=blocks.usage_message(e.problems, USAGE_HINT))
         if isinstance(parsed, Help):
             return ack(response_type="ephemeral", text=USAGE)
         if isinstance(parsed, OpenForm):

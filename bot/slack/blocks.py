@@ -242,8 +242,9 @@ def queued_notice(customer: str, wait: float) -> str:
     )
 
 
-def usage_message(problem: str | None, usage: str) -> str:
-    head = f"⚠️ {problem}\n\n" if problem else ""
+def usage_message(problems: Sequence[str], usage: str) -> str:
+    """A refused command: each problem on its own line, then the usage."""
+    head = "".join(f"⚠️ {problem}\n" for problem in problems)
     return f"{head}{inert(usage)}"
 
 

@@ -3,8 +3,10 @@
 This module owns the slash-command grammar (`CUSTOMER: SUMMARY [--arr AMOUNT] [--ic @person]
 [--criteria id,id] [--private]`), its usage text, the amount and mention formats and Slack's
 text escaping; what a declaration must satisfy is `bot.domain.declaration`'s. It is pure: no
-Slack, Redis or I/O. Everything malformed raises `InvalidInput` with a message that says what
-is wrong, quoting the offending token; the caller shows that message followed by `USAGE`.
+Slack, Redis or I/O. A malformed amount or mention raises `InvalidInput`; malformed `/escalate`
+text raises `InvalidCommand` with every problem in it, each a sentence that says what is wrong
+and quotes the offending token; the caller shows them followed by `USAGE_HINT` (the whole
+`USAGE` is for `/escalate help`).
 
 Slack sends slash-command text with "Escape channels, users, and links" on: user mentions
 arrive as `<@U123|name>` or `<@U123>`, channels as `<#C123|name>`, user groups as
@@ -35,18 +37,28 @@ from bot.slack.text import USER_MENTION, inert, readable
 
 __all__ = [
     "USAGE",
+    "USAGE_HINT",
     "Declare",
     "Help",
+    "InvalidCommand",
     "OpenForm",
     "parse_amount",
     "parse_escalate",
     "parse_user_mention",
 ]
 
+_T = TypeVar("_T")
+
 MAX_AMOUNT = 10**12  # a trillion dollars of ARR is a typo, not a customer
 
+_SYNOPSIS = (
+    "/escalate CUSTOMER: SUMMARY [--arr AMOUNT] [--ic @person] [--criteria id,id] [--private]"
+)
+# Under the problems of a refused command: the grammar in a line, the rest a command away.
+USAGE_HINT = f"Usage: {_SYNOPSIS} (/escalate help explains each part)"
+
 USAGE = f"""\
-Usage: /escalate CUSTOMER: SUMMARY [--arr AMOUNT] [--ic @person] [--criteria id,id] [--private]
+Usage: {_SYNOPSIS}
 
   CUSTOMER            the account, first, followed by a colon (up to {MAX_CUSTOMER} characters)
   SUMMARY             what is wrong, in a sentence or two (up to {MAX_SUMMARY} characters)
@@ -70,6 +82,15 @@ Examples:
 _EXAMPLE = "`/escalate Acme Corp: checkout fails for all EU users --arr 250k`"
 _AMOUNT_FORMS = "Write it in dollars, like 250000, 250,000, 250k, $1.2M or 2B."
 _PICK_PERSON = "type @ and pick the person from Slack's list, so Slack turns it into a mention"
+
+
+class InvalidCommand(InvalidInput):
+    """`/escalate` text with one or more problems; `problems` lists them in the order they
+    appear in the text, each a sentence that names the offending token."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True)
@@ -272,23 +293,39 @@ def _find_separator(text: str) -> int | None:
     return None
 
 
-def _customer(raw: str) -> str:
-    for token in _tokens(raw):
-        flag = _as_flag(token)
-        if flag is not None:
-            raise InvalidInput(
-                f"{_quote(token)} comes before the colon. Start with the customer name and a "
-                f"colon, then the summary and the flags: {_EXAMPLE}."
-            )
+def _and(items: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _checked(check: Callable[[str], _T], value: str, problems: list[str]) -> _T | None:
+    """`check(value)`, or None with its problem noted."""
+    try:
+        return check(value)
+    except InvalidInput as exc:
+        problems.append(exc.message)
+        return None
+
+
+def _customer(raw: str, problems: list[str]) -> str | None:
+    flags = [_quote(token) for token in _tokens(raw) if _as_flag(token) is not None]
+    if flags:
+        verb = "comes" if len(flags) == 1 else "come"
+        problems.append(
+            f"{_and(flags)} {verb} before the colon. Start with the customer name and a colon, "
+            f"then the summary and the flags: {_EXAMPLE}."
+        )
+        return None
     # Emoji are decoration; the name must match the account records (customer_insights.yaml).
     without_emoji = _LONE_SHORTCODES_RE.sub(" ", raw)
     customer = " ".join(readable(without_emoji).split())
     if not customer:
-        raise InvalidInput(
+        problems.append(
             f"The customer name before the colon is empty. Start with the customer name, "
             f"followed by a colon: {_EXAMPLE}."
         )
-    return check_customer(customer)
+        return None
+    return _checked(check_customer, customer, problems)
 
 
 def _criteria(value: str, known: Collection[str]) -> tuple[str, ...]:
@@ -296,20 +333,23 @@ def _criteria(value: str, known: Collection[str]) -> tuple[str, ...]:
     typed = [readable(piece) for piece in value.split(",") if piece.strip()]
     if not typed:
         raise InvalidInput(
-            "--criteria needs at least one criterion id, like --criteria security_incident."
+            "`--criteria` needs at least one criterion id, like --criteria security_incident."
         )
     return check_criteria(typed, known)
 
 
-def _unknown_flag(flag: _Flag) -> InvalidInput:
+def _unknown_flag(flag: _Flag) -> str:
     close = difflib.get_close_matches(flag.name, _FLAGS, n=1)
     hint = f" Did you mean --{close[0]}?" if close else ""
     known = ", ".join(f"--{name}" for name in _FLAGS)
-    return InvalidInput(f"Unknown flag {_quote(flag.shown)}.{hint} The flags are {known}.")
+    return f"Unknown flag {_quote(flag.shown)}.{hint} The flags are {known}."
 
 
 def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenForm | Declare:
     """Read the text of `/escalate`; `known_criteria` are the protocol's criterion ids.
+
+    Every problem in the text is reported at once (`InvalidCommand`), in the order they come,
+    so one reply is enough to correct them all.
 
     `--criteria` takes one value, but a comma at the end of a piece (or the start of the next)
     says the list goes on, so `--criteria a, b` and `--criteria a ,b` read as `a,b`. Only that
@@ -323,19 +363,25 @@ def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenFor
     if stripped.lower() in _HELP_WORDS:
         return Help()
 
+    problems: list[str] = []
     separator = _find_separator(stripped)
     if separator is None:
-        raise InvalidInput(f"The customer name must come first, followed by a colon: {_EXAMPLE}.")
-    customer = _customer(stripped[:separator])
+        problems.append(f"The customer name must come first, followed by a colon: {_EXAMPLE}.")
+        # The flags are still read, so their mistakes are reported in the same reply.
+        customer = None
+        rest = stripped
+    else:
+        customer = _customer(stripped[:separator], problems)
+        rest = stripped[separator + 1 :]
 
-    tokens = _tokens(stripped[separator + 1 :])
+    tokens = _tokens(rest)
     words: list[str] = []
     seen: set[str] = set()
+    repeated: set[str] = set()
     arr: int | None = None
     ic: str | None = None
-    criteria: tuple[str, ...] = ()
+    criteria: tuple[str, ...] | None = ()
     index = 0
-    # Flags are checked as they come, so the first mistake in the text is the one reported.
     while index < len(tokens):
         token = tokens[index]
         index += 1
@@ -344,56 +390,84 @@ def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenFor
             words.append(token)
             continue
         if flag.name not in _FLAGS:
-            raise _unknown_flag(flag)
-        if flag.name in seen:
-            raise InvalidInput(f"`--{flag.name}` is given twice; give it once.")
+            problems.append(_unknown_flag(flag))
+            continue
+        again = flag.name in seen
+        if again and flag.name not in repeated:
+            repeated.add(flag.name)
+            problems.append(f"`--{flag.name}` is given twice; give it once.")
         seen.add(flag.name)
         if flag.name == "private":
-            if flag.inline is not None:
-                raise InvalidInput("`--private` takes no value; write just --private.")
+            if flag.inline is not None and not again:
+                problems.append("`--private` takes no value; write just --private.")
             continue
         value = flag.inline
         if value is None and index < len(tokens) and _as_flag(tokens[index]) is None:
             value = tokens[index]
             index += 1
-        if not value:
-            raise InvalidInput(f"`--{flag.name}` needs a value, like {_FLAG_EXAMPLES[flag.name]}.")
-        if flag.name == "arr":
-            arr = _flag_value("arr", parse_amount, value)
-        elif flag.name == "ic":
-            ic = _flag_value("ic", parse_user_mention, value)
-        else:
+        if flag.name == "criteria":
             while (
-                index < len(tokens)
+                value
+                and index < len(tokens)
                 and _as_flag(tokens[index]) is None
                 and (value.endswith(",") or tokens[index].startswith(","))
             ):
                 value += tokens[index]
                 index += 1
-            criteria = _criteria(value, known_criteria)
+        if again:
+            continue  # its value is not read: which of the two was meant is not ours to guess
+        if not value:
+            problems.append(f"`--{flag.name}` needs a value, like {_FLAG_EXAMPLES[flag.name]}.")
+        elif flag.name == "arr":
+            arr = _checked(_flag_check("arr", parse_amount), value, problems)
+        elif flag.name == "ic":
+            ic = _checked(_flag_check("ic", parse_user_mention), value, problems)
+        else:
+            criteria = _checked(lambda v: _criteria(v, known_criteria), value, problems)
 
-    summary = readable(" ".join(words))
-    if not summary.strip():
-        raise InvalidInput(
-            f"The summary after {_quote(customer + ':')} is empty: say in a few words what "
-            f"is wrong, like {_EXAMPLE}."
-        )
-    summary = check_summary(summary)
+    summary: str | None = None
+    if separator is not None:
+        summary = readable(" ".join(words))
+        if not summary.strip():
+            after = f"after {_quote(customer + ':')}" if customer else "after the colon"
+            problems.append(
+                f"The summary {after} is empty: say in a few words what is wrong, like {_EXAMPLE}."
+            )
+            summary = None
+        else:
+            summary = _checked(check_summary, summary, problems)
+    if problems:
+        raise InvalidCommand(problems)
+    assert customer is not None and summary is not None  # no problems: both were read
     return Declare(
         customer=customer,
         summary=summary,
         arr=arr,
         ic=ic,
-        criteria=criteria,
+        criteria=criteria or (),
         private="private" in seen,
     )
 
 
-_T = TypeVar("_T")
+def _flag_check(name: str, parse: Callable[[str], _T]) -> Callable[[str], _T]:
+    """`parse`, its problem prefixed with the flag it is about: "Check --arr: the amount…"."""
+
+    def check(value: str) -> _T:
+        try:
+            return parse(value)
+        except InvalidInput as exc:
+            raise InvalidInput(f"Check --{name}: {_continued(exc.message)}") from None
+
+    return check
 
 
-def _flag_value(name: str, parse: Callable[[str], _T], value: str) -> _T:
-    try:
-        return parse(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"Check --{name}: {exc.message}") from None
+def _continued(sentence: str) -> str:
+    """A sentence going on after a colon: its first word lowercased, unless it is an acronym
+    or a name ("IC", "Slack")."""
+    first = sentence.split(" ", 1)[0]
+    if first[:1].isupper() and first[1:].islower() and first not in _PROPER_WORDS:
+        return sentence[0].lower() + sentence[1:]
+    return sentence
+
+
+_PROPER_WORDS = frozenset({"Slack"})

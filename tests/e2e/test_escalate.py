@@ -171,6 +171,23 @@ def test_the_same_declaration_twice_opens_one_room(
     assert f"<#{channel.id}>" in second.text
 
 
+def test_every_mistake_is_one_line_under_a_one_line_usage(
+    slack: SlackDriver, fake_slack: FakeSlack, redis_client, prefix: str
+) -> None:
+    reply = slack.command("Acme Corp: down --arr -5 --frobnicate --criteria nope,zzz --ic ivan")
+    lines = reply.json()["text"].splitlines()
+    assert len(lines) == 5, lines
+    for line, needle in zip(
+        lines[:-1], ["`-5`", "`--frobnicate`", "`nope` and `zzz`", "`ivan`"], strict=True
+    ):
+        assert line.startswith("⚠️ ") and needle in line, (needle, line)
+    assert lines[-1].startswith("Usage: /escalate CUSTOMER: SUMMARY")
+    assert room_calls(fake_slack) == []
+    assert list(redis_client.scan_iter(match=f"{prefix}:*")) == []
+    # The whole usage, with its examples, is for `/escalate help` alone.
+    assert "Examples:" in slack.command("help").json()["text"]
+
+
 def test_help_and_malformed_input_answer_only_the_caller_and_create_nothing(
     slack: SlackDriver, fake_slack: FakeSlack, redis_client, prefix: str
 ) -> None:

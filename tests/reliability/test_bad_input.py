@@ -8,10 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import ConfigError, load_config
-from bot.domain.errors import InvalidInput
 from bot.slack.forms import read_form
 from bot.slack.mentions import COMMANDS, parse_mention
-from bot.slack.parse import Declare, Help, OpenForm, parse_escalate
+from bot.slack.parse import Declare, Help, InvalidCommand, OpenForm, parse_escalate
 from protocols.loader import ProtocolError, load_protocol
 
 PROTOCOL = load_protocol()
@@ -31,8 +30,9 @@ slack_text = st.text(
 def test_the_slash_grammar_never_crashes(text: str) -> None:
     try:
         result = parse_escalate(text, CRITERIA)
-    except InvalidInput as e:
-        assert e.message.strip()  # a message that names the problem
+    except InvalidCommand as e:
+        # Each problem a line of its own that names it.
+        assert e.problems and all(p.strip() and "\n" not in p for p in e.problems)
     else:
         assert isinstance(result, Help | OpenForm | Declare)
 

@@ -12,8 +12,10 @@ from bot.domain.errors import InvalidInput
 from bot.domain.naming import channel_name, slugify
 from bot.slack.parse import (
     USAGE,
+    USAGE_HINT,
     Declare,
     Help,
+    InvalidCommand,
     OpenForm,
     parse_amount,
     parse_escalate,
@@ -74,6 +76,12 @@ def test_usage_shows_grammar_flags_and_examples() -> None:
     assert "/escalate Acme Corp: checkout fails for all EU users --arr 250k" in USAGE
     assert "no text opens a form" in USAGE
     assert "<" not in USAGE and "&" not in USAGE  # safe to post without Slack escaping
+
+
+def test_the_usage_hint_is_one_line_of_the_usage() -> None:
+    assert "\n" not in USAGE_HINT
+    assert USAGE_HINT.startswith(USAGE.splitlines()[0])
+    assert "/escalate help" in USAGE_HINT
 
 
 def test_every_usage_example_parses() -> None:
@@ -263,77 +271,162 @@ def test_limits_count_unescaped_characters() -> None:
 # --- Errors -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "mentions"),
-    [
-        # No customer.
-        ("checkout fails for all EU users", ["customer name must come first", "colon"]),
-        ("Acme Corp checkout fails --arr 250k", ["customer name must come first", "colon"]),
-        ("Acme outage since 10:30", ["customer name must come first"]),
-        (": checkout fails", ["customer name", "empty"]),
-        (":fire:: checkout fails", ["customer name", "empty"]),
-        ("   : checkout fails", ["customer name", "empty"]),
-        ("--private Acme Corp: checkout fails", ["`--private`", "before the colon"]),
-        ("Acme outage --arr 5k since 10am: x", ["`--arr`", "before the colon"]),
-        ("C" * (MAX_CUSTOMER + 1) + ": x", ["81 characters", "80"]),
-        # No summary.
-        ("Acme Corp:", ["summary", "empty", "Acme Corp"]),
-        ("Acme Corp:   ", ["summary", "empty"]),
-        ("Acme Corp: --arr 250k --private", ["summary", "empty"]),
-        ("Acme Corp: " + "s" * (MAX_SUMMARY + 1), ["2001 characters", "2000"]),
-        # Unknown flags.
-        ("Acme Corp: x --foo", ["Unknown flag", "`--foo`", "--arr", "--private"]),
-        ("Acme Corp: x --foo=bar", ["Unknown flag", "`--foo`"]),
-        ("Acme Corp: x --aar 250k", ["`--aar`", "Did you mean --arr?"]),
-        ("Acme Corp: x --priv", ["`--priv`", "Did you mean --private?"]),
-        ("Acme Corp: x --verbose", ["`--verbose`"]),
-        # A flag given twice.
-        ("Acme Corp: x --arr 1k --arr 2k", ["`--arr`", "twice"]),
-        ("Acme Corp: x --private --private", ["`--private`", "twice"]),
-        ("Acme Corp: x --arr 1k —arr 2k", ["`--arr`", "twice"]),
-        ("Acme Corp: x --ic <@U1> --IC=<@U2>", ["`--ic`", "twice"]),
-        ("Acme Corp: x --criteria media_pr --criteria=media_pr", ["`--criteria`", "twice"]),
-        # A flag missing its value.
-        ("Acme Corp: x --arr", ["`--arr`", "needs a value"]),
-        ("Acme Corp: x --arr --private", ["`--arr`", "needs a value"]),
-        ("Acme Corp: x --arr=", ["`--arr`", "needs a value"]),
-        ("Acme Corp: x --ic", ["`--ic`", "needs a value"]),
-        ("Acme Corp: x --ic --arr 5k", ["`--ic`", "needs a value"]),
-        ("Acme Corp: x --criteria", ["`--criteria`", "needs a value"]),
-        ("Acme Corp: x --criteria=", ["`--criteria`", "needs a value"]),
-        ("Acme Corp: x --criteria ,", ["--criteria", "at least one"]),
-        # A value where none belongs.
-        ("Acme Corp: x --private=yes", ["`--private`", "takes no value"]),
-        # Bad amounts, with the flag named.
-        ("Acme Corp: x --arr lots", ["--arr", "`lots`", "250k"]),
-        ("Acme Corp: x --arr -5k", ["--arr", "`-5k`", "negative"]),
-        ("Acme Corp: x --arr 5kk", ["--arr", "`5kk`", "more than one unit"]),
-        # Bad IC.
-        ("Acme Corp: x --ic @ivan", ["--ic", "`@ivan`", "not a Slack mention", "pick"]),
-        ("Acme Corp: x --ic ivan", ["--ic", "`ivan`", "not a Slack mention"]),
-        ("Acme Corp: x --ic <!subteam^S0SECURTY|@security>", ["`@security`", "one person"]),
-        ("Acme Corp: x --ic <!subteam^S0SECURTY>", ["user group", "one person"]),
-        ("Acme Corp: x --ic <!here>", ["`@here`", "one person"]),
-        ("Acme Corp: x --ic <#C123|general>", ["`#general`", "channel"]),
-        # Unknown criteria: named, with the known ids listed.
-        ("Acme Corp: x --criteria outage", ["`outage`", *KNOWN]),
-        ("Acme Corp: x --criteria media_pr,outage", ["`outage`", "Known criteria"]),
-        ("Acme Corp: x --criteria media_pr, outage", ["`outage`", "Known criteria"]),
-        ("Acme Corp: x --criteria security_incidnet", ["Did you mean security_incident?"]),
-        # A summary word after a trailing comma is read as a criterion: refused, not lost.
-        ("Acme Corp: x --criteria media_pr, customers angry", ["`customers`"]),
-    ],
-)
+ERROR_CASES = [
+    # No customer.
+    ("checkout fails for all EU users", ["customer name must come first", "colon"]),
+    ("Acme Corp checkout fails --arr 250k", ["customer name must come first", "colon"]),
+    ("Acme outage since 10:30", ["customer name must come first"]),
+    (": checkout fails", ["customer name", "empty"]),
+    (":fire:: checkout fails", ["customer name", "empty"]),
+    ("   : checkout fails", ["customer name", "empty"]),
+    ("--private Acme Corp: checkout fails", ["`--private`", "before the colon"]),
+    ("Acme outage --arr 5k since 10am: x", ["`--arr`", "before the colon"]),
+    ("C" * (MAX_CUSTOMER + 1) + ": x", ["81 characters", "80"]),
+    # No summary.
+    ("Acme Corp:", ["summary", "empty", "Acme Corp"]),
+    ("Acme Corp:   ", ["summary", "empty"]),
+    ("Acme Corp: --arr 250k --private", ["summary", "empty"]),
+    ("Acme Corp: " + "s" * (MAX_SUMMARY + 1), ["2001 characters", "2000"]),
+    # Unknown flags.
+    ("Acme Corp: x --foo", ["Unknown flag", "`--foo`", "--arr", "--private"]),
+    ("Acme Corp: x --foo=bar", ["Unknown flag", "`--foo`"]),
+    ("Acme Corp: x --aar 250k", ["`--aar`", "Did you mean --arr?"]),
+    ("Acme Corp: x --priv", ["`--priv`", "Did you mean --private?"]),
+    ("Acme Corp: x --verbose", ["`--verbose`"]),
+    # A flag given twice.
+    ("Acme Corp: x --arr 1k --arr 2k", ["`--arr`", "twice"]),
+    ("Acme Corp: x --private --private", ["`--private`", "twice"]),
+    ("Acme Corp: x --arr 1k —arr 2k", ["`--arr`", "twice"]),
+    ("Acme Corp: x --ic <@U1> --IC=<@U2>", ["`--ic`", "twice"]),
+    ("Acme Corp: x --criteria media_pr --criteria=media_pr", ["`--criteria`", "twice"]),
+    # A flag missing its value.
+    ("Acme Corp: x --arr", ["`--arr`", "needs a value"]),
+    ("Acme Corp: x --arr --private", ["`--arr`", "needs a value"]),
+    ("Acme Corp: x --arr=", ["`--arr`", "needs a value"]),
+    ("Acme Corp: x --ic", ["`--ic`", "needs a value"]),
+    ("Acme Corp: x --ic --arr 5k", ["`--ic`", "needs a value"]),
+    ("Acme Corp: x --criteria", ["`--criteria`", "needs a value"]),
+    ("Acme Corp: x --criteria=", ["`--criteria`", "needs a value"]),
+    ("Acme Corp: x --criteria ,", ["--criteria", "at least one"]),
+    # A value where none belongs.
+    ("Acme Corp: x --private=yes", ["`--private`", "takes no value"]),
+    # Bad amounts, with the flag named.
+    ("Acme Corp: x --arr lots", ["--arr", "`lots`", "250k"]),
+    ("Acme Corp: x --arr -5k", ["--arr", "`-5k`", "negative"]),
+    ("Acme Corp: x --arr 5kk", ["--arr", "`5kk`", "more than one unit"]),
+    # Bad IC.
+    ("Acme Corp: x --ic @ivan", ["--ic", "`@ivan`", "not a Slack mention", "pick"]),
+    ("Acme Corp: x --ic ivan", ["--ic", "`ivan`", "not a Slack mention"]),
+    ("Acme Corp: x --ic <!subteam^S0SECURTY|@security>", ["`@security`", "one person"]),
+    ("Acme Corp: x --ic <!subteam^S0SECURTY>", ["user group", "one person"]),
+    ("Acme Corp: x --ic <!here>", ["`@here`", "one person"]),
+    ("Acme Corp: x --ic <#C123|general>", ["`#general`", "channel"]),
+    # Unknown criteria: named, with the known ids listed.
+    ("Acme Corp: x --criteria outage", ["`outage`", *KNOWN]),
+    ("Acme Corp: x --criteria media_pr,outage", ["`outage`", "Known criteria"]),
+    ("Acme Corp: x --criteria media_pr, outage", ["`outage`", "Known criteria"]),
+    ("Acme Corp: x --criteria security_incidnet", ["Did you mean security_incident?"]),
+    # A summary word after a trailing comma is read as a criterion: refused, not lost.
+    ("Acme Corp: x --criteria media_pr, customers angry", ["`customers`"]),
+]
+
+
+@pytest.mark.parametrize(("text", "mentions"), ERROR_CASES)
 def test_errors_say_what_is_wrong(text: str, mentions: list[str]) -> None:
     message = error_of(text)
     for part in mentions:
         assert part in message, (part, message)
 
 
-def test_the_first_mistake_is_reported() -> None:
-    assert "`--foo`" in error_of("Acme Corp: --foo x --arr lots")
-    assert "`lots`" in error_of("Acme Corp: --arr lots x --foo")
-    assert "`lots`" in error_of("Acme Corp: --arr lots")  # before the empty summary
+def problems_of(text: str) -> tuple[str, ...]:
+    with pytest.raises(InvalidCommand) as caught:
+        parse_escalate(text, KNOWN)
+    return caught.value.problems
+
+
+def test_every_mistake_is_reported_in_the_order_typed() -> None:
+    problems = problems_of("Acme Corp: --foo x --arr lots --criteria nope --ic ivan")
+    assert len(problems) == 4
+    for problem, needle in zip(problems, ["`--foo`", "`lots`", "`nope`", "`ivan`"], strict=True):
+        assert needle in problem, (needle, problems)
+    assert [p for p in problems_of("Acme Corp: --arr lots") if "`lots`" in p or "summary" in p]
+    assert len(problems_of("Acme Corp: --arr lots")) == 2  # and the empty summary
+
+
+def test_the_flags_are_checked_without_the_colon_too() -> None:
+    problems = problems_of("Acme Corp checkout fails --arr -5 --frobnicate")
+    assert len(problems) == 3
+    assert "colon" in problems[0] and "negative" in problems[1] and "`--frobnicate`" in problems[2]
+
+
+def test_flags_before_the_colon_are_named_together() -> None:
+    (problem,) = problems_of("--private --arr 5k Acme: x")
+    assert "`--private` and `--arr` come before the colon" in problem
+
+
+def test_a_flag_given_three_times_is_reported_once() -> None:
+    problems = problems_of("Acme Corp: x --arr 1k --arr lots --arr=2k")
+    assert problems == ("`--arr` is given twice; give it once.",)
+
+
+def test_each_unknown_criterion_is_named_and_the_known_listed_once() -> None:
+    (problem,) = problems_of("Acme Corp: x --criteria nope,zzz,media_pr,securty_incident,nope")
+    assert "Unknown criteria `nope`, `zzz` and `securty_incident`." in problem
+    assert "Did you mean security_incident for `securty_incident`?" in problem
+    assert problem.count("multi_customer_outage") == 1
+    assert problem.count("`nope`") == 1
+
+
+def test_a_message_after_check_flag_goes_on_in_lowercase() -> None:
+    assert problems_of("Acme Corp: x --arr -5") == (
+        "Check --arr: the amount `-5` is negative; it must be more than zero. Write it in "
+        "dollars, like 250000, 250,000, 250k, $1.2M or 2B.",
+    )
+    assert problems_of("Acme Corp: x --ic ivan")[0].startswith("Check --ic: `ivan` is not")
+
+
+# Many mistakes at once, and each kind of mistake alone: every message they produce is checked
+# for its grammar.
+_MISTAKES = [
+    "Acme Corp checkout fails --arr -5 --foo --criteria nope,zzz --ic ivan",
+    "--private Acme: --arr 0 --arr 1 --ic --criteria , --private=yes",
+    ": --arr=$ --ic <!subteam^S1> --criteria Security-Incidnet,zzz",
+    "C" * (MAX_CUSTOMER + 1) + ": " + "s" * (MAX_SUMMARY + 1) + " --ic <#C1|general>",
+    "Acme: x --arr 5kk --ic <!here> —arr 3",
+    "Acme: x --arr 1001b --ic @dana --priv",
+    "Acme: x --arr 0.4 --ic <!subteam^S1|@sec>",
+    "Acme: x --arr \u22125k --criteria media_pr, customers angry",
+]
+
+
+def _grammar_problems(message: str) -> list[str]:
+    """What is wrong with the grammar of a problem message, if anything."""
+    wrong = []
+    check = re.match(r"Check --[a-z]+: (.)", message)
+    if check and not (check.group(1).islower() or check.group(1) == "`"):
+        wrong.append("the sentence after 'Check --flag:' goes on in lowercase")
+    if not check and not (message[0].isupper() or message[0] == "`"):
+        wrong.append("a sentence starts with a capital or a quoted token")
+    if not message.endswith((".", "?")):
+        wrong.append("a sentence ends with a full stop or a question mark")
+    if "  " in message or message != message.strip() or "\n" in message:
+        wrong.append("one line, single spaces")
+    if re.search(r"\.\.(?!\.)|\s[.,;:?]|[,;]\.|\.\s*\.", message.replace("…", "")):
+        wrong.append("no doubled or stray punctuation")
+    return wrong
+
+
+@pytest.mark.parametrize("text", [*_MISTAKES, *(case[0] for case in ERROR_CASES)])
+def test_every_message_is_plain_correct_english(text: str) -> None:
+    for problem in problems_of(text):
+        assert not _grammar_problems(problem), (problem, _grammar_problems(problem))
+
+
+def test_the_grammar_check_catches_the_old_mistakes() -> None:
+    assert _grammar_problems("Check --arr: The amount `-5` is negative.")
+    assert _grammar_problems("the amount is negative.")
+    assert _grammar_problems("The amount is  negative.")
+    assert _grammar_problems("The amount is negative")
 
 
 def test_echoed_broadcasts_do_not_notify() -> None:
@@ -623,8 +716,10 @@ def test_parse_escalate_only_raises_invalid_input_on_near_misses(text: str) -> N
 def _check_parse(text: str) -> None:
     try:
         parsed = parse_escalate(text, KNOWN)
-    except InvalidInput as exc:
-        assert exc.message.strip()
+    except InvalidCommand as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert not _grammar_problems(problem), (problem, _grammar_problems(problem))
         return
     if isinstance(parsed, Declare):
         assert 0 < len(parsed.customer) <= MAX_CUSTOMER
