@@ -75,16 +75,18 @@ def test_a_letter_has_a_subject_a_greeting_and_the_vp_signature() -> None:
     letter = offline.offline_customer_update(grounding())
     lines = letter.splitlines()
     assert lines[0] == "Subject: Update on the service issue affecting Zorblax Industries"
-    assert lines[2] == "Dear Dana,"
+    assert lines[2] == "Dear Dana Whitfield,"
     assert letter.rstrip().endswith("Kind regards,\nVictoria Hale\nVP of Customer Support")
 
 
 @pytest.mark.parametrize(
     ("contact", "name"),
     [
-        ("Dana Whitfield, CTO", "Dana"),
-        ("Dr. Ngozi Okafor, CISO", "Dr Okafor"),
-        ("Ms Priya Raman", "Ms Raman"),
+        ("Dana Whitfield, CTO", "Dana Whitfield"),
+        ("Dr. Ngozi Okafor, CISO", None),
+        ("Mr Tan Wei Ming, CFO", None),
+        ("Tan Wei Ming, CFO", "Tan Wei Ming"),
+        ("Ms Raman", "Ms Raman"),
         ("Dana", "Dana"),
         ("CTO", None),
         ("dana@initech.example", None),
