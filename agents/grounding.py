@@ -207,16 +207,17 @@ class Grounding:
         """The next update time a customer update commits to, rounded up to the minute.
 
         The scheduled due time when there is one still ahead of us (or the time the last
-        letter promised, when that is earlier); otherwise one update interval from now; otherwise two hours from now. A due time already in the past
+        letter promised, when that is earlier); otherwise one update interval from now;
+        otherwise two hours from now. A due time already in the past
         (the update is late) cannot be promised, so it falls through to the interval.
         """
         due = self.next_update_due
         # The time the last letter promised is the customer's clock: approving it or an
         # internal update never moves it later.
         last = self.told[-1] if self.told else None
-        if last is not None and not last.resolved and last.promised is not None:
-            if last.promised > self.now and (due is None or last.promised < due):
-                due = last.promised
+        kept = last.promised if last is not None and not last.resolved else None
+        if kept is not None and kept > self.now and (due is None or kept < due):
+            due = kept
         if due is not None and due > self.now:
             at = due
         else:

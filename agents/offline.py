@@ -258,9 +258,7 @@ def _advice(g: Grounding) -> str:
 # is itself the truth to tell.
 CAUSE_OPEN = "we have not confirmed it yet, and we will tell you as soon as we have."
 CAUSE_AFTER = "we are still confirming it, and we will share it with you as soon as we are sure."
-NO_WORKAROUND = (
-    "there is no workaround for this, so all of our effort is going into the fix."
-)
+NO_WORKAROUND = "there is no workaround for this, so all of our effort is going into the fix."
 NO_ETA = (
     "we cannot yet give you a reliable time for the fix; you will have one as soon as we can "
     "stand behind it."

@@ -91,9 +91,7 @@ MISSING = {
         "write the steps the facts support, e.g. rotate the affected credentials, review "
         "access logs from the start of the incident",
     ),
-    "fix": placeholder(
-        "what fixed it", "record it in the customer's terms with @vp fixed <text>"
-    ),
+    "fix": placeholder("what fixed it", "record it in the customer's terms with @vp fixed <text>"),
     "signer": placeholder("signer", "the VP who signs this letter"),
     "check-in": placeholder(
         "check-in", "no follow-up is scheduled; write when we will check in with them"
@@ -383,3 +381,58 @@ def conversation(g: Grounding) -> Conversation:
         promise_missed=promise_missed,
         left_out=left_out,
     )
+
+
+# --- reading an approved letter back ---------------------------------------------------------
+
+_MONTH = {m: n for n, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+                                       "Sep", "Oct", "Nov", "Dec"), start=1)}  # fmt: skip
+# A time as `human_time` writes it: "Fri 4 Dec 2026, 10:20 EST".
+_HUMAN_TIME = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<d>\d{1,2}) (?P<mon>" + "|".join(_MONTH) + r") "
+    r"(?P<y>\d{4}), (?P<h>\d{2}):(?P<m>\d{2})"
+)
+_PROMISING = re.compile(
+    r"next update|check in|check-in|hear from us|update you|write to you again", re.IGNORECASE
+)
+
+
+def promised_in(text: str, zone: tzinfo) -> datetime | None:
+    """The time a letter promises (its next update, or its check-in), read back from the text
+    as approved, in the account's time zone: a person may have edited it. None when no
+    sentence makes a promise with a time in the form letters write."""
+    found = None
+    for sentence in re.split(r"(?<=[.!?])\s+|\n", text):
+        if not _PROMISING.search(sentence):
+            continue
+        for m in _HUMAN_TIME.finditer(sentence):
+            local = datetime(
+                int(m.group("y")), _MONTH[m.group("mon")], int(m.group("d")),
+                int(m.group("h")), int(m.group("m")), tzinfo=zone,
+            )  # fmt: skip
+            found = local.astimezone(UTC)
+    return found
+
+
+_LABELS = {
+    "workaround": "What you can do meanwhile",
+    "advice": "What we recommend you do",
+    "doing": "What we are doing",
+    "eta": "When to expect a fix",
+}
+
+
+def left_out_of(recorded: dict[str, str | None], text: str) -> tuple[str, ...]:
+    """The recorded facts (kind to text) an edited letter no longer carries: neither their
+    line nor their text is in it, so the approver took them out (the next letter keeps them
+    out until they change)."""
+    flat = " ".join(text.split()).casefold()
+    out = []
+    for kind, label in _LABELS.items():
+        fact = recorded.get(kind)
+        if not fact:
+            continue
+        said = " ".join(fact.split()).casefold().rstrip(".")
+        if label.casefold() not in flat and said not in flat:
+            out.append(kind)
+    return tuple(out)

@@ -119,5 +119,7 @@ class ActionItem(Record):
     by: str
     at: AwareDatetime
     reminded_at: AwareDatetime | None = None
+    # Taken on so it does not happen again: the resolution notice says we are changing it.
+    prevention: bool = False
     done_at: AwareDatetime | None = None
     done_by: str | None = None

@@ -204,7 +204,13 @@ def confirm_cause(
 
 
 def add_action(
-    esc: Escalation, owner: str, text: str, due: datetime | None, user: str, now: datetime
+    esc: Escalation,
+    owner: str,
+    text: str,
+    due: datetime | None,
+    user: str,
+    now: datetime,
+    prevention: bool = False,
 ) -> tuple[Escalation, list[Event]]:
     text = " ".join(text.split())
     if not text:
@@ -212,7 +218,13 @@ def add_action(
     if due is not None and due <= now:
         raise InvalidInput("An action item is due in the future: `--due 3d`, `--due 12h`.")
     item = ActionItem(
-        id=f"A{len(esc.actions) + 1}", owner=owner, text=text, due_at=due, by=user, at=now
+        id=f"A{len(esc.actions) + 1}",
+        owner=owner,
+        text=text,
+        due_at=due,
+        by=user,
+        at=now,
+        prevention=prevention,
     )
     data = {"id": item.id, "owner": owner, "due_at": due.isoformat() if due else None}
     return esc.model_copy(update={"actions": (*esc.actions, item)}), [

@@ -384,6 +384,8 @@ In a war room, mention me with:
 • `update <text>` — record a status update (internal); restarts the update clock
 • `impact <text>`, `workaround <text>`, `doing <text>`, `eta <text>` — what the customer may be told
 • `advice <text>` — what the customer should do themselves (rotate keys, re-sync, ...)
+• `impact <text> --since 2h` or `impact ... since 09:10` — when it began; `impact ended [15:05]`
+• `workaround none` — there is no workaround; `fixed <text>` — what fixed it, in their terms
 • `cause <text>` — a suspected cause (internal); `cause confirmed` — the IC or a VP confirms it
 • `action @person <text> [--due 3d]` — an action item; `done A1` closes it
 • `ic @person` — hand the incident commander role to someone else

@@ -27,6 +27,7 @@ COMMANDS = (
     "doing",
     "eta",
     "advice",
+    "fixed",
     "cause",
     "action",
 )

@@ -141,7 +141,7 @@ def test_the_letter_task_gives_the_frame() -> None:
     task = task_of(prompts.customer_update_messages(grounding()))
     for needle in (
         "Write the status update for Zorblax Industries",
-        'Greeting, exactly: "Dear Dana,"',
+        'Greeting, exactly: "Dear Dana Whitfield,"',
         '"Kind regards," then "Victoria Hale" then "VP of Customer Support"',
         "America/Chicago",
         'Commit to the next update by "Mon 6 May 2024, 12:35 CDT"',
