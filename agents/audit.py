@@ -5,7 +5,10 @@ A letter is checked for internal text copied into it (a run of the summary, an u
 room's talk, a suspected cause), another customer, an internal identifier, a suspected cause
 stated as if known, a promised time other than the scheduled one, times outside the account's
 time zone, a missing or team signature, placeholders still to fill (and facts missing without
-one), and the organisation's flag terms. A review is checked for a root cause nobody
+one), and the organisation's flag terms. It is also checked against the customer
+conversation: ongoing wording once the impact has ended, a changed or passed ETA or a late
+update not owned, a recorded fact left out, and a start other than the one on record (or two
+recorded starts that disagree). A review is checked for a root cause nobody
 confirmed, action items nobody took on and a title of its own.
 """
 
@@ -24,7 +27,7 @@ from agents.checks import (
     names_in,
 )
 from agents.grounding import Grounding
-from agents.playbook import MISSING, Frame, frame
+from agents.playbook import MISSING, Frame, eta_due, frame, past, without_start
 from agents.review import parse_review
 
 # Internal text repeated word for word over this many words is a quote, not a translation.
@@ -44,7 +47,7 @@ _OTHERS = re.compile(
 )
 _CLOCK = re.compile(
     r"(?<![\d:])(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)(?!\d)\s*(?P<ampm>[ap]\.?m\.?)?"
-    r"(?:\s*(?P<zone>(?-i:UTC[+-]\d{1,2}(?::?\d{2})?|[A-Z]{2,5}\b)))?"
+    r"(?:\s*(?P<zone>(?-i:(?:UTC|GMT)[+-]\d{1,2}(?::?\d{2})?|[A-Z]{2,5}\b)))?"
     r"|(?<![\d:])(?P<h12>1[0-2]|0?[1-9])\s*(?P<ampm12>[ap]\.?m\.?)(?!\w)",
     re.IGNORECASE,
 )
@@ -97,6 +100,7 @@ def letter(g: Grounding, text: str) -> list[Finding]:
         add(Finding("placeholder", f"still to fill: {hole}"))
     for gap in gaps(g, f, text):
         add(Finding("missing fact", gap))
+    found += conversation(g, f, text)
     terms = g.flag_terms or DEFAULT_FLAG_TERMS
     for term in flag_terms(text, terms, root_cause_known=g.root_cause() is not None):
         add(Finding("flag term", f"look twice at “{term}”"))
@@ -150,12 +154,46 @@ def _hhmm(match: re.Match[str]) -> str:
     return f"{hour:02d}:{minute:02d}"
 
 
+# Abbreviations people write for zones whose tz database name is an offset ("+08").
+_ZONE_ABBREVIATIONS = {
+    "Asia/Singapore": ("SGT",),
+    "Asia/Kuala_Lumpur": ("MYT",),
+    "Asia/Dubai": ("GST",),
+    "Asia/Riyadh": ("AST",),
+    "Asia/Bangkok": ("ICT",),
+    "Asia/Ho_Chi_Minh": ("ICT",),
+    "America/Sao_Paulo": ("BRT",),
+    "America/Argentina/Buenos_Aires": ("ART",),
+    "Asia/Kolkata": ("IST",),
+    "Asia/Manila": ("PHT", "PST"),
+}
+
+
 def _zone_labels(g: Grounding, f: Frame) -> set[str]:
+    """What the account's time zone is called: its abbreviations at the letter's moments
+    (CDT, CST), the generic one people write (CT, ET; CET for CEST), its offset (UTC+8) and
+    the common name of a zone the tz database names by offset (SGT)."""
     moments = [g.now, g.declared_at, *(t for t in (f.promise_at, g.resolved_at) if t)]
-    labels = set()
+    labels: set[str] = set()
     for at in moments:
-        label = at.astimezone(f.zone).tzname() or "UTC"
-        labels.add((f"UTC{label}" if label[:1] in "+-" else label).upper())
+        label = (at.astimezone(f.zone).tzname() or "UTC").upper()
+        labels.add(f"UTC{label}" if label[:1] in "+-" else label)
+        if len(label) == 3 and label[1:] in ("ST", "DT"):
+            labels.add(label[0] + "T")  # EST, EDT: ET
+        if len(label) == 4 and label.endswith(("ST", "DT")):
+            labels.add(label[:2] + "T")  # AEST, AEDT: AET
+        if label.endswith("EST") and len(label) == 4:
+            labels.add(label[:2] + "T")  # CEST: CET
+        offset = at.astimezone(f.zone).utcoffset()
+        if offset is not None:
+            minutes = int(offset.total_seconds() // 60)
+            sign = "+" if minutes >= 0 else "-"
+            h, m = divmod(abs(minutes), 60)
+            tail = f"{h}" + (f":{m:02d}" if m else "")
+            labels |= {f"UTC{sign}{tail}", f"GMT{sign}{tail}", f"UTC{sign}{h:02d}"}
+    labels |= set(_ZONE_ABBREVIATIONS.get(f.zone_name, ()))
+    if f.zone_name == "UTC":
+        labels |= {"UTC", "GMT", "Z"}
     return labels
 
 
@@ -184,6 +222,145 @@ def _signature(g: Grounding, text: str) -> list[Finding]:
     return out
 
 
+# --- the customer conversation ---------------------------------------------------------------
+
+_ENDED = re.compile(
+    r"\b(?:ended|has ended|is over|was resolved|been resolved|is resolved|back to normal|"
+    r"restored|no longer|recovered|stopped)\b",
+    re.IGNORECASE,
+)
+_ONGOING = re.compile(
+    r"when to expect a fix|time for the fix|what you can do meanwhile|in the meantime|"
+    r"(?:are|is) (?:still )?(?:seeing|experiencing|affected|failing|slow|unavailable)|"
+    r"disruption this is causing|while we (?:work|fix)\b",
+    re.IGNORECASE,
+)
+_SORRY = re.compile(r"\bsorry\b|\bapologi[sz]e|\bapology\b|\bregret\b", re.IGNORECASE)
+_STARTED = re.compile(
+    r"(?:began|begun|started|starting|since|from)\b[^.\n]{0,40}?"
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d{4}, )?"
+    r"(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)",
+    re.IGNORECASE,
+)
+# Words too common to tell whether a fact is in a letter.
+_COMMON = _STOP | frozenset(
+    {"not", "can", "cannot", "could", "all", "any", "some", "now", "they", "them", "us", "do",
+     "does", "did", "no", "if", "so", "but", "into", "out", "up", "more", "than", "via"}
+)  # fmt: skip
+
+
+def _content(text: str) -> set[str]:
+    return {
+        w for w in re.findall(r"[a-z0-9%']+", text.casefold()) if w not in _COMMON and len(w) > 2
+    }
+
+
+def _carries(text: str, fact: str) -> bool:
+    """The letter says the fact, in its words or close to them: most of its content words."""
+    words = _content(fact)
+    if not words:
+        return True
+    mine = _content(text) | _content(past(text))
+    return len(words & mine) >= max(1, round(len(words) * 0.6))
+
+
+def conversation(g: Grounding, f: Frame, text: str) -> list[Finding]:
+    """The letter against what the customer was told and what changed since."""
+    c = f.conversation
+    facts = g.facts
+    out: list[Finding] = []
+    add = out.append
+    if c.ended is not None and not g.resolved:
+        if not _ENDED.search(text):
+            add(Finding("state", f"the impact ended {f.time(c.ended)}; the letter does not say so"))
+        ongoing = _ONGOING.search(text)
+        if ongoing:
+            add(
+                Finding(
+                    "state",
+                    f"speaks as if the impact were ongoing (“{ongoing.group(0)}”); it ended "
+                    f"{f.time(c.ended)}",
+                )
+            )
+        if facts.workaround is not None and facts.workaround.text.casefold() in text.casefold():
+            add(Finding("state", "repeats the workaround, which no longer matters"))
+    if c.ended is not None and g.resolved and _ONGOING.search(text):
+        add(Finding("state", "speaks as if the impact were ongoing in a resolution notice"))
+    sorry = bool(_SORRY.search(text))
+    if c.eta_before:
+        named = _carries(text, c.eta_before) or bool(
+            set(times_in(c.eta_before)) & set(times_in(text))
+        )
+        if not (sorry and named):
+            what = "changed" if c.eta_changed else "passed"
+            add(
+                Finding(
+                    "promise",
+                    f"the ETA the last letter gave (“{c.eta_before}”) {what}; the letter "
+                    "does not name it with an apology",
+                )
+            )
+    if c.promise_missed is not None and not (sorry and _LATER.search(text)):
+        add(
+            Finding(
+                "promise",
+                f"the last letter promised the next update by {f.time(c.promise_missed)}; this "
+                "one is later and does not say so with an apology",
+            )
+        )
+    if c.eta_stale and facts.eta is not None and not c.eta_before:
+        due = eta_due(facts.eta.text, facts.eta.at, f.zone)
+        if due is not None and _carries(text, facts.eta.text) and not sorry:
+            add(Finding("promise", f"gives an ETA whose time has passed ({f.time(due)})"))
+    for kind, fact in _expected(g, f):
+        if not _carries(text, without_start(fact) or fact):
+            add(Finding("fact not used", f"the recorded {kind} is not in the letter"))
+    found_starts = {
+        f"{int(m.group('h')):02d}:{m.group('m')}" for m in _STARTED.finditer(text)
+    }  # fmt: skip
+    if facts.impact_began is not None and found_starts:
+        began = facts.impact_began.astimezone(f.zone).strftime("%H:%M")
+        ended = facts.impact_ended.astimezone(f.zone).strftime("%H:%M") if c.ended else None
+        other = sorted(t for t in found_starts if t not in (began, ended))
+        if other:
+            add(
+                Finding(
+                    "start",
+                    f"states a start ({', '.join(other)}) other than the one on record "
+                    f"({f.time(facts.impact_began)})",
+                )
+            )
+    if facts.stated_began is not None and facts.impact_began is not None:
+        add(
+            Finding(
+                "start",
+                f"two starts are recorded: {f.time(facts.impact_began)} (--since) and "
+                f"{f.time(facts.stated_began)} (the impact's text); confirm one",
+            )
+        )
+    return out
+
+
+_LATER = re.compile(r"\blater than\b|\blate\b|\bdelay", re.IGNORECASE)
+
+
+def _expected(g: Grounding, f: Frame) -> list[tuple[str, str]]:
+    """The recorded facts this letter is expected to carry, by name."""
+    facts = g.facts
+    c = f.conversation
+    ongoing = c.ended is None and not g.resolved
+    wanted = [
+        ("impact", facts.impact, True),
+        ("advice", facts.advice, "advice" not in c.left_out),
+        ("workaround", facts.workaround, ongoing and "workaround" not in c.left_out),
+        ("what we are doing", facts.doing, not g.resolved and "doing" not in c.left_out),
+        ("ETA", facts.eta, ongoing and not c.eta_stale and "eta" not in c.left_out),
+        ("cause", facts.cause, True),
+        ("fix", facts.fixed, g.resolved),
+    ]
+    return [(kind, fact.text) for kind, fact, due in wanted if fact is not None and due]
+
+
 def gaps(g: Grounding, f: Frame, text: str) -> list[str]:
     """Facts a letter needs that are not recorded, yet the draft holds no placeholder for:
     whatever it says there was not recorded by anyone."""
@@ -195,7 +372,15 @@ def gaps(g: Grounding, f: Frame, text: str) -> list[str]:
         "signer": not g.signer,
         "what we are doing": not f.resolved and facts.doing is None,
         "what the customer should do": f.security and facts.advice is None,
-        "what fixed it": f.resolved,
+        "workaround": (
+            not f.resolved
+            and not f.security
+            and f.conversation.ended is None
+            and facts.workaround is None
+            and not facts.no_workaround
+            and "workaround" not in f.conversation.left_out
+        ),
+        "what fixed it": f.resolved and facts.fixed is None,
         "check-in": f.resolved and f.promise_at is None,
     }
     return [
