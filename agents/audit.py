@@ -102,8 +102,12 @@ def letter(g: Grounding, text: str) -> list[Finding]:
         add(Finding("missing fact", gap))
     found += conversation(g, f, text)
     terms = g.flag_terms or DEFAULT_FLAG_TERMS
-    for term in flag_terms(text, terms, root_cause_known=g.root_cause() is not None):
-        add(Finding("flag term", f"look twice at “{term}”"))
+    known = g.root_cause() is not None
+    # A word the team chose for the customer in a recorded fact was looked at already.
+    chosen = {t for x in g.facts.said() for t in flag_terms(x.text, terms, root_cause_known=known)}
+    for term in flag_terms(text, terms, root_cause_known=known):
+        if term not in chosen:
+            add(Finding("flag term", f"look twice at “{term}”"))
     return _unique(found)
 
 
