@@ -26,7 +26,7 @@ from agents.checks import (
     internal_ids,
     names_in,
 )
-from agents.grounding import Grounding
+from agents.grounding import ZONE_ABBREVIATIONS, Grounding
 from agents.playbook import MISSING, Frame, eta_due, frame, past, without_start
 from agents.review import parse_review
 
@@ -143,9 +143,16 @@ def _times(g: Grounding, f: Frame, text: str) -> list[Finding]:
                     )
                 )
         relative = _RELATIVE.search(sentence)
-        if promising and relative:
+        if promising and relative and not _recorded(g, relative.group(0)):
             out.append(Finding("promised time", f"promises a relative time: “{relative.group(0)}”"))
     return out
+
+
+def _recorded(g: Grounding, words: str) -> bool:
+    """`words` come from a fact recorded for the customer, or an ETA a letter already gave
+    (a letter naming the estimate it could not keep quotes it)."""
+    said = [x.text for x in g.facts.said()] + [t.eta for t in g.told if t.eta]
+    return any(words.casefold() in text.casefold() for text in said)
 
 
 def _hhmm(match: re.Match[str]) -> str:
@@ -156,21 +163,6 @@ def _hhmm(match: re.Match[str]) -> str:
     if ampm:
         hour = hour % 12 + (12 if ampm.lower().startswith("p") else 0)
     return f"{hour:02d}:{minute:02d}"
-
-
-# Abbreviations people write for zones whose tz database name is an offset ("+08").
-_ZONE_ABBREVIATIONS = {
-    "Asia/Singapore": ("SGT",),
-    "Asia/Kuala_Lumpur": ("MYT",),
-    "Asia/Dubai": ("GST",),
-    "Asia/Riyadh": ("AST",),
-    "Asia/Bangkok": ("ICT",),
-    "Asia/Ho_Chi_Minh": ("ICT",),
-    "America/Sao_Paulo": ("BRT",),
-    "America/Argentina/Buenos_Aires": ("ART",),
-    "Asia/Kolkata": ("IST",),
-    "Asia/Manila": ("PHT", "PST"),
-}
 
 
 def _zone_labels(g: Grounding, f: Frame) -> set[str]:
@@ -195,21 +187,26 @@ def _zone_labels(g: Grounding, f: Frame) -> set[str]:
             h, m = divmod(abs(minutes), 60)
             tail = f"{h}" + (f":{m:02d}" if m else "")
             labels |= {f"UTC{sign}{tail}", f"GMT{sign}{tail}", f"UTC{sign}{h:02d}"}
-    labels |= set(_ZONE_ABBREVIATIONS.get(f.zone_name, ()))
+    labels |= set(ZONE_ABBREVIATIONS.get(f.zone_name, ()))
     if f.zone_name == "UTC":
         labels |= {"UTC", "GMT", "Z"}
     return labels
 
 
 def _allowed_clock_times(g: Grounding, f: Frame) -> set[str]:
-    """Clock times a letter may commit to: the scheduled one, and any time in the facts
-    someone recorded for the customer (an ETA "by 16:00 CDT")."""
+    """Clock times a letter may commit to: the scheduled one, any time in the facts someone
+    recorded for the customer (an ETA "by 16:00 CDT"), and the times earlier letters gave."""
     allowed: set[str] = set()
     if f.promise_at is not None:
         for zone in (f.zone, UTC):
             allowed.add(f.promise_at.astimezone(zone).strftime("%H:%M"))
     for fact in g.facts.said():
         allowed |= {_hhmm(m) for m in _CLOCK.finditer(fact.text)}
+    # A letter owning a promise it missed names the time it promised then.
+    for told in g.told:
+        if told.promised is not None:
+            allowed.add(told.promised.astimezone(f.zone).strftime("%H:%M"))
+        allowed |= {_hhmm(m) for m in _CLOCK.finditer(told.eta or "")}
     return allowed
 
 
@@ -241,7 +238,7 @@ _ONGOING = re.compile(
 )
 _SORRY = re.compile(r"\bsorry\b|\bapologi[sz]e|\bapology\b|\bregret\b", re.IGNORECASE)
 _STARTED = re.compile(
-    r"(?:began|begun|started|starting|since|from)\b[^.\n]{0,40}?"
+    r"\b(?:began|begun|started|starting|since|from)(?:\s+(?:at|on|around))?\s+"
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d{4}, )?"
     r"(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)",
     re.IGNORECASE,
@@ -259,13 +256,18 @@ def _content(text: str) -> set[str]:
     }
 
 
-def _carries(text: str, fact: str) -> bool:
-    """The letter says the fact, in its words or close to them: most of its content words."""
+def _carries(text: str, fact: str, others: tuple[str, ...] = ()) -> bool:
+    """The letter says the fact, in its words or close to them: most of its content words,
+    and half of those no other recorded fact shares (advice to rotate keys is not carried by
+    an impact that names the same keys)."""
     words = _content(fact)
     if not words:
         return True
     mine = _content(text) | _content(past(text))
-    return len(words & mine) >= max(1, round(len(words) * 0.6))
+    if len(words & mine) < max(1, round(len(words) * 0.6)):
+        return False
+    own = words - {w for other in others if other != fact for w in _content(other)}
+    return not own or len(own & mine) * 2 >= len(own)
 
 
 def conversation(g: Grounding, f: Frame, text: str) -> list[Finding]:
@@ -316,8 +318,10 @@ def conversation(g: Grounding, f: Frame, text: str) -> list[Finding]:
         due = eta_due(facts.eta.text, facts.eta.at, f.zone)
         if due is not None and _carries(text, facts.eta.text) and not sorry:
             add(Finding("promise", f"gives an ETA whose time has passed ({f.time(due)})"))
-    for kind, fact in _expected(g, f):
-        if not _carries(text, without_start(fact) or fact):
+    expected = _expected(g, f)
+    others = tuple(fact for _, fact in expected)
+    for kind, fact in expected:
+        if not _carries(text, without_start(fact) or fact, others):
             add(Finding("fact not used", f"the recorded {kind} is not in the letter"))
     found_starts = {
         f"{int(m.group('h')):02d}:{m.group('m')}" for m in _STARTED.finditer(text)

@@ -330,13 +330,28 @@ def human_utc(at: datetime) -> str:
     return human_time(at, UTC)
 
 
+# Short names people write for zones the tz database names by offset ("+08").
+ZONE_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "Asia/Singapore": ("SGT",),
+    "Asia/Kuala_Lumpur": ("MYT",),
+    "Asia/Dubai": ("GST",),
+    "Asia/Riyadh": ("AST",),
+    "Asia/Bangkok": ("ICT",),
+    "Asia/Ho_Chi_Minh": ("ICT",),
+    "America/Sao_Paulo": ("BRT",),
+    "America/Argentina/Buenos_Aires": ("ART",),
+}
+
+
 def human_time(at: datetime, zone: tzinfo) -> str:
     """`Wed 1 May 2024, 09:30 CDT`: a time as the customer reads it, in their time zone."""
     local = at.astimezone(zone)
     label = local.tzname() or "UTC"
     if label[:1] in "+-":
-        # Zones without an abbreviation (Asia/Dubai is "+04"): say it as an offset from UTC.
-        label = f"UTC{label}"
+        # Zones the tz database names by offset (Asia/Singapore is "+08"): the short name
+        # people there use when there is one, else the offset from UTC.
+        names = ZONE_ABBREVIATIONS.get(str(getattr(zone, "key", "")), ())
+        label = names[0] if names else f"UTC{label}"
     return (
         f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
         f"{local.hour:02d}:{local.minute:02d} {label}"

@@ -282,3 +282,25 @@ def test_a_foreign_zone_is_still_found() -> None:
 )
 def test_the_impact_is_told_in_the_past(text: str, was: str) -> None:
     assert past(text) == was
+
+
+def test_a_date_is_not_a_start_to_strip() -> None:
+    impact = Fact("Attachments added since 1 November are missing", "@ivan", at(25), "T4")
+    g = grounding(facts=replace(FACTS, impact=impact))
+    assert "Attachments added since 1 November are missing." in (offline.offline_customer_update(g))
+
+
+def test_every_bench_conversation_is_followed_and_its_findings_are_trusted() -> None:
+    from bench.draft_cases import cases
+    from bench.drafts import GAPS, conversation_row, spoil
+
+    for case in cases():
+        letter = offline.offline_customer_update(case.g)
+        row = conversation_row(case.g, letter)
+        assert False not in row.values(), (case.name, row)
+        extra = [f for f in audit.letter(case.g, letter) if f.kind not in GAPS]
+        assert extra == [], (case.name, extra)  # no false positive on a clean letter
+        spoiled = spoil(case.g, letter)
+        if spoiled is not None and spoiled != letter:
+            before = set(map(str, audit.letter(case.g, letter)))
+            assert set(map(str, audit.letter(case.g, spoiled))) - before, case.name
