@@ -283,7 +283,18 @@ def told(minutes: float, **fields: object) -> Told:
     return Told(at=at(minutes), **fields)  # type: ignore[arg-type]
 
 
+def as_recorded(g: Grounding) -> Grounding:
+    """The timeline as the bot writes it: a customer fact's entry is `fact`, "Impact: ..."."""
+    labels = {"impact": "Impact", "doing": "Doing", "workaround": "Workaround", "eta": "Eta"}
+    timeline = tuple(
+        replace(e, kind="fact", text=f"{labels[e.kind]}: {e.text}") if e.kind in labels else e
+        for e in g.timeline
+    )
+    return replace(g, timeline=timeline)
+
+
 def conversation_cases(outage: Grounding) -> list[Case]:
+    outage = as_recorded(outage)
     return [
         Case(
             "impact ended while open",

@@ -161,12 +161,17 @@ def conversation_row(g: Grounding, text: str) -> dict[str, bool | None]:
     )
     eta_moved = bool(last and last.eta and (facts.eta is None or facts.eta.text != last.eta))
     if last and last.eta and (eta_moved or _eta_due(g)):
-        row["ETA owned"] = _has(text, last.eta) and "sorry" in flat.casefold()
+        # Named with an apology: the old estimate and "sorry" in one paragraph.
+        row["ETA owned"] = any(
+            _has(p, last.eta) and "sorry" in p.casefold() for p in text.split("\n\n")
+        )
     else:
         row["ETA owned"] = None
     if last and last.promised and g.now > last.promised:
         promised = frame(g).time(last.promised)
-        row["late owned"] = promised in flat and "later" in flat
+        row["late owned"] = any(
+            promised in " ".join(p.split()) and "sorry" in p.casefold() for p in text.split("\n\n")
+        )
     else:
         row["late owned"] = None
     wanted = [facts.impact, facts.advice, facts.cause]
