@@ -282,6 +282,14 @@ class Grounding:
         ids |= {a.id for a in self.action_items}
         return frozenset(i for i in ids if i)
 
+    def letter_ids(self) -> frozenset[str]:
+        """The ids that may back what a customer letter says: the customer facts, the letters
+        already approved and the items taken on so it does not happen again."""
+        ids = {f.id for f in self.facts.said()}
+        ids |= {e.id for e in self.timeline if e.kind == "customer_update"}
+        ids |= {a.id for a in self.action_items if a.prevention}
+        return frozenset(i for i in ids if i)
+
     def internal_texts(self) -> tuple[str, ...]:
         """What people wrote for the war room, not for the customer: the summary, the
         resolution, status updates and other timeline lines, the room's talk, suspected
@@ -334,8 +342,6 @@ def human_utc(at: datetime) -> str:
 ZONE_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "Asia/Singapore": ("SGT",),
     "Asia/Kuala_Lumpur": ("MYT",),
-    "Asia/Dubai": ("GST",),
-    "Asia/Riyadh": ("AST",),
     "Asia/Bangkok": ("ICT",),
     "Asia/Ho_Chi_Minh": ("ICT",),
     "America/Sao_Paulo": ("BRT",),

@@ -304,3 +304,13 @@ def test_every_bench_conversation_is_followed_and_its_findings_are_trusted() -> 
         if spoiled is not None and spoiled != letter:
             before = set(map(str, audit.letter(case.g, letter)))
             assert set(map(str, audit.letter(case.g, spoiled))) - before, case.name
+
+
+def test_a_letter_sentence_citing_only_the_internal_record_is_not_backed() -> None:
+    from agents import citations
+
+    g = grounding()
+    text = "Checkout fails in the EU. [T4]\nWe are 40% through the failover. [T9]\n"
+    cited = citations.read(text, g.record_ids(), g.letter_ids())
+    assert cited.unsupported == ("We are 40% through the failover.",)
+    assert citations.read(text, g.record_ids()).unsupported == ()  # an answer may cite it
