@@ -114,7 +114,8 @@ class DraftDesk(RoomService):
                 new, events = domain.record_customer_update(
                     e, approver, draft.text, now, self.protocol, scale
                 )
-                return _told(e, new, draft, approver, now, zone), events
+                new = _told(e, new, draft, approver, now, zone)
+                return domain.keep_promise(new, self.protocol, now), events
 
             esc, _ = self.escalations.update(esc.id, approved)
             path = self.memory.write_output(

@@ -86,6 +86,12 @@ def test_the_next_letter_owns_a_missed_promise_and_keeps_out_a_removed_line(
     (kept,) = room.esc.facts.told
     assert kept.left_out == ("workaround",)
     assert kept.promised is not None  # read back from the approved text
+    # The promise is the clock: approving and an internal update never move it later.
+    escalations = room.rt.desk.escalations
+    assert escalations.next_update_due(room.esc) == kept.promised
+    clock.advance(timedelta(minutes=10))
+    room.mention("update failover 40% done")
+    assert escalations.next_update_due(room.esc) == kept.promised
 
     clock.advance(kept.promised - room.rt.clock() + timedelta(minutes=5))
     (late,) = room.thread(room.mention("draft update"))

@@ -70,3 +70,22 @@ def test_an_approved_letter_keeps_what_it_told() -> None:
     assert (kept.impact, kept.eta, kept.eta_at) == ("EU checkout fails", "within 2 hours", NOW)
     assert kept.promised == NOW + timedelta(hours=1) and kept.left_out == ("workaround",)
     assert not kept.resolved
+
+
+def test_the_promise_is_the_update_clock_and_an_internal_update_never_moves_it_later() -> None:
+    from bot.domain import escalation as domain
+    from tests.unit.test_domain import PROTOCOL
+
+    esc, _ = recording.record_fact(opened(), FactKind.IMPACT, "EU checkout fails", "U1", NOW)
+    step = PROTOCOL.update_step.id
+    promised = NOW + timedelta(minutes=20)
+    esc = recording.note_told(esc, recording.told_now(esc, "U0IC", NOW, promised))
+    esc = domain.keep_promise(esc, PROTOCOL, NOW)
+    assert esc.step(step).due_at == promised
+    esc, _ = domain.record_update(esc, "U1", "failover 40% done", NOW + timedelta(minutes=5),
+                                  PROTOCOL, 1)  # fmt: skip
+    assert esc.step(step).due_at == promised
+    # Once the promised time has passed, the protocol's interval runs again.
+    later = NOW + timedelta(minutes=30)
+    esc, _ = domain.record_update(esc, "U1", "still failing over", later, PROTOCOL, 1)
+    assert esc.step(step).due_at > later
