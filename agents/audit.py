@@ -27,7 +27,15 @@ from agents.checks import (
     names_in,
 )
 from agents.grounding import ZONE_ABBREVIATIONS, Grounding
-from agents.playbook import MISSING, Frame, eta_due, frame, past, without_start
+from agents.playbook import (
+    MISSING,
+    Frame,
+    eta_due,
+    executive_asks,
+    frame,
+    past,
+    without_start,
+)
 from agents.review import parse_review
 
 # Internal text repeated word for word over this many words is a quote, not a translation.
@@ -101,6 +109,7 @@ def letter(g: Grounding, text: str) -> list[Finding]:
     for gap in gaps(g, f, text):
         add(Finding("missing fact", gap))
     found += conversation(g, f, text)
+    found += situation(g, f, text)
     terms = g.flag_terms or DEFAULT_FLAG_TERMS
     known = g.root_cause() is not None
     # A word the team chose for the customer in a recorded fact was looked at already.
@@ -346,6 +355,37 @@ def conversation(g: Grounding, f: Frame, text: str) -> list[Finding]:
                 f"{f.time(facts.stated_began)} (the impact's text); confirm one",
             )
         )
+    return out
+
+
+_ASK_WORDS = frozenset(
+    {"ceo", "cto", "cfo", "coo", "cio", "ciso", "exec", "executive", "their", "asks", "asked",
+     "wants", "wanted", "requests", "requested", "demands", "demanded", "expects", "would",
+     "like", "insists", "insisted", "asking", "customer", "also"}
+)  # fmt: skip
+
+
+def situation(g: Grounding, f: Frame, text: str) -> list[Finding]:
+    """The letter against its situation: a regulatory notice in the words of a record, the
+    press paragraph when the press is asking, the executive's asks answered."""
+    out = []
+    if f.regulatory and not f.security:
+        for word in ("disruption", "patience", "inconvenience"):
+            if re.search(rf"\b{word}\b", text, re.IGNORECASE):
+                out.append(Finding("situation", f"a written notice about data says “{word}”"))
+    if f.press and not re.search(r"\bpress\b|\bpublic statement", text, re.IGNORECASE):
+        out.append(Finding("situation", "the press is asking; the letter does not coordinate"))
+    asks = executive_asks(g)
+    flat = _content(text)
+    open_asks = [
+        (where, ask)
+        for where, ask in asks
+        if not ((own := _content(ask) - _ASK_WORDS) and len(own & flat) * 2 >= len(own))
+    ]
+    for where, ask in open_asks:
+        out.append(Finding("executive ask", f"not answered: “{ask}” ({where})"))
+    if asks and len(open_asks) == len(asks):
+        out.append(Finding("executive ask", "the letter answers none of the executive's asks"))
     return out
 
 

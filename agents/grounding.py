@@ -190,6 +190,8 @@ class Grounding:
     flag_terms: tuple[str, ...] = ()
     # What each approved letter told the customer, oldest first (the customer conversation).
     told: tuple[Told, ...] = ()
+    # Who coordinates statements to the press (`press_contact` in warroom.yaml), if anyone.
+    press_contact: str | None = None
 
     @property
     def resolved(self) -> bool:

@@ -71,6 +71,16 @@ def _late_apology(g: Grounding, f: Frame) -> str:
 def _opening(g: Grounding, f: Frame, what: str) -> str:
     customer = say(g, g.customer)
     ended = f.conversation.ended is not None
+    if f.regulatory and not f.security:
+        # A written notice: what happened to their data and what they may need to do, in
+        # the words of a record, not of an outage ("disruption", "patience").
+        we = "I am" if f.personal else "We are"
+        status = " It is no longer affecting your data." if ended else ""
+        return (
+            f"{we} writing to give you written notice of an incident affecting data that "
+            f"{customer} holds with us, with what we know so far and what you may need to do "
+            f"for your own obligations.{status}"
+        )
     if f.personal:
         if ended:
             return (
@@ -157,6 +167,8 @@ def _update(g: Grounding, f: Frame) -> list[str]:
     lines = [_impact_line(g, f)]
     if f.security:
         lines.append(f"What we recommend you do now: {_advice(g)}")
+    elif f.regulatory:
+        lines.append(f"What you may need to do: {_obligations(g)}")
     elif facts.advice is not None and "advice" not in c.left_out:
         lines.append(f"What we recommend you do: {_sentence(say(g, facts.advice.text))}")
     if ended or "workaround" in c.left_out:
@@ -174,9 +186,31 @@ def _update(g: Grounding, f: Frame) -> list[str]:
         eta = None if c.eta_stale else facts.eta
         lines.append(f"When to expect a fix: {_fact(g, eta, NO_ETA)}")
     parts.append("\n".join(lines))
+    if f.press:
+        parts.append(_press(f))
     parts.append(f"You will have our next update by {f.promise}, sooner if anything changes.")
     parts.append(_talk(f))
     return parts
+
+
+def _obligations(g: Grounding) -> str:
+    advice = g.facts.advice
+    steps = _sentence(say(g, advice.text)) if advice is not None else MISSING["obligations"]
+    return (
+        f"{steps} If you need anything from us for a notification of your own, reply to this "
+        "message and we will provide it."
+    )
+
+
+def _press(f: Frame) -> str:
+    contact = " ".join((f.press_contact or "").split()) or MISSING["press contact"]
+    we = "I have" if f.personal else "We have"
+    return (
+        f"{we} also had questions from the press about this. So that what we each say is "
+        "accurate and consistent, please tell us before you make any public statement, and we "
+        f"will share ours with you before it is published. {contact} coordinates our "
+        "statements."
+    )
 
 
 def _resolution(g: Grounding, f: Frame) -> list[str]:
@@ -184,7 +218,13 @@ def _resolution(g: Grounding, f: Frame) -> list[str]:
     customer = say(g, g.customer)
     what = "security incident" if f.security else "service issue"
     when = f" on {f.time(g.resolved_at)}" if g.resolved_at else ""
-    if f.personal:
+    if f.regulatory and not f.security:
+        we = "I am" if f.personal else "We are"
+        opening = (
+            f"{we} writing to confirm that the incident affecting data that {customer} holds "
+            f"with us was resolved{when}. This notice completes the written record of it."
+        )
+    elif f.personal:
         opening = (
             f"I wanted to tell you myself that the {what} affecting {customer} was resolved"
             f"{when}. I am sorry for the disruption it caused your team, and grateful for "
@@ -214,6 +254,8 @@ def _resolution(g: Grounding, f: Frame) -> list[str]:
         lines.append(f"What we are changing so it does not happen again: {changing}")
     if f.security:
         lines.append(f"What we recommend you do: {_advice(g)}")
+    elif f.regulatory:
+        lines.append(f"What you may need to do: {_obligations(g)}")
     elif facts.advice is not None and "advice" not in f.conversation.left_out:
         lines.append(f"What we recommend you do: {_sentence(say(g, facts.advice.text))}")
     closing = (
@@ -222,7 +264,9 @@ def _resolution(g: Grounding, f: Frame) -> list[str]:
         "on it straight away."
     )
     # The closing already invites a reply; a personal letter also offers the VP's call.
-    return [opening, *_owned(g, f), "\n".join(lines), closing, *([_talk(f)] if f.personal else [])]
+    press = [_press(f)] if f.press else []
+    talk = [_talk(f)] if f.personal else []
+    return [opening, *_owned(g, f), "\n".join(lines), *press, closing, *talk]
 
 
 def _prevention(g: Grounding) -> str:

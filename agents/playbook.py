@@ -21,6 +21,8 @@ from agents.grounding import Grounding, Told, ceil_minute, human_time
 
 SECURITY = "security_incident"
 CHURN_RISK = "arr_churn_risk"
+REGULATORY = "legal_regulatory"
+PRESS = "media_pr"
 
 SIGNER_TITLE = "VP of Customer Support"
 
@@ -93,6 +95,14 @@ MISSING = {
     ),
     "fix": placeholder("what fixed it", "record it in the customer's terms with @vp fixed <text>"),
     "signer": placeholder("signer", "the VP who signs this letter"),
+    "obligations": placeholder(
+        "what the customer must do",
+        "for their own obligations (e.g. assess whether they must notify a regulator or the "
+        "people affected); record it with @vp advice <text>",
+    ),
+    "press contact": placeholder(
+        "press contact", "who coordinates our statements; set press_contact in warroom.yaml"
+    ),
     "check-in": placeholder(
         "check-in", "no follow-up is scheduled; write when we will check in with them"
     ),
@@ -165,6 +175,8 @@ class Frame:
 
     resolved: bool
     security: bool
+    regulatory: bool  # legal or regulatory exposure: a written notice, never "disruption"
+    press: bool  # the press is asking: coordinate statements
     personal: tuple[str, ...]  # why the VP writes personally; () for a team letter
     zone: tzinfo
     zone_name: str  # "America/Chicago", or "UTC" when the account has none
@@ -172,12 +184,15 @@ class Frame:
     signer: str  # the VP's name, or the signer placeholder
     promise_at: datetime | None  # the next update, or the check-in after resolution
     first_contact_late: bool
-    conversation: Conversation  # what the customer was told, and what changed since
+    conversation: Conversation
+    press_contact: str | None = None  # what the customer was told, and what changed since
 
     @property
     def kind(self) -> str:
         """A name for the situation, as the prompt and the bench show it."""
         kind = "resolution notice" if self.resolved else "status update"
+        if self.regulatory:
+            kind = f"regulatory {'notice' if not self.resolved else 'resolution notice'}"
         if self.security:
             kind = f"security {kind}"
         return f"personal {kind}" if self.personal else kind
@@ -201,6 +216,8 @@ def frame(g: Grounding) -> Frame:
     return Frame(
         resolved=g.resolved,
         security=SECURITY in g.criteria_ids,
+        regulatory=REGULATORY in g.criteria_ids,
+        press=PRESS in g.criteria_ids,
         personal=personal_reasons(g),
         zone=zone,
         zone_name=name or "UTC",
@@ -209,6 +226,7 @@ def frame(g: Grounding) -> Frame:
         promise_at=promised_at(g),
         first_contact_late=g.first_contact_late(),
         conversation=conversation(g),
+        press_contact=g.press_contact,
     )
 
 
@@ -218,11 +236,40 @@ def promised_at(g: Grounding) -> datetime | None:
     if not g.resolved:
         return g.promised_next_update()
     ahead = sorted(f for f in g.follow_ups if f > g.now)
-    return ceil_minute(ahead[0]) if ahead else None
+    return business_time(ceil_minute(ahead[0]), g) if ahead else None
+
+
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def business_time(at: datetime, g: Grounding) -> datetime:
+    """`at`, or the start of the account's next business hours when it falls outside them
+    (`business_hours` in its facts, "09:00-17:00" by default, on weekdays, in its time zone):
+    a check-in is promised for when someone there will read it."""
+    match = _HOURS.match(str(g.customer_facts.get("business_hours") or "09:00-17:00"))
+    start, end = (9, 0), (17, 0)
+    if match:
+        start = (int(match.group(1)), int(match.group(2)))
+        end = (int(match.group(3)), int(match.group(4)))
+    zone = g.zone()
+    local = at.astimezone(zone)
+    opens = local.replace(hour=start[0], minute=start[1], second=0, microsecond=0)
+    closes = local.replace(hour=end[0], minute=end[1], second=0, microsecond=0)
+    if local.weekday() < 5 and opens <= local <= closes:
+        return at
+    nxt = opens if local < opens else opens + timedelta(days=1)
+    while nxt.weekday() >= 5:
+        nxt += timedelta(days=1)
+    return nxt.astimezone(UTC)
 
 
 def subject(g: Grounding, f: Frame) -> str:
     customer = " ".join(g.customer.split())
+    if f.regulatory and not f.security:
+        whose = f"{customer}'" if customer.endswith("s") else f"{customer}'s"
+        if f.resolved:
+            return f"Closing notice: the incident affecting {whose} data"
+        return f"Notice of an incident affecting {whose} data, and what you may need to do"
     if f.resolved:
         what = "security incident" if f.security else "service issue"
         return f"Resolved: the {what} affecting {customer}"
@@ -437,3 +484,32 @@ def left_out_of(recorded: dict[str, str | None], text: str) -> tuple[str, ...]:
         if label.casefold() not in flat and said not in flat:
             out.append(kind)
     return tuple(out)
+
+
+# --- the customer executive's asks -----------------------------------------------------------
+
+_ASK = (
+    r"asks?|asked|asking|wants?|wanted|requests?|requested|demands?|demanded|expects?|"
+    r"would like|insists?|insisted"
+)
+
+
+def executive_asks(g: Grounding) -> tuple[tuple[str, str], ...]:
+    """What the customer's executive asked for, as the room recorded it: a sentence of the
+    timeline or the room's talk that names an executive (or the contact) and an ask ("their
+    CFO asks for a call with our CEO"), with where it was said; oldest first."""
+    contact = (g.executive_contact() or "").split(",")[0]
+    names = [re.escape(n) for n in contact.split() if len(n) > 2 and n[0].isupper()]
+    executive = re.compile(
+        r"(?<!\w)(?:" + "|".join([_EXECUTIVE, *names]) + r")(?!\w)", re.IGNORECASE
+    )
+    ask = re.compile(r"(?<!\w)(?:" + _ASK + r")(?!\w)", re.IGNORECASE)
+    sources = [(e.id or "timeline", e.text) for e in sorted(g.timeline, key=lambda e: e.at)]
+    sources += [(m.id or "room", m.text) for m in sorted(g.room_messages, key=lambda m: m.at)]
+    found: list[tuple[str, str]] = []
+    for where, text in sources:
+        for clause in _CLAUSE.findall(text):
+            match = ask.search(clause)
+            if match and executive.search(clause[: match.start()]):
+                found.append((where, " ".join(clause.split())))
+    return tuple(found)

@@ -21,7 +21,15 @@ from agents import assessment
 from agents.citations import CHECKIN, NEXT, NO_FACT
 from agents.facts import render_facts
 from agents.grounding import Grounding, one_line
-from agents.playbook import MISSING, SIGNER_TITLE, Frame, contact_placeholder, frame, subject
+from agents.playbook import (
+    MISSING,
+    SIGNER_TITLE,
+    Frame,
+    contact_placeholder,
+    executive_asks,
+    frame,
+    subject,
+)
 from agents.review import REVIEW_SECTIONS
 
 # Output budgets: a letter is a short email, an answer a few sentences, a review a page or
@@ -115,6 +123,30 @@ def customer_update_messages(g: Grounding) -> list[dict[str, Any]]:
             f"as the advice fact states it, else the placeholder {MISSING['advice']}; add that "
             "they should tell us at once about activity they do not recognise. Never call it a "
             "breach, and do not guess at what was accessed."
+        )
+    if f.regulatory and not f.security:
+        rules.append(
+            "This is a written notice about the customer's data (legal or regulatory "
+            'exposure): plain and factual, as a record they may keep; no "disruption", no '
+            "thanks for patience. Say what happened to their data, when, what we have done, and "
+            "what they may need to do for their own obligations only as the advice fact states "
+            f"it (else {MISSING['obligations']}); offer what they need from us for a "
+            "notification of their own. Never say breach, liable or negligent."
+        )
+    if f.press:
+        contact = one_line(f.press_contact) if f.press_contact else MISSING["press contact"]
+        rules.append(
+            "The press is asking about this: add a short paragraph asking them to tell us "
+            "before any public statement, saying we will share ours before it is published, "
+            f'and naming "{contact}" as who coordinates our statements.'
+        )
+    asks = executive_asks(g)
+    if asks:
+        listed = "; ".join(f"[{where}] {one_line(text)}" for where, text in asks)
+        rules.append(
+            "Their executive asked for things (internal record, in the room's words): "
+            f"{listed}. Answer each from the facts, or say when and by whom it will be "
+            "answered; commit to nothing the facts do not support."
         )
     if f.resolved:
         rules.append(
@@ -254,6 +286,10 @@ def _placeholders(g: Grounding, f: Frame) -> list[str]:
         holes.append(f"a workaround: {MISSING['workaround']}")
     if f.security and facts.advice is None:
         holes.append(f"what the customer should do: {MISSING['advice']}")
+    if f.regulatory and not f.security and facts.advice is None:
+        holes.append(f"what they must do for their own obligations: {MISSING['obligations']}")
+    if f.press and not f.press_contact:
+        holes.append(f"who coordinates press statements: {MISSING['press contact']}")
     if f.resolved and facts.fixed is None:
         holes.append(f"what fixed it: {MISSING['fix']}")
         if f.promise_at is None:

@@ -356,6 +356,27 @@ def conversation_cases(outage: Grounding) -> list[Case]:
             replace(outage, facts=replace(OUTAGE_FACTS, no_workaround=True)),
         ),
         Case(
+            "press enquiry",
+            replace(
+                outage,
+                criteria_ids=("media_pr", "multi_customer_outage"),
+                facts=replace(OUTAGE_FACTS, workaround=WORKAROUND),
+                press_contact="Priya Shah, press@example.com",
+            ),
+        ),
+        Case(
+            "executive asks",
+            replace(
+                outage,
+                facts=replace(OUTAGE_FACTS, workaround=WORKAROUND),
+                room_messages=(
+                    RoomMessage(
+                        at(90), "@sam", "Their CTO asks for a call with our CEO today", "M1"
+                    ),
+                ),
+            ),
+        ),
+        Case(
             "ETA in the zone's short name",
             replace(
                 outage,

@@ -123,8 +123,9 @@ def mark(value: bool) -> str:
 
 # --- the customer conversation, checked on the text alone ------------------------------------
 
-# Findings a clean letter may carry: gaps a person fills, not something wrong.
-GAPS = frozenset({"placeholder", "missing fact"})
+# Findings a clean letter may carry: gaps a person fills (a placeholder, the executive's asks
+# the offline drafter cannot answer), not something wrong.
+GAPS = frozenset({"placeholder", "missing fact", "executive ask"})
 _HONORIFIC = re.compile(r"^(?:Mr|Mrs|Ms|Mx|Dr|Prof|Miss)\.?\s", re.IGNORECASE)
 _START = re.compile(
     r"\b(?:began|started|since)(?:\s+(?:at|on))?\s+(?:[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2} \d{4}, )?"

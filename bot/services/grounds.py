@@ -34,6 +34,8 @@ class Grounds:
     clock: Clock
     # The organisation's words to look at twice (`flag_terms`); empty: the defaults.
     flag_terms: tuple[str, ...] = ()
+    # Who coordinates press statements (`press_contact` in warroom.yaml).
+    press_contact: str | None = None
 
     def who(self, user: str | None) -> str:
         """A person as the agent names them: `@name`, never a mention that would notify."""
@@ -176,6 +178,7 @@ class Grounds:
             follow_ups=follow_ups,
             clock_scale=scale,
             flag_terms=self.flag_terms,
+            press_contact=self.press_contact,
             told=tuple(
                 agent.Told(
                     at=t.at,

@@ -314,3 +314,60 @@ def test_a_letter_sentence_citing_only_the_internal_record_is_not_backed() -> No
     cited = citations.read(text, g.record_ids(), g.letter_ids())
     assert cited.unsupported == ("We are 40% through the failover.",)
     assert citations.read(text, g.record_ids()).unsupported == ()  # an answer may cite it
+
+
+# --- letters by situation --------------------------------------------------------------------
+
+
+def test_a_regulatory_notice_reads_as_a_record_and_asks_for_the_customers_obligations() -> None:
+    g = grounding(criteria_ids=("legal_regulatory",))
+    letter = offline.offline_customer_update(g)
+    assert letter.startswith("Subject: Notice of an incident affecting Zorblax Industries' data")
+    assert "written notice" in letter
+    assert "disruption" not in letter and "patience" not in letter
+    assert "[what the customer must do: for their own obligations" in letter
+    assert "situation" not in kinds(g, letter)
+    assert "situation" in kinds(g, letter + "\nSorry for the disruption.")
+
+
+def test_a_press_enquiry_gets_a_paragraph_with_the_press_contact() -> None:
+    g = grounding(criteria_ids=("media_pr",), press_contact="Priya Shah, press@example.com")
+    letter = offline.offline_customer_update(g)
+    assert "questions from the press" in letter
+    assert "Priya Shah, press@example.com coordinates our statements." in letter
+    without = offline.offline_customer_update(replace(g, press_contact=None))
+    assert "[press contact: who coordinates our statements" in without
+    task = prompts.customer_update_messages(g)[0]["content"][1]["text"]
+    assert '"Priya Shah, press@example.com" as who coordinates' in task
+
+
+def test_the_executives_asks_are_listed_and_a_letter_that_answers_none_is_flagged() -> None:
+    from agents.grounding import RoomMessage
+
+    ask = RoomMessage(at(100), "@sam", "Their CTO asks for a call with our CEO today", "M2")
+    g = grounding(room_messages=(ask,))
+    letter = offline.offline_customer_update(g)
+    found = [f.detail for f in audit.letter(g, letter) if f.kind == "executive ask"]
+    assert found == [
+        "not answered: “Their CTO asks for a call with our CEO today” (M2)",
+        "the letter answers none of the executive's asks",
+    ]
+    answered = letter.replace(
+        "If you would like", "Our CEO will call you today about this. If you would like"
+    )
+    assert "executive ask" not in kinds(g, answered)
+    task = prompts.customer_update_messages(g)[0]["content"][1]["text"]
+    assert "Their executive asked for things" in task and "call with our CEO" in task
+
+
+def test_a_check_in_is_promised_in_the_accounts_business_hours() -> None:
+    # Resolved at +5 h (14:00 CDT); the first follow-up falls at 02:00 CDT on Tuesday.
+    g = resolved(follow_ups=(at(300 + 12 * 60),))
+    assert frame(g).promise == "Tue 7 May 2024, 09:00 CDT"
+    late = resolved(
+        follow_ups=(at(300 + 12 * 60),),
+        customer_facts={**ACCOUNT, "business_hours": "10:30-18:00"},
+    )
+    assert frame(late).promise == "Tue 7 May 2024, 10:30 CDT"
+    weekend = resolved(follow_ups=(datetime(2024, 5, 11, 15, 0, tzinfo=UTC),))  # Saturday
+    assert frame(weekend).promise == "Mon 13 May 2024, 09:00 CDT"
