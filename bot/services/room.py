@@ -92,7 +92,7 @@ class RoomChanges(RoomService):
             for kind, text in values.items():
                 current = e.facts.fact(kind)
                 if text.strip() and (current is None or current.text != " ".join(text.split())):
-                    e, more = recording.record_fact(e, kind, text, user, now)
+                    e, more = recording.record_fact(e, kind, text, user, now, zone=self.zone(e))
                     events += more
             return e, events
 
