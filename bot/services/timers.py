@@ -140,11 +140,13 @@ class TimerFiring:
             return
         if not domain.nudge_due(esc, self.protocol, when):
             return
-        vps = esc.vps if step.notify_vp else ()
+        # The customer was promised an update by now: the VPs hear of it too.
+        promised = when if domain.promised_update(esc) == when else None
+        vps = esc.vps if step.notify_vp or promised else ()
         self._fire_once(
             f"nudge:{esc_id}:{int(when.timestamp() * 1000)}",
             esc.channel_id,
-            blocks.update_nudge(esc, step.every / self.clock_scale, vps),
+            blocks.update_nudge(esc, step.every / self.clock_scale, vps, promised),
             esc,
             lambda e: domain.note_nudge(e, self.protocol, when, self.clock(), self.clock_scale),
         )

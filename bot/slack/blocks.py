@@ -266,10 +266,21 @@ def overdue_reminder(
     )
 
 
-def update_nudge(esc: Escalation, interval: timedelta, vps: tuple[str, ...] = ()) -> Message:
+def update_nudge(
+    esc: Escalation,
+    interval: timedelta,
+    vps: tuple[str, ...] = (),
+    promised: datetime | None = None,
+) -> Message:
     who = " ".join(mention(u) for u in (esc.ic, *vps) if u)
     since = esc.last_update_at or esc.declared_at
     customer = inert(esc.customer)
+    if promised is not None:
+        return _reminder(
+            f"⏰ {customer} was promised our next update by {slack_time(promised)}: that is "
+            f"now. {who}: `@vp draft update` and approve it; the letter will own the delay.",
+            f"The update promised to {customer} is due now",
+        )
     return _reminder(
         f"🔔 No status update for {customer} since {slack_time(since)} — the "
         f"protocol asks for one every {human_duration(interval)}. {who}: post one with "
