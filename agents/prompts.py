@@ -156,7 +156,7 @@ def customer_update_messages(g: Grounding) -> list[dict[str, Any]]:
             "what we are changing so it does not happen again only from the prevention entries "
             "(none: leave it out). Repeat no progress report from the record: it is over."
         )
-    else:
+    elif f.conversation.ended is None:
         rules.append(
             "Say what they are seeing, what they can do meanwhile, what we are doing, whether "
             "the cause is confirmed (if not, say we will tell them once it is), and when to "
@@ -220,6 +220,11 @@ def _state_rules(g: Grounding, f: Frame) -> list[str]:
                 f'The last letter said to expect a fix "{before}"; the estimate has changed to '
                 "the eta fact: name the earlier estimate, apologise, and give the new one."
             )
+        elif c.ended is not None or g.resolved:
+            rules.append(
+                f'The last letter said to expect a fix "{before}"; the fix came later than '
+                "that: say so and apologise."
+            )
         else:
             rules.append(
                 f'The last letter said to expect a fix "{before}"; that time passed without a '
@@ -250,6 +255,12 @@ def customer_asked_money(g: Grounding) -> bool:
 
 
 def _earlier(g: Grounding) -> str:
+    if g.told:
+        return (
+            f"{len(g.told)} letter(s) already went out (<customer_conversation>, most recent "
+            "last, with what each told them): say what changed since the last one and do not "
+            "repeat it."
+        )
     if g.approved_updates:
         return (
             f"{len(g.approved_updates)} letter(s) already went out (<approved_customer_updates>, "
