@@ -105,3 +105,17 @@ def test_the_next_letter_owns_a_missed_promise_and_keeps_out_a_removed_line(
     text = shown(late)
     assert "this one comes later than that" in " ".join(text.split())
     assert "pay by invoice" not in text
+
+
+def test_the_impact_ends_at_the_time_people_write(agent_runtime, fake_slack, memory_dir) -> None:
+    room = offline_room(agent_runtime, fake_slack, memory_dir)
+    room.mention("impact shoppers cannot pay at checkout --since 3h")
+    began = room.esc.facts.impact.began.astimezone(ZoneInfo("America/New_York"))
+    end = (began + timedelta(hours=1)).strftime("%H:%M")
+    said = reply(room, room.mention(f"impact ended {end}"))
+    ended = room.esc.facts.impact.ended.astimezone(ZoneInfo("America/New_York"))
+    assert ended.strftime("%H:%M") == end and ended - began == timedelta(hours=1)
+    assert "Letters now say so, in the past tense" in said
+    (draft,) = room.thread(room.mention("draft update"))
+    assert "the impact on your team has ended" in shown(draft).casefold()
+    assert "Shoppers could not pay at checkout." in shown(draft)
