@@ -159,7 +159,8 @@ _BEGAN = {
 def _impact_recorded(impact: Impact) -> str:
     """The start shown back, so the person can confirm it or correct it."""
     said = (
-        f"✅ Recorded the impact. It began {slack_time(impact.began)} "
+        f"✅ Recorded what the customer may be told (the impact). It began "
+        f"{slack_time(impact.began)} "
         f"({_BEGAN.get(impact.began_from, '')}): letters give this one start. "
     )
     if impact.stated_began is not None:
