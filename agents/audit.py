@@ -7,9 +7,12 @@ stated as if known, a promised time other than the scheduled one, times outside 
 time zone, a missing or team signature, placeholders still to fill (and facts missing without
 one), and the organisation's flag terms. It is also checked against the customer
 conversation: ongoing wording once the impact has ended, a changed or passed ETA or a late
-update not owned, a recorded fact left out, and a start other than the one on record (or two
-recorded starts that disagree). A review is checked for a root cause nobody
-confirmed, action items nobody took on and a title of its own.
+update not owned, a recorded fact left out, a start other than the one on record (or two
+recorded starts that disagree), and against its situation (a written notice about data, a
+press enquiry, the executive's asks). A review is checked for a root cause nobody
+confirmed, a confirmed cause called not confirmed, action items nobody took on, the bot's
+reminders in its timeline, a credit figure the contract's terms do not give (or any figure
+where they need a person's judgement) and a title of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 
+from agents.assessment import same_cause, sla_credit
 from agents.checks import (
     DEFAULT_FLAG_TERMS,
     copied,
@@ -26,6 +31,7 @@ from agents.checks import (
     internal_ids,
     names_in,
 )
+from agents.credits import Basis
 from agents.grounding import ZONE_ABBREVIATIONS, Grounding
 from agents.playbook import (
     MISSING,
@@ -460,7 +466,64 @@ def review(g: Grounding, text: str) -> list[Finding]:
             )
     if any(line.startswith("# ") for line in text.splitlines()):
         found.append(Finding("title", "the review has a title of its own; the bot shows one"))
+    found += _review_cause(g, parsed)
+    found += _review_timeline(parsed)
+    found += _review_credit(g, parsed)
     return found
+
+
+_NOT_CONFIRMED = re.compile(r"not (?:yet )?confirmed|unconfirmed|suspected", re.IGNORECASE)
+_REMINDER = re.compile(r"\b(?:overdue|nudge\w*|reminder\w*)\b", re.IGNORECASE)
+# A credit as a share of a fee: "50% of the May 2024 fee", "20% of their monthly fees".
+# A rate followed by "per ..." is the terms' rule in other words, not a credit.
+_CREDIT_FIGURE = re.compile(
+    r"(\d+(?:\.\d+)?)\s*%\s+of\s+(?:[\w-]+\s+){0,4}?fees?\b(?!\s+(?:per|for each|every)\b)",
+    re.IGNORECASE,
+)
+
+
+def _review_cause(g: Grounding, parsed: dict[str, Any]) -> list[Finding]:
+    """A confirmed cause is the root cause, and nowhere "not confirmed"."""
+    cause = g.facts.cause
+    if cause is None:
+        return []
+    root = str(parsed.get("root_cause") or "")
+    lines = [*root.splitlines(), *map(str, parsed.get("contributing_factors") or ())]
+    lines += [str(x) for x in parsed.get("lessons") or ()]
+    doubted = [x for x in lines if _NOT_CONFIRMED.search(x) and same_cause(cause.text, x)]
+    if doubted or root.casefold().startswith("not yet"):
+        return [Finding("confirmed cause", "the confirmed cause is also called not confirmed")]
+    return []
+
+
+def _review_timeline(parsed: dict[str, Any]) -> list[Finding]:
+    """The timeline is the key moments; the bot's reminders bury them."""
+    noise = [str(x) for x in parsed.get("timeline") or () if _REMINDER.search(str(x))]
+    if not noise:
+        return []
+    return [Finding("timeline", f"{len(noise)} reminder line(s) among the key moments")]
+
+
+def _review_credit(g: Grounding, parsed: dict[str, Any]) -> list[Finding]:
+    """The credit is what the contract's terms come to, capped, or none where a person must
+    decide: a figure of the model's own is found out."""
+    text = str(parsed.get("compensation") or "")
+    terms = " ".join(str(g.customer_facts.get("credits") or "").split())
+    text = " ".join(text.split())
+    for quoted in sorted({terms, *re.split(r";|\.\s", terms)}, key=len, reverse=True):
+        if quoted.strip():
+            text = text.replace(quoted.strip(), "")  # the terms quoted are no figure
+    figures = {float(m.group(1)) for m in _CREDIT_FIGURE.finditer(text)}
+    owed = sla_credit(g)
+    allowed = {p.percent for p in owed.periods if p.percent > 0}
+    if owed.needs_judgement and figures:
+        return [Finding("credit", "gives a figure where the terms need a person's judgement")]
+    wrong = sorted(f for f in figures if f not in allowed)
+    if wrong and owed.basis is not Basis.UNKNOWN:
+        said = ", ".join(f"{f:g}%" for f in wrong)
+        owes = owed.amount or "no SLA credit"
+        return [Finding("credit", f"{said} is not what the terms come to ({owes})")]
+    return []
 
 
 def _unique(found: list[Finding]) -> list[Finding]:

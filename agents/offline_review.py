@@ -2,10 +2,14 @@
 written into the review's sections (`agents.review`) when the model is unavailable.
 
 The review is for the company, so it may quote the internal record (one line each, escaped);
-it invents nothing. Impact comes from the impact facts, action items from the ones people
-took on, prevention from those action items (never a restatement of the cause), compensation
-from the account's SLA and credit terms; a drill is reviewed in drill time throughout. It has
-no title of its own: the bot shows one above it.
+it invents nothing. Impact comes from the impact facts; the timeline is the key moments, not
+the bot's reminders; a confirmed cause is the root cause and nowhere "not confirmed";
+contributing factors and lessons come from what happened (time to declare, slipped ETAs,
+promises missed, what sped things up); the customer-communication section gives the letters,
+the times they promised and whether those were kept, and the customer's asks; action items
+are the ones people took on, prevention comes from them (never a restatement of the cause);
+compensation follows the account's contract terms (`agents.credits`). A drill is reviewed in
+drill time throughout. It has no title of its own: the bot shows one above it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 from agents import assessment
 from agents.assessment import drill_note, span, when
 from agents.checks import placeholder
-from agents.grounding import Grounding, TimelineEntry, format_arr, one_line
+from agents.grounding import Grounding, format_arr, one_line
 from agents.review import empty_review, render_review
 
 NOTE = (
@@ -48,11 +52,12 @@ def offline_review_data(g: Grounding) -> dict[str, Any]:
     review = empty_review()
     review["summary"] = _summary(g)
     review["customer_impact"] = _impact(g)
-    review["timeline"] = [_timeline_bullet(g, e) for e in sorted(g.timeline, key=lambda e: e.at)]
+    review["timeline"] = [_moment_bullet(g, m) for m in assessment.key_moments(g)]
     review["root_cause"] = _root_cause(g)
     review["contributing_factors"] = _factors(g)
     review["went_well"] = _went_well(g)
     review["went_badly"] = _went_badly(g)
+    review["customer_communication"] = _communication(g)
     review["action_items"] = _actions(g)
     review["prevention"] = _prevention(g)
     review["lessons"] = assessment.helped(g) + assessment.slowed(g)
@@ -119,7 +124,6 @@ def _impact(g: Grounding) -> str:
         account.append(f"tier {one_line(str(tier))}")
     if account:
         parts.append(f"Account: {', '.join(account)}.")
-    parts.append(f"Customer updates approved: {len(g.approved_updates)}.")
     return " ".join(parts)
 
 
@@ -142,19 +146,25 @@ def _root_cause(g: Grounding) -> str:
 
 def _factors(g: Grounding) -> list[str]:
     confirmed = g.facts.cause
-    label = "Considered, not confirmed" if confirmed else "Suspected, not confirmed"
-    out = [
-        f"{label}: {_clip(one_line(s.text))} ({', '.join(x for x in (s.id, s.by) if x)})"
-        for s in g.facts.suspected_causes
-        if confirmed is None or s.text != confirmed.text
-    ]
-    lag = assessment.detection_lag(g)
-    if lag is not None:
-        out.append(
-            f"The impact ran {span(g, lag)} before the escalation was declared, which "
-            "lengthened it."
-        )
-    return out
+    if confirmed is None:
+        out = [
+            f"Suspected, not confirmed: {_clip(one_line(c.text))} ({_who(c.id, c.by)})"
+            for c in g.facts.suspected_causes
+        ]
+    else:
+        # A suspicion that says what was then confirmed is the cause, not a factor; the
+        # others were leads the team set aside when the cause was confirmed.
+        out = [
+            f"Also suspected, set aside when the cause was confirmed: {_clip(one_line(c.text))} "
+            f"({_who(c.id, c.by)})"
+            for c in g.facts.suspected_causes
+            if not assessment.same_cause(c.text, confirmed.text)
+        ]
+    return out + assessment.factors(g)
+
+
+def _who(*parts: str) -> str:
+    return ", ".join(p for p in parts if p)
 
 
 def _went_well(g: Grounding) -> list[str]:
@@ -167,6 +177,9 @@ def _went_well(g: Grounding) -> list[str]:
         out.append(f"{len(g.approved_updates)} customer update(s) approved and recorded.")
     if g.facts.workaround is not None:
         out.append(f"A workaround was recorded for the customer {when(g, g.facts.workaround.at)}.")
+    made = assessment.promises(g)
+    if made and all(p.kept is not False for p in made) and any(p.kept for p in made):
+        out.append("Every update time promised to the customer was kept.")
     return out
 
 
@@ -184,6 +197,15 @@ def _went_badly(g: Grounding) -> list[str]:
     ]
     if assessment.nudges(g):
         out.append(f"Status updates ran late: {assessment.nudges(g)} update nudge(s) were needed.")
+    missed = [p for p in assessment.promises(g) if p.kept is False]
+    if missed:
+        out.append(
+            f"{len(missed)} update time(s) promised to the customer were missed (see Customer "
+            "communication)."
+        )
+    etas = assessment.eta_history(g)
+    if len(etas) > 1:
+        out.append(f"The ETA given to the customer moved {len(etas) - 1} time(s).")
     if g.facts.impact is None:
         out.append("The customer's impact was never recorded for them.")
     return out
@@ -224,13 +246,65 @@ def _prevention(g: Grounding) -> list[str]:
     ]
 
 
-def _timeline_bullet(g: Grounding, entry: TimelineEntry) -> str:
-    actor = f" ({one_line(entry.actor)})" if entry.actor else ""
-    text = _clip(one_line(entry.text))
-    ident = f" ({entry.id})" if entry.id else ""
-    return f"{when(g, entry.at)} {one_line(entry.kind)}{actor}{ident}" + (
-        f": {text}" if text else ""
-    )
+def _moment_bullet(g: Grounding, moment: assessment.Moment) -> str:
+    ref = f" ({moment.ref})" if moment.ref else ""
+    return f"{when(g, moment.at)} {moment.what}{ref}"
+
+
+def _communication(g: Grounding) -> list[str]:
+    """Letters, the promises they made and whether they were kept, the customer's asks and
+    whether a letter answered them."""
+    out: list[str] = []
+    sent = assessment.letters(g)
+    count = len(sent) or len(g.approved_updates)
+    if not count:
+        out.append("No letter to the customer was approved.")
+    else:
+        first = sent[0] if sent else None
+        lead = (
+            f", the first {span(g, first.at - g.declared_at)} after the declaration"
+            if first is not None
+            else ""
+        )
+        late = " (after the protocol's deadline)" if g.first_contact_late() else ""
+        out.append(f"Letters approved for the customer: {count}{lead}{late}.")
+    made = assessment.promises(g)
+    for p in made:
+        what = "a check-in" if p.letter.after_resolution else "the next update"
+        head = f"Letter {p.letter.n} ({when(g, p.letter.at)}) promised {what} by {when(g, p.due)}"
+        if p.kept is True and p.next_at is not None:
+            out.append(f"{head}: kept, the next letter came {when(g, p.next_at)}.")
+        elif p.kept is False and p.next_at is not None:
+            out.append(
+                f"{head}: missed, the next letter came {when(g, p.next_at)}, "
+                f"{span(g, p.next_at - p.due)} late."
+            )
+        elif p.kept is False:
+            out.append(f"{head}: missed, no letter has followed.")
+        elif p.letter.after_resolution:
+            out.append(f"{head}: whether it happened is not on the record.")
+        else:
+            out.append(f"{head}: still ahead.")
+    if made:
+        kept = sum(p.kept is True for p in made)
+        missed = sum(p.kept is False for p in made)
+        out.append(f"Promised times: {kept} kept, {missed} missed.")
+    elif count:
+        out.append("No letter's promised next-update time can be read from the record.")
+    for ask in assessment.asks(g):
+        said = f"The customer asked: {ask.text} ({ask.ref or when(g, ask.at)})"
+        if ask.topic is None:
+            out.append(f"{said}. Whether a letter answered it is for a person to check.")
+        elif ask.answered_in is not None:
+            out.append(
+                f"{said}. Letter {ask.answered_in.n} ({when(g, ask.answered_in.at)}) speaks to "
+                f"{ask.topic}: check that it answers the ask."
+            )
+        else:
+            out.append(f"{said}. No letter on record answers it ({ask.topic}).")
+    if not assessment.asks(g):
+        out.append("No ask from the customer is on the record.")
+    return out
 
 
 def _clip(text: str) -> str:

@@ -4,7 +4,9 @@ escalation's facts (`agents.facts`).
 
 A letter's task hands the model the frame `agents.playbook` decided (greeting, signer, time
 zone, the one time to promise, the situation), the placeholders for facts nobody recorded and
-the citation rule; a review's task hands it the arithmetic `agents.assessment` did.
+the citation rule; a review's task hands it what `agents.assessment` read from the record:
+the key moments, the letters and their promises, the customer's asks, what helped and slowed,
+and the credit the contract's terms come to with its basis, or why a person must decide.
 
 Pure: everything here takes a `Grounding` and returns the `system` and `messages` values of
 an Anthropic Messages request, so the agent's wording is unit-tested without a model.
@@ -19,6 +21,7 @@ from typing import Any
 
 from agents import assessment
 from agents.citations import CHECKIN, NEXT, NO_FACT
+from agents.credits import Basis
 from agents.facts import render_facts
 from agents.grounding import Grounding, one_line
 from agents.playbook import (
@@ -310,6 +313,28 @@ def _placeholders(g: Grounding, f: Frame) -> list[str]:
 
 def review_messages(g: Grounding) -> list[dict[str, Any]]:
     headings = "\n".join(f"## {h}" for h in REVIEW_SECTIONS)
+    credit = assessment.sla_credit(g)
+    if credit.needs_judgement:
+        money = (
+            "the credit needs a person's judgement (the credit: line says why): give that "
+            "reasoning, write no percentage or amount of your own, and recommend who decides."
+        )
+    elif credit.owed:
+        money = (
+            f"the terms come to {credit.amount} (the credit: line gives the basis, cap "
+            "included): state exactly that figure with its basis, and no other figure."
+        )
+    elif credit.basis is Basis.UNKNOWN:
+        money = (
+            "the credit cannot be worked out from the record (the credit: line says what is "
+            "missing): say so, keep the placeholder it gives, and write no percentage or "
+            "amount of your own."
+        )
+    else:
+        money = (
+            "no SLA credit follows from the terms (the credit: line says why): say so, and "
+            "write no percentage or amount of your own."
+        )
     task = f"""Draft the post-incident review of this escalation as Markdown. Start with \
 "## Summary": no title of your own (one is shown above it), and do not repeat the \
 escalation's name as a heading. Use exactly these level-2 headings, in this order, each once:
@@ -318,24 +343,32 @@ escalation's name as a heading. Use exactly these level-2 headings, in this orde
 
 Rules for the sections:
 - One "- " bullet per point in Timeline, Contributing factors, What went well, What went \
-badly, Prevention and Lessons learned. Timeline bullets start with the time as the derived \
-facts give it.
+badly, Customer communication, Prevention and Lessons learned.
+- Timeline: the key moments (the moment: lines of the derived facts, with their times as \
+given there): when the impact began, the declaration, mitigations, ETAs and their changes, \
+the fix, each letter to the customer, the resolution, when the impact ended. Leave out the \
+bot's reminders and nudges ("status update overdue"): they are not moments of the incident.
 - Customer impact: from the impact facts (when it began and ended, how long) and the \
 measures people recorded, never the time since the declaration unless the start is not \
 recorded (then say so).
 - Root cause: the confirmed cause only; if none, write "Not yet confirmed." and list what was \
-suspected, labelled as suspected.
-- Contributing factors: what made it worse or longer, from the record.
+suspected, labelled as suspected.{_confirmed_rule(g)}
+- Contributing factors: what made it longer or worse, from what happened (the factor: lines).
+- Customer communication: the letters approved, each promised time and whether it was kept \
+(the letter: and promise: lines), and each ask of the customer with whether a letter \
+answered it (the ask: lines); where the record has none, say so.
 - Action items: exactly the recorded action items, one bullet each as "- owner: action", with \
 their owners; invent none. If there are none, write the bullet \
 "- [action items: record each with @vp action @owner <text>]".
 - Prevention: how to keep it from happening again, distinct from the root cause, from the \
 action items and the record; if the record has none, write "- [prevention: record it as an \
 action item with an owner]".
-- Lessons learned: what helped and what slowed the response, beyond missed deadlines.
-- Compensation or service credits: a recommendation and its reasoning, weighing the SLA and \
-credit terms, how long and how badly the customer was affected, the ARR and the churn risk. \
-House rule: {assessment.COMPENSATION_RULE}. The derived facts give the arithmetic: use it.
+- Lessons learned: each from something that happened in this incident (the helped: and \
+slowed: lines: time to declare, ETAs that slipped, promises missed, asks unanswered, what \
+sped things up), with what to do about it. No generic lesson that would fit any incident.
+- Compensation or service credits: {money} Then weigh how long and how badly the customer \
+was affected, the ARR and the churn risk under the house rule: \
+{assessment.COMPENSATION_RULE}.
 - {assessment.drill_note(g) or "Durations are wall-clock time."}
 
 {CITE}
@@ -346,6 +379,15 @@ Facts only: where the record is silent, write "not recorded". Output only the re
 {_derived(g)}
 </derived_facts>"""
     return _messages(g, task)
+
+
+def _confirmed_rule(g: Grounding) -> str:
+    if g.facts.cause is None:
+        return ""
+    return (
+        " The cause is confirmed: never call it, or a suspicion that says the same thing, "
+        "suspected or not confirmed anywhere in the review."
+    )
 
 
 def _derived(g: Grounding) -> str:
@@ -360,14 +402,53 @@ def _derived(g: Grounding) -> str:
     else:
         lines.append("impact: when it began is not recorded")
     lines += [f"measure: {m}" for m in found.measures]
+    lines += [
+        f"moment: {assessment.when(g, m.at)} {m.what}" + (f" [{m.ref}]" if m.ref else "")
+        for m in assessment.key_moments(g)
+    ]
+    lines += [f"factor: {f}" for f in assessment.factors(g)]
+    lines += [
+        f"letter: {x.n} approved {assessment.when(g, x.at)}"
+        + (f" [{x.id}]" if x.id else "")
+        + (
+            f", promised {'a check-in' if x.after_resolution else 'the next update'} by "
+            f"{assessment.when(g, x.promised)}"
+            if x.promised is not None
+            else ", no promised time readable"
+        )
+        for x in assessment.letters(g)
+    ]
+    lines += [f"promise: {_promise(g, p)}" for p in assessment.promises(g)]
+    lines += [f"ask: {_ask(g, a)}" for a in assessment.asks(g)]
     lines += [f"helped: {h}" for h in assessment.helped(g)]
     lines += [f"slowed: {s}" for s in assessment.slowed(g)]
-    lines.append(f"compensation: {assessment.compensation(g)}")
-    lines += [
-        f"timeline time: {e.id or '-'} = {assessment.when(g, e.at)}"
-        for e in sorted(g.timeline, key=lambda e: e.at)
-    ]
+    lines.append(f"credit: {assessment.sla_credit(g).line()}")
+    lines.append(f"compensation: {assessment.compensation_advice(g)}")
     return "\n".join(lines)
+
+
+def _promise(g: Grounding, p: assessment.Promise) -> str:
+    head = f"letter {p.letter.n} promised {assessment.when(g, p.due)}"
+    if p.kept is True and p.next_at is not None:
+        return f"{head}: kept (next letter {assessment.when(g, p.next_at)})"
+    if p.kept is False and p.next_at is not None:
+        return (
+            f"{head}: missed (next letter {assessment.when(g, p.next_at)}, "
+            f"{assessment.span(g, p.next_at - p.due)} late)"
+        )
+    if p.kept is False:
+        return f"{head}: missed (no letter since)"
+    return f"{head}: not yet due, or not shown on the record"
+
+
+def _ask(g: Grounding, a: assessment.Ask) -> str:
+    where = f" [{a.ref}]" if a.ref else ""
+    head = f"{assessment.when(g, a.at)}{where} {a.text}"
+    if a.topic is None:
+        return f"{head} (whether a letter answered it: for a person to check)"
+    if a.answered_in is not None:
+        return f"{head} (about {a.topic}; letter {a.answered_in.n} speaks to it)"
+    return f"{head} (about {a.topic}; no letter on record answers it)"
 
 
 def answer_messages(g: Grounding, question: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ REVIEW_SECTIONS: tuple[str, ...] = (
     "Contributing factors",
     "What went well",
     "What went badly",
+    "Customer communication",
     "Action items",
     "Prevention",
     "Lessons learned",
@@ -35,6 +36,7 @@ REVIEW_KEYS: tuple[str, ...] = (
     "contributing_factors",
     "went_well",
     "went_badly",
+    "customer_communication",
     "action_items",
     "prevention",
     "lessons",
@@ -44,8 +46,9 @@ REVIEW_KEYS: tuple[str, ...] = (
 SECTION_KEYS: dict[str, str] = dict(zip(REVIEW_SECTIONS, REVIEW_KEYS, strict=True))
 
 LIST_KEYS = frozenset(
-    {"timeline", "contributing_factors", "went_well", "went_badly", "prevention", "lessons"}
-)
+    {"timeline", "contributing_factors", "went_well", "went_badly", "customer_communication",
+     "prevention", "lessons"}
+)  # fmt: skip
 
 # Headings a model or a person plausibly writes instead of the exact ones, normalised (see
 # _normalise). The exact headings are added below.
@@ -68,6 +71,10 @@ _ALIASES: dict[str, str] = {
     "what didnt go well": "went_badly",
     "what could have gone better": "went_badly",
     "went badly": "went_badly",
+    "communication": "customer_communication",
+    "communication with the customer": "customer_communication",
+    "customer communications": "customer_communication",
+    "customer comms": "customer_communication",
     "actions": "action_items",
     "action item": "action_items",
     "next steps": "action_items",

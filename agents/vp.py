@@ -24,7 +24,7 @@ from functools import partial
 import anthropic
 from anthropic.types import Model
 
-from agents import audit, citations, offline, offline_review, prompts
+from agents import audit, citations, offline, offline_review, pricing, prompts
 from agents.citations import Claim
 from agents.grounding import Grounding
 
@@ -305,8 +305,10 @@ class VPAgent:
         )
 
     def _log_usage(self, g: Grounding, kind: str, usage: dict[str, int]) -> None:
+        cost = pricing.cost(self.model, usage)
         log.info(
-            "escalation %s: %s by %s: input %d, cache read %d, cache write %d, output %d tokens",
+            "escalation %s: %s by %s: input %d, cache read %d, cache write %d, output %d "
+            "tokens; %s",
             g.escalation_id,
             kind,
             self.model,
@@ -314,6 +316,7 @@ class VPAgent:
             usage["cache_read_input_tokens"],
             usage["cache_creation_input_tokens"],
             usage["output_tokens"],
+            "no price known" if cost is None else f"${cost:.4f} at list prices",
         )
 
     def _checked(

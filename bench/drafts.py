@@ -13,7 +13,8 @@ findings): an ended impact told as ended with no fix time or workaround, a chang
 ETA and a late update owned with an apology, every recorded fact used, the contact greeted
 without a guessed family name, one start; the findings on each clean letter (false positives)
 and on a spoiled copy of it (misses); and whether the request tells the model the same. Then
-the offline reviews of the same escalations.
+the offline reviews of the same escalations, and the review cases (`bench.review_cases`:
+credits, key moments, the customer conversation).
 
 Run: python -m bench.drafts
 """
@@ -31,6 +32,7 @@ from agents.grounding import Grounding
 from agents.playbook import Frame, frame, past
 from agents.review import parse_review
 from agents.vp import VPAgent
+from bench import review_cases
 from bench.draft_cases import Case, cases
 from loopback.anthropic import FakeAnthropic
 
@@ -319,6 +321,7 @@ def main() -> None:
     review_header = ["escalation", "review checks", "impact from facts", "actions on record",
                      "SLA weighed"]  # fmt: skip
     table(review_header, [[c.name, *review_row(c.g)] for c in all_cases])
+    review_cases.report()
 
 
 if __name__ == "__main__":

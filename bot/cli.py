@@ -260,15 +260,16 @@ def _run_http(settings: Settings, *, threads: int) -> int:
         def load_config(self) -> None:
             self.cfg.set("bind", binds)
             self.cfg.set("workers", int(os.environ.get("WEB_CONCURRENCY", "1")))
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)
+            # An asyncio worker holds the connections and reads each body in full before a
+            # thread answers it (bot/asgi.py): slow clients cannot take every thread.
+            self.cfg.set("worker_class", "asgi")
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)
 
         def load(self) -> object:
-            from bot.wsgi import create_app
+            from bot.asgi import create_app
 
-            return create_app()
+            return create_app(threads)
 
     Server().run()
     return 0

@@ -1,9 +1,10 @@
-"""`warroom report`: the KPIs over the escalation history in Redis, as Markdown or JSON, with
-PNG charts.
+"""`warroom report`: the KPIs over the escalation history in Redis, and what the model cost
+in a month and the month before, as Markdown or JSON, with PNG charts.
 
-This module owns rendering `bot.domain.kpi.Kpis` as a report and as charts, and the command's
-arguments and exit codes. What each KPI means is `bot.domain.kpi`'s; the history comes from
-`Store.history`.
+This module owns rendering `bot.domain.kpi.Kpis` as a report and as charts, adding up the
+model usage the drafts logged (`Store.model_usage`) at the prices in `agents.pricing`, and the
+command's arguments and exit codes. What each KPI means is `bot.domain.kpi`'s; the history
+comes from `Store.history`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,27 @@ import importlib.util
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from agents import pricing
 from bot.domain.kpi import RESOLUTION_TARGET, DurationStats, Kpis, Share, compute
 from protocols.durations import human_duration
 from protocols.schema import Milestone, Protocol
 
 __all__ = [
+    "MonthSpend",
+    "Tally",
     "main",
+    "month_spend",
     "parse_since",
     "render_json",
     "render_markdown",
+    "spend_months",
     "write_charts",
 ]
 
@@ -48,6 +57,159 @@ def parse_since(text: str) -> timedelta:
         raise ValueError(
             f"--since {text!r} is too long ago: use a shorter period, like 12h, 30d or 2w"
         ) from None
+
+
+# -- model spend ----------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """Model calls added up: how many, their tokens of each kind, and what they cost at list
+    prices. `unpriced`: calls of a model with no known price, which `cost` leaves out."""
+
+    calls: int = 0
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(pricing.USAGE_FIELDS, 0))
+    cost: Decimal = Decimal(0)
+    unpriced: int = 0
+
+    def add(self, model: str, usage: Mapping[str, int]) -> None:
+        self.calls += 1
+        for name in pricing.USAGE_FIELDS:
+            self.tokens[name] += usage.get(name, 0)
+        cost = pricing.cost(model, usage)
+        if cost is None:
+            self.unpriced += 1
+        else:
+            self.cost += cost
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(self.tokens.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            **self.tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": float(self.cost),
+            "unpriced_calls": self.unpriced,
+        }
+
+
+@dataclass
+class MonthSpend:
+    """One calendar month's model calls: in all, per kind of draft and per model."""
+
+    month: str  # "2026-12"
+    total: Tally
+    by_kind: dict[str, Tally]
+    by_model: dict[str, Tally]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "month": self.month,
+            **self.total.to_dict(),
+            "by_kind": {k: t.to_dict() for k, t in self.by_kind.items()},
+            "by_model": {m: t.to_dict() for m, t in self.by_model.items()},
+        }
+
+
+def month_spend(month: str, entries: Iterable[Mapping[str, Any]]) -> MonthSpend:
+    """The month's spend from its logged model calls (`Store.model_usage`)."""
+    spend = MonthSpend(month, Tally(), {}, {})
+    for entry in entries:
+        model, kind = str(entry.get("model") or "unknown"), str(entry.get("kind") or "unknown")
+        usage = {name: int(entry.get(name) or 0) for name in pricing.USAGE_FIELDS}
+        for tally in (
+            spend.total,
+            spend.by_kind.setdefault(kind, Tally()),
+            spend.by_model.setdefault(model, Tally()),
+        ):
+            tally.add(model, usage)
+    return spend
+
+
+_MONTH_RE = re.compile(r"^\s*([0-9]{4})-([0-9]{2})\s*$")
+
+
+def spend_months(month: str | None, now: datetime) -> tuple[str, str]:
+    """`month` ("2026-03"; None: `now`'s month, UTC) and the month before it; ValueError
+    saying what is accepted when `month` is not one."""
+    if month is None:
+        first = now.astimezone(UTC).replace(day=1)
+    else:
+        match = _MONTH_RE.match(month)
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
+            raise ValueError(
+                f"--month {month!r} is not a month: use its year and number, like 2026-03"
+            )
+        first = datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=UTC)
+    if first.year == 1 and first.month == 1:
+        raise ValueError(f"--month {month!r} is too long ago: use a later month, like 2026-03")
+    return first.strftime("%Y-%m"), (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _money(tally: Tally) -> str:
+    if tally.calls and tally.unpriced == tally.calls:
+        return "unknown (no known price)"
+    # Cents hide what one draft costs (a few cents or less): small sums get four places.
+    text = f"${tally.cost:,.2f}" if tally.cost >= 1 else f"${tally.cost:.4f}"
+    if tally.unpriced:
+        calls = "call" if tally.unpriced == 1 else "calls"
+        text += f" (and {tally.unpriced} {calls} of a model with no known price)"
+    return text
+
+
+def _tally_cells(tally: Tally) -> list[str]:
+    return [
+        f"{tally.calls:,}",
+        *(f"{tally.tokens[name]:,}" for name in pricing.USAGE_FIELDS),
+        f"{tally.total_tokens:,}",
+        _money(tally),
+    ]
+
+
+_TALLY_HEADERS = [
+    "Calls",
+    "Input tokens",
+    "Cache writes",
+    "Cache reads",
+    "Output tokens",
+    "Total tokens",
+    "Cost",
+]
+
+
+def _spend_markdown(months: Sequence[MonthSpend]) -> list[str]:
+    out = [
+        "## Model spend",
+        "",
+        f"What the VP agent's model calls cost in {' and '.join(m.month for m in months)} "
+        f"(calendar months, UTC), at Anthropic's list prices of "
+        f"{pricing.PRICES_TAKEN.isoformat()} in US dollars ({pricing.PRICES_SOURCE}). Offline "
+        "drafts cost nothing and are not counted.",
+        "",
+    ]
+    out += _table(
+        ["Month", *_TALLY_HEADERS],
+        [[m.month, *_tally_cells(m.total)] for m in months],
+        "none",
+    )
+    for title, label, group in (
+        ("by kind of draft", "Kind", lambda m: m.by_kind),
+        ("by model", "Model", lambda m: m.by_model),
+    ):
+        out += ["", f"## Model spend {title}", ""]
+        out += _table(
+            ["Month", label, *_TALLY_HEADERS],
+            [
+                [m.month, f"`{name}`", *_tally_cells(tally)]
+                for m in months
+                for name, tally in sorted(group(m).items())
+            ],
+            "no model calls",
+        )
+    return out
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -108,10 +270,17 @@ def _verdict(met: bool | None) -> str:
 
 
 def render_markdown(
-    kpis: Kpis, protocol: Protocol, since: datetime, now: datetime, *, charts: Sequence[str] = ()
+    kpis: Kpis,
+    protocol: Protocol,
+    since: datetime,
+    now: datetime,
+    *,
+    charts: Sequence[str] = (),
+    spend: Sequence[MonthSpend] = (),
 ) -> str:
-    """The report as Markdown: headline KPIs against targets, SLA per step, counts and the
-    open escalations. `charts` (file names relative to the report) are linked at the end."""
+    """The report as Markdown: headline KPIs against targets, SLA per step, counts, the
+    open escalations and the model `spend` of each month given. `charts` (file names relative
+    to the report) are linked at the end."""
     out = [
         "# Escalation KPIs",
         "",
@@ -245,14 +414,24 @@ def render_markdown(
         ],
         "none",
     )
+    if spend:
+        out += ["", *_spend_markdown(spend)]
     if charts:
         out += ["", "## Charts", ""]
         out += [f"![{Path(c).stem}]({c})" for c in charts]
     return "\n".join(out) + "\n"
 
 
-def render_json(kpis: Kpis) -> str:
-    return json.dumps(kpis.to_dict(), indent=2, ensure_ascii=False) + "\n"
+def render_json(kpis: Kpis, spend: Sequence[MonthSpend] = ()) -> str:
+    data = kpis.to_dict()
+    if spend:
+        data["model_spend"] = {
+            "currency": "USD",
+            "prices_taken": pricing.PRICES_TAKEN.isoformat(),
+            "prices_source": pricing.PRICES_SOURCE,
+            "months": [m.to_dict() for m in spend],
+        }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 # -- charts ---------------------------------------------------------------------------------
@@ -345,8 +524,8 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`warroom report [--since 30d] [--format md|json] [--out DIR]`; 0, or 2 with one line
-    on stderr when settings, the protocol or Redis stand in the way."""
+    """`warroom report [--since 30d] [--format md|json] [--month 2026-03] [--out DIR]`; 0, or
+    2 with one line on stderr when settings, the protocol or Redis stand in the way."""
     import redis
 
     from bot.boot import connect_redis, load_definitions, redis_problem
@@ -358,17 +537,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="warroom report",
-        description="The escalation KPIs over the history in Redis.",
+        description="The escalation KPIs over the history in Redis, and the model's spend "
+        "this month and last.",
     )
     parser.add_argument(
         "--since", default="30d", help="how far back to look: 12h, 30d, 2w (default 30d)"
     )
     parser.add_argument("--format", choices=("md", "json"), default="md", help="default md")
+    parser.add_argument(
+        "--month",
+        help="show the model spend of this month and the one before, like 2026-03 "
+        "(default: the current month)",
+    )
     parser.add_argument("--out", type=Path, help="also write the report and PNG charts here")
     args = parser.parse_args(argv)
 
+    now = datetime.now(UTC)
     try:
         period = parse_since(args.since)
+        months = spend_months(args.month, now)
     except ValueError as e:
         return _fail(str(e))
     if args.out is not None and importlib.util.find_spec("matplotlib") is None:
@@ -385,7 +572,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ProtocolError) as e:
         return _fail(str(e).replace("\n", "; "))
 
-    now = datetime.now(UTC)
     try:
         since = now - period
     except OverflowError:
@@ -395,7 +581,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:  # a REDIS_URL redis-py cannot parse
         return _fail(str(e))
     try:
-        history = Store(client, Keys(settings.redis_prefix)).history(since)
+        store = Store(client, Keys(settings.redis_prefix))
+        history = store.history(since)
+        spend = [month_spend(m, store.model_usage(m)) for m in months]
     except (Unavailable, redis.ConnectionError, redis.TimeoutError) as e:
         return _fail(redis_problem(e, settings.redis_url))
     finally:
@@ -403,9 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     kpis = compute(history, protocol, now, since=since)
     if args.format == "json":
-        text = render_json(kpis)
+        text = render_json(kpis, spend)
     else:
-        text = render_markdown(kpis, protocol, since, now)
+        text = render_markdown(kpis, protocol, since, now, spend=spend)
     sys.stdout.write(text)
     if args.out is not None:
         out_dir: Path = args.out
@@ -413,7 +601,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             charts = write_charts(kpis, out_dir)
             name = f"report.{args.format}"
             if args.format == "md":
-                text = render_markdown(kpis, protocol, since, now, charts=[p.name for p in charts])
+                text = render_markdown(
+                    kpis, protocol, since, now, charts=[p.name for p in charts], spend=spend
+                )
             (out_dir / name).write_text(text, encoding="utf-8")
         except OSError as e:
             return _fail(f"cannot write to {out_dir}: {e.strerror or e}")

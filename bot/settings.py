@@ -128,6 +128,16 @@ class Settings(BaseSettings):
         None, validation_alias=_env("WARROOM_METRICS_TOKEN", "metrics_token")
     )
 
+    # Where approved letters are emailed: smtp://USER:PASSWORD@HOST:587 (STARTTLS) or
+    # smtps://USER:PASSWORD@HOST:465. Unset: no email.
+    smtp_url: SecretStr | None = Field(None, validation_alias=_env("WARROOM_SMTP_URL", "smtp_url"))
+    # The organisation's sending address (the letters' From, with the signer's name) and the
+    # team's support address the customer's replies go to (Reply-To).
+    mail_from: str | None = Field(None, validation_alias=_env("WARROOM_MAIL_FROM", "mail_from"))
+    mail_reply_to: str | None = Field(
+        None, validation_alias=_env("WARROOM_MAIL_REPLY_TO", "mail_reply_to")
+    )
+
     @field_validator("metrics_address")
     @classmethod
     def _host_and_port(cls, value: str | None) -> str | None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis
@@ -129,6 +129,12 @@ return 0
 
 # How long a firing's claim is remembered: far longer than any retry of it.
 ONCE_KEEP = 7 * 24 * 3600
+
+# A month of model usage is kept a year and a month after its last call: last year's same
+# month can still be compared. A month keeps at most this many calls (the latest): a runaway
+# loop of calls cannot fill Redis (each entry is about 250 bytes).
+USAGE_KEEP = 400 * 24 * 3600
+USAGE_MAX_CALLS = 100_000
 
 # Let go of a lease only if it is still ours (it may have lapsed and been taken).
 _RELEASE = """
@@ -271,6 +277,12 @@ class Keys:
     memory_lessons = _Key("memory:knowledge:lessons")
     # _knowledge/semantic/customer_insights.yaml as people keep it (`warroom memory import`).
     memory_customer_insights = _Key("memory:knowledge:customer-insights")
+
+    # The token usage of every model call in a calendar month (UTC, "2026-12"): a list of JSON
+    # entries (when, escalation, kind, model, token counts), RPUSH only, one per call, for
+    # `warroom report`'s model spend. Each month is kept about 13 months after its last call,
+    # and capped at USAGE_MAX_CALLS entries.
+    model_usage = _KeyOf("model-usage:{}")
 
 
 class ConflictError(WarroomError):
@@ -685,6 +697,24 @@ class Store:
 
         return self._atomically(key, f"draft {draft_id}", write)
 
+    # -- model usage -------------------------------------------------------------------------
+    def log_model_usage(self, at: datetime, entry: dict[str, Any]) -> None:
+        """Add one model call (`entry`: escalation, kind, model, token counts) to the usage
+        of `at`'s month: one round trip, which also trims and renews the month's expiry."""
+        key = self.keys.model_usage(usage_month(at))
+        with _guard():
+            pipe = self.redis.pipeline()
+            pipe.rpush(key, _dump({"at": at.astimezone(UTC).isoformat(), **entry}))
+            pipe.ltrim(key, -USAGE_MAX_CALLS, -1)
+            pipe.expire(key, USAGE_KEEP)
+            pipe.execute()
+
+    def model_usage(self, month: str) -> list[dict[str, Any]]:
+        """Every model call logged in `month` ("2026-12"), oldest first."""
+        with _guard():
+            raw = self.redis.lrange(self.keys.model_usage(month), 0, -1)
+        return [json.loads(r) for r in raw]
+
     # -- App Home ----------------------------------------------------------------------------
     def note_home_viewer(self, user: str, at: datetime) -> None:
         with _guard():
@@ -742,6 +772,11 @@ class Store:
         with _guard():
             n = int(self.redis.incr(self.keys.ic_rotation))
         return candidates[(n - 1) % len(candidates)]
+
+
+def usage_month(at: datetime) -> str:
+    """The calendar month (UTC) model usage at `at` is kept under: "2026-12"."""
+    return at.astimezone(UTC).strftime("%Y-%m")
 
 
 def _dump(data: Any) -> str:

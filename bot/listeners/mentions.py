@@ -10,7 +10,7 @@ from bot.domain.errors import Unavailable
 from bot.listeners.errors import guarded
 from bot.services.mentions import Mentions
 from bot.slack.gateway import SlackGateway
-from bot.slack.mentions import parse_mention
+from bot.slack.mentions import caller_of, parse_mention
 
 _SKIP = "warroom_skip"
 
@@ -32,17 +32,23 @@ def register(app: App, mentions: Mentions, gateway: SlackGateway) -> None:
     def answer(event: dict[str, Any], context: BoltContext) -> None:
         if context.get(_SKIP):
             return
-        channel, user = event["channel"], event.get("user", "")
+        channel, caller = event["channel"], caller_of(event)
         thread = event.get("thread_ts") or event["ts"]
 
         def run() -> None:
             mention = parse_mention(event.get("text", ""), gateway.user_name)
-            text = mentions.answer(channel, user, thread, mention)
+            text = mentions.answer(channel, caller.id, thread, mention)
             if text:
                 gateway.post_text(channel, text, thread_ts=thread)
 
-        def refuse(text: str) -> None:  # refusals and mistakes: only the person sees them
-            gateway.tell(channel, user, text, thread_ts=thread)
+        def refuse(text: str) -> None:
+            # Refusals and mistakes: only the person sees them. A bot sees no ephemeral
+            # message, so it is answered in its thread (now and then).
+            if caller.is_bot:
+                if mentions.may_tell_bot(caller.id):
+                    gateway.post_text(channel, text, thread_ts=thread)
+            else:
+                gateway.tell(channel, caller.id, text, thread_ts=thread)
 
         guarded("answering", refuse, run)
 

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
     from loopback.slack import SlackEmulator
 
 DEFAULT_PORT = 3100
-DRILL_CLOCK_SCALE = 60.0
+# 15 minutes in 30 s: the drill's first deadline passes about when the drill, at its usual
+# pace, has shown the room and its first messages.
+DRILL_CLOCK_SCALE = 30.0
 
 OFFLINE_BANNER = (
     "No ANTHROPIC_API_KEY: the VP agent's drafts come from the offline drafter "
@@ -86,11 +88,12 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         redis_server: str | None = None,
         say: Callable[[str], None] = print,
-        drill_pace: float = 4.0,
+        drill_pace: float | None = None,
         folder: Path | None = None,
         keep: bool = False,
     ) -> None:
-        """``env``: where REDIS_URL, WARROOM_REDIS_PREFIX and ANTHROPIC_API_KEY are read
+        """``drill_pace``: seconds between two things the drill does (``Drill``'s default
+        if None). ``env``: where REDIS_URL, WARROOM_REDIS_PREFIX and ANTHROPIC_API_KEY are read
         (the process environment by default); the bot's other settings come from the process
         environment, as for `warroom run`. ``redis_server``: see ``open_redis``. ``folder``:
         where the sandbox writes its files (a new temporary one by default); removed on close
@@ -192,6 +195,7 @@ class Sandbox:
             people=[p.id for p in workspace.PEOPLE],
             default_channel=workspace.SUPPORT_CHANNEL,
             banner="" if api_key else OFFLINE_BANNER,
+            refusal=lambda action, value: approval_refusal(runtime, action, value),
         ).mount()
 
         self.say(f"  slack:  a local workspace at {self.url} (its Web API under /api/)")
@@ -211,8 +215,9 @@ class Sandbox:
         if self.drill_enabled:
             from bot.sandbox.drill import Drill
 
+            paced = {} if self.drill_pace is None else {"pace": self.drill_pace}
             drill = self.drill = Drill(
-                emulator, acts, page, clock_scale=settings.clock_scale, pace=self.drill_pace
+                emulator, acts, page, clock_scale=settings.clock_scale, **paced
             )
             self._closers.append(drill.stop)
 
@@ -228,6 +233,37 @@ class Sandbox:
                 closer()
             except Exception:
                 logging.getLogger(__name__).exception("stopping the sandbox")
+
+
+def approval_refusal(runtime: Runtime, action_id: str, value: str) -> str:
+    """Why the bot would refuse an Approve button now (placeholders still in the draft, or a
+    draft no longer the one shown), in its own words; "" for any other button."""
+    from datetime import UTC, datetime
+
+    import redis
+
+    from bot.domain import drafts
+    from bot.domain.errors import InvalidInput, WarroomError
+    from bot.slack.draft_view import read_button_value
+    from bot.slack.ids import ActionId
+
+    if action_id != ActionId.DRAFT_APPROVE:
+        return ""
+    draft_id, seen = read_button_value(value)
+    try:
+        draft = runtime.store.get_draft(draft_id)
+    except (redis.RedisError, WarroomError):
+        # The button stays on: pressed, the bot itself says what is wrong.
+        return ""
+    if draft is None:
+        return ""
+    try:
+        # As someone who may give every approval still missing: only what holds for
+        # everyone (the text itself, the version shown) is left to refuse.
+        drafts.approve(draft, seen, "", datetime.now(UTC), draft.missing())
+    except InvalidInput as e:
+        return str(e)
+    return ""
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

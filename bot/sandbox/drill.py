@@ -3,9 +3,11 @@
 This module owns ``Drill``: on its own thread, fictional people declare an escalation, talk
 in its war room, let a deadline pass, ask the bot for a status update and a customer-update
 draft, approve it and resolve — every step sent through ``Interactions``, so the bot gets
-exactly what Slack would send it, a few seconds apart, each step announced on the page.
-The drill waits for the bot's answers (the room, the overdue reminder, the draft) rather
-than for fixed times, so a slow machine slows it down instead of breaking it.
+exactly what Slack would send it, a beat apart, each step announced on the page with what
+to look at. Its pace is ``Pacing``'s: the page pauses, resumes, steps and speeds it up or
+down. The drill waits for the bot's answers (the room, the overdue reminder, the draft) by
+watching the workspace change rather than for fixed times, so a slow machine slows it down
+instead of breaking it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from bot.sandbox import workspace
 from bot.sandbox.interactions import Interactions
+from bot.sandbox.pacing import Pacing, Stopped
 from bot.sandbox.web import WorkspacePage
 from bot.slack.ids import ActionId
 from loopback.slack import Message, SlackEmulator
@@ -29,10 +32,9 @@ log = logging.getLogger(__name__)
 CUSTOMER = "Globex"
 DECLARATION = f"/escalate {CUSTOMER}: EU checkout returns 502 for 40% of orders --arr 480k"
 ASSESSMENT_MINUTES = 15  # the shipped protocol's first deadline
-
-
-class _Stopped(Exception):
-    pass
+STEPS = 9
+DEFAULT_BEAT = 4.0  # seconds between two things the drill does, at speed 1
+READING_BEATS = 2  # a step's announcement stays this many beats before anything happens
 
 
 @dataclass
@@ -43,12 +45,16 @@ class Drill:
     acts: Interactions
     page: WorkspacePage
     clock_scale: float
-    pace: float = 4.0
+    pace: float = DEFAULT_BEAT
     finished: threading.Event = field(default_factory=threading.Event, init=False)
     failed: str | None = field(default=None, init=False)
-    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    pacing: Pacing = field(init=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
     _room: str = field(default="", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.pacing = Pacing(self.pace, on_change=self.emulator.touch)
+        self.page.drill = self.pacing
 
     @property
     def room(self) -> str:
@@ -60,7 +66,7 @@ class Drill:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self.pacing.stop()
         if self._thread is not None:
             self._thread.join()
 
@@ -68,35 +74,38 @@ class Drill:
 
     def _run(self, delay: float) -> None:
         try:
-            self._sleep(delay)
+            self.pacing.beat(delay / self.pace if self.pace else 0)
             self._script()
-        except _Stopped:
+        except Stopped:
             pass
         except Exception as e:
             self.failed = str(e)
             log.exception("the drill stopped")
             self.page.announce(f"⚠️ The drill stopped: {e}", step="")
         finally:
+            self.pacing.finish()
             self.finished.set()
 
     def _script(self) -> None:
         scale = self.clock_scale
         support = self._channel_id(workspace.SUPPORT_CHANNEL)
         deadline_s = ASSESSMENT_MINUTES * 60 / scale
-        self._say(
+        self._step(
+            0,
             "🎓 Drill: an escalation plays out here on its own, step by step"
             + (f", with the clock running {scale:g}x faster" if scale != 1 else "")
-            + ". Watch #support, then the war room; the people are fictional.",
+            + ". The people are fictional. Pause, step or change the speed with the buttons "
+            "on the right.",
+            look="#support: the escalation is declared there first.",
             channel=support,
-            step="",
         )
-        self._sleep(self.pace)
 
         before = {c["id"] for c in self.page.state(workspace.SUPPORT_LEAD, None)["channels"]}
-        self._say(
+        self._step(
+            1,
             "Dana, the support lead, declares the escalation in #support.",
+            look="The /escalate command in #support, and the bot's answer only Dana sees.",
             channel=support,
-            step="1/9",
         )
         self._act(self.acts.say(workspace.SUPPORT_LEAD, support, DECLARATION))
         room = self._wait(lambda: self._new_room(before), 30, "the war room to open")
@@ -104,52 +113,66 @@ class Drill:
         self._wait(lambda: room_ready(self.emulator, room.id), 30, "the brief to be pinned")
         ic = ic_of(self.emulator, room.id) or workspace.IC
         ic_name = self.emulator.user(ic)["real_name"].split()[0]
-        self._say(
+        self._step(
+            2,
             f"The war room #{room.name} is open: the right people are in, {ic_name} is "
             "the incident commander, the brief with every deadline is pinned, and "
             "#exec-escalations has been told.",
+            look="The room under War rooms on the left, its topic (customer, IC, status) and "
+            "the pinned brief: one line per step, each with its deadline.",
             channel=room.id,
-            step="2/9",
         )
-        self._sleep(self.pace)
 
-        self._say("Engineers and the CSM share what they see.", channel=room.id, step="3/9")
+        self._step(
+            3,
+            "Engineers and the CSM share what they see.",
+            look="The room's messages: internal notes, for the team. None of it reaches the "
+            "customer.",
+            channel=room.id,
+        )
         self._post(
             workspace.ENGINEER,
             "Seeing 502s from the EU payment gateway since 09:12 UTC; error rate 38% and climbing.",
         )
-        self._sleep(self.pace)
+        self.pacing.beat()
         self._post(
             workspace.CSM,
             "Globex's CTO has emailed twice. Their EU flash sale starts tomorrow morning.",
         )
-        self._sleep(self.pace)
+        self.pacing.beat()
         self._post(
             workspace.ENGINEER,
             "Gateway pods are OOM-killed since this morning's deploy (v2025.06.3). Rolling back.",
         )
+        self.pacing.beat()
 
-        self._say(
+        self._step(
+            4,
             f"Nobody marks the assessment done, so its {ASSESSMENT_MINUTES}-minute "
-            f"deadline passes ({deadline_s:g} s here). Watch for the bot's reminder.",
+            f"deadline passes ({deadline_s:g} s here) and the bot reminds the room.",
+            look="The bot's overdue reminder in the room, and step 1 of the pinned brief, "
+            "still open.",
             channel=room.id,
-            step="4/9",
         )
         self._wait(lambda: self._bot_said("overdue"), deadline_s + 60, "the overdue reminder")
-        self._sleep(self.pace)
-        self._say(
-            f"{ic_name} marks the assessment done and records a status update.",
+        self.pacing.beat()
+
+        self._step(
+            5,
+            f"{ic_name} marks the assessment done and records a status update; the CSM and "
+            f"{ic_name} record what the customer may be told.",
+            look="Step 1 of the pinned brief now says Done; the bot confirms the update and "
+            "each fact for the customer (impact, what we are doing, the workaround).",
             channel=room.id,
-            step="5/9",
         )
         self._post(ic, f"@{workspace.BOT_NAME} done assessment")
-        self._sleep(self.pace)
+        self.pacing.beat()
         self._post(
             ic,
             f"@{workspace.BOT_NAME} update Rolled back the gateway deploy; 502s down to "
             "5% and falling. Next: confirm EU checkout has fully recovered.",
         )
-        self._sleep(self.pace)
+        self.pacing.beat()
         # What the customer may be told is recorded apart from the internal notes above.
         self._post(
             workspace.CSM,
@@ -169,21 +192,25 @@ class Drill:
         # before the facts it is drafted from are recorded.
         for fact in ("the impact", "what we are doing", "the workaround"):
             self._wait(lambda fact=fact: self._told(f"({fact})"), 30, f"{fact} recorded")
-        self._sleep(self.pace)
+        self.pacing.beat()
 
-        self._say(
+        self._step(
+            6,
             "Victoria, the VP, asks the bot to draft the customer update.",
+            look="The thread under Victoria's message: the draft, the notes under it, and "
+            "its Approve, Edit and Regenerate buttons.",
             channel=room.id,
-            step="6/9",
         )
         ask = self._post(workspace.VP, f"@{workspace.BOT_NAME} draft update")
         draft = self._wait(lambda: self._draft_in_thread(ask), 60, "the draft")
-        self._sleep(self.pace)
-        self._say(
+        self.pacing.beat()
+
+        self._step(
+            7,
             f"{ic_name} reads the draft and approves it: nothing reaches the customer "
             "until a person sends it.",
+            look="Under the draft: who approved it, and the buttons gone.",
             channel=room.id,
-            step="7/9",
         )
         self._act(
             self.acts.click(
@@ -194,7 +221,7 @@ class Drill:
                 message_ts=draft[0].ts,
             )
         )
-        self._sleep(self.pace)
+        self.pacing.beat()
         self._post(
             workspace.ENGINEER,
             "EU checkout success back at 99.9% for 10 minutes. The new gateway build needs "
@@ -205,9 +232,15 @@ class Drill:
             f"@{workspace.BOT_NAME} cause confirmed A change to the EU payment service "
             "needed more memory than it was given",
         )
-        self._sleep(self.pace)
+        self.pacing.beat()
 
-        self._say(f"{ic_name} resolves the escalation.", channel=room.id, step="8/9")
+        self._step(
+            8,
+            f"{ic_name} resolves the escalation.",
+            look="The topic and the pinned brief say Resolved; the bot drafts the "
+            "post-incident review.",
+            channel=room.id,
+        )
         self._post(
             ic,
             f"@{workspace.BOT_NAME} resolve Rolled back gateway v2025.06.3; EU checkout "
@@ -215,20 +248,32 @@ class Drill:
         )
         self._wait(lambda: self._bot_said("Resolved"), 30, "the resolution")
         self._wait(lambda: self._bot_said("Post-incident review"), 60, "the review")
-        self._say(
+        self.pacing.beat()
+        self._step(
+            9,
             "Resolved: topic and brief say so, reminders stopped, follow-ups are "
             "scheduled, the exec channel was told, and the post-incident review is posted in "
             "the room. The drill is over — now try it yourself: /escalate Acme Corp: checkout "
             "fails --arr 250k",
+            look="The post-incident review in the room, and #exec-escalations on the left.",
             channel=room.id,
-            step="9/9",
+            then_beat=False,
         )
 
     # ------------------------------------------------------------------ helpers
 
-    def _say(self, text: str, *, channel: str | None, step: str) -> None:
+    def _step(
+        self, number: int, text: str, *, look: str, channel: str | None, then_beat: bool = True
+    ) -> None:
+        """Announce step ``number`` (0: the introduction), then give people time to read it
+        before anything happens; a Next step that asked for this step pauses here."""
+        self.pacing.check()
         log.info("drill %s", text)
-        self.page.announce(text, channel=channel, step=step)
+        step = f"{number}/{STEPS}" if number else ""
+        self.page.announce(text, channel=channel, step=step, look=look)
+        self.pacing.entered_step(number)
+        if then_beat:
+            self.pacing.beat(READING_BEATS)
 
     def _act(self, outcome: Any) -> None:
         if not outcome.ok:
@@ -236,6 +281,7 @@ class Drill:
 
     def _post(self, user: str, text: str) -> str:
         """Post in the war room as ``user``, typed as in the composer (``@vp`` and all)."""
+        self.pacing.check()
         outcome = self.acts.post(user, self._room, text)
         self._act(outcome)
         return str(outcome.ts)
@@ -284,18 +330,20 @@ class Drill:
         return None
 
     def _wait(self, found: Callable[[], Any], timeout: float, what: str) -> Any:
+        """Wait for the bot: ``found()`` is checked again each time the workspace changes."""
         deadline = time.monotonic() + timeout
         while True:
+            version = self.emulator.version
             result = found()
             if result:
                 return result
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise RuntimeError(f"waited {timeout:g} s for {what}")
-            self._sleep(0.2)
-
-    def _sleep(self, seconds: float) -> None:
-        if self._stop.wait(seconds):
-            raise _Stopped
+            if self.pacing.stopped:
+                raise Stopped
+            # Short waits: a stopping sandbox is noticed soon even if nothing changes.
+            self.emulator.wait_for_change(version, min(left, 0.5))
 
 
 def room_ready(emulator: SlackEmulator, channel: str) -> bool:

@@ -12,6 +12,11 @@ its fields, a failure told to the person in Slack's words.
 
 Commands and interactions wait for the ack, as Slack does, for at most 3 seconds; events go
 out on a small pool and never hold up the person who posted.
+
+Two things differ from Slack, to teach rather than confuse: a command's immediate answer
+("Opening a war room…") gives way to the app's later answer to the same command through its
+``response_url`` ("… is ready"), where Slack would leave both; and the app's Messages tab is
+read-only, as slack-manifest.yaml makes it, so typing there is refused as Slack refuses it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ ACK_TIMEOUT = 3.0
 BOT_EVENTS = ("app_home_opened", "app_mention", "reaction_added")
 
 SLACKBOT = "USLACKBOT"
+
+# What Slack shows in an app's Messages tab when the app turned messages off.
+MESSAGES_OFF = "Sending messages to this app has been turned off."
 
 _PERSON = re.compile(r"(?<![\w<@/])@([A-Za-z0-9][\w.\-]*)")
 _CHANNEL = re.compile(r"(?<![\w<#&/])#([a-z0-9][a-z0-9_\-]*)")
@@ -90,6 +98,8 @@ class Interactions:
         self.bot_events = bot_events
         self.timeout = timeout
         self.deliveries: deque[Delivery] = deque(maxlen=200)
+        # A command's immediate answer, by channel: its ts and the command's response_url.
+        self._acks: dict[str, list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self._pending: set[Future[Any]] = set()
         self._events = ThreadPoolExecutor(max_workers=4, thread_name_prefix="slack-events")
@@ -178,6 +188,8 @@ class Interactions:
             return Outcome(False, "This channel has been archived.")
         if target.is_private and user not in target.members:
             return Outcome(False, "Only members can post in this private channel.")
+        if target.is_im:
+            return Outcome(False, MESSAGES_OFF)
         if not target.is_im and user not in target.members:
             # Posting in a public channel you are not in joins it, as in Slack.
             self.emulator.join(target.id, user)
@@ -278,10 +290,26 @@ class Interactions:
                     target.id, self.emulator.bot_user_id, text_shown, blocks=blocks
                 )
             else:
-                self.emulator.add_ephemeral(target.id, user, text_shown, blocks=blocks)
+                ack = self.emulator.add_ephemeral(target.id, user, text_shown, blocks=blocks)
+                self._remember_ack(target.id, ack, response_url)
         elif isinstance(answer, str) and answer.strip():
-            self.emulator.add_ephemeral(target.id, user, answer)
+            ack = self.emulator.add_ephemeral(target.id, user, answer)
+            self._remember_ack(target.id, ack, response_url)
         return Outcome(True)
+
+    def _remember_ack(self, channel: str, ts: str, response_url: str) -> None:
+        with self._lock:
+            acks = self._acks.setdefault(channel, [])
+            acks.append((ts, response_url))
+            del acks[:-50]
+
+    def superseded(self, channel: str) -> set[str]:
+        """The commands' immediate answers in ``channel`` that the app has since followed
+        with an answer through the same command's response_url: the page shows the later
+        one only."""
+        with self._lock:
+            acks = list(self._acks.get(channel, ()))
+        return {ts for ts, url in acks if self.emulator.responses_to(url)}
 
     # ------------------------------------------------------------------ buttons and menus
 

@@ -11,6 +11,8 @@ as package data under ``bot/sandbox/static/``), and ``/ui/*`` is the page's JSON
   the page updates as soon as anything happens (long polling).
 - ``POST /ui/send`` (typed text), ``/ui/click``, ``/ui/submit``, ``/ui/close``, ``/ui/home``:
   the person's actions, handed to ``Interactions``, which calls the app as Slack would.
+- ``POST /ui/drill`` (``{"do": "pause" | "resume" | "step" | "speed", "speed": X}``): the
+  drill's controls, when the sandbox plays one (``Pacing``).
 - ``POST /ui/open``: the page is (re)loaded. A Slack client that reloads loses the modals
   it showed, so the person's open modals are closed (``view_closed`` where asked for).
 
@@ -29,12 +31,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox.interactions import Interactions, Outcome
+from bot.sandbox.pacing import Pacing
 from loopback.slack import SlackEmulator
 
 _CONTENT_TYPES = {
@@ -59,6 +63,10 @@ class WorkspacePage:
     default_channel: str = "support"
     banner: str = ""
     title: str = "warroom sandbox"
+    # Why the app would refuse a button (its action id and value), or "": the page shows
+    # such a button as off, with the reason. Slack has no such thing; the sandbox teaches.
+    refusal: Callable[[str, str], str] | None = None
+    drill: Pacing | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _notices: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
@@ -66,13 +74,17 @@ class WorkspacePage:
         self.emulator.mount("/", self.route)
         return self
 
-    def announce(self, text: str, *, channel: str | None = None, step: str = "") -> None:
-        """A line the page shows above the workspace (the drill's narration)."""
+    def announce(
+        self, text: str, *, channel: str | None = None, step: str = "", look: str = ""
+    ) -> None:
+        """A line the page shows above the workspace (the drill's narration), and what to
+        look at meanwhile."""
         with self._lock:
             self._notices.append(
                 {
                     "id": len(self._notices) + 1,
                     "text": text,
+                    "look": look,
                     "channel": channel,
                     "step": step,
                     "at": time.time(),
@@ -189,12 +201,33 @@ class WorkspacePage:
             outcome = acts.open_home(user)
         elif name == "open":
             outcome = acts.close_modals(user)
+        elif name == "drill":
+            outcome = self._drill_control(data)
         else:
             return _json(404, {"ok": False, "error": f"no action {name!r}"})
         return _json(
             200,
             {"ok": outcome.ok, "error": outcome.error, "errors": outcome.errors, "ts": outcome.ts},
         )
+
+    def _drill_control(self, data: dict[str, Any]) -> Outcome:
+        if self.drill is None:
+            return Outcome(False, "No drill is playing: start the sandbox with --drill.")
+        do = data.get("do")
+        if do == "pause":
+            self.drill.pause()
+        elif do == "resume":
+            self.drill.resume()
+        elif do == "step":
+            self.drill.next_step()
+        elif do == "speed":
+            try:
+                self.drill.set_speed(float(data.get("speed")))  # type: ignore[arg-type]
+            except (TypeError, ValueError) as e:
+                return Outcome(False, str(e) or "not a speed")
+        else:
+            return Outcome(False, f"no drill control {do!r}")
+        return Outcome(True)
 
     # ------------------------------------------------------------------ what a person sees
 
@@ -235,7 +268,9 @@ class WorkspacePage:
             if channel_ref in (ch.id, ch.name) or (
                 channel_ref is None and ch.name == self.default_channel
             ):
-                selected = self._channel_view(ch, user)
+                selected = self._channel_view(
+                    ch, user, self.interactions.superseded(ch.id), self._refusals
+                )
         home = snap["home_views"].get(user)
         stack = snap["modals"].get(user) or []
         with self._lock:
@@ -259,13 +294,37 @@ class WorkspacePage:
             "home": home,
             "banner": self.banner,
             "notices": notices,
+            "drill": self.drill.snapshot() if self.drill is not None else None,
             "deliveries": deliveries,
         }
 
+    def _refusals(self, blocks: list[dict[str, Any]] | None) -> dict[str, str]:
+        """``block_id/action_id`` -> why the app would refuse that button, for the buttons
+        of ``blocks`` it would refuse."""
+        found: dict[str, str] = {}
+        if self.refusal is None:
+            return found
+        for index, block in enumerate(blocks or ()):
+            for element in block.get("elements") or ():
+                if not isinstance(element, dict) or element.get("type") != "button":
+                    continue
+                why = self.refusal(str(element.get("action_id")), str(element.get("value")))
+                if why:
+                    block_id = block.get("block_id") or f"b{index}"
+                    found[f"{block_id}/{element.get('action_id')}"] = why
+        return found
+
     @staticmethod
-    def _channel_view(ch: Any, user: str) -> dict[str, Any]:
+    def _channel_view(
+        ch: Any,
+        user: str,
+        superseded: Collection[str] = (),
+        refusals: Callable[[list[dict[str, Any]] | None], dict[str, str]] = lambda _: {},
+    ) -> dict[str, Any]:
         pins = list(ch.pins)
-        visible = [m for m in ch.messages if m.ephemeral_for in (None, user)]
+        visible = [
+            m for m in ch.messages if m.ephemeral_for in (None, user) and m.ts not in superseded
+        ]
         by_ts = {m.ts: m for m in visible if m.ephemeral_for is None}
         top: list[dict[str, Any]] = []
         replies: dict[str, list[dict[str, Any]]] = {}
@@ -280,6 +339,7 @@ class WorkspacePage:
                 "ephemeral": m.ephemeral_for is not None,
                 "pinned": m.ts in pins,
                 "thread_ts": m.thread_ts,
+                "refusals": refusals(m.blocks) if m.blocks else {},
             }
             is_reply = m.thread_ts and m.thread_ts != m.ts and m.thread_ts in by_ts
             if is_reply:

@@ -26,7 +26,7 @@ from agents.vp import OnText, Reply, VPAgent, check_draft
 from bot.domain import authority, drafts, recording
 from bot.domain import escalation as domain
 from bot.domain.drafts import Draft, DraftKind
-from bot.domain.errors import InvalidInput, NotAllowed
+from bot.domain.errors import InvalidInput, NotAllowed, Unavailable
 from bot.domain.escalation import Escalation
 from bot.domain.facts import FactKind
 from bot.domain.timeline import Event, EventKind, event
@@ -309,6 +309,7 @@ class DraftDesk(RoomService):
                 self._show(draft, esc)
             raise
         self._count(draft.kind, reply)
+        self._log_usage(esc, draft.kind, reply)
         finished = {
             "text": reply.text,
             "offline": reply.offline,
@@ -382,6 +383,25 @@ class DraftDesk(RoomService):
             if tokens:
                 kind_of = name.removesuffix("_tokens")
                 self.metrics.model_tokens.labels(reply.model or "unknown", kind_of).inc(tokens)
+
+    def _log_usage(self, esc: Escalation, kind: DraftKind, reply: Reply) -> None:
+        """Keep the call's tokens for `warroom report`'s model spend. The offline drafter
+        costs nothing and logs nothing."""
+        if reply.offline or not reply.usage:
+            return
+        entry = {"escalation": esc.id, "kind": kind.value, "model": reply.model, **reply.usage}
+        try:
+            self.store.log_model_usage(self.clock(), entry)
+        except Unavailable as e:
+            # The draft is written and shown; only the spend report will miss this call, and
+            # the log line says which call it was.
+            log.warning(
+                "escalation %s: the %s draft's token usage was not recorded (%s): %s",
+                esc.id,
+                kind.value,
+                e,
+                entry,
+            )
 
     def _checks(self, kind: DraftKind, text: str, esc: Escalation) -> dict[str, object]:
         """What the agent's checks find in `text` (an edited draft), and its placeholders."""

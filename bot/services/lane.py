@@ -84,14 +84,18 @@ class ModelLane:
 
     def reserve(self, user: str | None) -> Ticket:
         """A place for one model call by `user` (None: the system's own); Busy when the lane
-        is full or `user` asked too often."""
-        if user and not self.store.take_turn(f"agent:{user}", self.per_person, self.window):
+        is full or `user` asked too often. Every caller counts, a bot by its bot id; one that
+        names no one ("") shares one allowance with all the others like it."""
+        caller = None if user is None else user or "unknown"
+        if caller is not None and not self.store.take_turn(
+            f"agent:{caller}", self.per_person, self.window
+        ):
             raise Busy(
                 f"You have asked the VP agent {self.per_person} times in the last "
                 f"{self.window:g} s; give it a moment, then ask again."
             )
         with self._lock:
-            if user and self._taken >= self.capacity:
+            if caller is not None and self._taken >= self.capacity:
                 raise Busy(
                     f"The VP agent is busy with {self._taken} drafts right now; ask again in a "
                     "minute. Everything else in the room works as usual."

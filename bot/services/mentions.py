@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.domain.errors import InvalidInput
+from bot.domain.errors import InvalidInput, Unavailable
 from bot.domain.facts import FactKind, Impact
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
@@ -31,6 +31,15 @@ class Mentions:
     def first_delivery(self, event_id: str) -> bool:
         """False for an event Slack already delivered (it retries what it thinks we missed)."""
         return not event_id or self.store.first_delivery(event_id)
+
+    def may_tell_bot(self, bot: str) -> bool:
+        """Whether a refusal may be posted for `bot` now. A bot sees no ephemeral message, so
+        its refusals go in its thread, but one a minute at most: a bot caught in a loop must
+        not fill the room with them, nor use up Slack's posting rate for the channel."""
+        try:
+            return self.store.take_turn(f"told:{bot}", 1, 60)
+        except Unavailable:
+            return False
 
     def answer(self, channel: str, user: str, thread: str, said: Mention) -> str | None:
         """The reply to post in the thread, or None when the work posted its own."""
@@ -65,8 +74,7 @@ class Mentions:
                 )
                 return f"✅ Resolved. Follow-ups are scheduled; {mention(esc.ic)} owns them.{fixed}"
             case "ic":
-                wire = said.wire_argument
-                new_ic = parse_user_mention(wire.split()[0] if wire else "")
+                new_ic = parse_user_mention(said.head)
                 esc = self.room.reassign_ic(channel, user, new_ic)
                 return f"{mention(esc.ic)} is now the incident commander."
             case "draft":
@@ -130,8 +138,10 @@ class Mentions:
 
     def _action(self, channel: str, user: str, said: Mention) -> str:
         """`action @owner what is to be done [--due 3d]`."""
-        owner = parse_user_mention(said.wire_argument.strip().partition(" ")[0])
-        text, due = duration_option(said.argument.partition(" ")[2], "due")
+        # The owner is the first word as Slack sent it (a mention whole, however many words
+        # its name has); the text is what follows it, never a split of the name as read.
+        owner = parse_user_mention(said.head)
+        text, due = duration_option(said.tail, "due")
         # `--prevention`: taken on so it does not happen again (the resolution notice says so).
         text, marked = _PREVENTION.subn(" ", text)
         esc = self.room.add_action(channel, user, owner, text.strip(), due, prevention=bool(marked))

@@ -242,4 +242,4 @@ class RoomChanges(RoomService):
 
     def timeline(self, channel_id: str) -> str:
         esc = self.escalations.in_channel(channel_id)
-        return blocks.timeline(self.escalations.timeline(esc.id))
+        return blocks.timeline(self.escalations.timeline(esc.id), names=self.gateway.user_name)

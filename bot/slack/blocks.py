@@ -32,7 +32,7 @@ from bot.domain.escalation import Escalation, Status
 from bot.domain.facts import ActionItem
 from bot.domain.timeline import Event, EventKind
 from bot.slack.ids import VALUE, BlockId, CallbackId
-from bot.slack.text import channel_link, clip, inert, mention, slack_time
+from bot.slack.text import Names, channel_link, clip, inert, mention, named, slack_time
 from protocols.durations import human_duration
 from protocols.schema import Protocol
 
@@ -359,25 +359,29 @@ def status(esc: Escalation, protocol: Protocol, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def _timeline_line(e: Event) -> str:
-    who = f" {mention(e.actor)}" if e.actor else ""
+def _timeline_line(e: Event, names: Names) -> str:
+    # Anyone in the room can ask for the timeline, again and again: the people on it are
+    # named, never mentioned, so asking pings no one.
+    who = f" {named(e.actor, names)}" if e.actor else ""
     what = e.kind.value.replace("_", " ")
     said = inert(" ".join(e.text.split()))
     if e.kind is EventKind.IC_ASSIGNED and e.data.get("ic"):
-        said = f"{mention(str(e.data['ic']))} is incident commander"
+        said = f"{named(str(e.data['ic']), names)} is incident commander"
     return clip(f"• {slack_time(e.at, '{time}')} {what}{who}: {said}", SECTION_LIMIT // 4)
 
 
-def timeline(events: Sequence[Event], budget: int = SECTION_LIMIT) -> str:
+def timeline(
+    events: Sequence[Event], budget: int = SECTION_LIMIT, names: Names = lambda _user: None
+) -> str:
     """The latest events that fit, oldest first; what gives way is the oldest, never the
-    newest."""
+    newest. People by their names from `names`, never as mentions."""
     if not events:
         return "The timeline is empty."
     recent = list(events[-TIMELINE_EVENTS:])
     lines: list[str] = []
     used = 0
     for e in reversed(recent):
-        line = _timeline_line(e)
+        line = _timeline_line(e, names)
         if lines and used + len(line) + 1 > budget - 60:
             break
         lines.append(line)

@@ -132,11 +132,15 @@ def _closing(draft: Draft, waiting: str) -> list[Block]:
             f"✍️ {len(draft.placeholders)} placeholder(s) to fill before it can be approved: "
             + "; ".join(f"`{clip(inert(p), 150)}`" for p in draft.placeholders[:5])
         )
-    if draft.findings:
+    # The placeholders are listed just above: their findings would say it twice.
+    findings = [
+        f for f in draft.findings if not (draft.placeholders and f.startswith("placeholder:"))
+    ]
+    if findings:
         notes.append(
             "🔎 Check before approving: "
-            + "; ".join(clip(inert(f), 300) for f in draft.findings[:8])
-            + (f" (and {len(draft.findings) - 8} more)" if len(draft.findings) > 8 else "")
+            + "; ".join(clip(inert(f), 300) for f in findings[:8])
+            + (f" (and {len(findings) - 8} more)" if len(findings) > 8 else "")
         )
     if draft.unsupported:
         notes.append(

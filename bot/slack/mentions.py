@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from bot.domain.errors import InvalidInput
 from bot.slack.text import USER_MENTION, Names, inert, readable
@@ -39,6 +40,14 @@ class Mention:
     argument: str  # the rest, as the person read it (mentions by name, Slack's escaping undone)
     text: str  # everything after the bot's mention, as read
     wire_argument: str  # the rest as Slack sent it: `ic <@U123>` needs the mention itself
+    # The argument's first word as Slack sent it, a Slack entity whole (`<@U1|Dana Smith>`),
+    # and what follows it as read: `action <@U1|Dana Smith> fix it` is `fix it` for Dana.
+    head: str = ""
+    tail: str = ""
+
+
+# A first word: a Slack entity whole (its label may hold spaces), or up to the next space.
+_HEAD = re.compile(r"\s*(<[^<>]*>|\S+)[\s,:]*(.*)", re.DOTALL)
 
 
 def parse_mention(wire: str, names: Names = lambda _user: None) -> Mention:
@@ -47,8 +56,36 @@ def parse_mention(wire: str, names: Names = lambda _user: None) -> Mention:
     command = word.lower().rstrip(":,.!?")
     said = readable(rest, names)
     if command in COMMANDS:
-        return Mention(command, readable(argument.strip(), names), said, argument.strip())
+        argument = argument.strip()
+        parts = _HEAD.fullmatch(argument)
+        head, tail = (parts.group(1), parts.group(2).strip()) if parts else ("", "")
+        return Mention(
+            command, readable(argument, names), said, argument, head, readable(tail, names)
+        )
     return Mention("", said, said, rest)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a mention counts against: a person by their user id, or a bot, a workflow or an
+    integration by its bot id (they often carry no user at all)."""
+
+    id: str
+    is_bot: bool
+
+
+# Events that name no one still count, all against one shared allowance.
+UNKNOWN_CALLER = "unknown"
+
+
+def caller_of(event: dict[str, Any]) -> Caller:
+    """The caller an event counts against. A bot's messages count against its bot id even
+    when they also carry the bot's user id: one bot, one allowance."""
+    bot = event.get("bot_id") or (event.get("bot_profile") or {}).get("id")
+    if bot:
+        return Caller(str(bot), is_bot=True)
+    user = event.get("user")
+    return Caller(str(user), is_bot=False) if user else Caller(UNKNOWN_CALLER, is_bot=True)
 
 
 _OPTION = re.compile(r"(?:^|\s)--(?P<name>[a-z]+)(?:[ =]+(?P<value>\S+))?")

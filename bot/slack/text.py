@@ -31,6 +31,7 @@ __all__ = [
     "group_mention",
     "inert",
     "mention",
+    "named",
     "readable",
     "slack_time",
     "unescape",
@@ -92,6 +93,12 @@ def readable(wire: str, names: Names = lambda _user: None) -> str:
 def inert(text: str) -> str:
     """Readable text, safe inside mrkdwn: `&`, `<` and `>` escaped, once."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def named(user_id: str, names: Names) -> str:
+    """A person by name, as text that notifies no one: `@Dana Smith` (the id when the name
+    cannot be known), escaped like anything people can set."""
+    return inert("@" + (names(user_id) or user_id))
 
 
 def mention(user_id: str) -> str:

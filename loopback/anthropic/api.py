@@ -147,12 +147,13 @@ class FakeAnthropic(LoopbackServer):
         half. ``missing_content``: a Message without ``content``. ``disconnect``: the
         connection closes half way through the body or the stream.
 
-        What SDK 2.14 makes of them (pinned in tests/unit/test_fake_anthropic.py):
-        truncated raises ``json.JSONDecodeError``; missing_content returns a Message
-        whose ``content`` is None (no response validation by default) or, streamed,
-        raises ``AttributeError``; disconnect raises ``anthropic.APIConnectionError``
-        (retried like one) or, streamed, a bare ``httpx2.RemoteProtocolError``. The
-        garbled answer does not use up a queued reply.
+        What the locked SDK (constraints.txt) makes of them, pinned in
+        tests/unit/test_fake_anthropic.py: truncated raises ``json.JSONDecodeError``;
+        missing_content returns a Message whose ``content`` is None (no response validation
+        by default) or, streamed, raises ``AttributeError``; disconnect raises
+        ``anthropic.APIConnectionError``, streamed or not (2.14 let a bare
+        ``httpx2.RemoteProtocolError`` out of a stream). The garbled answer does not use up a
+        queued reply.
         """
         if kind not in ("truncated", "missing_content", "disconnect"):
             raise ValueError(f"unknown malformed kind {kind!r}")

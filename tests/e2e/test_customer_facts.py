@@ -115,6 +115,24 @@ def test_action_items_are_listed_and_reminded_to_their_owner_when_due(room, cloc
     assert room.esc.actions[0].done_by == "U0ENGINE1"
 
 
+def test_an_owner_whose_name_has_spaces_is_taken_whole(room) -> None:
+    """Defect: `action @Dana Smith fix the retry storm` stored "Smith fix the retry storm"."""
+    room.fake.add_user("U0DANASMI", "Dana Smith")
+    room.mention("action <@U0DANASMI> fix the retry storm", user=MEMBER)
+    room.mention("action <@U0DANASMI|Dana Smith>, add an alert --due 2d", user=MEMBER)
+    first, second = room.esc.actions
+    assert (first.owner, first.text) == ("U0DANASMI", "fix the retry storm")
+    assert (second.owner, second.text) == ("U0DANASMI", "add an alert")
+    room.mention("ic <@U0INCCMDR|Ivan Petrov> please", user="U0INCCMDR")
+    assert room.esc.ic == "U0INCCMDR"
+    # Typed out rather than picked, the name cannot be told from the text: refused, and
+    # nothing is stored under half a name.
+    ts = room.mention("action @Dana Smith fix the retry storm", user=MEMBER)
+    assert len(room.esc.actions) == 2
+    (refusal,) = [m for m in room.fake.messages_in(room.channel.id) if m.thread_ts == ts]
+    assert refusal.ephemeral_for == MEMBER and "not a Slack mention" in shown(refusal)
+
+
 def test_the_agent_is_given_the_facts_apart_from_the_internal_record(room, memory_dir) -> None:
     insights = memory_dir / "_knowledge" / "semantic" / "customer_insights.yaml"
     insights.parent.mkdir(parents=True, exist_ok=True)

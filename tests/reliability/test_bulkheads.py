@@ -144,3 +144,103 @@ def test_a_request_that_waited_past_its_deadline_gets_the_offline_draft(
     assert sum("within 1 s" in d for d in drafts) == 1
     assert sum("agent was busy" in d for d in drafts) == 1
     assert len(fake_anthropic.requests) == 1  # the late one never reached the model
+
+
+def ask_as_bot(slack: SlackDriver, channel: str, text: str, bot: str, user: str = "") -> str:
+    """A mention from a bot, a workflow or an integration: a bot id, and often no user."""
+    ts = f"{time.time():.6f}"
+    event = {
+        "type": "app_mention",
+        "bot_id": bot,
+        "bot_profile": {"id": bot, "name": f"{bot.lower()}-workflow"},
+        "text": f"<@{slack.fake.bot_user_id}> {text}",
+        "channel": channel,
+        "ts": ts,
+    }
+    if user:
+        event["user"] = user
+    slack.event(event)
+    return ts
+
+
+def posted_in_thread(fake_slack, channel: str, ts: str) -> list[str]:
+    return [
+        shown(m)
+        for m in fake_slack.messages_in(channel)
+        if m.thread_ts == ts and m.ephemeral_for is None
+    ]
+
+
+def test_bots_and_workflows_wait_for_the_lane_like_anyone(
+    pooled, fake_slack, fake_anthropic
+) -> None:
+    """Defect: a mention without a user skipped the lane's capacity; twelve of them ran twelve
+    model calls against a lane of two, and none was told the agent was busy."""
+    rt = pooled(model_timeout=5, agent_workers=1, agent_queue=1, agent_requests_per_minute=100)
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    room = room_of(slack, fake_slack, "Initech", "initech")
+    for _ in range(2):
+        fake_anthropic.hang_next(4)
+    asked = [ask_as_bot(slack, room.id, f"question {i}?", f"B0WORKFL{i:02d}") for i in range(12)]
+
+    def refused() -> list[str]:
+        return [
+            ts
+            for ts in asked
+            if any("is busy with" in t for t in posted_in_thread(fake_slack, room.id, ts))
+        ]
+
+    wait_until(lambda: len(refused()) == 10, 10, "ten bots told the agent is busy")
+    # All twelve are decided: the two let in reach the model, and no more ever will.
+    wait_until(lambda: len(fake_anthropic.requests) == 2, 10, "two model calls")
+    fake_anthropic.reset()
+
+
+def test_a_bot_is_limited_by_its_bot_id(pooled, fake_slack, fake_anthropic) -> None:
+    """Defect: the per-person limit skipped mentions without a user; a workflow could ask the
+    model without bound."""
+    rt = pooled(agent_requests_per_minute=2)
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    room = room_of(slack, fake_slack, "Initech", "initech")
+    fake_anthropic.reply_with("One. [-]", "Two. [-]", "Three. [-]")
+    ask_as_bot(slack, room.id, "question 1?", "B0WORKFLOW")
+    ask_as_bot(slack, room.id, "question 2?", "B0WORKFLOW")
+    wait_until(lambda: len(fake_anthropic.requests) == 2, 10, "two answers")
+    # The same bot posting as its bot user counts against the same allowance.
+    third = ask_as_bot(slack, room.id, "question 3?", "B0WORKFLOW", user="U0WORKFLOW")
+    wait_until(lambda: posted_in_thread(fake_slack, room.id, third), 10, "the refusal")
+    assert "2 times" in posted_in_thread(fake_slack, room.id, third)[-1]
+    ask_as_bot(slack, room.id, "and you?", "B0OTHERBOT")  # another bot is not held back
+    wait_until(lambda: len(fake_anthropic.requests) == 3, 10, "the other bot's answer")
+
+
+def test_the_bot_ignores_its_own_messages(pooled, fake_slack, fake_anthropic) -> None:
+    rt = pooled(agent_requests_per_minute=100)
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    room = room_of(slack, fake_slack, "Initech", "initech")
+    own = [
+        ask(slack, room.id, "what do we know?", user=fake_slack.bot_user_id),
+        ask_as_bot(slack, room.id, "what do we know?", fake_slack.bot_id),
+    ]
+    # Someone else's question after them: once it is answered, theirs would have been too.
+    ask(slack, room.id, "and now?", user="U0INCCMDR")
+    wait_until(lambda: any(r.finished for r in fake_anthropic.requests), 10, "the person's answer")
+    assert len(fake_anthropic.requests) == 1
+    assert all(not posted_in_thread(fake_slack, room.id, ts) for ts in own)
+
+
+def test_a_bot_in_a_loop_is_refused_in_its_thread_once_a_minute(room, fake_anthropic) -> None:
+    """A bot sees no ephemeral message, so its refusals are posted; a bot caught in a loop
+    must not fill the room with them."""
+    room.rt.desk.lane.per_person = 2
+    asked = [
+        ask_as_bot(room.slack, room.channel.id, f"question {i}?", "B0LOOPING") for i in range(10)
+    ]
+    assert len(fake_anthropic.requests) == 2
+    refusals = [
+        t
+        for ts in asked
+        for t in posted_in_thread(room.fake, room.channel.id, ts)
+        if "2 times" in t
+    ]
+    assert len(refusals) == 1

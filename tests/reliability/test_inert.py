@@ -147,6 +147,21 @@ def test_what_the_model_writes_is_inert(room, fake_anthropic) -> None:
     assert "&lt;!channel&gt;" in shown and "&lt;@U0EVIL&gt;" in shown and " &amp; " in shown
 
 
+def test_the_timeline_names_people_and_pings_no_one(slack, fake_slack) -> None:
+    """Defect: `@vp timeline` mentioned every actor; anyone in the room could ping them all,
+    again and again."""
+    slack.command("Acme: checkout down", user="U0DECLARER")
+    room = fake_slack.channel_by_name(f"esc-{today()}-acme")
+    mention(slack, room.id, "update rolled back", user="U0INCCMDR")
+    mention(slack, room.id, "ic <@U0OTHERIC>", user="U0INCCMDR")
+    shown = reply(fake_slack, room.id, mention(slack, room.id, "timeline"))
+    assert "<@" not in shown
+    names = {u: fake_slack.user(u)["name"] for u in ("U0DECLARER", "U0INCCMDR", "U0OTHERIC")}
+    for name in names.values():
+        assert f"@{name}" in shown
+    assert f"@{names['U0OTHERIC']} is incident commander" in shown
+
+
 def test_the_timeline_keeps_the_newest_events(slack, fake_slack) -> None:
     slack.command("Acme: checkout down")
     room = fake_slack.channel_by_name(f"esc-{today()}-acme")

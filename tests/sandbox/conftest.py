@@ -14,7 +14,7 @@ import pytest
 
 from bot.runtime import Runtime, build_runtime
 from bot.sandbox import workspace
-from bot.sandbox.app import serve_wsgi
+from bot.sandbox.app import approval_refusal, serve_wsgi
 from bot.sandbox.interactions import Interactions
 from bot.sandbox.web import WorkspacePage
 from bot.settings import Settings
@@ -77,12 +77,13 @@ def acts(emulator: SlackEmulator, bot_url: str) -> Iterator[Interactions]:
 
 
 @pytest.fixture
-def page(emulator: SlackEmulator, acts: Interactions) -> WorkspacePage:
+def page(emulator: SlackEmulator, acts: Interactions, bot: Runtime) -> WorkspacePage:
     return WorkspacePage(
         emulator,
         acts,
         people=[p.id for p in workspace.PEOPLE],
         banner="offline drafter",
+        refusal=lambda action, value: approval_refusal(bot, action, value),
     ).mount()
 
 

@@ -1,6 +1,6 @@
 """`warroom sandbox` in a real browser: Debian's Chromium driven by Playwright against the
 sandbox run as its own process, as a newcomer would use it. Screenshots of every step go to
-test-artifacts/sandbox/; with WARROOM_SANDBOX_DOCS_SHOT=<path> the README's screenshot is
+test-artifacts/sandbox/; with WARROOM_TEST_SANDBOX_DOCS_SHOT=<path> the README's screenshot is
 written there too."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +35,21 @@ CHROMIUM_ARGS = [
 ]
 
 
-def sandbox_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "bot.sandbox", "--no-browser", "--port", str(port)]
+def sandbox_command(port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "bot.sandbox", "--no-browser", "--port", str(port), *extra]
 
 
-@pytest.fixture
-def sandbox(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def serving(redis_url: str, prefix: str, folder: Path, *extra: str) -> Iterator[str]:
+    """`warroom sandbox` run as its own process, as a newcomer runs it: its address."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
     env.pop("ANTHROPIC_API_KEY", None)
     env.update(REDIS_URL=redis_url, WARROOM_REDIS_PREFIX=prefix)
-    log_path = tmp_path / "sandbox.out"
+    log_path = folder / "sandbox.out"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            sandbox_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            sandbox_command(port, *extra), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -78,6 +80,12 @@ def sandbox(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[str]:
     lines = out.splitlines()
     assert lines[0] == "warroom sandbox" and lines[1].startswith(f"  state:  Redis at {redis_url}")
     assert "drafts: the offline drafter" in out and lines[-1] == "stopped."
+
+
+@pytest.fixture
+def sandbox(redis_url: str, prefix: str, tmp_path: Path) -> Iterator[str]:
+    with serving(redis_url, prefix, tmp_path) as base:
+        yield base
 
 
 @pytest.fixture
@@ -115,9 +123,11 @@ def test_a_newcomer_declares_marks_a_step_done_and_asks_for_status(sandbox: str,
     composer = page.locator("#composer-input")
     composer.fill("/escalate Acme Corp: checkout fails --arr 250k")
     composer.press("Enter")
-    page.wait_for_selector(".message.ephemeral:has-text('Opening a war room')")
     page.locator("#warrooms a.channel", has_text="acme-corp").wait_for()
     ready = page.locator(".message.ephemeral", has_text="is ready")
+    ready.wait_for()
+    # "Opening a war room…" gave way to the answer that followed it.
+    assert page.locator(".message", has_text="Opening a war room").count() == 0
     link = ready.locator("a.chan")  # <#C…> rendered as a link to the channel
     assert link.inner_text().endswith("-acme-corp")
     shot(page, "02-declared")
@@ -136,7 +146,7 @@ def test_a_newcomer_declares_marks_a_step_done_and_asks_for_status(sandbox: str,
     assert brief.locator("time.date").count() >= 3 and " UTC" not in brief.inner_text()
     brief.locator(".b-header").scroll_into_view_if_needed()
     shot(page, "03-war-room")
-    docs_shot = os.environ.get("WARROOM_SANDBOX_DOCS_SHOT")
+    docs_shot = os.environ.get("WARROOM_TEST_SANDBOX_DOCS_SHOT")
     if docs_shot:
         page.screenshot(path=docs_shot)
 

@@ -100,11 +100,13 @@ def test_a_declaration_from_the_composer_opens_the_room(
     assert room in {c["id"] for c in state["channels"]}
     assert bot.store.by_channel(room) is not None
 
-    # The ack and the response_url answer are shown to the declarer only, in #support.
+    # The response_url answer is shown to the declarer only, in #support, in place of the
+    # ack ("Opening a war room…") it follows.
     support = ui(emulator, f"/ui/state?as={DANA}&channel=support")["channel"]["messages"]
     shown = [m["text"] for m in support if m["ephemeral"]]
-    assert any("Opening a war room" in t for t in shown)
-    assert any(f"<#{room}>" in t and "ready" in t for t in shown)
+    assert len(shown) == 1 and f"<#{room}>" in shown[0] and "ready" in shown[0]
+    opening = [m for m in emulator.messages_in("support") if "Opening a war room" in m.text]
+    assert opening and opening[0].ephemeral_for == DANA  # said first, then superseded
     ivan = ui(emulator, f"/ui/state?as={IVAN}&channel=support")["channel"]["messages"]
     assert not [m for m in ivan if m["ephemeral"]]
     exec_notice = emulator.messages_in(workspace.EXEC_CHANNEL)

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
-import httpx2
 import pytest
 
 from loopback.anthropic import FakeAnthropic, approx_tokens, split_deltas
@@ -380,19 +379,19 @@ def test_an_error_event_mid_stream(fake: FakeAnthropic, client: anthropic.Anthro
 
 
 def test_sdk_retries_recover_from_an_overload(fake: FakeAnthropic) -> None:
-    fake.fail_next(529, retry_after=0.05)
+    fake.fail_next(529, retry_after=1.2)
     fake.reply_with("after the retry")
     with anthropic.Anthropic(
         api_key=fake.api_key, base_url=fake.url, max_retries=2, timeout=5
     ) as sdk:
-        started = time.monotonic()
         message = _create(sdk)
-        elapsed = time.monotonic() - started
     assert message.content[0].text == "after the retry"
     assert [r.status for r in fake.requests] == [529, 200]
     assert [r.headers["x-stainless-retry-count"] for r in fake.requests] == ["0", "1"]
-    # retry-after replaces the SDK's own backoff (0.5 s, less up to 25% jitter).
-    assert elapsed < 0.35
+    # retry-after replaces the SDK's own backoff (at most 0.5 s before a first retry): a lower
+    # bound only, which a busy machine can never break.
+    first, second = fake.requests
+    assert second.started - first.finished >= 1.2
 
 
 def test_retry_after_is_honoured_and_retries_run_out(fake: FakeAnthropic) -> None:
@@ -415,7 +414,7 @@ MALFORMED = [
     ("missing_content", False, None),
     ("missing_content", True, AttributeError),
     ("disconnect", False, anthropic.APIConnectionError),
-    ("disconnect", True, httpx2.RemoteProtocolError),
+    ("disconnect", True, anthropic.APIConnectionError),
 ]
 
 
@@ -472,25 +471,29 @@ def test_latency_and_token_delay(fake: FakeAnthropic, client: anthropic.Anthropi
         for _ in stream.text_stream:
             stamps.append(time.monotonic() - started)
     generation = (deltas - 1) * 0.04
-    # The first text comes after the latency and before the generation could have finished
-    # (a fake that waited for all of it would stream nothing early); not a tighter bound, a
-    # busy machine stalls a first connection by a few hundred ms.
-    assert 0.3 <= stamps[0] < 0.3 + generation
-    assert generation * 0.9 <= stamps[-1] - stamps[0] < generation + 0.25
+    # The first text comes after the latency, and the text is spread over the generation: a
+    # fake that waited for all of it would deliver every delta at once. Lower bounds only: a
+    # busy machine can make anything later, never earlier.
+    assert stamps[0] >= 0.3
+    assert len(stamps) == deltas
+    assert stamps[-1] - stamps[0] >= generation * 0.9
 
     # A non-streaming call waits for the whole generation before it answers.
     started = time.monotonic()
     _create(client)
-    assert 0.3 + generation <= time.monotonic() - started < 0.3 + generation + 0.3
+    assert time.monotonic() - started >= 0.3 + generation
 
 
 def test_concurrent_requests_overlap(fake: FakeAnthropic, client: anthropic.Anthropic) -> None:
     fake.latency = 0.3
-    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(lambda _: _create(client).content[0].text, range(16)))
     assert len(results) == 16
-    assert time.monotonic() - started < 1.5
+    # Served at once, not one after another: some request arrived before another finished.
+    requests = fake.requests
+    assert len(requests) == 16
+    first_done = min(r.finished for r in requests)
+    assert sum(r.started < first_done for r in requests) >= 2
 
 
 def test_stop_ends_hangs_and_keep_alive_connections() -> None:

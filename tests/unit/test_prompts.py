@@ -228,7 +228,10 @@ def test_review_task_of_a_drill_is_in_drill_time() -> None:
     assert "drill run at 60x speed" in task
     # 20 min before the declaration, to 290 min after: 310 wall-clock minutes, 60 times over
     assert "impact: began T-20 h, until T+12 d 2 h, 12 d 22 h" in task
-    assert "timeline time: T9 = T+3 d 23 h" in task  # 95 minutes on the wall clock
+    # 95 minutes on the wall clock; the timeline is the key moments, each with its time
+    assert "moment: T+3 d 23 h Update (@ivan): Failover to the Vexmoor region 40% done [T9]" in (
+        task
+    )
 
 
 def test_answer_prompt_delimits_the_question() -> None:

@@ -1,18 +1,23 @@
 """Post-incident reviews: their shape (reading and writing the Markdown), and the offline
 review, written from the record as a whole (agents.assessment): impact from the impact facts,
-action items as people took them on, prevention apart from the cause, compensation against the
-account's SLA, lessons beyond missed deadlines, a drill in drill time."""
+the key moments rather than every reminder, a confirmed cause never also "not confirmed",
+contributing factors and lessons from what happened, the customer conversation (letters,
+promises kept and missed, the customer's asks), action items as people took them on,
+prevention apart from the cause, credits from the contract's terms (agents.credits: the cap,
+the SLA term that applies, the impact split by calendar month, a person's judgement where the
+terms do not fit), the request to the model that carries them, and a drill in drill time."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from agents import assessment, audit, offline_review
-from agents.grounding import ActionItem, Fact, Facts, Grounding
+from agents import assessment, audit, credits, offline_review, prompts
+from agents.grounding import ActionItem, Fact, Facts, Grounding, RoomMessage
 from agents.review import (
     REVIEW_KEYS,
     REVIEW_SECTIONS,
@@ -22,6 +27,11 @@ from agents.review import (
     render_review,
 )
 from tests.agent_records import ACCOUNT, FACTS, T0, TIMELINE, at, entry, grounding, resolved
+
+
+def task_of(messages: list[dict[str, Any]]) -> str:
+    return messages[0]["content"][1]["text"]
+
 
 # --- review parsing --------------------------------------------------------------------------
 
@@ -53,6 +63,11 @@ Expired certificate on the EU load balancer.
 
 - War room 15 min late
 - First customer contact overdue
+
+## Customer communication
+
+- Letters approved for the customer: 2
+- Promised times: 1 kept, 0 missed.
 
 ## Action items
 
@@ -133,6 +148,10 @@ def test_parse_well_formed_review() -> None:
         "contributing_factors": [],
         "went_well": ["Assessment on time"],
         "went_badly": ["War room 15 min late", "First customer contact overdue"],
+        "customer_communication": [
+            "Letters approved for the customer: 2",
+            "Promised times: 1 kept, 0 missed.",
+        ],
         "action_items": [
             {"owner": "<@U0INCCMDR>", "action": "automate certificate renewal"},
             {"owner": "Dana Whitfield", "action": "confirm satisfaction"},
@@ -231,7 +250,8 @@ def test_the_offline_review_round_trips_with_one_title(g: Grounding) -> None:
     assert not any(line.startswith("# ") for line in markdown.splitlines())
     assert "Post-incident review" not in markdown  # the bot shows the title above it
     assert parse_review(markdown) == offline_review.offline_review_data(g)
-    assert len(parse_review(markdown)["timeline"]) == len(g.timeline)
+    timeline = parse_review(markdown)["timeline"]
+    assert not any("overdue" in line.casefold() for line in timeline)  # reminders are no moment
     assert [f.kind for f in audit.review(g, markdown)] == []
 
 
@@ -304,7 +324,9 @@ def test_contributing_factors_and_lessons_go_beyond_deadlines() -> None:
     assert review["contributing_factors"] == [
         "Suspected, not confirmed: PR #8812 introduced a race in the Flumboid session cache "
         "(T5, @erin)",
-        "The impact ran 20 min before the escalation was declared, which lengthened it.",
+        "The impact ran 20 min before the escalation was declared (began 2024-05-06 13:40 "
+        "UTC, declared 2024-05-06 14:00 UTC), which lengthened it.",
+        "Open the war room was done 15 min after its deadline, which delayed the response.",
     ]
     learned = " ".join(review["lessons"])
     assert "A workaround reached the record 40 min after the declaration" in learned
@@ -315,10 +337,12 @@ def test_contributing_factors_and_lessons_go_beyond_deadlines() -> None:
 
 def test_compensation_weighs_the_sla_and_its_credit_terms() -> None:
     text = assessment.compensation(resolved())
-    assert text.startswith("Recommend offering the SLA credit.")
-    assert "more than the 43 min of downtime a month the account's SLA" in text
-    assert "5 h 10 min" in text and "at most 99.28%" in text
-    assert "6 full step(s) of 0.1 points: 60% of the monthly fee" in text  # 0.62 points below
+    # May has 31 days: 0.1% of it is 44.6 min, and 310 min leave 99.31%, 0.59 points below.
+    assert text.startswith("Recommend offering the SLA credit: 50% of the May 2024 fee.")
+    assert "May 2024: 5 h 10 min of impact against 45 min allowed (99.9% of 31 d)" in text
+    assert "uptime at most 99.31%, 0.59 points below" in text
+    assert "5 full step(s) of 0.1 points at 10% each" in text
+    assert "50% of the May 2024 fee (the terms set no cap)" in text
     assert "ARR $480,000" in text
 
 
@@ -330,7 +354,7 @@ def test_compensation_weighs_the_sla_and_its_credit_terms() -> None:
             {"facts": replace(FACTS, impact_ended=at(0)), "arr": 20000,
              "customer_facts": {**ACCOUNT, "arr": 20000}},
             "No compensation recommended by default.",
-            "within the 43 min",
+            "within the SLA",
         ),
         # within the SLA, but a churn risk: goodwill, offered by the VP
         (
@@ -357,7 +381,8 @@ def test_a_drill_is_reviewed_in_drill_time_throughout() -> None:
     markdown = offline_review.offline_review(g)
     assert review["summary"].startswith("This was a drill run at 60x speed")
     assert "12 d 22 h of impact" in review["customer_impact"]  # 310 wall-clock minutes, x60
-    assert review["timeline"][1].startswith("T+20 h update (@ivan) (T2)")
+    assert review["timeline"][0] == "T-20 h Impact began (T4)"
+    assert review["timeline"][2].startswith("T+20 h Update (@ivan): Quuxcorp gateway")
     assert "Open the war room: done T+45 h, 15 h late (due T+30 h)." in review["went_badly"]
     assert "UTC" not in markdown  # no wall-clock times mixed in
     assert "Declared T+0 by @dana" in review["summary"]
@@ -377,3 +402,302 @@ def test_action_items_keep_their_done_state() -> None:
     done = ActionItem("@erin", "Rotate the keys", None, "@ivan", "T12", done=True)
     review = offline_review.offline_review_data(resolved(action_items=(done,)))
     assert review["action_items"] == [{"owner": "@erin", "action": "Rotate the keys (done)"}]
+
+
+# --- credits from the contract's terms -------------------------------------------------------
+
+CAPPED = "10% of the monthly fee per 0.1% below the SLA, up to 50%"
+LATENCY_SLA = "99.9% monthly uptime; p95 API latency under 800 ms"
+SLOW = Fact("Parcel scans are slow, taking up to 40 seconds each", "@ivan", at(25), "T4")
+
+
+def terms(sla: str = ACCOUNT["sla"], credits: str = CAPPED, **facts: Any) -> Grounding:
+    return resolved(
+        customer_facts={**ACCOUNT, "sla": sla, "credits": credits},
+        facts=replace(FACTS, **{"impact_ended": at(290), **facts}),
+    )
+
+
+def figures(text: str) -> list[str]:
+    """Every credit figure in a text ("50% of the May 2024 fee"), the terms quoted aside."""
+    for quoted in (CAPPED, ACCOUNT["credits"]):
+        text = text.replace(quoted, "")
+    return re.findall(r"\d+(?:\.\d+)?% of the [\w ]*?fee", text)
+
+
+def test_a_credit_above_the_cap_is_the_cap() -> None:
+    """Two days and more down: 72 steps of 10% would be 720%; the terms cap it at 50%."""
+    g = terms(impact_began=at(-3000))
+    text = assessment.compensation(g)
+    assert text.startswith("Recommend offering the SLA credit: 50% of the May 2024 fee.")
+    assert "would be 720%, above the terms' cap: 50% of the May 2024 fee" in text
+    assert set(figures(text)) == {"50% of the May 2024 fee"}
+
+
+def test_without_a_cap_a_credit_is_at_most_the_whole_fee() -> None:
+    g = terms(credits=ACCOUNT["credits"], impact_began=at(-3000))
+    text = assessment.compensation(g)
+    assert text.startswith("Recommend offering the SLA credit: 100% of the May 2024 fee.")
+    assert "the terms set no cap, but a credit is at most the whole fee" in text
+
+
+def test_a_window_across_two_months_is_charged_to_each_by_its_own_minutes() -> None:
+    """20:00 on 31 May to 03:00 on 1 June: 4 h against May's 31 days, 3 h against June's 30."""
+    g = terms(
+        impact_began=datetime(2024, 5, 31, 20, 0, tzinfo=UTC),
+        impact_ended=datetime(2024, 6, 1, 3, 0, tzinfo=UTC),
+    )
+    text = assessment.compensation(g)
+    assert text.startswith(
+        "Recommend offering the SLA credit: 40% of the May 2024 fee and 30% of the June 2024 fee."
+    )
+    assert "May 2024: 4 h of impact against 45 min allowed (99.9% of 31 d)" in text
+    assert "June 2024: 3 h of impact against 43 min allowed (99.9% of 30 d)" in text
+
+
+def test_a_slowdown_under_a_latency_sla_without_a_credit_rule_needs_judgement() -> None:
+    g = terms(sla=LATENCY_SLA, impact=SLOW)
+    text = assessment.compensation(g)
+    assert text.startswith("Needs a person's judgement: no figure is recommended.")
+    assert "latency term (p95 API latency under 800 ms)" in text
+    assert "give no rule for a latency breach" in text
+    assert figures(text) == []
+
+
+def test_a_latency_credit_rule_applies_to_a_slowdown_with_its_cap() -> None:
+    rule = "5% of the monthly fee per hour of p95 latency above the term, up to 20%"
+    g = terms(sla=LATENCY_SLA, credits=f"{CAPPED}; {rule}", impact=SLOW)
+    credit = assessment.sla_credit(g)
+    assert credit.basis is credits.Basis.LATENCY
+    assert credit.amount == "20% of the May 2024 fee"  # 5 full hours of 5%, capped at 20%
+    assert "check the measurements" in credit.line()
+
+
+def test_a_slowdown_owes_nothing_under_an_uptime_only_sla() -> None:
+    g = terms(impact=SLOW)
+    credit = assessment.sla_credit(g)
+    assert credit.basis is credits.Basis.NONE
+    assert "promises availability, not speed" in credit.line()
+    assert figures(assessment.compensation(g)) == []
+
+
+def test_a_security_incident_is_credited_case_by_case() -> None:
+    g = replace(terms(), criteria_ids=("security_incident",))
+    text = assessment.compensation(g)
+    assert text.startswith("Needs a person's judgement: no figure is recommended.")
+    assert "credited case by case" in text
+    assert figures(text) == []
+
+
+def test_harm_that_is_neither_down_nor_slow_needs_judgement() -> None:
+    charged = Fact("Shoppers are charged twice for one order", "@ivan", at(25), "T4")
+    text = assessment.compensation(terms(impact=charged))
+    assert text.startswith("Needs a person's judgement")
+    assert "neither the service being unavailable nor slow" in text
+    assert figures(text) == []
+
+
+def test_the_review_request_carries_the_credit_and_its_basis() -> None:
+    """The model gets the computed credit with its basis, or the reason a person decides;
+    never "the arithmetic: use it"."""
+    capped = task_of(prompts.review_messages(terms(impact_began=at(-3000))))
+    assert "use it" not in capped
+    assert "the terms come to 50% of the May 2024 fee" in capped
+    assert "credit: 50% of the May 2024 fee (basis: the uptime term)." in capped
+    secure = task_of(prompts.review_messages(replace(terms(), criteria_ids=("security_incident",))))
+    assert "credit: needs a person's judgement, no figure. Needs a person's judgement: this " in (
+        secure
+    )
+    assert "write no percentage or amount of your own" in secure
+    assert figures(secure.split("<derived_facts>")[1]) == []
+
+
+def test_a_review_with_a_credit_the_terms_do_not_give_is_found_out() -> None:
+    def review_with(compensation: str) -> str:
+        return f"## Summary\nDone.\n\n## Compensation or service credits\n{compensation}\n"
+
+    capped = terms(impact_began=at(-3000))
+    assert [
+        f.kind for f in audit.review(capped, review_with("Offer 720% of the monthly fee."))
+    ] == ["credit"]
+    assert audit.review(capped, review_with("Offer 50% of the May 2024 fee.")) == []
+    secure = replace(terms(), criteria_ids=("security_incident",))
+    found = audit.review(secure, review_with("Offer 20% of the monthly fee."))
+    assert [str(f) for f in found] == [
+        "credit: gives a figure where the terms need a person's judgement"
+    ]
+
+
+# --- the key moments, the cause, the lessons, the customer conversation ----------------------
+
+LETTER_1 = (
+    "Subject: Update\n\nDear Dana,\n\nCheckout fails for your customers in the EU.\n"
+    "You will have our next update by Mon 6 May 2024, 12:00 CDT, sooner if anything changes."
+)
+LETTER_2 = (
+    "Subject: Update\n\nDear Dana,\n\nI would welcome a call with you and our CEO this week.\n"
+    "Our next update will reach you by Mon 6 May 2024, 14:30 CDT."
+)
+NOTICE = (
+    "Subject: Resolved\n\nDear Dana,\n\nThe issue is resolved.\n"
+    "We will check in with you by Tue 7 May 2024, 09:00 CDT to confirm all is well."
+)
+CONVERSATION = (
+    *TIMELINE,
+    entry(60, "customer_update", LETTER_1, "@vera", "T20"),
+    entry(80, "fact", "Eta: by 16:00 CDT", ident="T21"),
+    entry(100, "reminder", "Step customer_communication overdue", "warroom", "T22"),
+    entry(150, "fact", "Eta: by 19:00 CDT", ident="T23"),
+    entry(170, "note", "Their CEO asks for a call with our CEO", "@sam", "T24"),
+    entry(205, "customer_update", LETTER_2, "@vera", "T25"),
+    entry(300, "resolved", "Rolled back; all tenants healthy", "@ivan", "T26"),
+    entry(305, "customer_update", NOTICE, "@vera", "T27"),
+)
+ASKED = RoomMessage(at(110), "@sam", "The customer wants service credits for this", "M2")
+
+
+def conversation(**changes: Any) -> Grounding:
+    return resolved(timeline=CONVERSATION, room_messages=(ASKED,), **changes)
+
+
+def test_the_timeline_is_the_key_moments_not_every_reminder() -> None:
+    timeline = offline_review.offline_review_data(conversation())["timeline"]
+    assert not any("overdue" in line for line in timeline)  # the nudge and the reminder
+    assert timeline[0] == "2024-05-06 13:40 UTC Impact began (T4)"
+    assert timeline[-1] == "2024-05-06 19:05 UTC Letter 3 to the customer approved (@vera); " \
+        "it promised a check-in by 2024-05-07 14:00 UTC (T27)"  # fmt: skip
+    assert (
+        "2024-05-06 15:00 UTC Letter 1 to the customer approved (@vera); it promised the next "
+        "update by 2024-05-06 17:00 UTC (T20)"
+    ) in timeline
+    assert "2024-05-06 15:20 UTC ETA given (@ivan): by 16:00 CDT (T21)" in timeline
+    assert "2024-05-06 16:30 UTC ETA changed (@ivan): by 19:00 CDT (T23)" in timeline
+    assert "2024-05-06 18:50 UTC Impact ended" in timeline
+    assert "2024-05-06 19:00 UTC Resolved (@ivan): Rolled back; all tenants healthy (T26)" in (
+        timeline
+    )
+
+
+def test_a_confirmed_cause_is_never_also_not_confirmed() -> None:
+    suspected = (
+        Fact("PR #8812 introduced a race in the Flumboid session cache", "@erin", at(30), "T5"),
+        Fact("The Vexmoor DNS change", "@sam", at(35), "T6"),
+    )
+    # confirmed later in other words: the same cause, not a second one
+    cause = Fact("A race in the Flumboid session cache, introduced by PR #8812", "@ivan",
+                 at(120), "T12")  # fmt: skip
+    g = resolved(
+        facts=replace(FACTS, suspected_causes=suspected, cause=cause, impact_ended=at(290))
+    )
+    review = offline_review.offline_review_data(g)
+    factors = review["contributing_factors"]
+    assert not any("not confirmed" in f or "8812" in f for f in factors)
+    assert factors[0] == (
+        "Also suspected, set aside when the cause was confirmed: The Vexmoor DNS change (T6, @sam)"
+    )
+    assert review["root_cause"].startswith("A race in the Flumboid session cache")
+    assert audit.review(g, offline_review.offline_review(g)) == []
+    doubted = (
+        "## Root cause\nA race in the Flumboid session cache.\n\n## Contributing factors\n"
+        "- Considered, not confirmed: PR #8812 introduced a race in the Flumboid session cache\n"
+    )
+    assert [f.kind for f in audit.review(g, doubted)] == ["confirmed cause"]
+
+
+def test_lessons_come_from_what_happened() -> None:
+    review = offline_review.offline_review_data(conversation())
+    lessons = review["lessons"]
+    assert not any("keep what made that possible" in line for line in lessons)
+    said = " ".join(lessons)
+    assert "The ETA given to the customer changed 1 time(s) (by 16:00 CDT (T21); by 19:00 CDT " \
+        "(T23))" in said  # fmt: skip
+    assert (
+        "Letter 1 promised the next update by 2024-05-06 17:00 UTC and the next letter came "
+        "25 min late (2024-05-06 17:25 UTC)"
+    ) in said
+    assert "The customer asked for service credits or money (M2) and no letter on record" in said
+    assert "The impact began 20 min before the escalation was declared" in said
+    factors = " ".join(review["contributing_factors"])
+    assert "the ETA moved 1 time(s) after it was first given 2024-05-06 15:20 UTC" in factors
+
+
+def test_the_customer_communication_section() -> None:
+    section = offline_review.offline_review_data(conversation())["customer_communication"]
+    assert section == [
+        "Letters approved for the customer: 3, the first 1 h after the declaration.",
+        "Letter 1 (2024-05-06 15:00 UTC) promised the next update by 2024-05-06 17:00 UTC: "
+        "missed, the next letter came 2024-05-06 17:25 UTC, 25 min late.",
+        "Letter 2 (2024-05-06 17:25 UTC) promised the next update by 2024-05-06 19:30 UTC: "
+        "kept, the next letter came 2024-05-06 19:05 UTC.",
+        "Letter 3 (2024-05-06 19:05 UTC) promised a check-in by 2024-05-07 14:00 UTC: whether "
+        "it happened is not on the record.",
+        "Promised times: 1 kept, 1 missed.",
+        "The customer asked: The customer wants service credits for this (M2). No letter on "
+        "record answers it (service credits or money).",
+        "The customer asked: Their CEO asks for a call with our CEO (T24). Letter 2 "
+        "(2024-05-06 17:25 UTC) speaks to a call: check that it answers the ask.",
+    ]
+    quiet = offline_review.offline_review_data(resolved())["customer_communication"]
+    assert quiet == [
+        "No letter to the customer was approved.",
+        "No ask from the customer is on the record.",
+    ]
+
+
+def test_the_money_ask_reaches_the_compensation_and_the_request() -> None:
+    g = conversation()
+    assert "The customer asked about money (M2)" in assessment.compensation(g)
+    task = task_of(prompts.review_messages(g))
+    assert "promise: letter 1 promised 2024-05-06 17:00 UTC: missed (next letter " in task
+    assert "ask: 2024-05-06 15:50 UTC [M2] The customer wants service credits for this " in task
+    assert "moment:" in task and "timeline time:" not in task
+    assert "Status update overdue" not in task.split("<derived_facts>")[1]
+
+
+def test_a_promised_time_is_read_in_the_account_zone() -> None:
+    g = grounding()
+    read = assessment.promised_time(g, "Our next update by 16:30 CDT today.", at(60))
+    assert read == datetime(2024, 5, 6, 21, 30, tzinfo=UTC)
+    assert assessment.promised_time(g, "Thanks for your patience.", at(60)) is None
+
+
+def test_a_review_that_lists_reminders_in_its_timeline_is_found_out() -> None:
+    text = "## Timeline\n- 14:00 declared\n- 15:10 Status update overdue\n"
+    assert [str(f) for f in audit.review(grounding(), text)] == [
+        "timeline: 1 reminder line(s) among the key moments"
+    ]
+
+
+def test_what_we_asked_of_the_customer_is_not_their_ask() -> None:
+    said = (
+        RoomMessage(at(50), "@sam", "We asked the customer to retry the export tonight", "M1"),
+        RoomMessage(at(55), "@sam", "Support asked them to send a HAR file", "M2"),
+        RoomMessage(at(60), "@sam", "Their CFO wants a refund for March", "M3"),
+    )
+    found = assessment.asks(grounding(room_messages=said))
+    assert [(a.ref, a.topic) for a in found] == [("M3", "service credits or money")]
+
+
+def test_the_terms_rule_in_other_words_is_no_credit_figure() -> None:
+    """A review that restates the terms' rate is not offering that rate."""
+    secure = replace(terms(), criteria_ids=("security_incident",))
+    text = (
+        "## Compensation or service credits\nNeeds a person's judgement: the uptime terms "
+        "(10% of the fee per 0.1 points) do not price an exposure.\n"
+    )
+    assert audit.review(secure, text) == []
+
+
+def test_what_went_badly_names_missed_promises_and_a_moved_eta() -> None:
+    badly = offline_review.offline_review_data(conversation())["went_badly"]
+    assert (
+        "1 update time(s) promised to the customer were missed (see Customer communication)."
+        in badly
+    )
+    assert "The ETA given to the customer moved 1 time(s)." in badly
+
+
+def test_without_terms_the_request_asks_for_no_figure() -> None:
+    task = task_of(prompts.review_messages(resolved(customer_facts={"arr": 480000})))
+    assert "the credit cannot be worked out from the record" in task
+    assert "credit: cannot be worked out from the record. No SLA is on file" in task

@@ -23,6 +23,8 @@
   let modalErrors = {};
   let homeKey = "";
   let messagesKey = "";
+  let pendingClick = null; // a message button just pressed: its answer is shown as a toast
+  const shownEphemeral = new Set(); // ephemeral messages already on screen or told
 
   const $ = (id) => document.getElementById(id);
 
@@ -64,6 +66,15 @@
     t.hidden = false;
     clearTimeout(toast.timer);
     toast.timer = setTimeout(() => { t.hidden = true; }, 6000);
+    showGlyphs(t);
+  }
+
+  // Text as a person reads it, from the page's HTML for it (mrkdwn, mentions, dates).
+  function plainText(html, { code = true } = {}) {
+    const div = document.createElement("div");
+    div.innerHTML = html.replace(/<br>/g, "\n");
+    if (!code) div.querySelectorAll("code").forEach((c) => c.remove());
+    return div.textContent.replace(/[ \t]+/g, " ").trim();
   }
 
   async function post(path, body) {
@@ -132,6 +143,86 @@
     thumbsup: "👍", "+1": "👍", x: "❌", information_source: "ℹ️", clock3: "🕒",
   };
   const emoji = (s) => s.replace(/:([a-z0-9_+\-]+):/g, (m, k) => EMOJI[k] || m);
+
+  // ---------------------------------------------------------------- emoji without a font
+
+  // Where the browser has no font for an emoji it draws an empty box. Each emoji is checked
+  // once by drawing it beside a character no font has; one drawn the same is shown as its
+  // name instead (":pushpin:").
+  const GLYPH_NAMES = {
+    "✅": "white_check_mark", "📌": "pushpin", "🔒": "lock", "⚠": "warning", "🚨": "rotating_light",
+    "⏰": "alarm_clock", "📝": "memo", "🖼": "frame_with_picture", "🗓": "calendar", "🕒": "clock3",
+    "🔥": "fire", "🔔": "bell", "👍": "thumbsup", "✍": "writing_hand", "🔎": "mag_right",
+    "🔁": "repeat", "📋": "clipboard", "👥": "busts_in_silhouette", "👁": "eye", "👀": "eyes",
+    "🎓": "mortar_board", "🎉": "tada", "❓": "question", "❌": "x", "✏": "pencil2",
+    "✂": "scissors", "☑": "ballot_box_with_check", "⏳": "hourglass_flowing_sand",
+    "ℹ": "information_source", "☰": "menu",
+  };
+  const PICTOGRAPH = /\p{Extended_Pictographic}\uFE0F?/gu;
+  const drawable = {};
+  let glyphCanvas = null;
+
+  function drawn(text) {
+    const g = glyphCanvas.getContext("2d");
+    g.clearRect(0, 0, 32, 32);
+    g.fillText(text, 2, 2);
+    return g.getImageData(0, 0, 32, 32).data.join(",");
+  }
+
+  function canDraw(ch) {
+    const base = ch.replace("\uFE0F", "");
+    if (base in drawable) return drawable[base];
+    if (!glyphCanvas) {
+      glyphCanvas = document.createElement("canvas");
+      glyphCanvas.width = glyphCanvas.height = 32;
+      const g = glyphCanvas.getContext("2d");
+      g.font = `24px ${getComputedStyle(document.body).fontFamily}`;
+      g.textBaseline = "top";
+      drawable.missing = drawn("\u{10FFFD}");
+    }
+    const mine = drawn(ch);
+    drawable[base] = mine !== drawable.missing && /[1-9]/.test(mine);
+    return drawable[base];
+  }
+
+  function glyphName(ch) {
+    return `:${GLYPH_NAMES[ch.replace("\uFE0F", "")] || "emoji"}:`;
+  }
+
+  // Replace the emoji the browser cannot draw under `root` by their names.
+  function showGlyphs(root) {
+    if (!root) return;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const missing = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.nodeValue;
+      if (!/\p{Extended_Pictographic}/u.test(text)) continue;
+      if (node.parentElement && node.parentElement.closest("textarea, script, style")) continue;
+      const chars = text.match(PICTOGRAPH) || [];
+      if (chars.some((c) => !canDraw(c))) missing.push(node);
+    }
+    for (const node of missing) {
+      const parent = node.parentElement;
+      if (parent && parent.closest("option, select")) {
+        node.nodeValue = node.nodeValue.replace(PICTOGRAPH, (c) => (canDraw(c) ? c : glyphName(c)));
+        continue;
+      }
+      const frag = document.createDocumentFragment();
+      let last = 0;
+      node.nodeValue.replace(PICTOGRAPH, (c, at) => {
+        if (canDraw(c)) return c;
+        frag.append(node.nodeValue.slice(last, at));
+        const span = document.createElement("span");
+        span.className = "emoji-name";
+        span.textContent = glyphName(c);
+        frag.append(span);
+        last = at + c.length;
+        return c;
+      });
+      frag.append(node.nodeValue.slice(last));
+      node.replaceWith(frag);
+    }
+  }
 
   function entity(body) {
     const bar = body.indexOf("|");
@@ -226,11 +317,14 @@
 
   const blockId = (block, index) => block.block_id || `b${index}`;
 
-  function button(el, bid) {
-    const style = el.style ? ` ${esc(el.style)}` : "";
+  function button(el, bid, refusals) {
+    const why = (refusals || {})[`${bid}/${el.action_id || ""}`];
+    const style = el.style && !why ? ` ${esc(el.style)}` : "";
     const extra = el.url ? ` data-url="${esc(el.url)}"` : "";
     const confirm = el.confirm ? ` data-confirm="${esc(textPlain(el.confirm.text))}"` : "";
-    return `<button type="button" class="btn${style}" data-act="click" data-block-id="${esc(bid)}" data-action-id="${esc(el.action_id || "")}"${extra}${confirm}>${esc(emoji((el.text && el.text.text) || ""))}</button>`;
+    // Off, not disabled: a disabled button shows no tooltip, and a press still says why.
+    const off = why ? ` off" aria-disabled="true" title="${esc(plainText(mrkdwn(why)))}" data-refusal="${esc(plainText(mrkdwn(why)))}` : "";
+    return `<button type="button" class="btn${style}${off}" data-act="click" data-block-id="${esc(bid)}" data-action-id="${esc(el.action_id || "")}"${extra}${confirm}>${esc(emoji((el.text && el.text.text) || ""))}</button>`;
   }
 
   function textPlain(t) {
@@ -251,10 +345,10 @@
   }
 
   // An interactive element outside an input block: clicking or choosing acts at once.
-  function element(el, bid) {
+  function element(el, bid, refusals) {
     switch (el.type) {
       case "button":
-        return button(el, bid);
+        return button(el, bid, refusals);
       case "users_select":
         return `<select class="menu" data-act="select" data-block-id="${esc(bid)}" data-action-id="${esc(el.action_id || "")}"><option value="">${esc(textPlain(el.placeholder) || "Select a person")}</option>${peopleOptions(el.initial_user)}</select>`;
       case "static_select":
@@ -296,7 +390,7 @@
     }
   }
 
-  function renderBlocks(blocks, inView) {
+  function renderBlocks(blocks, inView, refusals) {
     return (blocks || []).map((b, i) => {
       const bid = blockId(b, i);
       switch (b.type) {
@@ -307,14 +401,18 @@
         case "section": {
           const text = b.text ? `<div class="b-text">${textObject(b.text)}</div>` : "";
           const fields = b.fields ? `<div class="b-fields">${b.fields.map((f) => `<div>${textObject(f)}</div>`).join("")}</div>` : "";
-          const acc = b.accessory ? `<div class="b-accessory">${element(b.accessory, bid)}</div>` : "";
+          const acc = b.accessory ? `<div class="b-accessory">${element(b.accessory, bid, refusals)}</div>` : "";
           return `<div class="b-section" data-block-id="${esc(bid)}"><div class="b-body">${text}${fields}</div>${acc}</div>`;
         }
         case "context":
           return `<div class="b-context">${(b.elements || []).map((e) =>
             e.type === "image" ? `<span class="img" title="${esc(e.alt_text || "")}">🖼</span>` : `<span>${textObject(e)}</span>`).join("")}</div>`;
-        case "actions":
-          return `<div class="b-actions" data-block-id="${esc(bid)}">${(b.elements || []).map((e) => element(e, bid)).join("")}</div>`;
+        case "actions": {
+          const els = b.elements || [];
+          const why = els.map((e) => (refusals || {})[`${bid}/${e.action_id || ""}`]).filter(Boolean);
+          const hint = why.length ? `<div class="b-refusal">${els.filter((e) => (refusals || {})[`${bid}/${e.action_id || ""}`]).map((e) => `<b>${esc(textPlain(e.text))}</b>`).join(", ")} is off: ${mrkdwn(why[0])}</div>` : "";
+          return `<div class="b-actions" data-block-id="${esc(bid)}">${els.map((e) => element(e, bid, refusals)).join("")}</div>${hint}`;
+        }
         case "image":
           return `<div class="b-image">🖼 ${esc(b.alt_text || (b.title && b.title.text) || "image")}</div>`;
         case "rich_text":
@@ -325,6 +423,18 @@
           return `<div class="unsupported">[${esc(b.type)} block]</div>`;
       }
     }).join("");
+  }
+
+  // A text box shows the whole text it holds, up to a screenful (it scrolls beyond that).
+  function textRows(text) {
+    const perLine = 90; // characters a line of the form's box holds, about
+    const lines = String(text).split("\n").reduce((n, l) => n + Math.max(1, Math.ceil(l.length / perLine)), 0);
+    return Math.max(4, Math.min(30, lines + 1));
+  }
+
+  function fitTextBox(box) {
+    box.style.height = "0"; // measured at no height, scrollHeight is the text's own
+    box.style.height = `${box.scrollHeight + 2}px`;
   }
 
   function inputBlock(b, bid) {
@@ -341,7 +451,7 @@
         const max = el.max_length ? ` maxlength="${Number(el.max_length)}"` : "";
         const ph = el.placeholder ? ` placeholder="${esc(textPlain(el.placeholder))}"` : "";
         control = el.multiline
-          ? `<textarea id="${id}" rows="4" ${common}${max}${ph}>${esc(el.initial_value || "")}</textarea>`
+          ? `<textarea id="${id}" rows="${textRows(el.initial_value || "")}" ${common}${max}${ph}>${esc(el.initial_value || "")}</textarea>`
           : `<input id="${id}" type="text" ${common}${max}${ph} value="${esc(el.initial_value || "")}">`;
         break;
       }
@@ -400,7 +510,7 @@
       isBot ? `<span class="badge-app">APP</span>` : "",
       m.pinned ? `<span class="badge-pin">📌 Pinned</span>` : "",
     ].join("");
-    const body = m.blocks && m.blocks.length ? renderBlocks(m.blocks, false) : `<div class="b-text">${mrkdwn(m.text)}</div>`;
+    const body = m.blocks && m.blocks.length ? renderBlocks(m.blocks, false, m.refusals) : `<div class="b-text">${mrkdwn(m.text)}</div>`;
     const attachments = (m.attachments || []).map((a) =>
       `<div class="attachment" style="border-color:${esc(a.color || "#ddd")}">${a.pretext ? mrkdwn(a.pretext) : ""}${a.title ? `<b>${esc(a.title)}</b>` : ""}${a.text ? mrkdwn(a.text) : ""}${(a.fields || []).map((f) => `<div><b>${esc(f.title)}</b><br>${mrkdwn(f.value)}</div>`).join("")}${a.blocks ? renderBlocks(a.blocks, false) : ""}</div>`).join("");
     const edited = m.edited ? ` <span class="edited">(edited)</span>` : "";
@@ -432,6 +542,7 @@
     const intro = `<div class="intro"><h2>${ch.is_im ? "vp" : `${ch.is_private ? "🔒" : "#"} ${esc(ch.name)}`}</h2>${ch.purpose ? `<p>${mrkdwn(ch.purpose)}</p>` : ""}</div>`;
     box.innerHTML = intro + ch.messages.map((m) => renderMessage(m, false)).join("");
     box.scrollTop = nearBottom || renderMessages.first ? box.scrollHeight : keep;
+    renderMessages.justOpened = renderMessages.first;
     renderMessages.first = false;
   }
 
@@ -440,6 +551,8 @@
   function apply(s) {
     data = s;
     version = s.version;
+    // A channel asked for by name (or none: the default) is known by its id from now on.
+    if (!appOpen && s.channel && (!channelId || channelId === s.channel.name)) channelId = s.channel.id;
     if (!me || !s.users[me]) me = s.people[0];
     renderUsers();
     renderBanner();
@@ -448,6 +561,37 @@
     renderMain();
     renderModal();
     renderRequests();
+    answerThePresser();
+    for (const id of ["topbar", "notice", "notice-history", "sidebar", "channel-header", "messages", "home", "pins-panel"]) showGlyphs($(id));
+  }
+
+  // The answer to a button pressed in a message, where the person is: the message it changed
+  // may be scrolled away, and an answer only they see lands at the bottom of the channel.
+  function answerThePresser() {
+    const ch = data.channel;
+    if (!ch) return;
+    const ephemeral = ch.messages.filter((m) => m.ephemeral);
+    const fresh = ephemeral.filter((m) => !shownEphemeral.has(m.ts));
+    ephemeral.forEach((m) => shownEphemeral.add(m.ts));
+    const box = $("messages");
+    const away = box.scrollHeight - box.scrollTop - box.clientHeight > 80;
+    if (fresh.length && (pendingClick || away) && !renderMessages.justOpened) {
+      const m = fresh[fresh.length - 1];
+      toast(plainText(m.blocks && m.blocks.length ? renderBlocks(m.blocks, false) : mrkdwn(m.text)), "info");
+      pendingClick = null;
+      return;
+    }
+    // A press that opened a form is answered by the form; an old one by nothing.
+    if (pendingClick && (data.modal || Date.now() - pendingClick.at > 20000)) pendingClick = null;
+    if (!pendingClick || pendingClick.channel !== ch.id) return;
+    const m = findMessage(ch, pendingClick.ts);
+    const now = m ? JSON.stringify(m.blocks) : "";
+    if (now === pendingClick.before) return;
+    const block = m && (m.blocks || []).find((b, i) => blockId(b, i) === pendingClick.blockId);
+    // The block's first line, without its ids in code (`assessment`).
+    const said = block && block.text ? plainText(textObject(block.text), { code: false }).split("\n")[0] : "";
+    toast(said ? `${pendingClick.label}: ${said}` : `${pendingClick.label}: the message was updated.`, "ok");
+    pendingClick = null;
   }
 
   function renderUsers() {
@@ -474,12 +618,41 @@
     const latest = notices[notices.length - 1];
     $("notice-step").textContent = latest.step ? `Drill ${latest.step}` : "Drill";
     $("notice-text").textContent = latest.text;
-    $("notice-history").innerHTML = notices.map((n) => `<li>${esc(n.text)}</li>`).join("");
+    $("notice-look").hidden = !latest.look;
+    $("notice-look-text").textContent = latest.look || "";
+    $("notice-history").innerHTML = notices.map((n) => `<li>${n.step ? `<b>${esc(n.step)}</b> ` : ""}${esc(n.text)}</li>`).join("");
+    renderDrillControls();
     if (latest.id > lastNotice) {
       lastNotice = latest.id;
       if (latest.channel && $("follow-drill").checked && !appOpen && latest.channel !== channelId) {
         openChannel(latest.channel);
       }
+    }
+  }
+
+  function renderDrillControls() {
+    const d = data.drill;
+    $("drill-controls").hidden = !d;
+    if (!d) return;
+    const finished = d.state === "finished";
+    const paused = d.state === "paused";
+    $("drill-state").textContent = finished ? "Finished" : paused ? (d.holding ? "Paused" : "Pausing…") : "Playing";
+    $("drill-state").className = `drill-state ${d.state}`;
+    $("drill-pause").textContent = paused ? "Resume" : "Pause";
+    $("drill-pause").dataset.do = paused ? "resume" : "pause";
+    $("drill-pause").disabled = finished;
+    $("drill-step").disabled = finished;
+    $("drill-speed").disabled = finished;
+    const options = d.speeds.map((x) => `<option value="${x}"${x === d.speed ? " selected" : ""}>${x}× (${(d.beat / x).toFixed(1).replace(/\.0$/, "")} s apart)</option>`).join("");
+    if ($("drill-speed").dataset.html !== options) { $("drill-speed").innerHTML = options; $("drill-speed").dataset.html = options; }
+  }
+
+  async function drill(body) {
+    try {
+      const r = await post("/ui/drill", body);
+      if (!r.ok) toast(r.error || "The drill did not take that.");
+    } catch (e) {
+      toast("The sandbox is not answering.");
     }
   }
 
@@ -535,11 +708,14 @@
     const showHome = appOpen && appTab === "home";
     $("home").hidden = !showHome;
     $("messages").hidden = showHome;
-    $("composer").hidden = showHome;
+    // The app's Messages tab is read-only (slack-manifest.yaml), as Slack shows it.
+    $("composer").hidden = appOpen;
+    $("messages-off").hidden = !appOpen || showHome;
     $("pins-toggle").hidden = appOpen;
     if (appOpen) {
       $("channel-title").innerHTML = `<span class="app-name">vp</span> <span class="badge-app">APP</span>`;
       $("channel-topic").innerHTML = "warroom: runs the war room for customer-support escalations";
+      $("channel-topic").title = "";
       $("channel-members").textContent = "";
       $("pins-panel").hidden = true;
       $("not-member").hidden = true;
@@ -561,11 +737,13 @@
       messagesKey = "";
       return;
     }
-    channelId = ch.id;
+    // A state asked for before another channel was opened: the new one's is on its way.
+    if (ch.id !== channelId) return;
     $("channel-title").innerHTML = `${ch.is_private ? "🔒" : "#"}&nbsp;${esc(ch.name)}${ch.is_archived ? ` <span class="archived-tag">archived</span>` : ""}`;
     $("channel-topic").innerHTML = ch.topic ? mrkdwn(ch.topic) : `<span class="muted">No topic</span>`;
+    $("channel-topic").title = ch.topic ? plainText(mrkdwn(ch.topic)) : "";
     const names = ch.members.filter((id) => data.users[id]).map((id) => userName(id)).join(", ");
-    $("channel-members").textContent = `👥 ${ch.members.length}`;
+    $("channel-members").textContent = `${ch.members.length} ${ch.members.length === 1 ? "member" : "members"}`;
     $("channel-members").title = names;
     $("pin-count").textContent = ch.pins.length;
     $("not-member").hidden = ch.is_member;
@@ -625,8 +803,13 @@
       <div class="modal-body">${renderBlocks(v.blocks, true)}</div>
       <div class="modal-foot"><button type="button" class="btn" data-close="1">${esc(textPlain(v.close) || "Cancel")}</button>${submit}</div>
     </form>`;
+    for (const box of $("modal").querySelectorAll("textarea")) {
+      fitTextBox(box);
+      box.addEventListener("input", () => fitTextBox(box));
+    }
+    showGlyphs($("modal"));
     const first = $("modal").querySelector("input, textarea, select");
-    if (first) first.focus();
+    if (first) { first.focus(); if (first.setSelectionRange) first.setSelectionRange(0, 0); first.scrollTop = 0; }
   }
 
   function showFieldErrors(errors) {
@@ -730,6 +913,7 @@
   }
 
   async function click(el, selected) {
+    if (el.dataset.refusal) { toast(el.dataset.refusal, "info"); return; }
     if (el.dataset.url) window.open(el.dataset.url, "_blank", "noopener");
     if (el.dataset.confirm && !window.confirm(el.dataset.confirm)) return;
     const body = { block_id: el.dataset.blockId, action_id: el.dataset.actionId, selected };
@@ -742,11 +926,21 @@
       body.channel = appOpen ? (data.channel && data.channel.id) : channelId;
       body.message_ts = msg.dataset.msgTs;
     }
+    let pressed = null;
+    if (msg && !view && data.channel) {
+      const m = findMessage(data.channel, msg.dataset.msgTs);
+      pressed = {
+        channel: data.channel.id, ts: msg.dataset.msgTs, blockId: el.dataset.blockId,
+        label: plainText(esc(el.textContent)), before: m ? JSON.stringify(m.blocks) : "", at: Date.now(),
+      };
+    }
     el.disabled = true;
     el.classList.add("busy");
     try {
+      pendingClick = pressed;
       const r = await post("/ui/click", body);
-      if (!r.ok) toast(r.error || "The app did not take the click.");
+      if (!r.ok) { pendingClick = null; toast(r.error || "The app did not take the click."); }
+      else if (pendingClick && data) answerThePresser();
     } catch (e) {
       toast("The sandbox is not answering.");
     } finally {
@@ -940,10 +1134,30 @@
     homeKey = "";
     modalKey = "";
     channelItem.initial = true;
+    renderMessages.first = true;
     history.replaceState(null, "", `?as=${encodeURIComponent(me)}${channelId ? `&channel=${encodeURIComponent(channelId)}` : ""}`);
     if (appOpen && appTab === "home") post("/ui/home", {}).catch(() => {});
     restart();
   });
+
+  $("drill-pause").addEventListener("click", (ev) => drill({ do: ev.currentTarget.dataset.do || "pause" }));
+  $("drill-step").addEventListener("click", () => drill({ do: "step" }));
+  $("drill-speed").addEventListener("change", (ev) => drill({ do: "speed", speed: Number(ev.target.value) }));
+
+  // On a narrow screen the channel list is a drawer over the page.
+  $("sidebar-toggle").addEventListener("click", () => {
+    const open = !document.body.classList.contains("sidebar-open");
+    document.body.classList.toggle("sidebar-open", open);
+    $("sidebar-toggle").setAttribute("aria-expanded", String(open));
+  });
+  // Picking a channel, or pressing anywhere else, closes the drawer.
+  document.addEventListener("click", (ev) => {
+    if (!document.body.classList.contains("sidebar-open") || ev.target.closest("#sidebar-toggle")) return;
+    if (ev.target.closest("#sidebar a") || !ev.target.closest("#sidebar")) {
+      document.body.classList.remove("sidebar-open");
+      $("sidebar-toggle").setAttribute("aria-expanded", "false");
+    }
+  }, true);
 
   $("banner-close").addEventListener("click", () => { bannerDismissed = true; $("banner").hidden = true; });
   $("notice-history-toggle").addEventListener("click", () => { $("notice-history").hidden = !$("notice-history").hidden; });
