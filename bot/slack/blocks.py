@@ -289,6 +289,15 @@ def update_nudge(
     )
 
 
+def promise_reminder(esc: Escalation, promised: datetime) -> Message:
+    customer = inert(esc.customer)
+    return _reminder(
+        f"⏳ {customer} was promised our next update by {slack_time(promised)}. "
+        f"{mention(esc.ic)}: `@vp draft update` and approve it before then.",
+        f"The update promised to {customer} is due soon",
+    )
+
+
 def follow_up(esc: Escalation, index: int, total: int, offset: timedelta, what: str) -> Message:
     customer = inert(esc.customer)
     return _reminder(

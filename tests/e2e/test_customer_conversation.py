@@ -93,13 +93,13 @@ def test_the_next_letter_owns_a_missed_promise_and_keeps_out_a_removed_line(
     room.mention("update failover 40% done")
     assert escalations.next_update_due(room.esc) == kept.promised
 
-    clock.advance(kept.promised - room.rt.clock() + timedelta(minutes=5))
+    clock.advance(kept.promised - room.rt.clock() - timedelta(minutes=10))
+    room.rt.run_due()  # a quarter of an hour before the promise, the IC is reminded
+    soon = [m for m in room.fake.messages_in(room.channel.id) if "⏳" in shown(m)]
+    assert len(soon) == 1 and "<@U0INCCMDR>" in shown(soon[0])
+    clock.advance(timedelta(minutes=15))
     room.rt.run_due()  # the promise is due: the IC and the VPs are told
-    nudges = [
-        shown(m)
-        for m in room.fake.messages_in(room.channel.id)
-        if "was promised our next update" in shown(m)
-    ]
+    nudges = [shown(m) for m in room.fake.messages_in(room.channel.id) if "that is now" in shown(m)]
     assert len(nudges) == 1 and "<@U0INCCMDR>" in nudges[0] and "<@U0VPSUPRT>" in nudges[0]
     (late,) = room.thread(room.mention("draft update"))
     text = shown(late)
