@@ -14,6 +14,7 @@ owners are reminded when they fall due. Pure.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import AwareDatetime
@@ -80,6 +81,22 @@ class Told(Record):
     promised: AwareDatetime | None = None
     # Fact kinds recorded then that the approved text leaves out (a person removed them).
     left_out: tuple[str, ...] = ()
+
+
+def promises_kept(told: tuple[Told, ...], now: datetime | None = None) -> tuple[int, int]:
+    """How many promised updates were kept and missed: a promise is kept when the next letter
+    was approved by its time, missed when it was approved later or, given `now`, none came by
+    then (a promise still ahead counts as neither)."""
+    kept = missed = 0
+    for n, letter in enumerate(told):
+        if letter.promised is None:
+            continue
+        following = told[n + 1].at if n + 1 < len(told) else None
+        if following is not None and following <= letter.promised:
+            kept += 1
+        elif (following or now) is not None and (following or now) > letter.promised:
+            missed += 1
+    return kept, missed
 
 
 class CustomerFacts(Record):

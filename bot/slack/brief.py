@@ -8,6 +8,7 @@ and a button to mark it done. It is updated in place after every change.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -22,7 +23,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.escalation import Escalation, Status
-from bot.domain.facts import ActionItem, CustomerFacts, FactKind
+from bot.domain.facts import ActionItem, CustomerFacts, FactKind, promises_kept
 from bot.slack.blocks import (
     FIELD_LIMIT,
     Message,
@@ -59,7 +60,7 @@ _BEGAN_FROM = {
 }
 
 
-def told(facts: CustomerFacts) -> str:
+def told(facts: CustomerFacts, now: datetime | None = None) -> str:
     """What the customer may be told, and what is missing; suspected causes marked internal;
     then what the letters approved so far told them, and the time they were promised."""
     lines = ["*What the customer may be told*"]
@@ -102,8 +103,11 @@ def told(facts: CustomerFacts) -> str:
     if facts.told:
         last = facts.told[-1]
         promised = f"; it promised {slack_time(last.promised)}" if last.promised else ""
+        kept, missed = promises_kept(facts.told, now)
+        record = f" Promises: {kept} kept, {missed} missed." if kept or missed else ""
         lines.append(
-            f"• Letters approved: {len(facts.told)}, the last {slack_time(last.at)}{promised}"
+            f"• Letters approved: {len(facts.told)}, the last {slack_time(last.at)}"
+            f"{promised}.{record}"
         )
     return "\n".join(lines)
 

@@ -89,3 +89,24 @@ def test_the_promise_is_the_update_clock_and_an_internal_update_never_moves_it_l
     later = NOW + timedelta(minutes=30)
     esc, _ = domain.record_update(esc, "U1", "still failing over", later, PROTOCOL, 1)
     assert esc.step(step).due_at > later
+
+
+def test_promises_kept_and_missed_are_counted() -> None:
+    from bot.domain.facts import Told, promises_kept
+    from bot.slack.brief import told as brief_told
+
+    def letter(minutes: int, promised: int | None) -> Told:
+        at = NOW + timedelta(minutes=minutes)
+        return Told(
+            at=at, by="U0IC", promised=NOW + timedelta(minutes=promised) if promised else None
+        )
+
+    letters = (letter(0, 60), letter(50, 120), letter(130, 200))  # kept, missed, open
+    assert promises_kept(letters) == (1, 1)
+    assert promises_kept(letters, NOW + timedelta(minutes=210)) == (1, 2)
+    esc, _ = recording.record_fact(opened(), FactKind.IMPACT, "EU checkout fails", "U1", NOW)
+    for t in letters:
+        esc = recording.note_told(esc, t)
+    assert "Letters approved: 3" in brief_told(esc.facts) and "1 kept, 1 missed" in brief_told(
+        esc.facts
+    )
