@@ -1,11 +1,12 @@
 """The facts of one escalation as the model reads them: delimited data inside
 `<escalation_facts>` tags, times in ISO 8601 UTC.
 
-What a customer may be told (`<customer_facts>`) is kept apart from the internal record
-(`<internal_record>`: summary, resolution, suspected causes, timeline, the room's talk, other
-customers), which the model may translate and never quote. People's text is escaped and one
-line per entry, so none of it can close a tag or pass for a fact of its own. Every entry
-carries its id, which the draft cites (`agents.citations`).
+What a customer may be told (`<customer_facts>`, each fact once) is kept apart from the
+internal record (`<internal_record>`: summary, account notes, resolution, suspected causes,
+timeline, the room's talk, other customers), which the model may translate and never quote;
+what each approved letter told the customer is `<customer_conversation>`. People's text is
+escaped and one line per entry, so none of it can close a tag or pass for a fact of its own.
+Every entry carries its id, which the draft cites (`agents.citations`).
 """
 
 from __future__ import annotations

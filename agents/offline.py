@@ -3,10 +3,13 @@ model is unavailable (no key, timeout, rate limit, server error). The review is
 `agents.offline_review`.
 
 A letter is written from the customer-facing facts only (`Facts`: impact, workaround, advice,
-what we are doing, an ETA, a confirmed cause) in the frame `agents.playbook` decides: never
-the summary, a status update, a suspected cause or the room's talk, never another customer or
-an internal identifier. A fact that is missing leaves a placeholder saying what to record; the
-bot refuses to approve a draft while one remains.
+what we are doing, an ETA, a confirmed cause, what fixed it) in the frame `agents.playbook`
+decides: never the summary, a status update, a suspected cause or the room's talk, never
+another customer or an internal identifier. It follows the customer conversation: once the
+impact ended it says so, in the past tense, with no workaround or fix time; a changed or
+passed ETA and a late update are named with an apology; a line the approver removed stays
+out while its fact is unchanged. A fact that is missing leaves a placeholder saying what to
+record; the bot refuses to approve a draft while one remains.
 """
 
 from __future__ import annotations

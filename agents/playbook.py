@@ -8,6 +8,11 @@ with an offer to talk. Every letter carries a subject, greets the contact by nam
 in the account's time zone, promises only the scheduled time (the next update, or the first
 follow-up after resolution), owns a missed first-contact deadline and is signed by the VP on
 record. Where a fact is missing the frame holds a placeholder that says what to record.
+
+A legal or regulatory exposure makes it a written notice (what the customer may need to do
+for their own obligations), a press enquiry adds a paragraph on coordinating statements, and
+a check-in is promised in the account's business hours. The frame also carries the customer
+conversation (`Conversation`): what the last approved letter told them and what changed since.
 """
 
 from __future__ import annotations
