@@ -25,7 +25,7 @@ def _with_facts(esc: Escalation, **changes: object) -> Escalation:
 # "since 09:10", "from 9am", "started at 14:05 CET": a time written in the fact. The zone label,
 # if any, is read as the account's own (a person writes their customer's local time).
 _STATED_TIME = re.compile(
-    r"(?<!\w)(?:since|from|at|starting|started(?: at)?|began(?: at)?|as of|until|till)\s+"
+    r"(?<!\w)(?:since|from|at|starting|started(?: at)?|began(?: at)?|as of)\s+"
     r"(?P<h>[01]?\d|2[0-3])(?::(?P<m>[0-5]\d))?\s*(?P<ampm>[ap]\.?m\.?)?(?![\w:])",
     re.IGNORECASE,
 )

@@ -44,6 +44,9 @@ def test_since_and_a_different_time_in_the_text_are_both_kept() -> None:
 def test_a_number_that_is_not_a_time_is_not_a_start() -> None:
     esc, _ = recording.record_fact(opened(), FactKind.IMPACT, "Failing at 3 sites", "U1", NOW)
     assert esc.facts.impact.began_from == "declared" and esc.facts.impact.began == NOW
+    # An end is not a start.
+    esc, _ = recording.record_fact(opened(), FactKind.IMPACT, "Slow until 15:00", "U1", NOW)
+    assert esc.facts.impact.began_from == "declared"
 
 
 def test_the_impact_ends_at_the_time_written() -> None:
