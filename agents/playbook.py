@@ -302,7 +302,7 @@ _CLOCK_BY = re.compile(
 )
 # A time written in a fact, with the word that introduces it: "since 09:10", "from 9am".
 STARTED = re.compile(
-    r"\s*,?\s*(?<!\w)(?:since|from|starting(?: at)?|started(?: at)?|began(?: at)?|as of)\s+"
+    r"\s*,?\s*(?<!\w)(?:since|from|at|starting(?: at)?|started(?: at)?|began(?: at)?|as of)\s+"
     r"(?:[01]?\d|2[0-3])(?::[0-5]\d\s*(?:[ap]\.?m\.?)?|\s*[ap]\.?m\.?)(?![\w:])"
     r"(?:\s+(?-i:[A-Z]{2,5}\b))?"
     r"(?:\s+(?:today|this morning|this afternoon|yesterday))?",
