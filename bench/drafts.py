@@ -11,10 +11,11 @@ customers and suspected causes marked internal, the placeholders to use, the cus
 with their ids. Then the customer conversation, checked on the text alone (not by the
 findings): an ended impact told as ended with no fix time or workaround, a changed or passed
 ETA and a late update owned with an apology, every recorded fact used, the contact greeted
-without a guessed family name, one start; the findings on each clean letter (false positives)
-and on a spoiled copy of it (misses); and whether the request tells the model the same. Then
-the offline reviews of the same escalations, and the review cases (`bench.review_cases`:
-credits, key moments, the customer conversation).
+without a guessed family name, one start, the situation (a written notice about data, the
+press paragraph with its contact, the executive's asks shown to the approver); the findings
+on each clean letter (false positives) and on a spoiled copy of it (misses); and whether the
+request tells the model the same. Then the offline reviews of the same escalations, and the
+review cases (`bench.review_cases`: credits, key moments, the customer conversation).
 
 Run: python -m bench.drafts
 """
@@ -29,7 +30,7 @@ from datetime import timedelta
 from agents import assessment, audit, offline, offline_review, prompts
 from agents.checks import find_placeholders
 from agents.grounding import Grounding
-from agents.playbook import Frame, frame, past
+from agents.playbook import Frame, executive_asks, frame, past
 from agents.review import parse_review
 from agents.vp import VPAgent
 from bench import review_cases
@@ -201,6 +202,16 @@ def conversation_row(g: Grounding, text: str) -> dict[str, bool | None]:
     else:
         row["no guessed name"] = None
     row["one start"] = len(set(_START.findall(flat))) <= 1
+    criteria = set(g.criteria_ids)
+    situation: list[bool] = []
+    if "legal_regulatory" in criteria and "security_incident" not in criteria:
+        situation.append("written notice" in flat and "disruption" not in flat)
+    if "media_pr" in criteria:
+        situation.append("press" in flat and bool(g.press_contact) and g.press_contact in flat)
+    if executive_asks(g):
+        # The letter cannot answer them offline: the approver is shown them under the draft.
+        situation.append(any(f.kind == "executive ask" for f in audit.letter(g, text)))
+    row["situation"] = all(situation) if situation else None
     return row
 
 
@@ -231,6 +242,9 @@ CONVERSATION_RULES = (
     ("advice", lambda g: g.facts.advice is not None, "advice fact"),
     ("no workaround", lambda g: g.facts.no_workaround, "There is no workaround"),
     ("one start", lambda g: g.facts.impact_began is not None, "state that one start"),
+    ("regulatory", lambda g: "legal_regulatory" in g.criteria_ids, "a written notice"),
+    ("press", lambda g: "media_pr" in g.criteria_ids, "The press is asking"),
+    ("asks", lambda g: bool(executive_asks(g)), "Their executive asked"),
 )  # fmt: skip
 
 
