@@ -371,3 +371,17 @@ def test_a_check_in_is_promised_in_the_accounts_business_hours() -> None:
     assert frame(late).promise == "Tue 7 May 2024, 10:30 CDT"
     weekend = resolved(follow_ups=(datetime(2024, 5, 11, 15, 0, tzinfo=UTC),))  # Saturday
     assert frame(weekend).promise == "Mon 13 May 2024, 09:00 CDT"
+
+
+def test_money_may_be_acknowledged_when_the_customer_asked() -> None:
+    from agents.grounding import RoomMessage
+
+    def task(g) -> str:
+        return prompts.customer_update_messages(g)[0]["content"][1]["text"]
+
+    churn = grounding(criteria_ids=("arr_churn_risk",))
+    assert "Never mention churn, renewal, money" in task(churn)
+    asked = RoomMessage(at(100), "@sam", "Their CFO wants to know about service credits", "M2")
+    told = task(replace(churn, room_messages=(asked,)))
+    assert "Never mention churn, renewal or anything" in told
+    assert "money came up" in told and "offer and promise no amount" in told
