@@ -9,8 +9,10 @@ must only translate; tags in the text stream with it, and the loopback API speak
 Besides record ids a sentence may cite `NEXT` (the next update time it was given) or
 `CHECKIN` (the follow-up after resolution); `[-]` marks a sentence that states no fact (a
 greeting, an apology, an offer to talk). A sentence is supported when it cites an id that
-exists, or is marked `[-]` and holds no number. The subject, the greeting, the sign-off,
-headings and placeholders are not claims.
+exists, or is marked `[-]` and holds no number; in a customer letter, the id must be one that
+may back what a customer is told (a customer fact, an approved letter, a prevention item):
+a sentence that cites only the internal record is not backed. The subject, the greeting, the
+sign-off, headings and placeholders are not claims.
 """
 
 from __future__ import annotations
@@ -46,9 +48,13 @@ class Claim:
     text: str
     sources: tuple[str, ...]
     unknown: tuple[str, ...] = ()  # ids it cites that the record does not have
+    # It cites only entries that cannot back a customer letter (the internal record).
+    internal_only: bool = False
 
     @property
     def supported(self) -> bool:
+        if self.internal_only:
+            return False
         if any(s != NO_FACT for s in self.sources):
             return True
         return NO_FACT in self.sources and not _DIGIT.search(self.text)
@@ -81,9 +87,12 @@ def strip_streaming(text: str) -> str:
     return _PARTIAL.sub("", strip_tags(text))
 
 
-def read(text: str, known: Iterable[str]) -> Cited:
-    """The draft's claims, each with the ids it cites, checked against `known`."""
+def read(text: str, known: Iterable[str], backing: Iterable[str] | None = None) -> Cited:
+    """The draft's claims, each with the ids it cites, checked against `known`; with
+    `backing`, the ids that may back a customer letter, a claim citing record ids none of
+    which is among them is not backed."""
     valid = {*known, NEXT, CHECKIN, NO_FACT}
+    backs = None if backing is None else {*backing, NEXT, CHECKIN, NO_FACT}
     claims: list[Claim] = []
     in_signature = False
     for line in _logical_lines(text):
@@ -100,11 +109,15 @@ def read(text: str, known: Iterable[str]) -> Cited:
             clean = _tidy(strip_tags(sentence))
             if not clean or find_placeholders(clean) or not re.search(r"[A-Za-z]", clean):
                 continue
+            sources = tuple(dict.fromkeys(i for i in ids if i in valid))
             claims.append(
                 Claim(
                     clean,
-                    tuple(dict.fromkeys(i for i in ids if i in valid)),
+                    sources,
                     tuple(dict.fromkeys(i for i in ids if i not in valid)),
+                    internal_only=backs is not None
+                    and any(i not in (NEXT, CHECKIN, NO_FACT) for i in sources)
+                    and not any(i in backs for i in sources),
                 )
             )
     return Cited(_tidy_text(strip_tags(text)), tuple(claims))

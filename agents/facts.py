@@ -1,11 +1,12 @@
 """The facts of one escalation as the model reads them: delimited data inside
 `<escalation_facts>` tags, times in ISO 8601 UTC.
 
-What a customer may be told (`<customer_facts>`) is kept apart from the internal record
-(`<internal_record>`: summary, resolution, suspected causes, timeline, the room's talk, other
-customers), which the model may translate and never quote. People's text is escaped and one
-line per entry, so none of it can close a tag or pass for a fact of its own. Every entry
-carries its id, which the draft cites (`agents.citations`).
+What a customer may be told (`<customer_facts>`, each fact once) is kept apart from the
+internal record (`<internal_record>`: summary, account notes, resolution, suspected causes,
+timeline, the room's talk, other customers), which the model may translate and never quote;
+what each approved letter told the customer is `<customer_conversation>`. People's text is
+escaped and one line per entry, so none of it can close a tag or pass for a fact of its own.
+Every entry carries its id, which the draft cites (`agents.citations`).
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def render_facts(g: Grounding) -> str:
     add(f"follow_ups: {follow_ups}")
 
     add("<account_facts>")
-    facts = [(k, v) for k, v in g.customer_facts.items() if _present(v)]
+    # Account notes are the war room's view of the account (renewal, mood, plans): they go
+    # in the internal record below, never here among the facts to use.
+    facts = [(k, v) for k, v in g.customer_facts.items() if _present(v) and k != "notes"]
     for key, value in facts:
         add(f"{one_line(str(key))}: {_fact_value(value)}")
     if not facts:
@@ -76,11 +79,54 @@ def render_facts(g: Grounding) -> str:
         ("doing", said.doing),
         ("eta", said.eta),
         ("confirmed_cause", said.cause),
+        ("fixed", said.fixed),
     ):
-        add(_fact_line(kind, fact) if fact else f'<fact kind="{kind}">not recorded</fact>')
-    add(f"impact_began: {_when(said.impact_began, 'not recorded')}")
+        if fact:
+            add(_fact_line(kind, fact))
+        elif kind == "workaround" and said.no_workaround:
+            add('<fact kind="workaround">none: there is no workaround (recorded)</fact>')
+        else:
+            add(f'<fact kind="{kind}">not recorded</fact>')
+    began_from = {
+        "since": "as given",
+        "text": "the time written in the impact fact",
+        "declared": "the declaration: nobody said",
+    }.get(said.began_from, "")
+    add(f"impact_began: {_when(said.impact_began, 'not recorded')} ({began_from})")
+    if said.stated_began is not None:
+        add(f"impact_began_disputed: the fact's text says {iso_utc(said.stated_began)}")
     add(f"impact_ended: {_when(said.impact_ended, 'not recorded')}")
+    prevention = [a for a in g.action_items if a.prevention]
+    for item in prevention:
+        add(f'<prevention id="{_attr(item.id)}">{one_line(item.text)}</prevention>')
     add("</customer_facts>")
+
+    if g.told:
+        add('<customer_conversation note="what each approved letter told the customer">')
+        for n, told in enumerate(g.told, start=1):
+            parts = [f'n="{n}" at="{iso_utc(told.at)}"']
+            if told.promised is not None:
+                parts.append(f'promised_next="{iso_utc(told.promised)}"')
+            parts.append(
+                f'impact_ended="{iso_utc(told.impact_ended)}"'
+                if told.impact_ended
+                else 'impact_ended="no"'
+            )
+            body = "; ".join(
+                f"{k}: {one_line(v)}"
+                for k, v in (
+                    ("impact", told.impact),
+                    ("workaround", told.workaround),
+                    ("eta", told.eta),
+                    ("cause", told.cause),
+                    ("fixed", told.fixed),
+                )
+                if v
+            )
+            if told.left_out:
+                body += f"; removed by the approver: {', '.join(told.left_out)}"
+            add(f"<letter {' '.join(parts)}>{body}</letter>")
+        add("</customer_conversation>")
 
     add("<protocol_steps>")
     for step in g.steps:
@@ -98,6 +144,9 @@ def render_facts(g: Grounding) -> str:
 
     add('<internal_record note="for the war room: translate, never quote, to a customer">')
     add(f"<summary>{one_line(g.summary)}</summary>")
+    notes = g.customer_facts.get("notes")
+    if _present(notes):
+        add(f"<account_notes>{_fact_value(notes)}</account_notes>")
     if g.resolution:
         add(f"<resolution>{one_line(g.resolution)}</resolution>")
     add("<suspected_causes>")
@@ -105,11 +154,18 @@ def render_facts(g: Grounding) -> str:
         add(_fact_line("suspected_cause", cause, tag="cause"))
     add("</suspected_causes>")
     add("<timeline>")
+    # A customer fact is given once, above, as a fact to use: its own entry points there.
+    recorded = {f.id for f in said.said() if f.id}
     for entry in sorted(g.timeline, key=lambda e: e.at):
         actor = _attr(entry.actor) if entry.actor else "the bot"
+        text = (
+            f"(the customer fact {entry.id}, above)"
+            if entry.id in recorded
+            else one_line(entry.text)
+        )
         add(
             f'<entry id="{_attr(entry.id)}" at="{iso_utc(entry.at)}" kind="{_attr(entry.kind)}" '
-            f'actor="{actor}">{one_line(entry.text)}</entry>'
+            f'actor="{actor}">{text}</entry>'
         )
     add("</timeline>")
     add("<room_messages>")

@@ -60,14 +60,51 @@ class Facts:
     eta: Fact | None = None  # only when someone stated one
     cause: Fact | None = None  # confirmed by the IC or a VP
     suspected_causes: tuple[Fact, ...] = ()
-    # What the customer should do to protect themselves (a security incident: rotate these
-    # keys, review those logs), when someone stated it for the customer.
+    # What the customer should do (a security incident: rotate these keys, review those logs;
+    # an outage: do not retry by hand), when someone stated it for the customer.
     advice: Fact | None = None
+    fixed: Fact | None = None  # what fixed it, in the customer's terms
+    # Someone recorded that there is no workaround (`workaround none`; `workaround` is None).
+    no_workaround: bool = False
+    # Where impact_began comes from: "since" (`--since`), "text" (a time in the impact fact,
+    # read in the account's time zone) or "declared" (the declaration: nobody said).
+    began_from: str = "declared"
+    # A start the impact fact's text states that disagrees with impact_began.
+    stated_began: datetime | None = None
 
     def said(self) -> tuple[Fact, ...]:
         """The facts a customer may be told, in the order a letter gives them."""
-        facts = (self.impact, self.workaround, self.advice, self.doing, self.eta, self.cause)
+        facts = (
+            self.impact,
+            self.workaround,
+            self.advice,
+            self.doing,
+            self.eta,
+            self.cause,
+            self.fixed,
+        )
         return tuple(f for f in facts if f is not None)
+
+
+@dataclass(frozen=True)
+class Told:
+    """What one approved letter told the customer: the customer facts as they stood when it was
+    approved, the time it promised, and the facts the approver took out of it."""
+
+    at: datetime
+    impact: str | None = None
+    impact_began: datetime | None = None
+    impact_ended: datetime | None = None
+    workaround: str | None = None
+    eta: str | None = None
+    eta_at: datetime | None = None  # when the ETA it gave was recorded
+    advice: str | None = None
+    doing: str | None = None
+    cause: str | None = None
+    fixed: str | None = None
+    resolved: bool = False
+    promised: datetime | None = None  # the next update, or the check-in after resolution
+    left_out: tuple[str, ...] = ()  # fact kinds the approver removed
 
 
 @dataclass(frozen=True)
@@ -80,6 +117,9 @@ class ActionItem:
     by: str
     id: str = ""
     done: bool = False
+    # Taken on so it does not happen again (`--prevention`): what a resolution notice says
+    # we are changing.
+    prevention: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +188,10 @@ class Grounding:
     other_customers: tuple[str, ...] = ()
     # The organisation's flag terms (`flag_terms` in warroom.yaml); empty: the defaults.
     flag_terms: tuple[str, ...] = ()
+    # What each approved letter told the customer, oldest first (the customer conversation).
+    told: tuple[Told, ...] = ()
+    # Who coordinates statements to the press (`press_contact` in warroom.yaml), if anyone.
+    press_contact: str | None = None
 
     @property
     def resolved(self) -> bool:
@@ -164,12 +208,20 @@ class Grounding:
     def promised_next_update(self) -> datetime:
         """The next update time a customer update commits to, rounded up to the minute.
 
-        The scheduled due time when there is one still ahead of us; otherwise one update
-        interval from now; otherwise two hours from now. A due time already in the past
+        The scheduled due time when there is one still ahead of us (or the time the last
+        letter promised, when that is earlier); otherwise one update interval from now;
+        otherwise two hours from now. A due time already in the past
         (the update is late) cannot be promised, so it falls through to the interval.
         """
-        if self.next_update_due is not None and self.next_update_due > self.now:
-            at = self.next_update_due
+        due = self.next_update_due
+        # The time the last letter promised is the customer's clock: approving it or an
+        # internal update never moves it later.
+        last = self.told[-1] if self.told else None
+        kept = last.promised if last is not None and not last.resolved else None
+        if kept is not None and kept > self.now and (due is None or kept < due):
+            due = kept
+        if due is not None and due > self.now:
+            at = due
         else:
             at = self.now + (self.update_interval or DEFAULT_UPDATE_INTERVAL)
         return ceil_minute(at)
@@ -232,13 +284,30 @@ class Grounding:
         ids |= {a.id for a in self.action_items}
         return frozenset(i for i in ids if i)
 
+    def letter_ids(self) -> frozenset[str]:
+        """The ids that may back what a customer letter says: the customer facts, the letters
+        already approved and the items taken on so it does not happen again."""
+        ids = {f.id for f in self.facts.said()}
+        ids |= {e.id for e in self.timeline if e.kind == "customer_update"}
+        ids |= {a.id for a in self.action_items if a.prevention}
+        return frozenset(i for i in ids if i)
+
     def internal_texts(self) -> tuple[str, ...]:
         """What people wrote for the war room, not for the customer: the summary, the
         resolution, status updates and other timeline lines, the room's talk, suspected
         causes and the account notes."""
         said = {f.text for f in self.facts.said()}
+        # A customer-facing fact's own timeline entry ("Impact: ...") is that fact, not
+        # internal text; so is an approved letter's.
+        recorded = {f.id for f in self.facts.said() if f.id}
         texts = [self.summary, self.resolution, str(self.customer_facts.get("notes") or "")]
-        texts += [e.text for e in self.timeline if e.text not in said]
+        texts += [
+            e.text
+            for e in self.timeline
+            if e.text not in said
+            and e.id not in recorded
+            and e.kind not in ("fact", "customer_update")
+        ]
         texts += [m.text for m in self.room_messages]
         texts += [f.text for f in self.facts.suspected_causes]
         return tuple(t for t in texts if t and t.strip())
@@ -271,13 +340,26 @@ def human_utc(at: datetime) -> str:
     return human_time(at, UTC)
 
 
+# Short names people write for zones the tz database names by offset ("+08").
+ZONE_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "Asia/Singapore": ("SGT",),
+    "Asia/Kuala_Lumpur": ("MYT",),
+    "Asia/Bangkok": ("ICT",),
+    "Asia/Ho_Chi_Minh": ("ICT",),
+    "America/Sao_Paulo": ("BRT",),
+    "America/Argentina/Buenos_Aires": ("ART",),
+}
+
+
 def human_time(at: datetime, zone: tzinfo) -> str:
     """`Wed 1 May 2024, 09:30 CDT`: a time as the customer reads it, in their time zone."""
     local = at.astimezone(zone)
     label = local.tzname() or "UTC"
     if label[:1] in "+-":
-        # Zones without an abbreviation (Asia/Dubai is "+04"): say it as an offset from UTC.
-        label = f"UTC{label}"
+        # Zones the tz database names by offset (Asia/Singapore is "+08"): the short name
+        # people there use when there is one, else the offset from UTC.
+        names = ZONE_ABBREVIATIONS.get(str(getattr(zone, "key", "")), ())
+        label = names[0] if names else f"UTC{label}"
     return (
         f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
         f"{local.hour:02d}:{local.minute:02d} {label}"

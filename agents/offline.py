@@ -3,10 +3,13 @@ model is unavailable (no key, timeout, rate limit, server error). The review is
 `agents.offline_review`.
 
 A letter is written from the customer-facing facts only (`Facts`: impact, workaround, advice,
-what we are doing, an ETA, a confirmed cause) in the frame `agents.playbook` decides: never
-the summary, a status update, a suspected cause or the room's talk, never another customer or
-an internal identifier. A fact that is missing leaves a placeholder saying what to record; the
-bot refuses to approve a draft while one remains.
+what we are doing, an ETA, a confirmed cause, what fixed it) in the frame `agents.playbook`
+decides: never the summary, a status update, a suspected cause or the room's talk, never
+another customer or an internal identifier. It follows the customer conversation: once the
+impact ended it says so, in the past tense, with no workaround or fix time; a changed or
+passed ETA and a late update are named with an apology; a line the approver removed stays
+out while its fact is unchanged. A fact that is missing leaves a placeholder saying what to
+record; the bot refuses to approve a draft while one remains.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from agents.grounding import (
     one_line,
     short_utc,
 )
-from agents.playbook import MISSING, Frame, frame, subject
+from agents.playbook import MISSING, Frame, frame, past, subject, without_start
 from protocols.durations import human_duration
 
 OFFLINE_NOTE = "the model is unavailable, so this was drafted offline from the escalation record"
@@ -70,11 +73,33 @@ def _late_apology(g: Grounding, f: Frame) -> str:
 
 def _opening(g: Grounding, f: Frame, what: str) -> str:
     customer = say(g, g.customer)
+    ended = f.conversation.ended is not None
+    if f.regulatory and not f.security:
+        # A written notice: what happened to their data and what they may need to do, in
+        # the words of a record, not of an outage ("disruption", "patience").
+        we = "I am" if f.personal else "We are"
+        status = " It is no longer affecting your data." if ended else ""
+        return (
+            f"{we} writing to give you written notice of an incident affecting data that "
+            f"{customer} holds with us, with what we know so far and what you may need to do "
+            f"for your own obligations.{status}"
+        )
     if f.personal:
+        if ended:
+            return (
+                f"I am writing to you personally about the {what} affecting {customer}. The "
+                "impact on your team has ended, and I am sorry for the disruption it caused. I "
+                "am following it myself until it is fully resolved."
+            )
         return (
             f"I am writing to you personally about the {what} affecting {customer}. I know how "
             "much your team relies on us, and I am sorry for the disruption this is causing. I "
             "am following it myself until it is resolved."
+        )
+    if ended:
+        return (
+            f"We are writing with an update on the {what} affecting {customer}: the impact on "
+            "your team has ended. We are sorry for the disruption it caused."
         )
     return (
         f"We are writing about the {what} affecting {customer}. We are sorry for the "
@@ -82,32 +107,113 @@ def _opening(g: Grounding, f: Frame, what: str) -> str:
     )
 
 
+def _owned(g: Grounding, f: Frame) -> list[str]:
+    """A promise we did not keep, named with an apology: the update later than promised, the
+    ETA that changed or passed."""
+    c = f.conversation
+    we = "I am" if f.personal else "We are"
+    out = []
+    if c.promise_missed is not None:
+        out.append(
+            f"Our last update promised you the next one by {f.time(c.promise_missed)}, and "
+            f"this one comes later than that. {we} sorry: you should not have had to wait."
+        )
+    if c.eta_before:
+        before = _clause(say(g, c.eta_before))
+        if c.eta_changed and g.facts.eta is not None and not c.eta_stale:
+            new = _clause(say(g, g.facts.eta.text))
+            out.append(
+                f"Our last update told you to expect a fix {before}. That estimate has "
+                f"changed, and {we.lower()} sorry: we now expect the fix {new}."
+            )
+        elif c.ended is not None or g.resolved:
+            out.append(
+                f"Our last update told you to expect a fix {before}; the fix came later than "
+                f"that, and {we.lower()} sorry."
+            )
+        else:
+            out.append(
+                f"Our last update told you to expect a fix {before}. That time has passed "
+                f"without a fix, and {we.lower()} sorry. We cannot yet give you a new time "
+                "we can stand behind; you will have one as soon as we can."
+            )
+    return out
+
+
+def _impact_line(g: Grounding, f: Frame) -> str:
+    facts = g.facts
+    if facts.impact is None:
+        return f"What you are seeing: {MISSING['impact']}"
+    text = say(g, without_start(facts.impact.text) or facts.impact.text)
+    began = facts.impact_began
+    if f.conversation.ended is not None:
+        span = (
+            f" This began {f.time(began)} and ended {f.time(f.conversation.ended)}."
+            if began
+            else f" This ended {f.time(f.conversation.ended)}."
+        )
+        return f"What you experienced: {_sentence(past(text))}{span}"
+    start = f" This began {f.time(began)}." if began else ""
+    return f"What you are seeing: {_sentence(text)}{start}"
+
+
 def _update(g: Grounding, f: Frame) -> list[str]:
     facts = g.facts
+    c = f.conversation
     what = "security incident" if f.security else "service issue"
     parts = [_opening(g, f, what)]
+    parts += _owned(g, f)
     since = _since_last_letter(g, f)
     if since:
         parts.append(since)
-    lines = []
-    if facts.impact is not None:
-        began = f" This began {f.time(facts.impact_began)}." if facts.impact_began else ""
-        lines.append(f"What you are seeing: {_sentence(say(g, facts.impact.text))}{began}")
-    else:
-        lines.append(f"What you are seeing: {MISSING['impact']}")
+    ended = c.ended is not None
+    lines = [_impact_line(g, f)]
     if f.security:
         lines.append(f"What we recommend you do now: {_advice(g)}")
-    if facts.workaround is not None:
+    elif f.regulatory:
+        lines.append(f"What you may need to do: {_obligations(g)}")
+    elif facts.advice is not None and "advice" not in c.left_out:
+        lines.append(f"What we recommend you do: {_sentence(say(g, facts.advice.text))}")
+    if ended or "workaround" in c.left_out:
+        pass  # a workaround no longer matters, or the approver took it out
+    elif facts.workaround is not None:
         lines.append(f"What you can do meanwhile: {_sentence(say(g, facts.workaround.text))}")
+    elif facts.no_workaround:
+        lines.append(f"What you can do meanwhile: {NO_WORKAROUND}")
     elif not f.security:
         lines.append(f"What you can do meanwhile: {MISSING['workaround']}")
-    lines.append(f"What we are doing: {_fact(g, facts.doing, MISSING['doing'])}")
+    if "doing" not in c.left_out:
+        lines.append(f"What we are doing: {_fact(g, facts.doing, MISSING['doing'])}")
     lines.append(f"The cause: {_cause(g)}")
-    lines.append(f"When to expect a fix: {_fact(g, facts.eta, NO_ETA)}")
+    if not ended and "eta" not in c.left_out and not (c.eta_before and not c.eta_changed):
+        eta = None if c.eta_stale else facts.eta
+        lines.append(f"When to expect a fix: {_fact(g, eta, NO_ETA)}")
     parts.append("\n".join(lines))
+    if f.press:
+        parts.append(_press(f))
     parts.append(f"You will have our next update by {f.promise}, sooner if anything changes.")
     parts.append(_talk(f))
     return parts
+
+
+def _obligations(g: Grounding) -> str:
+    advice = g.facts.advice
+    steps = _sentence(say(g, advice.text)) if advice is not None else MISSING["obligations"]
+    return (
+        f"{steps} If you need anything from us for a notification of your own, reply to this "
+        "message and we will provide it."
+    )
+
+
+def _press(f: Frame) -> str:
+    contact = " ".join((f.press_contact or "").split()) or MISSING["press contact"]
+    we = "I have" if f.personal else "We have"
+    return (
+        f"{we} also had questions from the press about this. So that what we each say is "
+        "accurate and consistent, please tell us before you make any public statement, and we "
+        f"will share ours with you before it is published. {contact} coordinates our "
+        "statements."
+    )
 
 
 def _resolution(g: Grounding, f: Frame) -> list[str]:
@@ -115,7 +221,13 @@ def _resolution(g: Grounding, f: Frame) -> list[str]:
     customer = say(g, g.customer)
     what = "security incident" if f.security else "service issue"
     when = f" on {f.time(g.resolved_at)}" if g.resolved_at else ""
-    if f.personal:
+    if f.regulatory and not f.security:
+        we = "I am" if f.personal else "We are"
+        opening = (
+            f"{we} writing to confirm that the incident affecting data that {customer} holds "
+            f"with us was resolved{when}. This notice completes the written record of it."
+        )
+    elif f.personal:
         opening = (
             f"I wanted to tell you myself that the {what} affecting {customer} was resolved"
             f"{when}. I am sorry for the disruption it caused your team, and grateful for "
@@ -129,25 +241,49 @@ def _resolution(g: Grounding, f: Frame) -> list[str]:
         )
     lines = []
     if facts.impact is not None:
+        text = say(g, without_start(facts.impact.text) or facts.impact.text)
         span = ""
         if facts.impact_began and facts.impact_ended:
             span = f" It lasted from {f.time(facts.impact_began)} to {f.time(facts.impact_ended)}."
         elif facts.impact_began:
             span = f" It began {f.time(facts.impact_began)}."
-        lines.append(f"What you experienced: {_sentence(say(g, facts.impact.text))}{span}")
+        lines.append(f"What you experienced: {_sentence(past(text))}{span}")
     else:
         lines.append(f"What you experienced: {MISSING['impact']}")
-    lines.append(f"What fixed it: {MISSING['fix']}")
+    lines.append(f"What fixed it: {_fact(g, facts.fixed, MISSING['fix'])}")
     lines.append(f"The cause: {_fact(g, facts.cause, CAUSE_AFTER)}")
+    changing = _prevention(g)
+    if changing:
+        lines.append(f"What we are changing so it does not happen again: {changing}")
     if f.security:
         lines.append(f"What we recommend you do: {_advice(g)}")
+    elif f.regulatory:
+        lines.append(f"What you may need to do: {_obligations(g)}")
+    elif facts.advice is not None and "advice" not in f.conversation.left_out:
+        lines.append(f"What we recommend you do: {_sentence(say(g, facts.advice.text))}")
     closing = (
         f"We will check in with you by {f.promise} to confirm that everything is working as "
         "it should. If anything looks wrong before then, reply to this message and we will act "
         "on it straight away."
     )
     # The closing already invites a reply; a personal letter also offers the VP's call.
-    return [opening, "\n".join(lines), closing, *([_talk(f)] if f.personal else [])]
+    press = [_press(f)] if f.press else []
+    talk = [_talk(f)] if f.personal else []
+    return [opening, *_owned(g, f), "\n".join(lines), *press, closing, *talk]
+
+
+def _prevention(g: Grounding) -> str:
+    """The action items taken on so it does not happen again, as one sentence."""
+    items = [_clause(say(g, a.text)) for a in g.action_items if a.prevention]
+    if not items:
+        return ""
+    listed = items[0] if len(items) == 1 else "; ".join(items[:-1]) + f"; and {items[-1]}"
+    return _sentence(listed)
+
+
+def _clause(text: str) -> str:
+    """A fact inside a sentence: no full stop of its own."""
+    return text.strip().rstrip(".")
 
 
 def _talk(f: Frame) -> str:
@@ -169,6 +305,7 @@ def _advice(g: Grounding) -> str:
 # is itself the truth to tell.
 CAUSE_OPEN = "we have not confirmed it yet, and we will tell you as soon as we have."
 CAUSE_AFTER = "we are still confirming it, and we will share it with you as soon as we are sure."
+NO_WORKAROUND = "there is no workaround for this, so all of our effort is going into the fix."
 NO_ETA = (
     "we cannot yet give you a reliable time for the fix; you will have one as soon as we can "
     "stand behind it."
@@ -190,11 +327,26 @@ _KINDS = (
     ("doing", "what we are doing"),
     ("eta", "an estimate for the fix"),
     ("cause", "the cause"),
+    ("fixed", "what fixed it"),
 )
 
 
 def _since_last_letter(g: Grounding, f: Frame) -> str:
     """What changed since the last approved letter, by kind of fact ("" when none went out)."""
+    last_told = f.conversation.last
+    if last_told is not None:
+        at = f" ({f.time(last_told.at)})"
+        new = [
+            label
+            for key, label in _KINDS
+            if (x := getattr(g.facts, key)) and x.text != getattr(last_told, key)
+        ]
+        if f.conversation.ended_is_news:
+            new = ["the impact has ended", *(n for n in new if n != "what you are seeing")]
+        if not new:
+            return f"Nothing has changed since our last update{at}; here is where things stand."
+        listed = new[0] if len(new) == 1 else ", ".join(new[:-1]) + f" and {new[-1]}"
+        return f"New since our last update{at}: {listed}."
     sent = [e.at for e in g.timeline if e.kind == CUSTOMER_UPDATE]
     if not sent and not g.approved_updates:
         return ""

@@ -14,6 +14,7 @@ an Anthropic Messages request, so the agent's wording is unit-tested without a m
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -23,7 +24,15 @@ from agents.citations import CHECKIN, NEXT, NO_FACT
 from agents.credits import Basis
 from agents.facts import render_facts
 from agents.grounding import Grounding, one_line
-from agents.playbook import MISSING, SIGNER_TITLE, Frame, contact_placeholder, frame, subject
+from agents.playbook import (
+    MISSING,
+    SIGNER_TITLE,
+    Frame,
+    contact_placeholder,
+    executive_asks,
+    frame,
+    subject,
+)
 from agents.review import REVIEW_SECTIONS
 
 # Output budgets: a letter is a short email, an answer a few sentences, a review a page or
@@ -101,8 +110,15 @@ def customer_update_messages(g: Grounding) -> list[dict[str, Any]]:
             f"Write personally, as the VP, in the first person, because of "
             f"{' and '.join(f.personal)} (internal: never say so). Acknowledge what this does "
             "to their business, say you are following it yourself, and offer to talk: ask "
-            "them to reply with a time and say you will call. Never mention churn, renewal, "
-            "money or anything the record says about their mood."
+            "them to reply with a time and say you will call. Never mention churn, renewal"
+            f"{'' if customer_asked_money(g) else ', money'} or anything the record says about "
+            "their mood."
+        )
+    if customer_asked_money(g):
+        rules.append(
+            "The record shows money came up (a refund, credits): acknowledge the question and "
+            "say we will come back to them on it once the review is done; offer and promise "
+            "no amount."
         )
     if f.security:
         rules.append(
@@ -111,19 +127,45 @@ def customer_update_messages(g: Grounding) -> list[dict[str, Any]]:
             "they should tell us at once about activity they do not recognise. Never call it a "
             "breach, and do not guess at what was accessed."
         )
+    if f.regulatory and not f.security:
+        rules.append(
+            "This is a written notice about the customer's data (legal or regulatory "
+            'exposure): plain and factual, as a record they may keep; no "disruption", no '
+            "thanks for patience. Say what happened to their data, when, what we have done, and "
+            "what they may need to do for their own obligations only as the advice fact states "
+            f"it (else {MISSING['obligations']}); offer what they need from us for a "
+            "notification of their own. Never say breach, liable or negligent."
+        )
+    if f.press:
+        contact = one_line(f.press_contact) if f.press_contact else MISSING["press contact"]
+        rules.append(
+            "The press is asking about this: add a short paragraph asking them to tell us "
+            "before any public statement, saying we will share ours before it is published, "
+            f'and naming "{contact}" as who coordinates our statements.'
+        )
+    asks = executive_asks(g)
+    if asks:
+        listed = "; ".join(f"[{where}] {one_line(text)}" for where, text in asks)
+        rules.append(
+            "Their executive asked for things (internal record, in the room's words): "
+            f"{listed}. Answer each from the facts, or say when and by whom it will be "
+            "answered; commit to nothing the facts do not support."
+        )
     if f.resolved:
         rules.append(
             "This is the resolution notice: say it is resolved and when, what they experienced "
-            "(the impact fact, with its start and end), what fixed it only as a customer fact "
-            f"states it (else {MISSING['fix']}), and the cause only if confirmed. Repeat no "
-            "progress report from the record (shares done, steps under way): it is over."
+            "(the impact fact, in the past tense, with its start and end), what fixed it only as "
+            f"the fixed fact states it (else {MISSING['fix']}), the cause only if confirmed, and "
+            "what we are changing so it does not happen again only from the prevention entries "
+            "(none: leave it out). Repeat no progress report from the record: it is over."
         )
-    else:
+    elif f.conversation.ended is None:
         rules.append(
             "Say what they are seeing, what they can do meanwhile, what we are doing, whether "
             "the cause is confirmed (if not, say we will tell them once it is), and when to "
             "expect a fix only if an eta fact is recorded."
         )
+    rules += _state_rules(g, f)
     rules.append(_earlier(g))
     holes = _placeholders(g, f)
     missing = (
@@ -150,7 +192,78 @@ Plain text for an email, under 220 words after the subject. Output only the lett
     return _messages(g, task)
 
 
+def _state_rules(g: Grounding, f: Frame) -> list[str]:
+    """What the letter must say because of what the customer was told and what changed."""
+    c = f.conversation
+    facts = g.facts
+    we = "I am" if f.personal else "We are"
+    rules = []
+    if facts.impact_began is not None:
+        rules.append(
+            f'The impact began "{f.time(facts.impact_began)}": state that one start, once, and '
+            "no other time for it, even where a fact's text writes one."
+        )
+    if c.ended is not None and not g.resolved:
+        rules.append(
+            f'The impact ended "{f.time(c.ended)}" and the escalation is still open: say first '
+            "that the impact has ended and since when, describe it in the past tense, and give "
+            "no workaround and no time for a fix; say what we are still doing (confirming the "
+            "cause, watching it) only from the facts."
+        )
+    if c.promise_missed is not None:
+        rules.append(
+            f'The last letter promised the next update by "{f.time(c.promise_missed)}" and this '
+            f'one comes later: say so plainly in the first paragraph and apologise ("{we} '
+            'sorry"), without excuses.'
+        )
+    if c.eta_before:
+        before = one_line(c.eta_before)
+        if c.eta_changed and facts.eta is not None and not c.eta_stale:
+            rules.append(
+                f'The last letter said to expect a fix "{before}"; the estimate has changed to '
+                "the eta fact: name the earlier estimate, apologise, and give the new one."
+            )
+        elif c.ended is not None or g.resolved:
+            rules.append(
+                f'The last letter said to expect a fix "{before}"; the fix came later than '
+                "that: say so and apologise."
+            )
+        else:
+            rules.append(
+                f'The last letter said to expect a fix "{before}"; that time passed without a '
+                "fix: name it and apologise; if no new eta fact is recorded, say we cannot yet "
+                "give a new time we can stand behind."
+            )
+    elif c.eta_stale:
+        rules.append("The eta fact's time has passed: do not give it as an estimate.")
+    if facts.advice is not None and not f.security:
+        rules.append("Give the advice fact as what we recommend they do, in its own sentence.")
+    if facts.no_workaround and c.ended is None and not g.resolved:
+        rules.append("There is no workaround (recorded): say so plainly, with no placeholder.")
+    if c.left_out:
+        rules.append(
+            "The approver removed these from the last letter and they have not changed since: "
+            f"leave them out: {', '.join(sorted(c.left_out))}."
+        )
+    return rules
+
+
+# Where the record shows the customer asked about money, a letter may speak of it.
+_MONEY = re.compile(r"\b(?:refund\w*|credits?|compensat\w*|reimburs\w*|money back)\b", re.I)
+
+
+def customer_asked_money(g: Grounding) -> bool:
+    texts = [e.text for e in g.timeline] + [m.text for m in g.room_messages]
+    return any(_MONEY.search(t) for t in texts if t)
+
+
 def _earlier(g: Grounding) -> str:
+    if g.told:
+        return (
+            f"{len(g.told)} letter(s) already went out (<customer_conversation>, most recent "
+            "last, with what each told them): say what changed since the last one and do not "
+            "repeat it."
+        )
     if g.approved_updates:
         return (
             f"{len(g.approved_updates)} letter(s) already went out (<approved_customer_updates>, "
@@ -175,12 +288,24 @@ def _placeholders(g: Grounding, f: Frame) -> list[str]:
         holes.append(f"the impact: {MISSING['impact']}")
     if not f.resolved and facts.doing is None:
         holes.append(f"what we are doing: {MISSING['doing']}")
-    if not f.resolved and not f.security and facts.workaround is None:
+    c = f.conversation
+    if (
+        not f.resolved
+        and not f.security
+        and facts.workaround is None
+        and not facts.no_workaround
+        and c.ended is None
+        and "workaround" not in c.left_out
+    ):
         holes.append(f"a workaround: {MISSING['workaround']}")
     if f.security and facts.advice is None:
         holes.append(f"what the customer should do: {MISSING['advice']}")
-    if f.resolved:
-        holes.append(f"what fixed it, unless a customer fact says: {MISSING['fix']}")
+    if f.regulatory and not f.security and facts.advice is None:
+        holes.append(f"what they must do for their own obligations: {MISSING['obligations']}")
+    if f.press and not f.press_contact:
+        holes.append(f"who coordinates press statements: {MISSING['press contact']}")
+    if f.resolved and facts.fixed is None:
+        holes.append(f"what fixed it: {MISSING['fix']}")
         if f.promise_at is None:
             holes.append(f"the check-in time: {MISSING['check-in']}")
     return holes

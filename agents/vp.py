@@ -324,7 +324,8 @@ class VPAgent:
     ) -> Reply:
         """The model's draft as people see it: tags checked and stripped, then audited."""
         try:
-            cited = citations.read(raw, g.record_ids())
+            backing = g.letter_ids() if kind == "customer_update" else None
+            cited = citations.read(raw, g.record_ids(), backing)
             findings = [*check_draft(kind, g, cited.text)]
             findings += [f"citation: cites {i}, which is not in the record" for i in cited.unknown]
             return Reply(

@@ -1,7 +1,11 @@
-"""Nine escalations for `bench.drafts`, as the bot would hand them to the agent: each a
-`Grounding` with the internal record a support leader found leaking into letters (legal's
-notes, a suspected pull request, an angry COO, other tenants, a configuration id, a stale
-rollback percentage, an injected instruction) next to the facts recorded for the customer."""
+"""Escalations for `bench.drafts`, as the bot would hand them to the agent: each a `Grounding`
+with the internal record a support leader found leaking into letters (legal's notes, a
+suspected pull request, an angry COO, other tenants, a configuration id, a stale rollback
+percentage, an injected instruction) next to the facts recorded for the customer; then the
+customer conversations letters got wrong (an impact that ended while the escalation is open,
+an ETA that slipped, a promised update that came late, a contact written family name first,
+advice only a security letter used to carry, no workaround to offer, a time written in the
+account's zone by its short name)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from agents.grounding import (
     RoomMessage,
     StepView,
     TimelineEntry,
+    Told,
 )
 
 T0 = datetime(2024, 11, 4, 15, 0, tzinfo=UTC)  # a Monday
@@ -263,5 +268,125 @@ def cases() -> list[Case]:
         Case(
             "no contact, signer or time zone",
             replace(outage, customer_facts={}, signer=None, arr=None),
+        ),
+        *conversation_cases(outage),
+    ]
+
+
+WORKAROUND = fact("Orders can still be placed in the US storefront", 60, "T9")
+ETA = fact("within 1 hour", 60, "T10")
+
+
+def told(minutes: float, **fields: object) -> Told:
+    """A letter approved at +`minutes` that told the outage's facts (and `fields`)."""
+    fields.setdefault("impact", OUTAGE_FACTS.impact.text if OUTAGE_FACTS.impact else None)
+    return Told(at=at(minutes), **fields)  # type: ignore[arg-type]
+
+
+def as_recorded(g: Grounding) -> Grounding:
+    """The timeline as the bot writes it: a customer fact's entry is `fact`, "Impact: ..."."""
+    labels = {"impact": "Impact", "doing": "Doing", "workaround": "Workaround", "eta": "Eta"}
+    timeline = tuple(
+        replace(e, kind="fact", text=f"{labels[e.kind]}: {e.text}") if e.kind in labels else e
+        for e in g.timeline
+    )
+    return replace(g, timeline=timeline)
+
+
+def conversation_cases(outage: Grounding) -> list[Case]:
+    outage = as_recorded(outage)
+    return [
+        Case(
+            "impact ended while open",
+            replace(
+                outage,
+                facts=replace(OUTAGE_FACTS, workaround=WORKAROUND, eta=ETA, impact_ended=at(140)),
+                told=(told(70, workaround=WORKAROUND.text, eta=ETA.text, eta_at=ETA.at),),
+            ),
+        ),
+        Case(
+            "ETA slipped",
+            replace(
+                outage,
+                facts=replace(
+                    OUTAGE_FACTS, workaround=WORKAROUND, eta=fact("by 14:00 CST", 140, "T11")
+                ),
+                told=(told(70, workaround=WORKAROUND.text, eta=ETA.text, eta_at=ETA.at),),
+            ),
+        ),
+        Case(
+            "promise missed",
+            replace(
+                outage,
+                facts=replace(OUTAGE_FACTS, workaround=WORKAROUND),
+                told=(told(40, workaround=WORKAROUND.text, promised=at(130)),),
+            ),
+        ),
+        Case(
+            "family name first",
+            replace(
+                outage,
+                facts=replace(OUTAGE_FACTS, workaround=WORKAROUND),
+                customer="Lion City Logistics",
+                customer_facts={
+                    "executive_contact": "Mr Tan Wei Ming, CFO",
+                    "timezone": "Asia/Singapore",
+                },
+            ),
+        ),
+        Case(
+            "advice recorded",
+            replace(
+                outage,
+                summary="Duplicate card charges at checkout after the payments retry change",
+                facts=replace(
+                    OUTAGE_FACTS,
+                    workaround=WORKAROUND,
+                    advice=fact(
+                        "Do not refund duplicate charges by hand: we reverse them, and a manual "
+                        "refund would pay the shopper twice",
+                        80,
+                        "T12",
+                    ),
+                ),
+            ),
+        ),
+        Case(
+            "workaround none",
+            replace(outage, facts=replace(OUTAGE_FACTS, no_workaround=True)),
+        ),
+        Case(
+            "press enquiry",
+            replace(
+                outage,
+                criteria_ids=("media_pr", "multi_customer_outage"),
+                facts=replace(OUTAGE_FACTS, workaround=WORKAROUND),
+                press_contact="Priya Shah, press@example.com",
+            ),
+        ),
+        Case(
+            "executive asks",
+            replace(
+                outage,
+                facts=replace(OUTAGE_FACTS, workaround=WORKAROUND),
+                room_messages=(
+                    RoomMessage(
+                        at(90), "@sam", "Their CTO asks for a call with our CEO today", "M1"
+                    ),
+                ),
+            ),
+        ),
+        Case(
+            "ETA in the zone's short name",
+            replace(
+                outage,
+                customer_facts={
+                    "executive_contact": "Dana Whitfield, CTO",
+                    "timezone": "America/New_York",
+                },
+                facts=replace(
+                    OUTAGE_FACTS, workaround=WORKAROUND, eta=fact("by 14:00 ET", 140, "T11")
+                ),
+            ),
         ),
     ]

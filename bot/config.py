@@ -40,6 +40,9 @@ class WarroomConfig(BaseModel):
     cause_roles: tuple[str, ...] = ("ic", "vp")
     # Words in a customer update a person should look at twice; None: the agent's defaults.
     flag_terms: tuple[Annotated[str, StringConstraints(min_length=1)], ...] | None = None
+    # Who coordinates statements to the press, as a letter names them when a press enquiry
+    # is part of the escalation (criterion media_pr): "Priya Shah, press@example.com".
+    press_contact: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
     def responders_for(self, criteria: tuple[str, ...]) -> list[str]:
         """User and group ids of every criterion's responders, in order, without repeats."""

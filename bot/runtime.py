@@ -177,7 +177,9 @@ def build_runtime(
     # Every service that acts in a room starts with the same collaborators (RoomService).
     kit = (escalations, briefing, gateway, memory, protocol, config, clock)
     flag_terms = tuple(config.flag_terms or ())
-    grounds = Grounds(escalations, memory, gateway, protocol, clock, flag_terms)
+    grounds = Grounds(
+        escalations, memory, gateway, protocol, clock, flag_terms, config.press_contact
+    )
     lane = ModelLane(
         model_executor
         or listener_executor

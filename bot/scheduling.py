@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 JOB_FUNCTIONS = {
     TimerKind.DEADLINE: "bot.jobs:fire_deadline",
     TimerKind.NUDGE: "bot.jobs:fire_nudge",
+    TimerKind.PROMISE: "bot.jobs:fire_promise",
     TimerKind.FOLLOW_UP: "bot.jobs:fire_follow_up",
     TimerKind.ACTION: "bot.jobs:fire_action",
     TimerKind.DIGEST: "bot.jobs:fire_digest",

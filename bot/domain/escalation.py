@@ -262,7 +262,9 @@ def _require_open(esc: Escalation, what: str) -> None:
 def record_update(
     esc: Escalation, user: str, text: str, now: datetime, protocol: Protocol, clock_scale: float
 ) -> tuple[Escalation, list[Event]]:
-    """A status update: on the timeline, and the next one is due an interval from now."""
+    """A status update: on the timeline, and the next one is due an interval from now, or
+    at the time the last approved letter promised the customer when that comes first (an
+    internal update never moves the customer's promise later)."""
     text = text.strip()
     if not text:
         raise InvalidInput("Say what the update is: `update <what changed>`.")
@@ -270,8 +272,35 @@ def record_update(
     new = esc.model_copy(update={"last_update_at": now})
     step = protocol.update_step
     if step is not None and step.every is not None and step.id in {s.id for s in esc.steps}:
-        new = _replace_step(new, step.id, due_at=now + scaled(step.every, clock_scale))
+        due = now + scaled(step.every, clock_scale)
+        promised = promised_update(esc)
+        if promised is not None and now < promised < due:
+            due = promised
+        new = _replace_step(new, step.id, due_at=due)
     return new, [event(now, EventKind.UPDATE, user, text)]
+
+
+def promised_update(esc: Escalation) -> datetime | None:
+    """The next update the last approved letter promised the customer (None after a
+    resolution notice, or when it promised no time)."""
+    last = esc.facts.told[-1] if esc.facts.told else None
+    return last.promised if last is not None and not last.resolved else None
+
+
+def keep_promise(esc: Escalation, protocol: Protocol, now: datetime) -> Escalation:
+    """The update clock runs to the time the last approved letter promised: the deadline the
+    timers enforce is the customer's, so approving a letter never moves it later."""
+    step = protocol.update_step
+    promised = promised_update(esc)
+    if (
+        step is None
+        or promised is None
+        or promised <= now
+        or esc.status is Status.RESOLVED
+        or step.id not in {s.id for s in esc.steps}
+    ):
+        return esc
+    return _replace_step(esc, step.id, due_at=promised)
 
 
 def resolve(

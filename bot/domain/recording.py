@@ -1,20 +1,54 @@
 """Recording what the customer may be told and who does what next: the changes people make
 to an escalation's customer-facing facts and its action items, each with its timeline event
 saying who made it (pure).
+
+When the impact began or ended comes from what people said: `--since`, else a time they wrote
+in the fact ("since 09:10"), read in the account's time zone; a fact whose own time disagrees
+with `--since` keeps both, so the disagreement can be shown and flagged.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.domain.errors import InvalidInput
 from bot.domain.escalation import Escalation
-from bot.domain.facts import ActionItem, Cause, Fact, FactKind, Impact
+from bot.domain.facts import ActionItem, Cause, Fact, FactKind, Impact, Told
 from bot.domain.timeline import Event, EventKind, event
 
 
 def _with_facts(esc: Escalation, **changes: object) -> Escalation:
     return esc.model_copy(update={"facts": esc.facts.model_copy(update=changes)})
+
+
+# "since 09:10", "from 9am", "started at 14:05 CET": a time written in the fact. The zone label,
+# if any, is read as the account's own (a person writes their customer's local time).
+_STATED_TIME = re.compile(
+    r"(?<!\w)(?:since|from|at|starting|started(?: at)?|began(?: at)?|as of)\s+"
+    r"(?P<h>[01]?\d|2[0-3])(?::(?P<m>[0-5]\d))?\s*(?P<ampm>[ap]\.?m\.?)?(?![\w:])",
+    re.IGNORECASE,
+)
+
+
+def stated_time(text: str, now: datetime, zone: tzinfo = UTC) -> datetime | None:
+    """The time a person wrote in `text` ("since 09:10"), as the latest such moment not after
+    `now` in `zone`; None when the text gives none. A bare hour needs am/pm ("since 9am")."""
+    for match in _STATED_TIME.finditer(text):
+        if match.group("m") is None and match.group("ampm") is None:
+            continue  # "at 3 sites" is not a time
+        hour, minute = int(match.group("h")), int(match.group("m") or 0)
+        ampm = match.group("ampm")
+        if ampm:
+            if hour > 12:
+                continue
+            hour = hour % 12 + (12 if ampm.lower().startswith("p") else 0)
+        local = now.astimezone(zone)
+        at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if at > local:
+            at -= timedelta(days=1)
+        return at.astimezone(UTC)
+    return None
 
 
 def record_fact(
@@ -24,43 +58,108 @@ def record_fact(
     user: str,
     now: datetime,
     since: timedelta | None = None,
+    zone: tzinfo = UTC,
 ) -> tuple[Escalation, list[Event]]:
     """Record what the customer may be told (`impact`, `workaround`, `doing`, `eta`,
-    `advice`). The
-    impact began `since` ago when given, else when the existing impact began, else at the
-    declaration."""
+    `advice`, `fixed`; `workaround none` for no workaround).
+
+    The impact began `since` ago when given, else at the time its text states ("since
+    09:10", in `zone`), else when the existing impact began, else at the declaration."""
     text = " ".join(text.split())
     if not text:
         raise InvalidInput(f"Say what the customer may be told: `{kind.value} <text>`.")
+    data: dict[str, object] = {"fact": kind.value}
     if kind is FactKind.IMPACT:
         previous = esc.facts.impact
-        began = now - since if since else (previous.began if previous else esc.declared_at)
-        fact: Fact = Impact(text=text, by=user, at=now, began=began)
+        stated = stated_time(text, now, zone)
+        stated_began = None
+        if since:
+            began, began_from = now - since, "since"
+            if stated is not None and abs(stated - began) >= timedelta(minutes=1):
+                stated_began = stated
+        elif stated is not None:
+            began, began_from = stated, "text"
+        elif previous is not None:
+            began, began_from = previous.began, previous.began_from
+        else:
+            began, began_from = esc.declared_at, "declared"
+        fact: Fact = Impact(
+            text=text,
+            by=user,
+            at=now,
+            began=began,
+            began_from=began_from,
+            stated_began=stated_began,
+        )
+        data["began"] = began.isoformat()
+        data["began_from"] = began_from
     else:
         fact = Fact(text=text, by=user, at=now)
-    data: dict[str, object] = {"fact": kind.value}
-    if isinstance(fact, Impact):
-        data["began"] = fact.began.isoformat()
     return _with_facts(esc, **{kind.value: fact}), [
         event(now, EventKind.FACT, user, f"{kind.value.capitalize()}: {text}", **data)
     ]
 
 
 def end_impact(
-    esc: Escalation, user: str, now: datetime, since: timedelta | None = None
+    esc: Escalation,
+    user: str,
+    now: datetime,
+    since: timedelta | None = None,
+    at: datetime | None = None,
 ) -> tuple[Escalation, list[Event]]:
-    """The customer is no longer affected (since `since` ago, else now)."""
+    """The customer is no longer affected: since `since` ago, else at `at` (a time the person
+    wrote), else now."""
     impact = esc.facts.impact
     if impact is None:
         raise InvalidInput("No impact is recorded yet: `impact <what the customer sees>` first.")
-    ended = now - since if since else now
+    ended = now - since if since else (at or now)
     if ended < impact.began:
-        raise InvalidInput("The impact cannot end before it began; check `--since`.")
+        raise InvalidInput("The impact cannot end before it began; check the time you gave.")
     return _with_facts(esc, impact=impact.model_copy(update={"ended": ended})), [
         event(
             now, EventKind.FACT, user, "Impact ended", fact="impact_ended", ended=ended.isoformat()
         )
     ]
+
+
+def note_told(esc: Escalation, told: Told) -> Escalation:
+    """Keep what an approved letter told the customer (no event: the approval has its own)."""
+    return _with_facts(esc, told=(*esc.facts.told, told))
+
+
+def told_now(
+    esc: Escalation,
+    user: str,
+    now: datetime,
+    promised: datetime | None,
+    left_out: tuple[str, ...] = (),
+) -> Told:
+    """What a letter approved now tells the customer: the facts as they stand."""
+    facts = esc.facts
+    impact = facts.impact
+    cause = facts.confirmed_cause
+
+    def text(kind: FactKind) -> str | None:
+        fact = facts.fact(kind)
+        return fact.text if fact is not None else None
+
+    return Told(
+        at=now,
+        by=user,
+        impact=impact.text if impact else None,
+        impact_began=impact.began if impact else None,
+        impact_ended=impact.ended if impact else None,
+        workaround=text(FactKind.WORKAROUND),
+        eta=text(FactKind.ETA),
+        eta_at=facts.eta.at if facts.eta else None,
+        advice=text(FactKind.ADVICE),
+        doing=text(FactKind.DOING),
+        cause=cause.text if cause else None,
+        fixed=text(FactKind.FIXED),
+        resolved=esc.resolved_at is not None,
+        promised=promised,
+        left_out=left_out,
+    )
 
 
 def suspect_cause(
@@ -105,7 +204,13 @@ def confirm_cause(
 
 
 def add_action(
-    esc: Escalation, owner: str, text: str, due: datetime | None, user: str, now: datetime
+    esc: Escalation,
+    owner: str,
+    text: str,
+    due: datetime | None,
+    user: str,
+    now: datetime,
+    prevention: bool = False,
 ) -> tuple[Escalation, list[Event]]:
     text = " ".join(text.split())
     if not text:
@@ -113,7 +218,13 @@ def add_action(
     if due is not None and due <= now:
         raise InvalidInput("An action item is due in the future: `--due 3d`, `--due 12h`.")
     item = ActionItem(
-        id=f"A{len(esc.actions) + 1}", owner=owner, text=text, due_at=due, by=user, at=now
+        id=f"A{len(esc.actions) + 1}",
+        owner=owner,
+        text=text,
+        due_at=due,
+        by=user,
+        at=now,
+        prevention=prevention,
     )
     data = {"id": item.id, "owner": owner, "due_at": due.isoformat() if due else None}
     return esc.model_copy(update={"actions": (*esc.actions, item)}), [

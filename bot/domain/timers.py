@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.domain.escalation import Escalation, Status, followup_due, reminder_due, scaled
+from bot.domain.escalation import (
+    Escalation,
+    Status,
+    followup_due,
+    promised_update,
+    reminder_due,
+    scaled,
+)
 from bot.domain.recording import action_reminder_due
 from protocols.schema import Protocol
 
@@ -19,6 +26,7 @@ from protocols.schema import Protocol
 class TimerKind(StrEnum):
     DEADLINE = "deadline"  # a step's overdue reminder
     NUDGE = "nudge"  # no status update for an interval
+    PROMISE = "promise"  # the update promised to the customer is close
     FOLLOW_UP = "follow_up"  # after resolution
     ACTION = "action"  # an action item falls due: its owner is reminded
     DIGEST = "digest"  # the weekly digest to the exec channel (not tied to one escalation)
@@ -40,8 +48,8 @@ def timer_id(kind: TimerKind, esc_id: str, detail: str) -> str:
     replaces it."""
     if kind is TimerKind.DIGEST:
         return f"digest:{detail}"
-    if kind is TimerKind.NUDGE:
-        return f"{esc_id}:nudge:{int(datetime.fromisoformat(detail).timestamp() * 1000)}"
+    if kind in (TimerKind.NUDGE, TimerKind.PROMISE):
+        return f"{esc_id}:{kind}:{int(datetime.fromisoformat(detail).timestamp() * 1000)}"
     return f"{esc_id}:{kind}:{detail}"
 
 
@@ -77,6 +85,18 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
                         due.isoformat(),
                     )
                 )
+        ahead = promise_reminder(esc, clock_scale)
+        if ahead is not None:
+            promised, at = ahead
+            timers.append(
+                Timer(
+                    timer_id(TimerKind.PROMISE, esc.id, promised.isoformat()),
+                    TimerKind.PROMISE,
+                    at,
+                    esc.id,
+                    promised.isoformat(),
+                )
+            )
     elif esc.resolved_at is not None:
         index = 0
         for step in protocol.followup_steps:
@@ -105,6 +125,21 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
                 )
             )
     return timers
+
+
+# How long before the time promised to the customer the IC is reminded of it.
+PROMISE_LEAD = timedelta(minutes=15)
+
+
+def promise_reminder(esc: Escalation, clock_scale: float) -> tuple[datetime, datetime] | None:
+    """The update promised to the customer and when to remind the IC of it: a quarter of an
+    hour before, in the escalation's clock; None when no open promise is on record, or the
+    letter promised less than that."""
+    promised = promised_update(esc)
+    if esc.status is not Status.INVESTIGATING or promised is None or not esc.facts.told:
+        return None
+    at = promised - scaled(PROMISE_LEAD, clock_scale)
+    return (promised, at) if at > esc.facts.told[-1].at else None
 
 
 def followup_offsets(protocol: Protocol) -> list[timedelta]:

@@ -5,6 +5,8 @@ the one check of who may change the room."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import Clock
 from bot.config import WarroomConfig
@@ -48,3 +50,12 @@ class RoomService:
             if members is not None and user in members:
                 held.add("room")
         authority.check(held, roles, what)
+
+    def zone(self, esc: Escalation) -> tzinfo:
+        """The account's time zone (`timezone` in customer_insights.yaml), else UTC: the zone
+        a time people write about the customer is read in."""
+        name = str((self.memory.customer_facts(esc.customer) or {}).get("timezone") or "")
+        try:
+            return ZoneInfo(name.strip()) if name.strip() else UTC
+        except (ZoneInfoNotFoundError, ValueError):
+            return UTC

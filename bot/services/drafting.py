@@ -16,17 +16,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 from agents.checks import find_placeholders
 from agents.grounding import Grounding
+from agents.playbook import left_out_of, promised_in
 from agents.review import lessons, parse_review
 from agents.vp import OnText, Reply, VPAgent, check_draft
-from bot.domain import authority, drafts
+from bot.domain import authority, drafts, recording
 from bot.domain import escalation as domain
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput, NotAllowed, Unavailable
 from bot.domain.escalation import Escalation
-from bot.domain.timeline import EventKind, event
+from bot.domain.facts import FactKind
+from bot.domain.timeline import Event, EventKind, event
 from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.services.grounds import Grounds
@@ -105,12 +108,16 @@ class DraftDesk(RoomService):
         approver = draft.approved_by  # the IC, VP or declarer who approved it
         scale = self.escalations.clock_scale
         try:
-            esc, _ = self.escalations.update(
-                esc.id,
-                lambda e: domain.record_customer_update(
+            zone = self.zone(esc)
+
+            def approved(e: Escalation) -> tuple[Escalation, list[Event]]:
+                new, events = domain.record_customer_update(
                     e, approver, draft.text, now, self.protocol, scale
-                ),
-            )
+                )
+                new = _told(e, new, draft, approver, now, zone)
+                return domain.keep_promise(new, self.protocol, now), events
+
+            esc, _ = self.escalations.update(esc.id, approved)
             path = self.memory.write_output(
                 esc.id,
                 "customer-update",
@@ -441,3 +448,16 @@ class _Throttle:
             self.last = now
             return True
         return False
+
+
+def _told(
+    before: Escalation, after: Escalation, draft: Draft, approver: str, now: datetime, zone: tzinfo
+) -> Escalation:
+    """Keep what the approved letter told the customer: the facts as they stand, the time it
+    promises as its text says it, and the facts a person's edit took out of it."""
+    left_out: tuple[str, ...] = ()
+    if draft.edited_by:
+        recorded = {k.value: (f.text if (f := before.facts.fact(k)) else None) for k in FactKind}
+        left_out = left_out_of(recorded, draft.text)
+    promised = promised_in(draft.text, zone)
+    return recording.note_told(after, recording.told_now(after, approver, now, promised, left_out))

@@ -34,6 +34,8 @@ class Grounds:
     clock: Clock
     # The organisation's words to look at twice (`flag_terms`); empty: the defaults.
     flag_terms: tuple[str, ...] = ()
+    # Who coordinates press statements (`press_contact` in warroom.yaml).
+    press_contact: str | None = None
 
     def who(self, user: str | None) -> str:
         """A person as the agent names them: `@name`, never a mention that would notify."""
@@ -134,10 +136,16 @@ class Grounds:
                 impact=fact(facts.impact, FactKind.IMPACT),
                 impact_began=facts.impact.began if facts.impact else None,
                 impact_ended=facts.impact.ended if facts.impact else None,
-                workaround=fact(facts.workaround, FactKind.WORKAROUND),
+                workaround=None
+                if facts.no_workaround
+                else fact(facts.workaround, FactKind.WORKAROUND),
                 doing=fact(facts.doing, FactKind.DOING),
                 eta=fact(facts.eta, FactKind.ETA),
                 advice=fact(facts.advice, FactKind.ADVICE),
+                fixed=fact(facts.fixed, FactKind.FIXED),
+                no_workaround=facts.no_workaround,
+                began_from=facts.impact.began_from if facts.impact else "declared",
+                stated_began=facts.impact.stated_began if facts.impact else None,
                 cause=agent.Fact(
                     cause.text,
                     self.who(cause.confirmed_by),
@@ -159,6 +167,7 @@ class Grounds:
                     self.who(a.by),
                     a.id,
                     done=a.done_at is not None,
+                    prevention=a.prevention,
                 )
                 for a in esc.actions
             ),
@@ -169,6 +178,26 @@ class Grounds:
             follow_ups=follow_ups,
             clock_scale=scale,
             flag_terms=self.flag_terms,
+            press_contact=self.press_contact,
+            told=tuple(
+                agent.Told(
+                    at=t.at,
+                    impact=t.impact,
+                    impact_began=t.impact_began,
+                    impact_ended=t.impact_ended,
+                    workaround=t.workaround,
+                    eta=t.eta,
+                    eta_at=t.eta_at,
+                    advice=t.advice,
+                    doing=t.doing,
+                    cause=t.cause,
+                    fixed=t.fixed,
+                    resolved=t.resolved,
+                    promised=t.promised,
+                    left_out=t.left_out,
+                )
+                for t in facts.told
+            ),
             other_customers=tuple(
                 n for n in self.memory.customer_names() if n.casefold() != esc.customer.casefold()
             ),

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from bot.domain.errors import InvalidInput, Unavailable
-from bot.domain.facts import FactKind
+from bot.domain.facts import FactKind, Impact
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
 from bot.services.room import RoomChanges
@@ -58,7 +58,7 @@ class Mentions:
                 due = self.escalations.next_update_due(esc)
                 nxt = f" Next update due {slack_time(due)}." if due else ""
                 return f"📝 Update recorded (internal: the customer is told the facts).{nxt}"
-            case "impact" | "workaround" | "doing" | "eta" | "advice":
+            case "impact" | "workaround" | "doing" | "eta" | "advice" | "fixed":
                 return self._fact(channel, user, FactKind(said.command), argument)
             case "cause":
                 return self._cause(channel, user, argument)
@@ -66,7 +66,13 @@ class Mentions:
                 return self._action(channel, user, said)
             case "resolve":
                 esc = self.room.resolve(channel, user, argument)
-                return f"✅ Resolved. Follow-ups are scheduled; {mention(esc.ic)} owns them."
+                fixed = (
+                    ""
+                    if esc.facts.fixed
+                    else " For the resolution notice, say what fixed it in the customer's "
+                    "terms: `@vp fixed <text>`."
+                )
+                return f"✅ Resolved. Follow-ups are scheduled; {mention(esc.ic)} owns them.{fixed}"
             case "ic":
                 new_ic = parse_user_mention(said.head)
                 esc = self.room.reassign_ic(channel, user, new_ic)
@@ -101,10 +107,20 @@ class Mentions:
 
     def _fact(self, channel: str, user: str, kind: FactKind, argument: str) -> str:
         text, since = duration_option(argument, "since")
-        if kind is FactKind.IMPACT and text.strip().lower() == "ended":
-            self.room.end_impact(channel, user, since)
-            return "✅ Recorded: the impact has ended."
-        self.room.record_fact(channel, user, kind, text, since)
+        first, _, rest = text.strip().partition(" ")
+        if kind is FactKind.IMPACT and first.lower() == "ended":
+            esc = self.room.end_impact(channel, user, since, rest.strip())
+            ended = esc.facts.impact.ended if esc.facts.impact else None
+            when = f" at {slack_time(ended)}" if ended else ""
+            return (
+                f"✅ Recorded: the impact ended{when}. Letters now say so, in the past tense. "
+                "Wrong time? `impact ended --since 30m` or `impact ended 15:05`."
+            )
+        esc = self.room.record_fact(channel, user, kind, text, since)
+        if kind is FactKind.WORKAROUND and esc.facts.no_workaround:
+            return "✅ Recorded: there is no workaround. Letters say so instead of asking for one."
+        if kind is FactKind.IMPACT and esc.facts.impact is not None:
+            return _impact_recorded(esc.facts.impact)
         return f"✅ Recorded what the customer may be told ({_FACT_NAMES[kind]})."
 
     def _cause(self, channel: str, user: str, argument: str) -> str:
@@ -126,7 +142,9 @@ class Mentions:
         # its name has); the text is what follows it, never a split of the name as read.
         owner = parse_user_mention(said.head)
         text, due = duration_option(said.tail, "due")
-        esc = self.room.add_action(channel, user, owner, text, due)
+        # `--prevention`: taken on so it does not happen again (the resolution notice says so).
+        text, marked = _PREVENTION.subn(" ", text)
+        esc = self.room.add_action(channel, user, owner, text.strip(), due, prevention=bool(marked))
         item = esc.actions[-1]
         when = f", due {slack_time(item.due_at)}" if item.due_at else ""
         return f"📌 Action item `{item.id}` for {mention(owner)}{when}."
@@ -138,5 +156,30 @@ _FACT_NAMES = {
     FactKind.DOING: "what we are doing",
     FactKind.ETA: "the ETA",
     FactKind.ADVICE: "what the customer should do",
+    FactKind.FIXED: "what fixed it",
 }
+
+_BEGAN = {
+    "since": "as you gave it with `--since`",
+    "text": "read from the time in your text, in the account's time zone",
+    "declared": "the declaration, since no start was given",
+}
+
+
+def _impact_recorded(impact: Impact) -> str:
+    """The start shown back, so the person can confirm it or correct it."""
+    said = (
+        f"✅ Recorded what the customer may be told (the impact). It began "
+        f"{slack_time(impact.began)} "
+        f"({_BEGAN.get(impact.began_from, '')}): letters give this one start. "
+    )
+    if impact.stated_began is not None:
+        return said + (
+            f"⚠️ Your text says {slack_time(impact.stated_began)}, which disagrees: record it "
+            "again with the right time."
+        )
+    return said + "Wrong? Record it again with `--since 2h`."
+
+
+_PREVENTION = re.compile(r"(?:^|\s)--prevention(?=\s|$)")
 ACTION_ID = re.compile(r"[Aa][0-9]+")

@@ -63,16 +63,21 @@ class RoomChanges(RoomService):
             channel_id,
             user,
             "record what the customer may be told",
-            lambda e, now: recording.record_fact(e, kind, text, user, now, since),
+            lambda e, now: recording.record_fact(e, kind, text, user, now, since, self.zone(e)),
         )
 
-    def end_impact(self, channel_id: str, user: str, since: timedelta | None) -> Escalation:
-        return self._change(
-            channel_id,
-            user,
-            "record what the customer may be told",
-            lambda e, now: recording.end_impact(e, user, now, since),
-        )
+    def end_impact(
+        self, channel_id: str, user: str, since: timedelta | None, said: str = ""
+    ) -> Escalation:
+        """The impact ended: `since` ago, else at the time written after `ended` ("15:05",
+        "since 15:05", in the account's time zone), else now."""
+
+        def change(e: Escalation, now: datetime) -> tuple[Escalation, list]:
+            words = said if said[:1].isalpha() else f"at {said}"
+            at = recording.stated_time(words, now, self.zone(e)) if said else None
+            return recording.end_impact(e, user, now, since, at)
+
+        return self._change(channel_id, user, "record what the customer may be told", change)
 
     def open_facts_form(self, channel_id: str, user: str, trigger_id: str) -> None:
         esc = self.escalations.in_channel(channel_id)
@@ -87,7 +92,7 @@ class RoomChanges(RoomService):
             for kind, text in values.items():
                 current = e.facts.fact(kind)
                 if text.strip() and (current is None or current.text != " ".join(text.split())):
-                    e, more = recording.record_fact(e, kind, text, user, now)
+                    e, more = recording.record_fact(e, kind, text, user, now, zone=self.zone(e))
                     events += more
             return e, events
 
@@ -117,7 +122,13 @@ class RoomChanges(RoomService):
 
     # -- action items ---------------------------------------------------------------------
     def add_action(
-        self, channel_id: str, user: str, owner: str, text: str, due: timedelta | None
+        self,
+        channel_id: str,
+        user: str,
+        owner: str,
+        text: str,
+        due: timedelta | None,
+        prevention: bool = False,
     ) -> Escalation:
         scale = self.escalations.clock_scale
         esc = self._change(
@@ -125,7 +136,7 @@ class RoomChanges(RoomService):
             user,
             "take on an action item",
             lambda e, now: recording.add_action(
-                e, owner, text, now + due / scale if due else None, user, now
+                e, owner, text, now + due / scale if due else None, user, now, prevention
             ),
         )
         # The owner is reminded in the room, so they are in it (Slack notifies no one it

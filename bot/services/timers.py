@@ -73,6 +73,10 @@ class TimerFiring:
     def fire_nudge(self, esc_id: str, due: str) -> None:
         self.fire(TimerKind.NUDGE, esc_id, due)
 
+    def fire_promise(self, esc_id: str, promised: str) -> None:
+        """The update promised to the customer is close: the IC is reminded, once."""
+        self.fire(TimerKind.PROMISE, esc_id, promised)
+
     def fire_follow_up(self, esc_id: str, index: str) -> None:
         self.fire(TimerKind.FOLLOW_UP, esc_id, index)
 
@@ -112,6 +116,7 @@ class TimerFiring:
         return {
             TimerKind.DEADLINE: self._deadline,
             TimerKind.NUDGE: self._nudge,
+            TimerKind.PROMISE: self._promise,
             TimerKind.FOLLOW_UP: self._follow_up,
             TimerKind.ACTION: self._action,
             TimerKind.DIGEST: lambda _esc_id, week: self._digest(week),
@@ -140,13 +145,29 @@ class TimerFiring:
             return
         if not domain.nudge_due(esc, self.protocol, when):
             return
-        vps = esc.vps if step.notify_vp else ()
+        # The customer was promised an update by now: the VPs hear of it too.
+        promised = when if domain.promised_update(esc) == when else None
+        vps = esc.vps if step.notify_vp or promised else ()
         self._fire_once(
             f"nudge:{esc_id}:{int(when.timestamp() * 1000)}",
             esc.channel_id,
-            blocks.update_nudge(esc, step.every / self.clock_scale, vps),
+            blocks.update_nudge(esc, step.every / self.clock_scale, vps, promised),
             esc,
             lambda e: domain.note_nudge(e, self.protocol, when, self.clock(), self.clock_scale),
+        )
+
+    def _promise(self, esc_id: str, promised: str) -> None:
+        esc = self.escalations.get(esc_id)
+        when = datetime.fromisoformat(promised)
+        # A later letter, an update that kept it, or the resolution: nothing to remind.
+        if esc is None or esc.status is not domain.Status.INVESTIGATING:
+            return
+        if domain.promised_update(esc) != when:
+            return
+        self._fire_once(
+            f"promise:{esc_id}:{int(when.timestamp() * 1000)}",
+            esc.channel_id,
+            blocks.promise_reminder(esc, when),
         )
 
     def _follow_up(self, esc_id: str, index: str) -> None:

@@ -267,15 +267,35 @@ def overdue_reminder(
     )
 
 
-def update_nudge(esc: Escalation, interval: timedelta, vps: tuple[str, ...] = ()) -> Message:
+def update_nudge(
+    esc: Escalation,
+    interval: timedelta,
+    vps: tuple[str, ...] = (),
+    promised: datetime | None = None,
+) -> Message:
     who = " ".join(mention(u) for u in (esc.ic, *vps) if u)
     since = esc.last_update_at or esc.declared_at
     customer = inert(esc.customer)
+    if promised is not None:
+        return _reminder(
+            f"⏰ {customer} was promised our next update by {slack_time(promised)}: that is "
+            f"now. {who}: `@vp draft update` and approve it; the letter will own the delay.",
+            f"The update promised to {customer} is due now",
+        )
     return _reminder(
         f"🔔 No status update for {customer} since {slack_time(since)} — the "
         f"protocol asks for one every {human_duration(interval)}. {who}: post one with "
         "`@vp update &lt;what changed and what happens next&gt;`.",
         f"Status update overdue for {customer}",
+    )
+
+
+def promise_reminder(esc: Escalation, promised: datetime) -> Message:
+    customer = inert(esc.customer)
+    return _reminder(
+        f"⏳ {customer} was promised our next update by {slack_time(promised)}. "
+        f"{mention(esc.ic)}: `@vp draft update` and approve it before then.",
+        f"The update promised to {customer} is due soon",
     )
 
 
@@ -389,6 +409,8 @@ In a war room, mention me with:
 • `update <text>` — record a status update (internal); restarts the update clock
 • `impact <text>`, `workaround <text>`, `doing <text>`, `eta <text>` — what the customer may be told
 • `advice <text>` — what the customer should do themselves (rotate keys, re-sync, ...)
+• `impact <text> --since 2h` or `impact ... since 09:10` — when it began; `impact ended [15:05]`
+• `workaround none` — there is no workaround; `fixed <text>` — what fixed it, in their terms
 • `cause <text>` — a suspected cause (internal); `cause confirmed` — the IC or a VP confirms it
 • `action @person <text> [--due 3d]` — an action item; `done A1` closes it
 • `ic @person` — hand the incident commander role to someone else

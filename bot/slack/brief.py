@@ -8,6 +8,7 @@ and a button to mark it done. It is updated in place after every change.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -22,7 +23,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.escalation import Escalation, Status
-from bot.domain.facts import ActionItem, CustomerFacts, FactKind
+from bot.domain.facts import ActionItem, CustomerFacts, FactKind, promises_kept
 from bot.slack.blocks import (
     FIELD_LIMIT,
     Message,
@@ -47,28 +48,47 @@ _FACT_LABELS = {
     FactKind.DOING: "What we are doing about it",
     FactKind.ETA: "ETA (only one someone is prepared to give)",
     FactKind.ADVICE: "What the customer should do themselves (e.g. rotate keys)",
+    FactKind.FIXED: "What fixed it, in the customer's terms",
 }
 _FACT_INPUT_LIMIT = 1000
 
 
-def told(facts: CustomerFacts) -> str:
-    """What the customer may be told, and what is missing; suspected causes marked internal."""
+_BEGAN_FROM = {
+    "since": "as given with --since",
+    "text": "from the time written in it",
+    "declared": "the declaration: nobody said when it began; confirm with --since",
+}
+
+
+def told(facts: CustomerFacts, now: datetime | None = None) -> str:
+    """What the customer may be told, and what is missing; suspected causes marked internal;
+    then what the letters approved so far told them, and the time they were promised."""
     lines = ["*What the customer may be told*"]
     impact = facts.impact
     if impact is None:
         lines.append("• Impact: _not recorded_ — `@vp impact &lt;what the customer sees&gt;`")
     else:
-        since = f" (since {slack_time(impact.began)}"
-        since += f", ended {slack_time(impact.ended)})" if impact.ended else ")"
-        lines.append(f"• Impact: {clip(inert(impact.text), 600)}{since}")
+        began = f"began {slack_time(impact.began)} ({_BEGAN_FROM.get(impact.began_from, '')})"
+        ended = f", ended {slack_time(impact.ended)}" if impact.ended else ""
+        lines.append(f"• Impact: {clip(inert(impact.text), 600)} — {began}{ended}")
+        if impact.stated_began is not None:
+            lines.append(
+                f"⚠️ Two starts: `--since` says {slack_time(impact.began)}, the text says "
+                f"{slack_time(impact.stated_began)}. Letters give the first; record the impact "
+                "again to correct it."
+            )
     for kind, label in (
         (FactKind.WORKAROUND, "Workaround"),
         (FactKind.DOING, "What we are doing"),
         (FactKind.ETA, "ETA"),
         (FactKind.ADVICE, "What the customer should do"),
+        (FactKind.FIXED, "What fixed it"),
     ):
         fact = facts.fact(kind)
-        shown = clip(inert(fact.text), 500) if fact else f"_none recorded_ — `@vp {kind.value}`"
+        if kind is FactKind.WORKAROUND and facts.no_workaround:
+            shown = "none (letters say there is no workaround)"
+        else:
+            shown = clip(inert(fact.text), 500) if fact else f"_none recorded_ — `@vp {kind.value}`"
         lines.append(f"• {label}: {shown}")
     cause = facts.confirmed_cause
     if cause is not None:
@@ -80,6 +100,15 @@ def told(facts: CustomerFacts) -> str:
     if suspected:
         shown = "; ".join(clip(inert(c.text), 200) for c in suspected[-3:])
         lines.append(f"_Internal, not for the customer:_ suspected cause: {shown}")
+    if facts.told:
+        last = facts.told[-1]
+        promised = f"; it promised {slack_time(last.promised)}" if last.promised else ""
+        kept, missed = promises_kept(facts.told, now)
+        record = f" Promises: {kept} kept, {missed} missed." if kept or missed else ""
+        lines.append(
+            f"• Letters approved: {len(facts.told)}, the last {slack_time(last.at)}"
+            f"{promised}.{record}"
+        )
     return "\n".join(lines)
 
 

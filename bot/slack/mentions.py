@@ -28,6 +28,7 @@ COMMANDS = (
     "doing",
     "eta",
     "advice",
+    "fixed",
     "cause",
     "action",
 )

@@ -157,7 +157,9 @@ def test_no_exception_leaves_the_agent(model: FakeAnthropic, agent: VPAgent) -> 
 
 def test_an_edited_letter_is_checked_again() -> None:
     edited = "Subject: x\n\nDear Dana,\n\nGlobex is down too.\n\nKind regards,\nVictoria Hale"
-    assert check_draft("customer_update", grounding(), edited) == [
+    found = check_draft("customer_update", grounding(), edited)
+    # The one-line letter also leaves out the recorded facts; those findings are not the point.
+    assert [f for f in found if not f.startswith("fact not used")] == [
         "other customer: names another customer: Globex"
     ]
     assert check_draft("answer", grounding(), "Globex is down too.") == []

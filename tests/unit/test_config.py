@@ -69,3 +69,11 @@ def test_bad_config_names_the_file_and_key(tmp_path, data, needle) -> None:
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml", CRITERIA)
+
+
+def test_press_contact_is_read_and_must_be_text(tmp_path) -> None:
+    cfg = load_config(write(tmp_path, {"press_contact": "Priya Shah, press@example.com"}), CRITERIA)
+    assert cfg.press_contact == "Priya Shah, press@example.com"
+    assert load_config(write(tmp_path, {}), CRITERIA).press_contact is None
+    with pytest.raises(ConfigError, match="press_contact"):
+        load_config(write(tmp_path, {"press_contact": ""}), CRITERIA)

@@ -75,16 +75,18 @@ def test_a_letter_has_a_subject_a_greeting_and_the_vp_signature() -> None:
     letter = offline.offline_customer_update(grounding())
     lines = letter.splitlines()
     assert lines[0] == "Subject: Update on the service issue affecting Zorblax Industries"
-    assert lines[2] == "Dear Dana,"
+    assert lines[2] == "Dear Dana Whitfield,"
     assert letter.rstrip().endswith("Kind regards,\nVictoria Hale\nVP of Customer Support")
 
 
 @pytest.mark.parametrize(
     ("contact", "name"),
     [
-        ("Dana Whitfield, CTO", "Dana"),
-        ("Dr. Ngozi Okafor, CISO", "Dr Okafor"),
-        ("Ms Priya Raman", "Ms Raman"),
+        ("Dana Whitfield, CTO", "Dana Whitfield"),
+        ("Dr. Ngozi Okafor, CISO", None),
+        ("Mr Tan Wei Ming, CFO", None),
+        ("Tan Wei Ming, CFO", "Tan Wei Ming"),
+        ("Ms Raman", "Ms Raman"),
         ("Dana", "Dana"),
         ("CTO", None),
         ("dana@initech.example", None),
@@ -304,7 +306,8 @@ def test_the_scheduled_time_and_recorded_eta_may_be_promised() -> None:
         facts=replace(FACTS, eta=Fact("Fixed by 16:00 CDT today", "@ivan", at(90), "T12"))
     )
     ok = "Our next update will follow by Mon 6 May 2024, 12:35 CDT. We expect a fix by 16:00 CDT."
-    assert kinds(g, BAD.format(line=ok)) == set()
+    # The two-line letter leaves out the impact and the rest: only that is found.
+    assert kinds(g, BAD.format(line=ok)) == {"fact not used"}
 
 
 def test_the_signature_is_checked() -> None:
@@ -312,7 +315,8 @@ def test_the_signature_is_checked() -> None:
     team = BAD.replace(
         "Victoria Hale\nVP of Customer Support", "The Customer Support leadership team"
     )
-    assert [str(f) for f in audit.letter(g, team.format(line="Hello."))] == [
+    found = audit.letter(g, team.format(line="Hello."))
+    assert [str(f) for f in found if f.kind == "signature"] == [
         "signature: signed by a team, not by the VP on record",
         "signature: not signed by Victoria Hale",
     ]

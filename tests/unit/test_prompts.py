@@ -43,10 +43,23 @@ def section(text: str, tag: str) -> str:
 
 
 def test_every_timeline_entry_is_one_line_with_its_id() -> None:
-    facts = render_facts(grounding())
+    g = grounding()
+    facts = render_facts(g)
+    recorded = {f.id for f in g.facts.said()}
     for e in TIMELINE:
         (line,) = [line for line in facts.splitlines() if f'<entry id="{e.id}"' in line]
-        assert iso_utc(e.at) in line and f'kind="{e.kind}"' in line and e.text in line
+        # A customer fact's entry points to the fact, given once among the facts to use.
+        text = f"(the customer fact {e.id}, above)" if e.id in recorded else e.text
+        assert iso_utc(e.at) in line and f'kind="{e.kind}"' in line and text in line
+
+
+def test_customer_facts_are_given_once_and_account_notes_are_internal() -> None:
+    g = grounding()
+    facts = render_facts(g)
+    assert facts.count(g.facts.impact.text) == 1
+    notes = str(g.customer_facts["notes"])
+    assert notes not in section(facts, "account_facts")
+    assert notes in section(facts, "internal_record")
 
 
 def test_newlines_in_people_text_are_folded() -> None:
@@ -141,7 +154,7 @@ def test_the_letter_task_gives_the_frame() -> None:
     task = task_of(prompts.customer_update_messages(grounding()))
     for needle in (
         "Write the status update for Zorblax Industries",
-        'Greeting, exactly: "Dear Dana,"',
+        'Greeting, exactly: "Dear Dana Whitfield,"',
         '"Kind regards," then "Victoria Hale" then "VP of Customer Support"',
         "America/Chicago",
         'Commit to the next update by "Mon 6 May 2024, 12:35 CDT"',

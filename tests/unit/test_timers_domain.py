@@ -145,3 +145,21 @@ def test_reassigning_the_ic() -> None:
     assert esc.ic == "U0NEW" and events[0].data["previous"] == "U0IC"
     same, none = reassign_ic(esc, "U0VP", "U0NEW", NOW)
     assert same == esc and none == []
+
+
+def test_the_update_promised_to_the_customer_is_reminded_a_quarter_hour_before() -> None:
+    from bot.domain import escalation as domain
+    from bot.domain import recording
+    from bot.domain.timers import promise_reminder
+
+    esc = esc0()
+    promised = esc.declared_at + timedelta(hours=1)
+    told = recording.told_now(esc, "U0IC", esc.declared_at, promised)
+    esc = domain.keep_promise(recording.note_told(esc, told), P, esc.declared_at)
+    (reminder,) = [t for t in timers_for(esc, P, 1) if t.kind is TimerKind.PROMISE]
+    assert reminder.at == promised - timedelta(minutes=15)
+    (nudge,) = [t for t in timers_for(esc, P, 1) if t.kind is TimerKind.NUDGE]
+    assert nudge.at == promised
+    # A promise closer than the lead gets no reminder before it, only the nudge at it.
+    soon = recording.told_now(esc, "U0IC", promised - timedelta(minutes=5), promised)
+    assert promise_reminder(recording.note_told(esc, soon), 1) is None
