@@ -17,6 +17,7 @@ from loopback.slack import FakeSlack
 from loopback.slack.driver import SlackDriver
 from protocols.loader import load_protocol
 from tests.conftest import today
+from tests.rooms import shown, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -63,3 +64,18 @@ def test_a_declaration_with_the_sample_files(
     assert {"U0INCCMDR", "U0VPSUPRT", "U0CSMGR01"} <= channel.members
     assert esc.arr == 480000 and "arr_churn_risk" in esc.criteria
     assert len(fake_slack.messages_in("exec-escalations")) == 1
+
+    # The offline drafter writes to the account's contact as the sample greets them, in its
+    # time zone.
+    text = f"<@{fake_slack.bot_user_id}> draft update"
+    ts = fake_slack.add_message(channel.id, "U0INCCMDR", text)
+    slack.event(
+        {"type": "app_mention", "user": "U0INCCMDR", "text": text, "channel": channel.id, "ts": ts}
+    )
+    def thread() -> list:
+        return [m for m in fake_slack.messages_in(channel.id) if m.thread_ts == ts]
+
+    wait_until(lambda: any("Dear" in shown(m) for m in thread()), what="the draft")
+    draft = "\n".join(shown(m) for m in thread())
+    assert "Dear Ms Whitfield," in draft
+    assert "CST" in draft or "CDT" in draft
