@@ -320,11 +320,13 @@ def _fact(g: Grounding, fact: Fact | None, missing: str) -> str:
     return _sentence(say(g, fact.text)) if fact is not None else missing
 
 
+# What changed since the last letter, as nouns that read as one list: "New since our last
+# update: the end of the impact and news on what we are doing."
 _KINDS = (
-    ("impact", "what you are seeing"),
+    ("impact", "a change in what you are seeing"),
     ("workaround", "a workaround"),
     ("advice", "what we recommend you do"),
-    ("doing", "what we are doing"),
+    ("doing", "news on what we are doing"),
     ("eta", "an estimate for the fix"),
     ("cause", "the cause"),
     ("fixed", "what fixed it"),
@@ -337,12 +339,15 @@ def _since_last_letter(g: Grounding, f: Frame) -> str:
     if last_told is not None:
         at = f" ({f.time(last_told.at)})"
         new = [
-            label
+            # A fact the last letter already gave is news as its new version.
+            ("a new " + label.removeprefix("an ") if getattr(last_told, key) else label)
+            if key == "eta"
+            else label
             for key, label in _KINDS
             if (x := getattr(g.facts, key)) and x.text != getattr(last_told, key)
         ]
         if f.conversation.ended_is_news:
-            new = ["the impact has ended", *(n for n in new if n != "what you are seeing")]
+            new = ["the end of the impact", *(n for n in new if n != _KINDS[0][1])]
         if not new:
             return f"Nothing has changed since our last update{at}; here is where things stand."
         listed = new[0] if len(new) == 1 else ", ".join(new[:-1]) + f" and {new[-1]}"

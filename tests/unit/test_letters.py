@@ -259,7 +259,7 @@ def test_a_resolution_without_a_follow_up_ahead_leaves_a_placeholder() -> None:
 def test_a_later_letter_says_what_changed() -> None:
     sent = entry(45, "customer_update", "Dear Dana, ...", ident="T12")
     g = grounding(timeline=(*TIMELINE, sent), approved_updates=("Dear Dana, ...",))
-    assert "New since our last update (Mon 6 May 2024, 09:45 CDT): what we are doing." in (
+    assert "New since our last update (Mon 6 May 2024, 09:45 CDT): news on what we are doing." in (
         offline.offline_customer_update(g)
     )
     quiet = grounding(timeline=(*TIMELINE, entry(140, "customer_update", "x", ident="T12")))
