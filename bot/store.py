@@ -8,9 +8,10 @@ import logging
 import math
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -127,6 +128,31 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return 2 end
 return 0
 """
 
+# Append to a list once per idempotency key (ARGV[1]), in one step: the first call under the
+# key appends ARGV[4..] to KEYS[1] and notes its own id (ARGV[2]) in the hash KEYS[2]. The
+# same call sent again (its answer was lost) finds its own id: 1, as the first time. Another
+# call under the same key (two people pinning one message at once): 0, nothing appended.
+# KEYS[3], when given, is a set ARGV[3] joins in the same step (the escalations with memory).
+_APPEND_ONCE = """
+local mine = redis.call('hget', KEYS[2], ARGV[1])
+if mine then
+  if mine == ARGV[2] then return 1 end
+  return 0
+end
+redis.call('hset', KEYS[2], ARGV[1], ARGV[2])
+redis.call('rpush', KEYS[1], unpack(ARGV, 4))
+if KEYS[3] then redis.call('sadd', KEYS[3], ARGV[3]) end
+return 1
+"""
+
+# The first delivery of an event: SET NX with the caller's id, so that the caller's own resend
+# (its first answer lost) is still the first, and anyone else's is not.
+_FIRST = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('get', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
+
 # How long a firing's claim is remembered: far longer than any retry of it.
 ONCE_KEEP = 7 * 24 * 3600
 
@@ -139,10 +165,15 @@ return 0
 
 # The next number of an escalation's outputs and the output filed under it, in one step: two
 # approvals on two hosts at once get two numbers, and no number is taken without its output.
+# The call's id (ARGV[4]) is noted in the hash KEYS[4]: sent again after its answer was lost,
+# it answers the number it took rather than filing the output twice.
 _ADD_OUTPUT = """
+local filed = redis.call('hget', KEYS[4], ARGV[4])
+if filed then return tonumber(filed) end
 local n = redis.call('incr', KEYS[1])
 redis.call('hset', KEYS[2], n .. '-' .. ARGV[1], ARGV[2])
 redis.call('sadd', KEYS[3], ARGV[3])
+redis.call('hset', KEYS[4], ARGV[4], n)
 return n
 """
 
@@ -205,6 +236,13 @@ class Keys:
     escalation = _KeyOf("esc:{}")
     # A list, appended with RPUSH only: the timeline is never rewritten.
     timeline = _KeyOf("esc:{}:timeline")
+    # Hash of what was appended to the timeline outside a versioned write: idempotency key
+    # (a pinned message's ts, or the call's own id) -> the id of the call that appended it,
+    # so a resent append (its answer lost) and a second pin of one message add nothing.
+    appended = _KeyOf("esc:{}:appended")
+    # One per versioned write, SET in the write's own transaction: after a lost answer, the
+    # writer reads it back to know whether its write landed (see `Store._transact`).
+    write = _KeyOf("write:{}")
     # channel id -> escalation id, so a click or mention in a channel finds its escalation.
     channel = _KeyOf("channel:{}")
     # Sorted set of every escalation id, scored by declaration time (reports, reconciling).
@@ -267,10 +305,56 @@ class Keys:
     memory_outputs = _KeyOf("memory:{}:outputs")
     # INCR: the <n> of the next output, unique across processes.
     memory_output_number = _KeyOf("memory:{}:output-number")
+    # Hash of the appends and outputs filed for one escalation: the call's id -> what it
+    # did, so a call sent again after its answer was lost files nothing twice.
+    memory_appended = _KeyOf("memory:{}:appended")
     # _knowledge/semantic/support_strategy.yaml's lessons_learned: a list, RPUSH only.
     memory_lessons = _Key("memory:knowledge:lessons")
+    # The same for the lessons: the appending call's id -> its id.
+    memory_lessons_appended = _Key("memory:knowledge:lessons-appended")
     # _knowledge/semantic/customer_insights.yaml as people keep it (`warroom memory import`).
     memory_customer_insights = _Key("memory:knowledge:customer-insights")
+
+
+@dataclass(frozen=True)
+class Approved:
+    """What `Store.approve_draft` did: the draft as it now is; and, when this approval made
+    it approved, the escalation before and after, the events, and the output filed (its
+    number, kind and document)."""
+
+    draft: Draft
+    before: Escalation | None = None
+    escalation: Escalation | None = None
+    events: list[Event] = field(default_factory=list)
+    output_number: int | None = None
+    output: tuple[str, dict[str, Any]] | None = None
+
+
+# What an approval that completes a draft records: (the draft as approved, the number of its
+# output) -> the draft with its output file, the escalation's new state, its timeline events,
+# the Agent_Memory output (kind, document) and the decision logged.
+Recording = Callable[
+    [Draft, Escalation, int],
+    tuple[Draft, Escalation, list[Event], tuple[str, dict[str, Any]], dict[str, Any]],
+]
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A lease a write is made under: its key, and the token of the holder making it."""
+
+    key: str
+    token: str
+
+
+class Fenced(WarroomError):
+    """The caller no longer holds the declaration it builds: another process took it over,
+    and nothing this one wrote under it landed."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"The build lost its lease; {what} was left to the process now holding it."
+        )
 
 
 class ConflictError(WarroomError):
@@ -313,6 +397,8 @@ class Store:
 
     # How often a versioned write decides again after another writer came first.
     WRITE_ATTEMPTS = 10
+    # How long a versioned write's id is kept: far longer than reading it back takes.
+    WRITE_KEEP = 3600
     # When no replica acknowledged a claim: how long before the firing is tried again.
     UNREPLICATED_RETRY = 5.0
 
@@ -433,27 +519,39 @@ class Store:
 
     def first_delivery(self, event_id: str, ttl: int = 3600) -> bool:
         """True once per event id: Slack retries a delivery it thinks failed."""
+        # The caller's own id as the value: the client's one retry after a lost answer finds
+        # its own claim and still counts as the first.
         with _guard():
-            return bool(self.redis.set(self.keys.seen_event(event_id), 1, nx=True, ex=ttl))
+            return bool(self.redis.eval(_FIRST, 1, self.keys.seen_event(event_id), _new_id(), ttl))
 
     # -- escalations ---------------------------------------------------------------------
     def exists(self, esc_id: str) -> bool:
         with _guard():
             return bool(self.redis.exists(self.keys.escalation(esc_id)))
 
-    def create(self, esc: Escalation, events: Iterable[Event]) -> None:
-        """Store a new escalation with its first events, all or nothing."""
+    def create(
+        self, esc: Escalation, events: Iterable[Event], *, fence: Fence | None = None
+    ) -> bool:
+        """Store a new escalation with its first events, all or nothing, and only if there is
+        none by its id: False when there is (another build made it). `fence` (a declaration's
+        lease, see `holds_declaration`) is checked in the same transaction."""
         k = self.keys
-        with _guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.set(k.escalation(esc.id), esc.model_dump_json())
-            pipe.set(k.channel(esc.channel_id), esc.id)
-            pipe.zadd(k.escalations, {esc.id: esc.declared_at.timestamp()})
-            pipe.sadd(k.open, esc.id)
-            lines = [e.model_dump_json() for e in events]
+        lines = [e.model_dump_json() for e in events]
+
+        def write(raws: list[bytes | None]) -> tuple[bool, list[Write]]:
+            if raws[0] is not None:
+                return False, []
+            writes: list[Write] = [
+                lambda p: p.set(k.escalation(esc.id), esc.model_dump_json()),
+                lambda p: p.set(k.channel(esc.channel_id), esc.id),
+                lambda p: p.zadd(k.escalations, {esc.id: esc.declared_at.timestamp()}),
+                lambda p: p.sadd(k.open, esc.id),
+            ]
             if lines:
-                pipe.rpush(k.timeline(esc.id), *lines)
-            pipe.execute()
+                writes.append(lambda p: p.rpush(k.timeline(esc.id), *lines))
+            return True, writes
+
+        return self._transact([k.escalation(esc.id)], f"escalation {esc.id}", write, fence=fence)
 
     def get(self, esc_id: str) -> Escalation | None:
         with _guard():
@@ -496,39 +594,91 @@ class Store:
     def _atomically(
         self, key: str, what: str, write: Callable[[bytes | None], tuple[T, list[Write]]]
     ) -> T:
-        """Read `key`, decide, and write what `write` says in one transaction; if another
-        writer changed `key` meanwhile, decide again on the fresh value. People in one room
-        act at once (three facts typed together, a click while a reminder fires): each of a
-        handful of concurrent writers gets its turn, after a short random pause. A connection
-        lost mid-transaction (redis-py says so with a WatchError too) is tried once more, then
-        is Redis being unavailable, not a conflict."""
+        """`_transact` on one key."""
+        return self._transact([key], what, lambda raws: write(raws[0]))
+
+    def _transact(
+        self,
+        keys: list[str],
+        what: str,
+        write: Callable[[list[bytes | None]], tuple[T, list[Write]]],
+        *,
+        fence: Fence | None = None,
+    ) -> T:
+        """Read `keys`, decide, and write what `write` says in one transaction; if another
+        writer changed one of them meanwhile, decide again on the fresh values. People in one
+        room act at once (three facts typed together, a click while a reminder fires): each of
+        a handful of concurrent writers gets its turn, after a short random pause.
+
+        Each attempt's writes carry an id of their own, stored in the same transaction. When
+        the connection is lost mid-transaction (redis-py says so with a WatchError too), the
+        answer to EXEC may be all that was lost: the id is read back, and a write that landed
+        is done, never decided again on a state that already holds it. One that did not land
+        is tried once more; a second loss is Redis being unavailable, not a conflict.
+
+        `fence` (a lease key and the caller's token) is watched with `keys`: unless the caller
+        holds the lease when the transaction runs, nothing is written and `Fenced` is raised
+        (a build that outlived its lease cannot write over the one that took over)."""
         connection_lost = 0
         with _guard():
             for attempt in range(self.WRITE_ATTEMPTS):
                 if attempt:
                     time.sleep(random.uniform(0, 0.005 * attempt))
+                write_id = _new_id()
+                sent = False
                 with self.redis.pipeline(transaction=True) as pipe:
                     try:
-                        pipe.watch(key)
-                        result, writes = write(pipe.get(key))
-                        if writes:
-                            pipe.multi()
-                            for queued in writes:
-                                queued(pipe)
-                            pipe.execute()
+                        if fence is None:
+                            pipe.watch(*keys)
+                        else:
+                            pipe.watch(*keys, fence.key)
+                            if pipe.get(fence.key) != fence.token.encode():
+                                raise Fenced(what)
+                        result, writes = write([pipe.get(key) for key in keys])
+                        if not writes:
+                            return result
+                        pipe.multi()
+                        for queued in writes:
+                            queued(pipe)
+                        pipe.set(self.keys.write(write_id), 1, ex=self.WRITE_KEEP)
+                        sent = True
+                        pipe.execute()
                         return result
                     except redis.WatchError as e:
                         if " occurred while watching " in str(e):
+                            if sent and self._landed(write_id):
+                                return result
                             connection_lost += 1
                             if connection_lost == 2:
                                 raise Unavailable(UNAVAILABLE) from e
                         continue
         raise ConflictError(what)
 
-    def append(self, esc_id: str, *events: Event) -> None:
-        if events:
-            with _guard():
-                self.redis.rpush(self.keys.timeline(esc_id), *(e.model_dump_json() for e in events))
+    def _landed(self, write_id: str) -> bool:
+        """Whether the write `write_id` is in Redis (its transaction ran)."""
+        return bool(self.redis.exists(self.keys.write(write_id)))
+
+    def append(self, esc_id: str, *events: Event, once: str | None = None) -> bool:
+        """Add `events` to the timeline, once: the client's retry after a lost answer adds
+        nothing more. With `once`, only the first append under that key adds anything (one
+        note per pinned message, however many people pin it at once); False for the others."""
+        if not events:
+            return False
+        k = self.keys
+        call = _new_id()
+        with _guard():
+            return bool(
+                self.redis.eval(
+                    _APPEND_ONCE,
+                    2,
+                    k.timeline(esc_id),
+                    k.appended(esc_id),
+                    once or call,
+                    call,
+                    "",
+                    *(e.model_dump_json() for e in events),
+                )
+            )
 
     def timeline(self, esc_id: str) -> list[Event]:
         with _guard():
@@ -540,7 +690,12 @@ class Store:
         k = self.keys
         with _guard():
             pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(k.escalation(esc.id), k.timeline(esc.id), k.channel(esc.channel_id))
+            pipe.delete(
+                k.escalation(esc.id),
+                k.timeline(esc.id),
+                k.appended(esc.id),
+                k.channel(esc.channel_id),
+            )
             pipe.zrem(k.escalations, esc.id)
             pipe.srem(k.open, esc.id)
             pipe.execute()
@@ -685,6 +840,55 @@ class Store:
 
         return self._atomically(key, f"draft {draft_id}", write)
 
+    def approve_draft(
+        self, draft_id: str, approve: Callable[[Draft], Draft], record: Recording
+    ) -> Approved:
+        """An approval, as one unit: the draft with it; and, when it is the one that makes the
+        draft approved, what `record` makes of it (the escalation's new state and timeline
+        events, the Agent_Memory output filed under the next number, the decision logged), all
+        in one transaction. All or nothing; a repeat is refused by `approve` (the draft says
+        it is approved), and a lost answer is read back, never recorded twice. KeyError when
+        the draft or its escalation is gone."""
+        k = self.keys
+        draft_key = k.draft(draft_id)
+        stored = self.get_draft(draft_id)
+        if stored is None:
+            raise KeyError(draft_id)
+        esc_id = stored.escalation
+        keys = [draft_key, k.escalation(esc_id), k.memory_output_number(esc_id)]
+
+        def write(raws: list[bytes | None]) -> tuple[Approved, list[Write]]:
+            raw_draft, raw_esc, number = raws
+            if raw_draft is None or raw_esc is None:
+                raise KeyError(draft_id)
+            current = Draft.model_validate_json(raw_draft)
+            draft = approve(current)
+            if draft == current:
+                return Approved(current), []
+            if not draft.approved_by:
+                return Approved(draft), [
+                    lambda p: p.set(draft_key, draft.model_dump_json(), ex=DRAFT_TTL)
+                ]
+            before = Escalation.model_validate_json(raw_esc)
+            n = int(number or 0) + 1
+            draft, esc, events, output, decision = record(draft, before, n)
+            esc = esc.model_copy(update={"version": before.version + 1})
+            kind, data = output
+            lines = [e.model_dump_json() for e in events]
+            writes: list[Write] = [
+                lambda p: p.set(draft_key, draft.model_dump_json(), ex=DRAFT_TTL),
+                lambda p: p.set(k.escalation(esc_id), esc.model_dump_json()),
+                lambda p: p.set(k.memory_output_number(esc_id), n),
+                lambda p: p.hset(k.memory_outputs(esc_id), f"{n}-{kind}", _dump(data)),
+                lambda p: p.rpush(k.memory_decisions(esc_id), _dump(decision)),
+                lambda p: p.sadd(k.memory_escalations, esc_id),
+            ]
+            if lines:
+                writes.append(lambda p: p.rpush(k.timeline(esc_id), *lines))
+            return Approved(draft, before, esc, events, n, output), writes
+
+        return self._transact(keys, f"draft {draft_id}", write)
+
     # -- App Home ----------------------------------------------------------------------------
     def note_home_viewer(self, user: str, at: datetime) -> None:
         with _guard():
@@ -744,6 +948,11 @@ class Store:
         return candidates[(n - 1) % len(candidates)]
 
 
+def _new_id() -> str:
+    """An id for one write or call, unique across processes."""
+    return uuid.uuid4().hex
+
+
 def _dump(data: Any) -> str:
     # Memory documents hold what YAML can show; anything JSON cannot (a stray datetime) is
     # kept as its text rather than refused.
@@ -794,11 +1003,21 @@ class MemoryRecords:
             pipe.execute()
 
     def append_decision(self, esc_id: str, entry: dict[str, Any]) -> None:
+        """One line of the decision log, once (a resend after a lost answer adds nothing)."""
+        k = self.keys
+        call = _new_id()
         with _guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.rpush(self.keys.memory_decisions(esc_id), _dump(entry))
-            pipe.sadd(self.keys.memory_escalations, esc_id)
-            pipe.execute()
+            self.redis.eval(
+                _APPEND_ONCE,
+                3,
+                k.memory_decisions(esc_id),
+                k.memory_appended(esc_id),
+                k.memory_escalations,
+                call,
+                call,
+                esc_id,
+                _dump(entry),
+            )
 
     def decisions(self, esc_id: str) -> list[dict[str, Any]]:
         with _guard():
@@ -812,13 +1031,15 @@ class MemoryRecords:
             return int(
                 self.redis.eval(
                     _ADD_OUTPUT,
-                    3,
+                    4,
                     k.memory_output_number(esc_id),
                     k.memory_outputs(esc_id),
                     k.memory_escalations,
+                    k.memory_appended(esc_id),
                     kind,
                     _dump(data),
                     esc_id,
+                    _new_id(),
                 )
             )
 
@@ -852,8 +1073,19 @@ class MemoryRecords:
 
     # -- the shared knowledge -------------------------------------------------------------
     def append_lessons(self, entry: dict[str, Any]) -> None:
+        k = self.keys
+        call = _new_id()
         with _guard():
-            self.redis.rpush(self.keys.memory_lessons, _dump(entry))
+            self.redis.eval(
+                _APPEND_ONCE,
+                2,
+                k.memory_lessons,
+                k.memory_lessons_appended,
+                call,
+                call,
+                "",
+                _dump(entry),
+            )
 
     def lessons(self) -> list[dict[str, Any]]:
         with _guard():
