@@ -141,7 +141,10 @@ def build_runtime(
     protocol, config = load_definitions(settings)
     metrics = Metrics()
     token = settings.slack_bot_token.get_secret_value()  # type: ignore[union-attr]
-    gateway = SlackGateway(build_client(token, settings.slack_api_url, metrics), threads=64)
+    # A call waits out Slack's Retry-After only while its room's build surely holds its lease.
+    max_wait = settings.declaration_lease_seconds / 2
+    client = build_client(token, settings.slack_api_url, metrics, max_wait=max_wait)
+    gateway = SlackGateway(client, threads=64)
     redis_client = connect_redis(settings)
     warm_pool(redis_client, 24)
     keys = Keys(settings.redis_prefix)

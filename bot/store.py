@@ -99,9 +99,10 @@ return {1, slot}
 )
 
 # Take a queued declaration whose time has come (ARGV[3], or the first due by ARGV[5]),
-# leased to the caller until ARGV[2] (ms): {token, declaration}, or nil. The declaration's key
-# is only known inside (ARGV[4] is its prefix): fine on one Redis and behind Sentinel, not on
-# a Redis Cluster (which warroom does not support).
+# leased to the caller until ARGV[2] (ms) under its fencing token ARGV[6]: {token,
+# declaration}, or nil. The declaration's and the lease's keys are only known inside (ARGV[4]
+# and ARGV[7] are their prefixes): fine on one Redis and behind Sentinel, not on a Redis
+# Cluster (which warroom does not support).
 _TAKE_DECLARATION = """
 local token = ARGV[3]
 if token == '' then
@@ -118,7 +119,43 @@ if not job then
   return nil
 end
 redis.call('zadd', KEYS[1], ARGV[2], token)
+if ARGV[6] ~= '' then
+  redis.call('set', ARGV[7] .. token, ARGV[6], 'PX', tonumber(ARGV[2]) - tonumber(ARGV[1]))
+end
 return {token, job}
+"""
+
+# The heartbeat of a build: its lease (KEYS[1]) and its place in the queue (KEYS[2]) renewed
+# until ARGV[3] (ms), if the caller (ARGV[1]) still holds it; 1 if so, 0 if it was taken over.
+_RENEW_DECLARATION = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('pexpire', KEYS[1], ARGV[2])
+redis.call('zadd', KEYS[2], 'XX', ARGV[3], ARGV[4])
+return 1
+"""
+
+# How far a build got (ARGV[2] into KEYS[2], next due ARGV[3] in the queue KEYS[3]), written
+# only if its holder (ARGV[1], '' for anyone) still holds the lease KEYS[1]: 1, or 0.
+_SAVE_DECLARATION = """
+if ARGV[1] ~= '' and redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[2], ARGV[2], 'XX')
+redis.call('zadd', KEYS[3], 'XX', ARGV[3], ARGV[4])
+return 1
+"""
+
+# A declaration leaves the queue (its room open, or rolled back), and its claim says so
+# (ARGV[2], kept ARGV[3] s; '' to release it): only by the holder of its lease (ARGV[1], ''
+# for anyone). 1, or 0 when another build holds it now.
+_FINISH_DECLARATION = """
+if ARGV[1] ~= '' and redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('zrem', KEYS[2], ARGV[4])
+redis.call('del', KEYS[3], KEYS[1])
+if ARGV[2] ~= '' then
+  redis.call('set', KEYS[4], ARGV[2], 'EX', ARGV[3])
+elseif ARGV[5] == '1' then
+  redis.call('del', KEYS[4])
+end
+return 1
 """
 
 # A channel name is the declaration's once it reserved it (1), or if it already had (2).
@@ -258,6 +295,10 @@ class Keys:
     declaration_queue = _Key("declarations")
     # A queued declaration (JSON): what was declared, whom to tell, how far its room got.
     declaration = _KeyOf("declaration:{}")
+    # The fencing token of the build that holds a declaration (SET PX, renewed on a heartbeat
+    # while it builds): every write the build makes checks it, so a build that outlived its
+    # lease cannot write over the one that took over.
+    declaration_lease = _KeyOf("declaration-lease:{}")
     # SET NX with a declaration's token: the one declaration that may create (and, when the
     # answer was lost, look for) a channel of this name.
     channel_name = _KeyOf("channel-name:{}")
@@ -451,11 +492,17 @@ class Store:
         return _claim_of(value)
 
     def take_declaration(
-        self, now_ms: int, lease_ms: int, token: str | None = None, *, late_ms: int = 0
+        self,
+        now_ms: int,
+        lease_ms: int,
+        token: str | None = None,
+        *,
+        late_ms: int = 0,
+        holder: str = "",
     ) -> tuple[str, dict[str, Any]] | None:
         """The queued declaration `token` if its time has come (or, without a token, the first
-        whose time came at least `late_ms` ago), leased to the caller for `lease_ms`; None when
-        there is none (or another process holds it)."""
+        whose time came at least `late_ms` ago), leased to the caller for `lease_ms` under the
+        fencing token `holder`; None when there is none (or another process holds it)."""
         k = self.keys
         with _guard():
             taken = self.redis.eval(
@@ -467,29 +514,92 @@ class Store:
                 token or "",
                 k.declaration(""),
                 now_ms - late_ms,
+                holder,
+                k.declaration_lease(""),
             )
         if not taken:
             return None
         return taken[0].decode(), _load(taken[1])
 
-    def save_declaration(self, token: str, declaration: dict[str, Any], due_ms: int) -> None:
+    def save_declaration(
+        self, token: str, declaration: dict[str, Any], due_ms: int, *, holder: str = ""
+    ) -> None:
         """Record how far a queued declaration got, and when it may next be taken (the end of
-        its lease, or its next try)."""
+        its lease, or its next try). With `holder`, only while it holds the lease: `Fenced`
+        (nothing written) when another build took it over."""
         k = self.keys
         with _guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.set(k.declaration(token), _dump(declaration), xx=True)
-            pipe.zadd(k.declaration_queue, {token: due_ms}, xx=True)
-            pipe.execute()
+            saved = self.redis.eval(
+                _SAVE_DECLARATION,
+                3,
+                k.declaration_lease(token),
+                k.declaration(token),
+                k.declaration_queue,
+                holder,
+                _dump(declaration),
+                due_ms,
+                token,
+            )
+        if not saved:
+            raise Fenced(f"declaration {token}")
 
-    def finish_declaration(self, token: str) -> None:
-        """The declaration's room is open, or rolled back: it leaves the queue."""
+    def renew_declaration(self, token: str, holder: str, lease_ms: int) -> bool:
+        """The heartbeat of a build: its lease renewed for `lease_ms`; False when another build
+        holds the declaration now."""
         k = self.keys
+        now_ms = int(time.time() * 1000)
         with _guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.zrem(k.declaration_queue, token)
-            pipe.delete(k.declaration(token))
-            pipe.execute()
+            return bool(
+                self.redis.eval(
+                    _RENEW_DECLARATION,
+                    2,
+                    k.declaration_lease(token),
+                    k.declaration_queue,
+                    holder,
+                    lease_ms,
+                    now_ms + lease_ms,
+                    token,
+                )
+            )
+
+    def lease_of(self, token: str, holder: str) -> Fence:
+        """The fence of the build holding declaration `token` under `holder`."""
+        return Fence(self.keys.declaration_lease(token), holder)
+
+    def finish_declaration(
+        self,
+        token: str,
+        *,
+        holder: str = "",
+        claim: tuple[str, Escalation, int] | None = None,
+        release: str | None = None,
+    ) -> None:
+        """The declaration's room is open, or rolled back: it leaves the queue; with `claim`
+        (fingerprint, escalation, seconds) its claim says which room is open, with `release`
+        (a fingerprint) the claim is given up; all in one step. With `holder`, only while it
+        holds the lease: `Fenced` (nothing done) when another build took it over."""
+        k = self.keys
+        fp = claim[0] if claim else (release or "")
+        value, ttl = "", 0
+        if claim:
+            _fp, esc, ttl = claim
+            value = f"open|{esc.id}|{esc.channel_id}"
+        with _guard():
+            done = self.redis.eval(
+                _FINISH_DECLARATION,
+                4,
+                k.declaration_lease(token),
+                k.declaration_queue,
+                k.declaration(token),
+                k.claim(fp),
+                holder,
+                value,
+                ttl,
+                token,
+                "1" if release else "",
+            )
+        if not done:
+            raise Fenced(f"declaration {token}")
 
     def queued_declarations(self) -> list[tuple[str, float]]:
         """Every queued declaration's token with when it may next be taken (epoch ms)."""
@@ -564,7 +674,11 @@ class Store:
         return self.get(esc_id.decode()) if esc_id else None
 
     def update(
-        self, esc_id: str, change: Callable[[Escalation], tuple[Escalation, list[Event]]]
+        self,
+        esc_id: str,
+        change: Callable[[Escalation], tuple[Escalation, list[Event]]],
+        *,
+        fence: Fence | None = None,
     ) -> tuple[Escalation, list[Event]]:
         """Apply `change` to the current document and save it with its events, atomically.
 
@@ -589,7 +703,9 @@ class Store:
                 writes.append(lambda p: p.rpush(self.keys.timeline(esc_id), *lines))
             return (new, events), writes
 
-        return self._atomically(key, f"escalation {esc_id}", write)
+        return self._transact(
+            [key], f"escalation {esc_id}", lambda raws: write(raws[0]), fence=fence
+        )
 
     def _atomically(
         self, key: str, what: str, write: Callable[[bytes | None], tuple[T, list[Write]]]

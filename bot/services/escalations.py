@@ -87,15 +87,18 @@ class Escalations:
         self.store.delete(esc)
         self._changed(esc)
 
-    def update(self, esc_id: str, change: Change) -> tuple[Escalation, list[Event]]:
-        """A versioned update, then the timers it implies (scheduled or cancelled)."""
+    def update(
+        self, esc_id: str, change: Change, *, fence: Fence | None = None
+    ) -> tuple[Escalation, list[Event]]:
+        """A versioned update, then the timers it implies (scheduled or cancelled). `fence`:
+        see `Store.update`."""
         seen: list[Escalation] = []
 
         def tracked(current: Escalation) -> tuple[Escalation, list[Event]]:
             seen.append(current)
             return change(current)
 
-        new, events = self.store.update(esc_id, tracked)
+        new, events = self.store.update(esc_id, tracked, fence=fence)
         if events and seen:
             after = self.timers_for(new)
             self.timers.apply(self.timers_for(seen[-1]), after)

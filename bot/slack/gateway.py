@@ -150,11 +150,51 @@ class _RepeatableOnServerError(ServerErrorRetryHandler):
         return super()._can_retry(state=state, request=request, response=response, error=error)
 
 
-def build_client(token: str, base_url: str, metrics: Metrics | None = None) -> WebClient:
+class _BoundedRateLimitWaits(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, waiting at most `max_wait` seconds in all for one call: a
+    Retry-After that would take it past that ends the call with `ratelimited` at once. A call
+    must not sit in a wait for longer than the work it belongs to is leased (a room's build is
+    taken over then): the work is tried again later instead, from what it recorded."""
+
+    def __init__(self, max_retry_count: int, max_wait: float) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(self, *, state, request, response=None, error=None):  # type: ignore[no-untyped-def]
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        waited = float((state.custom_values or {}).get("waited", 0.0))
+        wait = _retry_after(response)
+        if waited + wait > self.max_wait:
+            log.warning(
+                "%s: Slack asks to wait %.0f s, past the %.0f s a call may wait; trying later",
+                _method_of(request),
+                wait,
+                self.max_wait,
+            )
+            return False
+        state.custom_values = {**(state.custom_values or {}), "waited": waited + wait + 1}
+        return True
+
+
+def _retry_after(response: Any) -> float:
+    for name, values in (response.headers or {}).items():
+        if name.lower() == "retry-after":
+            try:
+                return float(values[0] if isinstance(values, list) else values)
+            except (TypeError, ValueError, IndexError):
+                return 1.0
+    return 1.0
+
+
+def build_client(
+    token: str, base_url: str, metrics: Metrics | None = None, *, max_wait: float = 30.0
+) -> WebClient:
     """The one WebClient: Slack's base URL from settings; 429s (Slack did nothing; waits for
-    Retry-After) retried by slack-sdk's own handler, 5xx and dropped connections only for calls
-    that can be repeated (see `_NOT_REPEATABLE`; a post whose answer was lost is looked for by
-    its key instead, see `SlackGateway.post`)."""
+    Retry-After) retried by slack-sdk's own handler, at most `max_wait` seconds in all per
+    call; 5xx and dropped connections only for calls that can be repeated (see
+    `_NOT_REPEATABLE`; a post whose answer was lost is looked for by its key instead, see
+    `SlackGateway.post`)."""
     return MeteredWebClient(
         token=token,
         base_url=base_url,
@@ -162,7 +202,7 @@ def build_client(token: str, base_url: str, metrics: Metrics | None = None) -> W
         metrics=metrics,
         retry_handlers=[
             _RepeatableOnConnectionError(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=5),
+            _BoundedRateLimitWaits(max_retry_count=5, max_wait=max_wait),
             _RepeatableOnServerError(max_retry_count=2),
         ],
     )
@@ -294,7 +334,10 @@ class SlackGateway:
         "again" (it already was: a call before may have created it, so it is looked for
         first), or None (someone else's: skip it). A call whose answer was lost is never
         repeated blindly: the channel is looked for among the app's channels and used if
-        Slack made it. Never reuses a channel the caller did not create."""
+        Slack made it. A name reserved "again" that Slack says is taken is looked for too: an
+        earlier build of the same room (one that outlived its lease) may have made it just
+        now, and then it is this room's channel, not a reason to make `-2`. Never reuses a
+        channel the app did not create."""
         for attempt in range(1, max_attempts + 1):
             name = name_for(attempt)
             mine = reserve(name)
@@ -302,6 +345,8 @@ class SlackGateway:
                 continue
             found = self.find_channel(name) if mine == "again" else None
             channel = found or self._create(name, private)
+            if channel is None and mine == "again":
+                channel = self.find_channel(name)
             if channel:
                 return channel, name
         raise ChannelNameExhausted(name_for(1))
