@@ -149,7 +149,7 @@ return 1
 _FINISH_DECLARATION = """
 if ARGV[1] ~= '' and redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('zrem', KEYS[2], ARGV[4])
-redis.call('del', KEYS[3], KEYS[1])
+redis.call('del', KEYS[3], KEYS[1], KEYS[5])
 if ARGV[2] ~= '' then
   redis.call('set', KEYS[4], ARGV[2], 'EX', ARGV[3])
 elseif ARGV[5] == '1' then
@@ -158,9 +158,14 @@ end
 return 1
 """
 
-# A channel name is the declaration's once it reserved it (1), or if it already had (2).
+# A channel name is the declaration's once it reserved it (1), or if it already had (2). The
+# names a declaration reserved are kept with it (KEYS[2]): a rollback looks under every one.
 _RESERVE_NAME = """
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('sadd', KEYS[2], ARGV[3])
+  redis.call('expire', KEYS[2], ARGV[2])
+  return 1
+end
 if redis.call('get', KEYS[1]) == ARGV[1] then return 2 end
 return 0
 """
@@ -302,6 +307,8 @@ class Keys:
     # SET NX with a declaration's token: the one declaration that may create (and, when the
     # answer was lost, look for) a channel of this name.
     channel_name = _KeyOf("channel-name:{}")
+    # Set of the channel names a declaration reserved, in case one was made under a lost answer.
+    declaration_names = _KeyOf("declaration-names:{}")
     # SET NX EX on Slack's event id: retried deliveries are processed once.
     seen_event = _KeyOf("event:{}")
     # Set of resolved escalations whose follow-ups have not all been posted.
@@ -587,11 +594,12 @@ class Store:
         with _guard():
             done = self.redis.eval(
                 _FINISH_DECLARATION,
-                4,
+                5,
                 k.declaration_lease(token),
                 k.declaration_queue,
                 k.declaration(token),
                 k.claim(fp),
+                k.declaration_names(token),
                 holder,
                 value,
                 ttl,
@@ -610,9 +618,19 @@ class Store:
     def reserve_channel_name(self, name: str, token: str, ttl: int = 24 * 3600) -> str | None:
         """Make `name` the declaration `token`'s to create: "new" (it is now), "again" (it
         already was), or None (another declaration's)."""
+        k = self.keys
         with _guard():
-            got = self.redis.eval(_RESERVE_NAME, 1, self.keys.channel_name(name), token, ttl)
+            got = self.redis.eval(
+                _RESERVE_NAME, 2, k.channel_name(name), k.declaration_names(token), token, ttl, name
+            )
         return {1: "new", 2: "again"}.get(int(got))
+
+    def reserved_names(self, token: str) -> list[str]:
+        """Every channel name the declaration `token` reserved."""
+        with _guard():
+            return sorted(
+                n.decode() for n in self.redis.smembers(self.keys.declaration_names(token))
+            )
 
     def free_channel_name(self, name: str, token: str) -> None:
         """Give up the declaration `token`'s reservation of `name` (no channel was made)."""

@@ -339,7 +339,7 @@ class Declaring(RoomService):
             if channel_id:
                 archived = name if self._archive(channel_id) else None
             else:
-                archived = self._undo_names(token, queued)
+                archived = self._undo_names(token)
             self.store.finish_declaration(token, holder=lease.holder, release=queued["fingerprint"])
         except Unavailable:
             log.warning("declaration %s: rolling back waits for Redis", token)
@@ -457,14 +457,11 @@ class Declaring(RoomService):
             return None
         return self.store.reserve_channel_name(name, lease.token)
 
-    def _undo_names(self, token: str, queued: dict[str, Any]) -> str | None:
+    def _undo_names(self, token: str) -> str | None:
         """The names this declaration reserved are free again; a channel made under one whose
         answer was lost (and so never recorded) is archived. Returns that channel's name."""
-        day = date.fromisoformat(queued["day"])
-        customer = queued["declaration"]["customer"]
         archived = None
-        for attempt in range(1, 4):
-            name = channel_name(day, customer, attempt)
+        for name in self.store.reserved_names(token):
             if self.store.reserve_channel_name(name, token) == "again":
                 try:
                     found = self.gateway.find_channel(name)

@@ -10,9 +10,10 @@ costs its chain of round trips, not the sum of its calls.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from http.client import HTTPException
 from typing import Any, TypeVar
@@ -252,10 +253,26 @@ def _refused(name: str, e: SlackApiError) -> WarroomError:
     )
 
 
+class ShuttingDown(Exception):
+    """The process is stopping and its Slack pool takes no more calls: the work that asked
+    is left to the next process, never failed for it."""
+
+
+def shutting_down(e: BaseException) -> bool:
+    """Whether `e` is the process's own shutdown (this pool's, or the interpreter's, which
+    stops every pool), not a failure of the work."""
+    if isinstance(e, (ShuttingDown, CancelledError)):
+        return True
+    return isinstance(e, RuntimeError) and "after" in str(e) and "shutdown" in str(e)
+
+
 class SlackGateway:
     def __init__(self, client: WebClient, *, threads: int = 32) -> None:
         self.client = client
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-io")
+        self._worker = threading.local()
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="slack-io", initializer=self._mark_worker
+        )
         self._bot_user_id: str | None = None
         self._profiles: dict[str, dict[str, Any]] = {}
 
@@ -263,17 +280,39 @@ class SlackGateway:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- concurrency -----------------------------------------------------------------------
+    def _mark_worker(self) -> None:
+        self._worker.on_pool = True
+
+    def _on_pool(self) -> bool:
+        return bool(getattr(self._worker, "on_pool", False))
+
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
-        return self._pool.submit(fn, *args, **kwargs)
+        """Run `fn` on the pool. From a task already on it, `fn` runs right there: a task that
+        waited on the pool for work of its own could wait for good once every worker did.
+        `ShuttingDown` when the pool takes no more work."""
+        if self._on_pool():
+            done: Future[T] = Future()
+            try:
+                done.set_result(fn(*args, **kwargs))
+            except Exception as e:
+                done.set_exception(e)
+            return done
+        try:
+            return self._pool.submit(fn, *args, **kwargs)
+        except RuntimeError as e:
+            raise ShuttingDown(str(e)) from e
 
     def together(self, calls: Mapping[K, Callable[[], Any]]) -> dict[K, Any]:
         """Run independent calls at once; each named result is its value or the exception it
-        raised."""
-        futures = {name: self._pool.submit(call) for name, call in calls.items()}
+        raised. From a task on the pool they run one after the other (see `submit`).
+        `ShuttingDown` when the pool stopped before running them all."""
+        futures = {name: self.submit(call) for name, call in calls.items()}
         results: dict[K, Any] = {}
         for name, future in futures.items():
             try:
                 results[name] = future.result()
+            except CancelledError as e:
+                raise ShuttingDown("the Slack pool stopped before this call ran") from e
             except Exception as e:
                 results[name] = e
         return results

@@ -113,6 +113,25 @@ def test_a_room_that_keeps_failing_is_rolled_back_and_the_declarer_told(
     assert [r.name for r in rooms(fake_slack) if not r.is_archived] == [f"esc-{today()}-acme-2"]
 
 
+def test_a_rollback_archives_a_lost_channel_under_any_name_it_used(
+    slack: SlackDriver, fake_slack: FakeSlack, rt: Runtime
+) -> None:
+    """Defect: a rollback looked for a channel made under a lost answer only among the first
+    three names; the fourth, made while the first three were taken, stayed orphaned."""
+    base = f"esc-{today()}-acme"
+    for name in (base, f"{base}-2", f"{base}-3"):  # people's channels, not the app's
+        fake_slack.add_channel(name, members=["U0ENGINE1"], bot_is_member=False)
+    rt.declaring.pacing = replace(rt.declaring.pacing, give_up=0)  # the first failure is final
+    fake_slack.lose_answer_next("conversations.create")  # -4 is made; no one hears of it
+    fake_slack.server_error_next("users.conversations", status=500, times=3)  # nor finds it
+    slack.command("Acme: checkout down")
+    *_, last = told(fake_slack, slack.last_response_url)
+    assert "No war room" in last and f"#{base}-4" in last
+    orphan = fake_slack.channel_by_name(f"{base}-4")
+    assert orphan is not None and orphan.is_archived
+    assert not any(fake_slack.channel_by_name(n).is_archived for n in (base, f"{base}-2"))
+
+
 def test_a_refused_channel_frees_its_name(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     fake_slack.fail_next("conversations.create", "restricted_action")
     slack.command("Acme: down")

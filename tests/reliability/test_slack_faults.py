@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.runtime import build_runtime
+from bot.slack.gateway import SlackGateway, build_client
 from bot.wsgi import WarroomWSGI
 from loopback.harness import InlineExecutor
 from loopback.slack import FakeSlack
@@ -151,3 +152,22 @@ def test_exec_channel_errors_do_not_stop_the_room(
     assert len(channel.pins) == 1
     (answer,) = fake_slack.responses_to(slack.last_response_url)
     assert "exec-escalations" in answer["text"]
+
+
+def test_work_on_the_slack_pool_that_fans_out_again_never_waits_on_a_full_pool(
+    fake_slack: FakeSlack,
+) -> None:
+    """Defect: a task on the gateway's pool (the user-group look-ups beside the channel's
+    creation) submitted its own calls to the same pool and waited on them: with every worker
+    so busy, none is left to run them, and the build hangs for good."""
+    fake_slack.add_usergroup("S0LEGALTM", "legal", ["U0ENGINE1"])
+    fake_slack.add_usergroup("S0SECURTY", "security", ["U0SECENG1"])
+    gateway = SlackGateway(build_client(fake_slack.bot_token, fake_slack.url), threads=1)
+    try:
+        looked_up = gateway.submit(gateway.usergroup_members, ["S0LEGALTM", "S0SECURTY"])
+        members, failed = looked_up.result(timeout=10)  # a hang fails here, not the suite
+        assert members == ["U0ENGINE1", "U0SECENG1"] and failed == {}
+        nested = gateway.together({"outer": lambda: gateway.together({"inner": lambda: 42})})
+        assert nested == {"outer": {"inner": 42}}
+    finally:
+        gateway.close()
