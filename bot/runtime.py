@@ -84,11 +84,19 @@ class Runtime:
         return self.scheduler.run_due(self.clock())
 
     def close(self) -> None:
-        """Finish the work already accepted, then let go of pools and connections."""
+        """Finish the work already accepted, then let go of pools and connections. Rooms being
+        built get `shutdown_grace_seconds` to finish; past it each stops at its next step and
+        is left, recorded, to the next process. Nothing is rolled back for the shutdown."""
+        grace = self.settings.shutdown_grace_seconds
         # Declarations waiting for their turn stay queued in Redis, for the next process.
-        self.declaring.hand_over()
+        self.declaring.hand_over(grace)
         self.declarations.stop()
         self.executor.shutdown(wait=True)
+        # Builds woken on their turn run on threads of their own: they finish or leave too,
+        # before the Slack pool they use is let go (a step under way ends first).
+        still = self.declaring.drain(grace + 30)
+        if still:
+            log.warning("%d room build(s) still under way at shutdown; left to the lease", still)
         # Drafts under way finish (each within the model's timeout); none queued is dropped.
         if self.desk.lane.executor is not self.executor.inner:
             self.desk.lane.executor.shutdown(wait=True)

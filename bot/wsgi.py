@@ -122,3 +122,12 @@ def create_app() -> WarroomWSGI:
     runtime = build_runtime(Settings())
     runtime.start()
     return WarroomWSGI(runtime)
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """gunicorn's hook in a worker that has stopped taking requests (on SIGTERM): its runtime
+    finishes the work it accepted, or leaves it to the next process (see `Runtime.close`).
+    `warroom run` sets it; gunicorn run directly gets it with `--config python:bot.wsgi`."""
+    app = getattr(worker, "wsgi", None)
+    if isinstance(app, WarroomWSGI):
+        app.runtime.close()

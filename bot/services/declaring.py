@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -36,7 +36,7 @@ from bot.domain.timeline import EventKind, event
 from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.slack import blocks
-from bot.slack.gateway import describe, may_pass
+from bot.slack.gateway import describe, may_pass, shutting_down
 from bot.slack.text import channel_link, inert, mention
 from bot.store import Claim, Fence, Fenced, Store, fingerprint
 
@@ -102,6 +102,10 @@ class Declaring(RoomService):
     _timers: dict[str, threading.Timer] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
+    # Builds under way here, and when (monotonic) those still going at shutdown stop.
+    _building: int = field(default=0, init=False, repr=False)
+    _idle: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
+    _leave_at: float | None = field(default=None, init=False, repr=False)
 
     @property
     def known_criteria(self) -> tuple[str, ...]:
@@ -158,6 +162,8 @@ class Declaring(RoomService):
     def open_queued(self, token: str) -> Escalation | None:
         """Build the room of the queued declaration `token` if its turn has come and no other
         process holds it; None when there was nothing to do here."""
+        if self._leaving():
+            return None  # past the shutdown's grace: left in the queue for the next process
         holder = uuid.uuid4().hex
         try:
             taken = self.store.take_declaration(
@@ -186,14 +192,30 @@ class Declaring(RoomService):
             self._work(*job, holder)
         return taken
 
-    def hand_over(self) -> None:
-        """At shutdown: forget the wake-ups; the declarations they were for wait in Redis for
-        whichever process comes next (their turn is kept)."""
+    def hand_over(self, grace: float = 0.0) -> None:
+        """At shutdown: take no more declarations, and forget the wake-ups; the declarations
+        they were for wait in Redis for whichever process comes next (their turn is kept).
+        Builds under way go on for `grace` seconds; past it, each stops at its next step and
+        leaves its declaration, recorded and due at once, to the next process. The process's
+        own shutdown never rolls a room back."""
         with self._lock:
             self._closed = True
+            self._leave_at = time.monotonic() + grace
             timers, self._timers = list(self._timers.values()), {}
         for timer in timers:
             timer.cancel()
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the builds under way to finish or leave; returns
+        how many are still going."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._building and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            return self._building
+
+    def _leaving(self) -> bool:
+        return self._leave_at is not None and time.monotonic() >= self._leave_at
 
     def _wake(self, token: str, delay: float) -> None:
         with self._lock:
@@ -221,15 +243,37 @@ class Declaring(RoomService):
     def _work(self, token: str, queued: dict[str, Any], holder: str) -> Escalation | None:
         """One attempt at the room of a declaration this process now holds (under the fencing
         token `holder`); the declarer is told when the room is open, or rolled back."""
-        with self._heartbeat(token, holder) as lease:
-            try:
-                return self._attempt(lease, queued)
-            except Fenced:
-                log.warning(
-                    "declaration %s: another process took its build over; leaving it the room",
-                    token,
-                )
+        with self._idle:
+            self._building += 1
+        try:
+            with self._heartbeat(token, holder) as lease:
+                try:
+                    return self._attempt(lease, queued)
+                except Fenced:
+                    log.warning(
+                        "declaration %s: another process took its build over; leaving it the room",
+                        token,
+                    )
+                except HandOver:
+                    self._leave(lease, queued)
                 return None
+        finally:
+            with self._idle:
+                self._building -= 1
+                self._idle.notify_all()
+
+    def _leave(self, lease: Lease, queued: dict[str, Any]) -> None:
+        """This process is stopping: the declaration goes back to the queue as far as it got,
+        due at once, for the next process to finish from there (nothing is undone, no one is
+        told anything new). If Redis cannot take that, its lease runs out and the same
+        happens later."""
+        with suppress(Unavailable, Fenced):
+            self.store.save_declaration(lease.token, queued, self._now_ms(), holder=lease.holder)
+        log.warning(
+            "declaration %s: this process is stopping; its room (%s) is left to the next one",
+            lease.token,
+            queued.get("name") or "no channel yet",
+        )
 
     def _attempt(self, lease: Lease, queued: dict[str, Any]) -> Escalation | None:
         started = time.monotonic()
@@ -242,7 +286,7 @@ class Declaring(RoomService):
         decl = Declaration(**{**fields, "criteria": tuple(fields["criteria"])})
         try:
             build = self._build(lease, queued, decl)
-        except Fenced:
+        except (Fenced, HandOver):
             raise
         except Exception as e:
             self._failed(lease, queued, e)
@@ -269,7 +313,7 @@ class Declaring(RoomService):
     def _heartbeat(self, token: str, holder: str) -> Iterator[Lease]:
         """The build's lease, renewed every third of it while the build runs (a call waiting
         out Slack's Retry-After included); a renewal that finds it taken over marks it lost."""
-        lease = Lease(self.store, token, holder)
+        lease = Lease(self.store, token, holder, self._leaving)
         stop = threading.Event()
         every = self.pacing.lease / 3
 
@@ -291,6 +335,10 @@ class Declaring(RoomService):
 
     def _failed(self, lease: Lease, queued: dict[str, Any], e: Exception) -> None:
         token = lease.token
+        if self._closed or shutting_down(e):
+            # Failed because this process is stopping (its pools refuse work), or while it
+            # does: for the next process to judge, never a reason to roll the room back.
+            raise HandOver from e
         queued = {**queued, "failure": describe(e)}
         if _passing(e) and self._age(queued) < self.pacing.give_up:
             tries = int(queued.get("tries", 0)) + 1
@@ -612,6 +660,10 @@ class Declaring(RoomService):
         return int(self.pacing.lease * 1000)
 
 
+class HandOver(Exception):
+    """The process is stopping: the build stops here and leaves its room to the next one."""
+
+
 @dataclass
 class Lease:
     """A build's hold on its declaration: the fencing token its writes carry, and whether a
@@ -620,6 +672,8 @@ class Lease:
     store: Store
     token: str
     holder: str
+    # Whether the process is stopping and builds are to leave their rooms to the next one.
+    leaving: Callable[[], bool] = lambda: False
     lost: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -627,10 +681,13 @@ class Lease:
         return self.store.lease_of(self.token, self.holder)
 
     def check(self) -> None:
-        """Raise `Fenced` when another build holds the declaration now: before each wave of
-        Slack calls, so a build that was taken over stops acting in Slack too."""
+        """Raise `Fenced` when another build holds the declaration now, `HandOver` when the
+        process is stopping: before each wave of Slack calls, so a build that was taken over
+        stops acting in Slack too, and one past the shutdown's grace stops where it is."""
         if self.lost.is_set():
             raise Fenced(f"declaration {self.token}")
+        if self.leaving():
+            raise HandOver(self.token)
 
 
 def _fingerprint(decl: Declaration) -> str:

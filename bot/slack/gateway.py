@@ -10,6 +10,7 @@ costs its chain of round trips, not the sum of its calls.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -60,6 +61,9 @@ _INVITE_REASONS = {
     "user_is_restricted": "a guest who cannot be invited to this channel",
     "user_is_ultra_restricted": "a single-channel guest",
 }
+
+# A conversation's id (a user's id opens their DM with the app), as opposed to a channel name.
+_CHANNEL_ID = re.compile(r"[CGDU][A-Z0-9]{6,}")
 
 # Slack's answers when a war room can no longer be posted in.
 _ROOM_GONE = frozenset({"is_archived", "channel_not_found", "not_in_channel"})
@@ -600,6 +604,13 @@ class SlackGateway:
     ) -> str | None:
         """The ts of the message carrying `key` among the channel's (or thread's) newest
         `within` messages, or None. Raises when Slack cannot be asked."""
+        if not _CHANNEL_ID.fullmatch(channel):
+            # A channel by name (the exec channel in warroom.yaml): chat.postMessage takes
+            # one, conversations.history only an id.
+            found = self.channel_named(channel)
+            if found is None:
+                return None
+            channel = found
         try:
             if thread_ts:
                 page = self.client.conversations_replies(
@@ -619,6 +630,24 @@ class SlackGateway:
             if metadata.get("event_type") == POST_KEY_EVENT and payload.get("key") == key:
                 return str(m["ts"])
         return None
+
+    def channel_named(self, name: str) -> str | None:
+        """The id of the unarchived channel `name` (or `#name`) that the app is in, or None."""
+        name = name.lstrip("#")
+        cursor = None
+        while True:
+            page = self.client.users_conversations(
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=999,
+                cursor=cursor,
+            )
+            for channel in page.get("channels") or ():
+                if channel.get("name") == name:
+                    return str(channel["id"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> None:
         """A message only `user` sees (a refusal, a mistake pointed out): ephemeral where

@@ -23,7 +23,9 @@ def test_acks_never_wait_for_slow_work(settings, clock, fake_slack: FakeSlack) -
     """Seven declarations at once with one worker and a slow Slack: every ack comes back at
     once, long before the rooms (Bolt's default shares a 5-thread pool between acks and
     slow work, so the 6th and 7th acks would wait behind it and miss Slack's 3 s)."""
-    runtime = build_runtime(settings.model_copy(update={"workers": 1}), clock=clock)
+    # A grace long enough for close() to finish every room (the point here is the acks).
+    unhurried = {"workers": 1, "shutdown_grace_seconds": 60}
+    runtime = build_runtime(settings.model_copy(update=unhurried), clock=clock)
     driver = SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)
     fake_slack.latency = 0.5
     barrier = threading.Barrier(7)
