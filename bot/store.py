@@ -135,11 +135,14 @@ return 1
 """
 
 # How far a build got (ARGV[2] into KEYS[2], next due ARGV[3] in the queue KEYS[3]), written
-# only if its holder (ARGV[1], '' for anyone) still holds the lease KEYS[1]: 1, or 0.
+# only if its holder (ARGV[1], '' for anyone) still holds the lease KEYS[1]: 1, or 0. With
+# ARGV[5] = '1' the lease is let go in the same step (the build stops here): a heartbeat
+# still in flight can no longer move the next try back to the end of the lease.
 _SAVE_DECLARATION = """
 if ARGV[1] ~= '' and redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[2], ARGV[2], 'XX')
 redis.call('zadd', KEYS[3], 'XX', ARGV[3], ARGV[4])
+if ARGV[5] == '1' then redis.call('del', KEYS[1]) end
 return 1
 """
 
@@ -529,11 +532,18 @@ class Store:
         return taken[0].decode(), _load(taken[1])
 
     def save_declaration(
-        self, token: str, declaration: dict[str, Any], due_ms: int, *, holder: str = ""
+        self,
+        token: str,
+        declaration: dict[str, Any],
+        due_ms: int,
+        *,
+        holder: str = "",
+        release: bool = False,
     ) -> None:
         """Record how far a queued declaration got, and when it may next be taken (the end of
         its lease, or its next try). With `holder`, only while it holds the lease: `Fenced`
-        (nothing written) when another build took it over."""
+        (nothing written) when another build took it over. `release`: the lease is let go in
+        the same step (the build stops until its next try)."""
         k = self.keys
         with _guard():
             saved = self.redis.eval(
@@ -546,6 +556,7 @@ class Store:
                 _dump(declaration),
                 due_ms,
                 token,
+                "1" if release else "",
             )
         if not saved:
             raise Fenced(f"declaration {token}")

@@ -268,7 +268,9 @@ class Declaring(RoomService):
         told anything new). If Redis cannot take that, its lease runs out and the same
         happens later."""
         with suppress(Unavailable, Fenced):
-            self.store.save_declaration(lease.token, queued, self._now_ms(), holder=lease.holder)
+            self.store.save_declaration(
+                lease.token, queued, self._now_ms(), holder=lease.holder, release=True
+            )
         log.warning(
             "declaration %s: this process is stopping; its room (%s) is left to the next one",
             lease.token,
@@ -356,6 +358,7 @@ class Declaring(RoomService):
                     {**queued, "tries": tries},
                     self._now_ms() + int(delay * 1000),
                     holder=lease.holder,
+                    release=True,
                 )
             except Unavailable:
                 # Still queued and leased: taken again when the lease runs out.
