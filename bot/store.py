@@ -198,6 +198,12 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 """
 
+# A list filled only while it is empty: sent again after its answer was lost (the client's
+# retry), an import adds nothing the first send did.
+_PUSH_IF_EMPTY = """
+if redis.call('exists', KEYS[1]) == 0 then redis.call('rpush', KEYS[1], unpack(ARGV)) end
+"""
+
 # How long a firing's claim is remembered: far longer than any retry of it.
 ONCE_KEEP = 7 * 24 * 3600
 
@@ -1271,7 +1277,8 @@ class MemoryRecords:
             taken.extend("output" for _name in memory.outputs if next(results))
             pipe = self.redis.pipeline(transaction=True)
             if memory.decisions and not has_decisions:
-                pipe.rpush(k.memory_decisions(esc_id), *(_dump(d) for d in memory.decisions))
+                lines = (_dump(d) for d in memory.decisions)
+                pipe.eval(_PUSH_IF_EMPTY, 1, k.memory_decisions(esc_id), *lines)
                 taken.append("decisions")
             numbers = [int(name.split("-", 1)[0]) for name in memory.outputs]
             if numbers:
@@ -1295,7 +1302,8 @@ class MemoryRecords:
         with _guard():
             if self.redis.exists(self.keys.memory_lessons):
                 return False
-            self.redis.rpush(self.keys.memory_lessons, *(_dump(e) for e in entries))
+            lines = (_dump(e) for e in entries)
+            self.redis.eval(_PUSH_IF_EMPTY, 1, self.keys.memory_lessons, *lines)
         return True
 
 

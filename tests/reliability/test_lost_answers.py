@@ -15,7 +15,7 @@ from bot.domain.declaration import Declaration
 from bot.domain.escalation import open_escalation
 from bot.domain.timeline import EventKind, event
 from bot.slack.ids import ActionId
-from bot.store import Keys, MemoryRecords, Store
+from bot.store import EscalationMemory, Keys, MemoryRecords, Store
 from loopback.slack.driver import SlackDriver
 from protocols.loader import load_protocol
 from tests.conftest import SIGNING_SECRET
@@ -223,3 +223,23 @@ def make_escalation():
         clock_scale=1,
         ic_source="requested",
     )
+
+
+def test_an_import_whose_answer_was_lost_adds_nothing_twice(lossy, proxy) -> None:
+    """`warroom memory import`: redis-py sends a transaction again when its answer is lost,
+    and the decisions and lessons were pushed twice."""
+    _, records = lossy
+    on_file = EscalationMemory(
+        id="esc-1",
+        instruction=None,
+        decisions=[{"decision": "ic_assigned"}, {"decision": "resolved"}],
+        review=None,
+        outputs={},
+    )
+    proxy.drop_after("EXEC", skip=1)  # the second transaction: the decisions
+    assert records.adopt(on_file) == ["decisions"]
+    proxy.drop_after("EVAL", ":lessons")
+    assert records.adopt_lessons([{"lesson": "pin the cert expiry"}])
+    assert proxy.spent() and len(proxy.fired) == 2
+    assert [d["decision"] for d in records.decisions("esc-1")] == ["ic_assigned", "resolved"]
+    assert records.lessons() == [{"lesson": "pin the cert expiry"}]
