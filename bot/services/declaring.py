@@ -429,7 +429,7 @@ class Declaring(RoomService):
         lease.check()
 
         # Wave 1: the channel, with the user-group lookups running beside it.
-        groups_future = self.gateway.submit(self.gateway.usergroup_members, groups)
+        group_members_of = self.gateway.usergroup_members_later(groups)
         channel_id, name = queued.get("channel_id"), queued.get("name")
         if not (channel_id and name):
             day = date.fromisoformat(queued["day"])
@@ -481,7 +481,7 @@ class Declaring(RoomService):
             ic_source = str(assigned[0].data.get("source")) if assigned else "declarer"
             was_ready = any(e.kind is EventKind.WAR_ROOM_READY for e in timeline)
 
-        group_members, failed_groups = groups_future.result()
+        group_members, failed_groups = group_members_of()
         build = RoomBuild(escalation=esc, failed_groups=failed_groups)
         lease.check()
         self._furnish(build, decl, [*people, *group_members], now, ic_source, first=first)

@@ -481,22 +481,36 @@ class SlackGateway:
 
     def usergroup_members(self, group_ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         """Members of every group, in order; plus {group: error} for groups that failed."""
+        return self.usergroup_members_later(group_ids)()
+
+    def usergroup_members_later(
+        self, group_ids: Iterable[str]
+    ) -> Callable[[], tuple[list[str], dict[str, str]]]:
+        """Start looking up every group at once, now; the function returned waits for them
+        and answers as `usergroup_members`. The caller does other calls meanwhile, and no
+        task on the pool waits on the pool for the groups."""
         groups = list(dict.fromkeys(group_ids))
 
         def users_of(group: str) -> list[str]:
             return list(self.client.usergroups_users_list(usergroup=group)["users"])
 
-        results = self.together({g: (lambda g=g: users_of(g)) for g in groups})
-        members: dict[str, None] = {}
-        failed: dict[str, str] = {}
-        for group, result in results.items():
-            if isinstance(result, SlackApiError):
-                failed[group] = error_code(result)
-            elif isinstance(result, Exception):
-                failed[group] = type(result).__name__
-            else:
-                members.update(dict.fromkeys(result))
-        return list(members), failed
+        futures = {g: self.submit(users_of, g) for g in groups}
+
+        def collect() -> tuple[list[str], dict[str, str]]:
+            members: dict[str, None] = {}
+            failed: dict[str, str] = {}
+            for group, future in futures.items():
+                try:
+                    members.update(dict.fromkeys(future.result()))
+                except CancelledError as e:
+                    raise ShuttingDown("the Slack pool stopped before this call ran") from e
+                except SlackApiError as e:
+                    failed[group] = error_code(e)
+                except Exception as e:
+                    failed[group] = type(e).__name__
+            return list(members), failed
+
+        return collect
 
     def set_topic(self, channel: str, text: str) -> None:
         self.client.conversations_setTopic(channel=channel, topic=text)
