@@ -305,6 +305,10 @@ def _run_http(settings: Settings, *, threads: int) -> int:
             self.cfg.set("worker_class", "asgi")
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)
+            from bot.wsgi import worker_exit
+
+            # On SIGTERM the worker's runtime finishes or hands over what it accepted.
+            self.cfg.set("worker_exit", worker_exit)
 
         def load(self) -> object:
             from bot.asgi import create_app

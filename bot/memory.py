@@ -164,6 +164,17 @@ class Memory:
         self._mirror(path, lambda: data)
         return path
 
+    def output_path(self, esc_id: str, kind: str, number: int) -> Path:
+        return self.outputs_dir(esc_id) / f"{number}-{kind}.yaml"
+
+    def mirror_filed(self, esc_id: str, kind: str, number: int, data: dict[str, Any]) -> None:
+        """Mirror an output and the decision log that Redis took in one unit elsewhere (an
+        approval, see `Store.approve_draft`)."""
+        self._mirror(self.output_path(esc_id, kind, number), lambda: data)
+        self._mirror(
+            self.decisions_path(esc_id), lambda: {"decisions": self.records.decisions(esc_id)}
+        )
+
     def write_review(self, esc_id: str, review: dict[str, Any]) -> Path:
         self.records.put_review(esc_id, review)
         path = self.review_path(esc_id)

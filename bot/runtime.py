@@ -84,11 +84,19 @@ class Runtime:
         return self.scheduler.run_due(self.clock())
 
     def close(self) -> None:
-        """Finish the work already accepted, then let go of pools and connections."""
+        """Finish the work already accepted, then let go of pools and connections. Rooms being
+        built get `shutdown_grace_seconds` to finish; past it each stops at its next step and
+        is left, recorded, to the next process. Nothing is rolled back for the shutdown."""
+        grace = self.settings.shutdown_grace_seconds
         # Declarations waiting for their turn stay queued in Redis, for the next process.
-        self.declaring.hand_over()
+        self.declaring.hand_over(grace)
         self.declarations.stop()
         self.executor.shutdown(wait=True)
+        # Builds woken on their turn run on threads of their own: they finish or leave too,
+        # before the Slack pool they use is let go (a step under way ends first).
+        still = self.declaring.drain(grace + 30)
+        if still:
+            log.warning("%d room build(s) still under way at shutdown; left to the lease", still)
         # Drafts under way finish (each within the model's timeout); none queued is dropped.
         if self.desk.lane.executor is not self.executor.inner:
             self.desk.lane.executor.shutdown(wait=True)
@@ -141,7 +149,10 @@ def build_runtime(
     protocol, config = load_definitions(settings)
     metrics = Metrics()
     token = settings.slack_bot_token.get_secret_value()  # type: ignore[union-attr]
-    gateway = SlackGateway(build_client(token, settings.slack_api_url, metrics), threads=64)
+    # A call waits out Slack's Retry-After only while its room's build surely holds its lease.
+    max_wait = settings.declaration_lease_seconds / 2
+    client = build_client(token, settings.slack_api_url, metrics, max_wait=max_wait)
+    gateway = SlackGateway(client, threads=64)
     redis_client = connect_redis(settings)
     warm_pool(redis_client, 24)
     too_old = redis_too_old(redis_client, settings.redis_url)

@@ -135,6 +135,15 @@ class Settings(BaseSettings):
         le=600,
         validation_alias=_env("WARROOM_DECLARATION_LEASE_SECONDS", "declaration_lease_seconds"),
     )
+    # On SIGTERM, how long rooms being built may take to finish; past it, each stops at its
+    # next step and is left, recorded, to the next process (within gunicorn's graceful
+    # timeout, 10 s under `warroom run`).
+    shutdown_grace_seconds: float = Field(
+        7.0,
+        ge=0,
+        le=300,
+        validation_alias=_env("WARROOM_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
+    )
     # The scheduler's lease: another process takes over this long after the leader dies.
     lease_seconds: float = Field(
         10.0, gt=0, le=60, validation_alias=_env("WARROOM_LEASE_SECONDS", "lease_seconds")

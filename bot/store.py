@@ -8,9 +8,10 @@ import logging
 import math
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -98,9 +99,10 @@ return {1, slot}
 )
 
 # Take a queued declaration whose time has come (ARGV[3], or the first due by ARGV[5]),
-# leased to the caller until ARGV[2] (ms): {token, declaration}, or nil. The declaration's key
-# is only known inside (ARGV[4] is its prefix): fine on one Redis and behind Sentinel, not on
-# a Redis Cluster (which warroom does not support).
+# leased to the caller until ARGV[2] (ms) under its fencing token ARGV[6]: {token,
+# declaration}, or nil. The declaration's and the lease's keys are only known inside (ARGV[4]
+# and ARGV[7] are their prefixes): fine on one Redis and behind Sentinel, not on a Redis
+# Cluster (which warroom does not support).
 _TAKE_DECLARATION = """
 local token = ARGV[3]
 if token == '' then
@@ -117,14 +119,89 @@ if not job then
   return nil
 end
 redis.call('zadd', KEYS[1], ARGV[2], token)
+if ARGV[6] ~= '' then
+  redis.call('set', ARGV[7] .. token, ARGV[6], 'PX', tonumber(ARGV[2]) - tonumber(ARGV[1]))
+end
 return {token, job}
 """
 
-# A channel name is the declaration's once it reserved it (1), or if it already had (2).
+# The heartbeat of a build: its lease (KEYS[1]) and its place in the queue (KEYS[2]) renewed
+# until ARGV[3] (ms), if the caller (ARGV[1]) still holds it; 1 if so, 0 if it was taken over.
+_RENEW_DECLARATION = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('pexpire', KEYS[1], ARGV[2])
+redis.call('zadd', KEYS[2], 'XX', ARGV[3], ARGV[4])
+return 1
+"""
+
+# How far a build got (ARGV[2] into KEYS[2], next due ARGV[3] in the queue KEYS[3]), written
+# only if its holder (ARGV[1], '' for anyone) still holds the lease KEYS[1]: 1, or 0. With
+# ARGV[5] = '1' the lease is let go in the same step (the build stops here): a heartbeat
+# still in flight can no longer move the next try back to the end of the lease.
+_SAVE_DECLARATION = """
+if ARGV[1] ~= '' and redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[2], ARGV[2], 'XX')
+redis.call('zadd', KEYS[3], 'XX', ARGV[3], ARGV[4])
+if ARGV[5] == '1' then redis.call('del', KEYS[1]) end
+return 1
+"""
+
+# A declaration leaves the queue (its room open, or rolled back), and its claim says so
+# (ARGV[2], kept ARGV[3] s; '' to release it): only by the holder of its lease (ARGV[1], ''
+# for anyone). 1, or 0 when another build holds it now.
+_FINISH_DECLARATION = """
+if ARGV[1] ~= '' and redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('zrem', KEYS[2], ARGV[4])
+redis.call('del', KEYS[3], KEYS[1], KEYS[5])
+if ARGV[2] ~= '' then
+  redis.call('set', KEYS[4], ARGV[2], 'EX', ARGV[3])
+elseif ARGV[5] == '1' then
+  redis.call('del', KEYS[4])
+end
+return 1
+"""
+
+# A channel name is the declaration's once it reserved it (1), or if it already had (2). The
+# names a declaration reserved are kept with it (KEYS[2]): a rollback looks under every one.
 _RESERVE_NAME = """
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('sadd', KEYS[2], ARGV[3])
+  redis.call('expire', KEYS[2], ARGV[2])
+  return 1
+end
 if redis.call('get', KEYS[1]) == ARGV[1] then return 2 end
 return 0
+"""
+
+# Append to a list once per idempotency key (ARGV[1]), in one step: the first call under the
+# key appends ARGV[4..] to KEYS[1] and notes its own id (ARGV[2]) in the hash KEYS[2]. The
+# same call sent again (its answer was lost) finds its own id: 1, as the first time. Another
+# call under the same key (two people pinning one message at once): 0, nothing appended.
+# KEYS[3], when given, is a set ARGV[3] joins in the same step (the escalations with memory).
+_APPEND_ONCE = """
+local mine = redis.call('hget', KEYS[2], ARGV[1])
+if mine then
+  if mine == ARGV[2] then return 1 end
+  return 0
+end
+redis.call('hset', KEYS[2], ARGV[1], ARGV[2])
+redis.call('rpush', KEYS[1], unpack(ARGV, 4))
+if KEYS[3] then redis.call('sadd', KEYS[3], ARGV[3]) end
+return 1
+"""
+
+# The first delivery of an event: SET NX with the caller's id, so that the caller's own resend
+# (its first answer lost) is still the first, and anyone else's is not.
+_FIRST = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('get', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
+
+# A list filled only while it is empty: sent again after its answer was lost (the client's
+# retry), an import adds nothing the first send did.
+_PUSH_IF_EMPTY = """
+if redis.call('exists', KEYS[1]) == 0 then redis.call('rpush', KEYS[1], unpack(ARGV)) end
 """
 
 # How long a firing's claim is remembered: far longer than any retry of it.
@@ -145,10 +222,15 @@ return 0
 
 # The next number of an escalation's outputs and the output filed under it, in one step: two
 # approvals on two hosts at once get two numbers, and no number is taken without its output.
+# The call's id (ARGV[4]) is noted in the hash KEYS[4]: sent again after its answer was lost,
+# it answers the number it took rather than filing the output twice.
 _ADD_OUTPUT = """
+local filed = redis.call('hget', KEYS[4], ARGV[4])
+if filed then return tonumber(filed) end
 local n = redis.call('incr', KEYS[1])
 redis.call('hset', KEYS[2], n .. '-' .. ARGV[1], ARGV[2])
 redis.call('sadd', KEYS[3], ARGV[3])
+redis.call('hset', KEYS[4], ARGV[4], n)
 return n
 """
 
@@ -211,6 +293,13 @@ class Keys:
     escalation = _KeyOf("esc:{}")
     # A list, appended with RPUSH only: the timeline is never rewritten.
     timeline = _KeyOf("esc:{}:timeline")
+    # Hash of what was appended to the timeline outside a versioned write: idempotency key
+    # (a pinned message's ts, or the call's own id) -> the id of the call that appended it,
+    # so a resent append (its answer lost) and a second pin of one message add nothing.
+    appended = _KeyOf("esc:{}:appended")
+    # One per versioned write, SET in the write's own transaction: after a lost answer, the
+    # writer reads it back to know whether its write landed (see `Store._transact`).
+    write = _KeyOf("write:{}")
     # channel id -> escalation id, so a click or mention in a channel finds its escalation.
     channel = _KeyOf("channel:{}")
     # Sorted set of every escalation id, scored by declaration time (reports, reconciling).
@@ -226,9 +315,15 @@ class Keys:
     declaration_queue = _Key("declarations")
     # A queued declaration (JSON): what was declared, whom to tell, how far its room got.
     declaration = _KeyOf("declaration:{}")
+    # The fencing token of the build that holds a declaration (SET PX, renewed on a heartbeat
+    # while it builds): every write the build makes checks it, so a build that outlived its
+    # lease cannot write over the one that took over.
+    declaration_lease = _KeyOf("declaration-lease:{}")
     # SET NX with a declaration's token: the one declaration that may create (and, when the
     # answer was lost, look for) a channel of this name.
     channel_name = _KeyOf("channel-name:{}")
+    # Set of the channel names a declaration reserved, in case one was made under a lost answer.
+    declaration_names = _KeyOf("declaration-names:{}")
     # SET NX EX on Slack's event id: retried deliveries are processed once.
     seen_event = _KeyOf("event:{}")
     # Set of resolved escalations whose follow-ups have not all been posted.
@@ -273,8 +368,13 @@ class Keys:
     memory_outputs = _KeyOf("memory:{}:outputs")
     # INCR: the <n> of the next output, unique across processes.
     memory_output_number = _KeyOf("memory:{}:output-number")
+    # Hash of the appends and outputs filed for one escalation: the call's id -> what it
+    # did, so a call sent again after its answer was lost files nothing twice.
+    memory_appended = _KeyOf("memory:{}:appended")
     # _knowledge/semantic/support_strategy.yaml's lessons_learned: a list, RPUSH only.
     memory_lessons = _Key("memory:knowledge:lessons")
+    # The same for the lessons: the appending call's id -> its id.
+    memory_lessons_appended = _Key("memory:knowledge:lessons-appended")
     # _knowledge/semantic/customer_insights.yaml as people keep it (`warroom memory import`).
     memory_customer_insights = _Key("memory:knowledge:customer-insights")
 
@@ -283,6 +383,47 @@ class Keys:
     # `warroom report`'s model spend. Each month is kept about 13 months after its last call,
     # and capped at USAGE_MAX_CALLS entries.
     model_usage = _KeyOf("model-usage:{}")
+
+
+@dataclass(frozen=True)
+class Approved:
+    """What `Store.approve_draft` did: the draft as it now is; and, when this approval made
+    it approved, the escalation before and after, the events, and the output filed (its
+    number, kind and document)."""
+
+    draft: Draft
+    before: Escalation | None = None
+    escalation: Escalation | None = None
+    events: list[Event] = field(default_factory=list)
+    output_number: int | None = None
+    output: tuple[str, dict[str, Any]] | None = None
+
+
+# What an approval that completes a draft records: (the draft as approved, the number of its
+# output) -> the draft with its output file, the escalation's new state, its timeline events,
+# the Agent_Memory output (kind, document) and the decision logged.
+Recording = Callable[
+    [Draft, Escalation, int],
+    tuple[Draft, Escalation, list[Event], tuple[str, dict[str, Any]], dict[str, Any]],
+]
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A lease a write is made under: its key, and the token of the holder making it."""
+
+    key: str
+    token: str
+
+
+class Fenced(WarroomError):
+    """The caller no longer holds the declaration it builds: another process took it over,
+    and nothing this one wrote under it landed."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"The build lost its lease; {what} was left to the process now holding it."
+        )
 
 
 class ConflictError(WarroomError):
@@ -325,6 +466,8 @@ class Store:
 
     # How often a versioned write decides again after another writer came first.
     WRITE_ATTEMPTS = 10
+    # How long a versioned write's id is kept: far longer than reading it back takes.
+    WRITE_KEEP = 3600
     # When no replica acknowledged a claim: how long before the firing is tried again.
     UNREPLICATED_RETRY = 5.0
 
@@ -377,11 +520,17 @@ class Store:
         return _claim_of(value)
 
     def take_declaration(
-        self, now_ms: int, lease_ms: int, token: str | None = None, *, late_ms: int = 0
+        self,
+        now_ms: int,
+        lease_ms: int,
+        token: str | None = None,
+        *,
+        late_ms: int = 0,
+        holder: str = "",
     ) -> tuple[str, dict[str, Any]] | None:
         """The queued declaration `token` if its time has come (or, without a token, the first
-        whose time came at least `late_ms` ago), leased to the caller for `lease_ms`; None when
-        there is none (or another process holds it)."""
+        whose time came at least `late_ms` ago), leased to the caller for `lease_ms` under the
+        fencing token `holder`; None when there is none (or another process holds it)."""
         k = self.keys
         with _guard():
             taken = self.redis.eval(
@@ -393,29 +542,101 @@ class Store:
                 token or "",
                 k.declaration(""),
                 now_ms - late_ms,
+                holder,
+                k.declaration_lease(""),
             )
         if not taken:
             return None
         return taken[0].decode(), _load(taken[1])
 
-    def save_declaration(self, token: str, declaration: dict[str, Any], due_ms: int) -> None:
+    def save_declaration(
+        self,
+        token: str,
+        declaration: dict[str, Any],
+        due_ms: int,
+        *,
+        holder: str = "",
+        release: bool = False,
+    ) -> None:
         """Record how far a queued declaration got, and when it may next be taken (the end of
-        its lease, or its next try)."""
+        its lease, or its next try). With `holder`, only while it holds the lease: `Fenced`
+        (nothing written) when another build took it over. `release`: the lease is let go in
+        the same step (the build stops until its next try)."""
         k = self.keys
         with _guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.set(k.declaration(token), _dump(declaration), xx=True)
-            pipe.zadd(k.declaration_queue, {token: due_ms}, xx=True)
-            pipe.execute()
+            saved = self.redis.eval(
+                _SAVE_DECLARATION,
+                3,
+                k.declaration_lease(token),
+                k.declaration(token),
+                k.declaration_queue,
+                holder,
+                _dump(declaration),
+                due_ms,
+                token,
+                "1" if release else "",
+            )
+        if not saved:
+            raise Fenced(f"declaration {token}")
 
-    def finish_declaration(self, token: str) -> None:
-        """The declaration's room is open, or rolled back: it leaves the queue."""
+    def renew_declaration(self, token: str, holder: str, lease_ms: int) -> bool:
+        """The heartbeat of a build: its lease renewed for `lease_ms`; False when another build
+        holds the declaration now."""
         k = self.keys
+        now_ms = int(time.time() * 1000)
         with _guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.zrem(k.declaration_queue, token)
-            pipe.delete(k.declaration(token))
-            pipe.execute()
+            return bool(
+                self.redis.eval(
+                    _RENEW_DECLARATION,
+                    2,
+                    k.declaration_lease(token),
+                    k.declaration_queue,
+                    holder,
+                    lease_ms,
+                    now_ms + lease_ms,
+                    token,
+                )
+            )
+
+    def lease_of(self, token: str, holder: str) -> Fence:
+        """The fence of the build holding declaration `token` under `holder`."""
+        return Fence(self.keys.declaration_lease(token), holder)
+
+    def finish_declaration(
+        self,
+        token: str,
+        *,
+        holder: str = "",
+        claim: tuple[str, Escalation, int] | None = None,
+        release: str | None = None,
+    ) -> None:
+        """The declaration's room is open, or rolled back: it leaves the queue; with `claim`
+        (fingerprint, escalation, seconds) its claim says which room is open, with `release`
+        (a fingerprint) the claim is given up; all in one step. With `holder`, only while it
+        holds the lease: `Fenced` (nothing done) when another build took it over."""
+        k = self.keys
+        fp = claim[0] if claim else (release or "")
+        value, ttl = "", 0
+        if claim:
+            _fp, esc, ttl = claim
+            value = f"open|{esc.id}|{esc.channel_id}"
+        with _guard():
+            done = self.redis.eval(
+                _FINISH_DECLARATION,
+                5,
+                k.declaration_lease(token),
+                k.declaration_queue,
+                k.declaration(token),
+                k.claim(fp),
+                k.declaration_names(token),
+                holder,
+                value,
+                ttl,
+                token,
+                "1" if release else "",
+            )
+        if not done:
+            raise Fenced(f"declaration {token}")
 
     def queued_declarations(self) -> list[tuple[str, float]]:
         """Every queued declaration's token with when it may next be taken (epoch ms)."""
@@ -426,9 +647,19 @@ class Store:
     def reserve_channel_name(self, name: str, token: str, ttl: int = 24 * 3600) -> str | None:
         """Make `name` the declaration `token`'s to create: "new" (it is now), "again" (it
         already was), or None (another declaration's)."""
+        k = self.keys
         with _guard():
-            got = self.redis.eval(_RESERVE_NAME, 1, self.keys.channel_name(name), token, ttl)
+            got = self.redis.eval(
+                _RESERVE_NAME, 2, k.channel_name(name), k.declaration_names(token), token, ttl, name
+            )
         return {1: "new", 2: "again"}.get(int(got))
+
+    def reserved_names(self, token: str) -> list[str]:
+        """Every channel name the declaration `token` reserved."""
+        with _guard():
+            return sorted(
+                n.decode() for n in self.redis.smembers(self.keys.declaration_names(token))
+            )
 
     def free_channel_name(self, name: str, token: str) -> None:
         """Give up the declaration `token`'s reservation of `name` (no channel was made)."""
@@ -445,27 +676,39 @@ class Store:
 
     def first_delivery(self, event_id: str, ttl: int = 3600) -> bool:
         """True once per event id: Slack retries a delivery it thinks failed."""
+        # The caller's own id as the value: the client's one retry after a lost answer finds
+        # its own claim and still counts as the first.
         with _guard():
-            return bool(self.redis.set(self.keys.seen_event(event_id), 1, nx=True, ex=ttl))
+            return bool(self.redis.eval(_FIRST, 1, self.keys.seen_event(event_id), _new_id(), ttl))
 
     # -- escalations ---------------------------------------------------------------------
     def exists(self, esc_id: str) -> bool:
         with _guard():
             return bool(self.redis.exists(self.keys.escalation(esc_id)))
 
-    def create(self, esc: Escalation, events: Iterable[Event]) -> None:
-        """Store a new escalation with its first events, all or nothing."""
+    def create(
+        self, esc: Escalation, events: Iterable[Event], *, fence: Fence | None = None
+    ) -> bool:
+        """Store a new escalation with its first events, all or nothing, and only if there is
+        none by its id: False when there is (another build made it). `fence` (a declaration's
+        lease, see `holds_declaration`) is checked in the same transaction."""
         k = self.keys
-        with _guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.set(k.escalation(esc.id), esc.model_dump_json())
-            pipe.set(k.channel(esc.channel_id), esc.id)
-            pipe.zadd(k.escalations, {esc.id: esc.declared_at.timestamp()})
-            pipe.sadd(k.open, esc.id)
-            lines = [e.model_dump_json() for e in events]
+        lines = [e.model_dump_json() for e in events]
+
+        def write(raws: list[bytes | None]) -> tuple[bool, list[Write]]:
+            if raws[0] is not None:
+                return False, []
+            writes: list[Write] = [
+                lambda p: p.set(k.escalation(esc.id), esc.model_dump_json()),
+                lambda p: p.set(k.channel(esc.channel_id), esc.id),
+                lambda p: p.zadd(k.escalations, {esc.id: esc.declared_at.timestamp()}),
+                lambda p: p.sadd(k.open, esc.id),
+            ]
             if lines:
-                pipe.rpush(k.timeline(esc.id), *lines)
-            pipe.execute()
+                writes.append(lambda p: p.rpush(k.timeline(esc.id), *lines))
+            return True, writes
+
+        return self._transact([k.escalation(esc.id)], f"escalation {esc.id}", write, fence=fence)
 
     def get(self, esc_id: str) -> Escalation | None:
         with _guard():
@@ -478,7 +721,11 @@ class Store:
         return self.get(esc_id.decode()) if esc_id else None
 
     def update(
-        self, esc_id: str, change: Callable[[Escalation], tuple[Escalation, list[Event]]]
+        self,
+        esc_id: str,
+        change: Callable[[Escalation], tuple[Escalation, list[Event]]],
+        *,
+        fence: Fence | None = None,
     ) -> tuple[Escalation, list[Event]]:
         """Apply `change` to the current document and save it with its events, atomically.
 
@@ -503,44 +750,98 @@ class Store:
                 writes.append(lambda p: p.rpush(self.keys.timeline(esc_id), *lines))
             return (new, events), writes
 
-        return self._atomically(key, f"escalation {esc_id}", write)
+        return self._transact(
+            [key], f"escalation {esc_id}", lambda raws: write(raws[0]), fence=fence
+        )
 
     def _atomically(
         self, key: str, what: str, write: Callable[[bytes | None], tuple[T, list[Write]]]
     ) -> T:
-        """Read `key`, decide, and write what `write` says in one transaction; if another
-        writer changed `key` meanwhile, decide again on the fresh value. People in one room
-        act at once (three facts typed together, a click while a reminder fires): each of a
-        handful of concurrent writers gets its turn, after a short random pause. A connection
-        lost mid-transaction (redis-py says so with a WatchError too) is tried once more, then
-        is Redis being unavailable, not a conflict."""
+        """`_transact` on one key."""
+        return self._transact([key], what, lambda raws: write(raws[0]))
+
+    def _transact(
+        self,
+        keys: list[str],
+        what: str,
+        write: Callable[[list[bytes | None]], tuple[T, list[Write]]],
+        *,
+        fence: Fence | None = None,
+    ) -> T:
+        """Read `keys`, decide, and write what `write` says in one transaction; if another
+        writer changed one of them meanwhile, decide again on the fresh values. People in one
+        room act at once (three facts typed together, a click while a reminder fires): each of
+        a handful of concurrent writers gets its turn, after a short random pause.
+
+        Each attempt's writes carry an id of their own, stored in the same transaction. When
+        the connection is lost mid-transaction (redis-py says so with a WatchError too), the
+        answer to EXEC may be all that was lost: the id is read back, and a write that landed
+        is done, never decided again on a state that already holds it. One that did not land
+        is tried once more; a second loss is Redis being unavailable, not a conflict.
+
+        `fence` (a lease key and the caller's token) is watched with `keys`: unless the caller
+        holds the lease when the transaction runs, nothing is written and `Fenced` is raised
+        (a build that outlived its lease cannot write over the one that took over)."""
         connection_lost = 0
         with _guard():
             for attempt in range(self.WRITE_ATTEMPTS):
                 if attempt:
                     time.sleep(random.uniform(0, 0.005 * attempt))
+                write_id = _new_id()
+                sent = False
                 with self.redis.pipeline(transaction=True) as pipe:
                     try:
-                        pipe.watch(key)
-                        result, writes = write(pipe.get(key))
-                        if writes:
-                            pipe.multi()
-                            for queued in writes:
-                                queued(pipe)
-                            pipe.execute()
+                        if fence is None:
+                            pipe.watch(*keys)
+                        else:
+                            pipe.watch(*keys, fence.key)
+                            if pipe.get(fence.key) != fence.token.encode():
+                                raise Fenced(what)
+                        result, writes = write([pipe.get(key) for key in keys])
+                        if not writes:
+                            return result
+                        pipe.multi()
+                        for queued in writes:
+                            queued(pipe)
+                        pipe.set(self.keys.write(write_id), 1, ex=self.WRITE_KEEP)
+                        sent = True
+                        pipe.execute()
                         return result
                     except redis.WatchError as e:
                         if " occurred while watching " in str(e):
+                            if sent and self._landed(write_id):
+                                return result
                             connection_lost += 1
                             if connection_lost == 2:
                                 raise Unavailable(UNAVAILABLE) from e
                         continue
         raise ConflictError(what)
 
-    def append(self, esc_id: str, *events: Event) -> None:
-        if events:
-            with _guard():
-                self.redis.rpush(self.keys.timeline(esc_id), *(e.model_dump_json() for e in events))
+    def _landed(self, write_id: str) -> bool:
+        """Whether the write `write_id` is in Redis (its transaction ran)."""
+        return bool(self.redis.exists(self.keys.write(write_id)))
+
+    def append(self, esc_id: str, *events: Event, once: str | None = None) -> bool:
+        """Add `events` to the timeline, once: the client's retry after a lost answer adds
+        nothing more. With `once`, only the first append under that key adds anything (one
+        note per pinned message, however many people pin it at once); False for the others."""
+        if not events:
+            return False
+        k = self.keys
+        call = _new_id()
+        with _guard():
+            return bool(
+                self.redis.eval(
+                    _APPEND_ONCE,
+                    2,
+                    k.timeline(esc_id),
+                    k.appended(esc_id),
+                    once or call,
+                    call,
+                    "",
+                    *(e.model_dump_json() for e in events),
+                )
+            )
 
     def timeline(self, esc_id: str) -> list[Event]:
         with _guard():
@@ -552,7 +853,12 @@ class Store:
         k = self.keys
         with _guard():
             pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(k.escalation(esc.id), k.timeline(esc.id), k.channel(esc.channel_id))
+            pipe.delete(
+                k.escalation(esc.id),
+                k.timeline(esc.id),
+                k.appended(esc.id),
+                k.channel(esc.channel_id),
+            )
             pipe.zrem(k.escalations, esc.id)
             pipe.srem(k.open, esc.id)
             pipe.execute()
@@ -715,6 +1021,55 @@ class Store:
             raw = self.redis.lrange(self.keys.model_usage(month), 0, -1)
         return [json.loads(r) for r in raw]
 
+    def approve_draft(
+        self, draft_id: str, approve: Callable[[Draft], Draft], record: Recording
+    ) -> Approved:
+        """An approval, as one unit: the draft with it; and, when it is the one that makes the
+        draft approved, what `record` makes of it (the escalation's new state and timeline
+        events, the Agent_Memory output filed under the next number, the decision logged), all
+        in one transaction. All or nothing; a repeat is refused by `approve` (the draft says
+        it is approved), and a lost answer is read back, never recorded twice. KeyError when
+        the draft or its escalation is gone."""
+        k = self.keys
+        draft_key = k.draft(draft_id)
+        stored = self.get_draft(draft_id)
+        if stored is None:
+            raise KeyError(draft_id)
+        esc_id = stored.escalation
+        keys = [draft_key, k.escalation(esc_id), k.memory_output_number(esc_id)]
+
+        def write(raws: list[bytes | None]) -> tuple[Approved, list[Write]]:
+            raw_draft, raw_esc, number = raws
+            if raw_draft is None or raw_esc is None:
+                raise KeyError(draft_id)
+            current = Draft.model_validate_json(raw_draft)
+            draft = approve(current)
+            if draft == current:
+                return Approved(current), []
+            if not draft.approved_by:
+                return Approved(draft), [
+                    lambda p: p.set(draft_key, draft.model_dump_json(), ex=DRAFT_TTL)
+                ]
+            before = Escalation.model_validate_json(raw_esc)
+            n = int(number or 0) + 1
+            draft, esc, events, output, decision = record(draft, before, n)
+            esc = esc.model_copy(update={"version": before.version + 1})
+            kind, data = output
+            lines = [e.model_dump_json() for e in events]
+            writes: list[Write] = [
+                lambda p: p.set(draft_key, draft.model_dump_json(), ex=DRAFT_TTL),
+                lambda p: p.set(k.escalation(esc_id), esc.model_dump_json()),
+                lambda p: p.set(k.memory_output_number(esc_id), n),
+                lambda p: p.hset(k.memory_outputs(esc_id), f"{n}-{kind}", _dump(data)),
+                lambda p: p.rpush(k.memory_decisions(esc_id), _dump(decision)),
+                lambda p: p.sadd(k.memory_escalations, esc_id),
+            ]
+            if lines:
+                writes.append(lambda p: p.rpush(k.timeline(esc_id), *lines))
+            return Approved(draft, before, esc, events, n, output), writes
+
+        return self._transact(keys, f"draft {draft_id}", write)
+
     # -- App Home ----------------------------------------------------------------------------
     def note_home_viewer(self, user: str, at: datetime) -> None:
         with _guard():
@@ -779,6 +1134,11 @@ def usage_month(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m")
 
 
+def _new_id() -> str:
+    """An id for one write or call, unique across processes."""
+    return uuid.uuid4().hex
+
+
 def _dump(data: Any) -> str:
     # Memory documents hold what YAML can show; anything JSON cannot (a stray datetime) is
     # kept as its text rather than refused.
@@ -829,11 +1189,21 @@ class MemoryRecords:
             pipe.execute()
 
     def append_decision(self, esc_id: str, entry: dict[str, Any]) -> None:
+        """One line of the decision log, once (a resend after a lost answer adds nothing)."""
+        k = self.keys
+        call = _new_id()
         with _guard():
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.rpush(self.keys.memory_decisions(esc_id), _dump(entry))
-            pipe.sadd(self.keys.memory_escalations, esc_id)
-            pipe.execute()
+            self.redis.eval(
+                _APPEND_ONCE,
+                3,
+                k.memory_decisions(esc_id),
+                k.memory_appended(esc_id),
+                k.memory_escalations,
+                call,
+                call,
+                esc_id,
+                _dump(entry),
+            )
 
     def decisions(self, esc_id: str) -> list[dict[str, Any]]:
         with _guard():
@@ -847,13 +1217,15 @@ class MemoryRecords:
             return int(
                 self.redis.eval(
                     _ADD_OUTPUT,
-                    3,
+                    4,
                     k.memory_output_number(esc_id),
                     k.memory_outputs(esc_id),
                     k.memory_escalations,
+                    k.memory_appended(esc_id),
                     kind,
                     _dump(data),
                     esc_id,
+                    _new_id(),
                 )
             )
 
@@ -887,8 +1259,19 @@ class MemoryRecords:
 
     # -- the shared knowledge -------------------------------------------------------------
     def append_lessons(self, entry: dict[str, Any]) -> None:
+        k = self.keys
+        call = _new_id()
         with _guard():
-            self.redis.rpush(self.keys.memory_lessons, _dump(entry))
+            self.redis.eval(
+                _APPEND_ONCE,
+                2,
+                k.memory_lessons,
+                k.memory_lessons_appended,
+                call,
+                call,
+                "",
+                _dump(entry),
+            )
 
     def lessons(self) -> list[dict[str, Any]]:
         with _guard():
@@ -929,7 +1312,8 @@ class MemoryRecords:
             taken.extend("output" for _name in memory.outputs if next(results))
             pipe = self.redis.pipeline(transaction=True)
             if memory.decisions and not has_decisions:
-                pipe.rpush(k.memory_decisions(esc_id), *(_dump(d) for d in memory.decisions))
+                lines = (_dump(d) for d in memory.decisions)
+                pipe.eval(_PUSH_IF_EMPTY, 1, k.memory_decisions(esc_id), *lines)
                 taken.append("decisions")
             numbers = [int(name.split("-", 1)[0]) for name in memory.outputs]
             if numbers:
@@ -953,7 +1337,8 @@ class MemoryRecords:
         with _guard():
             if self.redis.exists(self.keys.memory_lessons):
                 return False
-            self.redis.rpush(self.keys.memory_lessons, *(_dump(e) for e in entries))
+            lines = (_dump(e) for e in entries)
+            self.redis.eval(_PUSH_IF_EMPTY, 1, self.keys.memory_lessons, *lines)
         return True
 
 

@@ -122,3 +122,14 @@ def create_app() -> WarroomWSGI:
     runtime = build_runtime(Settings())
     runtime.start()
     return WarroomWSGI(runtime)
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """gunicorn's hook in a worker that has stopped taking requests (on SIGTERM): its runtime
+    finishes the work it accepted, or leaves it to the next process (see `Runtime.close`).
+    `warroom run` sets it; gunicorn run directly gets it with `--config python:bot.wsgi`."""
+    # The app gunicorn loaded: the WSGI app itself (gthread), or the front door before it
+    # (the asgi worker, bot/asgi.py); either carries the runtime.
+    runtime = getattr(getattr(worker, "wsgi", None), "runtime", None)
+    if isinstance(runtime, Runtime):
+        runtime.close()

@@ -7,8 +7,9 @@ commands), so a fault can hit exactly one of them:
 
 - `drop_before(command, key)`: the connection is closed instead of sending the command:
   Redis never sees it (a blip: the client sees a connection error);
-- `drop_after(command, key)`: the command reaches Redis and runs, then the connection is closed
-  before the answer comes back: Redis did it, the client does not know;
+- `drop_after(command, key, skip=0)`: the command reaches Redis and runs, then the connection is
+  closed before the answer comes back: Redis did it, the client does not know (`skip`: the
+  first that many matching commands pass, so a test can hit the Nth);
 - `pause(seconds)`: nothing passes for a while (Redis paused, between any two writes).
 
 `command` is a Redis command name (`SET`, `HSET`, `EVALSHA`, ...), or "*" for any; `key` a
@@ -96,11 +97,17 @@ class _Fault:
     command: str
     key: str
     times: int
+    skip: int = 0
 
     def hits(self, name: str, args: list[bytes]) -> bool:
         if self.times <= 0 or self.command not in (name, "*"):
             return False
-        return not self.key or any(self.key.encode() in a for a in args)
+        if self.key and not any(self.key.encode() in a for a in args):
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        return True
 
 
 @dataclass
@@ -140,8 +147,9 @@ class RedisProxy:
     def drop_before(self, command: str, key: str = "", *, times: int = 1) -> None:
         self._add(_Fault("before", command.upper(), key, times))
 
-    def drop_after(self, command: str, key: str = "", *, times: int = 1) -> None:
-        self._add(_Fault("after", command.upper(), key, times))
+    def drop_after(self, command: str, key: str = "", *, times: int = 1, skip: int = 0) -> None:
+        """`skip`: let that many matching commands through first (hit the (skip+1)th)."""
+        self._add(_Fault("after", command.upper(), key, times, skip))
 
     def pause(self, seconds: float) -> None:
         with self._lock:

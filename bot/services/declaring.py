@@ -5,9 +5,14 @@ comes.
 
 All or nothing. The queued declaration records how far its room got (the channel, then the
 escalation); a process that dies mid-build leaves it to be taken again when its lease runs out,
-and the next attempt finishes the room from there. A failure Slack or Redis may get over is
-tried again; one they will not, or one that lasts past `Pacing.give_up`, rolls the room back
-(timers cancelled, record removed, channel archived). Either way the declarer is told which.
+and the next attempt finishes the room from there. A build renews its lease on a heartbeat
+while it works, and every write it makes checks that it still holds the lease (its fencing
+token): a build that stalled past its lease and was taken over writes nothing more, rolls
+nothing back and tells no one; the build that took over finishes the room.
+
+A failure Slack or Redis may get over is tried again; one they will not, or one that lasts
+past `Pacing.give_up`, rolls the room back (timers cancelled, record removed, channel
+archived). Either way the declarer is told which.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -29,9 +36,9 @@ from bot.domain.timeline import EventKind, event
 from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.slack import blocks
-from bot.slack.gateway import describe, may_pass
+from bot.slack.gateway import describe, may_pass, shutting_down
 from bot.slack.text import channel_link, inert, mention
-from bot.store import Claim, Store, fingerprint
+from bot.store import Claim, Fence, Fenced, Store, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +102,10 @@ class Declaring(RoomService):
     _timers: dict[str, threading.Timer] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _closed: bool = field(default=False, init=False, repr=False)
+    # Builds under way here, and when (monotonic) those still going at shutdown stop.
+    _building: int = field(default=0, init=False, repr=False)
+    _idle: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
+    _leave_at: float | None = field(default=None, init=False, repr=False)
 
     @property
     def known_criteria(self) -> tuple[str, ...]:
@@ -151,13 +162,18 @@ class Declaring(RoomService):
     def open_queued(self, token: str) -> Escalation | None:
         """Build the room of the queued declaration `token` if its turn has come and no other
         process holds it; None when there was nothing to do here."""
+        if self._leaving():
+            return None  # past the shutdown's grace: left in the queue for the next process
+        holder = uuid.uuid4().hex
         try:
-            taken = self.store.take_declaration(self._now_ms(), self._lease_ms(), token)
+            taken = self.store.take_declaration(
+                self._now_ms(), self._lease_ms(), token, holder=holder
+            )
         except Unavailable:
             log.warning("declaration %s not taken (Redis down); trying again shortly", token)
             self._wake(token, self.pacing.retry)
             return None
-        return self._work(*taken) if taken else None
+        return self._work(*taken, holder) if taken else None
 
     def run_due(self) -> int:
         """Build every queued room whose turn came `adopt_after` ago or more and that no live
@@ -166,21 +182,40 @@ class Declaring(RoomService):
         taken = 0
         late_ms = int(self.pacing.adopt_after * 1000)
         while not self._closed:
-            job = self.store.take_declaration(self._now_ms(), self._lease_ms(), late_ms=late_ms)
+            holder = uuid.uuid4().hex
+            job = self.store.take_declaration(
+                self._now_ms(), self._lease_ms(), late_ms=late_ms, holder=holder
+            )
             if job is None:
                 return taken
             taken += 1
-            self._work(*job)
+            self._work(*job, holder)
         return taken
 
-    def hand_over(self) -> None:
-        """At shutdown: forget the wake-ups; the declarations they were for wait in Redis for
-        whichever process comes next (their turn is kept)."""
+    def hand_over(self, grace: float = 0.0) -> None:
+        """At shutdown: take no more declarations, and forget the wake-ups; the declarations
+        they were for wait in Redis for whichever process comes next (their turn is kept).
+        Builds under way go on for `grace` seconds; past it, each stops at its next step and
+        leaves its declaration, recorded and due at once, to the next process. The process's
+        own shutdown never rolls a room back."""
         with self._lock:
             self._closed = True
+            self._leave_at = time.monotonic() + grace
             timers, self._timers = list(self._timers.values()), {}
         for timer in timers:
             timer.cancel()
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the builds under way to finish or leave; returns
+        how many are still going."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._building and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            return self._building
+
+    def _leaving(self) -> bool:
+        return self._leave_at is not None and time.monotonic() >= self._leave_at
 
     def _wake(self, token: str, delay: float) -> None:
         with self._lock:
@@ -205,28 +240,70 @@ class Declaring(RoomService):
             log.exception("declaration %s: opening its room failed", token)
 
     # -- one attempt -----------------------------------------------------------------------
-    def _work(self, token: str, queued: dict[str, Any]) -> Escalation | None:
-        """One attempt at the room of a declaration this process now holds; the declarer is
-        told when the room is open, or rolled back."""
+    def _work(self, token: str, queued: dict[str, Any], holder: str) -> Escalation | None:
+        """One attempt at the room of a declaration this process now holds (under the fencing
+        token `holder`); the declarer is told when the room is open, or rolled back."""
+        with self._idle:
+            self._building += 1
+        try:
+            with self._heartbeat(token, holder) as lease:
+                try:
+                    return self._attempt(lease, queued)
+                except Fenced:
+                    log.warning(
+                        "declaration %s: another process took its build over; leaving it the room",
+                        token,
+                    )
+                except HandOver:
+                    self._leave(lease, queued)
+                return None
+        finally:
+            with self._idle:
+                self._building -= 1
+                self._idle.notify_all()
+
+    def _leave(self, lease: Lease, queued: dict[str, Any]) -> None:
+        """This process is stopping: the declaration goes back to the queue as far as it got,
+        due at once, for the next process to finish from there (nothing is undone, no one is
+        told anything new). If Redis cannot take that, its lease runs out and the same
+        happens later."""
+        with suppress(Unavailable, Fenced):
+            self.store.save_declaration(
+                lease.token, queued, self._now_ms(), holder=lease.holder, release=True
+            )
+        log.warning(
+            "declaration %s: this process is stopping; its room (%s) is left to the next one",
+            lease.token,
+            queued.get("name") or "no channel yet",
+        )
+
+    def _attempt(self, lease: Lease, queued: dict[str, Any]) -> Escalation | None:
         started = time.monotonic()
+        token = lease.token
         if queued.get("tries") and self._age(queued) >= self.pacing.give_up:
             # Tried for long enough: say so now rather than open a room no one waits for.
-            self._roll_back(token, queued, None)
+            self._roll_back(lease, queued, None)
             return None
         fields = queued["declaration"]
         decl = Declaration(**{**fields, "criteria": tuple(fields["criteria"])})
         try:
-            build = self._build(token, queued, decl)
+            build = self._build(lease, queued, decl)
+        except (Fenced, HandOver):
+            raise
         except Exception as e:
-            self._failed(token, queued, e)
+            self._failed(lease, queued, e)
             return None
         esc = build.escalation
+        lease.check()
         # Told before the declaration leaves the queue: a process that dies in between leaves
         # it to another, which finds the room complete and tells again (twice, never never).
         self._tell(queued, build.summary())
         try:
-            self.store.complete_claim(queued["fingerprint"], esc, ttl=self.pacing.dedup_seconds)
-            self.store.finish_declaration(token)
+            self.store.finish_declaration(
+                token,
+                holder=lease.holder,
+                claim=(queued["fingerprint"], esc, self.pacing.dedup_seconds),
+            )
         except Unavailable:
             # Taken again later, the declaration finds its room complete and only says so.
             log.warning("escalation %s: open, but its declaration is still queued", esc.id)
@@ -234,7 +311,36 @@ class Declaring(RoomService):
         self.metrics.room_seconds.observe(time.monotonic() - started)
         return esc
 
-    def _failed(self, token: str, queued: dict[str, Any], e: Exception) -> None:
+    @contextmanager
+    def _heartbeat(self, token: str, holder: str) -> Iterator[Lease]:
+        """The build's lease, renewed every third of it while the build runs (a call waiting
+        out Slack's Retry-After included); a renewal that finds it taken over marks it lost."""
+        lease = Lease(self.store, token, holder, self._leaving)
+        stop = threading.Event()
+        every = self.pacing.lease / 3
+
+        def beat() -> None:
+            while not stop.wait(every):
+                try:
+                    if not self.store.renew_declaration(token, holder, self._lease_ms()):
+                        lease.lost.set()
+                        return
+                except Unavailable:
+                    log.warning("declaration %s: its lease could not be renewed", token)
+
+        thread = threading.Thread(target=beat, name=f"lease-{token[:12]}", daemon=True)
+        thread.start()
+        try:
+            yield lease
+        finally:
+            stop.set()
+
+    def _failed(self, lease: Lease, queued: dict[str, Any], e: Exception) -> None:
+        token = lease.token
+        if self._closed or shutting_down(e):
+            # Failed because this process is stopping (its pools refuse work), or while it
+            # does: for the next process to judge, never a reason to roll the room back.
+            raise HandOver from e
         queued = {**queued, "failure": describe(e)}
         if _passing(e) and self._age(queued) < self.pacing.give_up:
             tries = int(queued.get("tries", 0)) + 1
@@ -248,7 +354,11 @@ class Declaring(RoomService):
             )
             try:
                 self.store.save_declaration(
-                    token, {**queued, "tries": tries}, self._now_ms() + int(delay * 1000)
+                    token,
+                    {**queued, "tries": tries},
+                    self._now_ms() + int(delay * 1000),
+                    holder=lease.holder,
+                    release=True,
                 )
             except Unavailable:
                 # Still queued and leased: taken again when the lease runs out.
@@ -264,22 +374,24 @@ class Declaring(RoomService):
             return
         if not isinstance(e, WarroomError):
             log.error("declaration %s: building its room failed", token, exc_info=e)
-        self._roll_back(token, queued, e)
+        self._roll_back(lease, queued, e)
 
-    def _roll_back(self, token: str, queued: dict[str, Any], cause: Exception | None) -> None:
+    def _roll_back(self, lease: Lease, queued: dict[str, Any], cause: Exception | None) -> None:
         """Undo what the build did (timers, record, channel), then say so. If Redis is away
-        meanwhile the declaration stays queued and is taken up again later."""
+        meanwhile the declaration stays queued and is taken up again later. Only by the build
+        holding the lease (`Fenced` otherwise): never a room another build is finishing."""
+        token = lease.token
         name, channel_id = queued.get("name"), queued.get("channel_id")
         try:
+            lease.check()
             esc = self.escalations.get(name) if name else None
             if esc is not None:
                 self.escalations.remove(esc)
             if channel_id:
                 archived = name if self._archive(channel_id) else None
             else:
-                archived = self._undo_names(token, queued)
-            self.store.release_claim(queued["fingerprint"])
-            self.store.finish_declaration(token)
+                archived = self._undo_names(token)
+            self.store.finish_declaration(token, holder=lease.holder, release=queued["fingerprint"])
         except Unavailable:
             log.warning("declaration %s: rolling back waits for Redis", token)
             self._wake(token, self.pacing.lease)
@@ -297,7 +409,7 @@ class Declaring(RoomService):
         self._tell(queued, f"⚠️ No war room was opened. {why}{undone}")
 
     # -- the build -------------------------------------------------------------------------
-    def _build(self, token: str, queued: dict[str, Any], decl: Declaration) -> RoomBuild:
+    def _build(self, lease: Lease, queued: dict[str, Any], decl: Declaration) -> RoomBuild:
         """The room, in three waves of Slack calls: the channel (with the user-group look-ups
         beside it); then invites, brief, topic and exec notice at once; then the pin. Taken
         up again, it goes on from what the declaration records."""
@@ -313,20 +425,24 @@ class Declaring(RoomService):
             wanted.append(csm)
         groups = [m for m in wanted if m.startswith("S")]
         people = [m for m in wanted if not m.startswith("S")]
+        token, fence = lease.token, lease.fence
+        lease.check()
 
         # Wave 1: the channel, with the user-group lookups running beside it.
-        groups_future = self.gateway.submit(self.gateway.usergroup_members, groups)
+        group_members_of = self.gateway.usergroup_members_later(groups)
         channel_id, name = queued.get("channel_id"), queued.get("name")
         if not (channel_id and name):
             day = date.fromisoformat(queued["day"])
             channel_id, name = self.gateway.create_channel(
                 lambda attempt: channel_name(day, decl.customer, attempt),
                 private=decl.private,
-                reserve=lambda candidate: self._reserve(candidate, token),
+                reserve=lambda candidate: self._reserve(candidate, lease),
             )
             queued.update(channel_id=channel_id, name=name)
             # From here on a rollback knows what to archive, whoever does it.
-            self.store.save_declaration(token, queued, self._now_ms() + self._lease_ms())
+            self.store.save_declaration(
+                token, queued, self._now_ms() + self._lease_ms(), holder=lease.holder
+            )
             log.info("escalation %s: channel %s created", name, channel_id)
 
         esc = self.escalations.get(name)
@@ -350,8 +466,14 @@ class Declaring(RoomService):
                 ic_source=ic_source,
                 bot_user_id=bot,
             )
-            self.escalations.create(esc, events)
-        else:
+            if not self.escalations.create(esc, events, fence=fence):
+                # Made meanwhile, under this lease before it lapsed or by a build since: the
+                # room goes on from that record, never from a second one.
+                first = False
+                esc = self.escalations.get(name)
+                if esc is None:
+                    raise Unavailable(f"escalation {name} vanished while being built")
+        if not first:
             # Taken up again: the record was written; its timers may not have been.
             self.escalations.schedule(esc)
             timeline = self.escalations.timeline(esc.id)
@@ -359,33 +481,38 @@ class Declaring(RoomService):
             ic_source = str(assigned[0].data.get("source")) if assigned else "declarer"
             was_ready = any(e.kind is EventKind.WAR_ROOM_READY for e in timeline)
 
-        group_members, failed_groups = groups_future.result()
+        group_members, failed_groups = group_members_of()
         build = RoomBuild(escalation=esc, failed_groups=failed_groups)
+        lease.check()
         self._furnish(build, decl, [*people, *group_members], now, ic_source, first=first)
-        self._pin_brief(build)
+        lease.check()
+        self._pin_brief(build, fence)
         self._note_failed_invites(build)
         if not was_ready:
             at = self.clock()
             seconds = (at - esc.declared_at).total_seconds()  # a resumed room's, all told
             ready = event(at, EventKind.WAR_ROOM_READY, bot, "War room ready", seconds=seconds)
-            self.escalations.append(esc.id, ready)
+            # Once, whichever build of the room gets here first.
+            self.escalations.append(esc.id, ready, once="war_room_ready")
         return build
 
-    def _reserve(self, name: str, token: str) -> str | None:
+    def _reserve(self, name: str, lease: Lease) -> str | None:
         """A channel name for this declaration: "new", "again" (reserved by an attempt
-        before), or None (an escalation's, or another declaration's)."""
+        before), or None (an escalation's, or another declaration's). Only while the build
+        holds its lease (`Fenced` otherwise): a build taken over while it waited on Slack
+        never goes on to create a channel under the next name."""
+        if not self.store.renew_declaration(lease.token, lease.holder, self._lease_ms()):
+            lease.lost.set()
+            raise Fenced(f"declaration {lease.token}")
         if self.escalations.get(name) is not None:
             return None
-        return self.store.reserve_channel_name(name, token)
+        return self.store.reserve_channel_name(name, lease.token)
 
-    def _undo_names(self, token: str, queued: dict[str, Any]) -> str | None:
+    def _undo_names(self, token: str) -> str | None:
         """The names this declaration reserved are free again; a channel made under one whose
         answer was lost (and so never recorded) is archived. Returns that channel's name."""
-        day = date.fromisoformat(queued["day"])
-        customer = queued["declaration"]["customer"]
         archived = None
-        for attempt in range(1, 4):
-            name = channel_name(day, customer, attempt)
+        for name in self.store.reserved_names(token):
             if self.store.reserve_channel_name(name, token) == "again":
                 try:
                     found = self.gateway.find_channel(name)
@@ -457,7 +584,7 @@ class Declaring(RoomService):
         else:
             build.escalation = esc.model_copy(update={"brief_ts": done["brief"]})
 
-    def _pin_brief(self, build: RoomBuild) -> None:
+    def _pin_brief(self, build: RoomBuild, fence: Fence) -> None:
         """Wave 3: pin the brief, and remember where it is to update it in place later."""
         esc = build.escalation
         brief_ts = esc.brief_ts
@@ -467,12 +594,16 @@ class Declaring(RoomService):
             {
                 "pin": lambda: self.gateway.pin(esc.channel_id, brief_ts),
                 "saved": lambda: self.escalations.update(
-                    esc.id, lambda e: (e.model_copy(update={"brief_ts": brief_ts}), [])
+                    esc.id,
+                    lambda e: (e.model_copy(update={"brief_ts": brief_ts}), []),
+                    fence=fence,
                 ),
             }
         )
         if isinstance(done["pin"], Exception):
             build.problems.append(f"pinning the brief failed ({describe(done['pin'])})")
+        if isinstance(done["saved"], Fenced):
+            raise done["saved"]
         if isinstance(done["saved"], Exception):
             log.error("escalation %s: saving the brief's ts failed: %s", esc.id, done["saved"])
         else:
@@ -530,6 +661,36 @@ class Declaring(RoomService):
 
     def _lease_ms(self) -> int:
         return int(self.pacing.lease * 1000)
+
+
+class HandOver(Exception):
+    """The process is stopping: the build stops here and leaves its room to the next one."""
+
+
+@dataclass
+class Lease:
+    """A build's hold on its declaration: the fencing token its writes carry, and whether a
+    heartbeat found it taken over."""
+
+    store: Store
+    token: str
+    holder: str
+    # Whether the process is stopping and builds are to leave their rooms to the next one.
+    leaving: Callable[[], bool] = lambda: False
+    lost: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def fence(self) -> Fence:
+        return self.store.lease_of(self.token, self.holder)
+
+    def check(self) -> None:
+        """Raise `Fenced` when another build holds the declaration now, `HandOver` when the
+        process is stopping: before each wave of Slack calls, so a build that was taken over
+        stops acting in Slack too, and one past the shutdown's grace stops where it is."""
+        if self.lost.is_set():
+            raise Fenced(f"declaration {self.token}")
+        if self.leaving():
+            raise HandOver(self.token)
 
 
 def _fingerprint(decl: Declaration) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from agents.checks import find_placeholders
 from agents.grounding import Grounding
@@ -102,57 +103,59 @@ class DraftDesk(RoomService):
         esc = self._escalation(draft)
         roles = self._approver_roles(esc, draft, user)
         now = self.clock()
-        draft = self._change(draft_id, lambda d: drafts.approve(d, seen, user, now, roles))
-        if not draft.approved_by:
-            return self._show(draft, esc)  # who approved, and whose approval it still needs
-        approver = draft.approved_by  # the IC, VP or declarer who approved it
         scale = self.escalations.clock_scale
+        zone = self.zone(esc)
+
+        def record(
+            draft: Draft, esc: Escalation, n: int
+        ) -> tuple[Draft, Escalation, list[Event], tuple[str, dict[str, Any]], dict[str, Any]]:
+            approver = draft.approved_by or user  # the IC, VP or declarer who approved it
+            new, events = domain.record_customer_update(
+                esc, approver, draft.text, now, self.protocol, scale
+            )
+            # What the letter told the customer, and the time it promised: the update clock.
+            new = _told(esc, new, draft, approver, now, zone)
+            new = domain.keep_promise(new, self.protocol, now)
+            kind = "customer-update"
+            path = self.memory.output_path(esc.id, kind, n)
+            output = str(path.relative_to(self.memory.root))
+            filed = {
+                "escalation": esc.id,
+                "customer": esc.customer,
+                "text": draft.text,
+                "approved_by": approver,
+                "approved_at": now.isoformat(),
+                "approvals": [{"by": a.by, "as": a.role} for a in draft.approvals],
+                "drafted_offline": draft.offline,
+                "edited_by": draft.edited_by,
+                "findings": list(draft.findings),
+            }
+            decision = {
+                "at": now.isoformat(),
+                "decision": "customer_update_approved",
+                "by": approver,
+                "draft": draft.id,
+                "file": output,
+                "approvals": [a.by for a in draft.approvals],
+            }
+            draft = draft.model_copy(update={"output_file": output})
+            return draft, new, events, (kind, filed), decision
+
+        # The approval, the update on the timeline, the step, the update clock, the output
+        # and the decision: one unit, all or nothing (a failure leaves the buttons for another
+        # try, with nothing half-recorded; a lost answer is read back, never recorded twice).
         try:
-            zone = self.zone(esc)
-
-            def approved(e: Escalation) -> tuple[Escalation, list[Event]]:
-                new, events = domain.record_customer_update(
-                    e, approver, draft.text, now, self.protocol, scale
-                )
-                new = _told(e, new, draft, approver, now, zone)
-                return domain.keep_promise(new, self.protocol, now), events
-
-            esc, _ = self.escalations.update(esc.id, approved)
-            path = self.memory.write_output(
-                esc.id,
-                "customer-update",
-                {
-                    "escalation": esc.id,
-                    "customer": esc.customer,
-                    "text": draft.text,
-                    "approved_by": approver,
-                    "approved_at": now.isoformat(),
-                    "approvals": [{"by": a.by, "as": a.role} for a in draft.approvals],
-                    "drafted_offline": draft.offline,
-                    "edited_by": draft.edited_by,
-                    "findings": list(draft.findings),
-                },
+            done = self.escalations.approve_draft(
+                draft_id, lambda d: drafts.approve(d, seen, user, now, roles), record
             )
-        except BaseException:
-            # Not recorded, so not approved: the buttons stay for another try.
-            self.store.update_draft(
-                draft_id,
-                lambda d: d.model_copy(
-                    update={"approved_by": None, "approved_at": None, "approvals": d.approvals[:-1]}
-                ),
-            )
-            raise
-        output = str(path.relative_to(self.memory.root))
-        draft = self._change(draft_id, lambda d: d.model_copy(update={"output_file": output}))
-        self.memory.log_decision(
-            esc.id,
-            "customer_update_approved",
-            approver,
-            now,
-            draft=draft.id,
-            file=output,
-            approvals=[a.by for a in draft.approvals],
-        )
+        except KeyError:
+            raise InvalidInput("This draft is no longer available; ask for a new one.") from None
+        draft = done.draft
+        if done.escalation is None or done.output is None or done.output_number is None:
+            return self._show(draft, esc)  # who approved, and whose approval it still needs
+        esc = done.escalation
+        kind, filed = done.output
+        self.memory.mirror_filed(esc.id, kind, done.output_number, filed)
         shown = self.gateway.together(
             {"draft": lambda: self._show(draft, esc), "brief": lambda: self.briefing.refresh(esc)}
         )

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain import escalation as domain
+from bot.domain.drafts import Draft
 from bot.domain.errors import NotAWarRoom
 from bot.domain.escalation import Escalation
 from bot.domain.timeline import Event
 from bot.domain.timers import Timer, timers_for
 from bot.services.ports import Timers
-from bot.store import Store
+from bot.store import Approved, Fence, Recording, Store
 from protocols.schema import Protocol
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,14 @@ class Escalations:
         return next((s.due_at for s in esc.steps if s.id == step.id), None)
 
     # -- changing --------------------------------------------------------------------------
-    def create(self, esc: Escalation, events: list[Event]) -> None:
-        """Store a new escalation with its first events, then schedule its timers."""
-        self.store.create(esc, events)
+    def create(self, esc: Escalation, events: list[Event], *, fence: Fence | None = None) -> bool:
+        """Store a new escalation with its first events, then schedule its timers; False (and
+        nothing done) when one by its id exists already. `fence`: see `Store.create`."""
+        if not self.store.create(esc, events, fence=fence):
+            return False
         self.timers.apply([], self.timers_for(esc))
         self._changed(esc)
+        return True
 
     def schedule(self, esc: Escalation) -> None:
         """Schedule the timers `esc` calls for (again: scheduling one twice is harmless)."""
@@ -83,15 +87,18 @@ class Escalations:
         self.store.delete(esc)
         self._changed(esc)
 
-    def update(self, esc_id: str, change: Change) -> tuple[Escalation, list[Event]]:
-        """A versioned update, then the timers it implies (scheduled or cancelled)."""
+    def update(
+        self, esc_id: str, change: Change, *, fence: Fence | None = None
+    ) -> tuple[Escalation, list[Event]]:
+        """A versioned update, then the timers it implies (scheduled or cancelled). `fence`:
+        see `Store.update`."""
         seen: list[Escalation] = []
 
         def tracked(current: Escalation) -> tuple[Escalation, list[Event]]:
             seen.append(current)
             return change(current)
 
-        new, events = self.store.update(esc_id, tracked)
+        new, events = self.store.update(esc_id, tracked, fence=fence)
         if events and seen:
             after = self.timers_for(new)
             self.timers.apply(self.timers_for(seen[-1]), after)
@@ -102,9 +109,21 @@ class Escalations:
             self._changed(new)
         return new, events
 
-    def append(self, esc_id: str, *events: Event) -> None:
-        """Events that change no state (a review drafted, the room ready)."""
-        self.store.append(esc_id, *events)
+    def approve_draft(
+        self, draft_id: str, approve: Callable[[Draft], Draft], record: Recording
+    ) -> Approved:
+        """An approval recorded as one unit (see `Store.approve_draft`), then the timers the
+        escalation's new state implies (the update clock restarted, a step's reminder gone)."""
+        done = self.store.approve_draft(draft_id, approve, record)
+        if done.before is not None and done.escalation is not None:
+            self.timers.apply(self.timers_for(done.before), self.timers_for(done.escalation))
+            self._changed(done.escalation)
+        return done
+
+    def append(self, esc_id: str, *events: Event, once: str | None = None) -> bool:
+        """Events that change no state (a review drafted, the room ready), appended once;
+        with `once`, only by the first caller under that key (see `Store.append`)."""
+        return self.store.append(esc_id, *events, once=once)
 
     def _changed(self, esc: Escalation) -> None:
         try:

@@ -193,8 +193,9 @@ class RoomChanges(RoomService):
         link = self.gateway.permalink(channel_id, ts)
         now = self.clock()
         note = event(now, EventKind.NOTE, said["user"], text, ts=ts, link=link, pinned_by=user)
-        self.escalations.append(esc.id, note)
-        return True
+        # Checked above for a quick answer; decided here, in one step with the append: of two
+        # people pinning the message at once, one notes it.
+        return self.escalations.append(esc.id, note, once=f"note:{ts}")
 
     # -- decisive changes -----------------------------------------------------------------
     def resolve(self, channel_id: str, user: str, summary: str) -> Escalation:

@@ -10,9 +10,11 @@ costs its chain of round trips, not the sum of its calls.
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from http.client import HTTPException
 from typing import Any, TypeVar
@@ -59,6 +61,9 @@ _INVITE_REASONS = {
     "user_is_restricted": "a guest who cannot be invited to this channel",
     "user_is_ultra_restricted": "a single-channel guest",
 }
+
+# A conversation's id (a user's id opens their DM with the app), as opposed to a channel name.
+_CHANNEL_ID = re.compile(r"[CGDU][A-Z0-9]{6,}")
 
 # Slack's answers when a war room can no longer be posted in.
 _ROOM_GONE = frozenset({"is_archived", "channel_not_found", "not_in_channel"})
@@ -150,11 +155,51 @@ class _RepeatableOnServerError(ServerErrorRetryHandler):
         return super()._can_retry(state=state, request=request, response=response, error=error)
 
 
-def build_client(token: str, base_url: str, metrics: Metrics | None = None) -> WebClient:
+class _BoundedRateLimitWaits(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, waiting at most `max_wait` seconds in all for one call: a
+    Retry-After that would take it past that ends the call with `ratelimited` at once. A call
+    must not sit in a wait for longer than the work it belongs to is leased (a room's build is
+    taken over then): the work is tried again later instead, from what it recorded."""
+
+    def __init__(self, max_retry_count: int, max_wait: float) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(self, *, state, request, response=None, error=None):  # type: ignore[no-untyped-def]
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        waited = float((state.custom_values or {}).get("waited", 0.0))
+        wait = _retry_after(response)
+        if waited + wait > self.max_wait:
+            log.warning(
+                "%s: Slack asks to wait %.0f s, past the %.0f s a call may wait; trying later",
+                _method_of(request),
+                wait,
+                self.max_wait,
+            )
+            return False
+        state.custom_values = {**(state.custom_values or {}), "waited": waited + wait + 1}
+        return True
+
+
+def _retry_after(response: Any) -> float:
+    for name, values in (response.headers or {}).items():
+        if name.lower() == "retry-after":
+            try:
+                return float(values[0] if isinstance(values, list) else values)
+            except (TypeError, ValueError, IndexError):
+                return 1.0
+    return 1.0
+
+
+def build_client(
+    token: str, base_url: str, metrics: Metrics | None = None, *, max_wait: float = 30.0
+) -> WebClient:
     """The one WebClient: Slack's base URL from settings; 429s (Slack did nothing; waits for
-    Retry-After) retried by slack-sdk's own handler, 5xx and dropped connections only for calls
-    that can be repeated (see `_NOT_REPEATABLE`; a post whose answer was lost is looked for by
-    its key instead, see `SlackGateway.post`)."""
+    Retry-After) retried by slack-sdk's own handler, at most `max_wait` seconds in all per
+    call; 5xx and dropped connections only for calls that can be repeated (see
+    `_NOT_REPEATABLE`; a post whose answer was lost is looked for by its key instead, see
+    `SlackGateway.post`)."""
     return MeteredWebClient(
         token=token,
         base_url=base_url,
@@ -162,7 +207,7 @@ def build_client(token: str, base_url: str, metrics: Metrics | None = None) -> W
         metrics=metrics,
         retry_handlers=[
             _RepeatableOnConnectionError(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=5),
+            _BoundedRateLimitWaits(max_retry_count=5, max_wait=max_wait),
             _RepeatableOnServerError(max_retry_count=2),
         ],
     )
@@ -212,10 +257,26 @@ def _refused(name: str, e: SlackApiError) -> WarroomError:
     )
 
 
+class ShuttingDown(Exception):
+    """The process is stopping and its Slack pool takes no more calls: the work that asked
+    is left to the next process, never failed for it."""
+
+
+def shutting_down(e: BaseException) -> bool:
+    """Whether `e` is the process's own shutdown (this pool's, or the interpreter's, which
+    stops every pool), not a failure of the work."""
+    if isinstance(e, (ShuttingDown, CancelledError)):
+        return True
+    return isinstance(e, RuntimeError) and "after" in str(e) and "shutdown" in str(e)
+
+
 class SlackGateway:
     def __init__(self, client: WebClient, *, threads: int = 32) -> None:
         self.client = client
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-io")
+        self._worker = threading.local()
+        self._pool = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="slack-io", initializer=self._mark_worker
+        )
         self._bot_user_id: str | None = None
         self._profiles: dict[str, dict[str, Any]] = {}
 
@@ -223,17 +284,39 @@ class SlackGateway:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- concurrency -----------------------------------------------------------------------
+    def _mark_worker(self) -> None:
+        self._worker.on_pool = True
+
+    def _on_pool(self) -> bool:
+        return bool(getattr(self._worker, "on_pool", False))
+
     def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future[T]:
-        return self._pool.submit(fn, *args, **kwargs)
+        """Run `fn` on the pool. From a task already on it, `fn` runs right there: a task that
+        waited on the pool for work of its own could wait for good once every worker did.
+        `ShuttingDown` when the pool takes no more work."""
+        if self._on_pool():
+            done: Future[T] = Future()
+            try:
+                done.set_result(fn(*args, **kwargs))
+            except Exception as e:
+                done.set_exception(e)
+            return done
+        try:
+            return self._pool.submit(fn, *args, **kwargs)
+        except RuntimeError as e:
+            raise ShuttingDown(str(e)) from e
 
     def together(self, calls: Mapping[K, Callable[[], Any]]) -> dict[K, Any]:
         """Run independent calls at once; each named result is its value or the exception it
-        raised."""
-        futures = {name: self._pool.submit(call) for name, call in calls.items()}
+        raised. From a task on the pool they run one after the other (see `submit`).
+        `ShuttingDown` when the pool stopped before running them all."""
+        futures = {name: self.submit(call) for name, call in calls.items()}
         results: dict[K, Any] = {}
         for name, future in futures.items():
             try:
                 results[name] = future.result()
+            except CancelledError as e:
+                raise ShuttingDown("the Slack pool stopped before this call ran") from e
             except Exception as e:
                 results[name] = e
         return results
@@ -294,7 +377,10 @@ class SlackGateway:
         "again" (it already was: a call before may have created it, so it is looked for
         first), or None (someone else's: skip it). A call whose answer was lost is never
         repeated blindly: the channel is looked for among the app's channels and used if
-        Slack made it. Never reuses a channel the caller did not create."""
+        Slack made it. A name reserved "again" that Slack says is taken is looked for too: an
+        earlier build of the same room (one that outlived its lease) may have made it just
+        now, and then it is this room's channel, not a reason to make `-2`. Never reuses a
+        channel the app did not create."""
         for attempt in range(1, max_attempts + 1):
             name = name_for(attempt)
             mine = reserve(name)
@@ -302,6 +388,8 @@ class SlackGateway:
                 continue
             found = self.find_channel(name) if mine == "again" else None
             channel = found or self._create(name, private)
+            if channel is None and mine == "again":
+                channel = self.find_channel(name)
             if channel:
                 return channel, name
         raise ChannelNameExhausted(name_for(1))
@@ -393,22 +481,36 @@ class SlackGateway:
 
     def usergroup_members(self, group_ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
         """Members of every group, in order; plus {group: error} for groups that failed."""
+        return self.usergroup_members_later(group_ids)()
+
+    def usergroup_members_later(
+        self, group_ids: Iterable[str]
+    ) -> Callable[[], tuple[list[str], dict[str, str]]]:
+        """Start looking up every group at once, now; the function returned waits for them
+        and answers as `usergroup_members`. The caller does other calls meanwhile, and no
+        task on the pool waits on the pool for the groups."""
         groups = list(dict.fromkeys(group_ids))
 
         def users_of(group: str) -> list[str]:
             return list(self.client.usergroups_users_list(usergroup=group)["users"])
 
-        results = self.together({g: (lambda g=g: users_of(g)) for g in groups})
-        members: dict[str, None] = {}
-        failed: dict[str, str] = {}
-        for group, result in results.items():
-            if isinstance(result, SlackApiError):
-                failed[group] = error_code(result)
-            elif isinstance(result, Exception):
-                failed[group] = type(result).__name__
-            else:
-                members.update(dict.fromkeys(result))
-        return list(members), failed
+        futures = {g: self.submit(users_of, g) for g in groups}
+
+        def collect() -> tuple[list[str], dict[str, str]]:
+            members: dict[str, None] = {}
+            failed: dict[str, str] = {}
+            for group, future in futures.items():
+                try:
+                    members.update(dict.fromkeys(future.result()))
+                except CancelledError as e:
+                    raise ShuttingDown("the Slack pool stopped before this call ran") from e
+                except SlackApiError as e:
+                    failed[group] = error_code(e)
+                except Exception as e:
+                    failed[group] = type(e).__name__
+            return list(members), failed
+
+        return collect
 
     def set_topic(self, channel: str, text: str) -> None:
         self.client.conversations_setTopic(channel=channel, topic=text)
@@ -516,6 +618,13 @@ class SlackGateway:
     ) -> str | None:
         """The ts of the message carrying `key` among the channel's (or thread's) newest
         `within` messages, or None. Raises when Slack cannot be asked."""
+        if not _CHANNEL_ID.fullmatch(channel):
+            # A channel by name (the exec channel in warroom.yaml): chat.postMessage takes
+            # one, conversations.history only an id.
+            found = self.channel_named(channel)
+            if found is None:
+                return None
+            channel = found
         try:
             if thread_ts:
                 page = self.client.conversations_replies(
@@ -535,6 +644,24 @@ class SlackGateway:
             if metadata.get("event_type") == POST_KEY_EVENT and payload.get("key") == key:
                 return str(m["ts"])
         return None
+
+    def channel_named(self, name: str) -> str | None:
+        """The id of the unarchived channel `name` (or `#name`) that the app is in, or None."""
+        name = name.lstrip("#")
+        cursor = None
+        while True:
+            page = self.client.users_conversations(
+                types="public_channel,private_channel",
+                exclude_archived=True,
+                limit=999,
+                cursor=cursor,
+            )
+            for channel in page.get("channels") or ():
+                if channel.get("name") == name:
+                    return str(channel["id"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> None:
         """A message only `user` sees (a refusal, a mistake pointed out): ephemeral where

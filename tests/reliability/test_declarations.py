@@ -113,6 +113,25 @@ def test_a_room_that_keeps_failing_is_rolled_back_and_the_declarer_told(
     assert [r.name for r in rooms(fake_slack) if not r.is_archived] == [f"esc-{today()}-acme-2"]
 
 
+def test_a_rollback_archives_a_lost_channel_under_any_name_it_used(
+    slack: SlackDriver, fake_slack: FakeSlack, rt: Runtime
+) -> None:
+    """Defect: a rollback looked for a channel made under a lost answer only among the first
+    three names; the fourth, made while the first three were taken, stayed orphaned."""
+    base = f"esc-{today()}-acme"
+    for name in (base, f"{base}-2", f"{base}-3"):  # people's channels, not the app's
+        fake_slack.add_channel(name, members=["U0ENGINE1"], bot_is_member=False)
+    rt.declaring.pacing = replace(rt.declaring.pacing, give_up=0)  # the first failure is final
+    fake_slack.lose_answer_next("conversations.create")  # -4 is made; no one hears of it
+    fake_slack.server_error_next("users.conversations", status=500, times=3)  # nor finds it
+    slack.command("Acme: checkout down")
+    *_, last = told(fake_slack, slack.last_response_url)
+    assert "No war room" in last and f"#{base}-4" in last
+    orphan = fake_slack.channel_by_name(f"{base}-4")
+    assert orphan is not None and orphan.is_archived
+    assert not any(fake_slack.channel_by_name(n).is_archived for n in (base, f"{base}-2"))
+
+
 def test_a_refused_channel_frees_its_name(slack: SlackDriver, fake_slack: FakeSlack) -> None:
     fake_slack.fail_next("conversations.create", "restricted_action")
     slack.command("Acme: down")
@@ -236,3 +255,54 @@ def test_a_form_declaration_opens_even_when_its_queued_note_cannot_be_sent(
         rt.close()
     assert not any("queued" in t for t in dm())  # that note was lost; the room was not
     assert f"esc-{today()}-acme" in {r.name for r in rooms(fake_slack)}
+
+
+@pytest.mark.slow
+def test_a_room_being_built_at_sigterm_is_handed_over_never_rolled_back(
+    fake_slack: FakeSlack, redis_url, prefix, tmp_path, config_file
+) -> None:
+    """Defect: on a graceful shutdown the build under way hit "cannot schedule new futures
+    after shutdown" in the Slack pool, counted it a failure that will not pass and rolled the
+    room back (channel archived, record removed), though the declarer had been told it was
+    opening. Now the process lets it run for its grace, then leaves it, recorded, to the
+    next process, which finishes the room."""
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        WARROOM_SHUTDOWN_GRACE_SECONDS=1,
+        WARROOM_SCHEDULER_POLL=0.2,
+    )
+    a = WarroomProcess(env, fake_slack, tmp_path / "a.log").start()
+    try:
+        fake_slack.delay_next("conversations.invite", 4)  # a is mid-build, past its grace
+        driver = a.driver()
+        assert driver.command("Acme: checkout down").status == 200
+        url = driver.last_response_url
+        wait_until(lambda: fake_slack.calls_to("conversations.invite"), 10, "the invites")
+        a.stop()  # SIGTERM
+        assert a.proc is not None and a.proc.returncode == 0
+    finally:
+        a.stop()
+    assert "left to the next one" in (tmp_path / "a.log").read_text()
+    (room,) = rooms(fake_slack)
+    assert not room.is_archived and not fake_slack.calls_to("conversations.archive")
+    assert not any("No war room" in t for t in told(fake_slack, url))
+
+    b = WarroomProcess(env, fake_slack, tmp_path / "b.log").start()
+    try:
+        wait_until(lambda: any("is ready" in t for t in told(fake_slack, url)), 20, "the room")
+    finally:
+        b.stop()
+    (room,) = rooms(fake_slack)
+    assert not room.is_archived and len(room.pins) == 1
+    exec_channel = fake_slack.channel_by_name("exec-escalations")
+    assert len(fake_slack.messages_in(exec_channel.id)) == 1
+    briefs = [m for m in fake_slack.messages_in(room.id) if m.ts in room.pins]
+    assert len(briefs) == 1
+    assert [t for t in told(fake_slack, url) if "is ready" in t or "No war room" in t] == [
+        t for t in told(fake_slack, url) if "is ready" in t
+    ]

@@ -55,7 +55,7 @@ def test_a_retried_event_is_processed_once_when_the_dedup_claim_failed(
     was processed again."""
     slack.command("Acme: checkout down")
     room = fake_slack.channel_by_name(f"esc-{today()}-acme")
-    proxy.drop_before("SET", ":event:", times=2)  # the claim and its one retry
+    proxy.drop_before("EVAL", ":event:", times=2)  # the claim and its one retry
     first = mention(slack, room.id, "update rollback started", event_id="Ev0RETRY")
     assert first.status >= 500 and proxy.spent()  # Slack will deliver it again
     again = mention(slack, room.id, "update rollback started", event_id="Ev0RETRY", retry_num=1)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bot.runtime import build_runtime
+from bot.slack.gateway import SlackGateway, build_client
 from bot.wsgi import WarroomWSGI
 from loopback.harness import InlineExecutor
 from loopback.slack import FakeSlack
@@ -22,7 +23,9 @@ def test_acks_never_wait_for_slow_work(settings, clock, fake_slack: FakeSlack) -
     """Seven declarations at once with one worker and a slow Slack: every ack comes back at
     once, long before the rooms (Bolt's default shares a 5-thread pool between acks and
     slow work, so the 6th and 7th acks would wait behind it and miss Slack's 3 s)."""
-    runtime = build_runtime(settings.model_copy(update={"workers": 1}), clock=clock)
+    # A grace long enough for close() to finish every room (the point here is the acks).
+    unhurried = {"workers": 1, "shutdown_grace_seconds": 60}
+    runtime = build_runtime(settings.model_copy(update=unhurried), clock=clock)
     driver = SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)
     fake_slack.latency = 0.5
     barrier = threading.Barrier(7)
@@ -151,3 +154,22 @@ def test_exec_channel_errors_do_not_stop_the_room(
     assert len(channel.pins) == 1
     (answer,) = fake_slack.responses_to(slack.last_response_url)
     assert "exec-escalations" in answer["text"]
+
+
+def test_work_on_the_slack_pool_that_fans_out_again_never_waits_on_a_full_pool(
+    fake_slack: FakeSlack,
+) -> None:
+    """Defect: a task on the gateway's pool (the user-group look-ups beside the channel's
+    creation) submitted its own calls to the same pool and waited on them: with every worker
+    so busy, none is left to run them, and the build hangs for good."""
+    fake_slack.add_usergroup("S0LEGALTM", "legal", ["U0ENGINE1"])
+    fake_slack.add_usergroup("S0SECURTY", "security", ["U0SECENG1"])
+    gateway = SlackGateway(build_client(fake_slack.bot_token, fake_slack.url), threads=1)
+    try:
+        looked_up = gateway.submit(gateway.usergroup_members, ["S0LEGALTM", "S0SECURTY"])
+        members, failed = looked_up.result(timeout=10)  # a hang fails here, not the suite
+        assert members == ["U0ENGINE1", "U0SECENG1"] and failed == {}
+        nested = gateway.together({"outer": lambda: gateway.together({"inner": lambda: 42})})
+        assert nested == {"outer": {"inner": 42}}
+    finally:
+        gateway.close()

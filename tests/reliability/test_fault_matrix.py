@@ -1,0 +1,170 @@
+"""A fault matrix, not anecdotes: for each thing a person does in a war room, the answer of
+each Redis write it makes (every EXEC and every script, in turn) is lost once, and what the
+room ends up with must equal the run without the fault: nothing doubled, nothing lost, the
+person told the same.
+
+Each case declares a room of its own, runs the action once with the proxy recording which
+writes it made, then once more on a second room with the answer of the Nth of them dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.slack.ids import ActionId
+from loopback.slack.driver import SlackDriver
+from tests.conftest import SIGNING_SECRET
+from tests.rooms import Room, draft_id
+
+pytestmark = pytest.mark.slow
+
+MEMBER = "U0CSMGR01"  # in the room, neither IC nor VP
+# What runs a change in Redis: a transaction's EXEC, or a script.
+WRITES = ("EXEC", "EVAL", "EVALSHA")
+
+
+def pin(room: Room) -> None:
+    said = room.fake.add_message(room.channel.id, "U0SECENG1", "the cert expired at 09:38")
+    room.slack.event(
+        {
+            "type": "reaction_added",
+            "user": MEMBER,
+            "reaction": "pushpin",
+            "item_user": MEMBER,
+            "item": {"type": "message", "channel": room.channel.id, "ts": said},
+            "event_ts": said,
+        }
+    )
+
+
+LETTER = "We are on it. Next update by 15:00 UTC."
+
+
+def drafted(room: Room) -> Any:
+    """A customer update drafted in the room (the model answers LETTER)."""
+    ts = room.mention("draft update")
+    (draft,) = room.thread(ts)
+    return draft
+
+
+def approve(room: Room) -> None:
+    draft = room.draft
+    room.slack.click(
+        room.channel.id, ActionId.DRAFT_APPROVE, draft_id(draft), user="U0VPSUPRT", ts=draft.ts
+    )
+
+
+# What is done before the action, unfaulted (its writes are not in the matrix).
+SETUPS: dict[str, Callable[[Room], Any]] = {"approve": drafted}
+
+ACTIONS: dict[str, Callable[[Room], Any]] = {
+    "approve": approve,
+    "draft": drafted,
+    "update": lambda r: r.mention("update rollback started"),
+    "facts": lambda r: r.mention("impact EU users cannot check out", user=MEMBER),
+    "done": lambda r: r.slack.click(
+        r.channel.id, ActionId.STEP_DONE, "assessment", user="U0INCCMDR"
+    ),
+    "ic": lambda r: r.mention("ic <@U0SECENG1>"),
+    "action": lambda r: r.mention("action <@U0ENGINE1> add a canary --due 3d", user=MEMBER),
+    "pin": pin,
+    "resolve": lambda r: r.mention("resolve rolled back the config push"),
+}
+
+
+def state(room: Room) -> dict[str, Any]:
+    """What people see and what is on record, without ids and times that differ by room."""
+    rt, esc = room.rt, room.esc
+    exec_channel = room.fake.channel_by_name("exec-escalations")
+    records = rt.desk.memory.records
+    doc = esc.model_dump(mode="json", exclude={"id", "channel_id", "brief_ts"})
+    return {
+        "escalation": doc,
+        "timeline": [(e.kind, e.actor, e.text) for e in rt.store.timeline(esc.id)],
+        "decisions": [(d["decision"], d.get("by")) for d in records.decisions(esc.id)],
+        "outputs": sorted(records.outputs(esc.id)),
+        "room": sorted(m.text for m in room.fake.messages_in(room.channel.id)),
+        "exec": [
+            m.text for m in room.fake.messages_in(exec_channel.id) if room.channel.id in m.text
+        ],
+        "jobs": sorted(j for j in rt.scheduler.job_ids() if esc.id in j),
+    }
+
+
+def normalised(value: dict[str, Any], room: Room) -> dict[str, str]:
+    """Each part of the state as text, with what differs by room (ids, names) masked."""
+    customer = room.esc.customer
+    masks = [
+        (room.channel.id, "<room>"),
+        (room.esc_id, "<esc>"),
+        (customer, "<customer>"),
+        (customer.lower(), "<customer>"),
+    ]
+    shown = {}
+    for part, content in value.items():
+        text = repr(content)
+        for real, mask in masks:
+            text = text.replace(real, mask)
+        shown[part] = text
+    return shown
+
+
+@pytest.fixture
+def fresh(agent_runtime, fake_slack, fake_anthropic, proxy) -> Callable[[str], Room]:
+    rt = agent_runtime(redis_url=proxy.url)
+    driver = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    made: list[Room] = []
+
+    def room(action: str) -> Room:
+        # Each room is its own customer: the clean and the faulted run do not meet.
+        customer = f"Initech{len(made)}"
+        rt_room = Room.__new__(Room)
+        rt_room.rt, rt_room.slack, rt_room.fake = rt, driver, fake_slack
+        driver.command(
+            f"{customer}: TPS reports missing for all EU users --arr 480k --ic <@U0INCCMDR>"
+        )
+        rt_room.channel = next(
+            c for c in fake_slack.channels.values() if c.name.endswith(customer.lower())
+        )
+        rt_room.esc_id = rt_room.channel.name
+        made.append(rt_room)
+        fake_anthropic.reply_with(LETTER)  # the model's answer to this room's draft
+        setup = SETUPS.get(action)
+        if setup is not None:
+            rt_room.draft = setup(rt_room)
+        return rt_room
+
+    return room
+
+
+def writes_of(proxy, run: Callable[[], Any]) -> list[str]:
+    before = len(proxy.seen)
+    run()
+    return [name for name, _key in proxy.seen[before:] if name in WRITES]
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_each_write_of_an_action_whose_answer_is_lost_changes_nothing(action, fresh, proxy) -> None:
+    clean = fresh(action)
+    writes = writes_of(proxy, lambda: ACTIONS[action](clean))
+    expected = normalised(state(clean), clean)
+    assert writes, "the action wrote nothing"
+    differences = {}
+    for n, name in enumerate(writes):
+        nth = writes[:n].count(name)
+        room = fresh(action)
+        proxy.drop_after(name, skip=nth)
+        ACTIONS[action](room)
+        hit = proxy.spent()
+        proxy.clear()
+        got = normalised(state(room), room)
+        if hit and got != expected:
+            differences[f"{name} #{nth + 1}"] = {
+                part: (expected[part], got[part]) for part in got if got[part] != expected[part]
+            }
+    assert not differences, f"{action}: " + "\n".join(
+        f"{fault}: {parts}" for fault, parts in differences.items()
+    )
