@@ -241,7 +241,13 @@ class VPAgent:
             # body, AttributeError from a message without content, the HTTP library's protocol
             # errors from a dropped stream). Whatever it is, the offline drafter steps in.
             live.clear()
-            reason = _describe(e)
+            # The SDK's own read timeout is the same deadline (`left`): whichever of the two
+            # notices it first, the war room is told the same thing.
+            if isinstance(e, anthropic.APITimeoutError):
+                call.cancel()
+                reason = f"no complete answer within {self.timeout:g} s"
+            else:
+                reason = _describe(e)
             if not isinstance(e, anthropic.APIError | MalformedReply):
                 log.warning("escalation %s: unexpected failure from the model call",
                             g.escalation_id, exc_info=e)  # fmt: skip
