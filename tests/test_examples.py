@@ -72,6 +72,7 @@ def test_a_declaration_with_the_sample_files(
     slack.event(
         {"type": "app_mention", "user": "U0INCCMDR", "text": text, "channel": channel.id, "ts": ts}
     )
+
     def thread() -> list:
         return [m for m in fake_slack.messages_in(channel.id) if m.thread_ts == ts]
 

@@ -1,4 +1,4 @@
-"""The source's escalation KPIs, computed from escalations and their timelines.
+"""The escalation protocol's KPIs, computed from escalations and their timelines.
 
 This module owns what each KPI means. It is pure: it takes the history (a list of
 `(Escalation, timeline)` pairs), the protocol and `now`, and returns a frozen `Kpis`; it reads
@@ -19,6 +19,9 @@ Definitions (every duration is measured from the declaration, `declared_at`):
   that have none (not yet assessed, not yet resolved, ...).
 - **update-cadence adherence**: the share of status-update deadlines met, the same deadlines
   the bot nudges on. See `update_cadence`.
+- **customer promises kept**: of the next-update times the approved letters promised, the
+  share the next letter met (a promise still ahead counts as neither). See
+  `bot.domain.facts.promises_kept`.
 - **follow-up within 24-48 h**: for resolved escalations, whether the follow-up step was done
   within the protocol's last follow-up offset (48 h) of the resolution. See `follow_up`.
 - **SLA compliance** per deadline step and overall. See `step_sla`.
@@ -40,6 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from bot.domain.escalation import Escalation, Status
+from bot.domain.facts import promises_kept
 from bot.domain.timeline import Event, EventKind
 from protocols.schema import Protocol
 
@@ -71,7 +75,7 @@ __all__ = [
 
 History = Sequence[tuple[Escalation, Sequence[Event]]]
 
-# The source's targets ("Key Performance Indicators" → "Operational Metrics").
+# The protocol's targets ("Key Performance Indicators" → "Operational Metrics").
 SLA_TARGET = 0.98  # SLA compliance > 98%
 RESOLUTION_TARGET = timedelta(hours=24)  # average resolution time < 24 hours
 
@@ -218,6 +222,7 @@ class EscalationKpis:
     time_to_first_customer_communication: timedelta | None
     time_to_resolve: timedelta | None
     update_cadence: Share
+    promises: Share  # next-update times the customer's letters promised, kept or missed
     follow_up: Outcome
     sla: tuple[tuple[str, Outcome], ...]  # (step id, outcome) per deadline step it has
 
@@ -235,6 +240,7 @@ class EscalationKpis:
             ),
             "time_to_resolve_seconds": _seconds(self.time_to_resolve),
             "update_cadence": self.update_cadence.to_dict(),
+            "promises": self.promises.to_dict(),
             "follow_up": self.follow_up,
             "sla": dict(self.sla),
         }
@@ -255,6 +261,7 @@ class Kpis:
     time_to_resolve: DurationStats
     update_interval: timedelta | None  # the protocol's, unscaled
     update_cadence: Share
+    promises: Share  # the customer's promised update times, kept or missed
     follow_up_window: timedelta | None  # the protocol's, unscaled
     follow_up: Share
     follow_up_pending: int  # resolved, follow-up not done, window still open
@@ -284,6 +291,7 @@ class Kpis:
                 "interval_seconds": _seconds(self.update_interval),
                 **self.update_cadence.to_dict(),
             },
+            "promises": self.promises.to_dict(),
             "follow_up": {
                 "window_seconds": _seconds(self.follow_up_window),
                 "pending": self.follow_up_pending,
@@ -439,7 +447,7 @@ def _followup_step(protocol: Protocol) -> tuple[str, timedelta] | None:
 def follow_up(esc: Escalation, protocol: Protocol, now: datetime) -> Outcome:
     """Whether the follow-up step was done within the window after resolution.
 
-    The window is the follow-up step's last offset (48 h: the source's "24-48 hours
+    The window is the follow-up step's last offset (48 h: the protocol's "24-48 hours
     post-resolution"), scaled like the escalation. "met": done at or before resolution +
     window; "missed": done later, or still not done once the window has passed; None: not
     resolved, the window still open, or no follow-up step.
@@ -570,6 +578,7 @@ def _measure(
         ),
         time_to_resolve=time_to_resolve(esc),
         update_cadence=update_cadence(esc, events, interval, now),
+        promises=Share(*promises_kept(esc.facts.told, now)),
         follow_up=follow_up(esc, protocol, now),
         sla=tuple((s.id, step_sla(esc, s.id, now)) for s in protocol.deadline_steps),
     )
@@ -613,6 +622,7 @@ def compute(
         time_to_resolve=resolve,
         update_interval=protocol.update_interval,
         update_cadence=sum((m.update_cadence for m in measured), Share(0, 0)),
+        promises=sum((m.promises for m in measured), Share(0, 0)),
         follow_up_window=follow_up_step[1] if follow_up_step else None,
         follow_up=_tally(follow_ups),
         follow_up_pending=sum(

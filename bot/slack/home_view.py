@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.escalation import Escalation
-from bot.domain.kpi import Kpis
+from bot.domain.kpi import Kpis, Share
 from bot.slack.blocks import Message, md, note, section, text_blocks
 from bot.slack.text import channel_link, inert, mention, slack_time
 from protocols.durations import human_duration
@@ -37,6 +37,11 @@ def counted(n: int, noun: str) -> str:
 
 def _pct(share: float | None) -> str:
     return "n/a" if share is None else f"{share:.0%}"
+
+
+def _promises(kept: Share) -> str:
+    """ "2 of 3 (67%)"; "n/a" before any promised time has come."""
+    return "n/a" if not kept.due else f"{kept.met} of {kept.due} ({kept.share:.0%})"
 
 
 def _dur(value: timedelta | None) -> str:
@@ -71,6 +76,7 @@ def home_view(
             fields=[
                 _field("SLA compliance", _pct(k.sla_overall.share)),
                 _field("Update cadence met", _pct(k.update_cadence.share)),
+                _field("Customer promises kept", _promises(k.promises)),
                 _field("Time to assessment (median)", _dur(k.time_to_assessment.median)),
                 _field(
                     "First customer update (median)",
@@ -123,6 +129,7 @@ def digest_message(
         f"{k.total} declared · {k.resolved} resolved"
         f" · SLA compliance {_pct(k.sla_overall.share)}"
         f" · update cadence met {_pct(k.update_cadence.share)}"
+        f" · customer promises kept {_promises(k.promises)}"
         f" · median time to resolve {_dur(k.time_to_resolve.median)}",
     ]
     if shown:

@@ -479,3 +479,58 @@ def test_kpis_are_frozen() -> None:
     kpis = kpi.compute([], PROTOCOL, T0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         kpis.total = 3  # type: ignore[misc]
+
+
+# -- the customer's promises ------------------------------------------------------------------
+
+
+def _letter(story: Story, after: timedelta, promised: timedelta | None) -> Story:
+    """A letter approved at `after` that promised the next update at `promised` (from T0)."""
+    from bot.domain.recording import note_told, told_now
+
+    story.customer_update(after)
+    at = story.t0 + after
+    promise = story.t0 + promised if promised is not None else None
+    story.esc = note_told(story.esc, told_now(story.esc, "U0VP", at, promise))
+    return story
+
+
+def test_promises_kept_and_missed_are_counted_per_escalation_and_in_all() -> None:
+    # Letters at 1 h (promising 3 h), 2 h 50 (promising 5 h), 6 h (promising 8 h): one kept,
+    # one missed (the third came an hour late), the last still ahead at 7 h.
+    kept_then_missed = Story("esc-20261102-acme")
+    for after, promised in ((1 * H, 3 * H), (2 * H + 50 * M, 5 * H), (6 * H, 8 * H)):
+        _letter(kept_then_missed, after, promised)
+    # One letter promising 2 h, and nothing since: missed by 7 h.
+    silent = _letter(Story("esc-20261102-globex", "Globex"), 30 * M, 2 * H)
+    nothing_promised = Story("esc-20261102-initech", "Initech")
+
+    now = T0 + 7 * H
+    k = kpi.compute([kept_then_missed.pair, silent.pair, nothing_promised.pair], PROTOCOL, now)
+    per = {e.id: e.promises for e in k.escalations}
+    assert per["esc-20261102-acme"] == kpi.Share(met=1, missed=1)
+    assert per["esc-20261102-globex"] == kpi.Share(met=0, missed=1)
+    assert per["esc-20261102-initech"] == kpi.Share(met=0, missed=0)
+    assert k.promises == kpi.Share(met=1, missed=2)
+    assert k.to_dict()["promises"] == {"met": 1, "missed": 2, "due": 3, "share": 1 / 3}
+
+
+def test_app_home_the_digest_and_the_report_show_the_promises_kept() -> None:
+    from bot.report import render_markdown
+    from bot.slack import home_view
+
+    story = Story()
+    _letter(story, 1 * H, 3 * H)
+    _letter(story, 4 * H, 5 * H)  # after the 3 h it was promised by: missed
+    _letter(story, 4 * H + 30 * M, 6 * H)  # before the 5 h: kept
+    now = T0 + 7 * H  # the last promise (6 h) passed with no letter: missed
+    k = kpi.compute([story.pair], PROTOCOL, now, since=now - 30 * D)
+    assert k.promises == kpi.Share(met=1, missed=2)
+
+    view = home_view.home_view("U0IVAN", [story.esc], k, PROTOCOL, now, 30)
+    fields = [f["text"] for b in view.to_dict()["blocks"] for f in b.get("fields", [])]
+    assert "*Customer promises kept*\n1 of 3 (33%)" in fields
+    digest = home_view.digest_message(k, [story.esc], [story.esc], now)
+    assert "customer promises kept 1 of 3 (33%)" in digest.blocks[0].to_dict()["text"]["text"]
+    report = render_markdown(k, PROTOCOL, now - 30 * D, now)
+    assert "| Customer promises kept" in report and "33.3% (1 of 3)" in report
