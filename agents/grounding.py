@@ -192,6 +192,9 @@ class Grounding:
     told: tuple[Told, ...] = ()
     # Who coordinates statements to the press (`press_contact` in warroom.yaml), if anyone.
     press_contact: str | None = None
+    # The organisation's business hours (`business_hours` in warroom.yaml, "09:00-17:00"): when
+    # an account whose facts name none of its own may be promised a check-in.
+    business_hours: str = "09:00-17:00"
 
     @property
     def resolved(self) -> bool:

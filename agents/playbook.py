@@ -251,7 +251,7 @@ def business_time(at: datetime, g: Grounding) -> datetime:
     """`at`, or the start of the account's next business hours when it falls outside them
     (`business_hours` in its facts, "09:00-17:00" by default, on weekdays, in its time zone):
     a check-in is promised for when someone there will read it."""
-    match = _HOURS.match(str(g.customer_facts.get("business_hours") or "09:00-17:00"))
+    match = _HOURS.match(str(g.customer_facts.get("business_hours") or g.business_hours))
     start, end = (9, 0), (17, 0)
     if match:
         start = (int(match.group(1)), int(match.group(2)))

@@ -43,6 +43,11 @@ class WarroomConfig(BaseModel):
     # Who coordinates statements to the press, as a letter names them when a press enquiry
     # is part of the escalation (criterion media_pr): "Priya Shah, press@example.com".
     press_contact: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    # When check-ins and promised times may fall, on weekdays in each account's time zone,
+    # for accounts whose customer_insights.yaml entry sets no `business_hours` of its own.
+    business_hours: Annotated[
+        str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+    ] = "09:00-17:00"
 
     def responders_for(self, criteria: tuple[str, ...]) -> list[str]:
         """User and group ids of every criterion's responders, in order, without repeats."""

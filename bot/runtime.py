@@ -189,7 +189,14 @@ def build_runtime(
     kit = (escalations, briefing, gateway, memory, protocol, config, clock)
     flag_terms = tuple(config.flag_terms or ())
     grounds = Grounds(
-        escalations, memory, gateway, protocol, clock, flag_terms, config.press_contact
+        escalations,
+        memory,
+        gateway,
+        protocol,
+        clock,
+        flag_terms,
+        config.press_contact,
+        config.business_hours,
     )
     lane = ModelLane(
         model_executor

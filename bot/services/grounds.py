@@ -36,6 +36,9 @@ class Grounds:
     flag_terms: tuple[str, ...] = ()
     # Who coordinates press statements (`press_contact` in warroom.yaml).
     press_contact: str | None = None
+    # The organisation's business hours (`business_hours` in warroom.yaml), for accounts that
+    # set none of their own.
+    business_hours: str = "09:00-17:00"
 
     def who(self, user: str | None) -> str:
         """A person as the agent names them: `@name`, never a mention that would notify."""
@@ -131,6 +134,7 @@ class Grounds:
             resolved_at=esc.resolved_at,
             resolution=esc.resolution,
             customer_facts=self.memory.customer_facts(esc.customer) or {},
+            business_hours=self.business_hours,
             approved_updates=approved,
             facts=agent.Facts(
                 impact=fact(facts.impact, FactKind.IMPACT),

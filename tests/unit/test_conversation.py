@@ -371,6 +371,26 @@ def test_a_check_in_is_promised_in_the_accounts_business_hours() -> None:
     assert frame(late).promise == "Tue 7 May 2024, 10:30 CDT"
     weekend = resolved(follow_ups=(datetime(2024, 5, 11, 15, 0, tzinfo=UTC),))  # Saturday
     assert frame(weekend).promise == "Mon 13 May 2024, 09:00 CDT"
+    # The organisation's hours (warroom.yaml) when the account names none of its own; the
+    # account's own win.
+    org = replace(g, business_hours="08:00-16:00")
+    assert frame(org).promise == "Tue 7 May 2024, 08:00 CDT"
+    assert frame(replace(late, business_hours="08:00-16:00")).promise == (
+        "Tue 7 May 2024, 10:30 CDT"
+    )
+
+
+def test_the_organisations_business_hours_are_checked_in_the_config(tmp_path) -> None:
+    from bot.config import ConfigError, load_config
+
+    good = tmp_path / "good.yaml"
+    good.write_text("business_hours: 08:30-17:30\n")
+    assert load_config(good, ()).business_hours == "08:30-17:30"
+    assert load_config(None, ()).business_hours == "09:00-17:00"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("business_hours: 9 to 5\n")
+    with pytest.raises(ConfigError, match="business_hours"):
+        load_config(bad, ())
 
 
 def test_money_may_be_acknowledged_when_the_customer_asked() -> None:
