@@ -423,6 +423,13 @@ class SlackGateway:
         """The id of the unarchived channel `name` that this app created, or None. Raises
         when Slack cannot be asked."""
         bot = self.bot_user_id
+        for channel in self._app_channels():
+            if channel.get("name") == name and channel.get("creator") == bot:
+                return str(channel["id"])
+        return None
+
+    def _app_channels(self) -> Iterator[dict[str, Any]]:
+        """Every unarchived channel the app is in, page by page (`users.conversations`)."""
         cursor = None
         while True:
             page = self.client.users_conversations(
@@ -431,12 +438,10 @@ class SlackGateway:
                 limit=999,
                 cursor=cursor,
             )
-            for channel in page.get("channels") or ():
-                if channel.get("name") == name and channel.get("creator") == bot:
-                    return str(channel["id"])
+            yield from page.get("channels") or ()
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
-                return None
+                return
 
     def invite(self, channel: str, users: Sequence[str]) -> dict[str, str]:
         """Invite everyone who can be; returns {user: why not, in words} for those who could
@@ -648,20 +653,7 @@ class SlackGateway:
     def channel_named(self, name: str) -> str | None:
         """The id of the unarchived channel `name` (or `#name`) that the app is in, or None."""
         name = name.lstrip("#")
-        cursor = None
-        while True:
-            page = self.client.users_conversations(
-                types="public_channel,private_channel",
-                exclude_archived=True,
-                limit=999,
-                cursor=cursor,
-            )
-            for channel in page.get("channels") or ():
-                if channel.get("name") == name:
-                    return str(channel["id"])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
+        return next((str(c["id"]) for c in self._app_channels() if c.get("name") == name), None)
 
     def tell(self, channel: str, user: str, text: str, *, thread_ts: str | None = None) -> None:
         """A message only `user` sees (a refusal, a mistake pointed out): ephemeral where
