@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import yaml
 from pydantic import SecretStr
 
 from bot.settings import Settings
@@ -57,3 +58,25 @@ def drop_prefix(redis_url: str, prefix: str) -> None:
             client.delete(*keys[start : start + 1000])
     finally:
         client.close()
+
+
+def declaring_workspace(fake: SlackEmulator, folder: Path, people: int) -> Path:
+    """`people` declarers, the VP, two ICs and a CSM in `fake`, its exec channel, and the
+    config naming them, written in `folder`: what a `warroom run` under a benchmark reads."""
+    for i in range(people):
+        fake.add_user(f"U0USER{i:03d}", f"user{i}")
+    for uid in ("U0VPSUPRT", "U0INCCMDR", "U0OTHERIC", "U0CSMGR01"):
+        fake.add_user(uid, uid.lower())
+    fake.add_channel("exec-escalations")
+    config = folder / "warroom.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "vp": ["U0VPSUPRT"],
+                "incident_commanders": ["U0INCCMDR", "U0OTHERIC"],
+                "exec_channel": "exec-escalations",
+                "responders": {"arr_churn_risk": ["U0CSMGR01"]},
+            }
+        )
+    )
+    return config

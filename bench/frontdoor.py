@@ -24,9 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-import yaml
-
-from bench.common import REDIS_URL, SECRET, drop_prefix, pct
+from bench.common import REDIS_URL, SECRET, declaring_workspace, drop_prefix, pct
 from loopback.harness import WarroomProcess, warroom_env
 from loopback.slack import FakeSlack
 
@@ -61,22 +59,7 @@ def scenario(slow: int, n: int, kind: tuple[str, int, dict[str, str] | None]) ->
     _, length, headers = kind
     prefix = f"warroom-bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, FakeSlack() as fake:
-        for i in range(n):
-            fake.add_user(f"U0USER{i:03d}", f"user{i}")
-        for uid in ("U0VPSUPRT", "U0INCCMDR", "U0OTHERIC", "U0CSMGR01"):
-            fake.add_user(uid, uid.lower())
-        fake.add_channel("exec-escalations")
-        config = Path(tmp) / "warroom.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "vp": ["U0VPSUPRT"],
-                    "incident_commanders": ["U0INCCMDR", "U0OTHERIC"],
-                    "exec_channel": "exec-escalations",
-                    "responders": {"arr_churn_risk": ["U0CSMGR01"]},
-                }
-            )
-        )
+        config = declaring_workspace(fake, Path(tmp), n)
         env = warroom_env(
             fake, REDIS_URL, prefix, Path(tmp), config, signing_secret=SECRET,
             WARROOM_LOG_LEVEL="WARNING",

@@ -76,3 +76,12 @@ def test_the_readme_and_ci_install_with_the_lock() -> None:
     command = ".venv/bin/pip install -q -c constraints.txt -e '.[test]'"
     assert command in (ROOT / "README.md").read_text()
     assert command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_model_sdk_is_held_to_the_minor_release_the_tests_passed_with() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (sdk,) = [Requirement(r) for r in project["dependencies"] if r.startswith("anthropic")]
+    locked = _locked()["anthropic"]
+    assert sdk.specifier.contains(locked)
+    major, minor, *_ = (int(x) for x in locked.split("."))
+    assert not sdk.specifier.contains(f"{major}.{minor + 1}.0"), sdk
