@@ -46,8 +46,9 @@ def control(sandbox: app.Sandbox, body: dict[str, Any]) -> Any:
 
 
 def held(sandbox: app.Sandbox) -> bool:
-    """Wait until the drill's thread holds on the pause."""
-    return sandbox.drill.pacing.wait_for(lambda s: s["holding"], 60)
+    """Wait until the drill's thread holds on a pause still in force (right after Next step
+    the thread may not yet have woken from the last hold: that one no longer counts)."""
+    return sandbox.drill.pacing.wait_for(lambda s: s["holding"] and s["paused"], 60)
 
 
 def test_next_step_plays_exactly_one_step_then_holds(drilled: app.Sandbox) -> None:
