@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from slack_bolt import App
@@ -16,6 +17,9 @@ from bot.acks_first import AcksFirst
 from bot.boot import connect_redis, load_definitions, redis_too_old
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig
+from bot.desk.letters import TicketLetters
+from bot.desk.zendesk import ZendeskDesk
+from bot.domain.escalation import Escalation
 from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
 from bot.memory import Memory
 from bot.metrics import Metrics
@@ -29,6 +33,7 @@ from bot.services.home import Digest, Home
 from bot.services.lane import ModelLane
 from bot.services.mentions import Mentions
 from bot.services.room import RoomChanges
+from bot.services.tickets import TicketLinks
 from bot.services.timers import TimerFiring
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
@@ -68,6 +73,11 @@ class Runtime:
     app: App
     executor: AcksFirst
     declarations: Every
+    # The support desk (Zendesk), when configured: the tickets' service, the route that adds
+    # approved letters to tickets (for Send), the timer that counts the organisations' tickets.
+    tickets: TicketLinks | None = None
+    ticket_letters: TicketLetters | None = None
+    desk_refresh: Every | None = None
 
     def ready(self) -> bool:
         return self.store.ping()
@@ -78,6 +88,8 @@ class Runtime:
         holds."""
         self.scheduler.start(on_leadership=self.timers.reconcile)
         self.declarations.start()
+        if self.desk_refresh is not None:
+            self.desk_refresh.start()
 
     def run_due(self) -> int:
         """Run the timers due at this runtime's clock, here and now (tests, drills)."""
@@ -100,6 +112,12 @@ class Runtime:
         # Drafts under way finish (each within the model's timeout); none queued is dropped.
         if self.desk.lane.executor is not self.executor.inner:
             self.desk.lane.executor.shutdown(wait=True)
+        if self.desk_refresh is not None:
+            self.desk_refresh.stop()
+        if self.tickets is not None:
+            if isinstance(self.tickets.executor, ThreadPoolExecutor):
+                self.tickets.executor.shutdown(wait=True)
+            self.tickets.desk.close()
         self.scheduler.stop()
         jobs.unregister(self.settings.redis_prefix, self.timers)
         self.agent.close()
@@ -131,6 +149,7 @@ def build_runtime(
     clock: Clock = system_clock,
     listener_executor: Executor | None = None,
     model_executor: Executor | None = None,
+    desk_executor: Executor | None = None,
     verify_token: bool = True,
     create_window: float = 60.0,
     publish_window: float = 60.0,
@@ -210,15 +229,27 @@ def build_runtime(
     )
     desk = DraftDesk(*kit, store, agent, grounds, lane, metrics=metrics)
 
-    # The post-incident review is drafted at resolution, on the model's lane.
-    room = RoomChanges(*kit, desk.review_at_resolution)
+    tickets, ticket_letters, desk_refresh = _support_desk(
+        settings, kit, store, redis_client, desk_executor or listener_executor
+    )
+
+    def resolved(esc: Escalation) -> None:
+        # The post-incident review is drafted at resolution, on the model's lane; the linked
+        # tickets take the configured status.
+        desk.review_at_resolution(esc)
+        if tickets is not None:
+            tickets.resolved(esc)
+
+    room = RoomChanges(*kit, resolved)
     pacing = Pacing(
         settings.channel_creates_per_minute,
         create_window,
         settings.dedup_seconds,
         lease=settings.declaration_lease_seconds,
     )
-    declaring = Declaring(*kit, store, metrics, pacing)
+    declaring = Declaring(
+        *kit, store, metrics, pacing, on_opened=tickets.opened if tickets is not None else None
+    )
     digest = Digest(store, protocol)
     timers = TimerFiring(
         store, escalations, scheduler, gateway, protocol, clock, config.exec_channel, digest.build
@@ -248,7 +279,7 @@ def build_runtime(
     views.register(app, declaring, gateway)
     views.register_facts(app, room, gateway)
     actions.register(app, room)
-    mentions.register(app, Mentions(store, escalations, room, desk), gateway)
+    mentions.register(app, Mentions(store, escalations, room, desk, tickets), gateway)
     drafts.register(app, desk, gateway)
     reactions.register(app, room, gateway, config.pin_reaction)
     home.register(app, app_home)
@@ -275,4 +306,50 @@ def build_runtime(
         app=app,
         executor=executor,
         declarations=Every(settings.scheduler_poll, declaring.run_due, "declaration-queue"),
+        tickets=tickets,
+        ticket_letters=ticket_letters,
+        desk_refresh=desk_refresh,
     )
+
+
+def _support_desk(
+    settings: Settings,
+    kit: tuple[Any, ...],
+    store: Store,
+    redis_client: redis.Redis,
+    executor: Executor | None,
+) -> tuple[TicketLinks | None, TicketLetters | None, Every | None]:
+    """Zendesk, when WARROOM_ZENDESK_URL, _EMAIL and _TOKEN are set: the tickets' service,
+    the letters' route and the timer that counts the organisations' tickets."""
+    if not settings.zendesk:
+        return None, None, None
+    config: WarroomConfig = kit[5]
+    client = ZendeskDesk(
+        settings.zendesk_url,  # type: ignore[arg-type]
+        settings.zendesk_email,  # type: ignore[arg-type]
+        settings.zendesk_token.get_secret_value(),  # type: ignore[union-attr]
+        api_url=settings.zendesk_api_url,
+    )
+    secret = settings.zendesk_webhook_secret
+    tickets = TicketLinks(
+        *kit,
+        desk=client,
+        # A pool of its own: a slow desk holds none of the threads that answer Slack.
+        executor=executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="desk"),
+        store=store,
+        webhook_secret=secret.get_secret_value() if secret else None,
+    )
+    # The customer's comments on a linked ticket: posted in the room and noted on the
+    # timeline. The one place to hand them to the customer replies' service instead.
+    tickets.on_reply = tickets.post_reply
+    letters = TicketLetters(
+        redis_client, settings.redis_prefix, client, status_on_send=config.zendesk.on_send
+    )
+    seconds = config.zendesk.refresh_minutes * 60
+
+    def refresh() -> None:
+        # Every process runs the loop; one a period does the counting.
+        if store.take_turn("desk-refresh", 1, seconds * 0.9):
+            tickets.refresh(tickets.open_escalations())
+
+    return tickets, letters, Every(seconds, refresh, "desk-refresh")

@@ -89,6 +89,8 @@ class Desk(Protocol):
 
     def has_tag(self, ticket_id: int, tag: str) -> bool: ...
 
+    def set_status(self, ticket_id: int, status: str) -> None: ...
+
     def add_public_comment(
         self, ticket_id: int, body: str, *, author_id: int, status: str | None, tags: list[str]
     ) -> int:

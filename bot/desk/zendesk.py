@@ -152,6 +152,16 @@ class ZendeskDesk:
         events = (answer.get("audit") or {}).get("events") or ()
         return next((int(e["id"]) for e in events if e.get("type") == "Comment"), 0)
 
+    def set_status(self, ticket_id: int, status: str) -> None:
+        # The same however often it is sent: a lost answer may be sent again.
+        self._call(
+            "PUT",
+            f"/api/v2/tickets/{ticket_id}.json",
+            what=f"ticket {ticket_id}",
+            json={"ticket": {"status": status}},
+            tries=1,
+        )
+
     # --- the wire -----------------------------------------------------------------------
 
     def _get(self, path: str, *, what: str, params: dict[str, str] | None = None) -> Any:

@@ -77,6 +77,12 @@ class LinkedTicket(Record):
     created_at: AwareDatetime | None = None
     read_at: AwareDatetime | None = None
     problem: str | None = None
+    gone: bool = False  # deleted or merged: not read again
+
+    @property
+    def to_read(self) -> bool:
+        """Not read yet, or its last read failed for a reason that may pass."""
+        return not self.gone and (self.read_at is None or self.problem is not None)
 
     @property
     def read(self) -> bool:

@@ -30,6 +30,7 @@ class EventKind(StrEnum):
     ACTION = "action"  # an action item taken on (data: id, owner, due_at)
     ACTION_DONE = "action_done"
     ACTION_REMINDER = "action_reminder"
+    TICKET = "ticket"  # a support ticket linked, read, or found gone (data: ticket, ...)
 
 
 class Event(Record):

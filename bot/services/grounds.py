@@ -133,7 +133,7 @@ class Grounds:
             update_interval=interval,
             resolved_at=esc.resolved_at,
             resolution=esc.resolution,
-            customer_facts=self.memory.customer_facts(esc.customer) or {},
+            customer_facts=self.memory.customer_facts(esc.account_name) or {},
             business_hours=self.business_hours,
             approved_updates=approved,
             facts=agent.Facts(

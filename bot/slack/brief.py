@@ -34,6 +34,7 @@ from bot.slack.blocks import (
     money,
     note,
     section,
+    tickets_text,
 )
 from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, CallbackId
 from bot.slack.text import clip, inert, mention, slack_time
@@ -150,6 +151,7 @@ def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Mess
             ),
         ),
         *([section(action_items(esc.actions))] if esc.actions else []),
+        *([section(clip(tickets_text(esc), 2900))] if esc.tickets else []),
         DividerBlock(),
     ]
     known = {s.id for s in esc.steps}

@@ -25,6 +25,7 @@ class BlockId(StrEnum):
     CRITERIA = "criteria"
     IC = "ic"
     PRIVATE = "private"
+    TICKETS = "tickets"
     DRAFT_TEXT = "draft_text"
 
 

@@ -1,0 +1,290 @@
+"""Zendesk linked both ways, end to end: the production app on the loopback Slack and the
+loopback Zendesk. A ticket linked at declaration and with `@vp ticket` is read off the path
+that opens the room and shown on the brief; the organisation's tickets are counted, a surge
+told once; Zendesk's signed webhooks bring the customer's public comments into the room (and
+nothing else); faults are told in one line, once; at resolution the ticket is solved."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+from pydantic import SecretStr
+
+from bot.desk.letters import Step, TicketLetter
+from bot.domain.timeline import EventKind
+from bot.runtime import Runtime, build_runtime
+from bot.wsgi import WarroomWSGI
+from loopback.harness import InlineExecutor
+from loopback.server import http_request
+from loopback.slack import FakeSlack
+from loopback.slack.driver import SlackDriver
+from loopback.zendesk import ZendeskLoopback
+from tests.conftest import SIGNING_SECRET, today
+from tests.rooms import shown
+
+SECRET = "zd-webhook-secret-42"
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def zendesk() -> Iterator[ZendeskLoopback]:
+    with ZendeskLoopback() as zd:
+        yield zd
+
+
+@pytest.fixture
+def people(zendesk: ZendeskLoopback, clock) -> dict[str, int]:
+    org = zendesk.add_organization("Initech")
+    dana = zendesk.add_user("Dana <@U0BOSS> Whitfield", "dana@initech.example", organization_id=org)
+    agent = zendesk.add_user("Victoria Vance", "victoria@vendor.example", role="agent")
+    ticket = zendesk.add_ticket(
+        "TPS reports *missing* <!channel>",
+        dana,
+        priority="urgent",
+        tags=("enterprise",),
+        created_at=clock() - timedelta(hours=1),  # before the escalation: not counted
+    )
+    return {"org": org, "dana": dana, "agent": agent, "ticket": ticket}
+
+
+@pytest.fixture
+def rt(settings, clock, zendesk: ZendeskLoopback) -> Iterator[Runtime]:
+    runtime = build_runtime(
+        settings.model_copy(
+            update={
+                "zendesk_url": zendesk.account_url,
+                "zendesk_api_url": zendesk.url,
+                "zendesk_email": zendesk.email,
+                "zendesk_token": SecretStr(zendesk.token),
+                "zendesk_webhook_secret": SecretStr(SECRET),
+            }
+        ),
+        clock=clock,
+        listener_executor=InlineExecutor(),
+    )
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def slack(rt: Runtime, fake_slack: FakeSlack) -> SlackDriver:
+    return SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+
+
+@pytest.fixture
+def webhook_url(rt: Runtime) -> Iterator[str]:
+    server: WSGIServer = make_server("127.0.0.1", 0, WarroomWSGI(rt), handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/zendesk/webhook"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def _declare(slack: SlackDriver, fake: FakeSlack, ticket: int):
+    slack.command(f"Initech: TPS reports missing for EU users --ticket {ticket}")
+    return fake.channel_by_name(f"esc-{today()}-initech")
+
+
+def _brief(fake: FakeSlack, channel) -> str:
+    return next(shown(m) for m in fake.messages_in(channel.id) if "Support tickets" in shown(m))
+
+
+def _said(fake: FakeSlack, channel, words: str) -> list[str]:
+    return [shown(m) for m in fake.messages_in(channel.id) if words in shown(m)]
+
+
+def _mention(slack: SlackDriver, fake: FakeSlack, channel, text: str, user: str = "U0INCCMDR"):
+    wire = f"<@{fake.bot_user_id}> {text}"
+    ts = fake.add_message(channel.id, user, wire)
+    slack.event(
+        {"type": "app_mention", "user": user, "text": wire, "channel": channel.id, "ts": ts}
+    )
+    return ts
+
+
+def test_a_ticket_linked_at_declaration_is_read_and_shown_on_the_brief(
+    rt: Runtime, slack: SlackDriver, fake_slack: FakeSlack, people: dict[str, int]
+) -> None:
+    channel = _declare(slack, fake_slack, people["ticket"])
+    esc = rt.store.get(channel.name)
+    assert esc is not None and [t.id for t in esc.tickets] == [people["ticket"]]
+    linked = esc.tickets[0]
+    assert linked.read and linked.organization == "Initech" and linked.priority == "urgent"
+    brief = _brief(fake_slack, channel)
+    assert (
+        f"<https://acme.zendesk.com/agent/tickets/{people['ticket']}|#{people['ticket']}>" in brief
+    )
+    assert "Initech" in brief and "urgent" in brief and "enterprise" in brief
+    # The ticket's words are inert: no mention, no broadcast, no bold.
+    assert "<@U0BOSS>" not in brief and "<!channel>" not in brief and "&lt;!channel&gt;" in brief
+    assert any(e.kind is EventKind.TICKET for e in rt.store.timeline(esc.id))
+
+
+def test_a_ticket_linked_in_the_room_by_url_and_the_organisations_count_in_status(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    clock,
+) -> None:
+    channel = fake_slack.channel_by_name
+    slack.command("Initech: TPS reports missing for EU users")
+    room = channel(f"esc-{today()}-initech")
+    second = zendesk.add_ticket(
+        "Also missing", people["dana"], created_at=clock() + timedelta(minutes=1)
+    )
+    _mention(slack, fake_slack, room, f"ticket <https://acme.zendesk.com/agent/tickets/{second}>")
+    esc = rt.store.get(room.name)
+    assert esc is not None and [t.id for t in esc.tickets] == [second] and esc.tickets[0].read
+    assert _said(fake_slack, room, f"Linked #{second}")
+    assert esc.org_tickets is not None and esc.org_tickets.count == 1
+    _mention(slack, fake_slack, room, "status")
+    status = _said(fake_slack, room, "from Initech since")
+    assert status and "agent/search" in status[-1]
+    _mention(slack, fake_slack, room, f"ticket {second}")
+    assert _said(fake_slack, room, "already linked")
+
+
+def test_customer_comments_come_back_and_nothing_else_does(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    webhook_url: str,
+    clock,
+) -> None:
+    room = _declare(slack, fake_slack, people["ticket"])
+    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def send(ticket: int, comment: int, **kwargs) -> int:
+        return zendesk.send_comment_event(
+            webhook_url, ticket, comment, kwargs.pop("secret", SECRET), timestamp=stamp
+        )[0]
+
+    reply = zendesk.add_comment(people["ticket"], people["dana"], "Still broken <!here> for us.")
+    assert send(people["ticket"], reply) == 200
+    posted = _said(fake_slack, room, "replied on the ticket")
+    assert len(posted) == 1 and "Still broken" in posted[0] and "<!here>" not in posted[0]
+    notes = [e for e in rt.store.timeline(room.name) if e.data.get("customer_reply")]
+    assert len(notes) == 1 and notes[0].data["ref"] == str(reply)
+
+    # The same event again (Zendesk retries), an internal note, an agent's comment, a comment
+    # on a ticket no escalation links, a forged signature: nothing more in the room.
+    assert send(people["ticket"], reply) == 200
+    note = zendesk.add_comment(people["ticket"], people["dana"], "internal", public=False)
+    staff = zendesk.add_comment(people["ticket"], people["agent"], "We are on it")
+    other = zendesk.add_ticket("Unrelated", people["dana"])
+    unlinked = zendesk.add_comment(other, people["dana"], "Hello?")
+    for ticket, comment in ((people["ticket"], note), (people["ticket"], staff), (other, unlinked)):
+        assert send(ticket, comment) == 200
+    forged = zendesk.add_comment(people["ticket"], people["dana"], "Forged")
+    assert send(people["ticket"], forged, secret="not-the-secret") == 401
+    assert len(_said(fake_slack, room, "replied on the ticket")) == 1
+    assert len([e for e in rt.store.timeline(room.name) if e.data.get("customer_reply")]) == 1
+
+
+def test_a_stale_or_unsigned_webhook_is_refused(
+    rt: Runtime, zendesk: ZendeskLoopback, people: dict[str, int], webhook_url: str, clock
+) -> None:
+    comment = zendesk.add_comment(people["ticket"], people["dana"], "Hi")
+    stale = (clock() - timedelta(minutes=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (
+        zendesk.send_comment_event(webhook_url, people["ticket"], comment, SECRET, timestamp=stale)[
+            0
+        ]
+        == 401
+    )
+    status, _, _ = http_request(webhook_url, b"{}", {"Content-Type": "application/json"})
+    assert status == 401
+
+
+def test_a_deleted_ticket_is_told_once_and_the_room_goes_on(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+) -> None:
+    zendesk.delete(people["ticket"])
+    room = _declare(slack, fake_slack, people["ticket"])
+    assert room is not None and room.pins  # the room opened and its brief is pinned
+    rt.tickets.refresh(rt.tickets.open_escalations())  # type: ignore[union-attr]
+    told = _said(fake_slack, room, f"Ticket #{people['ticket']}")
+    assert len(told) == 1 and "deleted" in told[0]
+
+
+def test_a_rate_limited_read_is_told_once_and_read_on_the_next_round(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+) -> None:
+    zendesk.fault(status=429, retry_after=120, path="/tickets/", times=2)
+    room = _declare(slack, fake_slack, people["ticket"])
+    assert len(_said(fake_slack, room, "⚠️ Ticket #")) == 1
+    assert "rate-limiting" in _brief(fake_slack, room)
+    rt.tickets.refresh(rt.tickets.open_escalations())  # type: ignore[union-attr]
+    assert len(_said(fake_slack, room, "⚠️ Ticket #")) == 1  # the same fault: not told again
+    rt.tickets.refresh(rt.tickets.open_escalations())  # type: ignore[union-attr]
+    esc = rt.store.get(room.name)
+    assert esc is not None and esc.tickets[0].read
+    assert "rate-limiting" not in _brief(fake_slack, room)
+    assert len(_said(fake_slack, room, "⚠️ Ticket #")) == 1
+
+
+def test_a_surge_is_told_to_the_ic_once(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    clock,
+) -> None:
+    room = _declare(slack, fake_slack, people["ticket"])
+    for n in range(5):
+        zendesk.add_ticket(
+            f"Broken {n}", people["dana"], created_at=clock() + timedelta(minutes=n + 1)
+        )
+    rt.tickets.refresh(rt.tickets.open_escalations())  # type: ignore[union-attr]
+    rt.tickets.refresh(rt.tickets.open_escalations())  # type: ignore[union-attr]
+    surges = _said(fake_slack, room, "opened 5 tickets")
+    assert len(surges) == 1
+    esc = rt.store.get(room.name)
+    assert esc is not None and f"<@{esc.ic}>" in surges[0]
+
+
+def test_letters_go_on_the_ticket_once_and_resolution_solves_it(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+) -> None:
+    room = _declare(slack, fake_slack, people["ticket"])
+    letter = TicketLetter(
+        escalation=room.name,
+        draft="d1",
+        version=1,
+        ticket_id=people["ticket"],
+        text="Dear Dana,\n\nTPS reports are back.\n\nVictoria",
+        signer_email="victoria@vendor.example",
+    )
+    assert rt.ticket_letters is not None
+    assert rt.ticket_letters.send(letter).step is Step.ADDED
+    assert rt.ticket_letters.send(letter).step is Step.ALREADY
+    assert zendesk.ticket(people["ticket"])["status"] == "pending"
+    _mention(slack, fake_slack, room, "resolve TPS reports restored")
+    assert zendesk.ticket(people["ticket"])["status"] == "solved"
