@@ -271,6 +271,16 @@ class Settings(BaseSettings):
             self.slack_signing_secret and self.slack_signing_secret.get_secret_value()
         ):
             missing.append("SLACK_SIGNING_SECRET")
+        # Zendesk is all three or none: one or two of them is a deployment half done.
+        zendesk = {
+            "WARROOM_ZENDESK_URL": bool(self.zendesk_url),
+            "WARROOM_ZENDESK_EMAIL": bool(self.zendesk_email),
+            "WARROOM_ZENDESK_TOKEN": bool(
+                self.zendesk_token and self.zendesk_token.get_secret_value()
+            ),
+        }
+        if any(zendesk.values()):
+            missing += [name for name, given in zendesk.items() if not given]
         return missing
 
     @property

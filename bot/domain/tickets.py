@@ -41,7 +41,7 @@ def parse_ticket_ref(text: str) -> int:
             "(https://yours.zendesk.com/agent/tickets/4711)."
         )
     if number <= 0:
-        raise InvalidInput("A ticket number is 1 or more.")
+        raise InvalidInput("A ticket number is 1 or more, like 4711.")
     return number
 
 

@@ -6,14 +6,17 @@ nothing else); faults are told in one line, once; at resolution the ticket is so
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+import yaml
 from pydantic import SecretStr
 
+from bot.asgi import FrontDoor
 from bot.desk.letters import Step, TicketLetter
 from bot.domain.timeline import EventKind
 from bot.runtime import Runtime, build_runtime
@@ -288,3 +291,75 @@ def test_letters_go_on_the_ticket_once_and_resolution_solves_it(
     assert zendesk.ticket(people["ticket"])["status"] == "pending"
     _mention(slack, fake_slack, room, "resolve TPS reports restored")
     assert zendesk.ticket(people["ticket"])["status"] == "solved"
+
+
+def test_the_account_is_matched_by_the_tickets_organisation(
+    rt: Runtime, slack: SlackDriver, fake_slack: FakeSlack, people: dict[str, int], memory_dir
+) -> None:
+    insights = memory_dir / "_knowledge" / "semantic" / "customer_insights.yaml"
+    insights.parent.mkdir(parents=True)
+    insights.write_text(
+        yaml.safe_dump({"customers": [{"name": "Initech", "timezone": "Europe/Berlin"}]})
+    )
+    slack.command(f"TPS team: reports missing --ticket {people['ticket']}")
+    esc = rt.store.get(f"esc-{today()}-tps-team")
+    assert esc is not None and esc.customer == "TPS team" and esc.account == "Initech"
+    assert esc.account_name == "Initech"
+
+
+def test_without_zendesk_the_ticket_command_says_what_to_set(
+    runtime: Runtime, fake_slack: FakeSlack
+) -> None:
+    slack = SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)
+    slack.command("Initech: reports missing")
+    room = fake_slack.channel_by_name(f"esc-{today()}-initech")
+    _mention(slack, fake_slack, room, "ticket 4711")
+    assert _said(fake_slack, room, "WARROOM_ZENDESK_URL")
+    assert runtime.tickets is None
+
+
+def _through_the_door(
+    rt: Runtime, headers: dict[str, str], body: bytes | None
+) -> tuple[int, bytes]:
+    """The answer of the front door; `body` None: the body must not be read at all."""
+    door = FrontDoor(WarroomWSGI(rt), threads=2)
+    sent: list[dict] = []
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict:
+        assert body is not None, "the body was read"
+        assert pending, "the body was read twice"
+        return pending.pop()
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/zendesk/webhook",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "server": ("127.0.0.1", 3000),
+        "client": ("127.0.0.1", 50000),
+    }
+    asyncio.run(door(scope, receive, send))
+    (start,) = [m for m in sent if m["type"] == "http.response.start"]
+    return start["status"], b"".join(m.get("body", b"") for m in sent if "body" in m)
+
+
+def test_the_front_door_refuses_an_unsigned_or_oversized_webhook_before_reading_it(
+    rt: Runtime, zendesk: ZendeskLoopback, people: dict[str, int], clock
+) -> None:
+    comment = zendesk.add_comment(people["ticket"], people["dana"], "Hi")
+    body = zendesk.comment_event(people["ticket"], comment)
+    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = {**zendesk.signed_headers(body, SECRET, stamp), "Content-Length": str(len(body))}
+    assert _through_the_door(rt, headers, body)[0] == 200
+    unsigned = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    assert _through_the_door(rt, unsigned, None)[0] == 401
+    huge = {**headers, "Content-Length": str(10 * 1024 * 1024)}
+    assert _through_the_door(rt, huge, None)[0] == 413
