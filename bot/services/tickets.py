@@ -97,13 +97,19 @@ class TicketLinks(RoomService):
         except Exception:
             log.exception("escalation %s: reading its tickets failed", esc_id)
 
-    def read_all(self, esc_id: str, ticket_ids: Iterable[int]) -> Escalation | None:
-        esc = None
+    def read_all(
+        self, esc_id: str, ticket_ids: Iterable[int], others: list[OrgTickets] | None = None
+    ) -> Escalation | None:
+        """Read the tickets, count the organisation's, and refresh the brief if what it
+        shows changed."""
+        before = self.escalations.get(esc_id)
+        esc = before
         for ticket_id in ticket_ids:
             esc = self.read(esc_id, ticket_id) or esc
         if esc is not None:
-            esc = self.count(esc) or esc
-            self.briefing.refresh(esc)
+            esc = self.count(esc, others) or esc
+            if before is None or _shown(esc) != _shown(before):
+                self.briefing.refresh(esc)
         return esc
 
     def read(self, esc_id: str, ticket_id: int) -> Escalation | None:
@@ -132,6 +138,14 @@ class TicketLinks(RoomService):
                 id=ticket_id, url=url, problem=f"{self.desk.name}: it was {gone}", gone=True
             )
         except DeskError as e:
+            current = self.escalations.get(esc_id)
+            known = (
+                next((x for x in current.tickets if x.id == ticket_id), None) if current else None
+            )
+            if known is not None and known.read:
+                # Read before: what it showed stands, and a passing fault is not news.
+                log.warning("escalation %s: reading ticket %s: %s", esc_id, ticket_id, e.message)
+                return current
             read = LinkedTicket(id=ticket_id, url=url, problem=e.message)
         # The account, matched by the ticket's organisation when the customer named is not
         # one customer_insights.yaml knows.
@@ -229,19 +243,13 @@ class TicketLinks(RoomService):
         return esc
 
     def refresh(self, open_escalations: list[Escalation]) -> int:
-        """The timer's work: read tickets not read yet, count every organisation again, and
-        refresh the briefs that changed. How many escalations were looked at."""
+        """The timer's work: read every linked ticket again (status, priority and tags
+        change), count every organisation's tickets again, and refresh the briefs whose
+        tickets changed. How many escalations were looked at."""
         linked = [e for e in open_escalations if e.tickets and e.status is Status.INVESTIGATING]
         counts = [e.org_tickets for e in linked if e.org_tickets is not None]
         for esc in linked:
-            unread = [t.id for t in esc.tickets if t.to_read]
-            current = self.read_all(esc.id, unread) if unread else esc
-            if current is None:
-                continue
-            if not unread:
-                counted = self.count(current, counts)
-                if counted is not None and counted.org_tickets != esc.org_tickets:
-                    self.briefing.refresh(counted)
+            self.read_all(esc.id, [t.id for t in esc.tickets if not t.gone], counts)
         return len(linked)
 
     # -- resolution -----------------------------------------------------------------------
@@ -344,3 +352,12 @@ class TicketLinks(RoomService):
             self.gateway.post_text(esc.channel_id, text)
         except Exception as e:
             log.warning("escalation %s: could not tell the room: %s", esc.id, e)
+
+
+def _shown(esc: Escalation) -> tuple[object, ...]:
+    """What the brief shows of the tickets, without the times they were read or counted."""
+    org = esc.org_tickets
+    return (
+        tuple(t.model_dump(exclude={"read_at"}) for t in esc.tickets),
+        (org.organization_id, org.count, org.since) if org else None,
+    )

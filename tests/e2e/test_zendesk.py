@@ -363,3 +363,21 @@ def test_the_front_door_refuses_an_unsigned_or_oversized_webhook_before_reading_
     assert _through_the_door(rt, unsigned, None)[0] == 401
     huge = {**headers, "Content-Length": str(10 * 1024 * 1024)}
     assert _through_the_door(rt, huge, None)[0] == 413
+
+
+def test_the_timer_reads_tickets_again_and_a_passing_fault_keeps_what_was_read(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+) -> None:
+    room = _declare(slack, fake_slack, people["ticket"])
+    assert "· open" in _brief(fake_slack, room)
+    zendesk.account.tickets[people["ticket"]]["status"] = "hold"
+    zendesk.fault(status=503, path="/tickets/", times=3)  # every try of one read
+    rt.tickets.refresh(rt.tickets.open_escalations())  # type: ignore[union-attr]
+    assert "· open" in _brief(fake_slack, room)
+    assert not _said(fake_slack, room, "⚠️ Ticket #")
+    rt.tickets.refresh(rt.tickets.open_escalations())  # type: ignore[union-attr]
+    assert "· hold" in _brief(fake_slack, room)
