@@ -65,7 +65,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "reactions.add": {"reactions:write"},
     "reactions.get": {"reactions:read"},
     "usergroups.users.list": {"usergroups:read"},
-    "users.info": {"users:read"},
+    # The profile's email too: the signer's support desk agent is found by it.
+    "users.info": {"users:read", "users:read.email"},
     "views.open": set(),
     "views.push": set(),
     "views.update": set(),

@@ -19,7 +19,9 @@ from datetime import datetime
 
 from bot.desk import webhook
 from bot.desk.desk import Desk, DeskError, TicketGone
+from bot.desk.letters import TicketLetter
 from bot.domain import tickets as domain
+from bot.domain.errors import InvalidInput
 from bot.domain.escalation import Escalation, Status
 from bot.domain.tickets import CommentSeen, LinkedTicket, OrgTickets
 from bot.domain.timeline import EventKind, event
@@ -251,6 +253,33 @@ class TicketLinks(RoomService):
         for esc in linked:
             self.read_all(esc.id, [t.id for t in esc.tickets if not t.gone], counts)
         return len(linked)
+
+    # -- letters on the tickets ----------------------------------------------------------
+    def letters_for(
+        self, esc: Escalation, draft: str, version: int, text: str, signer: str
+    ) -> list[TicketLetter]:
+        """The approved letter (`text`, exactly as approved) for each ticket the escalation
+        links and that still exists, signed by `signer` (a Slack user: their desk agent is
+        found by the email of their Slack profile). Send hands each to `TicketLetters.send`.
+        InvalidInput when the signer's email cannot be read."""
+        email = self.gateway.user_email(signer)
+        if not email:
+            raise InvalidInput(
+                "Your Slack profile shows no email, so your Zendesk agent cannot be found: "
+                "the letter was not added to the ticket."
+            )
+        return [
+            TicketLetter(
+                escalation=esc.id,
+                draft=draft,
+                version=version,
+                ticket_id=t.id,
+                text=text,
+                signer_email=email,
+            )
+            for t in esc.tickets
+            if not t.gone
+        ]
 
     # -- resolution -----------------------------------------------------------------------
     def resolved(self, esc: Escalation) -> None:

@@ -88,13 +88,22 @@ class Workspace:
         deleted: bool = False,
         is_bot: bool = False,
         title: str = "",
+        email: str | None = None,
     ) -> None:
         with self._lock:
             if user_id in self._users:
                 raise ValueError(f"user {user_id} already exists")
             record = shapes.user_record(self, user_id, name, real_name, deleted, is_bot)
             record["profile"]["title"] = title
+            if email:
+                record["profile"]["email"] = email
             self._users[user_id] = record
+            self._bump()
+
+    def set_email(self, user_id: str, email: str) -> None:
+        """A person's email in their profile (users.info shows it with users:read.email)."""
+        with self._lock:
+            self._users[user_id]["profile"]["email"] = email
             self._bump()
 
     def add_usergroup(self, group_id: str, handle: str, users: list[str]) -> None:

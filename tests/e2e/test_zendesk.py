@@ -17,7 +17,8 @@ import yaml
 from pydantic import SecretStr
 
 from bot.asgi import FrontDoor
-from bot.desk.letters import Step, TicketLetter
+from bot.desk.letters import Step
+from bot.domain.errors import InvalidInput
 from bot.domain.timeline import EventKind
 from bot.runtime import Runtime, build_runtime
 from bot.wsgi import WarroomWSGI
@@ -277,18 +278,19 @@ def test_letters_go_on_the_ticket_once_and_resolution_solves_it(
     people: dict[str, int],
 ) -> None:
     room = _declare(slack, fake_slack, people["ticket"])
-    letter = TicketLetter(
-        escalation=room.name,
-        draft="d1",
-        version=1,
-        ticket_id=people["ticket"],
-        text="Dear Dana,\n\nTPS reports are back.\n\nVictoria",
-        signer_email="victoria@vendor.example",
-    )
-    assert rt.ticket_letters is not None
+    esc = rt.store.get(room.name)
+    assert esc is not None and rt.tickets is not None and rt.ticket_letters is not None
+    text = "Dear Dana,\n\nTPS reports are back.\n\nVictoria"
+    with pytest.raises(InvalidInput):  # no email in the approver's Slack profile
+        rt.tickets.letters_for(esc, "d1", 1, text, "U0INCCMDR")
+    fake_slack.set_email("U0INCCMDR", "victoria@vendor.example")
+    (letter,) = rt.tickets.letters_for(esc, "d1", 1, text, "U0INCCMDR")
     assert rt.ticket_letters.send(letter).step is Step.ADDED
     assert rt.ticket_letters.send(letter).step is Step.ALREADY
+    added = [c for c in zendesk.comments(people["ticket"]) if c["body"] == text]
+    assert len(added) == 1 and added[0]["author_id"] == people["agent"] and added[0]["public"]
     assert zendesk.ticket(people["ticket"])["status"] == "pending"
+    assert f"warroom_{room.name}" in zendesk.ticket(people["ticket"])["tags"]
     _mention(slack, fake_slack, room, "resolve TPS reports restored")
     assert zendesk.ticket(people["ticket"])["status"] == "solved"
 
