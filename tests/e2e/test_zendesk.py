@@ -383,3 +383,23 @@ def test_the_timer_reads_tickets_again_and_a_passing_fault_keeps_what_was_read(
     assert not _said(fake_slack, room, "⚠️ Ticket #")
     rt.tickets.refresh(rt.tickets.open_escalations())  # type: ignore[union-attr]
     assert "· hold" in _brief(fake_slack, room)
+
+
+def test_the_forms_ticket_field_links_the_ticket(
+    rt: Runtime, slack: SlackDriver, fake_slack: FakeSlack, people: dict[str, int]
+) -> None:
+    slack.command("")
+    view = fake_slack.views[next(iter(fake_slack.views))]
+    assert "tickets" in [b.get("block_id") for b in view["blocks"]]
+    values = {
+        "customer": {"value": {"type": "plain_text_input", "value": "Initech"}},
+        "summary": {"value": {"type": "plain_text_input", "value": "TPS reports lost"}},
+        "tickets": {"value": {"type": "plain_text_input", "value": "https://nope"}},
+    }
+    bad = slack.submit_view(view, values)
+    assert set(bad.json()["errors"]) == {"tickets"}
+    values["tickets"]["value"]["value"] = f"{people['ticket']}"
+    assert slack.submit_view(view, values).status == 200
+    esc = rt.store.get(f"esc-{today()}-initech")
+    assert esc is not None and [t.id for t in esc.tickets] == [people["ticket"]]
+    assert esc.tickets[0].read
