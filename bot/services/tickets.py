@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.desk import webhook
-from bot.desk.desk import Desk, DeskError, TicketGone
+from bot.desk.desk import Desk, DeskError, TicketGone, Unsure
 from bot.desk.letters import TicketLetter
 from bot.domain import tickets as domain
 from bot.domain.errors import InvalidInput
@@ -293,8 +293,12 @@ class TicketLinks(RoomService):
             if t.problem:
                 continue
             try:
-                # Setting a status is the same however often it is done: no record needed.
-                self.desk.set_status(t.id, status)
+                # Setting a status is the same however often it is done: no record needed,
+                # and a lost answer is simply sent again, once.
+                try:
+                    self.desk.set_status(t.id, status)
+                except Unsure:
+                    self.desk.set_status(t.id, status)
             except DeskError as e:
                 self._tell(esc, f"⚠️ Ticket #{t.id} was not set to {status}: {inert(e.message)}")
 
@@ -370,11 +374,19 @@ class TicketLinks(RoomService):
             return
         org = f" ({inert(reply.organisation)})" if reply.organisation else ""
         quoted = "\n".join(f"> {line}" for line in inert(reply.text[:2500]).splitlines())
-        self.gateway.post_text(
-            esc.channel_id,
-            f"💬 *{inert(reply.author)}*{org} replied on the ticket:\n{quoted}",
-            key=f"reply:{reply.via}:{reply.ref}",
-        )
+        try:
+            # With its key: a post whose answer was lost is looked for, not posted again.
+            self.gateway.post_text(
+                esc.channel_id,
+                f"💬 *{inert(reply.author)}*{org} replied on the ticket:\n{quoted}",
+                key=f"reply:{reply.via}:{reply.ref}",
+            )
+        except Exception:
+            log.exception(
+                "escalation %s: the customer's reply %s is on the timeline, not in the room",
+                esc.id,
+                reply.ref,
+            )
 
     def _tell(self, esc: Escalation, text: str) -> None:
         try:
