@@ -27,8 +27,8 @@ from loopback.server import http_request
 from loopback.slack import FakeSlack
 from loopback.slack.driver import SlackDriver
 from loopback.zendesk import ZendeskLoopback
-from tests.conftest import SIGNING_SECRET, today
-from tests.rooms import shown
+from tests.conftest import CONFIG, SIGNING_SECRET, today
+from tests.rooms import shown, wait_until
 
 SECRET = "zd-webhook-secret-42"
 
@@ -403,3 +403,34 @@ def test_the_forms_ticket_field_links_the_ticket(
     esc = rt.store.get(f"esc-{today()}-initech")
     assert esc is not None and [t.id for t in esc.tickets] == [people["ticket"]]
     assert esc.tickets[0].read
+
+
+def test_a_started_runtime_counts_the_organisations_tickets_on_its_timer(
+    settings, clock, zendesk: ZendeskLoopback, people: dict[str, int], tmp_path, fake_slack
+) -> None:
+    config = tmp_path / "zendesk.yaml"
+    config.write_text(yaml.safe_dump({**CONFIG, "zendesk": {"refresh_minutes": 0.002}}))
+    runtime = build_runtime(
+        settings.model_copy(
+            update={
+                "config_file": config,
+                "zendesk_url": zendesk.account_url,
+                "zendesk_api_url": zendesk.url,
+                "zendesk_email": zendesk.email,
+                "zendesk_token": SecretStr(zendesk.token),
+            }
+        ),
+        clock=clock,
+        listener_executor=InlineExecutor(),
+    )
+    try:
+        slack = SlackDriver(fake_slack, SIGNING_SECRET, app=runtime.app)
+        _declare(slack, fake_slack, people["ticket"])
+        counted = len(zendesk.seen("GET", "/search/count"))
+        runtime.start()
+        wait_until(
+            lambda: len(zendesk.seen("GET", "/search/count")) > counted,
+            what="the timer to count the organisation's tickets",
+        )
+    finally:
+        runtime.close()
