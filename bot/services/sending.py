@@ -240,6 +240,11 @@ class Sending(RoomService):
         self._refresh(draft, esc)
         if busy and scheduled:
             raise Busy(f"{esc.id}: letter {draft.id} is being sent by another process")
+        if busy:
+            raise InvalidInput(
+                "This letter is being sent right now (Send was pressed a moment ago); its "
+                "thread will say when it went out. Nothing more was sent."
+            )
 
     # -- email --------------------------------------------------------------------------------
     def _email(

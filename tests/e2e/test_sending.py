@@ -16,6 +16,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
+from bot.domain import kpi
 from bot.domain.delivery import LetterStatus, RouteKind
 from bot.domain.letters import letter_for_reply
 from bot.domain.timeline import EventKind
@@ -116,6 +117,9 @@ def test_send_emails_the_approved_letter_once_and_the_sending_is_the_fact(
     assert esc.step(first_contact).done_at == clock()
     kinds = [e.kind for e in room.rt.store.timeline(room.esc_id)]
     assert EventKind.LETTER_SENT in kinds and EventKind.CUSTOMER_UPDATE in kinds
+    timeline = room.rt.store.timeline(room.esc_id)
+    measured = kpi.time_to_first_customer_communication(esc, timeline, room.rt.protocol)
+    assert measured == clock() - esc.declared_at  # at sending, not at the approval
     (sent,) = esc.letters
     assert sent.status is LetterStatus.SENT and sent.to == (TO,) and sent.cc == (CC,)
     assert sent.by == "U0INCCMDR" and sent.thread_ts == (message.thread_ts or message.ts)
@@ -162,6 +166,7 @@ def test_two_processes_pressing_send_at_once_send_one_email(
     try:
         mail.wait_holding()
         other.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
+        assert "being sent right now" in refusal(other)
         other.click(ActionId.DRAFT_SEND, message)
     finally:
         mail.release()
