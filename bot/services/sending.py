@@ -89,8 +89,8 @@ class Sending(RoomService):
     # -- what the draft shows ----------------------------------------------------------------
     def outgoing(self, draft: Draft, esc: Escalation) -> Outgoing | None:
         """Where the letter goes and what became of it; None when the account has no route."""
-        if draft.kind is not DraftKind.CUSTOMER_UPDATE:
-            return None
+        if draft.kind is not DraftKind.CUSTOMER_UPDATE or not draft.approved_by:
+            return None  # only an approved letter is sent
         sent = tuple(s for s in esc.letters if s.draft == draft.id)
         try:
             route = self.route(esc)
