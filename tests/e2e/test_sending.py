@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ BODY = (
     "Dear Dana,\n\n"
     "Checkout is failing for some of your EU users; <@U0VPSUPRT> & <!channel> are on it.\n"
     "We are moving checkout to a healthy region.\n\n"
-    "Our next update will follow by 15:00 UTC.\n\n"
+    "Our next update will follow by Mon 2 Mar 2026, 15:00 UTC.\n\n"
     "Kind regards,\nVictoria Vance\nVP, Customer Support"
 )
 LETTER = "Subject: Checkout for your EU users\n\n" + BODY
@@ -96,6 +96,7 @@ def test_send_emails_the_approved_letter_once_and_the_sending_is_the_fact(
     first_contact = room.rt.protocol.milestone_id("first_customer_contact")
     assert not room.esc.step(first_contact).done  # approved is not sent
     assert EventKind.CUSTOMER_UPDATE not in {e.kind for e in room.rt.store.timeline(room.esc_id)}
+    assert room.esc.facts.told == ()
 
     clock.advance(timedelta(minutes=7))
     room.click(ActionId.DRAFT_SEND, message, user="U0DECLARER")  # neither the IC nor a VP
@@ -120,6 +121,9 @@ def test_send_emails_the_approved_letter_once_and_the_sending_is_the_fact(
     timeline = room.rt.store.timeline(room.esc_id)
     measured = kpi.time_to_first_customer_communication(esc, timeline, room.rt.protocol)
     assert measured == clock() - esc.declared_at  # at sending, not at the approval
+    (told,) = esc.facts.told  # what the letter told, kept at sending
+    assert told.at == clock() and told.promised == datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    assert room.rt.escalations.next_update_due(esc) == told.promised  # the update clock
     (sent,) = esc.letters
     assert sent.status is LetterStatus.SENT and sent.to == (TO,) and sent.cc == (CC,)
     assert sent.by == "U0INCCMDR" and sent.thread_ts == (message.thread_ts or message.ts)
