@@ -26,7 +26,7 @@ from loopback.slack.driver import SlackDriver
 from loopback.smtp import MailServer
 from tests.conftest import CONFIG, SIGNING_SECRET
 from tests.e2e.test_draft_checks import current, refusal
-from tests.rooms import Room, buttons, shown
+from tests.rooms import Room, buttons, shown, wait_until
 
 TO = "dana.whitfield@initech.example"
 CC = "csm@vendor.example"
@@ -183,9 +183,12 @@ def test_two_processes_pressing_send_at_once_send_one_email(
     assert len(mail.received) == 1
 
 
-def _room_in(room: Room, agent_runtime, fake_slack, mail: MailServer) -> Room:
+def _room_in(room: Room, agent_runtime, fake_slack, mail: MailServer | None) -> Room:
     """The same war room, driven through a second runtime (another process)."""
-    rt = agent_runtime(smtp_url=SecretStr(mail.url()), mail_from=FROM, mail_reply_to=REPLY_TO)
+    mailing = {}
+    if mail is not None:
+        mailing = {"smtp_url": SecretStr(mail.url()), "mail_from": FROM, "mail_reply_to": REPLY_TO}
+    rt = agent_runtime(**mailing)
     twin = Room.__new__(Room)
     twin.rt, twin.fake = rt, fake_slack
     twin.slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
@@ -372,3 +375,53 @@ def test_routes_are_checked_at_start_with_the_key_path(
     with pytest.raises(StartupError) as raised:
         agent_runtime()
     assert said in str(raised.value) and "customer_insights.yaml" in str(raised.value)
+
+
+def test_two_processes_posting_the_same_letter_post_it_once(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir
+) -> None:
+    shared = _shared_channel(fake_slack)
+    _insights(memory_dir, slack_connect=shared)
+    room = _room(agent_runtime, fake_slack)
+    other = _room_in(room, agent_runtime, fake_slack, None)
+    message = _approved(room, fake_anthropic)
+    fake_slack.delay_next("chat.postMessage", 1.5)  # the first process's post takes a while
+    first = threading.Thread(target=room.click, args=(ActionId.DRAFT_SEND, message))
+    first.start()
+    try:
+        wait_until(lambda: _claimed(room), what="the first process's claim")
+        other.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
+        # Under way in the first process (or, on a slow machine, done by now): not again.
+        assert any(s in refusal(other) for s in ("being sent right now", "went out already"))
+    finally:
+        first.join(10)
+    (post,) = fake_slack.messages_in(shared)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT and sent.ts == post.ts
+
+
+def _claimed(room: Room) -> bool:
+    """Whether a process holds the claim of the room's letter post."""
+    keys = room.rt.redis.keys(f"{room.rt.store.keys.prefix}:*letter:*:slack")
+    return any(room.rt.redis.get(k) != b"done" for k in keys)
+
+
+def test_a_letter_goes_by_email_and_to_the_shared_channel(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail
+) -> None:
+    shared = _shared_channel(fake_slack)
+    _insights(memory_dir, email=TO, cc=[CC], slack_connect=shared)
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)
+    assert f"email to {TO}, cc {CC} and Slack Connect: <#{shared}>" in shown(message)
+    room.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
+    assert len(mail.wait_for(1)) == 1 and len(fake_slack.messages_in(shared)) == 1
+    routes = {s.route: s.status for s in room.esc.letters}
+    assert routes == {
+        RouteKind.EMAIL: LetterStatus.SENT,
+        RouteKind.SLACK_CONNECT: LetterStatus.SENT,
+    }
+    # One customer update on the timeline, however many routes it went by.
+    timeline = room.rt.store.timeline(room.esc_id)
+    assert [e.kind for e in timeline].count(EventKind.CUSTOMER_UPDATE) == 1
+    assert [e.kind for e in timeline].count(EventKind.LETTER_SENT) == 2

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.config import ConfigError, load_config
 from bot.domain.delivery import (
     DeliveryMode,
     LetterStatus,
@@ -191,3 +192,14 @@ def test_a_failed_letter_is_tried_again_with_growing_pauses_then_left_to_a_perso
     assert timer.at == at and timer.detail == "d1:email" and timer.id.endswith(":delivery:d1:email")
     given_up = esc.model_copy(update={"letters": (failed.model_copy(update={"retry_at": None}),)})
     assert not [t for t in timers_for(given_up, protocol, 1.0) if t.kind is TimerKind.DELIVERY]
+
+
+def test_the_organisations_delivery_is_checked_with_its_key(tmp_path) -> None:
+    path = tmp_path / "warroom.yaml"
+    path.write_text("delivery: sometimes\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, ())
+    assert f"{path}: delivery: " in str(raised.value)
+    path.write_text("delivery: approve_sends\n")
+    assert load_config(path, ()).delivery is DeliveryMode.APPROVE_SENDS
+    assert load_config(None, ()).delivery is DeliveryMode.SEND_BUTTON
