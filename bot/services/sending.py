@@ -296,7 +296,7 @@ class Sending(RoomService):
                 "status": LetterStatus.SENT,
                 "sent_at": record.sent_at or now,
                 "result": Outcome.DELIVERED.value,
-                "reason": f"refused by the server for {refused}" if refused else "",
+                "reason": f"the mail server refused {refused}" if refused else "",
             }
             return base.model_copy(update=update)
         reason = record.reason or "the mail server did not take it"
@@ -408,6 +408,8 @@ class Sending(RoomService):
         where = draft_view.destination(sent.route, sent.to, sent.cc)
         if sent.status is LetterStatus.SENT:
             text = f"📨 Sent: {where}, subject “{inert(sent.subject)}”."
+            if sent.reason:  # some of its recipients were refused
+                text += f" ⚠️ But {inert(sent.reason)}: check those addresses."
         elif sent.retry_at:
             text = (
                 f"⚠️ Not sent yet ({where}): {inert(sent.reason)}. I will try again with "

@@ -425,3 +425,18 @@ def test_a_letter_goes_by_email_and_to_the_shared_channel(
     timeline = room.rt.store.timeline(room.esc_id)
     assert [e.kind for e in timeline].count(EventKind.CUSTOMER_UPDATE) == 1
     assert [e.kind for e in timeline].count(EventKind.LETTER_SENT) == 2
+
+
+def test_a_refused_copy_is_told_while_the_letter_reaches_the_addressee(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail
+) -> None:
+    _insights(memory_dir, email=TO, cc=[CC])
+    mail.refuse(CC)
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)
+    room.click(ActionId.DRAFT_SEND, message)
+    (received,) = mail.wait_for(1)
+    assert received.recipients == (TO,)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT and CC in sent.reason
+    assert any("📨 Sent" in s and f"refused {CC}" in s for s in _said_in(room, message))
