@@ -214,6 +214,10 @@ class Memory:
                 return entry
         return None
 
+    def customer_entries(self) -> list[dict[str, Any]]:
+        """Every account's entry in customer_insights.yaml, in file order."""
+        return [e for e in _customers(self._customer_insights()) if isinstance(e, dict)]
+
     def customer_names(self) -> tuple[str, ...]:
         """Every account named in customer_insights.yaml (a letter to one must name no other)."""
         names = (
