@@ -142,6 +142,20 @@ def render_facts(g: Grounding) -> str:
         )
     add("</action_items>")
 
+    add(
+        '<customer_replies note="what the customer said and asked us, their own words: the '
+        'letter answers what they asked, in our words; never quote them back">'
+    )
+    answered = {r.id for r in g.customer_replies} - {r.id for r in g.unanswered_replies()}
+    for reply in sorted(g.customer_replies, key=lambda r: r.at):
+        state = "answered by a letter since" if reply.id in answered else "to answer"
+        add(
+            f'<reply id="{_attr(reply.id)}" at="{iso_utc(reply.at)}" by="{_attr(reply.who)}" '
+            f'organisation="{_attr(reply.organisation)}" via="{_attr(reply.via)}" '
+            f'state="{state}">{one_line(reply.text)}</reply>'
+        )
+    add("</customer_replies>")
+
     add('<internal_record note="for the war room: translate, never quote, to a customer">')
     add(f"<summary>{one_line(g.summary)}</summary>")
     notes = g.customer_facts.get("notes")
@@ -156,11 +170,14 @@ def render_facts(g: Grounding) -> str:
     add("<timeline>")
     # A customer fact is given once, above, as a fact to use: its own entry points there.
     recorded = {f.id for f in said.said() if f.id}
+    replies = {r.id for r in g.customer_replies if r.id}
     for entry in sorted(g.timeline, key=lambda e: e.at):
         actor = _attr(entry.actor) if entry.actor else "the bot"
         text = (
             f"(the customer fact {entry.id}, above)"
             if entry.id in recorded
+            else f"(the customer's reply {entry.id}, above)"
+            if entry.id in replies
             else one_line(entry.text)
         )
         add(

@@ -214,6 +214,18 @@ class Memory:
                 return entry
         return None
 
+    def account_sharing(self, channel_id: str) -> dict[str, Any] | None:
+        """The account whose `slack_connect` (the channel shared with the customer) is
+        `channel_id`, or None: the one way a message in a shared channel finds its account."""
+        if not channel_id:
+            return None
+        for entry in _customers(self._customer_insights()):
+            if isinstance(entry, dict) and str(entry.get("slack_connect") or "").strip() == (
+                channel_id
+            ):
+                return entry
+        return None
+
     def customer_names(self) -> tuple[str, ...]:
         """Every account named in customer_insights.yaml (a letter to one must name no other)."""
         names = (

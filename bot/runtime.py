@@ -16,7 +16,17 @@ from bot.acks_first import AcksFirst
 from bot.boot import connect_redis, load_definitions, redis_too_old
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig
-from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
+from bot.listeners import (
+    actions,
+    commands,
+    drafts,
+    errors,
+    home,
+    mentions,
+    messages,
+    reactions,
+    views,
+)
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.scheduling import Every, Scheduler
@@ -28,6 +38,7 @@ from bot.services.grounds import Grounds
 from bot.services.home import Digest, Home
 from bot.services.lane import ModelLane
 from bot.services.mentions import Mentions
+from bot.services.replies import CustomerReplies
 from bot.services.room import RoomChanges
 from bot.services.timers import TimerFiring
 from bot.settings import Settings
@@ -65,6 +76,7 @@ class Runtime:
     desk: DraftDesk
     home: Home
     timers: TimerFiring
+    replies: CustomerReplies
     app: App
     executor: AcksFirst
     declarations: Every
@@ -226,6 +238,10 @@ def build_runtime(
     # The scheduler's jobs name their deployment by its Redis prefix (see bot/jobs.py).
     jobs.register(settings.redis_prefix, timers)
 
+    # The customer's words, whichever way they come back (Slack Connect here; a desk's
+    # webhook calls the same service).
+    replies = CustomerReplies(store, escalations, gateway, memory, clock)
+
     executor = AcksFirst(
         listener_executor
         or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="after-ack")
@@ -252,6 +268,7 @@ def build_runtime(
     drafts.register(app, desk, gateway)
     reactions.register(app, room, gateway, config.pin_reaction)
     home.register(app, app_home)
+    messages.register(app, replies)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.
         _ = gateway.bot_user_id
@@ -272,6 +289,7 @@ def build_runtime(
         desk=desk,
         home=app_home,
         timers=timers,
+        replies=replies,
         app=app,
         executor=executor,
         declarations=Every(settings.scheduler_poll, declaring.run_due, "declaration-queue"),

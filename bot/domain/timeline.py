@@ -30,6 +30,9 @@ class EventKind(StrEnum):
     ACTION = "action"  # an action item taken on (data: id, owner, due_at)
     ACTION_DONE = "action_done"
     ACTION_REMINDER = "action_reminder"
+    # The customer's own words, come back to the room (data: who, organisation, via, ref):
+    # material for the agent, never a letter's text.
+    CUSTOMER_REPLY = "customer_reply"
 
 
 class Event(Record):
