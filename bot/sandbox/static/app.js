@@ -9,6 +9,8 @@
   let me = params.get("as") || localStorage.getItem("warroom-sandbox-as") || "";
   let channelId = params.get("channel") || "";
   let appOpen = false; // the vp app's page (Home / Messages) instead of a channel
+  let customerOpen = params.get("view") === "customer"; // the customer's side instead
+  let customerKey = "";
   let appTab = "home";
   let data = null; // the last state
   let version = -1;
@@ -562,7 +564,7 @@
     renderModal();
     renderRequests();
     answerThePresser();
-    for (const id of ["topbar", "notice", "notice-history", "sidebar", "channel-header", "messages", "home", "pins-panel"]) showGlyphs($(id));
+    for (const id of ["topbar", "notice", "notice-history", "sidebar", "channel-header", "messages", "home", "pins-panel", "customer-view"]) showGlyphs($(id));
   }
 
   // The answer to a button pressed in a message, where the person is: the message it changed
@@ -675,6 +677,21 @@
   }
 
   function renderSidebar() {
+    const customer = data.customer;
+    $("customer-section").hidden = !customer;
+    if (customer) {
+      $("customer-link-name").textContent = `${customer.account} (their side)`;
+      const link = $("customer-link");
+      link.classList.toggle("active", customerOpen);
+      const mail = customer.inbox.reduce((n, t) => n + t.messages.length, 0);
+      const key = "customer";
+      if (customerOpen) markSeen(key, mail);
+      if (seenFor(key) === undefined) markSeen(key, mail);
+      const unread = Math.max(0, mail - seenFor(key));
+      const badge = link.querySelector(".badge");
+      badge.hidden = !unread;
+      badge.textContent = unread;
+    }
     const chans = data.channels.filter((c) => !c.is_im);
     const mine = chans.filter((c) => c.is_member || c.id === channelId);
     const rooms = mine.filter((c) => c.name.startsWith("esc-")).sort((a, b) => b.created - a.created || (a.name < b.name ? -1 : 1));
@@ -701,7 +718,66 @@
     link.classList.toggle("unread", unread > 0);
   }
 
+  // The customer's side: their inbox as a mail client shows it, and the shared channel as
+  // they see it. Everything in it is their text or the bot's letters: shown as text, escaped.
+  function renderCustomer() {
+    const c = data.customer;
+    const key = JSON.stringify([c, data.users]);
+    if (key === customerKey) return;
+    customerKey = key;
+    const person = data.users[c.person] || { real_name: c.person, name: c.person };
+    $("customer-title").textContent = `${c.account}: ${person.real_name || person.name}`;
+    $("customer-address").textContent = c.address;
+    const header = (label, value) => (value ? `<div class="mail-header"><span class="label">${esc(label)}</span> ${esc(value)}</div>` : "");
+    $("inbox").innerHTML = c.inbox.length
+      ? c.inbox.map((t) => `<article class="mail-thread">
+          <h4 class="mail-subject">${esc(t.subject)} <span class="count">${t.messages.length}</span></h4>
+          ${t.messages.map((m) => `<div class="mail">
+            ${header("From", m.from)}${header("To", m.to)}${header("Cc", m.cc)}${header("Reply-To", m.reply_to)}${header("Subject", m.subject)}${header("Date", m.date)}
+            <pre class="mail-body">${esc(m.text)}</pre>
+          </div>`).join("")}
+        </article>`).join("")
+      : `<p class="muted empty-inbox">No mail yet. warroom emails an approved letter here once it is sent.</p>`;
+    const ch = c.channel;
+    $("shared-title").textContent = ch ? `# ${ch.name} (shared with ${c.account})` : "No shared channel";
+    const flat = ch ? ch.messages.flatMap((m) => [m, ...(m.replies || [])]) : [];
+    const box = $("shared-messages");
+    box.innerHTML = flat.map((m) => renderMessage({ ...m, replies: [] }, true)).join("");
+    box.scrollTop = box.scrollHeight;
+    $("customer-input").placeholder = `Reply as ${person.real_name || person.name} in #${ch ? ch.name : ""}`;
+  }
+
+  async function sendAsCustomer() {
+    const c = data && data.customer;
+    const input = $("customer-input");
+    const text = input.value;
+    if (!c || !c.channel || !text.trim()) return;
+    $("customer-send").disabled = true;
+    try {
+      const r = await post("/ui/send", { as: c.person, channel: c.channel.id, text });
+      if (r.ok) input.value = "";
+      else toast(r.error || "That did not work.");
+    } catch (e) {
+      toast("The sandbox is not answering. Is it still running?");
+    } finally {
+      $("customer-send").disabled = false;
+      input.focus();
+    }
+  }
+
+  function openCustomer() {
+    customerOpen = true;
+    appOpen = false;
+    customerKey = "";
+    history.replaceState(null, "", `?as=${encodeURIComponent(me)}&view=customer`);
+    restart();
+  }
+
   function renderMain() {
+    const showCustomer = customerOpen && !!data.customer;
+    $("customer-view").hidden = !showCustomer;
+    $("channel-view").hidden = showCustomer;
+    if (showCustomer) { renderCustomer(); return; }
     const dm = data.channels.find((c) => c.is_im);
     $("app-tabs").hidden = !appOpen;
     for (const t of document.querySelectorAll("#app-tabs .tab")) t.classList.toggle("active", t.dataset.tab === appTab);
@@ -864,6 +940,7 @@
 
   function openChannel(id) {
     appOpen = false;
+    customerOpen = false;
     channelId = id;
     threadTarget = null;
     pinsOpen = false;
@@ -876,6 +953,7 @@
 
   function openApp() {
     appOpen = true;
+    customerOpen = false;
     threadTarget = null;
     messagesKey = "";
     homeKey = "";
@@ -1048,6 +1126,7 @@
     if (t.dataset.suggestion !== undefined) { useSuggestion(Number(t.dataset.suggestion)); return; }
     if (t.dataset.channel) { ev.preventDefault(); openChannel(t.dataset.channel); return; }
     if (t.dataset.app) { ev.preventDefault(); openApp(); return; }
+    if (t.dataset.customer) { ev.preventDefault(); openCustomer(); return; }
     if (t.dataset.tab) {
       appTab = t.dataset.tab;
       if (appTab === "home") { homeKey = ""; post("/ui/home", {}).catch(() => {}); }
@@ -1092,6 +1171,14 @@
   $("composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
     send();
+  });
+
+  $("customer-composer").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sendAsCustomer();
+  });
+  $("customer-input").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); sendAsCustomer(); }
   });
 
   const input = $("composer-input");
