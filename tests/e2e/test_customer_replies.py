@@ -168,3 +168,28 @@ def test_a_reply_for_an_account_with_no_open_escalation_records_nothing(
     # No letter approved yet: it is shown in the room itself.
     (message,) = replies_in(room)
     assert message.thread_ts is None
+
+
+def test_a_post_whose_answer_was_lost_is_shown_once(agent_runtime, fake_slack, memory_dir) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    approve_a_letter(room)
+    # Slack posts it, and the answer never comes back: the bot looks before posting again.
+    fake_slack.lose_answer_next("chat.postMessage")
+    say(room, shared, DANA, "Is there anything we should do on our side?")
+    assert len(replies_in(room)) == 1
+
+
+def test_a_reply_not_shown_when_slack_failed_is_shown_by_the_next_delivery(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    approve_a_letter(room)
+    fake_slack.fail_next("chat.postMessage", "fatal_error")
+    ts = say(room, shared, DANA, "Any news?")
+    assert replies_in(room) == []
+    # Recorded already; Slack sends the event again (a retry under a new id): shown now, and
+    # the timeline still holds it once.
+    room.slack.event(room.fake.message_event(shared, ts))
+    assert len(replies_in(room)) == 1
+    timeline = room.rt.store.timeline(room.esc_id)
+    assert len([e for e in timeline if e.kind is EventKind.CUSTOMER_REPLY]) == 1
