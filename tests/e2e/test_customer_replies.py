@@ -193,3 +193,14 @@ def test_a_reply_not_shown_when_slack_failed_is_shown_by_the_next_delivery(
     assert len(replies_in(room)) == 1
     timeline = room.rt.store.timeline(room.esc_id)
     assert len([e for e in timeline if e.kind is EventKind.CUSTOMER_REPLY]) == 1
+
+
+def test_after_the_resolution_the_shared_channel_is_theirs_again(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    room.mention("resolve rolled back the gateway")
+    before = len(room.rt.store.timeline(room.esc_id))
+    say(room, shared, DANA, "Thanks, all good here now.")
+    assert replies_in(room) == []
+    assert len(room.rt.store.timeline(room.esc_id)) == before

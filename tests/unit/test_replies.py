@@ -125,6 +125,11 @@ def test_the_reply_is_shown_inert() -> None:
     assert "<!here>" not in text and "<http" not in text
 
 
+def test_the_timeline_names_who_replied_and_their_company() -> None:
+    line = blocks.timeline([reply_event(reply("Any news? <!here>"))])
+    assert "customer reply Dana Whitfield (Acme): Any news? &lt;!here&gt;" in line
+
+
 # -- the agent -------------------------------------------------------------------------------
 
 
