@@ -40,6 +40,10 @@ class CustomerReply:
     at: datetime
     escalation: str | None = None
     channel: str | None = None
+    # Which of our letters it answers, when the channel says: the thread of the shared
+    # channel it was posted in, or the Message-ID an email names in In-Reply-To.
+    thread_ts: str | None = None
+    in_reply_to: str | None = None
 
     @property
     def key(self) -> str:

@@ -77,6 +77,7 @@ class CustomerReplies:
                 text=readable(message.text, self.gateway.user_name),
                 at=self.clock(),
                 channel=message.channel,
+                thread_ts=message.thread_ts,
             )
         )
 
@@ -99,7 +100,7 @@ class CustomerReplies:
             return Received(Outcome.UNDER_WAY, esc.id)
         if claim == "done":
             return Received(Outcome.ALREADY, esc.id)
-        thread = self.letter_thread(esc)
+        thread = self.letter_thread(esc, reply)
         text = blocks.customer_reply(reply.author, reply.organisation, reply.text)
         try:
             found = None
@@ -118,9 +119,12 @@ class CustomerReplies:
         log.info("escalation %s: a %s reply from %s shown", esc.id, reply.via, reply.organisation)
         return Received(Outcome.POSTED, esc.id, ts)
 
-    def letter_thread(self, esc: Escalation) -> str | None:
-        """The war-room thread a reply is answered in: that of the last approved customer
-        letter (its draft's thread), else None (the room itself)."""
+    def letter_thread(self, esc: Escalation, reply: CustomerReply) -> str | None:
+        """The war-room thread a reply is shown in: that of the last approved customer letter
+        (its draft's thread), else None (the room itself). Where the reply names the letter it
+        answers (`reply.thread_ts` in the shared channel, `reply.in_reply_to` for an email),
+        a record of each letter sent can find that letter's own thread instead: this is the
+        one place that choice is made."""
         for decision in reversed(self.memory.records.decisions(esc.id)):
             if decision.get("decision") != "customer_update_approved":
                 continue

@@ -27,6 +27,7 @@ class SharedMessage:
     ts: str
     text: str  # Slack's wire form (escaped, with entities)
     name: str  # the poster's name as the event gives it ("" when it gives none)
+    thread_ts: str | None = None  # the thread it was posted in (one of our letters, perhaps)
 
 
 def our_team(body: dict[str, Any]) -> str:
@@ -61,4 +62,5 @@ def external_message(body: dict[str, Any]) -> SharedMessage | None:
         ts=str(event["ts"]),
         text=text,
         name=name,
+        thread_ts=str(event["thread_ts"]) if event.get("thread_ts") else None,
     )

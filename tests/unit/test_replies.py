@@ -86,7 +86,9 @@ def test_a_message_from_a_person_of_another_team_is_a_customers() -> None:
         "1700000000.000100",
         "Dana Whitfield",
     )
-    assert external_message(body(thread_ts="1699999999.000100")) is not None
+    in_thread = external_message(body(thread_ts="1699999999.000100"))
+    assert in_thread is not None and in_thread.thread_ts == "1699999999.000100"
+    assert found.thread_ts is None
     assert external_message(body(subtype="thread_broadcast")) is not None
 
 
