@@ -36,6 +36,7 @@ class Outcome(StrEnum):
     ALREADY = "already"  # this reply was recorded and shown before
     NO_ESCALATION = "no_escalation"  # no open escalation for it: nothing recorded
     UNDER_WAY = "under_way"  # another process is posting it right now
+    ROOM_GONE = "room_gone"  # recorded; the war room can no longer be posted in
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,9 @@ class CustomerReplies:
                 found = self.gateway.find_posted(esc.channel_id, key, thread_ts=thread)
             ts = found or self.gateway.post_text(esc.channel_id, text, thread_ts=thread, key=key)
         except RoomGone as e:
-            log.warning("escalation %s: a customer reply not shown, the room is gone (%s)",
-                        esc.id, e.code)  # fmt: skip
+            log.warning("escalation %s: a reply not shown, the room is gone (%s)", esc.id, e.code)
             self.store.finish_once(key)
-            return Received(Outcome.POSTED, esc.id)
+            return Received(Outcome.ROOM_GONE, esc.id)
         except Exception as e:
             self.store.abandon_once(key, unsure=answer_lost(e))
             raise

@@ -204,3 +204,23 @@ def test_after_the_resolution_the_shared_channel_is_theirs_again(
     say(room, shared, DANA, "Thanks, all good here now.")
     assert replies_in(room) == []
     assert len(room.rt.store.timeline(room.esc_id)) == before
+
+
+def test_a_reply_for_a_room_slack_no_longer_takes_is_still_recorded(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, _ = shared_room(agent_runtime, fake_slack, memory_dir)
+    room.rt.gateway.archive(room.channel.id)
+    reply = CustomerReply(
+        via=Via.EMAIL,
+        ref="<reply-1@acme.example>",
+        author="Dana Whitfield",
+        organisation="Initech",
+        text="Are you still on it?",
+        at=room.rt.clock(),
+        escalation=room.esc_id,
+    )
+    assert room.rt.replies.received(reply).outcome is Outcome.ROOM_GONE
+    assert room.rt.replies.received(reply).outcome is Outcome.ALREADY
+    timeline = room.rt.store.timeline(room.esc_id)
+    assert [e.text for e in timeline if e.kind is EventKind.CUSTOMER_REPLY] == [reply.text]
