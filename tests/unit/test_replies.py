@@ -156,6 +156,7 @@ def test_the_agent_reads_the_reply_as_what_the_customer_asked() -> None:
     # Once, above: its timeline entry points there rather than repeating it as internal text.
     assert rendered.count(QUESTION) == 1
     assert "(the customer's reply T20, above)" in rendered
+    assert "<customer_replies" not in facts.render_facts(grounding())  # none: no section
     task = prompts.customer_update_messages(asked())[-1]["content"]
     task = task if isinstance(task, str) else " ".join(b.get("text", "") for b in task)
     assert "The customer wrote to us since our last letter (T20)" in task
