@@ -9,6 +9,8 @@ from typing import Annotated
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from bot.domain.delivery import DEFAULT_MODE, DeliveryMode
+
 UserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
 # Responders may be people (U.../W...) or user groups (S...), expanded at declaration.
 MemberId = Annotated[str, StringConstraints(pattern=r"^[UWS][A-Z0-9]{2,}$")]
@@ -48,6 +50,10 @@ class WarroomConfig(BaseModel):
     business_hours: Annotated[
         str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
     ] = "09:00-17:00"
+    # What Approve and Send do for accounts with a route (email, slack_connect) in
+    # customer_insights.yaml: send_button, approve_sends, approve_only or off (off wins over
+    # an account's own `delivery`).
+    delivery: DeliveryMode = DEFAULT_MODE
 
     def responders_for(self, criteria: tuple[str, ...]) -> list[str]:
         """User and group ids of every criterion's responders, in order, without repeats."""

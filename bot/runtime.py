@@ -16,6 +16,10 @@ from bot.acks_first import AcksFirst
 from bot.boot import connect_redis, load_definitions, redis_too_old
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig
+from bot.delivery.mail import LetterError, address
+from bot.delivery.outbox import Outbox
+from bot.delivery.smtp import SmtpSender, SmtpURLError, parse_smtp_url
+from bot.domain.delivery import RouteError, RouteKind, route_of
 from bot.listeners import (
     actions,
     commands,
@@ -40,6 +44,7 @@ from bot.services.lane import ModelLane
 from bot.services.mentions import Mentions
 from bot.services.replies import CustomerReplies
 from bot.services.room import RoomChanges
+from bot.services.sending import MailSetup, Sending
 from bot.services.timers import TimerFiring
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
@@ -74,6 +79,7 @@ class Runtime:
     declaring: Declaring
     room: RoomChanges
     desk: DraftDesk
+    sending: Sending
     home: Home
     timers: TimerFiring
     replies: CustomerReplies
@@ -135,6 +141,53 @@ def warm_pool(client: redis.Redis, size: int) -> None:
     finally:
         for conn in conns:
             pool.release(conn)
+
+
+def mail_setup(settings: Settings, client: redis.Redis, clock: Clock) -> MailSetup:
+    """The outbox and SMTP transport of WARROOM_SMTP_URL, with the sending and reply
+    addresses, checked (StartupError in one line that shows no password); no email unless
+    the URL is set."""
+    outbox = Outbox(client, settings.redis_prefix, clock=clock)
+    if settings.smtp_url is None:
+        return MailSetup(outbox=outbox)
+    try:
+        url = parse_smtp_url(settings.smtp_url.get_secret_value())
+    except SmtpURLError as e:
+        raise StartupError(f"WARROOM_SMTP_URL is not usable: {e}") from None
+    for name, value in (
+        ("WARROOM_MAIL_FROM", settings.mail_from),
+        ("WARROOM_MAIL_REPLY_TO", settings.mail_reply_to),
+    ):
+        if not value:
+            raise StartupError(f"{name} must be set when WARROOM_SMTP_URL is")
+        try:
+            address(value)
+        except LetterError as e:
+            raise StartupError(f"{name}: {e}") from None
+    return MailSetup(
+        outbox=outbox,
+        transport=SmtpSender(url),
+        sender=settings.mail_from,
+        reply_to=settings.mail_reply_to,
+    )
+
+
+def check_routes(memory: Memory, config: WarroomConfig, mail: MailSetup) -> None:
+    """Every account's `email`, `cc`, `slack_connect` and `delivery` in customer_insights.yaml
+    usable, and email set up when an account's letters go by email: StartupError naming the
+    key's path otherwise."""
+    problems = []
+    for n, entry in enumerate(memory.customer_entries()):
+        where = f"customer_insights.yaml: customers[{n}]"
+        try:
+            route = route_of(entry, config.delivery, where)
+        except RouteError as e:
+            problems.append(str(e))
+            continue
+        if route.sends and RouteKind.EMAIL in route.kinds and mail.missing:
+            problems.append(f"{where}.email: letters go by email, and {mail.missing}")
+    if problems:
+        raise StartupError("; ".join(problems))
 
 
 def build_runtime(
@@ -221,6 +274,15 @@ def build_runtime(
         per_person=settings.agent_requests_per_minute,
     )
     desk = DraftDesk(*kit, store, agent, grounds, lane, metrics=metrics)
+    try:
+        mail = mail_setup(settings, redis_client, clock)
+        check_routes(memory, config, mail)
+    except StartupError:
+        redis_client.close()
+        raise
+    sending = Sending(*kit, store, mail, show=desk.show)
+    desk.outgoing = sending.outgoing
+    desk.on_approved = sending.after_approval
 
     # The post-incident review is drafted at resolution, on the model's lane.
     room = RoomChanges(*kit, desk.review_at_resolution)
@@ -235,6 +297,7 @@ def build_runtime(
     timers = TimerFiring(
         store, escalations, scheduler, gateway, protocol, clock, config.exec_channel, digest.build
     )
+    timers.deliver = sending.retry
     # The scheduler's jobs name their deployment by its Redis prefix (see bot/jobs.py).
     jobs.register(settings.redis_prefix, timers)
 
@@ -266,6 +329,7 @@ def build_runtime(
     actions.register(app, room)
     mentions.register(app, Mentions(store, escalations, room, desk), gateway)
     drafts.register(app, desk, gateway)
+    drafts.register_send(app, sending)
     reactions.register(app, room, gateway, config.pin_reaction)
     home.register(app, app_home)
     messages.register(app, replies)
@@ -287,6 +351,7 @@ def build_runtime(
         declaring=declaring,
         room=room,
         desk=desk,
+        sending=sending,
         home=app_home,
         timers=timers,
         replies=replies,

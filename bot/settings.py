@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     # smtps://USER:PASSWORD@HOST:465. Unset: no email.
     smtp_url: SecretStr | None = Field(
         None,
-        description="where approved letters are emailed (not used yet)",
+        description="where approved letters are emailed",
         validation_alias=_env("WARROOM_SMTP_URL", "smtp_url"),
     )
     # The organisation's sending address (the letters' From, with the signer's name) and the

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, Field
 
 from bot.domain.declaration import Declaration
+from bot.domain.delivery import SentLetter
 from bot.domain.errors import InvalidInput
 from bot.domain.facts import ActionItem, CustomerFacts
 from bot.domain.record import Record
@@ -77,6 +78,8 @@ class Escalation(Record):
     # What the customer may be told, and the action items taken on.
     facts: CustomerFacts = Field(default_factory=CustomerFacts)
     actions: tuple[ActionItem, ...] = ()
+    # Every approved letter warroom sent (or tried to), one record per route.
+    letters: tuple[SentLetter, ...] = ()
     version: int = 0
 
     def step(self, step_id: str) -> StepState:

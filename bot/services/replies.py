@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.clock import Clock
+from bot.domain import letters
 from bot.domain.escalation import Escalation
 from bot.domain.replies import CustomerReply, Via, reply_event
 from bot.memory import Memory
@@ -120,11 +121,16 @@ class CustomerReplies:
         return Received(Outcome.POSTED, esc.id, ts)
 
     def letter_thread(self, esc: Escalation, reply: CustomerReply) -> str | None:
-        """The war-room thread a reply is shown in: that of the last approved customer letter
-        (its draft's thread), else None (the room itself). Where the reply names the letter it
-        answers (`reply.thread_ts` in the shared channel, `reply.in_reply_to` for an email),
-        a record of each letter sent can find that letter's own thread instead: this is the
-        one place that choice is made."""
+        """The war-room thread a reply is shown in: that of the letter it answers (the sent
+        letter its shared-channel thread or its email's In-Reply-To names), else of the last
+        letter sent, else of the last approved customer update (people sent it themselves),
+        else None (the room itself)."""
+        answered = letters.letter_for_reply(
+            esc, channel=reply.channel, thread_ts=reply.thread_ts, message_id=reply.in_reply_to
+        )
+        sent = answered or letters.last_sent(esc)
+        if sent is not None and sent.thread_ts:
+            return sent.thread_ts
         for decision in reversed(self.memory.records.decisions(esc.id)):
             if decision.get("decision") != "customer_update_approved":
                 continue

@@ -22,8 +22,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.domain.delivery import RouteKind, SentLetter
 from bot.domain.escalation import Escalation, Status
 from bot.domain.facts import ActionItem, CustomerFacts, FactKind, promises_kept
+from bot.domain.letters import last_sent
 from bot.slack.blocks import (
     FIELD_LIMIT,
     Message,
@@ -123,6 +125,17 @@ def action_items(items: Sequence[ActionItem]) -> str:
     return "\n".join(lines)
 
 
+def _last_letter(sent: SentLetter) -> str:
+    """The last letter the customer was sent: when, how and to whom."""
+    if sent.route is RouteKind.EMAIL:
+        copies = f" (cc {', '.join(inert(a) for a in sent.cc)})" if sent.cc else ""
+        where = f"by email to {', '.join(inert(a) for a in sent.to)}{copies}"
+    else:
+        where = "in " + ", ".join(f"<#{c}>" for c in sent.to)
+    when = slack_time(sent.sent_at) if sent.sent_at else ""
+    return f"📨 *Last letter sent* {when} {where}: “{clip(inert(sent.subject), 150)}”"
+
+
 def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Message:
     """The pinned brief: who and what, then every protocol step with its id and due time."""
     status = "✅ Resolved" if esc.status is Status.RESOLVED else "🔥 Investigating"
@@ -150,6 +163,7 @@ def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Mess
             ),
         ),
         *([section(action_items(esc.actions))] if esc.actions else []),
+        *([note(_last_letter(sent))] if (sent := last_sent(esc)) else []),
         DividerBlock(),
     ]
     known = {s.id for s in esc.steps}

@@ -39,7 +39,8 @@ def approve_a_letter(room: Room):
     room.mention("workaround none")
     (draft,) = room.thread(room.mention("draft update"))
     room.click(ActionId.DRAFT_APPROVE, current(room, draft), user="U0VPSUPRT")
-    assert room.esc.facts.told, "the letter was approved"
+    room.click(ActionId.DRAFT_SEND, current(room, draft), user="U0VPSUPRT")
+    assert room.esc.letters and room.esc.facts.told, "the letter was sent"
     return draft
 
 
@@ -51,7 +52,7 @@ def say(room: Room, channel: str, user: str, text: str, **event_id):
 
 
 def replies_in(room: Room) -> list:
-    return [m for m in room.fake.messages_in(room.channel.id) if "📨" in (m.text or "")]
+    return [m for m in room.fake.messages_in(room.channel.id) if " replied:" in (m.text or "")]
 
 
 def test_a_customers_reply_comes_back_once_in_the_letters_thread(
@@ -60,10 +61,14 @@ def test_a_customers_reply_comes_back_once_in_the_letters_thread(
     room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
     letter = approve_a_letter(room)
     thread = letter.thread_ts or letter.ts
+    (posted,) = [m for m in room.fake.messages_in(shared) if m.user == room.fake.bot_user_id]
 
-    say(room, shared, DANA, "Thanks. When will EU users be able to pay again?", event_id="Ev1")
+    # Dana answers in the thread of the letter posted in the shared channel.
+    ts = room.fake.add_message(
+        shared, DANA, "Thanks. When will EU users be able to pay again?", thread_ts=posted.ts
+    )
+    room.slack.event(room.fake.message_event(shared, ts), event_id="Ev1")
     # Slack delivers the same event again (it thinks we missed it): nothing more happens.
-    ts = room.fake.messages_in(shared)[-1].ts
     room.slack.event(room.fake.message_event(shared, ts), event_id="Ev1", retry_num=1)
     # A second delivery under another event id is the same reply too.
     room.slack.event(room.fake.message_event(shared, ts), event_id="Ev2")

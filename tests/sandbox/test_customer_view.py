@@ -19,18 +19,13 @@ from bot.sandbox import workspace
 from bot.sandbox.customer import CustomerSide
 from bot.sandbox.interactions import Interactions
 from bot.sandbox.web import WorkspacePage
+from bot.slack.ids import ActionId
 from loopback.slack import SlackEmulator
 from loopback.smtp import MailServer
 from tests.sandbox.conftest import ui
 from tests.sandbox.test_page import declare
 
 MORGAN = workspace.CUSTOMER_PERSON.id
-
-
-@pytest.fixture
-def mail() -> Iterator[MailServer]:
-    with MailServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -145,3 +140,74 @@ def test_the_customer_cannot_post_where_their_organisation_is_not(
 ) -> None:
     answer = ui(emulator, "/ui/send", {"as": MORGAN, "channel": "support", "text": "hello"})
     assert not answer["ok"] and "not shared" in answer["error"]
+
+
+def _click(emulator: SlackEmulator, user: str, room: str, message: dict, action: str) -> None:
+    (block,) = [b for b in message["blocks"] if b["type"] == "actions"]
+    answer = ui(
+        emulator,
+        "/ui/click",
+        {
+            "as": user,
+            "channel": room,
+            "message_ts": message["ts"],
+            "block_id": block["block_id"],
+            "action_id": action,
+        },
+    )
+    assert answer["ok"], answer
+
+
+def _draft(emulator: SlackEmulator, room: str) -> dict:
+    state = ui(emulator, f"/ui/state?as={workspace.IC}&channel={room}")["channel"]
+    return next(
+        reply
+        for message in state["messages"]
+        for reply in message["replies"]
+        if "draft_" in str(reply["blocks"])
+    )
+
+
+def test_a_sent_letter_reaches_the_inbox_and_the_shared_channel_and_the_answer_comes_back(
+    emulator: SlackEmulator, side: CustomerSide, acts: Interactions, mail: MailServer
+) -> None:
+    room = declare(emulator)
+    for said in (
+        "impact shoppers cannot pay at checkout",
+        "doing moving checkout to a healthy region",
+        "workaround none",
+        "draft update",
+    ):
+        ui(emulator, "/ui/send", {"as": workspace.IC, "channel": room, "text": f"@vp {said}"})
+        acts.wait_idle()
+    draft = _draft(emulator, room)
+    _click(emulator, workspace.VP, room, draft, ActionId.DRAFT_APPROVE)
+    acts.wait_idle()
+    _click(emulator, workspace.VP, room, _draft(emulator, room), ActionId.DRAFT_SEND)
+    acts.wait_idle()
+
+    mail.wait_for(1)
+    customer = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customer"]
+    (thread,) = customer["inbox"]
+    (letter,) = thread["messages"]
+    assert letter["to"] == workspace.CUSTOMER_EMAIL and letter["cc"] == "carla@northwind.example"
+    assert workspace.MAIL_FROM in letter["from"] and letter["reply_to"] == workspace.MAIL_REPLY_TO
+    assert "Dear Morgan" in letter["text"] and letter["subject"] == thread["subject"]
+    (posted,) = [m for m in customer["channel"]["messages"] if m["user"] == workspace.BOT_USER_ID]
+
+    # Morgan answers in the letter's thread in the shared channel.
+    answer = ui(
+        emulator,
+        "/ui/send",
+        {
+            "as": MORGAN,
+            "channel": customer["channel"]["id"],
+            "text": "Thank you. Do we need to do anything on our side?",
+            "thread_ts": posted["ts"],
+        },
+    )
+    assert answer["ok"], answer
+    acts.wait_idle()
+    (shown,) = [m for m in emulator.messages_in(room) if " replied:" in (m.text or "")]
+    assert shown.thread_ts == draft["thread_ts"]
+    assert "Morgan Lee (Acme Corp) replied" in shown.text
