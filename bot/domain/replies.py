@@ -35,7 +35,7 @@ class CustomerReply:
     via: Via
     ref: str
     author: str  # the person's display name
-    organisation: str  # their company, as the account is named
+    organisation: str  # their company, as the account is named ("": the escalation's account)
     text: str
     at: datetime
     escalation: str | None = None

@@ -11,7 +11,7 @@ words, shown inert; the agent reads them as what the customer asked, never as le
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.clock import Clock
@@ -95,6 +95,8 @@ class CustomerReplies:
         if esc is None:
             log.info("a %s reply (%s) for no open escalation: not recorded", reply.via, reply.ref)
             return Received(Outcome.NO_ESCALATION)
+        if not reply.organisation.strip():  # a desk that does not say: the account itself
+            reply = replace(reply, organisation=esc.customer)
         key = f"reply:{esc.id}:{reply.key}"
         self.escalations.append(esc.id, reply_event(reply), once=key)
         claim = self.store.begin_once(key, ttl=POST_CLAIM_SECONDS)

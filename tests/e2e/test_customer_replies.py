@@ -163,7 +163,7 @@ def test_a_reply_for_an_account_with_no_open_escalation_records_nothing(
         via=Via.ZENDESK,
         ref="comment-2",
         author="Dana Whitfield",
-        organisation="Initech",
+        organisation="",  # a desk that does not say: the escalation's account
         text="Any news?",
         at=room.rt.clock(),
         escalation=room.esc_id,
@@ -172,7 +172,7 @@ def test_a_reply_for_an_account_with_no_open_escalation_records_nothing(
     assert room.rt.replies.received(reply).outcome is Outcome.ALREADY
     # No letter approved yet: it is shown in the room itself.
     (message,) = replies_in(room)
-    assert message.thread_ts is None
+    assert message.thread_ts is None and "Dana Whitfield (Initech) replied" in message.text
 
 
 def test_a_post_whose_answer_was_lost_is_shown_once(agent_runtime, fake_slack, memory_dir) -> None:
