@@ -118,7 +118,7 @@ class Sandbox:
         self.drill: Drill | None = None
         self.redis: SandboxRedis | None = None
         self.mail: MailServer | None = None
-        self.customer: CustomerSide | None = None
+        self.customers: list[CustomerSide] = []
 
     def start(self) -> Sandbox:
         try:
@@ -213,16 +213,26 @@ class Sandbox:
             banner="" if api_key else OFFLINE_BANNER,
             refusal=lambda action, value: approval_refusal(runtime, action, value),
         ).mount()
-        side = self.customer = CustomerSide(
-            emulator,
-            mail,
-            account=workspace.CUSTOMER_NAME,
-            person=workspace.CUSTOMER_PERSON.id,
-            address=workspace.CUSTOMER_EMAIL,
-            channel=shared,
-        ).watch()
-        self._closers.append(side.stop)
-        page.customer = side.state
+        # Each account's side: Acme Corp's executive with their shared channel, Globex's by
+        # email only. One watcher tells the page of any new mail.
+        sides = self.customers = [
+            CustomerSide(
+                emulator,
+                mail,
+                account=workspace.CUSTOMER_NAME,
+                address=workspace.CUSTOMER_EMAIL,
+                person=workspace.CUSTOMER_PERSON.id,
+                channel=shared,
+            ),
+            *(
+                CustomerSide(emulator, mail, account=str(c["name"]), address=str(c["email"]))
+                for c in workspace.CUSTOMERS["customers"]
+                if c.get("email") and c["name"] != workspace.CUSTOMER_NAME
+            ),
+        ]
+        sides[0].watch()
+        self._closers.append(sides[0].stop)
+        page.customers = lambda: [side.state() for side in sides]
 
         self.say(f"  slack:  a local workspace at {self.url} (its Web API under /api/)")
         self.say(

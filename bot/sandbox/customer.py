@@ -31,9 +31,9 @@ class CustomerSide:
     emulator: SlackEmulator
     mail: MailServer
     account: str  # the account's name ("Acme Corp")
-    person: str  # the executive's user id in their own organisation
-    address: str  # their email address
-    channel: str  # the id of the channel shared with them
+    address: str  # their executive's email address
+    person: str | None = None  # the executive's user id in their own organisation, if any
+    channel: str | None = None  # the id of the channel shared with them, if any
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
@@ -47,8 +47,12 @@ class CustomerSide:
                 message.pop("html", None)  # the page shows the plain text, as sent
             threads.append({"subject": shown[-1]["subject"], "messages": shown})
         threads.reverse()
-        found = self.emulator.find_channel(self.channel)
-        channel = WorkspacePage._channel_view(found, self.person) if found is not None else None
+        found = self.emulator.find_channel(self.channel) if self.channel else None
+        channel = (
+            WorkspacePage._channel_view(found, self.person)
+            if found is not None and self.person
+            else None
+        )
         return {
             "account": self.account,
             "person": self.person,

@@ -86,6 +86,7 @@ CUSTOMERS: dict[str, Any] = {
             "arr": 480000,
             "tier": "strategic",
             "executive_contact": "Priya Natarajan, CTO",
+            "email": "priya.natarajan@globex.example",
             "csm": CSM,
             "notes": "Runs an EU flash sale every first Thursday; renewal is next quarter.",
         },

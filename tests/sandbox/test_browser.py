@@ -216,7 +216,7 @@ def test_the_customer_view_shows_their_inbox_and_their_reply_reaches_the_war_roo
     room = page.locator("#warrooms a.channel", has_text="acme-corp")
     room.wait_for()
 
-    page.locator("#customer-link").click()
+    page.locator("#customers a.channel", has_text="Acme Corp").click()
     page.wait_for_selector("#customer-view:not([hidden])")
     assert page.locator("#channel-view").is_hidden()
     thread = page.locator("#inbox .mail-thread", has_text="Checkout errors")

@@ -43,7 +43,7 @@ def side(
         address=workspace.CUSTOMER_EMAIL,
         channel=shared,
     ).watch(poll=0.05)
-    page.customer = customer.state
+    page.customers = lambda: [customer.state()]
     try:
         yield customer
     finally:
@@ -74,7 +74,7 @@ def workspace_now(n: int) -> datetime:
 def test_the_inbox_shows_each_thread_as_a_mail_client_does(
     emulator: SlackEmulator, side: CustomerSide, mail: MailServer
 ) -> None:
-    empty = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customer"]
+    empty = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customers"][0]
     assert empty["account"] == "Acme Corp" and empty["address"] == workspace.CUSTOMER_EMAIL
     assert empty["inbox"] == [] and empty["person"] == MORGAN
     version = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["version"]
@@ -89,7 +89,7 @@ def test_the_inbox_shows_each_thread_as_a_mail_client_does(
     letter(mail, "Another matter", "Third", 2)
     mail.wait_for(3)
 
-    inbox = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customer"]["inbox"]
+    inbox = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customers"][0]["inbox"]
     assert [t["subject"] for t in inbox] == ["Another matter", "Re: Checkout errors: our update"]
     thread = inbox[1]["messages"]
     assert [m["text"].strip() for m in thread] == [
@@ -108,7 +108,7 @@ def test_the_customer_replies_in_the_shared_channel_and_the_war_room_hears_it(
 ) -> None:
     room = declare(emulator)
     shared = workspace.shared_channel(emulator)
-    channel = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customer"]["channel"]
+    channel = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customers"][0]["channel"]
     assert channel["id"] == shared and channel["name"] == workspace.SHARED_CHANNEL
     assert MORGAN in channel["members"]
 
@@ -125,7 +125,7 @@ def test_the_customer_replies_in_the_shared_channel_and_the_war_room_hears_it(
     (shown,) = [m for m in emulator.messages_in(room) if "📨" in (m.text or "")]
     assert "Morgan Lee (Acme Corp) replied" in shown.text
     assert "<!here>" not in str(shown.blocks)
-    customer = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customer"]
+    customer = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customers"][0]
     said = [m["text"] for m in customer["channel"]["messages"] if m["user"] == MORGAN]
     assert said[-1].startswith("When will checkout work again?")
     esc = bot.store.by_channel(room)
@@ -187,7 +187,7 @@ def test_a_sent_letter_reaches_the_inbox_and_the_shared_channel_and_the_answer_c
     acts.wait_idle()
 
     mail.wait_for(1)
-    customer = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customer"]
+    customer = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customers"][0]
     (thread,) = customer["inbox"]
     (letter,) = thread["messages"]
     assert letter["to"] == workspace.CUSTOMER_EMAIL and letter["cc"] == "carla@northwind.example"
