@@ -24,7 +24,17 @@ from bot.desk.letters import TicketLetters
 from bot.desk.zendesk import ZendeskDesk
 from bot.domain.delivery import RouteError, RouteKind, route_of
 from bot.domain.escalation import Escalation
-from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
+from bot.listeners import (
+    actions,
+    commands,
+    drafts,
+    errors,
+    home,
+    mentions,
+    messages,
+    reactions,
+    views,
+)
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.scheduling import Every, Scheduler
@@ -36,6 +46,7 @@ from bot.services.grounds import Grounds
 from bot.services.home import Digest, Home
 from bot.services.lane import ModelLane
 from bot.services.mentions import Mentions
+from bot.services.replies import CustomerReplies
 from bot.services.room import RoomChanges
 from bot.services.sending import MailSetup, Sending
 from bot.services.tickets import TicketLinks
@@ -76,6 +87,7 @@ class Runtime:
     sending: Sending
     home: Home
     timers: TimerFiring
+    replies: CustomerReplies
     app: App
     executor: AcksFirst
     declarations: Every
@@ -320,6 +332,12 @@ def build_runtime(
     # The scheduler's jobs name their deployment by its Redis prefix (see bot/jobs.py).
     jobs.register(settings.redis_prefix, timers)
 
+    # The customer's words, whichever way they come back (Slack Connect here; a desk's
+    # webhook calls the same service).
+    replies = CustomerReplies(store, escalations, gateway, memory, clock)
+    if tickets is not None:
+        tickets.on_reply = replies.received
+
     executor = AcksFirst(
         listener_executor
         or ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="after-ack")
@@ -347,6 +365,7 @@ def build_runtime(
     drafts.register_send(app, sending)
     reactions.register(app, room, gateway, config.pin_reaction)
     home.register(app, app_home)
+    messages.register(app, replies)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.
         _ = gateway.bot_user_id
@@ -368,6 +387,7 @@ def build_runtime(
         sending=sending,
         home=app_home,
         timers=timers,
+        replies=replies,
         app=app,
         executor=executor,
         declarations=Every(settings.scheduler_poll, declaring.run_due, "declaration-queue"),
@@ -404,9 +424,6 @@ def _support_desk(
         store=store,
         webhook_secret=secret.get_secret_value() if secret else None,
     )
-    # The customer's comments on a linked ticket: posted in the room and noted on the
-    # timeline. The one place to hand them to the customer replies' service instead.
-    tickets.on_reply = tickets.post_reply
     letters = TicketLetters(
         redis_client, settings.redis_prefix, client, status_on_send=config.zendesk.on_send
     )

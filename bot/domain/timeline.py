@@ -36,6 +36,9 @@ class EventKind(StrEnum):
     ACTION_DONE = "action_done"
     ACTION_REMINDER = "action_reminder"
     TICKET = "ticket"  # a support ticket linked, read, or found gone (data: ticket, ...)
+    # The customer's own words, come back to the room (data: who, organisation, via, ref):
+    # material for the agent, never a letter's text.
+    CUSTOMER_REPLY = "customer_reply"
 
 
 class Event(Record):

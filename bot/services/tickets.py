@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
 
 from bot.desk import webhook
 from bot.desk.desk import Desk, DeskError, TicketGone, Unsure
@@ -23,6 +22,7 @@ from bot.desk.letters import TicketLetter
 from bot.domain import tickets as domain
 from bot.domain.errors import InvalidInput
 from bot.domain.escalation import Escalation, Status
+from bot.domain.replies import CustomerReply, Via
 from bot.domain.tickets import CommentSeen, LinkedTicket, OrgTickets
 from bot.domain.timeline import EventKind, event
 from bot.services.base import RoomService
@@ -30,19 +30,6 @@ from bot.slack.text import inert, mention, slack_time
 from bot.store import Store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CustomerReply:
-    """The customer's words, from wherever they came: here, a public comment on a ticket."""
-
-    escalation_id: str
-    author: str
-    organisation: str | None
-    text: str
-    via: str
-    ref: str
-    at: datetime
 
 
 @dataclass
@@ -343,50 +330,17 @@ class TicketLinks(RoomService):
         assert esc is not None
         ticket = next(t for t in esc.tickets if t.id == comment.ticket_id)
         reply = CustomerReply(
-            escalation_id=esc.id,
-            author=comment.author_name or "the customer",
-            organisation=ticket.organization,
-            text=comment.body,
-            via="zendesk",
+            via=Via.ZENDESK,
             ref=str(comment.comment_id),
+            author=comment.author_name or "the customer",
+            organisation=ticket.organization or "",
+            text=comment.body,
             at=self.clock(),
+            escalation=esc.id,
         )
         if self.on_reply is not None:
             self.on_reply(reply)
         return "reply"
-
-    def post_reply(self, reply: CustomerReply) -> None:
-        """Until the customer's replies have their own service: the reply posted in the room
-        (inert) and noted on the timeline, once per comment."""
-        esc = self.escalations.get(reply.escalation_id)
-        if esc is None:
-            return
-        note = event(
-            reply.at,
-            EventKind.NOTE,
-            None,
-            f"Customer reply from {reply.author}: {reply.text}",
-            via=reply.via,
-            ref=reply.ref,
-            customer_reply=True,
-        )
-        if not self.escalations.append(esc.id, note, once=f"reply:{reply.via}:{reply.ref}"):
-            return
-        org = f" ({inert(reply.organisation)})" if reply.organisation else ""
-        quoted = "\n".join(f"> {line}" for line in inert(reply.text[:2500]).splitlines())
-        try:
-            # With its key: a post whose answer was lost is looked for, not posted again.
-            self.gateway.post_text(
-                esc.channel_id,
-                f"💬 *{inert(reply.author)}*{org} replied on the ticket:\n{quoted}",
-                key=f"reply:{reply.via}:{reply.ref}",
-            )
-        except Exception:
-            log.exception(
-                "escalation %s: the customer's reply %s is on the timeline, not in the room",
-                esc.id,
-                reply.ref,
-            )
 
     def _tell(self, esc: Escalation, text: str) -> None:
         try:

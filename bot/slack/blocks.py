@@ -433,7 +433,31 @@ def _timeline_line(e: Event, names: Names) -> str:
     said = inert(" ".join(e.text.split()))
     if e.kind is EventKind.IC_ASSIGNED and e.data.get("ic"):
         said = f"{named(str(e.data['ic']), names)} is incident commander"
+    if e.kind is EventKind.CUSTOMER_REPLY:
+        who = f" {_customer(str(e.data.get('who') or ''), str(e.data.get('organisation') or ''))}"
     return clip(f"• {slack_time(e.at, '{time}')} {what}{who}: {said}", SECTION_LIMIT // 4)
+
+
+def _customer(author: str, organisation: str) -> str:
+    """`Dana Whitfield (Acme)`: a customer's person as text, inert like anything they set."""
+    who = " ".join(author.split()) or "The customer"
+    org = " ".join(organisation.split())
+    return inert(f"{who} ({org})" if org else who)
+
+
+# The most of a customer's reply shown in the room; the timeline keeps more.
+REPLY_SHOWN = 2500
+
+
+def customer_reply(author: str, organisation: str, text: str) -> str:
+    """A customer's reply, brought into the war room: who wrote it, then their words quoted,
+    inert (no mention, broadcast or link of theirs becomes live)."""
+    words = clip(inert(text.strip()), REPLY_SHOWN)
+    quoted = "\n".join(f">{line}" if line else ">" for line in words.split("\n"))
+    return (
+        f"📨 {_customer(author, organisation)} replied:\n{quoted}\n"
+        "_The customer's own words: material for the next letter to answer, never to quote._"
+    )
 
 
 def timeline(

@@ -179,10 +179,12 @@ def test_customer_comments_come_back_and_nothing_else_does(
 
     reply = zendesk.add_comment(people["ticket"], people["dana"], "Still broken <!here> for us.")
     assert send(people["ticket"], reply) == 200
-    posted = _said(fake_slack, room, "replied on the ticket")
+    posted = _said(fake_slack, room, "replied:")
     assert len(posted) == 1 and "Still broken" in posted[0] and "<!here>" not in posted[0]
-    notes = [e for e in rt.store.timeline(room.name) if e.data.get("customer_reply")]
+    notes = [e for e in rt.store.timeline(room.name) if e.kind is EventKind.CUSTOMER_REPLY]
     assert len(notes) == 1 and notes[0].data["ref"] == str(reply)
+    assert notes[0].data["via"] == "zendesk" and notes[0].data["who"] == "Dana <@U0BOSS> Whitfield"
+    assert "<@U0BOSS>" not in posted[0] and "Initech" in posted[0]
 
     # The same event again (Zendesk retries), an internal note, an agent's comment, a comment
     # on a ticket no escalation links, a forged signature: nothing more in the room.
@@ -195,8 +197,8 @@ def test_customer_comments_come_back_and_nothing_else_does(
         assert send(ticket, comment) == 200
     forged = zendesk.add_comment(people["ticket"], people["dana"], "Forged")
     assert send(people["ticket"], forged, secret="not-the-secret") == 401
-    assert len(_said(fake_slack, room, "replied on the ticket")) == 1
-    assert len([e for e in rt.store.timeline(room.name) if e.data.get("customer_reply")]) == 1
+    assert len(_said(fake_slack, room, "replied:")) == 1
+    assert len([e for e in rt.store.timeline(room.name) if e.kind is EventKind.CUSTOMER_REPLY]) == 1
 
 
 def test_a_stale_or_unsigned_webhook_is_refused(
