@@ -376,6 +376,11 @@ class Sending(RoomService):
         if failed:
             retry = all(d.retry for _, d in failed)
             reason = "; ".join(f"ticket #{t}: {d.reason.rstrip('.')}" for t, d in failed)
+            if any(d.gone for _, d in failed):
+                reason += (
+                    "; link the ticket the customer now writes on with `@vp ticket` (or add "
+                    "the letter there by hand)"
+                )
             return base.model_copy(
                 update={
                     "result": "failed",

@@ -258,19 +258,28 @@ def test_a_rate_limit_is_tried_again_on_the_scheduler(
     assert len(_events(room, EventKind.CUSTOMER_UPDATE)) == 1
 
 
-def test_a_deleted_ticket_is_told_and_not_tried_again(
-    agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+@pytest.mark.parametrize("gone", ["deleted", "merged"])
+def test_a_deleted_or_merged_ticket_is_told_and_not_tried_again(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock, gone
 ) -> None:
     _insights(memory_dir)
     ticket = desk["ticket"]
     room = _room(agent_runtime, fake_slack, zendesk, ticket)
     message = _approved(room, fake_anthropic)
-    zendesk.delete(ticket)
+    if gone == "deleted":
+        zendesk.delete(ticket)
+    else:
+        other = zendesk.add_ticket(
+            "TPS reports (all of them)", zendesk.ticket(ticket)["requester_id"]
+        )
+        zendesk.merge(ticket, other)
     room.click(ActionId.DRAFT_SEND, message)
     (sent,) = room.esc.letters
     assert sent.status is LetterStatus.FAILED and sent.retry_at is None
     told = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
-    assert len(told) == 1 and f"#{ticket}" in told[0] and "deleted" in told[0]
+    assert len(told) == 1 and f"#{ticket}" in told[0] and gone in told[0]
+    assert "@vp ticket" in told[0]  # what to do
+    assert _ours(zendesk, ticket) == []
     assert _retries(room) == []
     assert _events(room, EventKind.CUSTOMER_UPDATE) == []
     assert ActionId.DRAFT_SEND in buttons(current(room, message))  # once it is put right
@@ -340,3 +349,19 @@ def test_a_ticket_gets_nothing_where_warroom_does_not_send(
     assert zendesk.seen("PUT") == []
     # Approved is the customer update, as before warroom sent letters.
     assert len(_events(room, EventKind.CUSTOMER_UPDATE)) == 1
+
+
+def test_a_signer_without_a_zendesk_agent_is_told_what_to_do(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+) -> None:
+    _insights(memory_dir)
+    ticket = desk["ticket"]
+    room = _room(agent_runtime, fake_slack, zendesk, ticket)
+    fake_slack.set_email("U0INCCMDR", "ic@vendor.example")  # no agent has it
+    message = _approved(room, fake_anthropic)
+    room.click(ActionId.DRAFT_SEND, message)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
+    (told,) = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
+    assert "ic@vendor.example" in told and "agent" in told
+    assert _retries(room) == [] and zendesk.seen("PUT") == []
