@@ -7,6 +7,7 @@ that goes by email and on the ticket is one customer update."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -168,6 +169,8 @@ def test_send_adds_the_letter_to_the_ticket_once_and_the_sending_is_the_fact(
     after = current(room, message)
     assert ActionId.DRAFT_SEND not in buttons(after)
     assert f"on ticket #{ticket}" in shown(after)
+    brief = json.dumps(room.fake.message_object(room.channel.id, room.esc.brief_ts))
+    assert "Last letter sent" in brief and f"on ticket #{ticket}" in brief
     outputs = room.rt.store.keys.memory_outputs(room.esc_id)
     assert any(b"customer-update-sent" in k for k in room.rt.redis.hkeys(outputs))
 
