@@ -368,3 +368,27 @@ def test_a_signer_without_a_zendesk_agent_is_told_what_to_do(
     (told,) = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
     assert "ic@vendor.example" in told and "agent" in told
     assert _retries(room) == [] and zendesk.seen("PUT") == []
+
+
+def test_a_letter_goes_on_every_linked_ticket_once(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+) -> None:
+    _insights(memory_dir)
+    ticket = desk["ticket"]
+    second = zendesk.add_ticket("TPS reports, again", zendesk.ticket(ticket)["requester_id"])
+    room = _room(agent_runtime, fake_slack, zendesk, ticket)
+    room.mention(f"ticket {second}")
+    message = _approved(room, fake_anthropic)
+    assert f"on tickets #{ticket}, #{second}" in shown(message)
+    zendesk.fault(status=503, method="PUT", path=f"/tickets/{second}")  # the second fails once
+    room.click(ActionId.DRAFT_SEND, message)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.FAILED and sent.retry_at is not None
+    assert f"#{second}" in sent.reason and f"#{ticket}" not in sent.reason
+    assert len(_ours(zendesk, ticket)) == 1
+
+    room.click(ActionId.DRAFT_SEND, message)  # only what is missing is added
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT and sent.to == (str(ticket), str(second))
+    assert len(_ours(zendesk, ticket)) == 1 and len(_ours(zendesk, second)) == 1
+    assert len(_events(room, EventKind.CUSTOMER_UPDATE)) == 1
