@@ -331,69 +331,6 @@ class Sending(RoomService):
             update["retry_at"] = self._next_try(base.attempts, now)
         return base.model_copy(update=update)
 
-    # -- the linked tickets -------------------------------------------------------------------
-    def _ticket(
-        self,
-        draft: Draft,
-        esc: Escalation,
-        route: Route,
-        by: str | None,
-        previous: SentLetter | None,
-    ) -> SentLetter:
-        """The letter as a public comment on each linked ticket, by the signer's desk agent;
-        `TicketLetters.send` adds it once per ticket (a claim, a record and the letter's tag
-        on the ticket), so trying every ticket again adds only what is missing."""
-        assert self.ticket_letters is not None and self.ticket_letters_for is not None
-        now = self.clock()
-        base = self._attempt(
-            draft, RouteKind.TICKET, route.where(RouteKind.TICKET), by, now, previous
-        )
-        base = base.model_copy(update={"subject": self.subject(draft, esc)})
-        signer = draft.approved_by or by or ""
-        try:
-            # The body as approved; the subject is the email's, the ticket has its own.
-            wanted = self.ticket_letters_for(
-                esc, draft.id, draft.version, split_subject(draft.text)[1], signer
-            )
-        except InvalidInput:
-            return base.model_copy(
-                update={
-                    "result": "no agent",
-                    "reason": (
-                        "the approver's Slack profile shows no email, so their desk agent "
-                        "cannot be found: add the email their agent has to their Slack profile"
-                    ),
-                }
-            )
-        failed: list[tuple[int, TicketDelivery]] = []
-        busy = False
-        for letter in wanted:
-            done = self.ticket_letters.send(letter)
-            if done.step is TicketStep.BUSY:
-                busy = True
-            elif done.step is TicketStep.FAILED:
-                failed.append((letter.ticket_id, done))
-        if failed:
-            retry = all(d.retry for _, d in failed)
-            reason = "; ".join(f"ticket #{t}: {d.reason.rstrip('.')}" for t, d in failed)
-            if any(d.gone for _, d in failed):
-                reason += (
-                    "; link the ticket the customer now writes on with `@vp ticket` (or add "
-                    "the letter there by hand)"
-                )
-            return base.model_copy(
-                update={
-                    "result": "failed",
-                    "reason": reason,
-                    "retry_at": self._next_try(base.attempts, now) if retry else None,
-                }
-            )
-        if busy:
-            raise Busy(f"letter:{esc.id}:{draft.id}:v{draft.version}:ticket")
-        return base.model_copy(
-            update={"status": LetterStatus.SENT, "sent_at": now, "result": "added"}
-        )
-
     # -- Slack Connect ------------------------------------------------------------------------
     def _post(
         self,
@@ -457,6 +394,69 @@ class Sending(RoomService):
         every character of it inert (no mention, link or broadcast reaches the customer)."""
         subject, body = split_subject(draft.text)
         return f"*{inert(subject)}*\n\n{inert(body)}" if subject else inert(body)
+
+    # -- the linked tickets -------------------------------------------------------------------
+    def _ticket(
+        self,
+        draft: Draft,
+        esc: Escalation,
+        route: Route,
+        by: str | None,
+        previous: SentLetter | None,
+    ) -> SentLetter:
+        """The letter as a public comment on each linked ticket, by the signer's desk agent;
+        `TicketLetters.send` adds it once per ticket (a claim, a record and the letter's tag
+        on the ticket), so trying every ticket again adds only what is missing."""
+        assert self.ticket_letters is not None and self.ticket_letters_for is not None
+        now = self.clock()
+        base = self._attempt(
+            draft, RouteKind.TICKET, route.where(RouteKind.TICKET), by, now, previous
+        )
+        base = base.model_copy(update={"subject": self.subject(draft, esc)})
+        signer = draft.approved_by or by or ""
+        try:
+            # The body as approved; the subject is the email's, the ticket has its own.
+            wanted = self.ticket_letters_for(
+                esc, draft.id, draft.version, split_subject(draft.text)[1], signer
+            )
+        except InvalidInput:
+            return base.model_copy(
+                update={
+                    "result": "no agent",
+                    "reason": (
+                        "the approver's Slack profile shows no email, so their desk agent "
+                        "cannot be found: add the email their agent has to their Slack profile"
+                    ),
+                }
+            )
+        failed: list[tuple[int, TicketDelivery]] = []
+        busy = False
+        for letter in wanted:
+            done = self.ticket_letters.send(letter)
+            if done.step is TicketStep.BUSY:
+                busy = True
+            elif done.step is TicketStep.FAILED:
+                failed.append((letter.ticket_id, done))
+        if failed:
+            retry = all(d.retry for _, d in failed)
+            reason = "; ".join(f"ticket #{t}: {d.reason.rstrip('.')}" for t, d in failed)
+            if any(d.gone for _, d in failed):
+                reason += (
+                    "; link the ticket the customer now writes on with `@vp ticket` (or add "
+                    "the letter there by hand)"
+                )
+            return base.model_copy(
+                update={
+                    "result": "failed",
+                    "reason": reason,
+                    "retry_at": self._next_try(base.attempts, now) if retry else None,
+                }
+            )
+        if busy:
+            raise Busy(f"letter:{esc.id}:{draft.id}:v{draft.version}:ticket")
+        return base.model_copy(
+            update={"status": LetterStatus.SENT, "sent_at": now, "result": "added"}
+        )
 
     # -- the record ----------------------------------------------------------------------------
     def _record(self, esc: Escalation, draft: Draft | None, attempt: SentLetter) -> Escalation:
