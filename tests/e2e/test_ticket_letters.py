@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from pydantic import SecretStr
 from bot.desk.letters import escalation_tag
 from bot.domain.delivery import LetterStatus, RouteKind
 from bot.domain.timeline import EventKind
+from bot.runtime import build_runtime
 from bot.slack.ids import ActionId
+from loopback.harness import InlineExecutor
 from loopback.slack.driver import SlackDriver
 from loopback.smtp import MailServer
 from loopback.zendesk import ZendeskLoopback
@@ -392,3 +395,56 @@ def test_a_letter_goes_on_every_linked_ticket_once(
     assert sent.status is LetterStatus.SENT and sent.to == (str(ticket), str(second))
     assert len(_ours(zendesk, ticket)) == 1 and len(_ours(zendesk, second)) == 1
     assert len(_events(room, EventKind.CUSTOMER_UPDATE)) == 1
+
+
+class _Held(InlineExecutor):
+    """Runs work at once, except while `held`: then it waits until `release`."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Future, Callable[[], object]]] | None = None
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if self.held is None:
+            return super().submit(fn, *args, **kwargs)
+        future: Future = Future()
+        self.held.append((future, lambda: fn(*args, **kwargs)))
+        return future
+
+    def release(self) -> None:
+        held, self.held = self.held or [], None
+        for future, work in held:
+            future.set_result(work())
+
+
+def test_the_click_is_answered_before_zendesk_is_called(
+    settings, clock, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+) -> None:
+    _insights(memory_dir)
+    ticket = desk["ticket"]
+    executor = _Held()
+    values = {
+        "anthropic_api_key": SecretStr(fake_anthropic.api_key),
+        "anthropic_base_url": fake_anthropic.url,
+        **_settings(zendesk),
+    }
+    rt = build_runtime(settings.model_copy(update=values), clock=clock, listener_executor=executor)
+    try:
+        room = Room.__new__(Room)
+        room.rt, room.fake = rt, fake_slack
+        room.slack = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+        room.slack.command(f"Initech: TPS reports missing for all EU users --ticket {ticket}")
+        room.channel = fake_slack.channel_by_name(f"esc-{today()}-initech")
+        room.esc_id = room.channel.name
+        fake_slack.set_email("U0INCCMDR", AGENT_EMAIL)
+        rt.desk.stream_interval = 0.05
+        message = _approved(room, fake_anthropic)
+        executor.held = []
+        reply = room.click(ActionId.DRAFT_SEND, message)
+        assert reply.status == 200  # acknowledged, with nothing asked of Zendesk yet
+        assert executor.held and zendesk.seen("PUT") == [] and room.esc.letters == ()
+        executor.release()
+        assert len(_ours(zendesk, ticket)) == 1
+        (sent,) = room.esc.letters
+        assert sent.status is LetterStatus.SENT
+    finally:
+        rt.close()
