@@ -306,6 +306,11 @@ def build_runtime(
     tickets, ticket_letters, desk_refresh = _support_desk(
         settings, kit, store, redis_client, desk_executor or listener_executor
     )
+    if tickets is not None and ticket_letters is not None:
+        # The linked tickets are a route of the letters: Send adds the letter to each.
+        sending.ticket_letters_for = tickets.letters_for
+        sending.ticket_letters = ticket_letters
+    desk.route_for = sending.route
 
     def resolved(esc: Escalation) -> None:
         # The post-incident review is drafted at resolution, on the model's lane; the linked

@@ -27,7 +27,7 @@ from enum import StrEnum
 
 import redis
 
-from bot.desk.desk import Desk, DeskError, DeskUnavailable, Unsure
+from bot.desk.desk import Desk, DeskError, DeskRefused, DeskUnavailable, TicketGone, Unsure
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class TicketDelivery:
     comment_id: int | None = None
     reason: str = ""  # one line, fit for the war room
     retry: bool = False
+    gone: bool = False  # the ticket was deleted or merged: only another ticket will do
 
 
 def escalation_tag(escalation: str) -> str:
@@ -152,8 +153,9 @@ class TicketLetters:
                 self._fail(key, "no agent", retry=False)
                 return TicketDelivery(
                     Step.FAILED,
-                    reason=f"{self.desk.name} has no agent with the signer's email, so the "
-                    "letter was not added to the ticket.",
+                    reason=f"{self.desk.name} has no agent with the signer's email "
+                    f"({letter.signer_email}, from their Slack profile), so the letter was not "
+                    f"added to the ticket: give their {self.desk.name} agent that email.",
                 )
             self._write(
                 keys=[key],
@@ -185,10 +187,28 @@ class TicketLetters:
         except DeskUnavailable as e:
             self._fail(key, e.message, retry=True)
             return TicketDelivery(Step.FAILED, reason=e.message, retry=True)
+        except TicketGone as e:
+            self._fail(key, e.message, retry=False)
+            return TicketDelivery(Step.FAILED, reason=e.message, gone=True)
+        except DeskRefused as e:
+            # A merged ticket is closed, and a closed ticket refuses the update: say which.
+            merged = self._gone(letter.ticket_id)
+            self._fail(key, merged or e.message, retry=False)
+            return TicketDelivery(Step.FAILED, reason=merged or e.message, gone=bool(merged))
         except DeskError as e:
             self._fail(key, e.message, retry=False)
             return TicketDelivery(Step.FAILED, reason=e.message)
         return self._added(letter, key, comment_id=comment_id, found=False)
+
+    def _gone(self, ticket_id: int) -> str:
+        """Why the ticket is gone (deleted, merged into another), or '' when it is not."""
+        try:
+            self.desk.ticket(ticket_id)
+        except TicketGone as e:
+            return e.message
+        except DeskError:
+            return ""
+        return ""
 
     def _added(
         self, letter: TicketLetter, key: str, *, comment_id: int, found: bool

@@ -131,6 +131,8 @@ def _last_letter(sent: SentLetter) -> str:
     if sent.route is RouteKind.EMAIL:
         copies = f" (cc {', '.join(inert(a) for a in sent.cc)})" if sent.cc else ""
         where = f"by email to {', '.join(inert(a) for a in sent.to)}{copies}"
+    elif sent.route is RouteKind.TICKET:
+        where = "on ticket " + ", ".join(f"#{inert(t)}" for t in sent.to)
     else:
         where = "in " + ", ".join(f"<#{c}>" for c in sent.to)
     when = slack_time(sent.sent_at) if sent.sent_at else ""
