@@ -46,6 +46,7 @@ class Drill:
     page: WorkspacePage
     clock_scale: float
     pace: float = DEFAULT_BEAT
+    ticket: int | None = None  # the customer's Zendesk ticket the escalation starts from
     finished: threading.Event = field(default_factory=threading.Event, init=False)
     failed: str | None = field(default=None, init=False)
     pacing: Pacing = field(init=False)
@@ -101,13 +102,15 @@ class Drill:
         )
 
         before = {c["id"] for c in self.page.state(workspace.SUPPORT_LEAD, None)["channels"]}
+        from_ticket = f" from {CUSTOMER}'s Zendesk ticket #{self.ticket}" if self.ticket else ""
         self._step(
             1,
-            "Dana, the support lead, declares the escalation in #support.",
+            f"Dana, the support lead, declares the escalation in #support{from_ticket}.",
             look="The /escalate command in #support, and the bot's answer only Dana sees.",
             channel=support,
         )
-        self._act(self.acts.say(workspace.SUPPORT_LEAD, support, DECLARATION))
+        declaration = f"{DECLARATION} --ticket {self.ticket}" if self.ticket else DECLARATION
+        self._act(self.acts.say(workspace.SUPPORT_LEAD, support, declaration))
         room = self._wait(lambda: self._new_room(before), 30, "the war room to open")
         self._room = room.id
         self._wait(lambda: room_ready(self.emulator, room.id), 30, "the brief to be pinned")
@@ -119,7 +122,13 @@ class Drill:
             "the incident commander, the brief with every deadline is pinned, and "
             "#exec-escalations has been told.",
             look="The room under War rooms on the left, its topic (customer, IC, status) and "
-            "the pinned brief: one line per step, each with its deadline.",
+            "the pinned brief: one line per step, each with its deadline"
+            + (
+                f", and ticket #{self.ticket} as Zendesk has it. {CUSTOMER} (their side), on "
+                "the left, shows the ticket's conversation as the customer sees it."
+                if self.ticket
+                else "."
+            ),
             channel=room.id,
         )
 
