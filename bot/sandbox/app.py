@@ -5,8 +5,9 @@ command line). The parts: a Redis (``bot.sandbox.state``); the Slack emulator wi
 fictional workspace (``bot.sandbox.workspace``) and its web page (``bot.sandbox.web``) on
 ``--port``; the bot itself, built by ``build_runtime`` exactly as ``warroom run`` builds it
 and served over HTTP by a threaded WSGI server on a free port, so every request reaches it
-the way Slack's would (``bot.sandbox.interactions``); and, with ``--drill``, a scripted
-escalation (``bot.sandbox.drill``).
+the way Slack's would (``bot.sandbox.interactions``); the customers' side: a mail server
+for their inboxes (``bot.sandbox.customer``) and a Zendesk with their tickets
+(``bot.sandbox.desk``); and, with ``--drill``, a scripted escalation (``bot.sandbox.drill``).
 """
 
 from __future__ import annotations

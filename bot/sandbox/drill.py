@@ -1,13 +1,14 @@
 """`warroom sandbox --drill`: a scripted escalation, played out for training.
 
-This module owns ``Drill``: on its own thread, fictional people declare an escalation, talk
-in its war room, let a deadline pass, ask the bot for a status update and a customer-update
-draft, approve it, send it to the customer's executive by email and resolve — every step
-sent through ``Interactions``, so the bot gets exactly what Slack would send it, a beat
-apart, each step announced on the page with what to look at. Its pace is ``Pacing``'s: the
-page pauses, resumes, steps and speeds it up or down. The drill waits for the bot's answers
-(the room, the overdue reminder, the draft, the letter sent) by watching the workspace change
-rather than for fixed times, so a slow machine slows it down instead of breaking it.
+This module owns ``Drill``: on its own thread, fictional people declare an escalation (from the
+customer's Zendesk ticket, when the sandbox has one), talk in its war room, let a deadline
+pass, ask the bot for a status update and a customer-update draft, approve it, send it to the
+customer's executive by email and resolve — every step sent through ``Interactions``, so the
+bot gets exactly what Slack would send it, a beat apart, each step announced on the page with
+what to look at. Its pace is ``Pacing``'s: the page pauses, resumes, steps and speeds it up or
+down. The drill waits for the bot's answers (the room, the overdue reminder, the draft, the
+letter sent) by watching the workspace change rather than for fixed times, so a slow machine
+slows it down instead of breaking it.
 """
 
 from __future__ import annotations

@@ -755,11 +755,17 @@
     $("tickets").innerHTML = tickets.map((t) => `<article class="mail-thread ticket" data-ticket="${esc(String(t.id))}">
         <h4 class="mail-subject">#${esc(String(t.id))} ${esc(t.subject)} <span class="count">${esc(t.status)}</span></h4>
         ${t.comments.map((m) => `<div class="ticket-comment${m.customer ? "" : " staff"}">
-          <span class="who">${esc(m.author)}</span><span class="when">${esc(m.at)}</span>
+          <span class="who">${esc(m.author)}</span><span class="when" title="${esc(m.at)}">${esc(whenOf(m.at))}</span>
           <pre class="mail-body">${esc(m.text)}</pre>
         </div>`).join("")}
       </article>`).join("");
     if (tickets.length) $("ticket-input").placeholder = `Reply as ${tickets[0].requester} on ticket #${tickets[0].id}`;
+  }
+
+  // A Zendesk time (ISO 8601, UTC) in the reader's own time; as given if it is not one.
+  function whenOf(at) {
+    const d = new Date(at);
+    return Number.isNaN(d.getTime()) ? String(at ?? "") : d.toLocaleString();
   }
 
   async function replyOnTicket() {
