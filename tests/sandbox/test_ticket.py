@@ -5,6 +5,9 @@ ticket and sent to the bot as Zendesk's signed webhook, arriving in the war room
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,6 +111,9 @@ def test_the_requesters_reply_on_the_ticket_reaches_the_war_room_once(
         )
     ).id
     eventually(lambda: _said(sandbox, room, f"|#{ticket}>"))  # the ticket is read and linked
+    acme = desk.ticket_of(workspace.CUSTOMER_NAME)
+    # #support says which ticket Acme Corp's is, and how to declare from it.
+    assert any(f"--ticket {acme}" in m.text for m in sandbox.emulator.messages_in("support"))
 
     # The customer's view: the ticket's public comments, the internal note left out.
     (shown,) = _side(sandbox, "Globex")["tickets"]
@@ -120,7 +126,6 @@ def test_the_requesters_reply_on_the_ticket_reaches_the_war_room_once(
 
     # Replies the page refuses: nothing is added to any ticket.
     before = len(zd.comments(ticket))
-    acme = desk.ticket_of(workspace.CUSTOMER_NAME)
     for body in (
         {"account": "Globex", "ticket": acme, "text": "not theirs"},
         {"account": "Globex", "ticket": ticket, "text": "   "},
@@ -153,3 +158,43 @@ def test_the_requesters_reply_on_the_ticket_reaches_the_war_room_once(
     status, body = zd.send_comment_event(desk.webhook_url, ticket, reply["id"], desk.webhook_secret)
     assert (status, body.strip()) == (200, b"replay")
     assert len(_said(sandbox, room, " replied:")) == 1
+
+
+def test_a_webhook_whose_answer_is_lost_is_sent_again_and_the_comment_added_once() -> None:
+    """The first delivery's connection drops before an answer: Zendesk's side sends the same
+    comment's event again (the bot takes a comment it has seen as a replay)."""
+    delivered: list[int] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for n in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                head, _, body = conn.recv(65536).partition(b"\r\n\r\n")
+                length = int(
+                    next(
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
+                )
+                while len(body) < length:
+                    body += conn.recv(65536)
+                delivered.append(int(json.loads(body)["event"]["comment"]["id"]))
+                if n == 1:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nreplay\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    desk = SandboxDesk.start()
+    try:
+        desk.webhook_url = f"http://127.0.0.1:{listener.getsockname()[1]}/zendesk/webhook"
+        ticket = desk.ticket_of("Globex")
+        outcome = desk.reply("Globex", ticket, "Any news?")
+        assert outcome.ok, outcome
+        thread.join(10)
+        (comment,) = [c for c in desk.zendesk.comments(ticket) if c["body"] == "Any news?"]
+        assert delivered == [comment["id"], comment["id"]]
+    finally:
+        desk.stop()
+        listener.close()
