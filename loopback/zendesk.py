@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -99,6 +100,9 @@ class ZendeskLoopback(LoopbackServer):
         self.subdomain = subdomain
         self.account = _Account()
         self.requests: list[Seen] = []
+        # Called after a comment is added (by the API or `add_comment`) or a ticket updated
+        # by the API: a page showing the account hears of it. It must not call back in.
+        self.on_change: Callable[[], None] | None = None
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
         self._ids = itertools.count(1001)
@@ -207,7 +211,12 @@ class ZendeskLoopback(LoopbackServer):
                     "created_at": _iso(datetime.now(UTC)),
                 }
             )
-            return comment_id
+        self._changed()
+        return comment_id
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def ticket(self, ticket_id: int) -> dict[str, Any]:
         with self._lock:
@@ -364,6 +373,8 @@ class ZendeskLoopback(LoopbackServer):
             return
         status, answer, headers = self._answer(request.command, parts.path, query, body)
         self._json(request, status, answer, headers)
+        if request.command == "PUT" and status < 300:
+            self._changed()
 
     def _authenticated(self, header: str) -> bool:
         scheme, _, given = header.partition(" ")

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.sandbox.web import WorkspacePage
 from loopback.slack import SlackEmulator
 from loopback.smtp import MailServer
+
+if TYPE_CHECKING:
+    from bot.sandbox.desk import SandboxDesk
 
 # What the page shows of a long thread: the newest messages.
 SHOWN_MESSAGES = 50
@@ -34,12 +37,14 @@ class CustomerSide:
     address: str  # their executive's email address
     person: str | None = None  # the executive's user id in their own organisation, if any
     channel: str | None = None  # the id of the channel shared with them, if any
+    desk: SandboxDesk | None = None  # the Zendesk account their tickets are in, if any
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def state(self) -> dict[str, Any]:
         """What the page's customer panel shows: the inbox's threads, newest first, each
-        oldest message first; and the shared channel as the executive sees it."""
+        oldest message first; the shared channel as the executive sees it; and their
+        tickets, each with its public comments (never the team's internal notes)."""
         threads = []
         for thread in self.mail.threads(self.address):
             shown = [r.shown() for r in thread[-SHOWN_MESSAGES:]]
@@ -59,6 +64,7 @@ class CustomerSide:
             "address": self.address,
             "inbox": threads,
             "channel": channel,
+            "tickets": self.desk.conversation(self.account) if self.desk is not None else [],
         }
 
     def watch(self, poll: float = 0.5) -> CustomerSide:

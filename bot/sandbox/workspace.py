@@ -94,6 +94,12 @@ CUSTOMERS: dict[str, Any] = {
 }
 
 
+def person_email(name: str) -> str:
+    """The email of a sandbox person's Slack profile (their handle at Northwind): the bot
+    finds a signer's Zendesk agent by it."""
+    return f"{name}@northwind.example"
+
+
 def new_emulator(*, bot_token: str) -> SlackEmulator:
     return SlackEmulator(
         bot_user_id=BOT_USER_ID,
@@ -108,7 +114,9 @@ def new_emulator(*, bot_token: str) -> SlackEmulator:
 def seed(emulator: SlackEmulator) -> None:
     """The people, groups and channels of the workspace."""
     for p in PEOPLE:
-        emulator.add_user(p.id, p.name, real_name=p.real_name, title=p.title)
+        emulator.add_user(
+            p.id, p.name, real_name=p.real_name, title=p.title, email=person_email(p.name)
+        )
     for group_id, (handle, members) in GROUPS.items():
         emulator.add_usergroup(group_id, handle, members)
     emulator.add_channel(SUPPORT_CHANNEL, members=[p.id for p in PEOPLE])

@@ -5,6 +5,7 @@ written there too."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import smtplib
@@ -241,3 +242,40 @@ def test_the_customer_view_shows_their_inbox_and_their_reply_reaches_the_war_roo
     assert "When will checkout work again?" in shown.inner_text()
     shown.scroll_into_view_if_needed()
     shot(page, "10-reply-in-war-room")
+
+
+@pytest.mark.timeout(120)
+def test_the_customer_view_shows_their_ticket_and_their_reply_on_it_reaches_the_war_room(
+    sandbox: str, page: Any
+) -> None:
+    with urllib.request.urlopen(f"{sandbox}/ui/state?as=U0SUPLEAD", timeout=10) as r:
+        state = json.loads(r.read())
+    (acme,) = [c for c in state["customers"] if c["account"] == "Acme Corp"]
+    ticket = acme["tickets"][0]["id"]
+
+    page.goto(f"{sandbox}/?as=U0SUPLEAD&channel=support")
+    page.wait_for_selector("#channel-title:has-text('support')")
+    composer = page.locator("#composer-input")
+    composer.fill(f"/escalate Acme Corp: checkout fails --ticket {ticket}")
+    composer.press("Enter")
+    room = page.locator("#warrooms a.channel", has_text="acme-corp")
+    room.wait_for()
+
+    page.locator("#customers a.channel", has_text="Acme Corp").click()
+    shown = page.locator("#tickets .ticket", has_text=f"#{ticket}")
+    shown.wait_for()
+    assert "the payment step spins" in shown.inner_text()
+    reply = page.locator("#ticket-input")
+    reply.fill("Still failing <img src=x onerror=alert(1)> here")
+    reply.press("Enter")
+    said = shown.locator(".ticket-comment", has_text="Still failing")
+    said.wait_for()
+    assert "<img src=x onerror=alert(1)>" in said.inner_text()
+    assert page.locator("#tickets img, #tickets script").count() == 0
+    shot(page, "11-customer-ticket")
+
+    room.click()
+    page.wait_for_selector("#channel-title:has-text('acme-corp')")
+    heard = page.locator(".message", has_text="Morgan Lee (Acme Corp) replied")
+    heard.wait_for()
+    assert "Still failing" in heard.inner_text()

@@ -749,6 +749,42 @@
     box.innerHTML = flat.map((m) => renderMessage({ ...m, replies: [] }, true)).join("");
     box.scrollTop = box.scrollHeight;
     if (ch && person) $("customer-input").placeholder = `Reply as ${person.real_name || person.name} in #${ch.name}`;
+    // Their tickets as the requester sees them in Zendesk: public comments only.
+    const tickets = c.tickets || [];
+    $("tickets-pane").hidden = tickets.length === 0;
+    $("tickets").innerHTML = tickets.map((t) => `<article class="mail-thread ticket" data-ticket="${esc(String(t.id))}">
+        <h4 class="mail-subject">#${esc(String(t.id))} ${esc(t.subject)} <span class="count">${esc(t.status)}</span></h4>
+        ${t.comments.map((m) => `<div class="ticket-comment${m.customer ? "" : " staff"}">
+          <span class="who">${esc(m.author)}</span><span class="when" title="${esc(m.at)}">${esc(whenOf(m.at))}</span>
+          <pre class="mail-body">${esc(m.text)}</pre>
+        </div>`).join("")}
+      </article>`).join("");
+    if (tickets.length) $("ticket-input").placeholder = `Reply as ${tickets[0].requester} on ticket #${tickets[0].id}`;
+  }
+
+  // A Zendesk time (ISO 8601, UTC) in the reader's own time; as given if it is not one.
+  function whenOf(at) {
+    const d = new Date(at);
+    return Number.isNaN(d.getTime()) ? String(at ?? "") : d.toLocaleString();
+  }
+
+  async function replyOnTicket() {
+    const c = data && openedCustomer();
+    const input = $("ticket-input");
+    const text = input.value;
+    const ticket = c && (c.tickets || [])[0];
+    if (!ticket || !text.trim()) return;
+    $("ticket-send").disabled = true;
+    try {
+      const r = await post("/ui/ticket_reply", { account: c.account, ticket: ticket.id, text });
+      if (r.ok) input.value = "";
+      else toast(r.error || "That did not work.");
+    } catch (e) {
+      toast("The sandbox is not answering. Is it still running?");
+    } finally {
+      $("ticket-send").disabled = false;
+      input.focus();
+    }
   }
 
   async function sendAsCustomer() {
@@ -1186,6 +1222,13 @@
   });
   $("customer-input").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); sendAsCustomer(); }
+  });
+  $("ticket-composer").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    replyOnTicket();
+  });
+  $("ticket-input").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); replyOnTicket(); }
   });
 
   const input = $("composer-input");
