@@ -26,10 +26,10 @@ from bot.store import Keys, Store
 from loopback.harness import WarroomProcess, warroom, warroom_env
 from loopback.server import free_port
 from loopback.slack import FakeSlack
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import SCALED_CLOCK_PROCESSES, SIGNING_SECRET
 from tests.e2e.sentinel_cluster import SERVICE, SentinelCluster, SentinelUnavailable
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, SCALED_CLOCK_PROCESSES]
 
 PREFIX = "warroom-sentinel"
 UNAVAILABLE = "cannot be reached"

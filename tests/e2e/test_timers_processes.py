@@ -11,9 +11,9 @@ import pytest
 
 from loopback.harness import WarroomProcess, warroom_env
 from loopback.slack import FakeSlack
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import SCALED_CLOCK_PROCESSES, SIGNING_SECRET
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, SCALED_CLOCK_PROCESSES]
 
 
 def room(fake: FakeSlack, slug: str):
