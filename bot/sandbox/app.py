@@ -31,11 +31,13 @@ from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+    from bot.sandbox.customer import CustomerSide
     from bot.sandbox.drill import Drill
     from bot.sandbox.interactions import Interactions
     from bot.sandbox.state import SandboxRedis
     from bot.sandbox.web import WorkspacePage
     from loopback.slack import SlackEmulator
+    from loopback.smtp import MailServer
 
 DEFAULT_PORT = 3100
 # 15 minutes in 30 s: the drill's first deadline passes about when the drill, at its usual
@@ -115,6 +117,8 @@ class Sandbox:
         self.page: WorkspacePage | None = None
         self.drill: Drill | None = None
         self.redis: SandboxRedis | None = None
+        self.mail: MailServer | None = None
+        self.customers: list[CustomerSide] = []
 
     def start(self) -> Sandbox:
         try:
@@ -127,6 +131,7 @@ class Sandbox:
     def _start(self) -> None:
         from bot.runtime import build_runtime
         from bot.sandbox import workspace
+        from bot.sandbox.customer import CustomerSide
         from bot.sandbox.interactions import Interactions
         from bot.sandbox.state import open_redis
         from bot.sandbox.web import WorkspacePage
@@ -153,7 +158,14 @@ class Sandbox:
         workspace.seed(emulator)
         self.url = f"{emulator.root}/"
 
-        config_file, memory_dir = workspace.write_files(folder)
+        # The customer's executive's mail server: the bot emails its letters here.
+        from loopback.smtp import MailServer
+
+        mail = self.mail = MailServer().start()
+        self._closers.append(mail.stop)
+
+        shared = workspace.shared_channel(emulator)
+        config_file, memory_dir = workspace.write_files(folder, slack_connect=shared)
         api_key = self.env.get("ANTHROPIC_API_KEY") or None
         overrides: dict[str, Any] = {
             "slack_bot_token": bot_token,
@@ -168,6 +180,10 @@ class Sandbox:
             # /metrics stays beside the bot, on 127.0.0.1 like everything the sandbox serves.
             "metrics_address": None,
             "metrics_token": None,
+            # Letters go to the local mail server, whatever the environment says.
+            "smtp_url": mail.url(),
+            "mail_from": workspace.MAIL_FROM,
+            "mail_reply_to": workspace.MAIL_REPLY_TO,
         }
         if self.clock_scale is not None:
             overrides["clock_scale"] = self.clock_scale
@@ -197,8 +213,31 @@ class Sandbox:
             banner="" if api_key else OFFLINE_BANNER,
             refusal=lambda action, value: approval_refusal(runtime, action, value),
         ).mount()
+        # Each account's side: Acme Corp's executive with their shared channel, Globex's by
+        # email only. One watcher tells the page of any new mail.
+        sides = self.customers = [
+            CustomerSide(
+                emulator,
+                mail,
+                account=workspace.CUSTOMER_NAME,
+                address=workspace.CUSTOMER_EMAIL,
+                person=workspace.CUSTOMER_PERSON.id,
+                channel=shared,
+            ),
+            *(
+                CustomerSide(emulator, mail, account=str(c["name"]), address=str(c["email"]))
+                for c in workspace.CUSTOMERS["customers"]
+                if c.get("email") and c["name"] != workspace.CUSTOMER_NAME
+            ),
+        ]
+        sides[0].watch()
+        self._closers.append(sides[0].stop)
+        page.customers = lambda: [side.state() for side in sides]
 
         self.say(f"  slack:  a local workspace at {self.url} (its Web API under /api/)")
+        self.say(
+            f"  mail:   the customer's inbox at {mail.url()} (shown in the page's customer view)"
+        )
         scale = f", clock {settings.clock_scale:g}x faster" if settings.clock_scale != 1 else ""
         self.say(f"  bot:    warroom at {request_url}{scale}")
         if api_key:

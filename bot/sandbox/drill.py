@@ -2,12 +2,12 @@
 
 This module owns ``Drill``: on its own thread, fictional people declare an escalation, talk
 in its war room, let a deadline pass, ask the bot for a status update and a customer-update
-draft, approve it and resolve — every step sent through ``Interactions``, so the bot gets
-exactly what Slack would send it, a beat apart, each step announced on the page with what
-to look at. Its pace is ``Pacing``'s: the page pauses, resumes, steps and speeds it up or
-down. The drill waits for the bot's answers (the room, the overdue reminder, the draft) by
-watching the workspace change rather than for fixed times, so a slow machine slows it down
-instead of breaking it.
+draft, approve it, send it to the customer's executive by email and resolve — every step
+sent through ``Interactions``, so the bot gets exactly what Slack would send it, a beat
+apart, each step announced on the page with what to look at. Its pace is ``Pacing``'s: the
+page pauses, resumes, steps and speeds it up or down. The drill waits for the bot's answers
+(the room, the overdue reminder, the draft, the letter sent) by watching the workspace change
+rather than for fixed times, so a slow machine slows it down instead of breaking it.
 """
 
 from __future__ import annotations
@@ -207,9 +207,10 @@ class Drill:
 
         self._step(
             7,
-            f"{ic_name} reads the draft and approves it: nothing reaches the customer "
-            "until a person sends it.",
-            look="Under the draft: who approved it, and the buttons gone.",
+            f"{ic_name} reads the draft, approves it and sends it: it goes to {CUSTOMER}'s "
+            "CTO by email, once, exactly as approved.",
+            look=f"Under the draft: who approved it, then where it went. {CUSTOMER} (their "
+            "side), on the left, shows the letter in their CTO's inbox.",
             channel=room.id,
         )
         self._act(
@@ -221,6 +222,18 @@ class Drill:
                 message_ts=draft[0].ts,
             )
         )
+        send = self._wait(lambda: self._button(draft[0].ts, ActionId.DRAFT_SEND), 30, "Send")
+        self.pacing.beat()
+        self._act(
+            self.acts.click(
+                ic,
+                block_id=send,
+                action_id=ActionId.DRAFT_SEND,
+                channel=room.id,
+                message_ts=draft[0].ts,
+            )
+        )
+        self._wait(lambda: self._bot_said("📨 Sent"), 60, "the letter to be sent")
         self.pacing.beat()
         self._post(
             workspace.ENGINEER,
@@ -316,6 +329,17 @@ class Drill:
 
     def _bot_said(self, needle: str) -> bool:
         return any(needle in f"{m.text} {m.blocks}" for m in self._bot_messages())
+
+    def _button(self, ts: str, action: str) -> str | None:
+        """The block id of the button `action` on the bot's message `ts`, once it shows."""
+        for m in self._bot_messages():
+            if m.ts != ts:
+                continue
+            for block in m.blocks or ():
+                elements = block.get("elements") or ()
+                if any(isinstance(e, dict) and e.get("action_id") == action for e in elements):
+                    return str(block.get("block_id"))
+        return None
 
     def _draft_in_thread(self, parent: str) -> tuple[Message, str] | None:
         for m in self._bot_messages():

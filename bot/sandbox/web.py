@@ -67,6 +67,9 @@ class WorkspacePage:
     # such a button as off, with the reason. Slack has no such thing; the sandbox teaches.
     refusal: Callable[[str, str], str] | None = None
     drill: Pacing | None = None
+    # The customers' side (each account's inbox, the channel shared with them), when the
+    # sandbox shows it: what its panel shows, one entry per account (`bot.sandbox.customer`).
+    customers: Callable[[], list[dict[str, Any]]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _notices: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
@@ -296,6 +299,7 @@ class WorkspacePage:
             "notices": notices,
             "drill": self.drill.snapshot() if self.drill is not None else None,
             "deliveries": deliveries,
+            "customers": self.customers() if self.customers is not None else [],
         }
 
     def _refusals(self, blocks: list[dict[str, Any]] | None) -> dict[str, str]:
