@@ -439,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
             sandbox.drill.start(delay=0.5 if args.no_browser else 3.0)
         if not args.no_browser and not webbrowser.open(sandbox.url):
             say("(No browser could be opened here: open the address above yourself.)")
-        stop.wait()
+        # Never a wait without a timeout: the kernel hands a signal to any thread, and Python
+        # runs the handler on the main thread only once it runs Python code again.
+        while not stop.wait(0.5):
+            pass
         # A second Ctrl-C while stopping ends the process at once.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         say("stopping…")

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import smtplib
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from loopback.harness import signal_another_thread
 from loopback.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -44,8 +46,15 @@ def sandbox_command(port: int, *extra: str) -> list[str]:
 
 
 @contextmanager
-def serving(redis_url: str, prefix: str, folder: Path, *extra: str) -> Iterator[str]:
-    """`warroom sandbox` run as its own process, as a newcomer runs it: its address."""
+def serving(
+    redis_url: str,
+    prefix: str,
+    folder: Path,
+    *extra: str,
+    stop: Callable[[subprocess.Popen[bytes]], None] = subprocess.Popen.terminate,
+) -> Iterator[str]:
+    """`warroom sandbox` run as its own process, as a newcomer runs it: its address; `stop`
+    asks it to stop at the end (SIGTERM)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
     env.pop("ANTHROPIC_API_KEY", None)
@@ -72,7 +81,7 @@ def serving(redis_url: str, prefix: str, folder: Path, *extra: str) -> Iterator[
                 time.sleep(0.1)
             yield base
         finally:
-            proc.terminate()
+            stop(proc)
             try:
                 code = proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -279,3 +288,19 @@ def test_the_customer_view_shows_their_ticket_and_their_reply_on_it_reaches_the_
     heard = page.locator(".message", has_text="Morgan Lee (Acme Corp) replied")
     heard.wait_for()
     assert "Still failing" in heard.inner_text()
+
+
+def test_a_sigterm_any_thread_receives_stops_the_sandbox(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """Python runs a signal's handler on the main thread once it runs Python code again: the
+    sandbox waiting there without a timeout ignored a SIGTERM the kernel handed to another of
+    its threads. `serving` checks that it stopped, with code 0, and said so."""
+
+    def to_another_thread(proc: subprocess.Popen[bytes]) -> None:
+        if not signal_another_thread(proc.pid, signal.SIGTERM):
+            proc.terminate()
+            pytest.skip("no tgkill here, or no thread besides the main one")
+
+    with serving(redis_url, prefix, tmp_path, stop=to_another_thread):
+        pass

@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from loopback.server import http_request
 from loopback.slack import FakeSlack
+from tests.rooms import wait_until
 
 
 @pytest.fixture
@@ -714,7 +715,7 @@ def test_set_rate_limit_window_slides(fake: FakeSlack, client: WebClient) -> Non
 
 
 def test_latency_is_slept_outside_the_lock(fake: FakeSlack) -> None:
-    fake.latency = 0.1
+    fake.latency = 1.0
     errors: list[BaseException] = []
 
     def call() -> None:
@@ -727,11 +728,14 @@ def test_latency_is_slept_outside_the_lock(fake: FakeSlack) -> None:
     started = time.monotonic()
     for thread in threads:
         thread.start()
+    # A call is recorded before its latency and answered after it: were the latency slept under
+    # the lock, no second call could be recorded before the first was answered.
+    wait_until(lambda: len(fake.calls_to("auth.test")) == 5, what="five calls recorded")
+    assert not [c for c in fake.calls_to("auth.test") if c.finished]
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
     assert not errors
-    assert 0.1 <= elapsed < 0.3
+    assert time.monotonic() - started >= 1.0
     calls = fake.calls_to("auth.test")
     assert len(calls) == 5
     assert max(c.started for c in calls) < min(c.finished for c in calls)
