@@ -24,7 +24,7 @@ from datetime import datetime
 from bot.delivery.mail import Letter, LetterError, build_message, split_subject, thread_subject
 from bot.delivery.outbox import LetterKey, Outbox, OutboxError, Step, Transport
 from bot.delivery.smtp import Outcome
-from bot.domain import delivery, letters
+from bot.domain import authority, delivery, letters
 from bot.domain.delivery import (
     DeliveryMode,
     LetterStatus,
@@ -137,9 +137,12 @@ class Sending(RoomService):
         self._deliver(draft, esc, route, user, open_routes)
 
     def after_approval(self, draft: Draft, esc: Escalation) -> None:
-        """The final approval sends the letter under `delivery: approve_sends`."""
+        """The final approval sends the letter under `delivery: approve_sends`, when the one
+        who approved it may send it (the IC or a VP); otherwise the letter shows Send."""
         if not draft.approved_by or not draft.delivery_fact:
             return
+        if not authority.roles_of(esc, draft.approved_by) & set(SENDERS):
+            return  # a declarer's approval: the IC or a VP sends it
         try:
             route = self.route(esc)
         except RouteError:

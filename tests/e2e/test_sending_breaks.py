@@ -1,0 +1,51 @@
+"""Send, attacked: who may make a letter go out, what the customer receives when things go
+wrong at the worst moment, and what the room is told. Each case at the wire: the production
+app, real Redis, a real SMTP server on this machine and the loopback Slack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.domain.delivery import LetterStatus
+from bot.slack.ids import ActionId
+from loopback.smtp import MailServer
+from tests.e2e.test_draft_checks import current, refusal
+from tests.e2e.test_sending import LETTER, TO, _config, _insights, _room
+from tests.rooms import buttons, shown
+
+
+@pytest.fixture
+def mail() -> Iterator[MailServer]:
+    with MailServer() as server:
+        yield server
+
+
+def test_under_approve_sends_an_approval_by_someone_who_may_not_send_sends_nothing(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, tmp_path
+) -> None:
+    # The declarer may approve a letter, but only the IC or a VP may send one: their approval
+    # leaves the letter for the IC or a VP to send.
+    _insights(memory_dir, email=TO)
+    config = _config(tmp_path, delivery="approve_sends")
+    room = _room(agent_runtime, fake_slack, mail, config_file=config)
+    fake_anthropic.reply_with(LETTER)
+    (draft,) = room.thread(room.mention("draft update"))
+    room.click(ActionId.DRAFT_APPROVE, draft, user="U0DECLARER")
+    message = current(room, draft)
+    assert room.rt.store.get_draft(_only_draft(room)).approved_by
+    assert mail.received == [] and room.esc.letters == ()
+    assert ActionId.DRAFT_SEND in buttons(message)
+    room.click(ActionId.DRAFT_SEND, message, user="U0DECLARER")
+    assert "only the incident commander or a VP may send" in refusal(room)
+    room.click(ActionId.DRAFT_SEND, message)  # the IC
+    assert len(mail.wait_for(1)) == 1
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT and sent.by == "U0INCCMDR"
+    assert "📨 Sent by <@U0INCCMDR>" in shown(current(room, message))
+
+
+def _only_draft(room) -> str:
+    (key,) = room.rt.redis.keys(f"{room.rt.store.keys.prefix}:draft:*")
+    return key.decode().rsplit(":", 1)[-1]
