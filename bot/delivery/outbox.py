@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -232,7 +232,11 @@ class Outbox:
         try:
             return self._deliver_claimed(key, message, transport)
         finally:
-            self._release(keys=[claim], args=[token])
+            try:
+                self._release(keys=[claim], args=[token])
+            except redis.RedisError as e:
+                # Its lease ends it; what the transaction did must still reach the caller.
+                log.warning("letter %s: claim not released (%s); its lease ends it", key, e)
 
     def _deliver_claimed(
         self, key: LetterKey, message: EmailMessage, transport: Transport
@@ -288,11 +292,30 @@ class Outbox:
             reason=result.reason,
             refused=json.dumps(result.refused),
         )
-        if delivered:
-            fields += _fields(sent_at=self.clock().isoformat())
-        self._write(keys=[self.keys.record(key)], args=fields)
-        final = self.get(key)
-        assert final is not None
+        sent_at = self.clock() if delivered else None
+        if sent_at is not None:
+            fields += _fields(sent_at=sent_at.isoformat())
+        try:
+            self._write(keys=[self.keys.record(key)], args=fields)
+            final = self.get(key)
+        except redis.RedisError as e:
+            # The transaction is over and its result known here: the caller records it (the
+            # escalation's record of a sent letter keeps Send from mailing it again), rather
+            # than losing it and leaving a resend to the next click.
+            log.error("letter %s: %s, and the outbox could not record it (%s)", key, result, e)
+            final = None
+        if final is None:
+            final = replace(
+                record,
+                status=Status.SENT if delivered else Status.FAILED,
+                attempts=attempts,
+                outcome=result.outcome,
+                reason=result.reason,
+                refused=result.refused,
+                first_attempt_at=first_attempt,
+                last_attempt_at=now,
+                sent_at=sent_at,
+            )
         level = logging.INFO if delivered else logging.WARNING
         log.log(
             level,

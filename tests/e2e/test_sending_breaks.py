@@ -4,6 +4,7 @@ app, real Redis, a real SMTP server on this machine and the loopback Slack."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ from bot.domain.delivery import LetterStatus
 from bot.slack.ids import ActionId
 from loopback.smtp import MailServer
 from tests.e2e.test_draft_checks import current, refusal
-from tests.e2e.test_sending import LETTER, TO, _config, _insights, _room
+from tests.e2e.test_sending import LETTER, TO, _approved, _config, _insights, _room, _said_in
 from tests.rooms import buttons, shown
 
 
@@ -49,3 +50,33 @@ def test_under_approve_sends_an_approval_by_someone_who_may_not_send_sends_nothi
 def _only_draft(room) -> str:
     (key,) = room.rt.redis.keys(f"{room.rt.store.keys.prefix}:draft:*")
     return key.decode().rsplit(":", 1)[-1]
+
+
+@pytest.mark.parametrize("drop", ["before", "after"])
+def test_redis_lost_as_the_outbox_records_a_delivered_email(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, proxy, drop
+) -> None:
+    # The SMTP server took the letter; the outbox's `sent` is lost on the way to Redis (never
+    # written, or written with its answer lost), and so is the client's one retry. The
+    # customer has the letter: the room is told so, and no later Send mails it again.
+    _insights(memory_dir, email=TO)
+    room = _room(agent_runtime, fake_slack, mail, redis_url=proxy.url)
+    message = _approved(room, fake_anthropic)
+    mail.hold()  # the transaction waits at DATA: the outbox's `sending` is written by now
+    first = threading.Thread(target=room.click, args=(ActionId.DRAFT_SEND, message))
+    first.start()
+    try:
+        mail.wait_holding()
+        fault = proxy.drop_before if drop == "before" else proxy.drop_after
+        fault("EVALSHA", ":outbox:", times=2)
+    finally:
+        mail.release()
+        first.join(10)
+    assert len(mail.wait_for(1)) == 1 and proxy.spent()
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT and sent.message_id
+    assert any("📨 Sent" in s and TO in s for s in _said_in(room, message))
+    room.click(ActionId.DRAFT_SEND, message)
+    assert "went out already" in refusal(room)
+    room.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
+    assert len(mail.received) == 1
