@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.delivery.mail import Letter, LetterError, build_message, split_subject, thread_subject
-from bot.delivery.outbox import LetterKey, Outbox, OutboxError, Step, Transport
+from bot.delivery.outbox import LetterKey, Outbox, OutboxError, OutboxRecord, Step, Transport
 from bot.delivery.smtp import Outcome
 from bot.domain import authority, delivery, letters
 from bot.domain.delivery import (
@@ -280,7 +280,12 @@ class Sending(RoomService):
                 ),
                 now,
             )
-            done = outbox.deliver(key, message, transport)
+            done = outbox.deliver(
+                key,
+                message,
+                transport,
+                before=lambda record: self._under_way(esc, base, record, now),
+            )
         except (LetterError, OutboxError) as e:
             return base.model_copy(
                 update={"status": LetterStatus.FAILED, "result": "failed", "reason": str(e)}
@@ -312,6 +317,39 @@ class Sending(RoomService):
         if record.retry:
             update["retry_at"] = self._next_try(base.attempts, now)
         return base.model_copy(update=update)
+
+    def _under_way(
+        self, esc: Escalation, base: SentLetter, record: OutboxRecord, now: datetime
+    ) -> None:
+        """On record before the SMTP transaction: the letter is going out. Its result replaces
+        this; a process that dies before then leaves it, and the next try (on the scheduler,
+        once the dead process's hold on the letter has lapsed) sends the same message."""
+        wait = timedelta(seconds=self.mail.outbox.lease_seconds if self.mail.outbox else 0)
+        pending = base.model_copy(
+            update={
+                "message_id": record.message_id,
+                "subject": record.subject,
+                "result": Outcome.UNKNOWN.value,
+                "reason": (
+                    "the try stopped during the SMTP transaction (the process ended): it may "
+                    "have been delivered"
+                ),
+                "retry_at": now + wait + timedelta(minutes=1),
+            }
+        )
+
+        def change(current: Escalation) -> tuple[Escalation, list[Event]]:
+            new, changed = letters.note_attempt(current, pending)
+            if not changed:
+                return current, []
+            to = (*pending.to, *pending.cc)
+            text = f"Letter being sent {pending.route.label} to {', '.join(to)}"
+            data: dict[str, object] = {"draft": pending.draft, "route": pending.route.value}
+            data |= {"to": list(pending.to), "cc": list(pending.cc)}
+            data["message_id"] = record.message_id
+            return new, [event(now, EventKind.LETTER_SENDING, pending.by, text, **data)]
+
+        self.escalations.update(esc.id, change)
 
     # -- Slack Connect ------------------------------------------------------------------------
     def _post(

@@ -11,10 +11,22 @@ import pytest
 
 from bot.domain.delivery import LetterStatus
 from bot.slack.ids import ActionId
+from loopback.harness import WarroomProcess, warroom_env
 from loopback.smtp import MailServer
+from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_draft_checks import current, refusal
-from tests.e2e.test_sending import LETTER, TO, _approved, _config, _insights, _room, _said_in
-from tests.rooms import buttons, shown
+from tests.e2e.test_sending import (
+    FROM,
+    LETTER,
+    REPLY_TO,
+    TO,
+    _approved,
+    _config,
+    _insights,
+    _room,
+    _said_in,
+)
+from tests.rooms import buttons, draft_id, shown
 
 
 @pytest.fixture
@@ -80,3 +92,70 @@ def test_redis_lost_as_the_outbox_records_a_delivered_email(
     assert "went out already" in refusal(room)
     room.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
     assert len(mail.received) == 1
+
+
+@pytest.mark.slow
+def test_a_process_killed_between_the_smtp_transaction_and_its_record(
+    agent_runtime,
+    fake_slack,
+    fake_anthropic,
+    memory_dir,
+    mail,
+    redis_url,
+    prefix,
+    tmp_path,
+    config_file,
+    clock,
+) -> None:
+    # A real `warroom run` takes the Send; the mail server has the whole message when the
+    # process is killed (SIGKILL), before it hears the server's answer or records anything.
+    # The next process must know a letter was under way: on record, tried again with the
+    # same Message-ID (the customer's mail client shows one message per id), told in the room.
+    _insights(memory_dir, email=TO)
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        WARROOM_SMTP_URL=mail.url(),
+        WARROOM_MAIL_FROM=FROM,
+        WARROOM_MAIL_REPLY_TO=REPLY_TO,
+    )
+    proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
+    mail.hold(taken=True)  # the server keeps the message, then waits before saying so
+    try:
+        click = threading.Thread(
+            target=proc.driver().click,
+            args=(room.channel.id, ActionId.DRAFT_SEND, draft_id(message)),
+            kwargs={"user": "U0INCCMDR", "ts": message.ts},
+            daemon=True,
+        )
+        click.start()
+        mail.wait_holding(30)
+        proc.kill()
+    finally:
+        mail.release()
+        proc.stop()
+    (first,) = mail.wait_for(1)  # the customer has it; the process never knew
+
+    # The dead process's claim on the letter lapses with its lease (five minutes; not waited
+    # for here), and the next process takes over.
+    claims = room.rt.redis.keys(f"{prefix}:outbox-claim:*")
+    assert claims and room.rt.redis.delete(*claims)
+    (pending,) = room.esc.letters
+    assert pending.status is LetterStatus.FAILED and pending.retry_at is not None
+    assert any(":delivery:" in j for j in room.rt.scheduler.job_ids())
+    clock.advance(pending.retry_at - clock())
+    room.rt.run_due()
+    second = mail.wait_for(2)[1]
+    assert second.message_id == first.message_id and second.content == first.content
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT and sent.message_id == first.message_id
+    assert any("📨 Sent" in s and TO in s for s in _said_in(room, message))
+    room.click(ActionId.DRAFT_SEND, message)
+    assert "went out already" in refusal(room)
+    assert len(mail.received) == 2
