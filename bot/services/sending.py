@@ -324,17 +324,28 @@ class Sending(RoomService):
         """On record before the SMTP transaction: the letter is going out. Its result replaces
         this; a process that dies before then leaves it, and the next try (on the scheduler,
         once the dead process's hold on the letter has lapsed) sends the same message."""
-        wait = timedelta(seconds=self.mail.outbox.lease_seconds if self.mail.outbox else 0)
+        hold = self.mail.outbox.lease_seconds if self.mail.outbox else 0
         pending = base.model_copy(
             update={
                 "message_id": record.message_id,
                 "subject": record.subject,
-                "result": Outcome.UNKNOWN.value,
                 "reason": (
                     "the try stopped during the SMTP transaction (the process ended): it may "
                     "have been delivered"
                 ),
-                "retry_at": now + wait + timedelta(minutes=1),
+            }
+        )
+        self._going_out(esc, pending, now, hold)
+
+    def _going_out(self, esc: Escalation, pending: SentLetter, now: datetime, hold: float) -> None:
+        """`pending` kept as the letter's record on its route while it goes out, to be tried
+        again a minute after `hold` (how long the sending process holds the letter) unless
+        its result replaces it first."""
+        pending = pending.model_copy(
+            update={
+                "status": LetterStatus.FAILED,
+                "result": Outcome.UNKNOWN.value,
+                "retry_at": now + timedelta(seconds=hold, minutes=1),
             }
         )
 
@@ -346,7 +357,8 @@ class Sending(RoomService):
             text = f"Letter being sent {pending.route.label} to {', '.join(to)}"
             data: dict[str, object] = {"draft": pending.draft, "route": pending.route.value}
             data |= {"to": list(pending.to), "cc": list(pending.cc)}
-            data["message_id"] = record.message_id
+            if pending.message_id:
+                data["message_id"] = pending.message_id
             return new, [event(now, EventKind.LETTER_SENDING, pending.by, text, **data)]
 
         self.escalations.update(esc.id, change)
@@ -379,6 +391,13 @@ class Sending(RoomService):
                 return base.model_copy(
                     update={"status": LetterStatus.SENT, "sent_at": now, "result": "posted"}
                 )
+            if found is None:
+                reason = (
+                    "the post stopped midway (the process ended): it is looked for in the "
+                    "channel before it is posted again"
+                )
+                pending = base.model_copy(update={"reason": reason})
+                self._going_out(esc, pending, now, self.post_seconds)
             ts = found or self.gateway.post_text(channel, self._slack_text(draft, esc), key=name)
         except RoomGone as e:
             self.store.abandon_once(name)

@@ -26,7 +26,7 @@ from tests.e2e.test_sending import (
     _room,
     _said_in,
 )
-from tests.rooms import buttons, draft_id, shown
+from tests.rooms import buttons, draft_id, shown, wait_until
 
 
 @pytest.fixture
@@ -128,13 +128,7 @@ def test_a_process_killed_between_the_smtp_transaction_and_its_record(
     proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
     mail.hold(taken=True)  # the server keeps the message, then waits before saying so
     try:
-        click = threading.Thread(
-            target=proc.driver().click,
-            args=(room.channel.id, ActionId.DRAFT_SEND, draft_id(message)),
-            kwargs={"user": "U0INCCMDR", "ts": message.ts},
-            daemon=True,
-        )
-        click.start()
+        _send_in(proc, room, message)
         mail.wait_holding(30)
         proc.kill()
     finally:
@@ -159,3 +153,66 @@ def test_a_process_killed_between_the_smtp_transaction_and_its_record(
     room.click(ActionId.DRAFT_SEND, message)
     assert "went out already" in refusal(room)
     assert len(mail.received) == 2
+
+
+def _send_in(proc: WarroomProcess, room, message) -> None:
+    """The IC presses Send, handled by `proc` (the click's answer is not waited for)."""
+    threading.Thread(
+        target=proc.driver().click,
+        args=(room.channel.id, ActionId.DRAFT_SEND, draft_id(message)),
+        kwargs={"user": "U0INCCMDR", "ts": message.ts},
+        daemon=True,
+    ).start()
+
+
+@pytest.mark.slow
+def test_a_process_killed_while_its_post_lands_in_the_shared_channel(
+    agent_runtime,
+    fake_slack,
+    fake_anthropic,
+    memory_dir,
+    redis_url,
+    prefix,
+    tmp_path,
+    config_file,
+    clock,
+) -> None:
+    # Slack carries out the post after the process that asked for it was killed: the next
+    # process finds it in the channel (one post), records it and tells the room.
+    shared = fake_slack.add_channel("ext-initech-vendor", members=["U0VPSUPRT"])
+    _insights(memory_dir, slack_connect=shared)
+    room = _room(agent_runtime, fake_slack)
+    message = _approved(room, fake_anthropic)
+    env = warroom_env(
+        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    )
+    proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
+    # Every post the process makes takes a while (its timers post too), and is carried out
+    # even if the caller is gone by then.
+    fake_slack.delay_next("chat.postMessage", 3, times=1000)
+    try:
+        _send_in(proc, room, message)
+        asked = lambda: [  # noqa: E731
+            c for c in fake_slack.calls_to("chat.postMessage") if c.args.get("channel") == shared
+        ]
+        wait_until(asked, timeout=30, what="the letter's post, asked of Slack")
+        proc.kill()
+    finally:
+        proc.stop()
+    wait_until(lambda: fake_slack.messages_in(shared), timeout=30, what="the post")
+    fake_slack.clear_faults()
+
+    # The dead process's claim on the post lapses (two minutes; not waited for here).
+    (claim,) = room.rt.redis.keys(f"{prefix}:*letter:*:slack")
+    room.rt.redis.set(claim, "posting:0", keepttl=True)
+    (pending,) = room.esc.letters
+    assert pending.status is LetterStatus.FAILED and pending.retry_at is not None
+    clock.advance(pending.retry_at - clock())
+    room.rt.run_due()
+    (post,) = fake_slack.messages_in(shared)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT and sent.ts == post.ts
+    assert any("📨 Sent" in s for s in _said_in(room, message))
+    room.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
+    assert "went out already" in refusal(room)
+    assert len(fake_slack.messages_in(shared)) == 1
