@@ -330,8 +330,8 @@ class Sending(RoomService):
                 "message_id": record.message_id,
                 "subject": record.subject,
                 "reason": (
-                    "the try stopped during the SMTP transaction (the process ended): it may "
-                    "have been delivered"
+                    "being handed to the mail server; if that was cut short, it may have "
+                    "reached them, and the same message goes again"
                 ),
             }
         )
@@ -393,8 +393,8 @@ class Sending(RoomService):
                 )
             if found is None:
                 reason = (
-                    "the post stopped midway (the process ended): it is looked for in the "
-                    "channel before it is posted again"
+                    "being posted; if that was cut short, the channel is looked at before it "
+                    "is posted again"
                 )
                 pending = base.model_copy(update={"reason": reason})
                 self._going_out(esc, pending, now, self.post_seconds)

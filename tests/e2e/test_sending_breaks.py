@@ -216,3 +216,28 @@ def test_a_process_killed_while_its_post_lands_in_the_shared_channel(
     room.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
     assert "went out already" in refusal(room)
     assert len(fake_slack.messages_in(shared)) == 1
+
+
+def test_the_retries_are_bounded_and_the_last_is_told(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, clock
+) -> None:
+    # A mail server that keeps saying "later": six tries in about half an hour, told once
+    # when it starts and once when warroom stops trying; nothing reached the customer.
+    _insights(memory_dir, email=TO)
+    mail.fail("MAIL", 451, "4.3.0 Try again later", times=100)
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)
+    room.click(ActionId.DRAFT_SEND, message)
+    tries = 1
+    while (sent := room.esc.letters[0]).retry_at is not None:
+        clock.advance(sent.retry_at - clock())
+        room.rt.run_due()
+        tries += 1
+        assert tries <= 10
+    assert tries == 6 and sent.status is LetterStatus.FAILED and sent.attempts == 6
+    said = _said_in(room, message)
+    assert sum("Not sent yet" in s for s in said) == 1
+    assert sum("⚠️ Not sent (" in s and "press *Send*" in s for s in said) == 1
+    assert not [j for j in room.rt.scheduler.job_ids() if ":delivery:" in j]
+    assert ActionId.DRAFT_SEND in buttons(current(room, message))
+    assert mail.received == []
