@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.domain.delivery import LetterStatus
+from bot.runtime import StartupError
 from bot.slack.ids import ActionId
 from loopback.harness import WarroomProcess, warroom_env
 from loopback.smtp import MailServer
@@ -241,3 +242,31 @@ def test_the_retries_are_bounded_and_the_last_is_told(
     assert not [j for j in room.rt.scheduler.job_ids() if ":delivery:" in j]
     assert ActionId.DRAFT_SEND in buttons(current(room, message))
     assert mail.received == []
+
+
+def test_an_address_at_an_internationalised_domain_is_mailed_in_its_ascii_form(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail
+) -> None:
+    # customer_insights.yaml says the domain as people write it; the envelope and the To
+    # header carry it as mail servers resolve it (IDNA 2008: ß is kept, not made "ss").
+    _insights(memory_dir, email="dana@münchen-straße.example", cc=["csm@bücher.example"])
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)
+    to, cc = "dana@xn--mnchen-strae-v9a90b.example", "csm@xn--bcher-kva.example"
+    assert f"email to {to}, cc {cc}" in shown(message)
+    room.click(ActionId.DRAFT_SEND, message)
+    (received,) = mail.wait_for(1)
+    assert received.recipients == (to, cc)
+    assert received.shown()["to"] == to and received.shown()["cc"] == cc
+
+
+@pytest.mark.parametrize(
+    "email", ["d\u0430na@example.com", "dänä@example.com", "dana@bad..example", "dana@😀"]
+)
+def test_an_address_that_cannot_be_made_plain_is_refused_with_its_key(
+    agent_runtime, memory_dir, email
+) -> None:
+    _insights(memory_dir, email=email)
+    with pytest.raises(StartupError) as raised:
+        agent_runtime()
+    assert "customers[0].email" in str(raised.value) and "not one plain email" in str(raised.value)
