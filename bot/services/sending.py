@@ -130,7 +130,15 @@ class Sending(RoomService):
             raise InvalidInput("Only an approved customer update can be sent.")
         if seen != draft.version:
             raise InvalidInput("This letter changed since you saw it; read it again first.")
-        route = self._sendable(esc)
+        try:
+            route = self._sendable(esc)
+        except InvalidInput as refused:
+            if self._left_to_people(draft, esc):
+                raise InvalidInput(
+                    f"{refused} It is on record as the customer update, as an approved letter "
+                    "is when people send it."
+                ) from None
+            raise
         open_routes = [k for k in route.kinds if not _sent(esc, draft.id, k)]
         if not open_routes:
             raise InvalidInput("This letter went out already; it is sent once.")
@@ -176,6 +184,8 @@ class Sending(RoomService):
             route, stop = Route(), f"customer_insights.yaml: {e}"
         if draft is None:
             stop = "the draft is no longer kept"
+        if stop and draft is not None:
+            self._left_to_people(draft, esc)
         if stop:
             self._record(
                 esc,
@@ -185,6 +195,33 @@ class Sending(RoomService):
             return
         assert draft is not None
         self._deliver(draft, esc, route, sent.by, [kind], scheduled=True)
+
+    def _left_to_people(self, draft: Draft, esc: Escalation) -> bool:
+        """A letter approved for warroom to send whose account's letters are now sent by
+        people (`delivery: off` or `approve_only` since its approval), none of its routes
+        sent: its approval stands as the customer update, as it would have had the setting
+        been in force at the approval (recorded once, now). Whether it is on record so."""
+        try:
+            if self.route(esc).sends:
+                return False
+        except RouteError:
+            return False
+        if not letters.first_sent_of(esc, draft.id):
+            return False
+        if not draft.delivery_fact:
+            return True  # on record since its approval, or since an earlier click
+        flipped = [False]
+
+        def change(current: Draft) -> Draft:
+            flipped[0] = current.delivery_fact
+            return current.model_copy(update={"delivery_fact": False})
+
+        self.store.update_draft(draft.id, change)
+        if not flipped[0]:
+            return True  # another click recorded it
+        now, by = self.clock(), draft.approved_by or ""
+        self.escalations.update(esc.id, lambda current: self.customer_told(current, draft, by, now))
+        return True
 
     def _sendable(self, esc: Escalation) -> Route:
         """The account's route, if Send may use it; InvalidInput saying why not."""

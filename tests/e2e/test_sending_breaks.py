@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.domain.delivery import LetterStatus
+from bot.domain.timeline import EventKind
 from bot.runtime import StartupError
 from bot.slack.ids import ActionId
 from loopback.harness import WarroomProcess, warroom_env
@@ -270,3 +271,27 @@ def test_an_address_that_cannot_be_made_plain_is_refused_with_its_key(
     with pytest.raises(StartupError) as raised:
         agent_runtime()
     assert "customers[0].email" in str(raised.value) and "not one plain email" in str(raised.value)
+
+
+@pytest.mark.parametrize("mode", ["off", "approve_only"])
+def test_a_letter_left_to_people_after_its_approval_is_on_record_as_the_update(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, mode
+) -> None:
+    # Approved for warroom to send (the sending would be the customer update), then the
+    # account's sending is switched off: people send it through their usual channel, and the
+    # approval stands as the customer update, as it does when the switch was set first. Once.
+    _insights(memory_dir, email=TO)
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)
+    first_contact = room.rt.protocol.milestone_id("first_customer_contact")
+    assert not room.esc.step(first_contact).done
+    _insights(memory_dir, email=TO, delivery=mode)
+    for _ in range(2):
+        room.click(ActionId.DRAFT_SEND, message)
+        assert "nothing was sent" in refusal(room)
+        assert "on record as the customer update" in refusal(room)
+    assert mail.received == [] and room.esc.letters == ()
+    assert room.esc.step(first_contact).done
+    kinds = [e.kind for e in room.rt.store.timeline(room.esc_id)]
+    assert kinds.count(EventKind.CUSTOMER_UPDATE) == 1
+    assert len(room.esc.facts.told) == 1
