@@ -276,7 +276,20 @@ class Sending(RoomService):
             except Busy:
                 busy = True
                 continue
-            esc = self._record(esc, draft, attempt)
+            try:
+                esc = self._record(esc, draft, attempt)
+            except Exception as e:
+                if attempt.status is not LetterStatus.SENT:
+                    raise
+                # The customer has it: say so, not that nothing happened. The record of it
+                # going out brings the scheduler back to record it.
+                where = draft_view.destination(attempt.route, attempt.to, attempt.cc)
+                log.error("escalation %s: letter %s sent, not recorded: %s", esc.id, draft.id, e)
+                raise InvalidInput(
+                    f"The letter went out ({where}), but recording it failed ({describe(e)}). "
+                    "It is recorded and told in its thread within minutes, and will not be "
+                    "sent again."
+                ) from None
         self._refresh(draft, esc)
         if busy and scheduled:
             raise Busy(f"{esc.id}: letter {draft.id} is being sent by another process")

@@ -295,3 +295,34 @@ def test_a_letter_left_to_people_after_its_approval_is_on_record_as_the_update(
     kinds = [e.kind for e in room.rt.store.timeline(room.esc_id)]
     assert kinds.count(EventKind.CUSTOMER_UPDATE) == 1
     assert len(room.esc.facts.told) == 1
+
+
+def test_redis_lost_as_the_escalation_records_a_delivered_email(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, proxy, clock
+) -> None:
+    # The SMTP server took the letter and the outbox knows; the escalation's record of it is
+    # lost (the write and the store's one retry). The letter was on record as going out:
+    # the scheduler finds it sent, records it and tells the room; nothing is mailed again.
+    _insights(memory_dir, email=TO)
+    room = _room(agent_runtime, fake_slack, mail, redis_url=proxy.url)
+    message = _approved(room, fake_anthropic)
+    mail.hold()
+    first = threading.Thread(target=room.click, args=(ActionId.DRAFT_SEND, message))
+    first.start()
+    try:
+        mail.wait_holding()
+        proxy.drop_before("SET", f":esc:{room.esc_id}", times=2)
+    finally:
+        mail.release()
+        first.join(10)
+    assert len(mail.wait_for(1)) == 1 and proxy.spent()
+    said = refusal(room)  # the one who pressed Send is told the truth
+    assert "went out" in said and "not be sent again" in said
+    (pending,) = room.esc.letters
+    assert pending.status is LetterStatus.FAILED and pending.retry_at is not None
+    clock.advance(pending.retry_at - clock())
+    room.rt.run_due()
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT
+    assert any("📨 Sent" in s and TO in s for s in _said_in(room, message))
+    assert len(mail.received) == 1
