@@ -287,8 +287,8 @@ class Sending(RoomService):
                 log.error("escalation %s: letter %s sent, not recorded: %s", esc.id, draft.id, e)
                 raise InvalidInput(
                     f"The letter went out ({where}), but recording it failed ({describe(e)}). "
-                    "It is recorded and told in its thread within minutes, and will not be "
-                    "sent again."
+                    "Do not send it again by hand: it is recorded and told in its thread "
+                    "within minutes."
                 ) from None
         self._refresh(draft, esc)
         if busy and scheduled:

@@ -317,7 +317,7 @@ def test_redis_lost_as_the_escalation_records_a_delivered_email(
         first.join(10)
     assert len(mail.wait_for(1)) == 1 and proxy.spent()
     said = refusal(room)  # the one who pressed Send is told the truth
-    assert "went out" in said and "not be sent again" in said
+    assert "went out" in said and "Do not send it again" in said
     (pending,) = room.esc.letters
     assert pending.status is LetterStatus.FAILED and pending.retry_at is not None
     clock.advance(pending.retry_at - clock())
