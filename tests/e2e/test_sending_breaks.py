@@ -326,3 +326,20 @@ def test_redis_lost_as_the_escalation_records_a_delivered_email(
     assert sent.status is LetterStatus.SENT
     assert any("📨 Sent" in s and TO in s for s in _said_in(room, message))
     assert len(mail.received) == 1
+
+
+def test_after_the_ic_changes_only_the_new_ic_or_a_vp_may_send(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail
+) -> None:
+    _insights(memory_dir, email=TO)
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)  # approved by the IC of the time
+    room.mention("ic <@U0DECLARER|Dana Declarer> please", user="U0INCCMDR")
+    assert room.esc.ic == "U0DECLARER"
+    room.click(ActionId.DRAFT_SEND, message)  # the former IC
+    assert "only the incident commander or a VP may send" in refusal(room)
+    assert mail.received == []
+    room.click(ActionId.DRAFT_SEND, message, user="U0DECLARER")  # the IC now
+    assert len(mail.wait_for(1)) == 1
+    (sent,) = room.esc.letters
+    assert sent.by == "U0DECLARER"
