@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from slack_bolt import App
@@ -19,8 +20,21 @@ from bot.config import WarroomConfig
 from bot.delivery.mail import LetterError, address
 from bot.delivery.outbox import Outbox
 from bot.delivery.smtp import SmtpSender, SmtpURLError, parse_smtp_url
+from bot.desk.letters import TicketLetters
+from bot.desk.zendesk import ZendeskDesk
 from bot.domain.delivery import RouteError, RouteKind, route_of
-from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
+from bot.domain.escalation import Escalation
+from bot.listeners import (
+    actions,
+    commands,
+    drafts,
+    errors,
+    home,
+    mentions,
+    messages,
+    reactions,
+    views,
+)
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.scheduling import Every, Scheduler
@@ -32,8 +46,10 @@ from bot.services.grounds import Grounds
 from bot.services.home import Digest, Home
 from bot.services.lane import ModelLane
 from bot.services.mentions import Mentions
+from bot.services.replies import CustomerReplies
 from bot.services.room import RoomChanges
 from bot.services.sending import MailSetup, Sending
+from bot.services.tickets import TicketLinks
 from bot.services.timers import TimerFiring
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
@@ -71,9 +87,15 @@ class Runtime:
     sending: Sending
     home: Home
     timers: TimerFiring
+    replies: CustomerReplies
     app: App
     executor: AcksFirst
     declarations: Every
+    # The support desk (Zendesk), when configured: the tickets' service, the route that adds
+    # approved letters to tickets (for Send), the timer that counts the organisations' tickets.
+    tickets: TicketLinks | None = None
+    ticket_letters: TicketLetters | None = None
+    desk_refresh: Every | None = None
 
     def ready(self) -> bool:
         return self.store.ping()
@@ -84,6 +106,8 @@ class Runtime:
         holds."""
         self.scheduler.start(on_leadership=self.timers.reconcile)
         self.declarations.start()
+        if self.desk_refresh is not None:
+            self.desk_refresh.start()
 
     def run_due(self) -> int:
         """Run the timers due at this runtime's clock, here and now (tests, drills)."""
@@ -106,6 +130,12 @@ class Runtime:
         # Drafts under way finish (each within the model's timeout); none queued is dropped.
         if self.desk.lane.executor is not self.executor.inner:
             self.desk.lane.executor.shutdown(wait=True)
+        if self.desk_refresh is not None:
+            self.desk_refresh.stop()
+        if self.tickets is not None:
+            if isinstance(self.tickets.executor, ThreadPoolExecutor):
+                self.tickets.executor.shutdown(wait=True)
+            self.tickets.desk.close()
         self.scheduler.stop()
         jobs.unregister(self.settings.redis_prefix, self.timers)
         self.agent.close()
@@ -184,6 +214,7 @@ def build_runtime(
     clock: Clock = system_clock,
     listener_executor: Executor | None = None,
     model_executor: Executor | None = None,
+    desk_executor: Executor | None = None,
     verify_token: bool = True,
     create_window: float = 60.0,
     publish_window: float = 60.0,
@@ -272,15 +303,32 @@ def build_runtime(
     desk.outgoing = sending.outgoing
     desk.on_approved = sending.after_approval
 
-    # The post-incident review is drafted at resolution, on the model's lane.
-    room = RoomChanges(*kit, desk.review_at_resolution)
+    tickets, ticket_letters, desk_refresh = _support_desk(
+        settings, kit, store, redis_client, desk_executor or listener_executor
+    )
+    if tickets is not None and ticket_letters is not None:
+        # The linked tickets are a route of the letters: Send adds the letter to each.
+        sending.ticket_letters_for = tickets.letters_for
+        sending.ticket_letters = ticket_letters
+    desk.route_for = sending.route
+
+    def resolved(esc: Escalation) -> None:
+        # The post-incident review is drafted at resolution, on the model's lane; the linked
+        # tickets take the configured status.
+        desk.review_at_resolution(esc)
+        if tickets is not None:
+            tickets.resolved(esc)
+
+    room = RoomChanges(*kit, resolved)
     pacing = Pacing(
         settings.channel_creates_per_minute,
         create_window,
         settings.dedup_seconds,
         lease=settings.declaration_lease_seconds,
     )
-    declaring = Declaring(*kit, store, metrics, pacing)
+    declaring = Declaring(
+        *kit, store, metrics, pacing, on_opened=tickets.opened if tickets is not None else None
+    )
     digest = Digest(store, protocol)
     timers = TimerFiring(
         store, escalations, scheduler, gateway, protocol, clock, config.exec_channel, digest.build
@@ -288,6 +336,12 @@ def build_runtime(
     timers.deliver = sending.retry
     # The scheduler's jobs name their deployment by its Redis prefix (see bot/jobs.py).
     jobs.register(settings.redis_prefix, timers)
+
+    # The customer's words, whichever way they come back (Slack Connect here; a desk's
+    # webhook calls the same service).
+    replies = CustomerReplies(store, escalations, gateway, memory, clock)
+    if tickets is not None:
+        tickets.on_reply = replies.received
 
     executor = AcksFirst(
         listener_executor
@@ -311,11 +365,12 @@ def build_runtime(
     views.register(app, declaring, gateway)
     views.register_facts(app, room, gateway)
     actions.register(app, room)
-    mentions.register(app, Mentions(store, escalations, room, desk), gateway)
+    mentions.register(app, Mentions(store, escalations, room, desk, tickets), gateway)
     drafts.register(app, desk, gateway)
     drafts.register_send(app, sending)
     reactions.register(app, room, gateway, config.pin_reaction)
     home.register(app, app_home)
+    messages.register(app, replies)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.
         _ = gateway.bot_user_id
@@ -337,7 +392,51 @@ def build_runtime(
         sending=sending,
         home=app_home,
         timers=timers,
+        replies=replies,
         app=app,
         executor=executor,
         declarations=Every(settings.scheduler_poll, declaring.run_due, "declaration-queue"),
+        tickets=tickets,
+        ticket_letters=ticket_letters,
+        desk_refresh=desk_refresh,
     )
+
+
+def _support_desk(
+    settings: Settings,
+    kit: tuple[Any, ...],
+    store: Store,
+    redis_client: redis.Redis,
+    executor: Executor | None,
+) -> tuple[TicketLinks | None, TicketLetters | None, Every | None]:
+    """Zendesk, when WARROOM_ZENDESK_URL, _EMAIL and _TOKEN are set: the tickets' service,
+    the letters' route and the timer that counts the organisations' tickets."""
+    if not settings.zendesk:
+        return None, None, None
+    config: WarroomConfig = kit[5]
+    client = ZendeskDesk(
+        settings.zendesk_url,  # type: ignore[arg-type]
+        settings.zendesk_email,  # type: ignore[arg-type]
+        settings.zendesk_token.get_secret_value(),  # type: ignore[union-attr]
+        api_url=settings.zendesk_api_url,
+    )
+    secret = settings.zendesk_webhook_secret
+    tickets = TicketLinks(
+        *kit,
+        desk=client,
+        # A pool of its own: a slow desk holds none of the threads that answer Slack.
+        executor=executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="desk"),
+        store=store,
+        webhook_secret=secret.get_secret_value() if secret else None,
+    )
+    letters = TicketLetters(
+        redis_client, settings.redis_prefix, client, status_on_send=config.zendesk.on_send
+    )
+    seconds = config.zendesk.refresh_minutes * 60
+
+    def refresh() -> None:
+        # Every process runs the loop; one a period does the counting.
+        if store.take_turn("desk-refresh", 1, seconds * 0.9):
+            tickets.refresh(tickets.open_escalations())
+
+    return tickets, letters, Every(seconds, refresh, "desk-refresh")

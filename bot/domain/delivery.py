@@ -9,7 +9,9 @@ warroom.yaml for every account, says what Approve and Send do:
     approve_only   warroom sends nothing: people send what they approved (as before routes)
     off            sending is switched off; `off` in warroom.yaml wins over every account
 
-Without a route (neither `email` nor `slack_connect`) Approve is the end, as it always was.
+With a support desk set up, the escalation's linked tickets are a route too: the letter goes
+on each as a public comment (with or without `email` and `slack_connect`). Without a route
+(no `email`, no `slack_connect`, no linked ticket) Approve is the end, as it always was.
 When warroom sends a letter, the sending is the fact: the first-contact step, the update
 clock and the KPIs count from it, not from the approval.
 """
@@ -41,9 +43,13 @@ DEFAULT_MODE = DeliveryMode.SEND_BUTTON
 class RouteKind(StrEnum):
     EMAIL = "email"
     SLACK_CONNECT = "slack_connect"
+    # The escalation's linked support tickets: the letter as a public comment on each.
+    TICKET = "ticket"
 
     @property
     def label(self) -> str:
+        if self is RouteKind.TICKET:
+            return "as a ticket comment"
         return "by email" if self is RouteKind.EMAIL else "in the shared Slack channel"
 
 
@@ -71,6 +77,10 @@ class Route(Record):
     slack_connect: str | None = None
     # Whose setting the mode is: "warroom.yaml" or the account's entry.
     mode_from: str = "warroom.yaml"
+    # The support tickets the escalation links (not deleted or merged), when a desk is set up:
+    # the letter goes on each as a public comment. A route of its own, with or without the
+    # others.
+    tickets: tuple[int, ...] = ()
 
     @property
     def kinds(self) -> tuple[RouteKind, ...]:
@@ -79,6 +89,8 @@ class Route(Record):
             kinds.append(RouteKind.EMAIL)
         if self.slack_connect:
             kinds.append(RouteKind.SLACK_CONNECT)
+        if self.tickets:
+            kinds.append(RouteKind.TICKET)
         return tuple(kinds)
 
     @property
@@ -91,10 +103,16 @@ class Route(Record):
         return self.exists and self.mode in (DeliveryMode.SEND_BUTTON, DeliveryMode.APPROVE_SENDS)
 
     def where(self, kind: RouteKind) -> tuple[str, ...]:
-        """The addresses (to, then cc) or the channel `kind` goes to."""
+        """The addresses (to, then cc), the channel or the ticket numbers `kind` goes to."""
         if kind is RouteKind.EMAIL:
             return (self.email or "", *self.cc)
+        if kind is RouteKind.TICKET:
+            return tuple(str(t) for t in self.tickets)
         return (self.slack_connect or "",)
+
+    def with_tickets(self, tickets: tuple[int, ...]) -> Route:
+        """This route with the escalation's linked tickets added to where letters go."""
+        return self.model_copy(update={"tickets": tuple(dict.fromkeys(tickets))})
 
 
 def route_of(entry: Mapping[str, Any] | None, org_mode: str | None, where: str = "") -> Route:
@@ -178,7 +196,7 @@ class SentLetter(Record):
     route: RouteKind
     # The war-room thread the draft lives in (its replies are told there).
     thread_ts: str
-    # Email: the addresses (to first); Slack Connect: the channel id.
+    # Email: the addresses (to first); Slack Connect: the channel id; tickets: their numbers.
     to: tuple[str, ...]
     cc: tuple[str, ...] = ()
     subject: str = ""

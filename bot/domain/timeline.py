@@ -36,6 +36,10 @@ class EventKind(StrEnum):
     ACTION = "action"  # an action item taken on (data: id, owner, due_at)
     ACTION_DONE = "action_done"
     ACTION_REMINDER = "action_reminder"
+    TICKET = "ticket"  # a support ticket linked, read, or found gone (data: ticket, ...)
+    # The customer's own words, come back to the room (data: who, organisation, via, ref):
+    # material for the agent, never a letter's text.
+    CUSTOMER_REPLY = "customer_reply"
 
 
 class Event(Record):

@@ -61,7 +61,7 @@ class RoomService:
     def zone(self, esc: Escalation) -> tzinfo:
         """The account's time zone (`timezone` in customer_insights.yaml), else UTC: the zone
         a time people write about the customer is read in."""
-        name = str((self.memory.customer_facts(esc.customer) or {}).get("timezone") or "")
+        name = str((self.memory.customer_facts(esc.account_name) or {}).get("timezone") or "")
         try:
             return ZoneInfo(name.strip()) if name.strip() else UTC
         except (ZoneInfoNotFoundError, ValueError):

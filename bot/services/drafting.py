@@ -24,7 +24,7 @@ from agents.grounding import Grounding
 from agents.review import lessons, parse_review
 from agents.vp import OnText, Reply, VPAgent, check_draft
 from bot.domain import authority, drafts
-from bot.domain.delivery import Outgoing, RouteError
+from bot.domain.delivery import Outgoing, Route, RouteError
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput, NotAllowed, Unavailable
 from bot.domain.escalation import Escalation
@@ -58,6 +58,9 @@ class DraftDesk(RoomService):
     # runtime to the sending service's.
     outgoing: Callable[[Draft, Escalation], Outgoing | None] = lambda _d, _e: None
     on_approved: Callable[[Draft, Escalation], object] = lambda _d, _e: None
+    # Where an account's letters go, as the sending service sees it (with the escalation's
+    # linked tickets when a desk is set up); None: the account's entry alone.
+    route_for: Callable[[Escalation], Route] | None = None
 
     # -- customer updates ------------------------------------------------------------------
     def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> None:
@@ -108,7 +111,7 @@ class DraftDesk(RoomService):
         now = self.clock()
         try:
             # warroom sends this account's letters: the sending will be the customer update.
-            sends = self.route(esc).sends
+            sends = (self.route_for or self.route)(esc).sends
         except RouteError:
             sends = False  # the account's entry is unusable: nothing can be sent, as before
 

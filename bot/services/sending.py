@@ -12,6 +12,11 @@ escalation (`SentLetter`), told in the draft's thread, logged as a decision and 
 Agent_Memory's outputs; a failure that may pass (a 4xx, a lost connection, Slack's own
 trouble) is tried again on the scheduler with a bounded backoff, one that cannot (a refused
 recipient) waits for a person to put it right and press Send again.
+
+With a support desk set up, the escalation's linked tickets are one more route: the letter's
+body as a public comment on each, by the signer's desk agent, through `TicketLetters` (a
+claim, a record, and the letter's own tag on the ticket: a comment whose answer was lost is
+found by its tag, not added again).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from datetime import datetime, timedelta
 from bot.delivery.mail import Letter, LetterError, build_message, split_subject, thread_subject
 from bot.delivery.outbox import LetterKey, Outbox, OutboxError, OutboxRecord, Step, Transport
 from bot.delivery.smtp import Outcome
+from bot.desk.letters import Step as TicketStep
+from bot.desk.letters import TicketDelivery, TicketLetter, TicketLetters
 from bot.domain import authority, delivery, letters
 from bot.domain.delivery import (
     DeliveryMode,
@@ -85,6 +92,18 @@ class Sending(RoomService):
     show: Callable[[Draft, Escalation], object] = lambda _d, _e: None
     # How long one Slack Connect post may take before another process may try it.
     post_seconds: int = 120
+    # With a support desk set up (the runtime sets both): the letters for the escalation's
+    # linked tickets (`TicketLinks.letters_for`) and the route that adds one to its ticket.
+    ticket_letters_for: Callable[[Escalation, str, int, str, str], list[TicketLetter]] | None = None
+    ticket_letters: TicketLetters | None = None
+
+    def route(self, esc: Escalation) -> Route:
+        """The account's route, with the escalation's linked tickets (not deleted or merged)
+        when a support desk is set up."""
+        route = super().route(esc)
+        if self.ticket_letters is None or self.ticket_letters_for is None:
+            return route
+        return route.with_tickets(tuple(t.id for t in esc.tickets if not t.gone))
 
     # -- what the draft shows ----------------------------------------------------------------
     def outgoing(self, draft: Draft, esc: Escalation) -> Outgoing | None:
@@ -271,6 +290,8 @@ class Sending(RoomService):
                 attempt = (
                     self._email(draft, esc, route, by, previous)
                     if kind is RouteKind.EMAIL
+                    else self._ticket(draft, esc, route, by, previous)
+                    if kind is RouteKind.TICKET
                     else self._post(draft, esc, route, by, previous)
                 )
             except Busy:
@@ -483,6 +504,69 @@ class Sending(RoomService):
         every character of it inert (no mention, link or broadcast reaches the customer)."""
         subject, body = split_subject(draft.text)
         return f"*{inert(subject)}*\n\n{inert(body)}" if subject else inert(body)
+
+    # -- the linked tickets -------------------------------------------------------------------
+    def _ticket(
+        self,
+        draft: Draft,
+        esc: Escalation,
+        route: Route,
+        by: str | None,
+        previous: SentLetter | None,
+    ) -> SentLetter:
+        """The letter as a public comment on each linked ticket, by the signer's desk agent;
+        `TicketLetters.send` adds it once per ticket (a claim, a record and the letter's tag
+        on the ticket), so trying every ticket again adds only what is missing."""
+        assert self.ticket_letters is not None and self.ticket_letters_for is not None
+        now = self.clock()
+        base = self._attempt(
+            draft, RouteKind.TICKET, route.where(RouteKind.TICKET), by, now, previous
+        )
+        base = base.model_copy(update={"subject": self.subject(draft, esc)})
+        signer = draft.approved_by or by or ""
+        try:
+            # The body as approved; the subject is the email's, the ticket has its own.
+            wanted = self.ticket_letters_for(
+                esc, draft.id, draft.version, split_subject(draft.text)[1], signer
+            )
+        except InvalidInput:
+            return base.model_copy(
+                update={
+                    "result": "no agent",
+                    "reason": (
+                        "the approver's Slack profile shows no email, so their desk agent "
+                        "cannot be found: add the email their agent has to their Slack profile"
+                    ),
+                }
+            )
+        failed: list[tuple[int, TicketDelivery]] = []
+        busy = False
+        for letter in wanted:
+            done = self.ticket_letters.send(letter)
+            if done.step is TicketStep.BUSY:
+                busy = True
+            elif done.step is TicketStep.FAILED:
+                failed.append((letter.ticket_id, done))
+        if failed:
+            retry = all(d.retry for _, d in failed)
+            reason = "; ".join(f"ticket #{t}: {d.reason.rstrip('.')}" for t, d in failed)
+            if any(d.gone for _, d in failed):
+                reason += (
+                    "; link the ticket the customer now writes on with `@vp ticket` (or add "
+                    "the letter there by hand)"
+                )
+            return base.model_copy(
+                update={
+                    "result": "failed",
+                    "reason": reason,
+                    "retry_at": self._next_try(base.attempts, now) if retry else None,
+                }
+            )
+        if busy:
+            raise Busy(f"letter:{esc.id}:{draft.id}:v{draft.version}:ticket")
+        return base.model_copy(
+            update={"status": LetterStatus.SENT, "sent_at": now, "result": "added"}
+        )
 
     # -- the record ----------------------------------------------------------------------------
     def _record(self, esc: Escalation, draft: Draft | None, attempt: SentLetter) -> Escalation:

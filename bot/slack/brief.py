@@ -36,6 +36,7 @@ from bot.slack.blocks import (
     money,
     note,
     section,
+    tickets_text,
 )
 from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, CallbackId
 from bot.slack.text import clip, inert, mention, slack_time
@@ -130,6 +131,8 @@ def _last_letter(sent: SentLetter) -> str:
     if sent.route is RouteKind.EMAIL:
         copies = f" (cc {', '.join(inert(a) for a in sent.cc)})" if sent.cc else ""
         where = f"by email to {', '.join(inert(a) for a in sent.to)}{copies}"
+    elif sent.route is RouteKind.TICKET:
+        where = "on ticket " + ", ".join(f"#{inert(t)}" for t in sent.to)
     else:
         where = "in " + ", ".join(f"<#{c}>" for c in sent.to)
     when = slack_time(sent.sent_at) if sent.sent_at else ""
@@ -163,6 +166,7 @@ def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Mess
             ),
         ),
         *([section(action_items(esc.actions))] if esc.actions else []),
+        *([section(clip(tickets_text(esc), 2900))] if esc.tickets else []),
         *([note(_last_letter(sent))] if (sent := last_sent(esc)) else []),
         DividerBlock(),
     ]

@@ -199,7 +199,11 @@ def _closing(draft: Draft, waiting: str, outgoing: Outgoing | None = None) -> li
 
 
 def destination(kind: RouteKind, to: tuple[str, ...], cc: tuple[str, ...] = ()) -> str:
-    """Where a route goes, in mrkdwn: `email to a@b.c, cc d@e.f` or the shared channel."""
+    """Where a route goes, in mrkdwn: `email to a@b.c, cc d@e.f`, the shared channel, or
+    `on ticket #4711`."""
+    if kind is RouteKind.TICKET:
+        numbers = ", ".join(f"#{inert(t)}" for t in to)
+        return f"on ticket{'s' if len(to) > 1 else ''} {numbers}"
     if kind is RouteKind.SLACK_CONNECT:
         return "Slack Connect: " + ", ".join(f"<#{c}>" for c in to)
     copies = f", cc {', '.join(inert(a) for a in cc)}" if cc else ""
@@ -212,6 +216,8 @@ def _where(outgoing: Outgoing, kinds: tuple[RouteKind, ...]) -> str:
     for kind in kinds:
         if kind is RouteKind.EMAIL:
             parts.append(destination(kind, (route.email or "",), route.cc))
+        elif kind is RouteKind.TICKET:
+            parts.append(destination(kind, route.where(kind)))
         else:
             parts.append(destination(kind, (route.slack_connect or "",)))
     return " and ".join(parts)

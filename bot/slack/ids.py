@@ -26,6 +26,7 @@ class BlockId(StrEnum):
     CRITERIA = "criteria"
     IC = "ic"
     PRIVATE = "private"
+    TICKETS = "tickets"
     DRAFT_TEXT = "draft_text"
 
 

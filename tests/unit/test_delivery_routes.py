@@ -131,6 +131,17 @@ def test_send_is_offered_only_while_a_route_is_open() -> None:
     assert not Outgoing(route=off).may_send
 
 
+def test_linked_tickets_are_a_route_of_their_own() -> None:
+    alone = route_of(None, None).with_tickets((4711, 4712, 4711))
+    assert alone.exists and alone.sends and alone.kinds == (RouteKind.TICKET,)
+    assert alone.where(RouteKind.TICKET) == ("4711", "4712")
+    assert Outgoing(route=alone).may_send
+    both = route_of({"email": "dana@initech.example"}, None).with_tickets((4711,))
+    assert both.kinds == (RouteKind.EMAIL, RouteKind.TICKET)
+    assert not route_of(None, "approve_only").with_tickets((4711,)).sends
+    assert not route_of(None, None).with_tickets(()).exists
+
+
 def test_the_signer_is_the_name_under_the_closing() -> None:
     assert signed_by("Dear Dana,\n\nIt works.\n\nKind regards,\nVictoria Vance\nVP, Support") == (
         "Victoria Vance"
