@@ -24,6 +24,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+import idna
 from pydantic import AwareDatetime
 
 from bot.domain.record import Record
@@ -120,7 +121,7 @@ def route_of(entry: Mapping[str, Any] | None, org_mode: str | None, where: str =
     entry = entry or {}
     org = _mode(org_mode, "warroom.yaml: delivery") if org_mode else DEFAULT_MODE
     prefix = f"{where}." if where else ""
-    email = _optional_text(entry.get("email"), f"{prefix}email")
+    email = _ascii_domain(_optional_text(entry.get("email"), f"{prefix}email"))
     if email is not None and not _ADDRESS.match(email):
         raise RouteError(f"{prefix}email: {email!r} is not one plain email address")
     raw_cc = entry.get("cc") or ()
@@ -130,7 +131,7 @@ def route_of(entry: Mapping[str, Any] | None, org_mode: str | None, where: str =
         raise RouteError(f"{prefix}cc: a list of email addresses")
     cc: list[str] = []
     for n, item in enumerate(raw_cc):
-        address = _optional_text(item, f"{prefix}cc[{n}]")
+        address = _ascii_domain(_optional_text(item, f"{prefix}cc[{n}]"))
         if address is None or not _ADDRESS.match(address):
             raise RouteError(f"{prefix}cc[{n}]: {item!r} is not one plain email address")
         if address.lower() != (email or "").lower() and address not in cc:
@@ -150,6 +151,21 @@ def route_of(entry: Mapping[str, Any] | None, org_mode: str | None, where: str =
     if own is not None and org is not DeliveryMode.OFF:  # the organisation's `off` wins
         mode, mode_from = _mode(own, f"{prefix}delivery"), "the account"
     return Route(mode=mode, email=email, cc=tuple(cc), slack_connect=channel, mode_from=mode_from)
+
+
+def _ascii_domain(address: str | None) -> str | None:
+    """`address` with an internationalised domain in its ASCII form (IDNA 2008, as mail
+    servers resolve it: `dana@münchen.example` is `dana@xn--mnchen-3ya.example`); anything
+    else as it is, for the address check to judge."""
+    if address is None or address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at or not local.isascii():
+        return address  # a non-ASCII mailbox name needs SMTPUTF8: not one plain address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except UnicodeError:  # idna.IDNAError is one
+        return address
 
 
 def _mode(value: object, where: str) -> DeliveryMode:

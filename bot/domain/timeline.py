@@ -21,6 +21,7 @@ class EventKind(StrEnum):
     CUSTOMER_UPDATE = "customer_update"
     # Approved, for warroom to send (the sending is the customer update).
     LETTER_APPROVED = "letter_approved"
+    LETTER_SENDING = "letter_sending"  # data: draft, route, to, cc, subject, message_id
     LETTER_SENT = "letter_sent"  # data: draft, route, to, cc, subject, message_id/channel, ts
     LETTER_NOT_SENT = "letter_not_sent"  # data: draft, route, result, reason, retry_at
     REVIEW = "review"

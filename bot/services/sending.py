@@ -24,14 +24,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.delivery.mail import Letter, LetterError, build_message, split_subject, thread_subject
-from bot.delivery.outbox import LetterKey, Outbox, OutboxError, Step, Transport
+from bot.delivery.outbox import LetterKey, Outbox, OutboxError, OutboxRecord, Step, Transport
 from bot.delivery.smtp import Outcome
 from bot.desk.letters import Step as TicketStep
 from bot.desk.letters import TicketDelivery, TicketLetter, TicketLetters
-from bot.domain import delivery, letters
+from bot.domain import authority, delivery, letters
 from bot.domain.delivery import (
     DeliveryMode,
     LetterStatus,
@@ -149,16 +149,27 @@ class Sending(RoomService):
             raise InvalidInput("Only an approved customer update can be sent.")
         if seen != draft.version:
             raise InvalidInput("This letter changed since you saw it; read it again first.")
-        route = self._sendable(esc)
+        try:
+            route = self._sendable(esc)
+        except InvalidInput as refused:
+            if self._left_to_people(draft, esc):
+                raise InvalidInput(
+                    f"{refused} It is on record as the customer update, as an approved letter "
+                    "is when people send it."
+                ) from None
+            raise
         open_routes = [k for k in route.kinds if not _sent(esc, draft.id, k)]
         if not open_routes:
             raise InvalidInput("This letter went out already; it is sent once.")
         self._deliver(draft, esc, route, user, open_routes)
 
     def after_approval(self, draft: Draft, esc: Escalation) -> None:
-        """The final approval sends the letter under `delivery: approve_sends`."""
+        """The final approval sends the letter under `delivery: approve_sends`, when the one
+        who approved it may send it (the IC or a VP); otherwise the letter shows Send."""
         if not draft.approved_by or not draft.delivery_fact:
             return
+        if not authority.roles_of(esc, draft.approved_by) & set(SENDERS):
+            return  # a declarer's approval: the IC or a VP sends it
         try:
             route = self.route(esc)
         except RouteError:
@@ -192,6 +203,8 @@ class Sending(RoomService):
             route, stop = Route(), f"customer_insights.yaml: {e}"
         if draft is None:
             stop = "the draft is no longer kept"
+        if stop and draft is not None:
+            self._left_to_people(draft, esc)
         if stop:
             self._record(
                 esc,
@@ -201,6 +214,33 @@ class Sending(RoomService):
             return
         assert draft is not None
         self._deliver(draft, esc, route, sent.by, [kind], scheduled=True)
+
+    def _left_to_people(self, draft: Draft, esc: Escalation) -> bool:
+        """A letter approved for warroom to send whose account's letters are now sent by
+        people (`delivery: off` or `approve_only` since its approval), none of its routes
+        sent: its approval stands as the customer update, as it would have had the setting
+        been in force at the approval (recorded once, now). Whether it is on record so."""
+        try:
+            if self.route(esc).sends:
+                return False
+        except RouteError:
+            return False
+        if not letters.first_sent_of(esc, draft.id):
+            return False
+        if not draft.delivery_fact:
+            return True  # on record since its approval, or since an earlier click
+        flipped = [False]
+
+        def change(current: Draft) -> Draft:
+            flipped[0] = current.delivery_fact
+            return current.model_copy(update={"delivery_fact": False})
+
+        self.store.update_draft(draft.id, change)
+        if not flipped[0]:
+            return True  # another click recorded it
+        now, by = self.clock(), draft.approved_by or ""
+        self.escalations.update(esc.id, lambda current: self.customer_told(current, draft, by, now))
+        return True
 
     def _sendable(self, esc: Escalation) -> Route:
         """The account's route, if Send may use it; InvalidInput saying why not."""
@@ -257,7 +297,20 @@ class Sending(RoomService):
             except Busy:
                 busy = True
                 continue
-            esc = self._record(esc, draft, attempt)
+            try:
+                esc = self._record(esc, draft, attempt)
+            except Exception as e:
+                if attempt.status is not LetterStatus.SENT:
+                    raise
+                # The customer has it: say so, not that nothing happened. The record of it
+                # going out brings the scheduler back to record it.
+                where = draft_view.destination(attempt.route, attempt.to, attempt.cc)
+                log.error("escalation %s: letter %s sent, not recorded: %s", esc.id, draft.id, e)
+                raise InvalidInput(
+                    f"The letter went out ({where}), but recording it failed ({describe(e)}). "
+                    "Do not send it again by hand: it is recorded and told in its thread "
+                    "within minutes."
+                ) from None
         self._refresh(draft, esc)
         if busy and scheduled:
             raise Busy(f"{esc.id}: letter {draft.id} is being sent by another process")
@@ -298,7 +351,12 @@ class Sending(RoomService):
                 ),
                 now,
             )
-            done = outbox.deliver(key, message, transport)
+            done = outbox.deliver(
+                key,
+                message,
+                transport,
+                before=lambda record: self._under_way(esc, base, record, now),
+            )
         except (LetterError, OutboxError) as e:
             return base.model_copy(
                 update={"status": LetterStatus.FAILED, "result": "failed", "reason": str(e)}
@@ -331,6 +389,51 @@ class Sending(RoomService):
             update["retry_at"] = self._next_try(base.attempts, now)
         return base.model_copy(update=update)
 
+    def _under_way(
+        self, esc: Escalation, base: SentLetter, record: OutboxRecord, now: datetime
+    ) -> None:
+        """On record before the SMTP transaction: the letter is going out. Its result replaces
+        this; a process that dies before then leaves it, and the next try (on the scheduler,
+        once the dead process's hold on the letter has lapsed) sends the same message."""
+        hold = self.mail.outbox.lease_seconds if self.mail.outbox else 0
+        pending = base.model_copy(
+            update={
+                "message_id": record.message_id,
+                "subject": record.subject,
+                "reason": (
+                    "being handed to the mail server; if that was cut short, it may have "
+                    "reached them, and the same message goes again"
+                ),
+            }
+        )
+        self._going_out(esc, pending, now, hold)
+
+    def _going_out(self, esc: Escalation, pending: SentLetter, now: datetime, hold: float) -> None:
+        """`pending` kept as the letter's record on its route while it goes out, to be tried
+        again a minute after `hold` (how long the sending process holds the letter) unless
+        its result replaces it first."""
+        pending = pending.model_copy(
+            update={
+                "status": LetterStatus.FAILED,
+                "result": Outcome.UNKNOWN.value,
+                "retry_at": now + timedelta(seconds=hold, minutes=1),
+            }
+        )
+
+        def change(current: Escalation) -> tuple[Escalation, list[Event]]:
+            new, changed = letters.note_attempt(current, pending)
+            if not changed:
+                return current, []
+            to = (*pending.to, *pending.cc)
+            text = f"Letter being sent {pending.route.label} to {', '.join(to)}"
+            data: dict[str, object] = {"draft": pending.draft, "route": pending.route.value}
+            data |= {"to": list(pending.to), "cc": list(pending.cc)}
+            if pending.message_id:
+                data["message_id"] = pending.message_id
+            return new, [event(now, EventKind.LETTER_SENDING, pending.by, text, **data)]
+
+        self.escalations.update(esc.id, change)
+
     # -- Slack Connect ------------------------------------------------------------------------
     def _post(
         self,
@@ -359,6 +462,13 @@ class Sending(RoomService):
                 return base.model_copy(
                     update={"status": LetterStatus.SENT, "sent_at": now, "result": "posted"}
                 )
+            if found is None:
+                reason = (
+                    "being posted; if that was cut short, the channel is looked at before it "
+                    "is posted again"
+                )
+                pending = base.model_copy(update={"reason": reason})
+                self._going_out(esc, pending, now, self.post_seconds)
             ts = found or self.gateway.post_text(channel, self._slack_text(draft, esc), key=name)
         except RoomGone as e:
             self.store.abandon_once(name)
