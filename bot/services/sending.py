@@ -210,6 +210,13 @@ class Sending(RoomService):
                 stop = f"sending is now {route.mode.value}"
             elif kind not in route.kinds:
                 stop = "the account no longer has this route"
+            elif route.where(kind) != (*sent.to, *sent.cc):
+                # Send was pressed for where it went then: nowhere else without a person.
+                where = draft_view.where_to(route, (kind,))
+                stop = (
+                    f"where it goes has changed since Send was pressed (now {where}); its "
+                    "message shows where it goes now"
+                )
         except RouteError as e:
             route, stop = Route(), f"customer_insights.yaml: {e}"
         if draft is None:
@@ -217,11 +224,13 @@ class Sending(RoomService):
         if stop and draft is not None:
             self._left_to_people(draft, esc)
         if stop:
-            self._record(
+            esc = self._record(
                 esc,
                 draft,
                 sent.model_copy(update={"retry_at": None, "reason": f"not tried again: {stop}"}),
             )
+            if draft is not None:
+                self._refresh(draft, esc)
             return
         assert draft is not None
         self._deliver(draft, esc, route, sent.by, [kind], scheduled=True)

@@ -358,6 +358,36 @@ def test_a_post_that_may_pass_is_tried_again(
     assert room.esc.letters[0].status is LetterStatus.SENT and room.esc.letters[0].ts == post.ts
 
 
+def test_a_retry_goes_nowhere_but_where_send_was_pressed_for(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, clock
+) -> None:
+    # The post failed in a way that may pass; before its next try the account's channel is
+    # changed. The scheduler does not post in a channel nobody pressed Send for: it stops,
+    # says why, and the letter's message shows the new destination with its Send.
+    shared = _shared_channel(fake_slack)
+    _insights(memory_dir, slack_connect=shared)
+    room = _room(agent_runtime, fake_slack)
+    message = _approved(room, fake_anthropic)
+    fake_slack.server_error_next("chat.postMessage", status=503, times=5)
+    room.click(ActionId.DRAFT_SEND, message)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.FAILED and sent.retry_at is not None
+    fake_slack.clear_faults()
+    other = fake_slack.add_channel("ext-initech-other", members=["U0VPSUPRT"])
+    _insights(memory_dir, slack_connect=other)
+    clock.advance(sent.retry_at - clock())
+    room.rt.run_due()
+    assert fake_slack.messages_in(shared) == [] and fake_slack.messages_in(other) == []
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
+    assert "where it goes has changed since Send was pressed" in sent.reason
+    assert any("where it goes has changed" in s for s in _said_in(room, message))
+    now = current(room, message)
+    assert f"Slack Connect: <#{other}>" in shown(now)
+    room.click(ActionId.DRAFT_SEND, now)  # pressed for the new channel: it goes there
+    assert len(fake_slack.messages_in(other)) == 1 and fake_slack.messages_in(shared) == []
+
+
 @pytest.mark.parametrize(
     ("route", "said"),
     [
