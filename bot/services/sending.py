@@ -163,8 +163,8 @@ class Sending(RoomService):
         if not open_routes:
             raise InvalidInput("This letter went out already; it is sent once.")
         if shown != route.fingerprint:
-            # The account's entry, its linked tickets or the mode changed after the button
-            # was shown: send nowhere the person did not see; show them where it goes now.
+            # The account's entry or the linked tickets changed after the button was shown:
+            # send nowhere the person did not see; show them where it goes now.
             self._refresh(draft, esc)
             where = draft_view.where_to(route, tuple(open_routes))
             raise InvalidInput(
