@@ -118,8 +118,12 @@ class TicketLetters:
         raw = self.redis.hgetall(self._record(letter))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
-    def send(self, letter: TicketLetter) -> TicketDelivery:
-        """Add the letter to its ticket unless it is there already or being added now."""
+    def send(
+        self, letter: TicketLetter, *, before: Callable[[], None] | None = None
+    ) -> TicketDelivery:
+        """Add the letter to its ticket unless it is there already or being added now;
+        `before` is called once the letter is claimed, just before the ticket is updated (the
+        caller keeps that the letter is going out: a crash after it leaves the record)."""
         record = self.status(letter)
         if record.get("status") == "added":
             return TicketDelivery(Step.ALREADY, int(record.get("comment_id") or 0))
@@ -128,11 +132,13 @@ class TicketLetters:
         if not self.redis.set(claim, token, nx=True, px=self.lease_ms):
             return TicketDelivery(Step.BUSY, reason="It is being added to the ticket now.")
         try:
-            return self._send_claimed(letter)
+            return self._send_claimed(letter, before)
         finally:
             self._release(keys=[claim], args=[token])
 
-    def _send_claimed(self, letter: TicketLetter) -> TicketDelivery:
+    def _send_claimed(
+        self, letter: TicketLetter, before: Callable[[], None] | None = None
+    ) -> TicketDelivery:
         key = self._record(letter)
         record = self.status(letter)
         if record.get("status") == "added":
@@ -157,6 +163,8 @@ class TicketLetters:
                     f"({letter.signer_email}, from their Slack profile), so the letter was not "
                     f"added to the ticket: give their {self.desk.name} agent that email.",
                 )
+            if before is not None:
+                before()
             self._write(
                 keys=[key],
                 args=_fields(

@@ -18,6 +18,7 @@ clock and the KPIs count from it, not from the approval.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -109,6 +110,14 @@ class Route(Record):
         if kind is RouteKind.TICKET:
             return tuple(str(t) for t in self.tickets)
         return (self.slack_connect or "",)
+
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of every place this route's letters go (the addresses with their
+        copies, the channel, the ticket numbers): a Send button carries the one it showed, so
+        a click never sends anywhere the person did not see."""
+        where = "\n".join(f"{k.value}={','.join(self.where(k))}" for k in self.kinds)
+        return hashlib.sha256(where.encode()).hexdigest()[:16]
 
     def with_tickets(self, tickets: tuple[int, ...]) -> Route:
         """This route with the escalation's linked tickets added to where letters go."""

@@ -12,7 +12,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot.listeners.errors import guarded
 from bot.services.drafting import DraftDesk
 from bot.services.sending import Sending
-from bot.slack.draft_view import read_button_value, read_edit_form
+from bot.slack.draft_view import read_button_value, read_edit_form, read_send_value
 from bot.slack.gateway import SlackGateway
 from bot.slack.ids import ActionId, BlockId, CallbackId
 
@@ -76,11 +76,11 @@ def register_send(app: App, sending: Sending) -> None:
         ack()
 
     def send(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        draft_id, seen = read_button_value(action["value"])
+        draft_id, seen, shown = read_send_value(action["value"])
         guarded(
             "sending the letter",
             lambda text: respond(text=text, response_type="ephemeral", replace_original=False),
-            lambda: sending.send(draft_id, seen, body["user"]["id"]),
+            lambda: sending.send(draft_id, seen, body["user"]["id"], shown=shown),
         )
 
     app.action(ActionId.DRAFT_SEND)(ack=ack_button, lazy=[send])

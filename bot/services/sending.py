@@ -140,8 +140,9 @@ class Sending(RoomService):
         return thread_subject(own, 2, first) if first else own
 
     # -- sending ----------------------------------------------------------------------------
-    def send(self, draft_id: str, seen: int, user: str) -> None:
-        """`user` pressed Send on the approved letter at version `seen`."""
+    def send(self, draft_id: str, seen: int, user: str, *, shown: str = "") -> None:
+        """`user` pressed Send on the approved letter at version `seen`, on a button that
+        showed the destinations with fingerprint `shown` (`Route.fingerprint`)."""
         draft = self._draft(draft_id)
         esc = self._escalation(draft)
         self.allow(esc, user, "send a letter to the customer", roles=SENDERS)
@@ -161,6 +162,16 @@ class Sending(RoomService):
         open_routes = [k for k in route.kinds if not _sent(esc, draft.id, k)]
         if not open_routes:
             raise InvalidInput("This letter went out already; it is sent once.")
+        if shown != route.fingerprint:
+            # The account's entry or the linked tickets changed after the button was shown:
+            # send nowhere the person did not see; show them where it goes now.
+            self._refresh(draft, esc)
+            where = draft_view.where_to(route, tuple(open_routes))
+            raise InvalidInput(
+                "Where this letter goes has changed since you saw it: it now goes to "
+                f"{where}. Nothing was sent; here is the letter again with where it goes "
+                "now, in its message: press *Send* there if that is right."
+            )
         self._deliver(draft, esc, route, user, open_routes)
 
     def after_approval(self, draft: Draft, esc: Escalation) -> None:
@@ -199,6 +210,13 @@ class Sending(RoomService):
                 stop = f"sending is now {route.mode.value}"
             elif kind not in route.kinds:
                 stop = "the account no longer has this route"
+            elif route.where(kind) != (*sent.to, *sent.cc):
+                # Send was pressed for where it went then: nowhere else without a person.
+                where = draft_view.where_to(route, (kind,))
+                stop = (
+                    f"where it goes has changed since Send was pressed (now {where}); its "
+                    "message shows where it goes now"
+                )
         except RouteError as e:
             route, stop = Route(), f"customer_insights.yaml: {e}"
         if draft is None:
@@ -206,11 +224,13 @@ class Sending(RoomService):
         if stop and draft is not None:
             self._left_to_people(draft, esc)
         if stop:
-            self._record(
+            esc = self._record(
                 esc,
                 draft,
                 sent.model_copy(update={"retry_at": None, "reason": f"not tried again: {stop}"}),
             )
+            if draft is not None:
+                self._refresh(draft, esc)
             return
         assert draft is not None
         self._deliver(draft, esc, route, sent.by, [kind], scheduled=True)
@@ -251,9 +271,14 @@ class Sending(RoomService):
                 f"This account's entry in customer_insights.yaml cannot be used: {e}"
             ) from None
         if not route.exists:
+            ticket = self.ticket_letters is not None
             raise InvalidInput(
-                "This account has no `email` or `slack_connect` in customer_insights.yaml: "
-                "send the letter through your usual channel."
+                "This account has no `email` or `slack_connect` in customer_insights.yaml"
+                + (" and the escalation no linked ticket" if ticket else "")
+                + ", so the letter has nowhere to go; nothing was sent. Add one to the "
+                "account's entry"
+                + (" or link the customer's ticket (`@vp ticket <number>`)" if ticket else "")
+                + ", then press *Send* again; or send the letter through your usual channel."
             )
         if route.mode is DeliveryMode.OFF:
             where = "warroom.yaml" if route.mode_from == "warroom.yaml" else "the account's entry"
@@ -500,10 +525,12 @@ class Sending(RoomService):
         )
 
     def _slack_text(self, draft: Draft, esc: Escalation) -> str:
-        """The letter as posted in the shared channel: its subject in bold, then its text,
-        every character of it inert (no mention, link or broadcast reaches the customer)."""
+        """The letter as posted in the shared channel: its subject on a line of its own, then
+        its text, every character of it inert (no mention, link or broadcast reaches the
+        customer). The subject is not wrapped in markup: a `*`, `_`, `~` or backtick in it
+        would end the formatting part-way and show the rest as something else."""
         subject, body = split_subject(draft.text)
-        return f"*{inert(subject)}*\n\n{inert(body)}" if subject else inert(body)
+        return f"{inert(subject)}\n\n{inert(body)}" if subject else inert(body)
 
     # -- the linked tickets -------------------------------------------------------------------
     def _ticket(
@@ -539,10 +566,26 @@ class Sending(RoomService):
                     ),
                 }
             )
+        # On record before each update: a process that dies mid-way leaves it, and the
+        # scheduler's next try (once the dead process's claim has lapsed) looks for the
+        # letter's tag on the ticket before adding anything.
+        pending = base.model_copy(
+            update={
+                "reason": (
+                    "being added to the ticket; if that was cut short, the ticket is checked "
+                    "for it before it is added again"
+                )
+            }
+        )
+        hold = self.ticket_letters.lease_ms / 1000
+
+        def going_out() -> None:
+            self._going_out(esc, pending, now, hold)
+
         failed: list[tuple[int, TicketDelivery]] = []
         busy = False
         for letter in wanted:
-            done = self.ticket_letters.send(letter)
+            done = self.ticket_letters.send(letter, before=going_out)
             if done.step is TicketStep.BUSY:
                 busy = True
             elif done.step is TicketStep.FAILED:

@@ -23,7 +23,14 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.domain.delivery import DeliveryMode, LetterStatus, Outgoing, RouteKind, SentLetter
+from bot.domain.delivery import (
+    DeliveryMode,
+    LetterStatus,
+    Outgoing,
+    Route,
+    RouteKind,
+    SentLetter,
+)
 from bot.domain.drafts import Draft, DraftKind
 from bot.slack.blocks import (
     BLOCKS_PER_MESSAGE,
@@ -41,6 +48,8 @@ from bot.slack.text import clip, inert, mention, slack_time
 
 # Slack's limit on a plain-text input, and on blocks in a modal.
 INPUT_LIMIT = 3000
+# Slack's limit on a confirm dialog's text.
+CONFIRM_LIMIT = 300
 BLOCKS_PER_VIEW = 100
 
 _LABELS = {
@@ -58,6 +67,20 @@ def _headings_as_bold(markdown: str) -> str:
 
 def button_value(draft: Draft) -> str:
     return f"{draft.id}:{draft.version}"
+
+
+def send_value(draft: Draft, fingerprint: str) -> str:
+    """The Send button's value: the draft, its version and the fingerprint of where the
+    button says the letter goes (`Route.fingerprint`)."""
+    return f"{draft.id}:{draft.version}:{fingerprint}"
+
+
+def read_send_value(value: str) -> tuple[str, int, str]:
+    """The draft id, the version and the destinations' fingerprint a Send button showed
+    ('' for a button from before fingerprints)."""
+    draft_id, _, rest = value.partition(":")
+    version, _, fingerprint = rest.partition(":")
+    return draft_id, int(version) if version.isdigit() else 0, fingerprint
 
 
 def read_button_value(value: str) -> tuple[str, int]:
@@ -210,8 +233,8 @@ def destination(kind: RouteKind, to: tuple[str, ...], cc: tuple[str, ...] = ()) 
     return f"email to {', '.join(inert(a) for a in to)}{copies}"
 
 
-def _where(outgoing: Outgoing, kinds: tuple[RouteKind, ...]) -> str:
-    route = outgoing.route
+def where_to(route: Route, kinds: tuple[RouteKind, ...]) -> str:
+    """Where `kinds` of `route` go, in mrkdwn, joined with "and"."""
     parts = []
     for kind in kinds:
         if kind is RouteKind.EMAIL:
@@ -256,8 +279,15 @@ def _sending(draft: Draft, outgoing: Outgoing) -> list[Block]:
         return blocks
     if not outgoing.may_send:
         return blocks
-    where = _where(outgoing, outgoing.unsent)
+    where = where_to(route, outgoing.unsent)
     subject = inert(outgoing.subject)
+    confirm = f"It goes to {where}, subject “{subject}”, as approved, once."
+    if len(confirm) > CONFIRM_LIMIT:
+        # Cut short, the dialog would hide some of where it goes: point at the whole list.
+        confirm = (
+            f"It goes to the {_count(route, outgoing.unsent)} listed just above the button, "
+            "as approved, once."
+        )
     blocks.append(note(f"📮 *Send* goes to {where} · subject “{subject}”"))
     blocks.append(
         ActionsBlock(
@@ -266,16 +296,11 @@ def _sending(draft: Draft, outgoing: Outgoing) -> list[Block]:
                 ButtonElement(
                     text=PlainTextObject(text="Send"),
                     action_id=ActionId.DRAFT_SEND,
-                    value=button_value(draft),
+                    value=send_value(draft, route.fingerprint),
                     style="primary",
                     confirm=ConfirmObject(
                         title="Send this letter?",
-                        text=MarkdownTextObject(
-                            text=clip(
-                                f"It goes to {where}, subject “{subject}”, as approved, once.",
-                                300,
-                            )
-                        ),
+                        text=MarkdownTextObject(text=clip(confirm, CONFIRM_LIMIT)),
                         confirm="Send",
                         deny="Not yet",
                     ),
@@ -284,6 +309,20 @@ def _sending(draft: Draft, outgoing: Outgoing) -> list[Block]:
         )
     )
     return blocks
+
+
+def _count(route: Route, kinds: tuple[RouteKind, ...]) -> str:
+    """How many places `kinds` of `route` go to, in words: "3 addresses and 2 tickets"."""
+    nouns = {
+        RouteKind.EMAIL: ("address", "addresses"),
+        RouteKind.SLACK_CONNECT: ("channel", "channels"),
+        RouteKind.TICKET: ("ticket", "tickets"),
+    }
+    parts = []
+    for kind in kinds:
+        n = len(route.where(kind))
+        parts.append(f"{n} {nouns[kind][n != 1]}")
+    return " and ".join(parts)
 
 
 def _input_pieces(text: str) -> list[str]:

@@ -315,7 +315,7 @@ def test_a_letter_is_posted_once_in_the_slack_connect_channel(
     (post,) = fake_slack.messages_in(shared)
     assert post.user == fake_slack.bot_user_id
     posted = shown(post)
-    assert "*Checkout for your EU users*" in posted
+    assert posted.startswith("Checkout for your EU users\n\nDear Dana,")  # no markup around it
     assert "&lt;@U0VPSUPRT&gt; &amp; &lt;!channel&gt;" in posted  # no mention, no broadcast
     assert posted.rstrip().endswith("Victoria Vance\nVP, Customer Support")
     (sent,) = room.esc.letters
@@ -356,6 +356,36 @@ def test_a_post_that_may_pass_is_tried_again(
     room.rt.run_due()
     (post,) = fake_slack.messages_in(shared)
     assert room.esc.letters[0].status is LetterStatus.SENT and room.esc.letters[0].ts == post.ts
+
+
+def test_a_retry_goes_nowhere_but_where_send_was_pressed_for(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, clock
+) -> None:
+    # The post failed in a way that may pass; before its next try the account's channel is
+    # changed. The scheduler does not post in a channel nobody pressed Send for: it stops,
+    # says why, and the letter's message shows the new destination with its Send.
+    shared = _shared_channel(fake_slack)
+    _insights(memory_dir, slack_connect=shared)
+    room = _room(agent_runtime, fake_slack)
+    message = _approved(room, fake_anthropic)
+    fake_slack.server_error_next("chat.postMessage", status=503, times=5)
+    room.click(ActionId.DRAFT_SEND, message)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.FAILED and sent.retry_at is not None
+    fake_slack.clear_faults()
+    other = fake_slack.add_channel("ext-initech-other", members=["U0VPSUPRT"])
+    _insights(memory_dir, slack_connect=other)
+    clock.advance(sent.retry_at - clock())
+    room.rt.run_due()
+    assert fake_slack.messages_in(shared) == [] and fake_slack.messages_in(other) == []
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
+    assert "where it goes has changed since Send was pressed" in sent.reason
+    assert any("where it goes has changed" in s for s in _said_in(room, message))
+    now = current(room, message)
+    assert f"Slack Connect: <#{other}>" in shown(now)
+    room.click(ActionId.DRAFT_SEND, now)  # pressed for the new channel: it goes there
+    assert len(fake_slack.messages_in(other)) == 1 and fake_slack.messages_in(shared) == []
 
 
 @pytest.mark.parametrize(
@@ -440,3 +470,105 @@ def test_a_refused_copy_is_told_while_the_letter_reaches_the_addressee(
     (sent,) = room.esc.letters
     assert sent.status is LetterStatus.SENT and CC in sent.reason
     assert any("📨 Sent" in s and f"refused {CC}" in s for s in _said_in(room, message))
+
+
+def _send_button(message) -> dict:
+    (button,) = [
+        el
+        for b in message.blocks or []
+        if b.get("type") == "actions"
+        for el in b["elements"]
+        if el["action_id"] == ActionId.DRAFT_SEND
+    ]
+    return button
+
+
+def _click(room: Room, message, value: str) -> None:
+    """The IC presses a Send button that carried `value` (as it was shown then)."""
+    room.slack.click(room.channel.id, ActionId.DRAFT_SEND, value, user="U0INCCMDR", ts=message.ts)
+
+
+def test_a_send_shown_before_the_destinations_changed_sends_nowhere_unseen(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail
+) -> None:
+    # The button and its confirm dialog said where the letter goes; the account's entry is
+    # changed after. The click sends nothing and shows the letter again with where it goes
+    # now; pressed there, it goes there.
+    _insights(memory_dir, email=TO, cc=[CC])
+    room = _room(agent_runtime, fake_slack, mail)
+    seen = _approved(room, fake_anthropic)
+    shown_first = _send_button(seen)["value"]
+    confirm = _send_button(seen)["confirm"]["text"]["text"]
+    assert f"email to {TO}, cc {CC}" in confirm
+    cfo = "cfo@initech.example"
+    _insights(memory_dir, email=TO, cc=[CC, cfo])
+
+    _click(room, seen, shown_first)
+    said = refusal(room)
+    assert "Where this letter goes has changed since you saw it" in said
+    assert f"email to {TO}, cc {CC}, {cfo}" in said and "Nothing was sent" in said
+    assert mail.received == [] and room.esc.letters == ()
+    again = current(room, seen)
+    assert f"email to {TO}, cc {CC}, {cfo}" in shown(again)
+    assert f"cc {CC}, {cfo}" in _send_button(again)["confirm"]["text"]["text"]
+    shown_second = _send_button(again)["value"]
+    assert shown_second != shown_first
+    _click(room, seen, shown_first)  # the old button again: still refused
+    assert "Where this letter goes has changed" in refusal(room) and mail.received == []
+
+    # A Slack Connect channel added is a change too; then the button shown now sends.
+    shared = _shared_channel(fake_slack)
+    _insights(memory_dir, email=TO, cc=[CC, cfo], slack_connect=shared)
+    _click(room, seen, shown_second)
+    assert "Where this letter goes has changed" in refusal(room) and shared in refusal(room)
+    assert mail.received == [] and fake_slack.messages_in(shared) == []
+    now = current(room, seen)
+    assert len(_send_button(now)["value"]) <= 2000  # Slack's limit on an action's value
+    room.click(ActionId.DRAFT_SEND, now)
+    (received,) = mail.wait_for(1)
+    assert set(received.recipients) == {TO, CC, cfo}
+    assert len(fake_slack.messages_in(shared)) == 1
+
+
+def test_the_confirm_dialog_never_hides_where_the_letter_goes(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail
+) -> None:
+    # Slack cuts a confirm dialog's text at 300 characters: too many copies for it, and it
+    # points at the whole list instead of ending part-way through it.
+    copies = [f"copy.number.{n}@initech.example" for n in range(12)]
+    _insights(memory_dir, email=TO, cc=copies)
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)
+    confirm = _send_button(message)["confirm"]["text"]["text"]
+    assert "13 addresses listed just above the button" in confirm and len(confirm) <= 300
+    assert all(c in shown(message) for c in copies)
+
+
+def test_a_stale_send_for_an_account_without_a_route_says_what_to_do(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail
+) -> None:
+    _insights(memory_dir, email=TO)
+    room = _room(agent_runtime, fake_slack, mail)
+    message = _approved(room, fake_anthropic)
+    _insights(memory_dir)  # the route is taken out after the button was shown
+    room.click(ActionId.DRAFT_SEND, message)
+    said = refusal(room)
+    assert "no `email` or `slack_connect`" in said and "nothing was sent" in said
+    assert "Add one to the account's entry, then press *Send* again" in said
+    assert "ticket" not in said  # no support desk set up: no ticket to link
+    assert mail.received == [] and room.esc.letters == ()
+
+
+def test_a_subject_with_formatting_characters_is_posted_as_typed(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir
+) -> None:
+    shared = _shared_channel(fake_slack)
+    _insights(memory_dir, slack_connect=shared)
+    room = _room(agent_runtime, fake_slack)
+    subject = "*P1* checkout_eu ~ `retry` fix_"
+    message = _approved(room, fake_anthropic, f"Subject: {subject}\n\n{BODY}")
+    room.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
+    (post,) = fake_slack.messages_in(shared)
+    first, _, rest = shown(post).partition("\n\n")
+    assert first == subject  # on its own line, as typed: no bold around it to break
+    assert rest.startswith("Dear Dana,")

@@ -23,13 +23,13 @@ from bot.domain.delivery import LetterStatus, RouteKind
 from bot.domain.timeline import EventKind
 from bot.runtime import build_runtime
 from bot.slack.ids import ActionId
-from loopback.harness import InlineExecutor
+from loopback.harness import InlineExecutor, WarroomProcess, warroom_env
 from loopback.slack.driver import SlackDriver
 from loopback.smtp import MailServer
 from loopback.zendesk import ZendeskLoopback
 from tests.conftest import CONFIG, SIGNING_SECRET, today
 from tests.e2e.test_draft_checks import current, refusal
-from tests.rooms import Room, buttons, shown, wait_until
+from tests.rooms import Room, buttons, draft_id, shown, wait_until
 
 AGENT_EMAIL = "victoria@vendor.example"
 TO = "dana.whitfield@initech.example"
@@ -448,3 +448,118 @@ def test_the_click_is_answered_before_zendesk_is_called(
         assert sent.status is LetterStatus.SENT
     finally:
         rt.close()
+
+
+def test_a_ticket_linked_after_send_was_shown_is_not_sent_to_unseen(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+) -> None:
+    _insights(memory_dir)
+    ticket = desk["ticket"]
+    room = _room(agent_runtime, fake_slack, zendesk, ticket)
+    message = _approved(room, fake_anthropic)
+    (shown_then,) = [
+        el["value"]
+        for b in message.blocks
+        if b.get("type") == "actions"
+        for el in b["elements"]
+        if el["action_id"] == ActionId.DRAFT_SEND
+    ]
+    second = zendesk.add_ticket("TPS reports, again", zendesk.ticket(ticket)["requester_id"])
+    room.mention(f"ticket {second}")
+    room.slack.click(
+        room.channel.id, ActionId.DRAFT_SEND, shown_then, user="U0INCCMDR", ts=message.ts
+    )
+    said = refusal(room)
+    assert "Where this letter goes has changed since you saw it" in said
+    assert f"on tickets #{ticket}, #{second}" in said
+    assert zendesk.seen("PUT") == [] and room.esc.letters == ()
+    again = current(room, message)
+    assert f"on tickets #{ticket}, #{second}" in shown(again)
+    room.click(ActionId.DRAFT_SEND, again)  # what is shown now is where it goes
+    assert len(_ours(zendesk, ticket)) == 1 and len(_ours(zendesk, second)) == 1
+
+
+def test_a_stale_send_without_a_route_names_the_ticket_to_link(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk
+) -> None:
+    from tests.e2e.test_sending import _room as room_without_ticket
+
+    shared = fake_slack.add_channel("ext-initech-vendor", members=["U0VPSUPRT"])
+    _insights(memory_dir, slack_connect=shared)
+    room = room_without_ticket(agent_runtime, fake_slack, **_settings(zendesk))
+    message = _approved(room, fake_anthropic)
+    _insights(memory_dir)  # the channel is taken out after Send was shown
+    room.click(ActionId.DRAFT_SEND, message)
+    said = refusal(room)
+    assert "no `email` or `slack_connect`" in said and "no linked ticket" in said
+    assert "link the customer's ticket (`@vp ticket <number>`), then press *Send* again" in said
+    assert fake_slack.messages_in(shared) == [] and room.esc.letters == ()
+
+
+def test_a_process_killed_while_it_adds_the_letter_to_the_ticket(
+    agent_runtime,
+    fake_slack,
+    fake_anthropic,
+    memory_dir,
+    zendesk,
+    desk,
+    redis_url,
+    prefix,
+    tmp_path,
+    config_file,
+    clock,
+) -> None:
+    # A real `warroom run` takes the Send and is killed (SIGKILL) while Zendesk holds its
+    # update, which lands after. The letter is on record as going out, so the scheduler
+    # finishes it: it finds the letter's tag on the ticket (one comment), records it as sent
+    # and tells the room; nobody has to press Send.
+    _insights(memory_dir)
+    ticket = desk["ticket"]
+    room = _room(agent_runtime, fake_slack, zendesk, ticket)
+    message = _approved(room, fake_anthropic)
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        WARROOM_ZENDESK_URL=zendesk.account_url,
+        WARROOM_ZENDESK_API_URL=zendesk.url,
+        WARROOM_ZENDESK_EMAIL=zendesk.email,
+        WARROOM_ZENDESK_TOKEN=zendesk.token,
+    )
+    proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
+    zendesk.fault(status=504, method="PUT", delay=3, apply=True)  # held, then carried out
+    try:
+        threading.Thread(
+            target=proc.driver().click,
+            args=(room.channel.id, ActionId.DRAFT_SEND, draft_id(message)),
+            kwargs={"user": "U0INCCMDR", "ts": message.ts},
+            daemon=True,
+        ).start()
+        wait_until(lambda: zendesk.seen("PUT"), timeout=30, what="the ticket's update")
+        proc.kill()
+    finally:
+        proc.stop()
+    wait_until(lambda: _ours(zendesk, ticket), timeout=30, what="the comment, landed")
+
+    (pending,) = room.esc.letters
+    assert pending.status is LetterStatus.FAILED and pending.retry_at is not None
+    assert "being added to the ticket" in pending.reason
+    assert _events(room, EventKind.LETTER_SENDING) and _retries(room)
+    # The dead process's claim on the letter lapses with its lease (two minutes; not waited
+    # for here).
+    claims = room.rt.redis.keys(f"{prefix}:desk:letter:*:claim")
+    assert claims and room.rt.redis.delete(*claims)
+    clock.advance(pending.retry_at - clock())
+    room.rt.run_due()
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.SENT and sent.route is RouteKind.TICKET
+    assert len(_ours(zendesk, ticket)) == 1 and len(zendesk.seen("PUT")) == 1
+    assert len(_events(room, EventKind.LETTER_SENT)) == 1
+    assert len(_events(room, EventKind.CUSTOMER_UPDATE)) == 1
+    assert any("📨 Sent" in s and f"#{ticket}" in s for s in _said_in(room, message))
+    room.click(ActionId.DRAFT_SEND, message)
+    assert "went out already" in refusal(room)
+    assert len(_ours(zendesk, ticket)) == 1

@@ -142,6 +142,24 @@ def test_linked_tickets_are_a_route_of_their_own() -> None:
     assert not route_of(None, None).with_tickets(()).exists
 
 
+def test_the_fingerprint_changes_with_every_destination_and_only_with_them() -> None:
+    entry = {"email": "dana@initech.example", "cc": ["csm@vendor.example"]}
+    route = route_of(entry, None).with_tickets((4711,))
+    same = route_of(dict(entry, delivery="approve_sends"), None).with_tickets((4711,))
+    assert route.fingerprint == same.fingerprint  # the mode is not a destination
+    others = [
+        route_of(dict(entry, cc=[]), None).with_tickets((4711,)),
+        route_of(dict(entry, cc=["csm@vendor.example", "cfo@initech.example"]), None),
+        route_of(dict(entry, email="cfo@initech.example"), None).with_tickets((4711,)),
+        route_of(dict(entry, slack_connect="C0SHARED01"), None).with_tickets((4711,)),
+        route_of(entry, None).with_tickets((4711, 4712)),
+        route_of(entry, None),
+    ]
+    prints = {route.fingerprint, *(o.fingerprint for o in others)}
+    assert len(prints) == len(others) + 1
+    assert all(len(p) == 16 for p in prints)
+
+
 def test_the_signer_is_the_name_under_the_closing() -> None:
     assert signed_by("Dear Dana,\n\nIt works.\n\nKind regards,\nVictoria Vance\nVP, Support") == (
         "Victoria Vance"
