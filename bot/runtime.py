@@ -68,6 +68,7 @@ class Runtime:
     app: App
     executor: AcksFirst
     declarations: Every
+    closed: bool = False
 
     def ready(self) -> bool:
         return self.store.ping()
@@ -87,7 +88,13 @@ class Runtime:
         """Finish the work already accepted, then let go of pools and connections. Rooms being
         built get `shutdown_grace_seconds` to finish; past it each stops at its next step and
         is left, recorded, to the next process. Nothing is rolled back for the shutdown."""
+        if self.closed:  # a second signal, or the entry point after the shutdown hook
+            return
+        self.closed = True
         grace = self.settings.shutdown_grace_seconds
+        # Drafts streaming have the same grace to finish; then each stops and offers to be
+        # regenerated, never left half-written with its Approve button.
+        self.desk.lane.stop(grace)
         # Declarations waiting for their turn stay queued in Redis, for the next process.
         self.declaring.hand_over(grace)
         self.declarations.stop()
@@ -97,9 +104,13 @@ class Runtime:
         still = self.declaring.drain(grace + 30)
         if still:
             log.warning("%d room build(s) still under way at shutdown; left to the lease", still)
-        # Drafts under way finish (each within the model's timeout); none queued is dropped.
+        # Drafts under way finish or are interrupted at their next piece of text (one still
+        # waiting for the model's first word, within the model's timeout); none is dropped.
         if self.desk.lane.executor is not self.executor.inner:
             self.desk.lane.executor.shutdown(wait=True)
+        still = self.desk.lane.drain(grace + 30)
+        if still:
+            log.warning("%d draft(s) still under way at shutdown", still)
         self.scheduler.stop()
         jobs.unregister(self.settings.redis_prefix, self.timers)
         self.agent.close()

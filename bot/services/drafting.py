@@ -34,7 +34,7 @@ from bot.domain.timeline import Event, EventKind, event
 from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.services.grounds import Grounds
-from bot.services.lane import ModelLane, Ticket
+from bot.services.lane import Interrupted, ModelLane, Ticket
 from bot.slack import draft_view
 from bot.slack.text import group_mention, inert, mention
 from bot.store import Store
@@ -294,6 +294,8 @@ class DraftDesk(RoomService):
         shown = _Throttle(self.stream_interval)
 
         def on_text(text: str) -> None:
+            if self.lane.interrupted.is_set():
+                raise Interrupted(draft.id)
             if shown.due():
                 try:
                     gateway.update(draft.channel, draft.ts, draft_view.drafting(draft.kind, text))
@@ -306,10 +308,22 @@ class DraftDesk(RoomService):
                 reply = self.agent.offline(draft.kind.value, self.grounds.of(esc), reason, *asked)
             else:
                 reply = ask(self.grounds.of(esc), on_text)
-        except BaseException:
-            if keep:  # written again from what was there: the draft is not left half-done
-                draft = self._change(draft.id, lambda d: d.model_copy(update={"drafting": False}))
+            if self.lane.interrupted.is_set():  # the model's text (or the agent's fallback
+                raise Interrupted(draft.id)  # once the stream was cut) came after the grace
+        except BaseException as e:
+            # Written again from what was there: the draft is never left half-done. Cut
+            # short by a stop, it says so and offers to be regenerated.
+            stopped = isinstance(e, Interrupted)
+            if keep:
+                update = {"drafting": False, "interrupted": stopped}
+                draft = self._change(draft.id, lambda d: d.model_copy(update=update))
                 self._show(draft, esc)
+            elif stopped:
+                self._show(draft.model_copy(update={"drafting": False, "interrupted": True}), esc,
+                           keep=False)  # fmt: skip
+            if stopped:
+                log.warning("escalation %s: draft %s interrupted by the stop", esc.id, draft.id)
+                return draft
             raise
         self._count(draft.kind, reply)
         self._log_usage(esc, draft.kind, reply)
@@ -320,6 +334,7 @@ class DraftDesk(RoomService):
             "truncated": reply.truncated,
             "findings": reply.findings,
             "drafting": False,
+            "interrupted": False,
         }
         if draft.kind is DraftKind.CUSTOMER_UPDATE:  # what a customer would read: every claim
             finished["unsupported"] = reply.unsupported
