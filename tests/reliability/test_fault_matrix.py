@@ -57,12 +57,33 @@ def approve(room: Room) -> None:
     )
 
 
+def edit(room: Room) -> None:
+    room.click(ActionId.DRAFT_EDIT, room.draft)
+    view = room.fake.views[next(reversed(room.fake.views))]
+    room.slack.submit_view(
+        view,
+        {"draft_text": {"value": {"type": "plain_text_input", "value": "Edited by hand."}}},
+        user="U0INCCMDR",
+    )
+
+
+def regenerate(room: Room) -> None:
+    room.anthropic.reply_with("We rolled the change back. Next update by 16:00 UTC.")
+    room.click(ActionId.DRAFT_REGENERATE, room.draft)
+
+
 # What is done before the action, unfaulted (its writes are not in the matrix).
-SETUPS: dict[str, Callable[[Room], Any]] = {"approve": drafted}
+SETUPS: dict[str, Callable[[Room], Any]] = {
+    "approve": drafted,
+    "edit": drafted,
+    "regenerate": drafted,
+}
 
 ACTIONS: dict[str, Callable[[Room], Any]] = {
     "approve": approve,
     "draft": drafted,
+    "edit": edit,
+    "regenerate": regenerate,
     "update": lambda r: r.mention("update rollback started"),
     "facts": lambda r: r.mention("impact EU users cannot check out", user=MEMBER),
     "done": lambda r: r.slack.click(
@@ -114,7 +135,8 @@ def normalised(value: dict[str, Any], room: Room) -> dict[str, str]:
 
 @pytest.fixture
 def fresh(agent_runtime, fake_slack, fake_anthropic, proxy) -> Callable[[str], Room]:
-    rt = agent_runtime(redis_url=proxy.url)
+    # Every room drafts as the same person: the per-person limit is not what is tested.
+    rt = agent_runtime(redis_url=proxy.url, agent_requests_per_minute=1000)
     driver = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
     made: list[Room] = []
 
@@ -123,6 +145,7 @@ def fresh(agent_runtime, fake_slack, fake_anthropic, proxy) -> Callable[[str], R
         customer = f"Initech{len(made)}"
         rt_room = Room.__new__(Room)
         rt_room.rt, rt_room.slack, rt_room.fake = rt, driver, fake_slack
+        rt_room.anthropic = fake_anthropic
         driver.command(
             f"{customer}: TPS reports missing for all EU users --arr 480k --ic <@U0INCCMDR>"
         )
