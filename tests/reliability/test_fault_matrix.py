@@ -191,3 +191,38 @@ def test_each_write_of_an_action_whose_answer_is_lost_changes_nothing(action, fr
     assert not differences, f"{action}: " + "\n".join(
         f"{fault}: {parts}" for fault, parts in differences.items()
     )
+
+
+def slack_methods_of(fake, run: Callable[[], Any]) -> list[str]:
+    """The Slack methods `run` called, each once, in the order of their first call."""
+    before = len(fake.calls)
+    run()
+    return list(dict.fromkeys(c.method for c in fake.calls[before:]))
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_each_slack_answer_of_an_action_lost_after_slack_acted_changes_nothing(
+    action, fresh, fake_slack
+) -> None:
+    """The same for Slack: for each method the action calls, Slack carries out its first call
+    and the connection drops before the answer."""
+    clean = fresh(action)
+    methods = slack_methods_of(fake_slack, lambda: ACTIONS[action](clean))
+    expected = normalised(state(clean), clean)
+    assert methods, "the action called no Slack method"
+    differences = {}
+    for method in methods:
+        room = fresh(action)
+        fired = len(fake_slack.fired)
+        fake_slack.lose_answer_next(method)
+        ACTIONS[action](room)
+        hit = len(fake_slack.fired) > fired
+        fake_slack.clear_faults()
+        got = normalised(state(room), room)
+        if hit and got != expected:
+            differences[method] = {
+                part: (expected[part], got[part]) for part in got if got[part] != expected[part]
+            }
+    assert not differences, f"{action}: " + "\n".join(
+        f"{fault}: {parts}" for fault, parts in differences.items()
+    )
