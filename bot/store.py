@@ -259,20 +259,26 @@ return n
 
 
 # Claim one firing, with Redis's clock (every process agrees on it). The key holds "done", or
-# "posting:<deadline>" while an attempt is under way, or "unsure" when an attempt may have
-# posted without knowing it. A claim taken over from an attempt that lapsed or was unsure is
-# "check": the caller must look for the post before posting.
+# "posting:<deadline>:<attempt>:<answer>" while an attempt is under way, or "unsure" when an
+# attempt may have posted without knowing it. A claim taken over from an attempt that lapsed
+# or was unsure is "check": the caller must look for the post before posting. The attempt's
+# id (ARGV[3]) is kept with its claim: the same attempt sent again after its answer was lost
+# gets the answer it was given.
 _BEGIN_ONCE = """
 local v = redis.call('get', KEYS[1])
 if v == 'done' then return 'done' end
 local t = tonumber(redis.call('time')[1])
 if v then
-  local deadline = tonumber(string.match(v, '^posting:(%d+)$') or '0')
+  local deadline, attempt, answer = string.match(v, '^posting:(%d+):?([^:]*):?(%a*)$')
+  if attempt and attempt ~= '' and attempt == ARGV[3] and answer ~= '' then return answer end
+  deadline = tonumber(deadline or '0')
   if deadline > t then return tostring(deadline - t) end
 end
-redis.call('set', KEYS[1], 'posting:' .. (t + tonumber(ARGV[1])), 'EX', ARGV[2])
-if v then return 'check' end
-return 'mine'
+local answer = 'mine'
+if v then answer = 'check' end
+redis.call('set', KEYS[1], 'posting:' .. (t + tonumber(ARGV[1])) .. ':' .. ARGV[3] .. ':' .. answer,
+  'EX', ARGV[2])
+return answer
 """
 
 
@@ -959,20 +965,20 @@ class Store:
         happened); or seconds until it may be tried again: an attempt is under way elsewhere
         until its claim lapses, or no replica acknowledged our claim in time."""
         key = self.keys.once(name)
-        with _guard():
-            if not self.replica_wait_ms:
-                return _claim(self.redis.eval(_BEGIN_ONCE, 1, key, ttl, keep))
-            # WAIT counts the writes of its own connection: the claim, the question and the
-            # WAIT all go over one.
-            with self.redis.client() as conn:
-                claim = _claim(conn.eval(_BEGIN_ONCE, 1, key, ttl, keep))
-                if claim not in ("mine", "check") or self._replicated(conn):
-                    return claim
-                # Withdrawn, as it was: a claim that had to look first still has to.
-                if claim == "mine":
-                    conn.delete(key)
-                else:
-                    conn.set(key, "unsure", ex=keep)
+        attempt = _new_id()
+        if not self.replica_wait_ms:
+            return _claim(_resent(lambda: self.redis.eval(_BEGIN_ONCE, 1, key, ttl, keep, attempt)))
+        # WAIT counts the writes of its own connection: the claim, the question and the WAIT
+        # all go over one.
+        with _guard(), self.redis.client() as conn:
+            claim = _claim(_resent(lambda: conn.eval(_BEGIN_ONCE, 1, key, ttl, keep, attempt)))
+            if claim not in ("mine", "check") or self._replicated(conn):
+                return claim
+            # Withdrawn, as it was: a claim that had to look first still has to.
+            if claim == "mine":
+                conn.delete(key)
+            else:
+                conn.set(key, "unsure", ex=keep)
         log.warning(
             "no replica acknowledged the claim of %s within %d ms; trying it again in %.0f s "
             "rather than risk posting it twice after a failover",
