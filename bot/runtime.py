@@ -77,8 +77,20 @@ class Runtime:
         """Run timers (compete for the scheduler's lease: the leader processes the jobs), and
         watch the queue of declarations for rooms whose turn came and that no live process
         holds."""
-        self.scheduler.start(on_leadership=self.timers.reconcile)
+        self.scheduler.start(on_leadership=self.reconcile)
         self.declarations.start()
+
+    def reconcile(self) -> None:
+        """What the scheduler's leader does on taking over and every few minutes: the timers
+        restored, and drafts whose process died while writing them offered to regenerate."""
+        self.timers.reconcile()
+        try:
+            recovered = self.desk.recover_abandoned()
+        except Exception:
+            log.exception("looking for drafts abandoned mid-writing failed")
+        else:
+            if recovered:
+                log.warning("%d draft(s) abandoned mid-writing offered to regenerate", recovered)
 
     def run_due(self) -> int:
         """Run the timers due at this runtime's clock, here and now (tests, drills)."""

@@ -373,6 +373,10 @@ class Keys:
     scheduler_lease = _Key("scheduler:leader")
     # A draft the VP agent posted (JSON), kept for Approve / Edit / Regenerate.
     draft = _KeyOf("draft:{}")
+    # Set of the drafts being written, each with its lease (SET EX, longer than any model
+    # call): a draft whose lease ran out while it was still being written lost its process.
+    drafts_writing = _Key("drafts-writing")
+    draft_writing = _KeyOf("draft-writing:{}")
     # List of the latest channel-creation times reserved (ms), for the sliding window.
     creation_rate = _Key("create-rate")
     # Sorted set of users by when they last opened the App Home tab.
@@ -1042,6 +1046,37 @@ class Store:
     def save_draft(self, draft: Draft) -> None:
         with _guard():
             self.redis.set(self.keys.draft(draft.id), draft.model_dump_json(), ex=DRAFT_TTL)
+
+    def begin_writing(self, draft_id: str, seconds: int) -> None:
+        """Draft `draft_id` is being written, for at most `seconds` by this process."""
+        k = self.keys
+
+        def send() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.sadd(k.drafts_writing, draft_id)
+            pipe.set(k.draft_writing(draft_id), 1, ex=max(1, seconds))
+            pipe.execute()
+
+        _resent(send)
+
+    def end_writing(self, draft_id: str) -> None:
+        k = self.keys
+
+        def send() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.srem(k.drafts_writing, draft_id)
+            pipe.delete(k.draft_writing(draft_id))
+            pipe.execute()
+
+        _resent(send)
+
+    def abandoned_drafts(self) -> list[str]:
+        """The drafts still being written whose process stopped holding them (it died)."""
+        k = self.keys
+        with _guard():
+            ids = sorted(m.decode() for m in self.redis.smembers(k.drafts_writing))
+            alive = [self.redis.exists(k.draft_writing(i)) for i in ids]
+        return [i for i, held in zip(ids, alive, strict=True) if not held]
 
     def get_draft(self, draft_id: str) -> Draft | None:
         with _guard():

@@ -10,6 +10,7 @@ is refused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -280,6 +281,25 @@ class DraftDesk(RoomService):
         """Show the draft as being written, stream the agent's text into it, then the
         finished draft: its pages, its notes, its buttons. `late`: it waited for the lane past
         its deadline, so the offline drafter writes it at once instead of the model."""
+        if keep:  # held while it is written: if this process dies, another says so
+            self.store.begin_writing(draft.id, int(self.agent.timeout) + 60)
+        try:
+            return self._write(draft, esc, ask, keep=keep, late=late, asked=asked)
+        finally:
+            if keep:
+                with contextlib.suppress(Unavailable):  # the lease lapses by itself
+                    self.store.end_writing(draft.id)
+
+    def _write(
+        self,
+        draft: Draft,
+        esc: Escalation,
+        ask: Ask,
+        *,
+        keep: bool,
+        late: bool,
+        asked: tuple[str, ...],
+    ) -> Draft:
         gateway = self.gateway
         placeholder = draft_view.drafting(draft.kind)
         if draft.ts:
@@ -344,6 +364,20 @@ class DraftDesk(RoomService):
         else:
             draft = draft.model_copy(update=finished)
         return self._show(draft, esc, keep=keep)
+
+    def recover_abandoned(self) -> int:
+        """Drafts whose process died while writing them (SIGKILL, a crash): each says it was
+        interrupted and offers Regenerate, rather than show "writing…" for ever. How many."""
+        recovered = 0
+        stopped = {"drafting": False, "interrupted": True}
+        for draft_id in self.store.abandoned_drafts():
+            draft = self.store.get_draft(draft_id)
+            if draft is not None and draft.drafting:
+                draft = self._change(draft_id, lambda d: d.model_copy(update=stopped))
+                self._show(draft, self._escalation(draft))
+                recovered += 1
+            self.store.end_writing(draft_id)
+        return recovered
 
     def _show(self, draft: Draft, esc: Escalation, *, keep: bool = True) -> Draft:
         """Put the draft's pages in its messages: the first in place, the others updated,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+from bot.domain.drafts import DraftKind
+from bot.slack import draft_view
 from bot.slack.ids import ActionId
 from loopback.slack.driver import SlackDriver
 from tests.conftest import SIGNING_SECRET
@@ -79,3 +81,30 @@ def test_no_new_draft_is_taken_once_the_process_is_stopping(agent_runtime, fake_
         "restarting" in str(c.args) for c in fake_slack.calls_to("chat.postEphemeral")
     )
     assert not room.drafts()
+
+
+def test_a_draft_whose_process_died_while_writing_it_offers_to_be_regenerated(
+    agent_runtime, fake_slack, fake_anthropic
+) -> None:
+    """What a process killed mid-draft leaves: the draft shown as being written, its lease
+    lapsing. The leader's reconcile finds it, says so and offers Regenerate."""
+    rt = agent_runtime()
+    room = Room(rt, SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app), fake_slack)
+    asked = room.mention("status")
+    draft = rt.desk._new(room.esc, DraftKind.CUSTOMER_UPDATE, "U0INCCMDR", asked)
+    ts = rt.gateway.post(room.channel.id, draft_view.drafting(draft.kind), thread_ts=asked)
+    rt.store.save_draft(draft.model_copy(update={"ts": ts}))
+    rt.store.begin_writing(draft.id, 1)  # then the process died
+    rt.reconcile()
+    (shown_now,) = [m for m in room.thread(asked) if m.ts == ts]
+    assert buttons(shown_now) == []  # its lease still runs: it may be alive
+    wait_until(rt.store.abandoned_drafts, what="the lease to lapse")
+    rt.reconcile()
+    (stopped,) = [m for m in room.thread(asked) if m.ts == ts]
+    assert "Interrupted" in shown(stopped) and buttons(stopped) == [ActionId.DRAFT_REGENERATE]
+    assert rt.store.abandoned_drafts() == []
+
+    fake_anthropic.reply_with("We are on it. Next update by 15:00 UTC.")
+    room.click(ActionId.DRAFT_REGENERATE, stopped)
+    (done,) = [m for m in room.thread(asked) if m.ts == ts]
+    assert "We are on it." in shown(done) and ActionId.DRAFT_APPROVE in buttons(done)
