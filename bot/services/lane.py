@@ -83,6 +83,7 @@ class ModelLane:
     _stopping: bool = False
     # Set when the process is stopping and the drafts under way have had their grace.
     interrupted: threading.Event = field(default_factory=threading.Event)
+    _interrupter: threading.Timer | None = None
 
     @property
     def capacity(self) -> int:
@@ -128,12 +129,16 @@ class ModelLane:
         may finish within `grace` seconds, after which they are interrupted."""
         with self._lock:
             self._stopping = True
-        timer = threading.Timer(grace, self.interrupted.set)
-        timer.daemon = True
-        timer.start()
+        self._interrupter = threading.Timer(grace, self.interrupted.set)
+        self._interrupter.daemon = True
+        self._interrupter.start()
 
     def drain(self, timeout: float) -> int:
         """Wait up to `timeout` seconds for the drafts under way to end; how many have not."""
         with self._lock:
             self._lock.wait_for(lambda: self._taken <= 0, timeout)
-            return self._taken
+            still = self._taken
+        if self._interrupter is not None:  # nothing left to interrupt, or too late to
+            self._interrupter.cancel()
+            self._interrupter.join()
+        return still
