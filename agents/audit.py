@@ -2,10 +2,11 @@
 customer letter goes out, returned as findings the bot shows under the draft.
 
 A letter is checked for internal text copied into it (a run of the summary, an update, the
-room's talk, a suspected cause), another customer, an internal identifier, a suspected cause
-stated as if known, a promised time other than the scheduled one, times outside the account's
-time zone, a missing or team signature, placeholders still to fill (and facts missing without
-one), and the organisation's flag terms. It is also checked against the customer
+room's talk, a suspected cause), the customer's own reply quoted back to them, another
+customer, an internal identifier, a suspected cause stated as if known, a promised time
+other than the scheduled one, times outside the account's time zone, a missing or team
+signature, placeholders still to fill (and facts missing without one), and the
+organisation's flag terms. It is also checked against the customer
 conversation: ongoing wording once the impact has ended, a changed or passed ETA or a late
 update not owned, a recorded fact left out, a start other than the one on record (or two
 recorded starts that disagree), and against its situation (a written notice about data, a
@@ -98,6 +99,9 @@ def letter(g: Grounding, text: str) -> list[Finding]:
     for source in g.internal_texts():
         for run in copied(text, source, words=COPY_WORDS, allowed=said):
             add(Finding("copied", f"repeats internal text word for word: “{run}”"))
+    for reply in g.customer_replies:
+        for run in copied(text, reply.text, words=COPY_WORDS, allowed=said):
+            add(Finding("customer's words", f"quotes the customer's own message back: “{run}”"))
     for name in names_in(text, g.other_customers):
         add(Finding("other customer", f"names another customer: {name}"))
     for match in _OTHERS.finditer(text):

@@ -4,8 +4,10 @@
 What a customer may be told (`<customer_facts>`, each fact once) is kept apart from the
 internal record (`<internal_record>`: summary, account notes, resolution, suspected causes,
 timeline, the room's talk, other customers), which the model may translate and never quote;
-what each approved letter told the customer is `<customer_conversation>`. People's text is
-escaped and one line per entry, so none of it can close a tag or pass for a fact of its own.
+what each approved letter told the customer is `<customer_conversation>`; what the customer
+wrote back, their own words to answer and never to quote, is `<customer_replies>`. People's
+text is escaped and one line per entry, so none of it can close a tag or pass for a fact of
+its own.
 Every entry carries its id, which the draft cites (`agents.citations`).
 """
 
@@ -142,6 +144,21 @@ def render_facts(g: Grounding) -> str:
         )
     add("</action_items>")
 
+    if g.customer_replies:
+        add(
+            '<customer_replies note="what the customer said and asked us, their own words: '
+            'the letter answers what they asked, in our words; never quote them back">'
+        )
+        answered = {r.id for r in g.customer_replies} - {r.id for r in g.unanswered_replies()}
+        for reply in sorted(g.customer_replies, key=lambda r: r.at):
+            state = "answered by a letter since" if reply.id in answered else "to answer"
+            add(
+                f'<reply id="{_attr(reply.id)}" at="{iso_utc(reply.at)}" '
+                f'by="{_attr(reply.who)}" organisation="{_attr(reply.organisation)}" '
+                f'via="{_attr(reply.via)}" state="{state}">{one_line(reply.text)}</reply>'
+            )
+        add("</customer_replies>")
+
     add('<internal_record note="for the war room: translate, never quote, to a customer">')
     add(f"<summary>{one_line(g.summary)}</summary>")
     notes = g.customer_facts.get("notes")
@@ -156,11 +173,14 @@ def render_facts(g: Grounding) -> str:
     add("<timeline>")
     # A customer fact is given once, above, as a fact to use: its own entry points there.
     recorded = {f.id for f in said.said() if f.id}
+    replies = {r.id for r in g.customer_replies if r.id}
     for entry in sorted(g.timeline, key=lambda e: e.at):
         actor = _attr(entry.actor) if entry.actor else "the bot"
         text = (
             f"(the customer fact {entry.id}, above)"
             if entry.id in recorded
+            else f"(the customer's reply {entry.id}, above)"
+            if entry.id in replies
             else one_line(entry.text)
         )
         add(

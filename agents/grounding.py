@@ -134,6 +134,25 @@ class RoomMessage:
 
 
 @dataclass(frozen=True)
+class CustomerSaid:
+    """A reply of the customer's, come back to the room (their shared channel, an email, a
+    ticket comment): what they said and asked, for the next letter to answer. Their words
+    are never a letter's text: a letter answers them, it does not quote them back."""
+
+    at: datetime
+    who: str  # the person, by name
+    organisation: str
+    via: str  # "slack_connect" | "email" | "zendesk"
+    text: str
+    id: str = ""  # the timeline entry (`T9`)
+
+    @property
+    def asks(self) -> bool:
+        """The reply asks something (a question mark is the sign a reader goes by)."""
+        return "?" in self.text
+
+
+@dataclass(frozen=True)
 class StepView:
     id: str
     title: str
@@ -195,6 +214,8 @@ class Grounding:
     # The organisation's business hours (`business_hours` in warroom.yaml, "09:00-17:00"): when
     # an account whose facts name none of its own may be promised a check-in.
     business_hours: str = "09:00-17:00"
+    # The customer's latest replies, oldest first: what they said and asked.
+    customer_replies: tuple[CustomerSaid, ...] = ()
 
     @property
     def resolved(self) -> bool:
@@ -279,6 +300,12 @@ class Grounding:
         60 times longer in drill time than on the wall clock."""
         return span * self.clock_scale
 
+    def unanswered_replies(self) -> tuple[CustomerSaid, ...]:
+        """The customer's replies since the last approved letter (all of them before the
+        first): what the next letter has to answer."""
+        last = max((t.at for t in self.told), default=None)
+        return tuple(r for r in self.customer_replies if last is None or r.at >= last)
+
     def record_ids(self) -> frozenset[str]:
         """Every id a draft may cite: timeline entries, room messages, facts, action items."""
         ids = {e.id for e in self.timeline}
@@ -309,7 +336,7 @@ class Grounding:
             for e in self.timeline
             if e.text not in said
             and e.id not in recorded
-            and e.kind not in ("fact", "customer_update")
+            and e.kind not in ("fact", "customer_update", "customer_reply")
         ]
         texts += [m.text for m in self.room_messages]
         texts += [f.text for f in self.facts.suspected_causes]

@@ -166,6 +166,9 @@ def _update(g: Grounding, f: Frame) -> list[str]:
     since = _since_last_letter(g, f)
     if since:
         parts.append(since)
+    heard = _heard(g, f)
+    if heard:
+        parts.append(heard)
     ended = c.ended is not None
     lines = [_impact_line(g, f)]
     if f.security:
@@ -364,6 +367,22 @@ def _since_last_letter(g: Grounding, f: Frame) -> str:
         return f"Nothing has changed since our last update{at}; here is where things stand."
     listed = new[0] if len(new) == 1 else ", ".join(new[:-1]) + f" and {new[-1]}"
     return f"New since our last update{at}: {listed}."
+
+
+def _heard(g: Grounding, f: Frame) -> str:
+    """The customer wrote to us since the last letter: thanked for, and their question owned,
+    without a word of theirs repeated (the letter speaks for us, not for them)."""
+    replies = g.unanswered_replies()
+    if not replies:
+        return ""
+    we = "I" if f.personal else "we"
+    if any(r.asks for r in replies):
+        return (
+            f"Thank you for your message. {we.capitalize()} have taken your question to the "
+            f"team working on this; what we can answer today is below, and anything {we} "
+            "cannot yet answer will be in our next update."
+        )
+    return f"Thank you for your message; {we} have shared it with the team working on this."
 
 
 def say(g: Grounding, text: str) -> str:

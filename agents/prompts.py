@@ -151,6 +151,15 @@ def customer_update_messages(g: Grounding) -> list[dict[str, Any]]:
             f"{listed}. Answer each from the facts, or say when and by whom it will be "
             "answered; commit to nothing the facts do not support."
         )
+    heard = g.unanswered_replies()
+    if heard:
+        ids = ", ".join(r.id for r in heard if r.id) or "in <customer_replies>"
+        rules.append(
+            f"The customer wrote to us since our last letter ({ids}): thank them briefly and "
+            "answer what they asked, in our own words, from the customer facts; where the "
+            "facts cannot answer it yet, say so and when they will hear. Never quote their "
+            "message back or repeat its wording."
+        )
     if f.resolved:
         rules.append(
             "This is the resolution notice: say it is resolved and when, what they experienced "

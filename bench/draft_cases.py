@@ -4,8 +4,8 @@ suspected pull request, an angry COO, other tenants, a configuration id, a stale
 percentage, an injected instruction) next to the facts recorded for the customer; then the
 customer conversations letters got wrong (an impact that ended while the escalation is open,
 an ETA that slipped, a promised update that came late, a contact written family name first,
-advice only a security letter used to carry, no workaround to offer, a time written in the
-account's zone by its short name)."""
+advice only a security letter used to carry, no workaround to offer, a question the customer
+asked in their shared channel, a time written in the account's zone by its short name)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from agents.grounding import (
     ActionItem,
+    CustomerSaid,
     Fact,
     Facts,
     Grounding,
@@ -277,6 +278,10 @@ WORKAROUND = fact("Orders can still be placed in the US storefront", 60, "T9")
 ETA = fact("within 1 hour", 60, "T10")
 
 
+# A customer's reply in their shared channel: what the next letter answers, never quotes.
+ASKED = "Will the orders our shoppers placed during the outage go through once it is fixed?"
+
+
 def told(minutes: float, **fields: object) -> Told:
     """A letter approved at +`minutes` that told the outage's facts (and `fields`)."""
     fields.setdefault("impact", OUTAGE_FACTS.impact.text if OUTAGE_FACTS.impact else None)
@@ -372,6 +377,22 @@ def conversation_cases(outage: Grounding) -> list[Case]:
                 room_messages=(
                     RoomMessage(
                         at(90), "@sam", "Their CTO asks for a call with our CEO today", "M1"
+                    ),
+                ),
+            ),
+        ),
+        Case(
+            "the customer asked",
+            replace(
+                outage,
+                facts=replace(OUTAGE_FACTS, workaround=WORKAROUND),
+                timeline=(
+                    *outage.timeline,
+                    TimelineEntry(at(120), "customer_reply", None, ASKED, "T20"),
+                ),
+                customer_replies=(
+                    CustomerSaid(
+                        at(120), "Dana Whitfield", outage.customer, "slack_connect", ASKED, "T20"
                     ),
                 ),
             ),

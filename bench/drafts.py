@@ -211,6 +211,13 @@ def conversation_row(g: Grounding, text: str) -> dict[str, bool | None]:
     if executive_asks(g):
         # The letter cannot answer them offline: the approver is shown them under the draft.
         situation.append(any(f.kind == "executive ask" for f in audit.letter(g, text)))
+    if g.unanswered_replies():
+        # Their question owned, none of their words repeated.
+        asks = any(r.asks for r in g.unanswered_replies())
+        situation.append(
+            ("your question" in flat if asks else "your message" in flat)
+            and not any(f.kind == "customer's words" for f in audit.letter(g, text))
+        )
     row["situation"] = all(situation) if situation else None
     return row
 
@@ -223,6 +230,10 @@ def spoil(g: Grounding, text: str) -> str | None:
         return text.replace(
             "The cause:", "When to expect a fix: we cannot yet say.\nThe cause:"
         ).replace("has ended", "continues")
+    if g.unanswered_replies():
+        # Their words quoted back to them.
+        asked = g.unanswered_replies()[-1].text
+        return text.replace("Thank you for your message.", f"You asked: {asked}")
     out = [p for p in text.split("\n\n") if not p.startswith("Our last update")]
     if len(out) < len(text.split("\n\n")):
         return "\n\n".join(out)
@@ -245,6 +256,7 @@ CONVERSATION_RULES = (
     ("regulatory", lambda g: "legal_regulatory" in g.criteria_ids, "a written notice"),
     ("press", lambda g: "media_pr" in g.criteria_ids, "The press is asking"),
     ("asks", lambda g: bool(executive_asks(g)), "Their executive asked"),
+    ("customer wrote", lambda g: bool(g.unanswered_replies()), "The customer wrote to us"),
 )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from a2wsgi import WSGIMiddleware
 
-from bot.wsgi import WarroomWSGI
+from bot.wsgi import DESK_WEBHOOK, MAX_WEBHOOK_BODY, WarroomWSGI
 from bot.wsgi import create_app as create_wsgi_app
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 SLACK_PATH = "/slack/events"
+# Zendesk's webhook: signed like Slack's requests (its own headers), read the same way.
+DESK_PATH = DESK_WEBHOOK
+DESK_MAX_BODY = MAX_WEBHOOK_BODY
 # Slack's payloads are a few KB; the largest, a modal's submission with its whole view, stay
 # well under 100 KB. Half a MB leaves room and keeps a flood of big bodies cheap to refuse.
 MAX_BODY = 512 * 1024
@@ -76,8 +79,8 @@ class FrontDoor:
             await send({"type": "websocket.close", "code": 1000})
             return
         path = scope["path"]
-        if path == SLACK_PATH:
-            refusal = self._refusal(_headers(scope))
+        if path in (SLACK_PATH, DESK_PATH):
+            refusal = (self._refusal if path == SLACK_PATH else self._desk_refusal)(_headers(scope))
             if refusal is not None:
                 await self._refuse(path, send, *refusal)
                 return
@@ -106,6 +109,18 @@ class FrontDoor:
         if not signature.startswith("v0=") or not stamp.isdigit():
             return 401, "Unauthorized"
         if abs(self.now() - int(stamp)) > SIGNATURE_AGE:
+            return 401, "Unauthorized"
+        return None
+
+    def _desk_refusal(self, headers: dict[str, str]) -> tuple[int, str] | None:
+        """Why a request to the desk's webhook cannot be the desk's, judged on its headers;
+        the signature itself is checked on the full body by the WSGI app."""
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > DESK_MAX_BODY):
+            return (413, "Payload Too Large") if length.isdigit() else (400, "Bad Request")
+        if not headers.get("x-zendesk-webhook-signature") or not headers.get(
+            "x-zendesk-webhook-signature-timestamp"
+        ):
             return 401, "Unauthorized"
         return None
 

@@ -257,7 +257,10 @@ def _run_socket_mode(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     handler.connect()
-    stop.wait()
+    # Never a wait without a timeout: the kernel hands the signal to any thread, and Python runs
+    # the handler on the main thread only once it runs Python code again (it never would).
+    while not stop.wait(0.5):
+        pass
     # Stop taking envelopes; slack-sdk's close can wait out a 10 s ping interval, so it runs
     # beside the part that matters: finishing accepted work and releasing the lease.
     closing = threading.Thread(target=handler.close, name="socket-close", daemon=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from bot.domain.delivery import DEFAULT_MODE, DeliveryMode
 
 UserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
 # Responders may be people (U.../W...) or user groups (S...), expanded at declaration.
@@ -16,6 +18,26 @@ MemberId = Annotated[str, StringConstraints(pattern=r"^[UWS][A-Z0-9]{2,}$")]
 
 class ConfigError(ValueError):
     """The config file cannot be used; the message names the file and the key's path."""
+
+
+ZendeskStatus = Literal["open", "pending", "hold", "solved"]
+
+
+class ZendeskConfig(BaseModel):
+    """`zendesk:` in warroom.yaml: what the bot does to a linked ticket."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The ticket's status once a letter is added to it (pending: we wait on the customer);
+    # None leaves it as it is.
+    on_send: ZendeskStatus | None = "pending"
+    # The ticket's status when the escalation is resolved; None leaves it as it is.
+    on_resolve: ZendeskStatus | None = "solved"
+    # How many tickets one organisation may open since the impact began before the IC is
+    # told of a surge.
+    surge: Annotated[int, Field(ge=2, le=10000)] = 5
+    # How often the organisation's tickets are counted again, in minutes.
+    refresh_minutes: Annotated[float, Field(gt=0, le=1440)] = 5.0
 
 
 class WarroomConfig(BaseModel):
@@ -48,6 +70,11 @@ class WarroomConfig(BaseModel):
     business_hours: Annotated[
         str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
     ] = "09:00-17:00"
+    # What Approve and Send do for accounts with a route (email, slack_connect) in
+    # customer_insights.yaml: send_button, approve_sends, approve_only or off (off wins over
+    # an account's own `delivery`).
+    delivery: DeliveryMode = DEFAULT_MODE
+    zendesk: ZendeskConfig = Field(default_factory=ZendeskConfig)
 
     def responders_for(self, criteria: tuple[str, ...]) -> list[str]:
         """User and group ids of every criterion's responders, in order, without repeats."""

@@ -20,6 +20,7 @@ class TimerHandler(Protocol):
     def fire_follow_up(self, esc_id: str, index: str) -> None: ...
     def fire_action(self, esc_id: str, action_id: str) -> None: ...
     def fire_digest(self, week: str) -> None: ...
+    def fire_delivery(self, esc_id: str, letter: str) -> None: ...
 
 
 # One handler per deployment (Redis prefix) in this process, registered by the runtime.
@@ -65,3 +66,7 @@ def fire_action(prefix: str, esc_id: str, action_id: str) -> None:
 
 def fire_digest(prefix: str, _esc_id: str, week: str) -> None:
     _handler(prefix).fire_digest(week)
+
+
+def fire_delivery(prefix: str, esc_id: str, letter: str) -> None:
+    _handler(prefix).fire_delivery(esc_id, letter)

@@ -214,6 +214,20 @@ class Memory:
                 return entry
         return None
 
+    def account_sharing(self, channel_id: str) -> dict[str, Any] | None:
+        """The account whose `slack_connect` (the channel shared with the customer) is
+        `channel_id`, or None: the one way a message in a shared channel finds its account."""
+        if not channel_id:
+            return None
+        return next(
+            (e for e in self.customer_entries() if str(e.get("slack_connect") or "") == channel_id),
+            None,
+        )
+
+    def customer_entries(self) -> list[dict[str, Any]]:
+        """Every account's entry in customer_insights.yaml, in file order."""
+        return [e for e in _customers(self._customer_insights()) if isinstance(e, dict)]
+
     def customer_names(self) -> tuple[str, ...]:
         """Every account named in customer_insights.yaml (a letter to one must name no other)."""
         names = (

@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from slack_bolt import App
@@ -16,7 +17,24 @@ from bot.acks_first import AcksFirst
 from bot.boot import connect_redis, load_definitions, redis_too_old
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig
-from bot.listeners import actions, commands, drafts, errors, home, mentions, reactions, views
+from bot.delivery.mail import LetterError, address
+from bot.delivery.outbox import Outbox
+from bot.delivery.smtp import SmtpSender, SmtpURLError, parse_smtp_url
+from bot.desk.letters import TicketLetters
+from bot.desk.zendesk import ZendeskDesk
+from bot.domain.delivery import RouteError, RouteKind, route_of
+from bot.domain.escalation import Escalation
+from bot.listeners import (
+    actions,
+    commands,
+    drafts,
+    errors,
+    home,
+    mentions,
+    messages,
+    reactions,
+    views,
+)
 from bot.memory import Memory
 from bot.metrics import Metrics
 from bot.scheduling import Every, Scheduler
@@ -28,7 +46,10 @@ from bot.services.grounds import Grounds
 from bot.services.home import Digest, Home
 from bot.services.lane import ModelLane
 from bot.services.mentions import Mentions
+from bot.services.replies import CustomerReplies
 from bot.services.room import RoomChanges
+from bot.services.sending import MailSetup, Sending
+from bot.services.tickets import TicketLinks
 from bot.services.timers import TimerFiring
 from bot.settings import Settings
 from bot.slack.gateway import SlackGateway, build_client
@@ -63,11 +84,18 @@ class Runtime:
     declaring: Declaring
     room: RoomChanges
     desk: DraftDesk
+    sending: Sending
     home: Home
     timers: TimerFiring
+    replies: CustomerReplies
     app: App
     executor: AcksFirst
     declarations: Every
+    # The support desk (Zendesk), when configured: the tickets' service, the route that adds
+    # approved letters to tickets (for Send), the timer that counts the organisations' tickets.
+    tickets: TicketLinks | None = None
+    ticket_letters: TicketLetters | None = None
+    desk_refresh: Every | None = None
     closed: bool = False
 
     def ready(self) -> bool:
@@ -79,6 +107,8 @@ class Runtime:
         holds."""
         self.scheduler.start(on_leadership=self.reconcile)
         self.declarations.start()
+        if self.desk_refresh is not None:
+            self.desk_refresh.start()
 
     def reconcile(self) -> None:
         """What the scheduler's leader does on taking over and every few minutes: the timers
@@ -123,6 +153,12 @@ class Runtime:
         still = self.desk.lane.drain(grace + 30)
         if still:
             log.warning("%d draft(s) still under way at shutdown", still)
+        if self.desk_refresh is not None:
+            self.desk_refresh.stop()
+        if self.tickets is not None:
+            if isinstance(self.tickets.executor, ThreadPoolExecutor):
+                self.tickets.executor.shutdown(wait=True)
+            self.tickets.desk.close()
         self.scheduler.stop()
         jobs.unregister(self.settings.redis_prefix, self.timers)
         self.agent.close()
@@ -148,12 +184,60 @@ def warm_pool(client: redis.Redis, size: int) -> None:
             pool.release(conn)
 
 
+def mail_setup(settings: Settings, client: redis.Redis, clock: Clock) -> MailSetup:
+    """The outbox and SMTP transport of WARROOM_SMTP_URL, with the sending and reply
+    addresses, checked (StartupError in one line that shows no password); no email unless
+    the URL is set."""
+    outbox = Outbox(client, settings.redis_prefix, clock=clock)
+    if settings.smtp_url is None:
+        return MailSetup(outbox=outbox)
+    try:
+        url = parse_smtp_url(settings.smtp_url.get_secret_value())
+    except SmtpURLError as e:
+        raise StartupError(f"WARROOM_SMTP_URL is not usable: {e}") from None
+    for name, value in (
+        ("WARROOM_MAIL_FROM", settings.mail_from),
+        ("WARROOM_MAIL_REPLY_TO", settings.mail_reply_to),
+    ):
+        if not value:
+            raise StartupError(f"{name} must be set when WARROOM_SMTP_URL is")
+        try:
+            address(value)
+        except LetterError as e:
+            raise StartupError(f"{name}: {e}") from None
+    return MailSetup(
+        outbox=outbox,
+        transport=SmtpSender(url),
+        sender=settings.mail_from,
+        reply_to=settings.mail_reply_to,
+    )
+
+
+def check_routes(memory: Memory, config: WarroomConfig, mail: MailSetup) -> None:
+    """Every account's `email`, `cc`, `slack_connect` and `delivery` in customer_insights.yaml
+    usable, and email set up when an account's letters go by email: StartupError naming the
+    key's path otherwise."""
+    problems = []
+    for n, entry in enumerate(memory.customer_entries()):
+        where = f"customer_insights.yaml: customers[{n}]"
+        try:
+            route = route_of(entry, config.delivery, where)
+        except RouteError as e:
+            problems.append(str(e))
+            continue
+        if route.sends and RouteKind.EMAIL in route.kinds and mail.missing:
+            problems.append(f"{where}.email: letters go by email, and {mail.missing}")
+    if problems:
+        raise StartupError("; ".join(problems))
+
+
 def build_runtime(
     settings: Settings,
     *,
     clock: Clock = system_clock,
     listener_executor: Executor | None = None,
     model_executor: Executor | None = None,
+    desk_executor: Executor | None = None,
     verify_token: bool = True,
     create_window: float = 60.0,
     publish_window: float = 60.0,
@@ -232,22 +316,55 @@ def build_runtime(
         per_person=settings.agent_requests_per_minute,
     )
     desk = DraftDesk(*kit, store, agent, grounds, lane, metrics=metrics)
+    try:
+        mail = mail_setup(settings, redis_client, clock)
+        check_routes(memory, config, mail)
+    except StartupError:
+        redis_client.close()
+        raise
+    sending = Sending(*kit, store, mail, show=desk.show)
+    desk.outgoing = sending.outgoing
+    desk.on_approved = sending.after_approval
 
-    # The post-incident review is drafted at resolution, on the model's lane.
-    room = RoomChanges(*kit, desk.review_at_resolution)
+    tickets, ticket_letters, desk_refresh = _support_desk(
+        settings, kit, store, redis_client, desk_executor or listener_executor
+    )
+    if tickets is not None and ticket_letters is not None:
+        # The linked tickets are a route of the letters: Send adds the letter to each.
+        sending.ticket_letters_for = tickets.letters_for
+        sending.ticket_letters = ticket_letters
+    desk.route_for = sending.route
+
+    def resolved(esc: Escalation) -> None:
+        # The post-incident review is drafted at resolution, on the model's lane; the linked
+        # tickets take the configured status.
+        desk.review_at_resolution(esc)
+        if tickets is not None:
+            tickets.resolved(esc)
+
+    room = RoomChanges(*kit, resolved)
     pacing = Pacing(
         settings.channel_creates_per_minute,
         create_window,
         settings.dedup_seconds,
         lease=settings.declaration_lease_seconds,
     )
-    declaring = Declaring(*kit, store, metrics, pacing)
+    declaring = Declaring(
+        *kit, store, metrics, pacing, on_opened=tickets.opened if tickets is not None else None
+    )
     digest = Digest(store, protocol)
     timers = TimerFiring(
         store, escalations, scheduler, gateway, protocol, clock, config.exec_channel, digest.build
     )
+    timers.deliver = sending.retry
     # The scheduler's jobs name their deployment by its Redis prefix (see bot/jobs.py).
     jobs.register(settings.redis_prefix, timers)
+
+    # The customer's words, whichever way they come back (Slack Connect here; a desk's
+    # webhook calls the same service).
+    replies = CustomerReplies(store, escalations, gateway, memory, clock)
+    if tickets is not None:
+        tickets.on_reply = replies.received
 
     executor = AcksFirst(
         listener_executor
@@ -271,10 +388,12 @@ def build_runtime(
     views.register(app, declaring, gateway)
     views.register_facts(app, room, gateway)
     actions.register(app, room)
-    mentions.register(app, Mentions(store, escalations, room, desk), gateway)
+    mentions.register(app, Mentions(store, escalations, room, desk, tickets), gateway)
     drafts.register(app, desk, gateway)
+    drafts.register_send(app, sending)
     reactions.register(app, room, gateway, config.pin_reaction)
     home.register(app, app_home)
+    messages.register(app, replies)
     if verify_token:
         # Learn the bot's user id now, not on the first declaration's clock.
         _ = gateway.bot_user_id
@@ -293,9 +412,54 @@ def build_runtime(
         declaring=declaring,
         room=room,
         desk=desk,
+        sending=sending,
         home=app_home,
         timers=timers,
+        replies=replies,
         app=app,
         executor=executor,
         declarations=Every(settings.scheduler_poll, declaring.run_due, "declaration-queue"),
+        tickets=tickets,
+        ticket_letters=ticket_letters,
+        desk_refresh=desk_refresh,
     )
+
+
+def _support_desk(
+    settings: Settings,
+    kit: tuple[Any, ...],
+    store: Store,
+    redis_client: redis.Redis,
+    executor: Executor | None,
+) -> tuple[TicketLinks | None, TicketLetters | None, Every | None]:
+    """Zendesk, when WARROOM_ZENDESK_URL, _EMAIL and _TOKEN are set: the tickets' service,
+    the letters' route and the timer that counts the organisations' tickets."""
+    if not settings.zendesk:
+        return None, None, None
+    config: WarroomConfig = kit[5]
+    client = ZendeskDesk(
+        settings.zendesk_url,  # type: ignore[arg-type]
+        settings.zendesk_email,  # type: ignore[arg-type]
+        settings.zendesk_token.get_secret_value(),  # type: ignore[union-attr]
+        api_url=settings.zendesk_api_url,
+    )
+    secret = settings.zendesk_webhook_secret
+    tickets = TicketLinks(
+        *kit,
+        desk=client,
+        # A pool of its own: a slow desk holds none of the threads that answer Slack.
+        executor=executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="desk"),
+        store=store,
+        webhook_secret=secret.get_secret_value() if secret else None,
+    )
+    letters = TicketLetters(
+        redis_client, settings.redis_prefix, client, status_on_send=config.zendesk.on_send
+    )
+    seconds = config.zendesk.refresh_minutes * 60
+
+    def refresh() -> None:
+        # Every process runs the loop; one a period does the counting.
+        if store.take_turn("desk-refresh", 1, seconds * 0.9):
+            tickets.refresh(tickets.open_escalations())
+
+    return tickets, letters, Every(seconds, refresh, "desk-refresh")

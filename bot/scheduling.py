@@ -42,6 +42,7 @@ JOB_FUNCTIONS = {
     TimerKind.FOLLOW_UP: "bot.jobs:fire_follow_up",
     TimerKind.ACTION: "bot.jobs:fire_action",
     TimerKind.DIGEST: "bot.jobs:fire_digest",
+    TimerKind.DELIVERY: "bot.jobs:fire_delivery",
 }
 
 _RENEW = """

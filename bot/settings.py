@@ -192,7 +192,7 @@ class Settings(BaseSettings):
     # smtps://USER:PASSWORD@HOST:465. Unset: no email.
     smtp_url: SecretStr | None = Field(
         None,
-        description="where approved letters are emailed (not used yet)",
+        description="where approved letters are emailed",
         validation_alias=_env("WARROOM_SMTP_URL", "smtp_url"),
     )
     # The organisation's sending address (the letters' From, with the signer's name) and the
@@ -201,6 +201,54 @@ class Settings(BaseSettings):
     mail_reply_to: str | None = Field(
         None, validation_alias=_env("WARROOM_MAIL_REPLY_TO", "mail_reply_to")
     )
+
+    # The support desk. All of URL, email and token set: tickets can be linked to escalations.
+    zendesk_url: str | None = Field(
+        None,
+        description="the Zendesk account, https://SUBDOMAIN.zendesk.com (unset: no tickets)",
+        validation_alias=_env("WARROOM_ZENDESK_URL", "zendesk_url"),
+    )
+    zendesk_email: str | None = Field(
+        None,
+        description="the email of the Zendesk agent whose API token is given",
+        validation_alias=_env("WARROOM_ZENDESK_EMAIL", "zendesk_email"),
+    )
+    zendesk_token: SecretStr | None = Field(
+        None,
+        description="that agent's Zendesk API token",
+        validation_alias=_env("WARROOM_ZENDESK_TOKEN", "zendesk_token"),
+    )
+    zendesk_webhook_secret: SecretStr | None = Field(
+        None,
+        description="the signing secret of the Zendesk webhook (unset: webhooks refused)",
+        validation_alias=_env("WARROOM_ZENDESK_WEBHOOK_SECRET", "zendesk_webhook_secret"),
+    )
+    # Where Zendesk's API is called, when not at WARROOM_ZENDESK_URL (a proxy; the tests).
+    zendesk_api_url: str | None = Field(
+        None, validation_alias=_env("WARROOM_ZENDESK_API_URL", "zendesk_api_url")
+    )
+
+    @field_validator("zendesk_url")
+    @classmethod
+    def _zendesk_account(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return zendesk_account_url(value)
+
+    @field_validator("zendesk_email", "zendesk_api_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() if value and value.strip() else None
+
+    @property
+    def zendesk(self) -> bool:
+        """Zendesk is configured: its account, the API agent's email and token."""
+        return bool(
+            self.zendesk_url
+            and self.zendesk_email
+            and self.zendesk_token
+            and self.zendesk_token.get_secret_value()
+        )
 
     @field_validator("redis_url")
     @classmethod
@@ -238,6 +286,16 @@ class Settings(BaseSettings):
             self.slack_signing_secret and self.slack_signing_secret.get_secret_value()
         ):
             missing.append("SLACK_SIGNING_SECRET")
+        # Zendesk is all three or none: one or two of them is a deployment half done.
+        zendesk = {
+            "WARROOM_ZENDESK_URL": bool(self.zendesk_url),
+            "WARROOM_ZENDESK_EMAIL": bool(self.zendesk_email),
+            "WARROOM_ZENDESK_TOKEN": bool(
+                self.zendesk_token and self.zendesk_token.get_secret_value()
+            ),
+        }
+        if any(zendesk.values()):
+            missing += [name for name, given in zendesk.items() if not given]
         return missing
 
     @property
@@ -276,6 +334,21 @@ def environment_help(width: int = 100) -> str:
         f"Also read (tuning, see docs/configuration.md): {', '.join(others)}.", width
     )
     return "\n".join(["environment variables:", *required, *optional, "", tuning])
+
+
+_ZENDESK = re.compile(r"https://([a-z0-9][a-z0-9-]{0,62})\.zendesk\.com/?", re.IGNORECASE)
+
+
+def zendesk_account_url(value: str) -> str:
+    """`https://SUBDOMAIN.zendesk.com`, as given (a trailing slash dropped); ValueError,
+    quoting none of it, for anything else (another host, http://, a path, credentials)."""
+    m = _ZENDESK.fullmatch(value.strip())
+    if not m:
+        raise ValueError(
+            "it must be your Zendesk account's address, https://SUBDOMAIN.zendesk.com, "
+            "with nothing after it"
+        )
+    return f"https://{m.group(1).lower()}.zendesk.com"
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -18,10 +18,15 @@ from typing import Any
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.desk.webhook import MAX_BODY
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Where the support desk's webhook arrives, on the same server as Slack's requests.
+DESK_WEBHOOK = "/zendesk/webhook"
+MAX_WEBHOOK_BODY = MAX_BODY
 
 StartResponse = Callable[..., Any]
 
@@ -60,12 +65,43 @@ class WarroomWSGI:
         elif path == "/slack/events" and self.slack_events and not on_metrics_listener:
             with self.runtime.executor.answering():
                 body = self.slack(environ, recording_start)
+        elif (
+            path == DESK_WEBHOOK
+            and method == "POST"
+            and self.runtime.tickets is not None
+            and not on_metrics_listener
+        ):
+            body = self._desk_webhook(environ, recording_start)
         else:
             body = self._respond(recording_start, "404 Not Found", b"not found\n", "text/plain")
         code = status_box[0].split(" ", 1)[0] if status_box else "500"
-        label = path if path in ("/slack/events", "/healthz", "/metrics") else "other"
+        label = path if path in ("/slack/events", "/healthz", "/metrics", DESK_WEBHOOK) else "other"
         self.runtime.metrics.requests.labels(label, code).inc()
         return body
+
+    def _desk_webhook(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """Zendesk's webhook: its signature checked before anything else is done with it."""
+        tickets = self.runtime.tickets
+        assert tickets is not None
+        length = environ.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > MAX_WEBHOOK_BODY:
+            return self._respond(
+                start_response, "413 Payload Too Large", b"too large\n", "text/plain"
+            )
+        body = environ["wsgi.input"].read(int(length)) if int(length) else b""
+        headers = {
+            name[5:].replace("_", "-").lower(): str(value)
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        status, reason = tickets.webhook(headers, body)
+        phrase = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 413: "Payload Too Large"}
+        return self._respond(
+            start_response,
+            f"{status} {phrase.get(status, 'Error')}",
+            f"{reason}\n".encode(),
+            "text/plain",
+        )
 
     def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         if self.metrics_token is not None:

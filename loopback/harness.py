@@ -6,6 +6,7 @@ Nothing here imports the app: the process is started as ``python -m bot.cli run`
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -57,6 +58,20 @@ def warroom_env(
     )
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def signal_another_thread(pid: int, sig: int) -> bool:
+    """Send `sig` to one thread of process `pid` other than its main one (Linux's tgkill), as
+    the kernel may when a signal is sent to the process; False where that cannot be done."""
+    tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)
+    if tgkill is None:
+        return False
+    others = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+    if not others:
+        return False
+    if tgkill(pid, others[-1], sig) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return True
 
 
 def warroom(*args: str) -> list[str]:

@@ -129,9 +129,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.server._held.is_set():
-            self.server._holding.set()
-            await asyncio.get_running_loop().run_in_executor(None, self.server._released.wait, 30)
+        taken = self.server._hold_taken
+        if self.server._held.is_set() and not taken:
+            await self._wait_released()
         answer = self._fault("DATA")
         if answer:
             return answer
@@ -149,10 +149,16 @@ class _Handler:
             if drop:
                 self.server._state.drops -= 1
             self.server._arrived.notify_all()
+        if self.server._held.is_set() and taken:
+            await self._wait_released()  # kept: the client has not heard so yet
         if drop:
             # Kept, but the client never hears so: the connection goes before the answer.
             server.transport.abort()
         return "250 Message accepted for delivery"
+
+    async def _wait_released(self) -> None:
+        self.server._holding.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.server._released.wait, 30)
 
 
 class _QuietLogin(logging.Filter):
@@ -208,6 +214,7 @@ class MailServer:
         self._arrived = threading.Condition(self._lock)
         self._state = _State()
         self._held = threading.Event()
+        self._hold_taken = False
         self._released = threading.Event()
         self._holding = threading.Event()
         kwargs: dict[str, Any] = {"hostname": host, "server_hostname": "mail.loopback.test"}
@@ -324,7 +331,10 @@ class MailServer:
         with self._lock:
             self._state.drops += times
 
-    def hold(self) -> None:
+    def hold(self, *, taken: bool = False) -> None:
+        """Hold the next DATA before its answer until `release` (`taken`: the message is
+        kept first, as a server that has it and is slow to say so)."""
+        self._hold_taken = taken
         self._released.clear()
         self._holding.clear()
         self._held.set()

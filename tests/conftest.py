@@ -42,6 +42,12 @@ def today() -> str:
     return T0.strftime("%Y%m%d")
 
 
+# The suite runs in pytest-xdist's workers, one per core (pyproject.toml). Tests that run several
+# `warroom run` processes on a scaled clock (minutes pass in seconds) judge a reminder against
+# that clock: two of them starving each other of the cores could see one fire late. The tests of
+# this group run in one worker, one after another, beside the rest of the suite.
+SCALED_CLOCK_PROCESSES = pytest.mark.xdist_group("scaled-clock-processes")
+
 # What a developer's shell may hold that changes what the bot does: each test starts without.
 _ENVIRONMENT = ("SLACK_", "WARROOM_", "ANTHROPIC_", "REDIS_URL", "PORT", "WEB_CONCURRENCY")
 # ...but the tests' own settings stay.

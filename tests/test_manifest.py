@@ -65,7 +65,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "reactions.add": {"reactions:write"},
     "reactions.get": {"reactions:read"},
     "usergroups.users.list": {"usergroups:read"},
-    "users.info": {"users:read"},
+    # The profile's email too: the signer's support desk agent is found by it.
+    "users.info": {"users:read", "users:read.email"},
     "views.open": set(),
     "views.push": set(),
     "views.update": set(),
@@ -76,7 +77,7 @@ METHOD_SCOPES: dict[str, set[str]] = {
 EVENT_SUBSCRIPTIONS: dict[str, tuple[set[str], set[str]]] = {
     "app_mention": ({"app_mention"}, {"app_mentions:read"}),
     "app_home_opened": ({"app_home_opened"}, set()),
-    # Messages in public and private war rooms.
+    # Messages in the channels the bot is in: a customer's replies in their shared channel.
     "message": ({"message.channels", "message.groups"}, {"channels:history", "groups:history"}),
     "reaction_added": ({"reaction_added"}, {"reactions:read"}),
 }
@@ -180,7 +181,7 @@ def test_the_code_is_read_as_it_is() -> None:
     )
     assert "bot/slack/gateway.py" in use.methods["conversations.create"]
     assert "auth.test" in use.methods  # bot/cli.py checks the token with it
-    assert set(use.events) == {"app_mention", "app_home_opened", "reaction_added"}
+    assert set(use.events) == {"app_mention", "app_home_opened", "message", "reaction_added"}
     assert set(use.commands) == {"/escalate"}
     assert use.interactions  # buttons and forms
 

@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -194,6 +194,11 @@ class Outbox:
         self._release = client.register_script(_RELEASE)
         self._number = client.register_script(_NUMBER)
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a sending process holds a letter before another may take it over."""
+        return self.lease_ms / 1000
+
     def get(self, key: LetterKey) -> OutboxRecord | None:
         raw = self.redis.hgetall(self.keys.record(key))
         return _record(key, raw) if raw else None
@@ -209,7 +214,14 @@ class Outbox:
                 found.append(record)
         return found
 
-    def deliver(self, key: LetterKey, message: EmailMessage, transport: Transport) -> Delivery:
+    def deliver(
+        self,
+        key: LetterKey,
+        message: EmailMessage,
+        transport: Transport,
+        *,
+        before: Callable[[OutboxRecord], object] = lambda _record: None,
+    ) -> Delivery:
         """Send the letter `key` as `message`, unless it went out already or is going out now.
 
         The bytes sent are those on record when an earlier attempt may have reached anyone
@@ -217,6 +229,11 @@ class Outbox:
         the same message again, with the same Message-ID. After an attempt that certainly
         delivered nothing (refused, or tried too early), `message` goes out, so corrected
         addresses are used; it must keep the letter's Message-ID.
+
+        `before` is called with the record about to go out, once the letter is ours and just
+        before the SMTP transaction: where the caller keeps its own record that a letter is
+        under way (a process that dies mid-transaction leaves it behind); if it raises,
+        nothing is sent.
         """
         first = self.get(key)
         if first is not None and first.status is Status.SENT:
@@ -230,12 +247,20 @@ class Outbox:
                 current = self._new_record(key, message)
             return Delivery(Step.BUSY, current)
         try:
-            return self._deliver_claimed(key, message, transport)
+            return self._deliver_claimed(key, message, transport, before)
         finally:
-            self._release(keys=[claim], args=[token])
+            try:
+                self._release(keys=[claim], args=[token])
+            except redis.RedisError as e:
+                # Its lease ends it; what the transaction did must still reach the caller.
+                log.warning("letter %s: claim not released (%s); its lease ends it", key, e)
 
     def _deliver_claimed(
-        self, key: LetterKey, message: EmailMessage, transport: Transport
+        self,
+        key: LetterKey,
+        message: EmailMessage,
+        transport: Transport,
+        before: Callable[[OutboxRecord], object],
     ) -> Delivery:
         # Read again now that the letter is ours: another process may have finished it
         # between our first look and the claim.
@@ -279,6 +304,7 @@ class Outbox:
             nx=True,
         )
 
+        before(replace(record, attempts=attempts, first_attempt_at=first_attempt))
         result = transport.send(record.message, record.sender, record.recipients)
 
         delivered = result.outcome is Outcome.DELIVERED
@@ -288,11 +314,30 @@ class Outbox:
             reason=result.reason,
             refused=json.dumps(result.refused),
         )
-        if delivered:
-            fields += _fields(sent_at=self.clock().isoformat())
-        self._write(keys=[self.keys.record(key)], args=fields)
-        final = self.get(key)
-        assert final is not None
+        sent_at = self.clock() if delivered else None
+        if sent_at is not None:
+            fields += _fields(sent_at=sent_at.isoformat())
+        try:
+            self._write(keys=[self.keys.record(key)], args=fields)
+            final = self.get(key)
+        except redis.RedisError as e:
+            # The transaction is over and its result known here: the caller records it (the
+            # escalation's record of a sent letter keeps Send from mailing it again), rather
+            # than losing it and leaving a resend to the next click.
+            log.error("letter %s: %s, and the outbox could not record it (%s)", key, result, e)
+            final = None
+        if final is None:
+            final = replace(
+                record,
+                status=Status.SENT if delivered else Status.FAILED,
+                attempts=attempts,
+                outcome=result.outcome,
+                reason=result.reason,
+                refused=result.refused,
+                first_attempt_at=first_attempt,
+                last_attempt_at=now,
+                sent_at=sent_at,
+            )
         level = logging.INFO if delivered else logging.WARNING
         log.log(
             level,

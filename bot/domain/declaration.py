@@ -29,6 +29,7 @@ class Declaration:
     ic: str | None = None
     criteria: tuple[str, ...] = ()
     private: bool = False
+    tickets: tuple[int, ...] = ()  # support tickets to link once the room is open
 
 
 @dataclass(frozen=True)

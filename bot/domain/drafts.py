@@ -69,6 +69,8 @@ class Draft(Record):
     approved_by: str | None = None
     approved_at: AwareDatetime | None = None
     output_file: str | None = None
+    # Approved for warroom to send: the sending, not the approval, is the customer update.
+    delivery_fact: bool = False
 
     def missing(self) -> tuple[str, ...]:
         """The approvals still needed: DECISIVE first, then each criterion's."""

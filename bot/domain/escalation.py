@@ -14,9 +14,11 @@ from enum import StrEnum
 from pydantic import AwareDatetime, Field
 
 from bot.domain.declaration import Declaration
+from bot.domain.delivery import SentLetter
 from bot.domain.errors import InvalidInput
 from bot.domain.facts import ActionItem, CustomerFacts
 from bot.domain.record import Record
+from bot.domain.tickets import LinkedTicket, OrgTickets
 from bot.domain.timeline import Event, EventKind, event
 from protocols.schema import Protocol
 
@@ -77,7 +79,21 @@ class Escalation(Record):
     # What the customer may be told, and the action items taken on.
     facts: CustomerFacts = Field(default_factory=CustomerFacts)
     actions: tuple[ActionItem, ...] = ()
+    # Every approved letter warroom sent (or tried to), one record per route.
+    letters: tuple[SentLetter, ...] = ()
+    # The support tickets linked to it, as last read; the organisation's tickets since the
+    # impact began, as last counted; the account matched by a ticket's organisation when
+    # the customer named is not a known account.
+    tickets: tuple[LinkedTicket, ...] = ()
+    org_tickets: OrgTickets | None = None
+    surge_told: bool = False
+    account: str | None = None
     version: int = 0
+
+    @property
+    def account_name(self) -> str:
+        """The account's name in customer_insights.yaml: the one matched, else the customer."""
+        return self.account or self.customer
 
     def step(self, step_id: str) -> StepState:
         for step in self.steps:
@@ -163,6 +179,7 @@ def open_escalation(
         declarer=declaration.declarer,
         vps=tuple(dict.fromkeys(vps)),
         private=declaration.private,
+        tickets=tuple(LinkedTicket(id=t) for t in declaration.tickets),
         declared_at=now,
         protocol_id=protocol.id,
         protocol_version=protocol.version,

@@ -11,7 +11,8 @@ Definitions (every duration is measured from the declaration, `declared_at`):
 - **time to war room**: until the first `war_room_ready` event (the room was fully set up);
   without one, until the `war_room` milestone step was done.
 - **time to first customer communication**: until the first `customer_update` event (an
-  approved customer update); without one, until the `first_customer_contact` milestone step
+  approved customer update, or for an account whose letters warroom sends, the letter sent);
+  without one, until the `first_customer_contact` milestone step
   was done (marked by hand when the first word went out some other way, e.g. a call).
 - **time to resolve**: until `resolved_at`.
   Each has median, p90 (nearest rank: the smallest value with at least 90% of the values at
@@ -348,7 +349,8 @@ def time_to_war_room(
 def time_to_first_customer_communication(
     esc: Escalation, events: Iterable[Event], protocol: Protocol
 ) -> timedelta | None:
-    """Declaration to the first approved customer update, else to the first-customer-contact
+    """Declaration to the first customer update (approved; sent, for an account whose letters
+    warroom sends), else to the first-customer-contact
     milestone done (people may reach the customer another way and mark the step by hand)."""
     first = _first(events, EventKind.CUSTOMER_UPDATE)
     step = protocol.milestone_id("first_customer_contact")

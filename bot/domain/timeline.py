@@ -17,7 +17,13 @@ class EventKind(StrEnum):
     WAR_ROOM_READY = "war_room_ready"
     STEP_DONE = "step_done"
     UPDATE = "update"
-    CUSTOMER_UPDATE = "customer_update"  # a draft approved to send to the customer
+    # A letter the customer was given: approved, or sent where warroom sends the letters.
+    CUSTOMER_UPDATE = "customer_update"
+    # Approved, for warroom to send (the sending is the customer update).
+    LETTER_APPROVED = "letter_approved"
+    LETTER_SENDING = "letter_sending"  # data: draft, route, to, cc, subject, message_id
+    LETTER_SENT = "letter_sent"  # data: draft, route, to, cc, subject, message_id/channel, ts
+    LETTER_NOT_SENT = "letter_not_sent"  # data: draft, route, result, reason, retry_at
     REVIEW = "review"
     RESOLVED = "resolved"
     REMINDER = "reminder"
@@ -30,6 +36,10 @@ class EventKind(StrEnum):
     ACTION = "action"  # an action item taken on (data: id, owner, due_at)
     ACTION_DONE = "action_done"
     ACTION_REMINDER = "action_reminder"
+    TICKET = "ticket"  # a support ticket linked, read, or found gone (data: ticket, ...)
+    # The customer's own words, come back to the room (data: who, organisation, via, ref):
+    # material for the agent, never a letter's text.
+    CUSTOMER_REPLY = "customer_reply"
 
 
 class Event(Record):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.domain.delivery import LetterStatus
 from bot.domain.escalation import (
     Escalation,
     Status,
@@ -30,6 +31,7 @@ class TimerKind(StrEnum):
     FOLLOW_UP = "follow_up"  # after resolution
     ACTION = "action"  # an action item falls due: its owner is reminded
     DIGEST = "digest"  # the weekly digest to the exec channel (not tied to one escalation)
+    DELIVERY = "delivery"  # a letter not sent yet is tried again
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Timer:
     at: datetime
     escalation: str
     # deadline: the step id; nudge: the due time (ISO); follow-up: the index, as text;
-    # action: the action item's id.
+    # action: the action item's id; delivery: "draft:route".
     detail: str
 
 
@@ -122,6 +124,18 @@ def timers_for(esc: Escalation, protocol: Protocol, clock_scale: float) -> list[
                     item.due_at,
                     esc.id,
                     item.id,
+                )
+            )
+    # A letter that failed in a way that may pass is tried again (the resolution notice too).
+    for sent in esc.letters:
+        if sent.status is LetterStatus.FAILED and sent.retry_at is not None:
+            timers.append(
+                Timer(
+                    timer_id(TimerKind.DELIVERY, esc.id, sent.key),
+                    TimerKind.DELIVERY,
+                    sent.retry_at,
+                    esc.id,
+                    sent.key,
                 )
             )
     return timers

@@ -1,5 +1,6 @@
-"""A draft's buttons (Approve, Edit, Regenerate) and the edit form. Each button carries the
-draft's id and the version it showed; the form carries the version it opened."""
+"""A draft's buttons (Approve, Edit, Regenerate; Send on an approved letter) and the edit form.
+Each button carries the draft's id and the version it showed; the form carries the version it
+opened."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.listeners.errors import guarded
 from bot.services.drafting import DraftDesk
-from bot.slack.draft_view import read_button_value, read_edit_form
+from bot.services.sending import Sending
+from bot.slack.draft_view import read_button_value, read_edit_form, read_send_value
 from bot.slack.gateway import SlackGateway
 from bot.slack.ids import ActionId, BlockId, CallbackId
 
@@ -65,3 +67,20 @@ def register(app: App, desk: DraftDesk, gateway: SlackGateway) -> None:
         )
 
     app.view(CallbackId.EDIT_DRAFT)(ack=ack_edit, lazy=[save_edit])
+
+
+def register_send(app: App, sending: Sending) -> None:
+    """Send: acknowledged at once; the letter goes out after the ack."""
+
+    def ack_button(ack: Ack) -> None:
+        ack()
+
+    def send(body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        draft_id, seen, shown = read_send_value(action["value"])
+        guarded(
+            "sending the letter",
+            lambda text: respond(text=text, response_type="ephemeral", replace_original=False),
+            lambda: sending.send(draft_id, seen, body["user"]["id"], shown=shown),
+        )
+
+    app.action(ActionId.DRAFT_SEND)(ack=ack_button, lazy=[send])

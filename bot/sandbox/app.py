@@ -5,8 +5,9 @@ command line). The parts: a Redis (``bot.sandbox.state``); the Slack emulator wi
 fictional workspace (``bot.sandbox.workspace``) and its web page (``bot.sandbox.web``) on
 ``--port``; the bot itself, built by ``build_runtime`` exactly as ``warroom run`` builds it
 and served over HTTP by a threaded WSGI server on a free port, so every request reaches it
-the way Slack's would (``bot.sandbox.interactions``); and, with ``--drill``, a scripted
-escalation (``bot.sandbox.drill``).
+the way Slack's would (``bot.sandbox.interactions``); the customers' side: a mail server
+for their inboxes (``bot.sandbox.customer``) and a Zendesk with their tickets
+(``bot.sandbox.desk``); and, with ``--drill``, a scripted escalation (``bot.sandbox.drill``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from pydantic import ValidationError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+    from bot.sandbox.customer import CustomerSide
+    from bot.sandbox.desk import SandboxDesk
     from bot.sandbox.drill import Drill
     from bot.sandbox.interactions import Interactions
     from bot.sandbox.state import SandboxRedis
     from bot.sandbox.web import WorkspacePage
     from loopback.slack import SlackEmulator
+    from loopback.smtp import MailServer
 
 DEFAULT_PORT = 3100
 # 15 minutes in 30 s: the drill's first deadline passes about when the drill, at its usual
@@ -115,6 +119,9 @@ class Sandbox:
         self.page: WorkspacePage | None = None
         self.drill: Drill | None = None
         self.redis: SandboxRedis | None = None
+        self.mail: MailServer | None = None
+        self.desk: SandboxDesk | None = None
+        self.customers: list[CustomerSide] = []
 
     def start(self) -> Sandbox:
         try:
@@ -127,11 +134,13 @@ class Sandbox:
     def _start(self) -> None:
         from bot.runtime import build_runtime
         from bot.sandbox import workspace
+        from bot.sandbox.customer import CustomerSide
+        from bot.sandbox.desk import SandboxDesk
         from bot.sandbox.interactions import Interactions
         from bot.sandbox.state import open_redis
         from bot.sandbox.web import WorkspacePage
         from bot.settings import Settings, SettingsError
-        from bot.wsgi import WarroomWSGI
+        from bot.wsgi import DESK_WEBHOOK, WarroomWSGI
 
         folder = self.folder or Path(tempfile.mkdtemp(prefix="warroom-sandbox-"))
         self.folder = folder
@@ -153,7 +162,26 @@ class Sandbox:
         workspace.seed(emulator)
         self.url = f"{emulator.root}/"
 
-        config_file, memory_dir = workspace.write_files(folder)
+        # The customer's executive's mail server: the bot emails its letters here.
+        from loopback.smtp import MailServer
+
+        mail = self.mail = MailServer().start()
+        self._closers.append(mail.stop)
+
+        # The accounts' Zendesk, with a ticket each; its changes reach the page.
+        desk = self.desk = SandboxDesk.start()
+        self._closers.append(desk.stop)
+        desk.zendesk.on_change = emulator.touch
+        acme_ticket = desk.ticket_of(workspace.CUSTOMER_NAME)
+        emulator.add_message(
+            workspace.SUPPORT_CHANNEL,
+            workspace.SUPPORT_LEAD,
+            f"Acme Corp's Zendesk ticket is #{acme_ticket}: add `--ticket {acme_ticket}` to "
+            "the /escalate and the brief shows it; Acme Corp (their side) replies on it.",
+        )
+
+        shared = workspace.shared_channel(emulator)
+        config_file, memory_dir = workspace.write_files(folder, slack_connect=shared)
         api_key = self.env.get("ANTHROPIC_API_KEY") or None
         overrides: dict[str, Any] = {
             "slack_bot_token": bot_token,
@@ -168,6 +196,12 @@ class Sandbox:
             # /metrics stays beside the bot, on 127.0.0.1 like everything the sandbox serves.
             "metrics_address": None,
             "metrics_token": None,
+            # Letters go to the local mail server, whatever the environment says.
+            "smtp_url": mail.url(),
+            "mail_from": workspace.MAIL_FROM,
+            "mail_reply_to": workspace.MAIL_REPLY_TO,
+            # Tickets in the local Zendesk, whatever the environment says.
+            **desk.settings(),
         }
         if self.clock_scale is not None:
             overrides["clock_scale"] = self.clock_scale
@@ -185,6 +219,7 @@ class Sandbox:
 
         base, stop_server = serve_wsgi(WarroomWSGI(runtime))
         self._closers.append(stop_server)
+        desk.webhook_url = f"{base}{DESK_WEBHOOK}"
         request_url = f"{base}/slack/events"
         acts = self.interactions = Interactions(emulator, request_url, signing_secret)
         self._closers.append(acts.close)
@@ -197,8 +232,39 @@ class Sandbox:
             banner="" if api_key else OFFLINE_BANNER,
             refusal=lambda action, value: approval_refusal(runtime, action, value),
         ).mount()
+        # Each account's side: Acme Corp's executive with their shared channel, Globex's by
+        # email only. One watcher tells the page of any new mail.
+        sides = self.customers = [
+            CustomerSide(
+                emulator,
+                mail,
+                account=workspace.CUSTOMER_NAME,
+                address=workspace.CUSTOMER_EMAIL,
+                person=workspace.CUSTOMER_PERSON.id,
+                channel=shared,
+                desk=desk,
+            ),
+            *(
+                CustomerSide(
+                    emulator, mail, account=str(c["name"]), address=str(c["email"]), desk=desk
+                )
+                for c in workspace.CUSTOMERS["customers"]
+                if c.get("email") and c["name"] != workspace.CUSTOMER_NAME
+            ),
+        ]
+        sides[0].watch()
+        self._closers.append(sides[0].stop)
+        page.customers = lambda: [side.state() for side in sides]
+        page.ticket_reply = desk.reply
 
         self.say(f"  slack:  a local workspace at {self.url} (its Web API under /api/)")
+        self.say(
+            f"  mail:   the customer's inbox at {mail.url()} (shown in the page's customer view)"
+        )
+        self.say(
+            f"  desk:   a local Zendesk at {desk.zendesk.url}, a ticket per account "
+            "(shown in the customer view)"
+        )
         scale = f", clock {settings.clock_scale:g}x faster" if settings.clock_scale != 1 else ""
         self.say(f"  bot:    warroom at {request_url}{scale}")
         if api_key:
@@ -213,11 +279,17 @@ class Sandbox:
             )
 
         if self.drill_enabled:
+            from bot.sandbox.drill import CUSTOMER as DRILL_CUSTOMER
             from bot.sandbox.drill import Drill
 
             paced = {} if self.drill_pace is None else {"pace": self.drill_pace}
             drill = self.drill = Drill(
-                emulator, acts, page, clock_scale=settings.clock_scale, **paced
+                emulator,
+                acts,
+                page,
+                clock_scale=settings.clock_scale,
+                ticket=desk.ticket_of(DRILL_CUSTOMER),
+                **paced,
             )
             self._closers.append(drill.stop)
 
@@ -367,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
             sandbox.drill.start(delay=0.5 if args.no_browser else 3.0)
         if not args.no_browser and not webbrowser.open(sandbox.url):
             say("(No browser could be opened here: open the address above yourself.)")
-        stop.wait()
+        # Never a wait without a timeout: the kernel hands a signal to any thread, and Python
+        # runs the handler on the main thread only once it runs Python code again.
+        while not stop.wait(0.5):
+            pass
         # A second Ctrl-C while stopping ends the process at once.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         say("stopping…")

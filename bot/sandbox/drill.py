@@ -1,13 +1,14 @@
 """`warroom sandbox --drill`: a scripted escalation, played out for training.
 
-This module owns ``Drill``: on its own thread, fictional people declare an escalation, talk
-in its war room, let a deadline pass, ask the bot for a status update and a customer-update
-draft, approve it and resolve — every step sent through ``Interactions``, so the bot gets
-exactly what Slack would send it, a beat apart, each step announced on the page with what
-to look at. Its pace is ``Pacing``'s: the page pauses, resumes, steps and speeds it up or
-down. The drill waits for the bot's answers (the room, the overdue reminder, the draft) by
-watching the workspace change rather than for fixed times, so a slow machine slows it down
-instead of breaking it.
+This module owns ``Drill``: on its own thread, fictional people declare an escalation (from the
+customer's Zendesk ticket, when the sandbox has one), talk in its war room, let a deadline
+pass, ask the bot for a status update and a customer-update draft, approve it, send it to the
+customer's executive by email and resolve — every step sent through ``Interactions``, so the
+bot gets exactly what Slack would send it, a beat apart, each step announced on the page with
+what to look at. Its pace is ``Pacing``'s: the page pauses, resumes, steps and speeds it up or
+down. The drill waits for the bot's answers (the room, the overdue reminder, the draft, the
+letter sent) by watching the workspace change rather than for fixed times, so a slow machine
+slows it down instead of breaking it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Drill:
     page: WorkspacePage
     clock_scale: float
     pace: float = DEFAULT_BEAT
+    ticket: int | None = None  # the customer's Zendesk ticket the escalation starts from
     finished: threading.Event = field(default_factory=threading.Event, init=False)
     failed: str | None = field(default=None, init=False)
     pacing: Pacing = field(init=False)
@@ -101,13 +103,15 @@ class Drill:
         )
 
         before = {c["id"] for c in self.page.state(workspace.SUPPORT_LEAD, None)["channels"]}
+        from_ticket = f" from {CUSTOMER}'s Zendesk ticket #{self.ticket}" if self.ticket else ""
         self._step(
             1,
-            "Dana, the support lead, declares the escalation in #support.",
+            f"Dana, the support lead, declares the escalation in #support{from_ticket}.",
             look="The /escalate command in #support, and the bot's answer only Dana sees.",
             channel=support,
         )
-        self._act(self.acts.say(workspace.SUPPORT_LEAD, support, DECLARATION))
+        declaration = f"{DECLARATION} --ticket {self.ticket}" if self.ticket else DECLARATION
+        self._act(self.acts.say(workspace.SUPPORT_LEAD, support, declaration))
         room = self._wait(lambda: self._new_room(before), 30, "the war room to open")
         self._room = room.id
         self._wait(lambda: room_ready(self.emulator, room.id), 30, "the brief to be pinned")
@@ -119,7 +123,13 @@ class Drill:
             "the incident commander, the brief with every deadline is pinned, and "
             "#exec-escalations has been told.",
             look="The room under War rooms on the left, its topic (customer, IC, status) and "
-            "the pinned brief: one line per step, each with its deadline.",
+            "the pinned brief: one line per step, each with its deadline"
+            + (
+                f", and ticket #{self.ticket} as Zendesk has it. {CUSTOMER} (their side), on "
+                "the left, shows the ticket's conversation as the customer sees it."
+                if self.ticket
+                else "."
+            ),
             channel=room.id,
         )
 
@@ -207,9 +217,10 @@ class Drill:
 
         self._step(
             7,
-            f"{ic_name} reads the draft and approves it: nothing reaches the customer "
-            "until a person sends it.",
-            look="Under the draft: who approved it, and the buttons gone.",
+            f"{ic_name} reads the draft, approves it and sends it: it goes to {CUSTOMER}'s "
+            "CTO by email, once, exactly as approved.",
+            look=f"Under the draft: who approved it, then where it went. {CUSTOMER} (their "
+            "side), on the left, shows the letter in their CTO's inbox.",
             channel=room.id,
         )
         self._act(
@@ -221,6 +232,18 @@ class Drill:
                 message_ts=draft[0].ts,
             )
         )
+        send = self._wait(lambda: self._button(draft[0].ts, ActionId.DRAFT_SEND), 30, "Send")
+        self.pacing.beat()
+        self._act(
+            self.acts.click(
+                ic,
+                block_id=send,
+                action_id=ActionId.DRAFT_SEND,
+                channel=room.id,
+                message_ts=draft[0].ts,
+            )
+        )
+        self._wait(lambda: self._bot_said("📨 Sent"), 60, "the letter to be sent")
         self.pacing.beat()
         self._post(
             workspace.ENGINEER,
@@ -316,6 +339,17 @@ class Drill:
 
     def _bot_said(self, needle: str) -> bool:
         return any(needle in f"{m.text} {m.blocks}" for m in self._bot_messages())
+
+    def _button(self, ts: str, action: str) -> str | None:
+        """The block id of the button `action` on the bot's message `ts`, once it shows."""
+        for m in self._bot_messages():
+            if m.ts != ts:
+                continue
+            for block in m.blocks or ():
+                elements = block.get("elements") or ()
+                if any(isinstance(e, dict) and e.get("action_id") == action for e in elements):
+                    return str(block.get("block_id"))
+        return None
 
     def _draft_in_thread(self, parent: str) -> tuple[Message, str] | None:
         for m in self._bot_messages():

@@ -42,7 +42,13 @@ ACK_TIMEOUT = 3.0
 
 # The bot events of slack-manifest.yaml: what the app is sent (tests/test_manifest.py keeps
 # the two the same).
-BOT_EVENTS = ("app_home_opened", "app_mention", "reaction_added")
+BOT_EVENTS = (
+    "app_home_opened",
+    "app_mention",
+    "message.channels",
+    "message.groups",
+    "reaction_added",
+)
 
 SLACKBOT = "USLACKBOT"
 
@@ -190,6 +196,9 @@ class Interactions:
             return Outcome(False, "Only members can post in this private channel.")
         if target.is_im:
             return Outcome(False, MESSAGES_OFF)
+        team = self.emulator.team_of(user)
+        if team != self.emulator.team_id and team not in target.shared_with:
+            return Outcome(False, "That channel is not shared with your organisation.")
         if not target.is_im and user not in target.members:
             # Posting in a public channel you are not in joins it, as in Slack.
             self.emulator.join(target.id, user)
@@ -217,7 +226,8 @@ class Interactions:
         if thread:
             base["thread_ts"] = thread
         if _MESSAGE_EVENT[kind] in self.bot_events:
-            self.send_event({"type": "message", **base, "channel_type": kind})
+            # As Slack builds it: in a shared channel, with the poster's team and profile.
+            self.send_event(self.emulator.message_event(channel, ts))
         if "app_mention" in self.bot_events and f"<@{self.emulator.bot_user_id}" in text:
             self.send_event({"type": "app_mention", **base})
 

@@ -13,6 +13,8 @@ as package data under ``bot/sandbox/static/``), and ``/ui/*`` is the page's JSON
   the person's actions, handed to ``Interactions``, which calls the app as Slack would.
 - ``POST /ui/drill`` (``{"do": "pause" | "resume" | "step" | "speed", "speed": X}``): the
   drill's controls, when the sandbox plays one (``Pacing``).
+- ``POST /ui/ticket_reply`` (``{"account": A, "ticket": N, "text": T}``): the customer's
+  reply on their Zendesk ticket, when the sandbox runs one (``bot.sandbox.desk``).
 - ``POST /ui/open``: the page is (re)loaded. A Slack client that reloads loses the modals
   it showed, so the person's open modals are closed (``view_closed`` where asked for).
 
@@ -67,6 +69,12 @@ class WorkspacePage:
     # such a button as off, with the reason. Slack has no such thing; the sandbox teaches.
     refusal: Callable[[str, str], str] | None = None
     drill: Pacing | None = None
+    # The customers' side (each account's inbox, the channel shared with them), when the
+    # sandbox shows it: what its panel shows, one entry per account (`bot.sandbox.customer`).
+    customers: Callable[[], list[dict[str, Any]]] | None = None
+    # The requester's reply on their ticket (account, ticket, text), when the sandbox runs a
+    # Zendesk (`bot.sandbox.desk`).
+    ticket_reply: Callable[[str, int, str], Outcome] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _notices: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
@@ -168,6 +176,16 @@ class WorkspacePage:
         return self.state(user, args.get("channel") or None)
 
     def _action(self, name: str, data: dict[str, Any]) -> tuple[int, bytes, str, dict[str, str]]:
+        if name == "ticket_reply":
+            # The customer is no one in the workspace: they answer on their ticket.
+            if self.ticket_reply is None:
+                return _json(404, {"ok": False, "error": "No Zendesk in this sandbox."})
+            ticket = data["ticket"]
+            if not isinstance(ticket, int) or isinstance(ticket, bool):
+                raise ValueError("ticket: a number")
+            outcome = self.ticket_reply(str(data["account"]), ticket, str(data.get("text") or ""))
+            self.emulator.touch()
+            return _json(200, {"ok": outcome.ok, "error": outcome.error})
         # A page's first load may not have chosen a person yet: it shows the first one.
         user = str(data.get("as") or (self.people[0] if name == "open" else ""))
         known = {u["id"] for u in self.emulator.users()}
@@ -296,6 +314,7 @@ class WorkspacePage:
             "notices": notices,
             "drill": self.drill.snapshot() if self.drill is not None else None,
             "deliveries": deliveries,
+            "customers": self.customers() if self.customers is not None else [],
         }
 
     def _refusals(self, blocks: list[dict[str, Any]] | None) -> dict[str, str]:

@@ -45,6 +45,17 @@ GROUPS = {"S0SECURTY": ("security", [SECURITY]), "S0LEGALTM": ("legal", [LEGAL])
 EXEC_CHANNEL = "exec-escalations"
 SUPPORT_CHANNEL = "support"
 
+# The customer's side: Acme Corp's own Slack organisation, a channel shared with it (Slack
+# Connect) and its executive, whose inbox the sandbox's mail server keeps.
+CUSTOMER_TEAM = "T0ACMECRP"
+CUSTOMER_NAME = "Acme Corp"
+CUSTOMER_PERSON = Person("U0ACMEMLE", "morgan", "Morgan Lee", "VP Engineering, Acme Corp")
+CUSTOMER_EMAIL = "morgan.lee@acme.example"
+SHARED_CHANNEL = "acme-corp-northwind"
+# Where the letters come from and the customer's replies go (WARROOM_MAIL_FROM, _REPLY_TO).
+MAIL_FROM = "updates@northwind.example"
+MAIL_REPLY_TO = "support@northwind.example"
+
 CONFIG: dict[str, Any] = {
     "vp": [VP],
     "incident_commanders": [IC, IC2],
@@ -65,6 +76,8 @@ CUSTOMERS: dict[str, Any] = {
             "arr": 250000,
             "tier": "enterprise",
             "executive_contact": "Morgan Lee, VP Engineering",
+            "email": CUSTOMER_EMAIL,
+            "cc": ["carla@northwind.example"],
             "csm": CSM,
             "notes": "Checkout is their revenue path; they expect updates every hour.",
         },
@@ -73,11 +86,18 @@ CUSTOMERS: dict[str, Any] = {
             "arr": 480000,
             "tier": "strategic",
             "executive_contact": "Priya Natarajan, CTO",
+            "email": "priya.natarajan@globex.example",
             "csm": CSM,
             "notes": "Runs an EU flash sale every first Thursday; renewal is next quarter.",
         },
     ]
 }
+
+
+def person_email(name: str) -> str:
+    """The email of a sandbox person's Slack profile (their handle at Northwind): the bot
+    finds a signer's Zendesk agent by it."""
+    return f"{name}@northwind.example"
 
 
 def new_emulator(*, bot_token: str) -> SlackEmulator:
@@ -94,11 +114,25 @@ def new_emulator(*, bot_token: str) -> SlackEmulator:
 def seed(emulator: SlackEmulator) -> None:
     """The people, groups and channels of the workspace."""
     for p in PEOPLE:
-        emulator.add_user(p.id, p.name, real_name=p.real_name, title=p.title)
+        emulator.add_user(
+            p.id, p.name, real_name=p.real_name, title=p.title, email=person_email(p.name)
+        )
     for group_id, (handle, members) in GROUPS.items():
         emulator.add_usergroup(group_id, handle, members)
     emulator.add_channel(SUPPORT_CHANNEL, members=[p.id for p in PEOPLE])
     emulator.add_channel(EXEC_CHANNEL, members=[VP, SUPPORT_LEAD])
+    # Acme Corp's executive, in their own organisation, and the channel shared with it.
+    p = CUSTOMER_PERSON
+    emulator.add_user(p.id, p.name, real_name=p.real_name, title=p.title, team_id=CUSTOMER_TEAM)
+    shared = emulator.add_channel(SHARED_CHANNEL, members=[VP, CSM, SUPPORT_LEAD])
+    emulator.share_channel(shared, CUSTOMER_TEAM, CUSTOMER_NAME)
+    emulator.join(shared, p.id)
+    emulator.add_message(
+        shared,
+        CSM,
+        "Welcome, Morgan: this channel is shared between Acme Corp and Northwind Support. "
+        "During an escalation our updates come here and by email.",
+    )
     emulator.add_message(
         SUPPORT_CHANNEL,
         SUPPORT_LEAD,
@@ -108,12 +142,26 @@ def seed(emulator: SlackEmulator) -> None:
     )
 
 
-def write_files(folder: Path) -> tuple[Path, Path]:
-    """warroom.yaml and the memory folder (with the account facts); their paths."""
+def shared_channel(emulator: SlackEmulator) -> str:
+    """The id of the channel shared with Acme Corp (seeded by `seed`)."""
+    found = emulator.channel_by_name(SHARED_CHANNEL)
+    if found is None:
+        raise LookupError(f"#{SHARED_CHANNEL} is not seeded")
+    return found.id
+
+
+def write_files(folder: Path, *, slack_connect: str | None = None) -> tuple[Path, Path]:
+    """warroom.yaml and the memory folder (with the account facts: Acme Corp's shared
+    channel is `slack_connect`, when given); their paths."""
     config = folder / "warroom.yaml"
     config.write_text(yaml.safe_dump(CONFIG, sort_keys=False), encoding="utf-8")
     memory = folder / "Agent_Memory"
     insights = memory / "_knowledge" / "semantic" / "customer_insights.yaml"
     insights.parent.mkdir(parents=True, exist_ok=True)
-    insights.write_text(yaml.safe_dump(CUSTOMERS, sort_keys=False), encoding="utf-8")
+    customers = [dict(c) for c in CUSTOMERS["customers"]]
+    if slack_connect:
+        for entry in customers:
+            if entry["name"] == CUSTOMER_NAME:
+                entry["slack_connect"] = slack_connect
+    insights.write_text(yaml.safe_dump({"customers": customers}, sort_keys=False), "utf-8")
     return config, memory

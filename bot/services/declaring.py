@@ -98,6 +98,8 @@ class Declaring(RoomService):
     store: Store
     metrics: Metrics
     pacing: Pacing = field(default_factory=Pacing)
+    # Told of each room once it is open (the tickets it links are read then, off this path).
+    on_opened: Callable[[Escalation], None] | None = None
     # The wake-ups this process set for declarations (their turn, or their next try).
     _timers: dict[str, threading.Timer] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -149,7 +151,10 @@ class Declaring(RoomService):
 
     # -- after the ack ---------------------------------------------------------------------
     def open_form(self, trigger_id: str) -> None:
-        self.gateway.open_view(trigger_id, blocks.declaration_form(self.protocol))
+        self.gateway.open_view(
+            trigger_id,
+            blocks.declaration_form(self.protocol, ticket_field=self.on_opened is not None),
+        )
 
     def open_when_due(self, token: str, delay: float) -> None:
         """Open the room now, or when its turn comes without holding a worker meanwhile. The
@@ -285,7 +290,13 @@ class Declaring(RoomService):
             self._roll_back(lease, queued, None)
             return None
         fields = queued["declaration"]
-        decl = Declaration(**{**fields, "criteria": tuple(fields["criteria"])})
+        decl = Declaration(
+            **{
+                **fields,
+                "criteria": tuple(fields["criteria"]),
+                "tickets": tuple(fields.get("tickets") or ()),
+            }
+        )
         try:
             build = self._build(lease, queued, decl)
         except (Fenced, HandOver):
@@ -309,6 +320,9 @@ class Declaring(RoomService):
             log.warning("escalation %s: open, but its declaration is still queued", esc.id)
         self.metrics.declarations.labels("opened").inc()
         self.metrics.room_seconds.observe(time.monotonic() - started)
+        if self.on_opened is not None and esc.tickets:
+            # Hands the room's tickets to be read elsewhere: nothing here waits on the desk.
+            self.on_opened(esc)
         return esc
 
     @contextmanager

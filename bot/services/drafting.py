@@ -1,7 +1,8 @@
 """The VP agent in the war room: drafts streamed into Slack, and what people do with them.
 
-Nothing a draft says reaches a customer: a customer update counts as sent only when a person
-approves it, and even then warroom only records it; people send it. An approval covers exactly
+Nothing a draft says reaches a customer until a person approves it. For an account whose
+letters warroom sends (`bot/services/sending.py`), the sending is the customer update; for
+the others, the approval is, and people send what they approved. An approval covers exactly
 the text its approver saw: every change of the text bumps the draft's version, the buttons
 carry the version they show, and each change is decided atomically on the stored draft
 (`bot/domain/drafts.py`), so an Approve racing a Regenerate either approves the text shown or
@@ -17,20 +18,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
 from typing import Any
 
 from agents.checks import find_placeholders
 from agents.grounding import Grounding
-from agents.playbook import left_out_of, promised_in
 from agents.review import lessons, parse_review
 from agents.vp import OnText, Reply, VPAgent, check_draft
-from bot.domain import authority, drafts, recording
-from bot.domain import escalation as domain
+from bot.domain import authority, drafts
+from bot.domain.delivery import Outgoing, Route, RouteError
 from bot.domain.drafts import Draft, DraftKind
 from bot.domain.errors import InvalidInput, NotAllowed, Unavailable
 from bot.domain.escalation import Escalation
-from bot.domain.facts import FactKind
 from bot.domain.timeline import Event, EventKind, event
 from bot.metrics import Metrics
 from bot.services.base import RoomService
@@ -56,6 +54,14 @@ class DraftDesk(RoomService):
     # pace.
     stream_interval: float = 1.0
     metrics: Metrics | None = None
+    # Where an approved letter goes and what became of it (shown on the draft), and what an
+    # approval that completes a draft does next (send it, under `approve_sends`): set by the
+    # runtime to the sending service's.
+    outgoing: Callable[[Draft, Escalation], Outgoing | None] = lambda _d, _e: None
+    on_approved: Callable[[Draft, Escalation], object] = lambda _d, _e: None
+    # Where an account's letters go, as the sending service sees it (with the escalation's
+    # linked tickets when a desk is set up); None: the account's entry alone.
+    route_for: Callable[[Escalation], Route] | None = None
 
     # -- customer updates ------------------------------------------------------------------
     def draft_update(self, channel_id: str, user: str, thread_ts: str | None = None) -> None:
@@ -104,19 +110,25 @@ class DraftDesk(RoomService):
         esc = self._escalation(draft)
         roles = self._approver_roles(esc, draft, user)
         now = self.clock()
-        scale = self.escalations.clock_scale
-        zone = self.zone(esc)
+        try:
+            # warroom sends this account's letters: the sending will be the customer update.
+            sends = (self.route_for or self.route)(esc).sends
+        except RouteError:
+            sends = False  # the account's entry is unusable: nothing can be sent, as before
 
         def record(
             draft: Draft, esc: Escalation, n: int
         ) -> tuple[Draft, Escalation, list[Event], tuple[str, dict[str, Any]], dict[str, Any]]:
             approver = draft.approved_by or user  # the IC, VP or declarer who approved it
-            new, events = domain.record_customer_update(
-                esc, approver, draft.text, now, self.protocol, scale
-            )
-            # What the letter told the customer, and the time it promised: the update clock.
-            new = _told(esc, new, draft, approver, now, zone)
-            new = domain.keep_promise(new, self.protocol, now)
+            if sends:
+                new = esc
+                events = [
+                    event(now, EventKind.LETTER_APPROVED, approver, draft.text, draft=draft.id)
+                ]
+            else:
+                # What the letter told the customer, and the time it promised: the update
+                # clock.
+                new, events = self.customer_told(esc, draft, approver, now)
             kind = "customer-update"
             path = self.memory.output_path(esc.id, kind, n)
             output = str(path.relative_to(self.memory.root))
@@ -139,7 +151,7 @@ class DraftDesk(RoomService):
                 "file": output,
                 "approvals": [a.by for a in draft.approvals],
             }
-            draft = draft.model_copy(update={"output_file": output})
+            draft = draft.model_copy(update={"output_file": output, "delivery_fact": sends})
             return draft, new, events, (kind, filed), decision
 
         # The approval, the update on the timeline, the step, the update clock, the output
@@ -160,7 +172,13 @@ class DraftDesk(RoomService):
         shown = self.gateway.together(
             {"draft": lambda: self._show(draft, esc), "brief": lambda: self.briefing.refresh(esc)}
         )
-        return shown["draft"] if isinstance(shown["draft"], Draft) else draft
+        draft = shown["draft"] if isinstance(shown["draft"], Draft) else draft
+        self.on_approved(draft, esc)
+        return draft
+
+    def show(self, draft: Draft, esc: Escalation) -> Draft:
+        """Show the draft as it now stands (after a letter was sent, or not)."""
+        return self._show(draft, esc)
 
     def _approver_roles(self, esc: Escalation, draft: Draft, user: str) -> list[str]:
         """What `user` may approve `draft` as; NotAllowed (nothing changed) when nothing."""
@@ -383,7 +401,8 @@ class DraftDesk(RoomService):
         """Put the draft's pages in its messages: the first in place, the others updated,
         posted or deleted as the length changed."""
         waiting = self._waiting(draft) if draft.kind is DraftKind.CUSTOMER_UPDATE else ""
-        pages = draft_view.draft_pages(draft, esc.customer, waiting=waiting)
+        outgoing = self.outgoing(draft, esc) if draft.kind is DraftKind.CUSTOMER_UPDATE else None
+        pages = draft_view.draft_pages(draft, esc.customer, waiting=waiting, outgoing=outgoing)
         self.gateway.update(draft.channel, draft.ts, pages[0])
         more: list[str] = []
         for number, page in enumerate(pages[1:]):
@@ -500,16 +519,3 @@ class _Throttle:
             self.last = now
             return True
         return False
-
-
-def _told(
-    before: Escalation, after: Escalation, draft: Draft, approver: str, now: datetime, zone: tzinfo
-) -> Escalation:
-    """Keep what the approved letter told the customer: the facts as they stand, the time it
-    promises as its text says it, and the facts a person's edit took out of it."""
-    left_out: tuple[str, ...] = ()
-    if draft.edited_by:
-        recorded = {k.value: (f.text if (f := before.facts.fact(k)) else None) for k in FactKind}
-        left_out = left_out_of(recorded, draft.text)
-    promised = promised_in(draft.text, zone)
-    return recording.note_told(after, recording.told_now(after, approver, now, promised, left_out))

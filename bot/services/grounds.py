@@ -23,6 +23,8 @@ from protocols.schema import Protocol
 
 # How many of the room's latest messages the agent reads.
 ROOM_MESSAGES = 60
+# How many of the customer's latest replies the agent reads (the next letter answers them).
+CUSTOMER_REPLIES = 5
 
 
 @dataclass
@@ -97,7 +99,19 @@ class Grounds:
             if esc.resolved_at is not None
             else ()
         )
+        replies = [e for e in events if e.kind is EventKind.CUSTOMER_REPLY][-CUSTOMER_REPLIES:]
         return Grounding(
+            customer_replies=tuple(
+                agent.CustomerSaid(
+                    at=e.at,
+                    who=str(e.data.get("who") or ""),
+                    organisation=str(e.data.get("organisation") or ""),
+                    via=str(e.data.get("via") or ""),
+                    text=e.text,
+                    id=entry_ids[id(e)],
+                )
+                for e in replies
+            ),
             room_messages=self._room_messages(esc),
             escalation_id=esc.id,
             customer=esc.customer,
@@ -133,7 +147,7 @@ class Grounds:
             update_interval=interval,
             resolved_at=esc.resolved_at,
             resolution=esc.resolution,
-            customer_facts=self.memory.customer_facts(esc.customer) or {},
+            customer_facts=self.memory.customer_facts(esc.account_name) or {},
             business_hours=self.business_hours,
             approved_updates=approved,
             facts=agent.Facts(

@@ -14,6 +14,7 @@ from bot.domain.facts import FactKind, Impact
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
 from bot.services.room import RoomChanges
+from bot.services.tickets import TicketLinks
 from bot.slack import blocks
 from bot.slack.mentions import Mention, duration_option
 from bot.slack.parse import parse_user_mention
@@ -27,6 +28,8 @@ class Mentions:
     escalations: Escalations
     room: RoomChanges
     desk: DraftDesk
+    # The support desk's tickets; None when no desk is configured.
+    tickets: TicketLinks | None = None
 
     def first_delivery(self, event_id: str) -> bool:
         """False for an event Slack already delivered (it retries what it thinks we missed)."""
@@ -85,6 +88,13 @@ class Mentions:
             case "review":
                 self.desk.review(channel, user, thread_ts=thread)
                 return None
+            case "ticket":
+                if self.tickets is None:
+                    return (
+                        "No support desk is set up: linking tickets needs WARROOM_ZENDESK_URL, "
+                        "WARROOM_ZENDESK_EMAIL and WARROOM_ZENDESK_TOKEN."
+                    )
+                return self.tickets.link(channel, user, argument)
             case "help":
                 return blocks.HELP
             case _:

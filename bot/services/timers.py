@@ -60,6 +60,8 @@ class TimerFiring:
     # A failed firing is tried again after this long, doubling to at most the maximum.
     retry_seconds: float = 30.0
     max_retry_seconds: float = 600.0
+    # Tries a letter not sent yet again ("draft:route"); set by the runtime.
+    deliver: Callable[[str, str], None] | None = None
     _failures: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -87,6 +89,11 @@ class TimerFiring:
     def fire_digest(self, week: str) -> None:
         """The weekly digest to the exec channel, once; then the next week's is scheduled."""
         self.fire(TimerKind.DIGEST, "", week)
+
+    def fire_delivery(self, esc_id: str, letter: str) -> None:
+        """A letter that failed in a way that may pass is tried again (it records its result,
+        and the next try if there is one)."""
+        self.fire(TimerKind.DELIVERY, esc_id, letter)
 
     def fire(self, kind: TimerKind, esc_id: str, detail: str) -> None:
         """One firing, never lost: whatever goes wrong (Redis gone between two writes, Slack
@@ -120,7 +127,12 @@ class TimerFiring:
             TimerKind.FOLLOW_UP: self._follow_up,
             TimerKind.ACTION: self._action,
             TimerKind.DIGEST: lambda _esc_id, week: self._digest(week),
+            TimerKind.DELIVERY: self._delivery,
         }
+
+    def _delivery(self, esc_id: str, letter: str) -> None:
+        if self.deliver is not None:
+            self.deliver(esc_id, letter)
 
     def _deadline(self, esc_id: str, step_id: str) -> None:
         esc = self.escalations.get(esc_id)

@@ -157,8 +157,11 @@ def exec_notice(esc: Escalation, protocol: Protocol) -> Message:
     )
 
 
-def declaration_form(protocol: Protocol, *, private_metadata: str = "") -> View:
-    """The modal `/escalate` opens when given no text."""
+def declaration_form(
+    protocol: Protocol, *, private_metadata: str = "", ticket_field: bool = False
+) -> View:
+    """The modal `/escalate` opens when given no text (with a ticket field when a support
+    desk is configured)."""
     criteria = [
         Option(value=c.id, text=PlainTextObject(text=clip(inert(c.title), 75)))
         for c in protocol.criteria
@@ -213,6 +216,19 @@ def declaration_form(protocol: Protocol, *, private_metadata: str = "") -> View:
                         Option(value="private", text=PlainTextObject(text="Private war room"))
                     ],
                 ),
+            ),
+            *(
+                [
+                    InputBlock(
+                        block_id=BlockId.TICKETS,
+                        label=PlainTextObject(text="Support tickets"),
+                        hint=PlainTextObject(text="Numbers or URLs, e.g. 4711 or 4711, 4712"),
+                        optional=True,
+                        element=PlainTextInputElement(action_id=VALUE, max_length=500),
+                    )
+                ]
+                if ticket_field
+                else []
             ),
         ],
     )
@@ -333,6 +349,44 @@ def resolved_notice(esc: Escalation) -> Message:
 # -- what the room asks to read ---------------------------------------------------------------
 
 
+def _link(url: str, label: str) -> str:
+    """A link to a URL we built (the desk's address and a number): shown only when it cannot
+    break out of Slack's `<url|label>`."""
+    if url.startswith(("https://", "http://")) and not any(c in url for c in "<>| "):
+        return f"<{url}|{label}>"
+    return label
+
+
+def tickets_text(esc: Escalation) -> str:
+    """The linked tickets as last read (their text inert), and the organisation's others."""
+    if not esc.tickets:
+        return ""
+    lines = ["*Support tickets*"]
+    for t in esc.tickets:
+        name = _link(t.url, f"#{t.id}")
+        if t.problem:
+            lines.append(f"• {name}: ⚠️ {inert(t.problem)}")
+            continue
+        if t.read_at is None:
+            lines.append(f"• {name}: _being read_")
+            continue
+        who = clip(inert(t.requester or "unknown requester"), 80)
+        org = f" at {clip(inert(t.organization), 80)}" if t.organization else ""
+        tags = f" · tags {clip(inert(', '.join(t.tags)), 150)}" if t.tags else ""
+        lines.append(
+            f"• {name} {clip(inert(t.subject or ''), 200)} — {who}{org} · priority "
+            f"{inert(t.priority or 'none')} · {inert(t.status or '?')}{tags}"
+        )
+    org = esc.org_tickets
+    if org is not None:
+        lines.append(
+            f"• {_link(org.link, f'{org.count} ticket' + ('s' if org.count != 1 else ''))} from "
+            f"{clip(inert(org.organization), 80)} since {slack_time(org.since)} "
+            f"(counted {slack_time(org.checked_at, '{time}')})"
+        )
+    return "\n".join(lines)
+
+
 def status(esc: Escalation, protocol: Protocol, now: datetime) -> str:
     elapsed = human_duration(now - esc.declared_at)
     lines = [
@@ -363,6 +417,8 @@ def status(esc: Escalation, protocol: Protocol, now: datetime) -> str:
         lines.append(f"Last update: {slack_time(esc.last_update_at)}")
     else:
         lines.append("Last update: none yet")
+    if esc.tickets:
+        lines.append(tickets_text(esc))
     if esc.status is Status.RESOLVED and esc.resolved_at is not None:
         resolution = clip(inert(esc.resolution), SECTION_LIMIT // 2)
         lines.append(f"Resolved {slack_time(esc.resolved_at)}: {resolution}")
@@ -377,7 +433,31 @@ def _timeline_line(e: Event, names: Names) -> str:
     said = inert(" ".join(e.text.split()))
     if e.kind is EventKind.IC_ASSIGNED and e.data.get("ic"):
         said = f"{named(str(e.data['ic']), names)} is incident commander"
+    if e.kind is EventKind.CUSTOMER_REPLY:
+        who = f" {_customer(str(e.data.get('who') or ''), str(e.data.get('organisation') or ''))}"
     return clip(f"• {slack_time(e.at, '{time}')} {what}{who}: {said}", SECTION_LIMIT // 4)
+
+
+def _customer(author: str, organisation: str) -> str:
+    """`Dana Whitfield (Acme)`: a customer's person as text, inert like anything they set."""
+    who = " ".join(author.split()) or "The customer"
+    org = " ".join(organisation.split())
+    return inert(f"{who} ({org})" if org else who)
+
+
+# The most of a customer's reply shown in the room; the timeline keeps more.
+REPLY_SHOWN = 2500
+
+
+def customer_reply(author: str, organisation: str, text: str) -> str:
+    """A customer's reply, brought into the war room: who wrote it, then their words quoted,
+    inert (no mention, broadcast or link of theirs becomes live)."""
+    words = clip(inert(text.strip()), REPLY_SHOWN)
+    quoted = "\n".join(f">{line}" if line else ">" for line in words.split("\n"))
+    return (
+        f"📨 {_customer(author, organisation)} replied:\n{quoted}\n"
+        "_The customer's own words: material for the next letter to answer, never to quote._"
+    )
 
 
 def timeline(
@@ -416,6 +496,7 @@ In a war room, mention me with:
 • `ic @person` — hand the incident commander role to someone else
 • `resolve <summary>` — resolve: timers stop, follow-ups are scheduled, execs are told
 • `timeline` — what has happened so far
+• `ticket <number or URL>` — link a support ticket: the brief shows it and its organisation's others
 • `draft update` — I draft an update for the customer; a person approves, edits or redoes it
 • `review` — I draft the post-incident review from the timeline
 • anything else — I answer from this escalation's facts

@@ -22,8 +22,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.domain.delivery import RouteKind, SentLetter
 from bot.domain.escalation import Escalation, Status
 from bot.domain.facts import ActionItem, CustomerFacts, FactKind, promises_kept
+from bot.domain.letters import last_sent
 from bot.slack.blocks import (
     FIELD_LIMIT,
     Message,
@@ -34,6 +36,7 @@ from bot.slack.blocks import (
     money,
     note,
     section,
+    tickets_text,
 )
 from bot.slack.ids import STEP_BLOCK_PREFIX, VALUE, ActionId, CallbackId
 from bot.slack.text import clip, inert, mention, slack_time
@@ -123,6 +126,19 @@ def action_items(items: Sequence[ActionItem]) -> str:
     return "\n".join(lines)
 
 
+def _last_letter(sent: SentLetter) -> str:
+    """The last letter the customer was sent: when, how and to whom."""
+    if sent.route is RouteKind.EMAIL:
+        copies = f" (cc {', '.join(inert(a) for a in sent.cc)})" if sent.cc else ""
+        where = f"by email to {', '.join(inert(a) for a in sent.to)}{copies}"
+    elif sent.route is RouteKind.TICKET:
+        where = "on ticket " + ", ".join(f"#{inert(t)}" for t in sent.to)
+    else:
+        where = "in " + ", ".join(f"<#{c}>" for c in sent.to)
+    when = slack_time(sent.sent_at) if sent.sent_at else ""
+    return f"📨 *Last letter sent* {when} {where}: “{clip(inert(sent.subject), 150)}”"
+
+
 def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Message:
     """The pinned brief: who and what, then every protocol step with its id and due time."""
     status = "✅ Resolved" if esc.status is Status.RESOLVED else "🔥 Investigating"
@@ -150,6 +166,8 @@ def brief(esc: Escalation, protocol: Protocol, clock_scale: float = 1.0) -> Mess
             ),
         ),
         *([section(action_items(esc.actions))] if esc.actions else []),
+        *([section(clip(tickets_text(esc), 2900))] if esc.tickets else []),
+        *([note(_last_letter(sent))] if (sent := last_sent(esc)) else []),
         DividerBlock(),
     ]
     known = {s.id for s in esc.steps}

@@ -15,12 +15,22 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     InputBlock,
+    MarkdownTextObject,
     PlainTextInputElement,
     PlainTextObject,
 )
 from slack_sdk.models.views import View
 
+from bot.domain.delivery import (
+    DeliveryMode,
+    LetterStatus,
+    Outgoing,
+    Route,
+    RouteKind,
+    SentLetter,
+)
 from bot.domain.drafts import Draft, DraftKind
 from bot.slack.blocks import (
     BLOCKS_PER_MESSAGE,
@@ -38,6 +48,8 @@ from bot.slack.text import clip, inert, mention, slack_time
 
 # Slack's limit on a plain-text input, and on blocks in a modal.
 INPUT_LIMIT = 3000
+# Slack's limit on a confirm dialog's text.
+CONFIRM_LIMIT = 300
 BLOCKS_PER_VIEW = 100
 
 _LABELS = {
@@ -55,6 +67,20 @@ def _headings_as_bold(markdown: str) -> str:
 
 def button_value(draft: Draft) -> str:
     return f"{draft.id}:{draft.version}"
+
+
+def send_value(draft: Draft, fingerprint: str) -> str:
+    """The Send button's value: the draft, its version and the fingerprint of where the
+    button says the letter goes (`Route.fingerprint`)."""
+    return f"{draft.id}:{draft.version}:{fingerprint}"
+
+
+def read_send_value(value: str) -> tuple[str, int, str]:
+    """The draft id, the version and the destinations' fingerprint a Send button showed
+    ('' for a button from before fingerprints)."""
+    draft_id, _, rest = value.partition(":")
+    version, _, fingerprint = rest.partition(":")
+    return draft_id, int(version) if version.isdigit() else 0, fingerprint
 
 
 def read_button_value(value: str) -> tuple[str, int]:
@@ -85,9 +111,12 @@ def _pages(mrkdwn: str) -> list[list[Block]]:
     return pages
 
 
-def draft_pages(draft: Draft, customer: str, *, waiting: str = "") -> list[Message]:
+def draft_pages(
+    draft: Draft, customer: str, *, waiting: str = "", outgoing: Outgoing | None = None
+) -> list[Message]:
     """The finished draft: one message, or several pages for a long one. `waiting` says whose
-    approval it still needs (bot-made mrkdwn: it mentions them)."""
+    approval it still needs (bot-made mrkdwn: it mentions them); `outgoing`, where the
+    account's letters go and what became of this one (None: nowhere, people send them)."""
     shown = inert(draft.text) or "…"
     if draft.kind is DraftKind.REVIEW:
         shown = _headings_as_bold(shown)
@@ -103,7 +132,7 @@ def draft_pages(draft: Draft, customer: str, *, waiting: str = "") -> list[Messa
         )
     elif draft.kind is DraftKind.REVIEW:
         pages[0].insert(0, header(f"Post-incident review: {customer}"))
-    pages[-1].extend(_closing(draft, waiting))
+    pages[-1].extend(_closing(draft, waiting, outgoing))
     total = len(pages)
     titles = {
         DraftKind.CUSTOMER_UPDATE: f"Draft customer update for {name} (not sent)",
@@ -119,7 +148,7 @@ def draft_pages(draft: Draft, customer: str, *, waiting: str = "") -> list[Messa
     return messages
 
 
-def _closing(draft: Draft, waiting: str) -> list[Block]:
+def _closing(draft: Draft, waiting: str, outgoing: Outgoing | None = None) -> list[Block]:
     """The notes and, for an update still to approve, the buttons."""
     notes: list[str] = []
     if draft.interrupted:
@@ -160,12 +189,14 @@ def _closing(draft: Draft, waiting: str) -> list[Block]:
         return blocks
     if draft.approved_by and draft.approved_at:
         saved = f" · saved as `{inert(draft.output_file)}`" if draft.output_file else ""
-        blocks.append(
-            note(
-                f"✅ Approved by {mention(draft.approved_by)} {slack_time(draft.approved_at)}"
-                f"{saved}. Send it to the customer through your usual channel."
+        approved = f"✅ Approved by {mention(draft.approved_by)} {slack_time(draft.approved_at)}"
+        if outgoing is None or not (outgoing.route.exists or outgoing.problem):
+            blocks.append(
+                note(f"{approved}{saved}. Send it to the customer through your usual channel.")
             )
-        )
+            return blocks
+        blocks.append(note(f"{approved}{saved}."))
+        blocks.extend(_sending(draft, outgoing))
         return blocks
     if draft.edited_by:
         blocks.append(note(f"✏️ Edited by {mention(draft.edited_by)}"))
@@ -197,6 +228,110 @@ def _closing(draft: Draft, waiting: str) -> list[Block]:
         )
     )
     return blocks
+
+
+def destination(kind: RouteKind, to: tuple[str, ...], cc: tuple[str, ...] = ()) -> str:
+    """Where a route goes, in mrkdwn: `email to a@b.c, cc d@e.f`, the shared channel, or
+    `on ticket #4711`."""
+    if kind is RouteKind.TICKET:
+        numbers = ", ".join(f"#{inert(t)}" for t in to)
+        return f"on ticket{'s' if len(to) > 1 else ''} {numbers}"
+    if kind is RouteKind.SLACK_CONNECT:
+        return "Slack Connect: " + ", ".join(f"<#{c}>" for c in to)
+    copies = f", cc {', '.join(inert(a) for a in cc)}" if cc else ""
+    return f"email to {', '.join(inert(a) for a in to)}{copies}"
+
+
+def where_to(route: Route, kinds: tuple[RouteKind, ...]) -> str:
+    """Where `kinds` of `route` go, in mrkdwn, joined with "and"."""
+    parts = []
+    for kind in kinds:
+        if kind is RouteKind.EMAIL:
+            parts.append(destination(kind, (route.email or "",), route.cc))
+        elif kind is RouteKind.TICKET:
+            parts.append(destination(kind, route.where(kind)))
+        else:
+            parts.append(destination(kind, (route.slack_connect or "",)))
+    return " and ".join(parts)
+
+
+def _letter_note(sent: SentLetter) -> str:
+    where = destination(sent.route, sent.to, sent.cc)
+    if sent.status is LetterStatus.SENT and sent.sent_at is not None:
+        by = f" by {mention(sent.by)}" if sent.by else ""
+        return f"📨 Sent{by} {slack_time(sent.sent_at)}: {where}."
+    reason = clip(inert(sent.reason or sent.result), 300)
+    if sent.retry_at is not None:
+        when = slack_time(sent.retry_at, "{time}")
+        return f"⚠️ Not sent yet ({where}): {reason}. Trying again at {when}."
+    return f"⚠️ Not sent ({where}): {reason}. Press *Send* to try again once it is put right."
+
+
+def _sending(draft: Draft, outgoing: Outgoing) -> list[Block]:
+    """Under an approved letter: what became of each route, and Send while one is open."""
+    blocks: list[Block] = [note(_letter_note(s)) for s in outgoing.letters]
+    route = outgoing.route
+    if outgoing.problem:
+        blocks.append(note(f"⛔ This letter cannot be sent from here: {inert(outgoing.problem)}."))
+        return blocks
+    if route.mode is DeliveryMode.OFF:
+        setting = "warroom.yaml" if route.mode_from == "warroom.yaml" else "this account's entry"
+        blocks.append(
+            note(
+                f"⛔ Sending is switched off (`delivery: off` in {setting}): nothing goes to "
+                "the customer from here. Send it through your usual channel."
+            )
+        )
+        return blocks
+    if route.mode is DeliveryMode.APPROVE_ONLY:
+        blocks.append(note("Send it to the customer through your usual channel."))
+        return blocks
+    if not outgoing.may_send:
+        return blocks
+    where = where_to(route, outgoing.unsent)
+    subject = inert(outgoing.subject)
+    confirm = f"It goes to {where}, subject “{subject}”, as approved, once."
+    if len(confirm) > CONFIRM_LIMIT:
+        # Cut short, the dialog would hide some of where it goes: point at the whole list.
+        confirm = (
+            f"It goes to the {_count(route, outgoing.unsent)} listed just above the button, "
+            "as approved, once."
+        )
+    blocks.append(note(f"📮 *Send* goes to {where} · subject “{subject}”"))
+    blocks.append(
+        ActionsBlock(
+            block_id=f"send:{draft.id}",
+            elements=[
+                ButtonElement(
+                    text=PlainTextObject(text="Send"),
+                    action_id=ActionId.DRAFT_SEND,
+                    value=send_value(draft, route.fingerprint),
+                    style="primary",
+                    confirm=ConfirmObject(
+                        title="Send this letter?",
+                        text=MarkdownTextObject(text=clip(confirm, CONFIRM_LIMIT)),
+                        confirm="Send",
+                        deny="Not yet",
+                    ),
+                )
+            ],
+        )
+    )
+    return blocks
+
+
+def _count(route: Route, kinds: tuple[RouteKind, ...]) -> str:
+    """How many places `kinds` of `route` go to, in words: "3 addresses and 2 tickets"."""
+    nouns = {
+        RouteKind.EMAIL: ("address", "addresses"),
+        RouteKind.SLACK_CONNECT: ("channel", "channels"),
+        RouteKind.TICKET: ("ticket", "tickets"),
+    }
+    parts = []
+    for kind in kinds:
+        n = len(route.where(kind))
+        parts.append(f"{n} {nouns[kind][n != 1]}")
+    return " and ".join(parts)
 
 
 def _input_pieces(text: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from bot.domain.declaration import Declaration, check_criteria, check_customer, check_summary
 from bot.domain.errors import InvalidInput
+from bot.domain.tickets import parse_ticket_refs
 from bot.slack.ids import VALUE, BlockId
 from bot.slack.parse import parse_amount
 
@@ -54,6 +55,10 @@ def read_form(
     criteria = field(BlockId.CRITERIA, lambda: check_criteria(chosen, known_criteria), ())
     ic = _element(values, BlockId.IC).get("selected_user") or None
     private = bool(_element(values, BlockId.PRIVATE).get("selected_options"))
+    tickets_text = (_element(values, BlockId.TICKETS).get("value") or "").strip()
+    tickets = (
+        field(BlockId.TICKETS, lambda: parse_ticket_refs(tickets_text), ()) if tickets_text else ()
+    )
     if errors:
         return errors
     return Declaration(
@@ -64,4 +69,5 @@ def read_form(
         ic=ic,
         criteria=criteria,
         private=private,
+        tickets=tickets,
     )

@@ -345,6 +345,17 @@ class SlackGateway:
         details = profile.get("profile") or {}
         return details.get("real_name") or profile.get("real_name") or self.user_name(user)
 
+    def user_email(self, user: str) -> str | None:
+        """`user`'s email from their Slack profile (users.info, with users:read.email): how
+        their support desk agent is found. None when Slack will not say."""
+        email = ((self._profile(user) or {}).get("profile") or {}).get("email")
+        if not email:
+            # Kept from before the email was there (or before the scope was granted): asked
+            # again, once per letter at most.
+            self._profiles.pop(user, None)
+            email = ((self._profile(user) or {}).get("profile") or {}).get("email")
+        return str(email) if email else None
+
     def _profile(self, user: str) -> dict[str, Any] | None:
         """users.info's user, kept for the life of the process."""
         if user not in self._profiles:

@@ -8,6 +8,7 @@ class ActionId(StrEnum):
     DRAFT_APPROVE = "draft_approve"  # button value: the draft id (state lives in Redis)
     DRAFT_EDIT = "draft_edit"
     DRAFT_REGENERATE = "draft_regenerate"
+    DRAFT_SEND = "draft_send"  # button value: the draft id and version; sends the approved letter
     FACTS_FORM = "facts_form"  # button value: the escalation id; opens the facts form
 
 
@@ -25,6 +26,7 @@ class BlockId(StrEnum):
     CRITERIA = "criteria"
     IC = "ic"
     PRIVATE = "private"
+    TICKETS = "tickets"
     DRAFT_TEXT = "draft_text"
 
 

@@ -31,6 +31,7 @@ COMMANDS = (
     "fixed",
     "cause",
     "action",
+    "ticket",
 )
 
 

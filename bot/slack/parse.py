@@ -33,6 +33,7 @@ from bot.domain.declaration import (
     check_summary,
 )
 from bot.domain.errors import InvalidInput
+from bot.domain.tickets import parse_ticket_refs
 from bot.slack.text import USER_MENTION, inert, readable
 
 __all__ = [
@@ -53,6 +54,7 @@ MAX_AMOUNT = 10**12  # a trillion dollars of ARR is a typo, not a customer
 
 _SYNOPSIS = (
     "/escalate CUSTOMER: SUMMARY [--arr AMOUNT] [--ic @person] [--criteria id,id] [--private]"
+    " [--ticket 4711]"
 )
 # Under the problems of a refused command: the grammar in a line, the rest a command away.
 USAGE_HINT = f"Usage: {_SYNOPSIS} (/escalate help explains each part)"
@@ -69,6 +71,7 @@ Usage: {_SYNOPSIS}
   --criteria id,id    escalation criteria ids, comma-separated, for example
                       security_incident,legal_regulatory
   --private           make the war-room channel private
+  --ticket 4711       link the support ticket (its number or URL); repeatable
 
 Flags go anywhere after the colon, also as --flag=value.
 
@@ -113,6 +116,7 @@ class Declare:
     ic: str | None  # Slack user id
     criteria: tuple[str, ...]  # in the order typed, de-duplicated, spelled as the protocol does
     private: bool
+    tickets: tuple[int, ...] = ()  # support tickets to link, in the order typed
 
 
 # --- Slack text ---------------------------------------------------------------------------
@@ -221,11 +225,14 @@ def parse_amount(text: str) -> int:
 # --- The command line ---------------------------------------------------------------------
 
 _HELP_WORDS = frozenset({"help", "--help", "-h"})
-_FLAGS = ("arr", "ic", "criteria", "private")
+_FLAGS = ("arr", "ic", "criteria", "private", "ticket")
+# Flags that may be given more than once, each time with another value.
+_REPEATABLE = frozenset({"ticket"})
 _FLAG_EXAMPLES = {
     "arr": "--arr 250k",
     "ic": "--ic @dana",
     "criteria": "--criteria security_incident,legal_regulatory",
+    "ticket": "--ticket 4711",
 }
 # Smart punctuation (macOS, iOS) turns a typed `--` into an em or en dash. A dash-led token is
 # read as a flag only when it names a known flag, so `—again` in a summary stays a word.
@@ -381,6 +388,7 @@ def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenFor
     arr: int | None = None
     ic: str | None = None
     criteria: tuple[str, ...] | None = ()
+    tickets: tuple[int, ...] = ()
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -392,7 +400,7 @@ def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenFor
         if flag.name not in _FLAGS:
             problems.append(_unknown_flag(flag))
             continue
-        again = flag.name in seen
+        again = flag.name in seen and flag.name not in _REPEATABLE
         if again and flag.name not in repeated:
             repeated.add(flag.name)
             problems.append(f"`--{flag.name}` is given twice; give it once.")
@@ -422,6 +430,9 @@ def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenFor
             arr = _checked(_flag_check("arr", parse_amount), value, problems)
         elif flag.name == "ic":
             ic = _checked(_flag_check("ic", parse_user_mention), value, problems)
+        elif flag.name == "ticket":
+            found = _checked(_flag_check("ticket", parse_ticket_refs), value, problems)
+            tickets += tuple(t for t in found or () if t not in tickets)
         else:
             criteria = _checked(lambda v: _criteria(v, known_criteria), value, problems)
 
@@ -446,6 +457,7 @@ def parse_escalate(text: str, known_criteria: Collection[str]) -> Help | OpenFor
         ic=ic,
         criteria=criteria or (),
         private="private" in seen,
+        tickets=tickets,
     )
 
 

@@ -81,6 +81,8 @@ class Channel:
     topic_set: tuple[str, int] = ("", 0)  # (creator, last_set) as Slack reports them
     purpose_set: tuple[str, int] = ("", 0)
     pin_info: dict[str, tuple[str, int]] = field(default_factory=dict)  # ts -> (by, when)
+    # The other organisations' teams a Slack Connect channel is shared with (team id -> name).
+    shared_with: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -14,21 +14,30 @@ if TYPE_CHECKING:
 
 
 def user_record(
-    ws: Workspace, user_id: str, name: str, real_name: str | None, deleted: bool, is_bot: bool
+    ws: Workspace,
+    user_id: str,
+    name: str,
+    real_name: str | None,
+    deleted: bool,
+    is_bot: bool,
+    team_id: str | None = None,
 ) -> dict[str, Any]:
+    """A user as users.info answers; `team_id`: a person of another organisation (Slack
+    Connect), whose record names their own team."""
     real = real_name if real_name is not None else name
+    team = team_id or ws.team_id
     profile: dict[str, Any] = {
         "real_name": real,
         "real_name_normalized": real,
         "display_name": name,
         "display_name_normalized": name,
-        "team": ws.team_id,
+        "team": team,
     }
     if is_bot and user_id == ws.bot_user_id:
         profile["bot_id"] = ws.bot_id
     return {
         "id": user_id,
-        "team_id": ws.team_id,
+        "team_id": team,
         "name": name,
         "deleted": deleted,
         "real_name": real,
@@ -71,9 +80,9 @@ def channel_object(ws: Workspace, channel: Channel) -> dict[str, Any]:
         "is_general": False,
         "unlinked": 0,
         "name_normalized": channel.name,
-        "is_shared": False,
+        "is_shared": bool(channel.shared_with),
         "is_org_shared": False,
-        "is_ext_shared": False,
+        "is_ext_shared": bool(channel.shared_with),
         "is_pending_ext_shared": False,
         "pending_shared": [],
         "context_team_id": ws.team_id,
@@ -90,6 +99,11 @@ def channel_object(ws: Workspace, channel: Channel) -> dict[str, Any]:
             "last_set": channel.purpose_set[1],
         },
         "previous_names": [],
+        **(
+            {"connected_team_ids": [ws.team_id, *channel.shared_with]}
+            if channel.shared_with
+            else {}
+        ),
     }
 
 
@@ -132,6 +146,48 @@ def message_object(
     if message.ts in channel.pins:
         out["pinned_to"] = [channel.id]
     return out
+
+
+def message_event(ws: Workspace, channel: Channel, message: Message) -> dict[str, Any]:
+    """The `message` event Slack sends the app for a message just posted. In a channel shared
+    with another organisation it names the poster's team (`user_team`, `team`) and the
+    channel's (`source_team`), and carries the poster's profile (`user_profile`)."""
+    user = ws._users.get(message.user) or {}
+    team = str(user.get("team_id") or ws.team_id)
+    kind = "im" if channel.is_im else ("group" if channel.is_private else "channel")
+    event: dict[str, Any] = {
+        "type": "message",
+        "user": message.user,
+        "text": message.text,
+        "ts": message.ts,
+        "channel": channel.id,
+        "event_ts": message.ts,
+        "channel_type": kind,
+        "team": team,
+        "client_msg_id": f"{channel.id}-{message.ts}",
+    }
+    if message.user == ws.bot_user_id:
+        event["bot_id"] = ws.bot_id
+        event["app_id"] = ws.app_id
+    if message.blocks is not None:
+        event["blocks"] = message.blocks
+    if message.thread_ts:
+        event["thread_ts"] = message.thread_ts
+        if message.reply_broadcast:
+            event["subtype"] = "thread_broadcast"
+    if channel.shared_with:
+        profile = user.get("profile") or {}
+        event["user_team"] = team
+        event["source_team"] = team
+        event["user_profile"] = {
+            "real_name": profile.get("real_name", ""),
+            "display_name": profile.get("display_name", ""),
+            "name": user.get("name", ""),
+            "team": team,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+        }
+    return event
 
 
 def permalink(ws: Workspace, channel: Channel, message: Message) -> str:

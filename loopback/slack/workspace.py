@@ -88,13 +88,25 @@ class Workspace:
         deleted: bool = False,
         is_bot: bool = False,
         title: str = "",
+        email: str | None = None,
+        team_id: str | None = None,
     ) -> None:
+        """Seed a user; `team_id` another than the workspace's: a person of another
+        organisation, who may post in a channel shared with it (see `share_channel`)."""
         with self._lock:
             if user_id in self._users:
                 raise ValueError(f"user {user_id} already exists")
-            record = shapes.user_record(self, user_id, name, real_name, deleted, is_bot)
+            record = shapes.user_record(self, user_id, name, real_name, deleted, is_bot, team_id)
             record["profile"]["title"] = title
+            if email:
+                record["profile"]["email"] = email
             self._users[user_id] = record
+            self._bump()
+
+    def set_email(self, user_id: str, email: str) -> None:
+        """A person's email in their profile (users.info shows it with users:read.email)."""
+        with self._lock:
+            self._users[user_id]["profile"]["email"] = email
             self._bump()
 
     def add_usergroup(self, group_id: str, handle: str, users: list[str]) -> None:
@@ -132,6 +144,33 @@ class Workspace:
             self._bump()
             return channel.id
 
+    def share_channel(self, channel: str, team_id: str, team_name: str) -> None:
+        """Share a channel with another organisation's team (Slack Connect): its people may
+        then post there, and conversations.info says it is shared."""
+        with self._lock:
+            target = self._lookup(channel)
+            if target is None or target.is_im:
+                raise ValueError(f"no channel {channel!r} to share")
+            if team_id == self.team_id:
+                raise ValueError("a channel is shared with another team, not the workspace's")
+            target.shared_with[team_id] = team_name
+            self._bump()
+
+    def team_of(self, user_id: str) -> str:
+        """The team a user belongs to (the workspace's, or their own organisation's)."""
+        with self._lock:
+            return str(self._users[user_id]["team_id"])
+
+    def message_event(self, channel: str, ts: str) -> dict[str, Any]:
+        """The `message` event Slack sends the app for the message `ts` (see
+        `shapes.message_event`): what `SlackDriver.event` or the sandbox delivers."""
+        with self._lock:
+            target = self._lookup(channel)
+            message = self._find_message(target, ts) if target is not None else None
+            if target is None or message is None:
+                raise KeyError(f"no message {ts} in {channel!r}")
+            return copy.deepcopy(shapes.message_event(self, target, message))
+
     def add_message(
         self,
         channel: str,
@@ -148,6 +187,9 @@ class Workspace:
                 raise ValueError(f"no channel {channel!r}")
             if user not in self._users:
                 raise ValueError(f"unknown user {user}")
+            team = self._users[user]["team_id"]
+            if team != self.team_id and team not in target.shared_with:
+                raise ValueError(f"{user} is of team {team}, which {channel!r} is not shared with")
             return self._append(target, user, text, blocks=blocks, thread_ts=thread_ts)
 
     def add_ephemeral(

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from bench.chaos import Options, run
+from tests.conftest import SCALED_CLOCK_PROCESSES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, SCALED_CLOCK_PROCESSES]
 
 
 @pytest.mark.timeout(120)  # a violation keeps the run settling until its limit

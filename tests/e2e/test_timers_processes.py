@@ -11,9 +11,9 @@ import pytest
 
 from loopback.harness import WarroomProcess, warroom_env
 from loopback.slack import FakeSlack
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import SCALED_CLOCK_PROCESSES, SIGNING_SECRET
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, SCALED_CLOCK_PROCESSES]
 
 
 def room(fake: FakeSlack, slug: str):
@@ -129,10 +129,9 @@ def test_when_the_leader_dies_another_process_carries_on(cluster, fake_slack) ->
         10,
         "the room",
     )
-    killed = time.monotonic()
     leader.kill()
+    # How soon is `bench.timers`' to measure (failover after SIGKILL of the leader).
     wait_until(other.is_leader, 30, "a new leader")
-    assert time.monotonic() - killed < 30
     channel = room(fake_slack, "acme")
     wait_until(lambda: posts(fake_slack, channel.id, "is overdue"), 15, "the reminder")
     time.sleep(1)

@@ -5,7 +5,6 @@ loopback Slack, real Redis and memory files."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -158,7 +157,7 @@ def test_regenerate_drafts_again_in_place(room: Room, fake_anthropic) -> None:
         (lambda f: f.malformed_next(times=5), "could not be read"),
         (lambda f: f.malformed_next(times=5, kind="missing_content"), ""),
         (lambda f: f.malformed_next(times=5, kind="disconnect"), ""),
-        (lambda f: f.hang_next(5), "within 1 s"),
+        (lambda f: f.hang_next(3600), "within 1 s"),
     ],
 )
 def test_every_model_failure_gives_a_labelled_offline_draft(
@@ -167,9 +166,10 @@ def test_every_model_failure_gives_a_labelled_offline_draft(
     rt = agent_runtime(model_timeout=1)
     room = Room(rt, SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app), fake_slack)
     fault(fake_anthropic)
-    started = time.monotonic()
     ts = room.mention("draft update")
-    assert time.monotonic() - started < 3  # within the model timeout, plus Slack calls
+    # Within the model's deadline: the call and its one retry, and no wait for a hung answer
+    # (an hour long: the draft came without it).
+    assert 1 <= len(fake_anthropic.requests) <= 2
     (draft,) = room.thread(ts)
     text = shown(draft)
     assert "Drafted offline" in text and reason in text

@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.wsgi import WarroomWSGI
 from loopback.harness import InlineExecutor
 from loopback.slack import SlackEmulator
+from loopback.smtp import MailServer
 
 SECRET = "sandbox-test-signing-secret"
 
@@ -36,7 +37,16 @@ def emulator() -> Iterator[SlackEmulator]:
 
 
 @pytest.fixture
-def bot(emulator: SlackEmulator, redis_url: str, prefix: str, tmp_path: Path) -> Iterator[Runtime]:
+def mail() -> Iterator[MailServer]:
+    """The customer's executive's mail server, as the sandbox runs it."""
+    with MailServer() as server:
+        yield server
+
+
+@pytest.fixture
+def bot(
+    emulator: SlackEmulator, redis_url: str, prefix: str, tmp_path: Path, mail: MailServer
+) -> Iterator[Runtime]:
     config, memory = workspace.write_files(tmp_path)
     settings = Settings(
         slack_bot_token=emulator.bot_token,
@@ -48,6 +58,9 @@ def bot(emulator: SlackEmulator, redis_url: str, prefix: str, tmp_path: Path) ->
         config_file=config,
         memory_dir=memory,
         anthropic_api_key=None,
+        smtp_url=mail.url(),
+        mail_from=workspace.MAIL_FROM,
+        mail_reply_to=workspace.MAIL_REPLY_TO,
     )
     rt = build_runtime(settings, listener_executor=InlineExecutor())
     try:

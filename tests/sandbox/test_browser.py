@@ -5,18 +5,24 @@ written there too."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
+import smtplib
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loopback.harness import signal_another_thread
 from loopback.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -40,8 +46,15 @@ def sandbox_command(port: int, *extra: str) -> list[str]:
 
 
 @contextmanager
-def serving(redis_url: str, prefix: str, folder: Path, *extra: str) -> Iterator[str]:
-    """`warroom sandbox` run as its own process, as a newcomer runs it: its address."""
+def serving(
+    redis_url: str,
+    prefix: str,
+    folder: Path,
+    *extra: str,
+    stop: Callable[[subprocess.Popen[bytes]], None] = subprocess.Popen.terminate,
+) -> Iterator[str]:
+    """`warroom sandbox` run as its own process, as a newcomer runs it: its address; `stop`
+    asks it to stop at the end (SIGTERM)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))}
     env.pop("ANTHROPIC_API_KEY", None)
@@ -68,7 +81,7 @@ def serving(redis_url: str, prefix: str, folder: Path, *extra: str) -> Iterator[
                 time.sleep(0.1)
             yield base
         finally:
-            proc.terminate()
+            stop(proc)
             try:
                 code = proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -188,3 +201,106 @@ def test_a_reload_closes_the_open_modal_as_slack_does(sandbox: str, page: Any) -
     page.wait_for_timeout(1000)
     assert not page.locator("#modal-backdrop").is_visible()
     shot(page, "07-reloaded")
+
+
+@pytest.mark.timeout(120)
+def test_the_customer_view_shows_their_inbox_and_their_reply_reaches_the_war_room(
+    sandbox: str, page: Any, tmp_path: Path
+) -> None:
+    # A letter in the executive's inbox, written as hostile as anyone could: shown as text.
+    out = (tmp_path / "sandbox.out").read_text()
+    port = int(re.search(r"mail: .* at smtp://127\.0\.0\.1:(\d+)", out).group(1))  # type: ignore[union-attr]
+    msg = EmailMessage()
+    msg["From"] = "Victoria Hale <updates@northwind.example>"
+    msg["To"] = "morgan.lee@acme.example"
+    msg["Subject"] = "Checkout errors <img src=x onerror=alert(1)>"
+    msg.set_content("Dear Morgan,\n<script>alert(1)</script>\nKind regards")
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        smtp.send_message(msg)
+
+    page.goto(f"{sandbox}/?as=U0SUPLEAD&channel=support")
+    page.wait_for_selector("#channel-title:has-text('support')")
+    composer = page.locator("#composer-input")
+    composer.fill("/escalate Acme Corp: checkout fails --arr 250k")
+    composer.press("Enter")
+    room = page.locator("#warrooms a.channel", has_text="acme-corp")
+    room.wait_for()
+
+    page.locator("#customers a.channel", has_text="Acme Corp").click()
+    page.wait_for_selector("#customer-view:not([hidden])")
+    assert page.locator("#channel-view").is_hidden()
+    thread = page.locator("#inbox .mail-thread", has_text="Checkout errors")
+    thread.wait_for()
+    assert "<img src=x onerror=alert(1)>" in thread.locator(".mail-subject").inner_text()
+    assert "<script>alert(1)</script>" in thread.locator(".mail-body").inner_text()
+    assert page.locator("#inbox img, #inbox script").count() == 0
+    assert "morgan.lee@acme.example" in thread.inner_text()
+    assert "acme-corp-northwind" in page.locator("#shared-title").inner_text()
+    shot(page, "08-customer-inbox")
+
+    reply = page.locator("#customer-input")
+    reply.fill("Thanks. When will checkout work again?")
+    reply.press("Enter")
+    page.locator("#shared-messages .message", has_text="When will checkout work again?").wait_for()
+    shot(page, "09-customer-replied")
+
+    room.click()
+    page.wait_for_selector("#channel-title:has-text('acme-corp')")
+    shown = page.locator(".message", has_text="Morgan Lee (Acme Corp) replied")
+    shown.wait_for()
+    assert "When will checkout work again?" in shown.inner_text()
+    shown.scroll_into_view_if_needed()
+    shot(page, "10-reply-in-war-room")
+
+
+@pytest.mark.timeout(120)
+def test_the_customer_view_shows_their_ticket_and_their_reply_on_it_reaches_the_war_room(
+    sandbox: str, page: Any
+) -> None:
+    with urllib.request.urlopen(f"{sandbox}/ui/state?as=U0SUPLEAD", timeout=10) as r:
+        state = json.loads(r.read())
+    (acme,) = [c for c in state["customers"] if c["account"] == "Acme Corp"]
+    ticket = acme["tickets"][0]["id"]
+
+    page.goto(f"{sandbox}/?as=U0SUPLEAD&channel=support")
+    page.wait_for_selector("#channel-title:has-text('support')")
+    composer = page.locator("#composer-input")
+    composer.fill(f"/escalate Acme Corp: checkout fails --ticket {ticket}")
+    composer.press("Enter")
+    room = page.locator("#warrooms a.channel", has_text="acme-corp")
+    room.wait_for()
+
+    page.locator("#customers a.channel", has_text="Acme Corp").click()
+    shown = page.locator("#tickets .ticket", has_text=f"#{ticket}")
+    shown.wait_for()
+    assert "the payment step spins" in shown.inner_text()
+    reply = page.locator("#ticket-input")
+    reply.fill("Still failing <img src=x onerror=alert(1)> here")
+    reply.press("Enter")
+    said = shown.locator(".ticket-comment", has_text="Still failing")
+    said.wait_for()
+    assert "<img src=x onerror=alert(1)>" in said.inner_text()
+    assert page.locator("#tickets img, #tickets script").count() == 0
+    shot(page, "11-customer-ticket")
+
+    room.click()
+    page.wait_for_selector("#channel-title:has-text('acme-corp')")
+    heard = page.locator(".message", has_text="Morgan Lee (Acme Corp) replied")
+    heard.wait_for()
+    assert "Still failing" in heard.inner_text()
+
+
+def test_a_sigterm_any_thread_receives_stops_the_sandbox(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """Python runs a signal's handler on the main thread once it runs Python code again: the
+    sandbox waiting there without a timeout ignored a SIGTERM the kernel handed to another of
+    its threads. `serving` checks that it stopped, with code 0, and said so."""
+
+    def to_another_thread(proc: subprocess.Popen[bytes]) -> None:
+        if not signal_another_thread(proc.pid, signal.SIGTERM):
+            proc.terminate()
+            pytest.skip("no tgkill here, or no thread besides the main one")
+
+    with serving(redis_url, prefix, tmp_path, stop=to_another_thread):
+        pass

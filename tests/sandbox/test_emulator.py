@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -105,14 +104,11 @@ def test_writes_advance_the_version_and_reads_do_not(em: SlackEmulator, client: 
 def test_waiting_for_a_change_returns_at_the_change_or_the_stop(em: SlackEmulator) -> None:
     version = em.version
     assert em.wait_for_change(version, 0.05) == version
+    # Waits of an hour: returning at all (within the test's timeout) is returning at the event.
     threading.Timer(0.2, em.touch).start()
-    started = time.monotonic()
-    assert em.wait_for_change(version, 10) == version + 1
-    assert time.monotonic() - started < 5
+    assert em.wait_for_change(version, 3600) == version + 1
     threading.Timer(0.2, em.stop).start()
-    started = time.monotonic()
-    assert em.wait_for_change(em.version, 10) == version + 1
-    assert time.monotonic() - started < 5
+    assert em.wait_for_change(em.version, 3600) == version + 1
 
 
 def test_mounted_routes_serve_other_paths(em: SlackEmulator) -> None:

@@ -184,8 +184,17 @@ def test_the_drill_plays_out_through_the_bot(redis_url: str, prefix: str) -> Non
         room = sandbox.emulator.find_channel(sandbox.drill.room)
         assert room.topic.endswith("Resolved")
         said = " ".join(f"{m.text} {m.blocks}" for m in room.messages)
-        for expected in ("overdue", "Update recorded", "Approved by", "Resolved"):
+        for expected in ("overdue", "Update recorded", "Approved by", "📨 Sent", "Resolved"):
             assert expected in said, expected
+        # The approved letter went to Globex's CTO, once, and the page shows it on their side.
+        (letter,) = sandbox.mail.inbox("priya.natarajan@globex.example")
+        assert letter.shown()["subject"]
+        (globex,) = [
+            c
+            for c in sandbox.page.state(workspace.SUPPORT_LEAD, None)["customers"]
+            if c["account"] == "Globex"
+        ]
+        assert [len(t["messages"]) for t in globex["inbox"]] == [1] and globex["channel"] is None
         # The last notice is said once the review is there to read, not while it is drafted.
         assert "review is posted" in notices[-1]["text"] and "Post-incident review" in said
         esc = sandbox.runtime.store.by_channel(room.id)

@@ -442,7 +442,8 @@ def test_malformed_replies(
 
 
 def test_hang_next_makes_the_client_time_out(fake: FakeAnthropic) -> None:
-    fake.hang_next(5)
+    # An hour: the client's timeout, not the end of the hang, is what stops the call.
+    fake.hang_next(3600)
     fake.reply_with("late")
     with anthropic.Anthropic(
         api_key=fake.api_key, base_url=fake.url, max_retries=0, timeout=0.5
@@ -450,9 +451,9 @@ def test_hang_next_makes_the_client_time_out(fake: FakeAnthropic) -> None:
         started = time.monotonic()
         with pytest.raises(anthropic.APITimeoutError):
             _create(sdk)
-        assert 0.45 < time.monotonic() - started < 1.5
+        assert time.monotonic() - started > 0.45
         # The fake notices the client left and keeps the reply for the next call.
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 30
         while fake.requests[0].status != 499 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert fake.requests[0].status == 499 and fake.requests[0].disconnected
@@ -501,7 +502,7 @@ def test_stop_ends_hangs_and_keep_alive_connections() -> None:
     sdk = anthropic.Anthropic(api_key=fake.api_key, base_url=fake.url, max_retries=0, timeout=5)
     try:
         _create(sdk)  # leaves a keep-alive connection in the SDK's pool
-        fake.hang_next(30)
+        fake.hang_next(3600)  # stop() returning at all is stop() not waiting it out
         failures: list[BaseException] = []
 
         def hung_call() -> None:
@@ -512,13 +513,11 @@ def test_stop_ends_hangs_and_keep_alive_connections() -> None:
 
         caller = threading.Thread(target=hung_call)
         caller.start()
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 30
         while len(fake.requests) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        started = time.monotonic()
         fake.stop()
-        assert time.monotonic() - started < 1.0
-        caller.join(timeout=5)
+        caller.join(timeout=30)
         assert not caller.is_alive()
         # The hung request was dropped, not answered.
         assert [type(f) for f in failures] == [anthropic.APIConnectionError]

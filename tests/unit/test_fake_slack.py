@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from loopback.server import http_request
 from loopback.slack import FakeSlack
+from tests.rooms import wait_until
 
 
 @pytest.fixture
@@ -519,6 +520,57 @@ def test_users_info_and_list(fake: FakeSlack, client: WebClient) -> None:
     assert members["UOTHERBOT"]["is_bot"] is True
 
 
+def test_people_of_another_organisation_post_in_a_channel_shared_with_it(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    """Slack Connect: a person of another team posts in a channel shared with their team;
+    users.info names their own team, conversations.info says the channel is shared, and the
+    message event names the poster's team and profile as Slack's do."""
+    fake.add_user("UDANA", "dana.w", real_name="Dana Whitfield", team_id="TACME")
+    shared = fake.add_channel("acme-shared", members=["UALICE"])
+    inside = fake.add_channel("internal", members=["UALICE"])
+    with pytest.raises(ValueError, match="not shared"):
+        fake.add_message(shared, "UDANA", "too early")  # not shared yet
+    fake.share_channel(shared, "TACME", "Acme")
+    with pytest.raises(ValueError):
+        fake.share_channel(shared, fake.team_id, "ourselves")
+
+    dana = client.users_info(user="UDANA")["user"]
+    assert dana["team_id"] == dana["profile"]["team"] == "TACME"
+    assert client.users_info(user="UALICE")["user"]["team_id"] == fake.team_id
+    info = client.conversations_info(channel=shared)["channel"]
+    assert info["is_ext_shared"] is True and set(info["connected_team_ids"]) == {
+        fake.team_id,
+        "TACME",
+    }
+    assert client.conversations_info(channel=inside)["channel"]["is_ext_shared"] is False
+
+    ts = fake.add_message(shared, "UDANA", "When will it be fixed?")
+    event = fake.message_event(shared, ts)
+    assert event["type"] == "message" and event["channel_type"] == "channel"
+    assert (event["user"], event["text"], event["ts"], event["channel"]) == (
+        "UDANA",
+        "When will it be fixed?",
+        ts,
+        shared,
+    )
+    assert event["team"] == event["user_team"] == event["user_profile"]["team"] == "TACME"
+    assert event["user_profile"]["real_name"] == "Dana Whitfield"
+    assert "subtype" not in event and "bot_id" not in event
+    # One of ours in the shared channel: our team; the bot's own: its bot_id.
+    ours = fake.message_event(shared, fake.add_message(shared, "UALICE", "On it"))
+    assert ours["user_team"] == ours["team"] == fake.team_id
+    bot = client.chat_postMessage(channel=shared, text="from the app")["ts"]
+    assert fake.message_event(shared, bot)["bot_id"] == fake.bot_id
+    # A channel shared with nobody: no Slack Connect fields, and outsiders may not post.
+    plain = fake.message_event(inside, fake.add_message(inside, "UALICE", "hi"))
+    assert "user_team" not in plain and plain["team"] == fake.team_id
+    with pytest.raises(ValueError, match="not shared"):
+        fake.add_message(inside, "UDANA", "let me in")
+    with pytest.raises(KeyError):
+        fake.message_event(inside, "1.000000")
+
+
 def test_usergroups_users_list(fake: FakeSlack, client: WebClient) -> None:
     fake.add_usergroup("S0ONCALL", "oncall", ["UALICE", "UBOB"])
     assert client.usergroups_users_list(usergroup="S0ONCALL")["users"] == ["UALICE", "UBOB"]
@@ -663,7 +715,7 @@ def test_set_rate_limit_window_slides(fake: FakeSlack, client: WebClient) -> Non
 
 
 def test_latency_is_slept_outside_the_lock(fake: FakeSlack) -> None:
-    fake.latency = 0.1
+    fake.latency = 1.0
     errors: list[BaseException] = []
 
     def call() -> None:
@@ -676,11 +728,14 @@ def test_latency_is_slept_outside_the_lock(fake: FakeSlack) -> None:
     started = time.monotonic()
     for thread in threads:
         thread.start()
+    # A call is recorded before its latency and answered after it: were the latency slept under
+    # the lock, no second call could be recorded before the first was answered.
+    wait_until(lambda: len(fake.calls_to("auth.test")) == 5, what="five calls recorded")
+    assert not [c for c in fake.calls_to("auth.test") if c.finished]
     for thread in threads:
         thread.join()
-    elapsed = time.monotonic() - started
     assert not errors
-    assert 0.1 <= elapsed < 0.3
+    assert time.monotonic() - started >= 1.0
     calls = fake.calls_to("auth.test")
     assert len(calls) == 5
     assert max(c.started for c in calls) < min(c.finished for c in calls)

@@ -9,6 +9,10 @@
   let me = params.get("as") || localStorage.getItem("warroom-sandbox-as") || "";
   let channelId = params.get("channel") || "";
   let appOpen = false; // the vp app's page (Home / Messages) instead of a channel
+  // The customer's side of an account (its name) instead of a channel; "" for none.
+  let customerOpen = params.get("view") === "customer" ? (params.get("account") || "") : "";
+  let customerWanted = params.get("view") === "customer";
+  let customerKey = "";
   let appTab = "home";
   let data = null; // the last state
   let version = -1;
@@ -562,7 +566,7 @@
     renderModal();
     renderRequests();
     answerThePresser();
-    for (const id of ["topbar", "notice", "notice-history", "sidebar", "channel-header", "messages", "home", "pins-panel"]) showGlyphs($(id));
+    for (const id of ["topbar", "notice", "notice-history", "sidebar", "channel-header", "messages", "home", "pins-panel", "customer-view"]) showGlyphs($(id));
   }
 
   // The answer to a button pressed in a message, where the person is: the message it changed
@@ -666,7 +670,7 @@
   }
 
   function channelItem(c) {
-    const current = !appOpen && c.id === channelId;
+    const current = !appOpen && !customerOpen && c.id === channelId;
     if (current) markSeen(c.id, c.count);
     if (seenFor(c.id) === undefined) markSeen(c.id, channelItem.initial ? c.count : 0);
     const unread = Math.max(0, c.count - seenFor(c.id));
@@ -675,6 +679,18 @@
   }
 
   function renderSidebar() {
+    const customers = data.customers || [];
+    $("customer-section").hidden = customers.length === 0;
+    if (customerWanted && !customerOpen && customers.length) customerOpen = customers[0].account;
+    $("customers").innerHTML = customers.map((c) => {
+      const mail = c.inbox.reduce((n, t) => n + t.messages.length, 0);
+      const key = `customer:${c.account}`;
+      const current = c.account === customerOpen;
+      if (current) markSeen(key, mail);
+      if (seenFor(key) === undefined) markSeen(key, mail);
+      const unread = Math.max(0, mail - seenFor(key));
+      return `<li><a href="#" class="channel customer${current ? " active" : ""}${unread ? " unread" : ""}" data-customer="${esc(c.account)}"><span class="icon">✉</span><span class="name">${esc(c.account)} (their side)</span>${unread ? `<span class="badge">${unread}</span>` : ""}</a></li>`;
+    }).join("");
     const chans = data.channels.filter((c) => !c.is_im);
     const mine = chans.filter((c) => c.is_member || c.id === channelId);
     const rooms = mine.filter((c) => c.name.startsWith("esc-")).sort((a, b) => b.created - a.created || (a.name < b.name ? -1 : 1));
@@ -701,7 +717,108 @@
     link.classList.toggle("unread", unread > 0);
   }
 
+  // The customer's side: their inbox as a mail client shows it, and the shared channel as
+  // they see it. Everything in it is their text or the bot's letters: shown as text, escaped.
+  function openedCustomer() {
+    return (data.customers || []).find((c) => c.account === customerOpen) || null;
+  }
+
+  function renderCustomer() {
+    const c = openedCustomer();
+    const key = JSON.stringify([c, data.users]);
+    if (key === customerKey) return;
+    customerKey = key;
+    const person = c.person ? (data.users[c.person] || { real_name: c.person, name: c.person }) : null;
+    $("customer-title").textContent = person ? `${c.account}: ${person.real_name || person.name}` : c.account;
+    $("customer-address").textContent = c.address;
+    const header = (label, value) => (value ? `<div class="mail-header"><span class="label">${esc(label)}</span> ${esc(value)}</div>` : "");
+    $("inbox").innerHTML = c.inbox.length
+      ? c.inbox.map((t) => `<article class="mail-thread">
+          <h4 class="mail-subject">${esc(t.subject)} <span class="count">${t.messages.length}</span></h4>
+          ${t.messages.map((m) => `<div class="mail">
+            ${header("From", m.from)}${header("To", m.to)}${header("Cc", m.cc)}${header("Reply-To", m.reply_to)}${header("Subject", m.subject)}${header("Date", m.date)}
+            <pre class="mail-body">${esc(m.text)}</pre>
+          </div>`).join("")}
+        </article>`).join("")
+      : `<p class="muted empty-inbox">No mail yet. warroom emails an approved letter here once it is sent.</p>`;
+    const ch = c.channel;
+    $("shared-title").textContent = ch ? `# ${ch.name} (shared with ${c.account})` : `No channel shared with ${c.account}: its letters go by email`;
+    $("customer-composer").hidden = !ch;
+    const flat = ch ? ch.messages.flatMap((m) => [m, ...(m.replies || [])]) : [];
+    const box = $("shared-messages");
+    box.innerHTML = flat.map((m) => renderMessage({ ...m, replies: [] }, true)).join("");
+    box.scrollTop = box.scrollHeight;
+    if (ch && person) $("customer-input").placeholder = `Reply as ${person.real_name || person.name} in #${ch.name}`;
+    // Their tickets as the requester sees them in Zendesk: public comments only.
+    const tickets = c.tickets || [];
+    $("tickets-pane").hidden = tickets.length === 0;
+    $("tickets").innerHTML = tickets.map((t) => `<article class="mail-thread ticket" data-ticket="${esc(String(t.id))}">
+        <h4 class="mail-subject">#${esc(String(t.id))} ${esc(t.subject)} <span class="count">${esc(t.status)}</span></h4>
+        ${t.comments.map((m) => `<div class="ticket-comment${m.customer ? "" : " staff"}">
+          <span class="who">${esc(m.author)}</span><span class="when" title="${esc(m.at)}">${esc(whenOf(m.at))}</span>
+          <pre class="mail-body">${esc(m.text)}</pre>
+        </div>`).join("")}
+      </article>`).join("");
+    if (tickets.length) $("ticket-input").placeholder = `Reply as ${tickets[0].requester} on ticket #${tickets[0].id}`;
+  }
+
+  // A Zendesk time (ISO 8601, UTC) in the reader's own time; as given if it is not one.
+  function whenOf(at) {
+    const d = new Date(at);
+    return Number.isNaN(d.getTime()) ? String(at ?? "") : d.toLocaleString();
+  }
+
+  async function replyOnTicket() {
+    const c = data && openedCustomer();
+    const input = $("ticket-input");
+    const text = input.value;
+    const ticket = c && (c.tickets || [])[0];
+    if (!ticket || !text.trim()) return;
+    $("ticket-send").disabled = true;
+    try {
+      const r = await post("/ui/ticket_reply", { account: c.account, ticket: ticket.id, text });
+      if (r.ok) input.value = "";
+      else toast(r.error || "That did not work.");
+    } catch (e) {
+      toast("The sandbox is not answering. Is it still running?");
+    } finally {
+      $("ticket-send").disabled = false;
+      input.focus();
+    }
+  }
+
+  async function sendAsCustomer() {
+    const c = data && openedCustomer();
+    const input = $("customer-input");
+    const text = input.value;
+    if (!c || !c.channel || !c.person || !text.trim()) return;
+    $("customer-send").disabled = true;
+    try {
+      const r = await post("/ui/send", { as: c.person, channel: c.channel.id, text });
+      if (r.ok) input.value = "";
+      else toast(r.error || "That did not work.");
+    } catch (e) {
+      toast("The sandbox is not answering. Is it still running?");
+    } finally {
+      $("customer-send").disabled = false;
+      input.focus();
+    }
+  }
+
+  function openCustomer(account) {
+    customerOpen = account;
+    customerWanted = true;
+    appOpen = false;
+    customerKey = "";
+    history.replaceState(null, "", `?as=${encodeURIComponent(me)}&view=customer&account=${encodeURIComponent(account)}`);
+    restart();
+  }
+
   function renderMain() {
+    const showCustomer = !!customerOpen && !!openedCustomer();
+    $("customer-view").hidden = !showCustomer;
+    $("channel-view").hidden = showCustomer;
+    if (showCustomer) { renderCustomer(); return; }
     const dm = data.channels.find((c) => c.is_im);
     $("app-tabs").hidden = !appOpen;
     for (const t of document.querySelectorAll("#app-tabs .tab")) t.classList.toggle("active", t.dataset.tab === appTab);
@@ -864,6 +981,8 @@
 
   function openChannel(id) {
     appOpen = false;
+    customerOpen = "";
+    customerWanted = false;
     channelId = id;
     threadTarget = null;
     pinsOpen = false;
@@ -876,6 +995,8 @@
 
   function openApp() {
     appOpen = true;
+    customerOpen = "";
+    customerWanted = false;
     threadTarget = null;
     messagesKey = "";
     homeKey = "";
@@ -1048,6 +1169,7 @@
     if (t.dataset.suggestion !== undefined) { useSuggestion(Number(t.dataset.suggestion)); return; }
     if (t.dataset.channel) { ev.preventDefault(); openChannel(t.dataset.channel); return; }
     if (t.dataset.app) { ev.preventDefault(); openApp(); return; }
+    if (t.dataset.customer) { ev.preventDefault(); openCustomer(t.dataset.customer); return; }
     if (t.dataset.tab) {
       appTab = t.dataset.tab;
       if (appTab === "home") { homeKey = ""; post("/ui/home", {}).catch(() => {}); }
@@ -1092,6 +1214,21 @@
   $("composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
     send();
+  });
+
+  $("customer-composer").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sendAsCustomer();
+  });
+  $("customer-input").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); sendAsCustomer(); }
+  });
+  $("ticket-composer").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    replyOnTicket();
+  });
+  $("ticket-input").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); replyOnTicket(); }
   });
 
   const input = $("composer-input");

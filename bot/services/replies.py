@@ -1,0 +1,156 @@
+"""The customer's replies, come back to the war room: the one way a customer's words are
+recorded, whichever way they came (their Slack Connect channel, email, a ticket comment).
+
+`CustomerReplies.received` finds the escalation the reply belongs to, records it on the
+timeline once (a reply is known by `via` and `ref`: a redelivery records nothing more), and
+posts it in the war room, in the thread of the letter it answers, once: a post whose answer
+was lost is looked for before it is made again, never made twice. The text is the customer's
+words, shown inert; the agent reads them as what the customer asked, never as letter text.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from bot.clock import Clock
+from bot.domain import letters
+from bot.domain.escalation import Escalation
+from bot.domain.replies import CustomerReply, Via, reply_event
+from bot.memory import Memory
+from bot.services.escalations import Escalations
+from bot.slack import blocks
+from bot.slack.gateway import RoomGone, SlackGateway, answer_lost
+from bot.slack.messages import SharedMessage
+from bot.slack.text import readable
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+# How long one attempt to post a reply may hold its claim before another may try.
+POST_CLAIM_SECONDS = 60
+
+
+class Outcome(StrEnum):
+    POSTED = "posted"  # recorded and shown in the room
+    ALREADY = "already"  # this reply was recorded and shown before
+    NO_ESCALATION = "no_escalation"  # no open escalation for it: nothing recorded
+    UNDER_WAY = "under_way"  # another process is posting it right now
+    ROOM_GONE = "room_gone"  # recorded; the war room can no longer be posted in
+
+
+@dataclass(frozen=True)
+class Received:
+    outcome: Outcome
+    escalation: str | None = None
+    ts: str | None = None  # the war-room message that shows it
+
+
+@dataclass
+class CustomerReplies:
+    store: Store
+    escalations: Escalations
+    gateway: SlackGateway
+    memory: Memory
+    clock: Clock
+
+    def first_delivery(self, event_id: str) -> bool:
+        """False for an event Slack already delivered (it retries what it thinks we missed)."""
+        return not event_id or self.store.first_delivery(event_id)
+
+    def shared_message(self, message: SharedMessage) -> Received:
+        """A message a customer's person posted in their account's shared channel."""
+        account = self.account_of(message.channel)
+        if account is None:  # a channel shared with someone else: not a customer's reply
+            return Received(Outcome.NO_ESCALATION)
+        author = (
+            message.name
+            or self.gateway.full_name(message.user)
+            or self.gateway.user_name(message.user)
+            or message.user
+        )
+        return self.received(
+            CustomerReply(
+                via=Via.SLACK_CONNECT,
+                ref=f"{message.channel}:{message.ts}",
+                author=author,
+                organisation=account,
+                text=readable(message.text, self.gateway.user_name),
+                at=self.clock(),
+                channel=message.channel,
+                thread_ts=message.thread_ts,
+            )
+        )
+
+    def account_of(self, channel_id: str) -> str | None:
+        """The account whose shared channel `channel_id` is, by its name; None when none."""
+        entry = self.memory.account_sharing(channel_id)
+        name = str((entry or {}).get("name") or "").strip()
+        return name or None
+
+    def received(self, reply: CustomerReply) -> Received:
+        """Record `reply` and show it in its war room, each once."""
+        esc = self._escalation_of(reply)
+        if esc is None:
+            log.info("a %s reply (%s) for no open escalation: not recorded", reply.via, reply.ref)
+            return Received(Outcome.NO_ESCALATION)
+        if not reply.organisation.strip():  # a desk that does not say: the account itself
+            reply = replace(reply, organisation=esc.customer)
+        key = f"reply:{esc.id}:{reply.key}"
+        self.escalations.append(esc.id, reply_event(reply), once=key)
+        claim = self.store.begin_once(key, ttl=POST_CLAIM_SECONDS)
+        if isinstance(claim, float):
+            return Received(Outcome.UNDER_WAY, esc.id)
+        if claim == "done":
+            return Received(Outcome.ALREADY, esc.id)
+        thread = self.letter_thread(esc, reply)
+        text = blocks.customer_reply(reply.author, reply.organisation, reply.text)
+        try:
+            found = None
+            if claim == "check":
+                found = self.gateway.find_posted(esc.channel_id, key, thread_ts=thread)
+            ts = found or self.gateway.post_text(esc.channel_id, text, thread_ts=thread, key=key)
+        except RoomGone as e:
+            log.warning("escalation %s: a reply not shown, the room is gone (%s)", esc.id, e.code)
+            self.store.finish_once(key)
+            return Received(Outcome.ROOM_GONE, esc.id)
+        except Exception as e:
+            self.store.abandon_once(key, unsure=answer_lost(e))
+            raise
+        self.store.finish_once(key)
+        log.info("escalation %s: a %s reply from %s shown", esc.id, reply.via, reply.organisation)
+        return Received(Outcome.POSTED, esc.id, ts)
+
+    def letter_thread(self, esc: Escalation, reply: CustomerReply) -> str | None:
+        """The war-room thread a reply is shown in: that of the letter it answers (the sent
+        letter its shared-channel thread or its email's In-Reply-To names), else of the last
+        letter sent, else of the last approved customer update (people sent it themselves),
+        else None (the room itself)."""
+        answered = letters.letter_for_reply(
+            esc, channel=reply.channel, thread_ts=reply.thread_ts, message_id=reply.in_reply_to
+        )
+        sent = answered or letters.last_sent(esc)
+        if sent is not None and sent.thread_ts:
+            return sent.thread_ts
+        for decision in reversed(self.memory.records.decisions(esc.id)):
+            if decision.get("decision") != "customer_update_approved":
+                continue
+            draft = self.store.get_draft(str(decision.get("draft") or ""))
+            if draft is not None and draft.channel == esc.channel_id:
+                return draft.thread_ts or draft.ts or None
+        return None
+
+    def _escalation_of(self, reply: CustomerReply) -> Escalation | None:
+        if reply.escalation:
+            return self.escalations.get(reply.escalation)
+        account = self.account_of(reply.channel or "")
+        if account is None:
+            return None
+        wanted = account.casefold()
+        open_ones = [
+            e
+            for e in self.store.get_many(self.store.open_ids())
+            if e.customer.strip().casefold() == wanted
+        ]
+        return max(open_ones, key=lambda e: e.declared_at, default=None)
