@@ -6,12 +6,14 @@ Starts `warroom run` as a subprocess (one worker) on the loopback Slack and real
 headers of `POST /slack/events` and then nothing, and while they hang sends `--n` signed
 `/escalate` at once from a process of its own, timing each ack at the client. An ack not
 received within 10 s counts as lost (Slack gives up after 3).
+The last row's clients never finish their headers: they trickle a byte every half second.
 Run: python -m bench.frontdoor [--slow 40] [--n 20]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import socket
 import tempfile
@@ -31,16 +33,23 @@ from loopback.slack import FakeSlack
 FORGED = "v0=" + "0" * 64
 SLACK_ACK_LIMIT = 3.0
 
-# What the slow clients send before they fall silent: (row label, Content-Length, headers).
+# What the slow clients send before they fall silent: (row label, Content-Length, headers);
+# headers TRICKLED: the request line and a header, then a byte every half second, never the
+# end of the headers (slowloris).
+TRICKLED = {"trickled": "1"}
 SLOW_KINDS: list[tuple[str, int, dict[str, str] | None]] = [
     ("none", 0, None),
     ("unsigned, 1 MB declared", 1_000_000, {}),
     ("fresh-looking signature, 2 KB declared", 2000, {"X-Slack-Signature": FORGED}),
+    ("headers trickled (slowloris)", 1_000_000, TRICKLED),
 ]
 
 
 def hold(port: int, length: int, headers: dict[str, str]) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port))
+    if headers is TRICKLED:
+        sock.sendall(f"POST /slack/events HTTP/1.1\r\nContent-Length: {length}\r\n".encode())
+        return sock
     if "X-Slack-Signature" in headers:
         headers = {**headers, "X-Slack-Request-Timestamp": str(int(time.time()))}
     lines = [
@@ -85,13 +94,30 @@ def scenario(slow: int, n: int, kind: tuple[str, int, dict[str, str] | None]) ->
                 ExitStack() as stack,
                 ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as client,
             ):
+                socks = []
                 if headers is not None:
                     for _ in range(slow):
-                        stack.enter_context(hold(process.port, length, headers))
-                return client.submit(send_all, f"{process.base}/slack/events", requests).result()
+                        socks.append(stack.enter_context(hold(process.port, length, headers)))
+                stop = threading.Event()
+                if headers is TRICKLED:
+                    threading.Thread(target=trickle, args=(socks, stop), daemon=True).start()
+                try:
+                    url = f"{process.base}/slack/events"
+                    return client.submit(send_all, url, requests).result()
+                finally:
+                    stop.set()
         finally:
             process.stop()
             drop_prefix(REDIS_URL, prefix)
+
+
+def trickle(socks: list[socket.socket], stop: threading.Event) -> None:
+    """One more byte of headers on each connection every half second, until `stop`."""
+    while not stop.wait(0.5):
+        for sock in socks:
+            # Closed by the server (its headers were too slow): nothing more to send.
+            with contextlib.suppress(OSError):
+                sock.sendall(b"X")
 
 
 def send_all(url: str, requests: list[tuple[str, dict]]) -> list[float | None]:

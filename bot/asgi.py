@@ -1,6 +1,7 @@
 """The front door of `warroom run`: what a request must show before a thread answers it.
 
-gunicorn's asyncio worker holds the connections; a request reaches one of the threads that
+gunicorn's asyncio worker (`bot.connections.Worker`: headers within a deadline, connections
+capped) holds the connections; a request reaches one of the threads that
 run the WSGI app (`bot.wsgi`, through a2wsgi) only once its whole body is here. So a client
 that sends headers and then nothing, or trickles its body, costs a socket and never a thread:
 the signed requests that Slack wants acked within 3 seconds keep finding one free.
@@ -65,6 +66,10 @@ class FrontDoor:
         self.body_timeout = body_timeout
         self.now = now
         self.threads = WSGIMiddleware(app, workers=threads)
+        # Read by the worker that holds the connections (`bot.connections.Worker`).
+        settings = app.runtime.settings
+        self.header_timeout = settings.header_timeout_seconds
+        self.max_connections = settings.max_connections
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

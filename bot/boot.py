@@ -66,25 +66,40 @@ def redis_from_url(url: str) -> redis.Redis:
     problem = redis_url_problem(url)
     if problem:
         raise ValueError(problem)
-    # Short timeouts and one immediate retry: a command on a connection that died with a
-    # Redis restart is retried once on a fresh one, and a Redis that is down is reported on
-    # the ack path well within Slack's 3 s.
+    # Short timeouts, so a Redis that is down is reported on the ack path well within Slack's
+    # 3 s. The client sends nothing twice by itself: a command whose answer was lost may have
+    # run, and only the caller knows whether it is safe to send again (see `Store._resend`).
+    # The one exception is a command a replica refused (the primary it knew was demoted in a
+    # failover): it never ran, and is sent once more to the primary the sentinels name now. A
+    # connection that died while idle (a Redis restart) is replaced by the pool before use.
     options: dict[str, Any] = {
         "socket_timeout": 1,
         "socket_connect_timeout": 1,
         "health_check_interval": 15,
-        "retry": Retry(NoBackoff(), 1),
+        "retry": Retry(NoBackoff(), 1, is_retryable=never_ran),
     }
     if is_sentinel_url(url):
         return _primary_of(parse_sentinel_url(url), options)
     return redis.Redis.from_url(url, **options)
 
 
+def never_ran(error: Exception) -> bool:
+    """Whether a command that failed with `error` certainly did not run: a replica refused it
+    (redis-py's Sentinel connection reports a READONLY answer so, once it has dropped the
+    connection to the demoted primary). Only such a command is sent again by the client."""
+    return str(error) == _DEMOTED
+
+
+# What redis-py's Sentinel connection raises for a write a replica refused.
+_DEMOTED = "The previous master is now a slave"
+
+
 class SentinelPrimary(redis.Redis):
     """The client of the primary a Sentinel names (redis-py's `Sentinel.master_for`): its
     pool asks the sentinels for the primary's address whenever it opens a connection, and a
     connection that finds a replica where the primary was (READONLY) is dropped as a
-    connection error, so the one retry reconnects to whichever server is primary now."""
+    connection error, so the one resend (see `never_ran`) reconnects to whichever server is
+    primary now."""
 
     @property
     def sentinel(self) -> Sentinel:

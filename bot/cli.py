@@ -305,7 +305,8 @@ def _run_http(settings: Settings, *, threads: int) -> int:
             self.cfg.set("workers", int(os.environ.get("WEB_CONCURRENCY", "1")))
             # An asyncio worker holds the connections and reads each body in full before a
             # thread answers it (bot/asgi.py): slow clients cannot take every thread.
-            self.cfg.set("worker_class", "asgi")
+            # Headers within a deadline, connections capped (bot/connections.py).
+            self.cfg.set("worker_class", "bot.connections.Worker")
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)
             from bot.wsgi import worker_exit

@@ -96,6 +96,7 @@ class Runtime:
     tickets: TicketLinks | None = None
     ticket_letters: TicketLetters | None = None
     desk_refresh: Every | None = None
+    closed: bool = False
 
     def ready(self) -> bool:
         return self.store.ping()
@@ -104,10 +105,22 @@ class Runtime:
         """Run timers (compete for the scheduler's lease: the leader processes the jobs), and
         watch the queue of declarations for rooms whose turn came and that no live process
         holds."""
-        self.scheduler.start(on_leadership=self.timers.reconcile)
+        self.scheduler.start(on_leadership=self.reconcile)
         self.declarations.start()
         if self.desk_refresh is not None:
             self.desk_refresh.start()
+
+    def reconcile(self) -> None:
+        """What the scheduler's leader does on taking over and every few minutes: the timers
+        restored, and drafts whose process died while writing them offered to regenerate."""
+        self.timers.reconcile()
+        try:
+            recovered = self.desk.recover_abandoned()
+        except Exception:
+            log.exception("looking for drafts abandoned mid-writing failed")
+        else:
+            if recovered:
+                log.warning("%d draft(s) abandoned mid-writing offered to regenerate", recovered)
 
     def run_due(self) -> int:
         """Run the timers due at this runtime's clock, here and now (tests, drills)."""
@@ -117,7 +130,13 @@ class Runtime:
         """Finish the work already accepted, then let go of pools and connections. Rooms being
         built get `shutdown_grace_seconds` to finish; past it each stops at its next step and
         is left, recorded, to the next process. Nothing is rolled back for the shutdown."""
+        if self.closed:  # a second signal, or the entry point after the shutdown hook
+            return
+        self.closed = True
         grace = self.settings.shutdown_grace_seconds
+        # Drafts streaming have the same grace to finish; then each stops and offers to be
+        # regenerated, never left half-written with its Approve button.
+        self.desk.lane.stop(grace)
         # Declarations waiting for their turn stay queued in Redis, for the next process.
         self.declaring.hand_over(grace)
         self.declarations.stop()
@@ -127,9 +146,13 @@ class Runtime:
         still = self.declaring.drain(grace + 30)
         if still:
             log.warning("%d room build(s) still under way at shutdown; left to the lease", still)
-        # Drafts under way finish (each within the model's timeout); none queued is dropped.
+        # Drafts under way finish or are interrupted at their next piece of text (one still
+        # waiting for the model's first word, within the model's timeout); none is dropped.
         if self.desk.lane.executor is not self.executor.inner:
             self.desk.lane.executor.shutdown(wait=True)
+        still = self.desk.lane.drain(grace + 30)
+        if still:
+            log.warning("%d draft(s) still under way at shutdown", still)
         if self.desk_refresh is not None:
             self.desk_refresh.stop()
         if self.tickets is not None:

@@ -30,7 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from bot.domain.timers import Timer, TimerKind
-from bot.store import Keys, redis_guard
+from bot.store import Keys, redis_guard, redis_resent
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +202,16 @@ class Scheduler:
 
     def apply(self, before: Iterable[Timer], after: Iterable[Timer]) -> None:
         """Cancel the timers that are gone, schedule the new ones; Unavailable when Redis is
-        away."""
+        away. Each is safe to send twice (a job written again is the same job; one removed
+        again is gone), so one whose answer was lost is sent once more."""
         old = {t.id: t for t in before}
         new = {t.id: t for t in after}
         with redis_guard():  # Unavailable, like every other write, when Redis is away
             for timer_id in old.keys() - new.keys():
-                self.cancel(timer_id)
+                redis_resent(lambda timer_id=timer_id: self.cancel(timer_id))
             for timer_id, timer in new.items():
                 if old.get(timer_id) != timer:
-                    self.schedule(timer)
+                    redis_resent(lambda timer=timer: self.schedule(timer))
 
     def job_ids(self) -> set[str]:
         return self.store.job_ids()

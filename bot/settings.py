@@ -144,6 +144,21 @@ class Settings(BaseSettings):
         le=300,
         validation_alias=_env("WARROOM_SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds"),
     )
+    # The front door (`bot.connections`): a request's headers must all be here this long after
+    # its connection opened, and at most this many connections are held per worker (one more
+    # closes the one that has waited longest for its headers).
+    header_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        validation_alias=_env("WARROOM_HEADER_TIMEOUT_SECONDS", "header_timeout_seconds"),
+    )
+    max_connections: int = Field(
+        1000,
+        ge=10,
+        le=100_000,
+        validation_alias=_env("WARROOM_MAX_CONNECTIONS", "max_connections"),
+    )
     # The scheduler's lease: another process takes over this long after the leader dies.
     lease_seconds: float = Field(
         10.0, gt=0, le=60, validation_alias=_env("WARROOM_LEASE_SECONDS", "lease_seconds")

@@ -111,7 +111,12 @@ if token == '' then
   token = due[1]
 else
   local score = redis.call('zscore', KEYS[1], token)
-  if not score or tonumber(score) > tonumber(ARGV[1]) then return nil end
+  if not score then return nil end
+  -- Not due yet: unless it is the caller's already (its first send's answer was lost).
+  if tonumber(score) > tonumber(ARGV[1])
+      and (ARGV[6] == '' or redis.call('get', ARGV[7] .. token) ~= ARGV[6]) then
+    return nil
+  end
 end
 local job = redis.call('get', ARGV[4] .. token)
 if not job then
@@ -204,6 +209,24 @@ _PUSH_IF_EMPTY = """
 if redis.call('exists', KEYS[1]) == 0 then redis.call('rpush', KEYS[1], unpack(ARGV)) end
 """
 
+# A counter advanced once per call (ARGV[1], the call's own id), the count it took noted under
+# KEYS[2] for ARGV[2] s: the same call sent again after its answer was lost reads its count
+# back and counts nothing more. ARGV[3] > 0: the counter lives that many seconds from its first
+# count (a window of turns).
+_COUNT_ONCE = """
+local taken = redis.call('get', KEYS[2])
+if taken then return tonumber(taken) end
+local n = redis.call('incr', KEYS[1])
+if tonumber(ARGV[3]) > 0 and redis.call('ttl', KEYS[1]) < 0 then
+  redis.call('expire', KEYS[1], ARGV[3])
+end
+redis.call('set', KEYS[2], n, 'EX', ARGV[2])
+return n
+"""
+
+# How long a count is kept under the id of the call that took it: far longer than a resend.
+COUNTED_KEEP = 24 * 3600
+
 # How long a firing's claim is remembered: far longer than any retry of it.
 ONCE_KEEP = 7 * 24 * 3600
 
@@ -236,20 +259,26 @@ return n
 
 
 # Claim one firing, with Redis's clock (every process agrees on it). The key holds "done", or
-# "posting:<deadline>" while an attempt is under way, or "unsure" when an attempt may have
-# posted without knowing it. A claim taken over from an attempt that lapsed or was unsure is
-# "check": the caller must look for the post before posting.
+# "posting:<deadline>:<attempt>:<answer>" while an attempt is under way, or "unsure" when an
+# attempt may have posted without knowing it. A claim taken over from an attempt that lapsed
+# or was unsure is "check": the caller must look for the post before posting. The attempt's
+# id (ARGV[3]) is kept with its claim: the same attempt sent again after its answer was lost
+# gets the answer it was given.
 _BEGIN_ONCE = """
 local v = redis.call('get', KEYS[1])
 if v == 'done' then return 'done' end
 local t = tonumber(redis.call('time')[1])
 if v then
-  local deadline = tonumber(string.match(v, '^posting:(%d+)$') or '0')
+  local deadline, attempt, answer = string.match(v, '^posting:(%d+):?([^:]*):?(%a*)$')
+  if attempt and attempt ~= '' and attempt == ARGV[3] and answer ~= '' then return answer end
+  deadline = tonumber(deadline or '0')
   if deadline > t then return tostring(deadline - t) end
 end
-redis.call('set', KEYS[1], 'posting:' .. (t + tonumber(ARGV[1])), 'EX', ARGV[2])
-if v then return 'check' end
-return 'mine'
+local answer = 'mine'
+if v then answer = 'check' end
+redis.call('set', KEYS[1], 'posting:' .. (t + tonumber(ARGV[1])) .. ':' .. ARGV[3] .. ':' .. answer,
+  'EX', ARGV[2])
+return answer
 """
 
 
@@ -308,6 +337,10 @@ class Keys:
     open = _Key("open")
     # Counter advanced once per declaration that takes its IC from the rotation.
     ic_rotation = _Key("ic-rotation")
+    # The count one call took from a counter (the IC rotation, a person's turns with the model,
+    # App Home's generation), under the call's id: a call sent again after its answer was lost
+    # reads its count back rather than counting twice.
+    counted = _KeyOf("counted:{}")
     # SET NX: the first of several identical declarations wins; the rest are told so.
     claim = _KeyOf("claim:{}")
     # Sorted set of the declarations waiting for their room, by when one may next be taken:
@@ -340,6 +373,10 @@ class Keys:
     scheduler_lease = _Key("scheduler:leader")
     # A draft the VP agent posted (JSON), kept for Approve / Edit / Regenerate.
     draft = _KeyOf("draft:{}")
+    # Set of the drafts being written, each with its lease (SET EX, longer than any model
+    # call): a draft whose lease ran out while it was still being written lost its process.
+    drafts_writing = _Key("drafts-writing")
+    draft_writing = _KeyOf("draft-writing:{}")
     # List of the latest channel-creation times reserved (ms), for the sliding window.
     creation_rate = _Key("create-rate")
     # Sorted set of users by when they last opened the App Home tab.
@@ -499,8 +536,8 @@ class Store:
         step. The claim lives `claim_ttl` seconds past its turn. Returns the turn (epoch ms),
         or the Claim of the identical declaration that came first."""
         k = self.keys
-        with _guard():
-            mine, value = self.redis.eval(
+        mine, value = _resent(
+            lambda: self.redis.eval(
                 _ACCEPT,
                 4,
                 k.creation_rate,
@@ -515,6 +552,7 @@ class Store:
                 token,
                 _dump(declaration),
             )
+        )
         if mine:
             return int(value)
         return _claim_of(value)
@@ -532,8 +570,9 @@ class Store:
         whose time came at least `late_ms` ago), leased to the caller for `lease_ms` under the
         fencing token `holder`; None when there is none (or another process holds it)."""
         k = self.keys
-        with _guard():
-            taken = self.redis.eval(
+
+        def send() -> Any:
+            return self.redis.eval(
                 _TAKE_DECLARATION,
                 1,
                 k.declaration_queue,
@@ -545,6 +584,14 @@ class Store:
                 holder,
                 k.declaration_lease(""),
             )
+
+        # Named, it is sent again after a lost answer and answers as the first time; the first
+        # due is not (a resend would take the next one), and stays leased until its lease ends.
+        if token:
+            taken = _resent(send)
+        else:
+            with _guard():
+                taken = send()
         if not taken:
             return None
         return taken[0].decode(), _load(taken[1])
@@ -563,8 +610,8 @@ class Store:
         (nothing written) when another build took it over. `release`: the lease is let go in
         the same step (the build stops until its next try)."""
         k = self.keys
-        with _guard():
-            saved = self.redis.eval(
+        saved = _resent(
+            lambda: self.redis.eval(
                 _SAVE_DECLARATION,
                 3,
                 k.declaration_lease(token),
@@ -576,6 +623,7 @@ class Store:
                 token,
                 "1" if release else "",
             )
+        )
         if not saved:
             raise Fenced(f"declaration {token}")
 
@@ -584,9 +632,9 @@ class Store:
         holds the declaration now."""
         k = self.keys
         now_ms = int(time.time() * 1000)
-        with _guard():
-            return bool(
-                self.redis.eval(
+        return bool(
+            _resent(
+                lambda: self.redis.eval(
                     _RENEW_DECLARATION,
                     2,
                     k.declaration_lease(token),
@@ -597,6 +645,7 @@ class Store:
                     token,
                 )
             )
+        )
 
     def lease_of(self, token: str, holder: str) -> Fence:
         """The fence of the build holding declaration `token` under `holder`."""
@@ -620,8 +669,9 @@ class Store:
         if claim:
             _fp, esc, ttl = claim
             value = f"open|{esc.id}|{esc.channel_id}"
-        with _guard():
-            done = self.redis.eval(
+
+        def send() -> Any:
+            return self.redis.eval(
                 _FINISH_DECLARATION,
                 5,
                 k.declaration_lease(token),
@@ -635,6 +685,13 @@ class Store:
                 token,
                 "1" if release else "",
             )
+
+        with _guard():
+            try:
+                done = send()
+            except REDIS_DOWN:
+                # Its answer lost: if it landed, the lease and the declaration are gone now.
+                done = send() or not self.redis.exists(k.declaration(token))
         if not done:
             raise Fenced(f"declaration {token}")
 
@@ -648,10 +705,11 @@ class Store:
         """Make `name` the declaration `token`'s to create: "new" (it is now), "again" (it
         already was), or None (another declaration's)."""
         k = self.keys
-        with _guard():
-            got = self.redis.eval(
+        got = _resent(
+            lambda: self.redis.eval(
                 _RESERVE_NAME, 2, k.channel_name(name), k.declaration_names(token), token, ttl, name
             )
+        )
         return {1: "new", 2: "again"}.get(int(got))
 
     def reserved_names(self, token: str) -> list[str]:
@@ -663,23 +721,23 @@ class Store:
 
     def free_channel_name(self, name: str, token: str) -> None:
         """Give up the declaration `token`'s reservation of `name` (no channel was made)."""
-        with _guard():
-            self.redis.eval(_RELEASE, 1, self.keys.channel_name(name), token)
+        _resent(lambda: self.redis.eval(_RELEASE, 1, self.keys.channel_name(name), token))
 
     def complete_claim(self, fp: str, esc: Escalation, ttl: int) -> None:
-        with _guard():
-            self.redis.set(self.keys.claim(fp), f"open|{esc.id}|{esc.channel_id}", ex=ttl)
+        value = f"open|{esc.id}|{esc.channel_id}"
+        _resent(lambda: self.redis.set(self.keys.claim(fp), value, ex=ttl))
 
     def release_claim(self, fp: str) -> None:
-        with _guard():
-            self.redis.delete(self.keys.claim(fp))
+        _resent(lambda: self.redis.delete(self.keys.claim(fp)))
 
     def first_delivery(self, event_id: str, ttl: int = 3600) -> bool:
         """True once per event id: Slack retries a delivery it thinks failed."""
-        # The caller's own id as the value: the client's one retry after a lost answer finds
-        # its own claim and still counts as the first.
-        with _guard():
-            return bool(self.redis.eval(_FIRST, 1, self.keys.seen_event(event_id), _new_id(), ttl))
+        # The caller's own id as the value: sent again after a lost answer, it finds its own
+        # claim and still counts as the first.
+        call = _new_id()
+        return bool(
+            _resent(lambda: self.redis.eval(_FIRST, 1, self.keys.seen_event(event_id), call, ttl))
+        )
 
     # -- escalations ---------------------------------------------------------------------
     def exists(self, esc_id: str) -> bool:
@@ -822,16 +880,16 @@ class Store:
         return bool(self.redis.exists(self.keys.write(write_id)))
 
     def append(self, esc_id: str, *events: Event, once: str | None = None) -> bool:
-        """Add `events` to the timeline, once: the client's retry after a lost answer adds
-        nothing more. With `once`, only the first append under that key adds anything (one
+        """Add `events` to the timeline, once: sent again after a lost answer, it adds nothing
+        more. With `once`, only the first append under that key adds anything (one
         note per pinned message, however many people pin it at once); False for the others."""
         if not events:
             return False
         k = self.keys
         call = _new_id()
-        with _guard():
-            return bool(
-                self.redis.eval(
+        return bool(
+            _resent(
+                lambda: self.redis.eval(
                     _APPEND_ONCE,
                     2,
                     k.timeline(esc_id),
@@ -842,6 +900,7 @@ class Store:
                     *(e.model_dump_json() for e in events),
                 )
             )
+        )
 
     def timeline(self, esc_id: str) -> list[Event]:
         with _guard():
@@ -851,7 +910,8 @@ class Store:
     def delete(self, esc: Escalation) -> None:
         """Undo `create` (used when the room could not be finished)."""
         k = self.keys
-        with _guard():
+
+        def send() -> None:
             pipe = self.redis.pipeline(transaction=True)
             pipe.delete(
                 k.escalation(esc.id),
@@ -863,6 +923,8 @@ class Store:
             pipe.srem(k.open, esc.id)
             pipe.execute()
 
+        _resent(send)
+
     def open_ids(self) -> list[str]:
         with _guard():
             return sorted(m.decode() for m in self.redis.smembers(self.keys.open))
@@ -872,11 +934,8 @@ class Store:
             return sorted(m.decode() for m in self.redis.smembers(self.keys.following_up))
 
     def track_follow_ups(self, esc_id: str, pending: bool) -> None:
-        with _guard():
-            if pending:
-                self.redis.sadd(self.keys.following_up, esc_id)
-            else:
-                self.redis.srem(self.keys.following_up, esc_id)
+        key = self.keys.following_up
+        _resent(lambda: self.redis.sadd(key, esc_id) if pending else self.redis.srem(key, esc_id))
 
     def history(self, since: datetime, chunk: int = 500) -> list[tuple[Escalation, list[Event]]]:
         """Every escalation declared at or after `since`, oldest first, with its timeline
@@ -910,20 +969,20 @@ class Store:
         happened); or seconds until it may be tried again: an attempt is under way elsewhere
         until its claim lapses, or no replica acknowledged our claim in time."""
         key = self.keys.once(name)
-        with _guard():
-            if not self.replica_wait_ms:
-                return _claim(self.redis.eval(_BEGIN_ONCE, 1, key, ttl, keep))
-            # WAIT counts the writes of its own connection: the claim, the question and the
-            # WAIT all go over one.
-            with self.redis.client() as conn:
-                claim = _claim(conn.eval(_BEGIN_ONCE, 1, key, ttl, keep))
-                if claim not in ("mine", "check") or self._replicated(conn):
-                    return claim
-                # Withdrawn, as it was: a claim that had to look first still has to.
-                if claim == "mine":
-                    conn.delete(key)
-                else:
-                    conn.set(key, "unsure", ex=keep)
+        attempt = _new_id()
+        if not self.replica_wait_ms:
+            return _claim(_resent(lambda: self.redis.eval(_BEGIN_ONCE, 1, key, ttl, keep, attempt)))
+        # WAIT counts the writes of its own connection: the claim, the question and the WAIT
+        # all go over one.
+        with _guard(), self.redis.client() as conn:
+            claim = _claim(_resent(lambda: conn.eval(_BEGIN_ONCE, 1, key, ttl, keep, attempt)))
+            if claim not in ("mine", "check") or self._replicated(conn):
+                return claim
+            # Withdrawn, as it was: a claim that had to look first still has to.
+            if claim == "mine":
+                conn.delete(key)
+            else:
+                conn.set(key, "unsure", ex=keep)
         log.warning(
             "no replica acknowledged the claim of %s within %d ms; trying it again in %.0f s "
             "rather than risk posting it twice after a failover",
@@ -953,34 +1012,71 @@ class Store:
             return True
         return not replicas or conn.wait(1, self.replica_wait_ms) >= 1
 
-    def take_turn(self, name: str, limit: int, window: float) -> bool:
+    def take_turn(self, name: str, limit: int, window: float, call: str = "") -> bool:
         """Count one turn of `name` in the current window of `window` seconds (the window
-        starts at its first turn); False when that is more than `limit`."""
-        key = self.keys.turns(name)
-        with _guard():
-            pipe = self.redis.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, max(1, math.ceil(window)), nx=True)
-            count, _ = pipe.execute()
-        return int(count) <= limit
+        starts at its first turn); False when that is more than `limit`. `call`: the turn's
+        id (a new one if not given); the same id counts once, however often it is sent."""
+        seconds = max(1, math.ceil(window))
+        count = self._count_once(self.keys.turns(name), call or _new_id(), seconds, seconds)
+        return count <= limit
+
+    def _count_once(self, key: str, call: str, keep: int, window: int = 0) -> int:
+        """Advance the counter `key` once for `call`, and its count. The answer lost, the
+        same call is sent again and answers the count the first one took."""
+        return int(
+            _resent(
+                lambda: self.redis.eval(
+                    _COUNT_ONCE, 2, key, self.keys.counted(f"{key}|{call}"), call, keep, window
+                )
+            )
+        )
 
     def finish_once(self, name: str, keep: int = ONCE_KEEP) -> None:
-        with _guard():
-            self.redis.set(self.keys.once(name), "done", ex=keep)
+        _resent(lambda: self.redis.set(self.keys.once(name), "done", ex=keep))
 
     def abandon_once(self, name: str, *, unsure: bool = False, keep: int = ONCE_KEEP) -> None:
         """Give the claim up: nothing was posted; or, `unsure`, it may have been (the answer
         was lost), so whoever claims it next looks first."""
-        with _guard():
-            if unsure:
-                self.redis.set(self.keys.once(name), "unsure", ex=keep)
-            else:
-                self.redis.delete(self.keys.once(name))
+        key = self.keys.once(name)
+        _resent(
+            lambda: self.redis.set(key, "unsure", ex=keep) if unsure else self.redis.delete(key)
+        )
 
     # -- drafts ------------------------------------------------------------------------------
     def save_draft(self, draft: Draft) -> None:
         with _guard():
             self.redis.set(self.keys.draft(draft.id), draft.model_dump_json(), ex=DRAFT_TTL)
+
+    def begin_writing(self, draft_id: str, seconds: int) -> None:
+        """Draft `draft_id` is being written, for at most `seconds` by this process."""
+        k = self.keys
+
+        def send() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.sadd(k.drafts_writing, draft_id)
+            pipe.set(k.draft_writing(draft_id), 1, ex=max(1, seconds))
+            pipe.execute()
+
+        _resent(send)
+
+    def end_writing(self, draft_id: str) -> None:
+        k = self.keys
+
+        def send() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.srem(k.drafts_writing, draft_id)
+            pipe.delete(k.draft_writing(draft_id))
+            pipe.execute()
+
+        _resent(send)
+
+    def abandoned_drafts(self) -> list[str]:
+        """The drafts still being written whose process stopped holding them (it died)."""
+        k = self.keys
+        with _guard():
+            ids = sorted(m.decode() for m in self.redis.smembers(k.drafts_writing))
+            alive = [self.redis.exists(k.draft_writing(i)) for i in ids]
+        return [i for i, held in zip(ids, alive, strict=True) if not held]
 
     def get_draft(self, draft_id: str) -> Draft | None:
         with _guard():
@@ -1082,8 +1178,8 @@ class Store:
         return [u.decode() for u in raw]
 
     def bump_home_generation(self) -> int:
-        with _guard():
-            return int(self.redis.incr(self.keys.home_generation))
+        """Count one change for the Home tabs to show: once, even if the answer is lost."""
+        return self._count_once(self.keys.home_generation, _new_id(), 3600)
 
     def home_generation(self) -> int:
         with _guard():
@@ -1095,8 +1191,7 @@ class Store:
             return bool(self.redis.set(self.keys.home_refresher, token, nx=True, px=lease_ms))
 
     def release_home_refresher(self, token: str) -> None:
-        with _guard():
-            self.redis.eval(_RELEASE, 1, self.keys.home_refresher, token)
+        _resent(lambda: self.redis.eval(_RELEASE, 1, self.keys.home_refresher, token))
 
     def home_publish_turn(
         self, now_ms: int, window_ms: int, limit: int, token: str = "", lease_ms: int = 0
@@ -1120,12 +1215,13 @@ class Store:
         return int(slot), int(generation), bool(held)
 
     # -- IC rotation ---------------------------------------------------------------------
-    def next_in_rotation(self, candidates: tuple[str, ...]) -> str | None:
-        """Round-robin over the configured commanders, shared by every process."""
+    def next_in_rotation(self, candidates: tuple[str, ...], pick: str) -> str | None:
+        """Round-robin over the configured commanders, shared by every process. `pick` names
+        the choice (a declaration's token): asked again (its answer lost, or its build tried
+        again) it is the same commander, and the rotation moves on once."""
         if not candidates:
             return None
-        with _guard():
-            n = int(self.redis.incr(self.keys.ic_rotation))
+        n = self._count_once(self.keys.ic_rotation, pick, COUNTED_KEEP)
         return candidates[(n - 1) % len(candidates)]
 
 
@@ -1182,18 +1278,20 @@ class MemoryRecords:
         self._put(self.keys.memory_review(esc_id), esc_id, data)
 
     def _put(self, key: str, esc_id: str, data: dict[str, Any]) -> None:
-        with _guard():
+        def send() -> None:
             pipe = self.redis.pipeline(transaction=True)
             pipe.set(key, _dump(data))
             pipe.sadd(self.keys.memory_escalations, esc_id)
             pipe.execute()
 
+        _resent(send)
+
     def append_decision(self, esc_id: str, entry: dict[str, Any]) -> None:
         """One line of the decision log, once (a resend after a lost answer adds nothing)."""
         k = self.keys
         call = _new_id()
-        with _guard():
-            self.redis.eval(
+        _resent(
+            lambda: self.redis.eval(
                 _APPEND_ONCE,
                 3,
                 k.memory_decisions(esc_id),
@@ -1204,6 +1302,7 @@ class MemoryRecords:
                 esc_id,
                 _dump(entry),
             )
+        )
 
     def decisions(self, esc_id: str) -> list[dict[str, Any]]:
         with _guard():
@@ -1213,9 +1312,10 @@ class MemoryRecords:
     def add_output(self, esc_id: str, kind: str, data: dict[str, Any]) -> int:
         """File an output under the next number of its escalation; returns the number."""
         k = self.keys
-        with _guard():
-            return int(
-                self.redis.eval(
+        call = _new_id()
+        return int(
+            _resent(
+                lambda: self.redis.eval(
                     _ADD_OUTPUT,
                     4,
                     k.memory_output_number(esc_id),
@@ -1225,9 +1325,10 @@ class MemoryRecords:
                     kind,
                     _dump(data),
                     esc_id,
-                    _new_id(),
+                    call,
                 )
             )
+        )
 
     def outputs(self, esc_id: str) -> dict[str, dict[str, Any]]:
         """ "<n>-<kind>" -> output, in the order of <n>."""
@@ -1261,8 +1362,8 @@ class MemoryRecords:
     def append_lessons(self, entry: dict[str, Any]) -> None:
         k = self.keys
         call = _new_id()
-        with _guard():
-            self.redis.eval(
+        _resent(
+            lambda: self.redis.eval(
                 _APPEND_ONCE,
                 2,
                 k.memory_lessons,
@@ -1272,14 +1373,14 @@ class MemoryRecords:
                 "",
                 _dump(entry),
             )
+        )
 
     def lessons(self) -> list[dict[str, Any]]:
         with _guard():
             return [json.loads(r) for r in self.redis.lrange(self.keys.memory_lessons, 0, -1)]
 
     def put_customer_insights(self, data: Any) -> None:
-        with _guard():
-            self.redis.set(self.keys.memory_customer_insights, _dump(data))
+        _resent(lambda: self.redis.set(self.keys.memory_customer_insights, _dump(data)))
 
     def customer_insights(self) -> Any:
         with _guard():
@@ -1310,12 +1411,17 @@ class MemoryRecords:
                 taken.append("review")
             has_decisions = next(results)
             taken.extend("output" for _name in memory.outputs if next(results))
+        # The rest sets only what is not set yet: sent again after a lost answer, it adds
+        # nothing more.
+        if memory.decisions and not has_decisions:
+            taken.append("decisions")
+        numbers = [int(name.split("-", 1)[0]) for name in memory.outputs]
+
+        def send() -> None:
             pipe = self.redis.pipeline(transaction=True)
-            if memory.decisions and not has_decisions:
+            if "decisions" in taken:
                 lines = (_dump(d) for d in memory.decisions)
                 pipe.eval(_PUSH_IF_EMPTY, 1, k.memory_decisions(esc_id), *lines)
-                taken.append("decisions")
-            numbers = [int(name.split("-", 1)[0]) for name in memory.outputs]
             if numbers:
                 # The counter must pass every number on file: the next output gets a new one.
                 pipe.eval(
@@ -1328,6 +1434,8 @@ class MemoryRecords:
             if taken:
                 pipe.sadd(k.memory_escalations, esc_id)
             pipe.execute()
+
+        _resent(send)
         return taken
 
     def adopt_lessons(self, entries: list[dict[str, Any]]) -> bool:
@@ -1337,8 +1445,8 @@ class MemoryRecords:
         with _guard():
             if self.redis.exists(self.keys.memory_lessons):
                 return False
-            lines = (_dump(e) for e in entries)
-            self.redis.eval(_PUSH_IF_EMPTY, 1, self.keys.memory_lessons, *lines)
+        lines = [_dump(e) for e in entries]
+        _resent(lambda: self.redis.eval(_PUSH_IF_EMPTY, 1, self.keys.memory_lessons, *lines))
         return True
 
 
@@ -1361,6 +1469,20 @@ def _guard() -> Iterator[None]:
         raise
 
 
+def _resent(send: Callable[[], T]) -> T:
+    """Send a command that is safe to send twice (a script keyed by the call's own id, which
+    answers a repeat as it answered the first; a write that sets what is already set); if its
+    answer is lost, send it once more. The client sends nothing again by itself (see
+    `bot.boot.redis_from_url`): a write that is not safe to repeat fails instead, and its
+    caller reads back whether it landed, or tells the person that Redis could not be reached."""
+    with _guard():
+        try:
+            return send()
+        except REDIS_DOWN:
+            return send()
+
+
 # For the other modules that talk to Redis (the scheduler's job store): the same failures,
-# the same message.
+# the same message, and the same resend of what is safe to send twice.
 redis_guard = _guard
+redis_resent = _resent

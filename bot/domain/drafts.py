@@ -46,6 +46,9 @@ class Draft(Record):
     text: str = ""
     version: int = 1
     drafting: bool = False  # the agent is writing it (again) right now
+    # Its writing was cut short when the process stopped: what shows is what was there
+    # before (nothing, for a new draft), to regenerate.
+    interrupted: bool = False
     offline: bool = False
     offline_reason: str = ""
     truncated: bool = False
@@ -101,6 +104,7 @@ def redraft(draft: Draft, seen: int, user: str) -> Draft:
         update={
             "version": draft.version + 1,
             "drafting": True,
+            "interrupted": False,
             "edited_by": None,
             "requested_by": user,
             "approvals": (),  # they covered the text being replaced

@@ -38,8 +38,8 @@ def register(app: App, mentions: Mentions, gateway: SlackGateway) -> None:
         def run() -> None:
             mention = parse_mention(event.get("text", ""), gateway.user_name)
             text = mentions.answer(channel, caller.id, thread, mention)
-            if text:
-                gateway.post_text(channel, text, thread_ts=thread)
+            if text:  # keyed by the mention: a post whose answer was lost is found, not redone
+                gateway.post_text(channel, text, thread_ts=thread, key=f"answer:{event['ts']}")
 
         def refuse(text: str) -> None:
             # Refusals and mistakes: only the person sees them. A bot sees no ephemeral

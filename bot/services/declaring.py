@@ -464,7 +464,9 @@ class Declaring(RoomService):
         was_ready = False
         if esc is None:
             rotation = (
-                None if decl.ic else self.store.next_in_rotation(self.config.incident_commanders)
+                None
+                if decl.ic
+                else self.store.next_in_rotation(self.config.incident_commanders, token)
             )
             ic = domain.choose_ic(decl.ic, rotation, decl.declarer)
             ic_source = "requested" if decl.ic else ("rotation" if rotation else "declarer")

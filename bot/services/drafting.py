@@ -11,6 +11,7 @@ is refused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -32,7 +33,7 @@ from bot.domain.timeline import Event, EventKind, event
 from bot.metrics import Metrics
 from bot.services.base import RoomService
 from bot.services.grounds import Grounds
-from bot.services.lane import ModelLane, Ticket
+from bot.services.lane import Interrupted, ModelLane, Ticket
 from bot.slack import draft_view
 from bot.slack.text import group_mention, inert, mention
 from bot.store import Store
@@ -298,6 +299,25 @@ class DraftDesk(RoomService):
         """Show the draft as being written, stream the agent's text into it, then the
         finished draft: its pages, its notes, its buttons. `late`: it waited for the lane past
         its deadline, so the offline drafter writes it at once instead of the model."""
+        if keep:  # held while it is written: if this process dies, another says so
+            self.store.begin_writing(draft.id, int(self.agent.timeout) + 60)
+        try:
+            return self._write(draft, esc, ask, keep=keep, late=late, asked=asked)
+        finally:
+            if keep:
+                with contextlib.suppress(Unavailable):  # the lease lapses by itself
+                    self.store.end_writing(draft.id)
+
+    def _write(
+        self,
+        draft: Draft,
+        esc: Escalation,
+        ask: Ask,
+        *,
+        keep: bool,
+        late: bool,
+        asked: tuple[str, ...],
+    ) -> Draft:
         gateway = self.gateway
         placeholder = draft_view.drafting(draft.kind)
         if draft.ts:
@@ -312,6 +332,8 @@ class DraftDesk(RoomService):
         shown = _Throttle(self.stream_interval)
 
         def on_text(text: str) -> None:
+            if self.lane.interrupted.is_set():
+                raise Interrupted(draft.id)
             if shown.due():
                 try:
                     gateway.update(draft.channel, draft.ts, draft_view.drafting(draft.kind, text))
@@ -324,10 +346,22 @@ class DraftDesk(RoomService):
                 reply = self.agent.offline(draft.kind.value, self.grounds.of(esc), reason, *asked)
             else:
                 reply = ask(self.grounds.of(esc), on_text)
-        except BaseException:
-            if keep:  # written again from what was there: the draft is not left half-done
-                draft = self._change(draft.id, lambda d: d.model_copy(update={"drafting": False}))
+            if self.lane.interrupted.is_set():  # the model's text (or the agent's fallback
+                raise Interrupted(draft.id)  # once the stream was cut) came after the grace
+        except BaseException as e:
+            # Written again from what was there: the draft is never left half-done. Cut
+            # short by a stop, it says so and offers to be regenerated.
+            stopped = isinstance(e, Interrupted)
+            if keep:
+                update = {"drafting": False, "interrupted": stopped}
+                draft = self._change(draft.id, lambda d: d.model_copy(update=update))
                 self._show(draft, esc)
+            elif stopped:
+                self._show(draft.model_copy(update={"drafting": False, "interrupted": True}), esc,
+                           keep=False)  # fmt: skip
+            if stopped:
+                log.warning("escalation %s: draft %s interrupted by the stop", esc.id, draft.id)
+                return draft
             raise
         self._count(draft.kind, reply)
         self._log_usage(esc, draft.kind, reply)
@@ -338,6 +372,7 @@ class DraftDesk(RoomService):
             "truncated": reply.truncated,
             "findings": reply.findings,
             "drafting": False,
+            "interrupted": False,
         }
         if draft.kind is DraftKind.CUSTOMER_UPDATE:  # what a customer would read: every claim
             finished["unsupported"] = reply.unsupported
@@ -347,6 +382,20 @@ class DraftDesk(RoomService):
         else:
             draft = draft.model_copy(update=finished)
         return self._show(draft, esc, keep=keep)
+
+    def recover_abandoned(self) -> int:
+        """Drafts whose process died while writing them (SIGKILL, a crash): each says it was
+        interrupted and offers Regenerate, rather than show "writing…" for ever. How many."""
+        recovered = 0
+        stopped = {"drafting": False, "interrupted": True}
+        for draft_id in self.store.abandoned_drafts():
+            draft = self.store.get_draft(draft_id)
+            if draft is not None and draft.drafting:
+                draft = self._change(draft_id, lambda d: d.model_copy(update=stopped))
+                self._show(draft, self._escalation(draft))
+                recovered += 1
+            self.store.end_writing(draft_id)
+        return recovered
 
     def _show(self, draft: Draft, esc: Escalation, *, keep: bool = True) -> Draft:
         """Put the draft's pages in its messages: the first in place, the others updated,

@@ -10,7 +10,10 @@ says no rather than grow without bound:
 - each person may ask `per_person` times per `window` seconds, counted in Redis so every
   process enforces the same limit (the resolution's own review is the system's, not counted);
 - a request that waited past its deadline does not call the model: it gets the offline
-  draft at once, labelled as such, instead of a model answer nobody is waiting for any more.
+  draft at once, labelled as such, instead of a model answer nobody is waiting for any more;
+- when the process stops, people's requests are refused, and drafts under way get the
+  shutdown grace to finish; then they are interrupted (`interrupted`), each at its next
+  piece of text, and left for a person to regenerate.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ log = logging.getLogger(__name__)
 
 class Busy(InvalidInput):
     """The lane is full, or the person asked too often: try again shortly."""
+
+
+class Interrupted(Exception):
+    """The process is stopping and a draft's grace ran out: it stops where it is."""
 
 
 @dataclass
@@ -72,7 +79,11 @@ class ModelLane:
     per_person: int = 6
     window: float = 60.0
     _taken: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
+    _stopping: bool = False
+    # Set when the process is stopping and the drafts under way have had their grace.
+    interrupted: threading.Event = field(default_factory=threading.Event)
+    _interrupter: threading.Timer | None = None
 
     @property
     def capacity(self) -> int:
@@ -95,6 +106,11 @@ class ModelLane:
                 f"{self.window:g} s; give it a moment, then ask again."
             )
         with self._lock:
+            if caller is not None and self._stopping:
+                raise Busy(
+                    "warroom is restarting; ask the VP agent again in a minute. Nothing was "
+                    "drafted."
+                )
             if caller is not None and self._taken >= self.capacity:
                 raise Busy(
                     f"The VP agent is busy with {self._taken} drafts right now; ask again in a "
@@ -106,3 +122,23 @@ class ModelLane:
     def _release(self) -> None:
         with self._lock:
             self._taken -= 1
+            self._lock.notify_all()
+
+    def stop(self, grace: float) -> None:
+        """The process is stopping: take no more requests from people; the drafts under way
+        may finish within `grace` seconds, after which they are interrupted."""
+        with self._lock:
+            self._stopping = True
+        self._interrupter = threading.Timer(grace, self.interrupted.set)
+        self._interrupter.daemon = True
+        self._interrupter.start()
+
+    def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the drafts under way to end; how many have not."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._taken <= 0, timeout)
+            still = self._taken
+        if self._interrupter is not None:  # nothing left to interrupt, or too late to
+            self._interrupter.cancel()
+            self._interrupter.join()
+        return still

@@ -151,6 +151,13 @@ def draft_pages(
 def _closing(draft: Draft, waiting: str, outgoing: Outgoing | None = None) -> list[Block]:
     """The notes and, for an update still to approve, the buttons."""
     notes: list[str] = []
+    if draft.interrupted:
+        before = " What shows is the text from before." if draft.text else ""
+        again = "Regenerate" if draft.kind is DraftKind.CUSTOMER_UPDATE else "Ask for it again"
+        notes.append(
+            f"⏹️ Interrupted: warroom restarted before this draft was finished.{before} "
+            f"{again} to write it again."
+        )
     if draft.offline:
         reason = f" ({inert(draft.offline_reason)})" if draft.offline_reason else ""
         notes.append(f"⚠️ Drafted offline from templates — the model was unavailable{reason}.")
@@ -197,6 +204,12 @@ def _closing(draft: Draft, waiting: str, outgoing: Outgoing | None = None) -> li
         given = ", ".join(mention(a.by) for a in draft.approvals)
         blocks.append(note(f"☑️ Approved by {given}; it still needs the approval of {waiting}."))
     value = button_value(draft)
+    regenerate = ButtonElement(
+        text=PlainTextObject(text="Regenerate"), action_id=ActionId.DRAFT_REGENERATE, value=value
+    )
+    if not draft.text:  # nothing was written (it was interrupted): nothing to approve
+        blocks.append(ActionsBlock(block_id=f"draft:{draft.id}", elements=[regenerate]))
+        return blocks
     blocks.append(
         ActionsBlock(
             block_id=f"draft:{draft.id}",
@@ -210,11 +223,7 @@ def _closing(draft: Draft, waiting: str, outgoing: Outgoing | None = None) -> li
                 ButtonElement(
                     text=PlainTextObject(text="Edit"), action_id=ActionId.DRAFT_EDIT, value=value
                 ),
-                ButtonElement(
-                    text=PlainTextObject(text="Regenerate"),
-                    action_id=ActionId.DRAFT_REGENERATE,
-                    value=value,
-                ),
+                regenerate,
             ],
         )
     )

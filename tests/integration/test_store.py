@@ -139,9 +139,16 @@ def test_concurrent_updates_apply_once(store: Store) -> None:
 
 
 def test_rotation_is_round_robin(store: Store) -> None:
-    picks = [store.next_in_rotation(("A", "B", "C")) for _ in range(4)]
+    picks = [store.next_in_rotation(("A", "B", "C"), f"decl-{n}") for n in range(4)]
     assert picks == ["A", "B", "C", "A"]
-    assert store.next_in_rotation(()) is None
+    assert store.next_in_rotation((), "decl-4") is None
+
+
+def test_a_pick_from_the_rotation_asked_again_is_the_same(store: Store) -> None:
+    """A build tried again asks for its IC again: the same one, and the rotation moves once."""
+    assert store.next_in_rotation(("A", "B", "C"), "decl-1") == "A"
+    assert store.next_in_rotation(("A", "B", "C"), "decl-1") == "A"
+    assert store.next_in_rotation(("A", "B", "C"), "decl-2") == "B"
 
 
 def test_redis_down_is_unavailable_with_a_message() -> None:

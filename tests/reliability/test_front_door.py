@@ -4,8 +4,12 @@ body is read; what it refuses while reading; and what it lets through to Bolt.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import resource
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +17,7 @@ import pytest
 from bot.asgi import FrontDoor
 from bot.runtime import Runtime
 from bot.wsgi import WarroomWSGI
+from loopback.harness import WarroomProcess, _children, warroom_env
 from loopback.slack.client import FORM, signed_headers
 from tests.conftest import SIGNING_SECRET
 
@@ -144,3 +149,67 @@ def test_a_signed_request_in_pieces_reaches_bolt(door: FrontDoor) -> None:
 def test_a_forged_signature_with_good_headers_is_refused_by_bolt(door: FrontDoor) -> None:
     headers = {**signed(), "x-slack-signature": FORGED}
     assert call(door, headers, body_of(BODY.encode()))[0] == 401
+
+
+# -- the connections, on a real `warroom run` --------------------------------------------------
+
+
+def trickle(port: int, stop: threading.Event) -> socket.socket:
+    """A slowloris client: the request line and a few headers, then one byte every so often,
+    never the blank line that ends them."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST /slack/events HTTP/1.1\r\nHost: warroom\r\nContent-Length: 1000000\r\n")
+    return sock
+
+
+def keep_trickling(socks: list[socket.socket], stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.sendall(b"X")
+
+
+@pytest.fixture
+def door_process(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[Any]:
+    env = warroom_env(
+        fake_slack,
+        redis_url,
+        prefix,
+        tmp_path,
+        config_file,
+        signing_secret=SIGNING_SECRET,
+        WARROOM_MAX_CONNECTIONS=100,
+        WARROOM_HEADER_TIMEOUT_SECONDS=2,
+    )
+    process = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
+    yield process
+    process.stop()
+
+
+def test_slow_header_clients_cannot_hold_the_door_shut(door_process) -> None:
+    """Defect: a client that trickles its headers held its connection for as long as it
+    liked; enough of them used up the worker's file descriptors (here 256), and signed
+    `/escalate` requests were never acked. Now the one that waited longest for its headers
+    is closed when the cap is reached."""
+    (worker,) = _children(door_process.proc.pid)
+    resource.prlimit(worker, resource.RLIMIT_NOFILE, (256, 256))
+    stop = threading.Event()
+    socks = [trickle(door_process.port, stop) for _ in range(300)]
+    trickler = threading.Thread(target=keep_trickling, args=(socks, stop), daemon=True)
+    trickler.start()
+    try:
+        driver = door_process.driver()
+        replies = [driver.command(f"Customer{i}: checkout fails") for i in range(5)]
+    finally:
+        stop.set()
+        trickler.join()
+        for sock in socks:
+            sock.close()
+    assert [r.status for r in replies] == [200] * 5
+
+
+def test_a_connection_whose_headers_do_not_come_is_closed(door_process) -> None:
+    sock = trickle(door_process.port, threading.Event())
+    sock.settimeout(30)  # far past the 2 s the door gives the headers
+    with sock:
+        assert sock.recv(1024) == b""  # closed by the server

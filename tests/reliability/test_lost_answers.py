@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 
 from bot.boot import redis_from_url
 from bot.domain.declaration import Declaration
@@ -209,6 +210,45 @@ def test_an_escalation_is_created_only_if_absent(lossy, proxy) -> None:
     assert not store.create(esc.model_copy(update={"ic": "U9"}), events)
     assert store.get(esc.id).ic == esc.ic
     assert len(store.timeline(esc.id)) == len(events)
+
+
+def test_an_ic_from_the_rotation_whose_answer_was_lost_is_taken_once(lossy, proxy) -> None:
+    store, _ = lossy
+    proxy.drop_after("*", ":ic-rotation")
+    assert store.next_in_rotation(("A", "B"), "decl-1") == "A"
+    assert proxy.spent()
+    assert store.next_in_rotation(("A", "B"), "decl-2") == "B"
+
+
+def test_a_turn_with_the_model_whose_answer_was_lost_counts_once(lossy, proxy) -> None:
+    """A person may ask twice a minute: the first turn's answer lost, the second is theirs."""
+    store, _ = lossy
+    # Whichever way the count is sent (a transaction, or a script), its answer is lost.
+    proxy.drop_after("EXEC")
+    proxy.drop_after("EVAL", ":turns:")
+    assert store.take_turn("agent:U1", 2, 60)
+    assert len(proxy.fired) == 1
+    proxy.clear()
+    assert store.take_turn("agent:U1", 2, 60)
+    assert not store.take_turn("agent:U1", 2, 60)
+
+
+def test_a_home_change_whose_answer_was_lost_is_counted_once(lossy, proxy) -> None:
+    store, _ = lossy
+    proxy.drop_after("*", ":home-generation")
+    assert store.bump_home_generation() == 1
+    assert proxy.spent()
+    assert store.home_generation() == 1
+
+
+def test_the_client_sends_nothing_twice_by_itself(lossy, proxy) -> None:
+    """A command whose answer was lost may have run: only the caller knows whether sending it
+    again is safe, so the client never does."""
+    store, _ = lossy
+    proxy.drop_after("*", ":raw")
+    with pytest.raises(redis.ConnectionError):
+        store.redis.incr(store.keys.prefix + ":raw")
+    assert int(store.redis.get(store.keys.prefix + ":raw")) == 1
 
 
 def make_escalation():
