@@ -332,6 +332,9 @@ class Keys:
     turns = _KeyOf("turns:{}")
     # Idempotency key of one timer firing: "posting" while in progress, "done" after.
     once = _KeyOf("once:{}")
+    # The reply mailbox (by its URL's host, user and mailbox): the UID validity and the
+    # highest UID read through, so each poll reads only what came in since.
+    mailbox_mark = _KeyOf("mailbox-mark:{}")
     # APScheduler's RedisJobStore: job id -> pickled job.
     scheduler_jobs = _Key("scheduler:jobs")
     # APScheduler's RedisJobStore: sorted set of job ids by next run time.
@@ -963,6 +966,21 @@ class Store:
             pipe.expire(key, max(1, math.ceil(window)), nx=True)
             count, _ = pipe.execute()
         return int(count) <= limit
+
+    def mailbox_mark(self, mailbox: str, validity: int) -> int | None:
+        """The highest UID of `mailbox` read through at this UID validity; None when none
+        (never read, or the server numbered its messages anew)."""
+        with _guard():
+            raw = self.redis.hmget(self.keys.mailbox_mark(mailbox), "validity", "uid")
+        if raw[0] is None or raw[1] is None or int(raw[0]) != validity:
+            return None
+        return int(raw[1])
+
+    def set_mailbox_mark(self, mailbox: str, validity: int, uid: int) -> None:
+        with _guard():
+            self.redis.hset(
+                self.keys.mailbox_mark(mailbox), mapping={"validity": validity, "uid": uid}
+            )
 
     def finish_once(self, name: str, keep: int = ONCE_KEEP) -> None:
         with _guard():
