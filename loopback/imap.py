@@ -21,6 +21,7 @@ UNSEEN, UNKEYWORD), UID FETCH (UID, FLAGS, BODY[]/BODY.PEEK[] and [HEADER]), UID
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socketserver
 import ssl
@@ -76,6 +77,17 @@ class _Handler(socketserver.StreamRequestHandler):
         else:
             self.secure = False
         super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            # A socket wrapped for TLS is its own object: socketserver closes only the one
+            # it accepted.
+            with contextlib.suppress(OSError):
+                self.request.close()
 
     def _send(self, line: str | bytes) -> None:
         data = line if isinstance(line, bytes) else line.encode()
@@ -215,6 +227,9 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: ImapServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that gave up (a refused certificate, a dropped line): nothing to say
 
 
 class ImapServer:
