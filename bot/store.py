@@ -977,10 +977,24 @@ class Store:
         return int(raw[1])
 
     def set_mailbox_mark(self, mailbox: str, validity: int, uid: int) -> None:
+        key = self.keys.mailbox_mark(mailbox)
         with _guard():
-            self.redis.hset(
-                self.keys.mailbox_mark(mailbox), mapping={"validity": validity, "uid": uid}
+            pipe = self.redis.pipeline()
+            pipe.hset(key, mapping={"validity": validity, "uid": uid})
+            pipe.hdel(key, f"tries:{validity}:{uid}")
+            pipe.execute()
+
+    def mailbox_try(self, mailbox: str, validity: int, uid: int) -> int:
+        """Count one more attempt to read the message `uid` of `mailbox`; how many there were."""
+        with _guard():
+            return int(
+                self.redis.hincrby(self.keys.mailbox_mark(mailbox), f"tries:{validity}:{uid}", 1)
             )
+
+    def mailbox_read(self, mailbox: str, validity: int, uid: int) -> None:
+        """The message `uid` of `mailbox` was read: its attempts start again from none."""
+        with _guard():
+            self.redis.hdel(self.keys.mailbox_mark(mailbox), f"tries:{validity}:{uid}")
 
     def finish_once(self, name: str, keep: int = ONCE_KEEP) -> None:
         with _guard():

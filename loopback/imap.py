@@ -10,8 +10,9 @@ command as received, passwords blanked).
   byte (imaps); without, the server offers STARTTLS and refuses a login before it. Without
   `tls`, plain IMAP (a local sandbox).
 - `users`: the logins it accepts (user -> password); any other is refused (NO).
-- `drop_on(command, times)`: the next `times` such commands (FETCH, STORE, SEARCH, SELECT)
-  are cut off: half an answer, then the connection closes.
+- `drop_on(command, times, uid=None)`: the next `times` such commands (FETCH, STORE, SEARCH,
+  SELECT) are cut off: half an answer, then the connection closes; with `uid`, every fetch of
+  that one message's whole body (a message the client can never read).
 - `refuse_connections(times)`: the next `times` connections close at once (the server down).
 
 Supported: CAPABILITY, NOOP, STARTTLS, LOGIN, SELECT, UID SEARCH (ALL, UID set, SINCE,
@@ -204,7 +205,7 @@ class _Handler(socketserver.StreamRequestHandler):
             chosen = [(n, m) for n, m in enumerate(owner._messages, 1) if m.uid in wanted]
         for n, m in chosen:
             data = m.raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" if header else m.raw
-            if owner._take("FETCH"):
+            if owner._take("FETCH") or (not header and owner._take(f"FETCH:{m.uid}")):
                 self.wfile.write(f"* {n} FETCH (UID {m.uid} BODY[] {{{len(data)}}}\r\n".encode())
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
@@ -318,9 +319,11 @@ class ImapServer:
     def logins(self) -> list[tuple[str, bool]]:
         return list(self._logins)
 
-    def drop_on(self, command: str, times: int = 1) -> None:
+    def drop_on(self, command: str, times: int = 1, *, uid: int | None = None) -> None:
+        """Cut the next `times` such commands off; with `uid` (FETCH only), each fetch of
+        that message's whole body."""
         with self._lock:
-            self._faults[command.upper()] = times
+            self._faults[command.upper() + (f":{uid}" if uid is not None else "")] = times
 
     def refuse_connections(self, times: int = 1) -> None:
         with self._lock:

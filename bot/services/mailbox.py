@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # Without a mark (the first poll of a mailbox, or the server numbered its messages anew): the
 # messages of the last days, when replies to letters still being answered can be.
 FIRST_LOOK = timedelta(days=14)
+# Polls that may fail to fetch or read one message before it is left to people (and the poll
+# goes past it). A reply that could not be shown (Slack down) is not counted: it waits.
+MAX_TRIES = 5
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Polled:
     not_ours: int = 0
     error: str = ""  # why the poll stopped early ("" when it did not)
     done: list[int] = field(default_factory=list)  # UIDs read through
+    given_up: list[int] = field(default_factory=list)  # UIDs that failed too often, passed
 
 
 @dataclass
@@ -102,10 +106,23 @@ class MailReplies:
         if letter is None and not heads.report:
             polled.not_ours += 1
             return True
+        # A message that cannot be fetched or read, poll after poll (too big for the client, a
+        # shape the parser chokes on), must not hold back every reply after it.
+        tries = self.store.mailbox_try(self.name, session.validity, uid)
+        if tries > MAX_TRIES:
+            log.error(
+                "reply mailbox %s: message %s could not be read in %d polls; left to people",
+                self.mailbox.url,
+                uid,
+                MAX_TRIES,
+            )
+            polled.given_up.append(uid)
+            return True
         raw = session.message(uid)
         if raw is None:  # gone since (someone moved it)
             return True
         mail = inbound.read(raw)
+        self.store.mailbox_read(self.name, session.validity, uid)
         letter = self._letter(mail.answers)
         if letter is None:
             polled.not_ours += 1  # a report about someone else's message

@@ -11,10 +11,12 @@ import pytest
 from pydantic import SecretStr
 
 from bot.domain.timeline import EventKind
+from bot.runtime import StartupError
+from bot.services.mailbox import MAX_TRIES
 from bot.slack.ids import ActionId
 from loopback.imap import ImapServer
 from loopback.smtp import MailServer
-from tests.e2e.test_sending import TO, _approved, _insights, _room
+from tests.e2e.test_sending import FROM, REPLY_TO, TO, _approved, _insights, _room
 from tests.rooms import Room, shown
 
 USER, PASSWORD = "escalations", "imap-s3cret"
@@ -247,3 +249,68 @@ def test_without_an_imap_url_nothing_reads_the_mailbox(
     _insights(memory_dir, email=TO)
     room = _room(agent_runtime, fake_slack, mail)
     assert room.rt.mail_replies is None and room.rt.mailbox_poll is None
+
+
+def test_a_message_that_can_never_be_read_holds_back_no_reply_after_it(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+) -> None:
+    room, _, letter = _sent_letter(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+    )
+    stuck = imap.deliver(_reply(letter.message_id, "First", message_id="<stuck@initech.example>"))
+    imap.deliver(_reply(letter.message_id, "Second answer", message_id="<next@initech.example>"))
+    imap.drop_on("FETCH", 1000, uid=stuck)  # its body can never be fetched
+    for _ in range(MAX_TRIES):
+        assert room.rt.mail_replies.poll().error
+    assert _replies_in(room) == []
+    passed = room.rt.mail_replies.poll()
+    assert passed.given_up == [stuck] and passed.replies == 1
+    (shown_reply,) = _replies_in(room)
+    assert "Second answer" in shown(shown_reply)
+    assert imap.flags(stuck) == set()  # left, unread, for people
+
+
+def test_a_reply_waits_while_slack_is_down_however_long(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+) -> None:
+    room, _, letter = _sent_letter(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+    )
+    uid = imap.deliver(_reply(letter.message_id, "Any news?"))
+    for _ in range(MAX_TRIES + 2):
+        fake_slack.fail_next("chat.postMessage", "fatal_error")
+        assert room.rt.mail_replies.poll().error
+    assert imap.flags(uid) == set() and _replies_in(room) == []
+    assert room.rt.mail_replies.poll().replies == 1
+    assert len(_replies_in(room)) == 1 and imap.flags(uid) == {"$warroom"}
+
+
+def test_one_process_a_period_reads_the_mailbox(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+) -> None:
+    room, _, _ = _sent_letter(agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap)
+    other = agent_runtime(
+        smtp_url=SecretStr(mail.url()),
+        mail_from=FROM,
+        mail_reply_to=REPLY_TO,
+        imap_url=SecretStr(imap.url(USER, PASSWORD)),
+    )
+    for rt in (room.rt, other):
+        assert rt.mailbox_poll is not None
+        rt.mailbox_poll.work()  # each process's timer, at the same moment
+    assert len([c for c, _ in imap.commands if c == "LOGIN"]) == 1
+
+
+def test_an_unusable_imap_url_stops_the_start_without_showing_the_password(
+    agent_runtime, memory_dir, mail
+) -> None:
+    _insights(memory_dir, email=TO)
+    with pytest.raises(StartupError) as raised:
+        agent_runtime(
+            smtp_url=SecretStr(mail.url()),
+            mail_from=FROM,
+            mail_reply_to=REPLY_TO,
+            imap_url=SecretStr("imap://escalations:imap-s3cret@imap.vendor.example?tls=off"),
+        )
+    said = str(raised.value)
+    assert said.startswith("WARROOM_IMAP_URL is not usable") and "imap-s3cret" not in said
