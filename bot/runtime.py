@@ -431,7 +431,8 @@ def _reply_mailbox(
         url = parse_imap_url(settings.imap_url.get_secret_value())
     except ImapURLError as e:
         raise StartupError(f"WARROOM_IMAP_URL is not usable: {e}") from None
-    reader = MailReplies(Mailbox(url), mail.outbox, replies, store, clock)
+    own = frozenset(a.rpartition("@")[2].strip().lower() for a in (mail.sender, mail.reply_to) if a)
+    reader = MailReplies(Mailbox(url), mail.outbox, replies, store, clock, own_domains=own)
     seconds = settings.imap_poll_seconds
 
     def poll() -> None:

@@ -58,6 +58,7 @@ class InboundMail:
     ref: str  # the message's own Message-ID (or a digest of its bytes when it has none)
     answers: tuple[str, ...]  # the Message-IDs it names as the ones it answers
     author: str  # the From display name, else the address
+    address: str = ""  # the From address, lower case
     text: str = ""  # a reply's new words
     attachments: int = 0
     undeliverable: tuple[str, ...] = ()  # a bounce's recipients that failed for good
@@ -79,15 +80,16 @@ def read(raw: bytes) -> InboundMail:
     )
     answers = _answers(plain)
     author = _author(plain)
+    address = _address(plain)
     if msg.get_content_type() == "multipart/report":
         original, failed = _report(msg)
         if original and original not in answers:
             answers = (original, *answers)
-        return InboundMail(Kind.BOUNCE, ref, answers, author, undeliverable=failed)
+        return InboundMail(Kind.BOUNCE, ref, answers, author, address, undeliverable=failed)
     if _automatic(plain):
-        return InboundMail(Kind.AUTO, ref, answers, author)
+        return InboundMail(Kind.AUTO, ref, answers, author, address)
     text = new_words(_body(msg))
-    return InboundMail(Kind.REPLY, ref, answers, author, text, _attachments(msg))
+    return InboundMail(Kind.REPLY, ref, answers, author, address, text, _attachments(msg))
 
 
 def new_words(text: str) -> str:
@@ -178,6 +180,14 @@ def _author(msg: Message) -> str:
         return "someone"
     name = _decoded(name)
     return " ".join((name or addr or "someone").split())[:200]
+
+
+def _address(msg: Message) -> str:
+    try:
+        found = getaddresses([str(msg.get("From", ""))])
+    except ValueError:
+        return ""
+    return found[0][1].strip().lower() if found else ""
 
 
 def _decoded(value: str) -> str:

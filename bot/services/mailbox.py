@@ -44,6 +44,7 @@ class Polled:
     bounces: int = 0
     automatic: int = 0  # auto-replies to our letters, left out
     not_ours: int = 0
+    own: int = 0  # our own people's mail (or our letters) in the letters' thread: left as is
     error: str = ""  # why the poll stopped early ("" when it did not)
     done: list[int] = field(default_factory=list)  # UIDs read through
     given_up: list[int] = field(default_factory=list)  # UIDs that failed too often, passed
@@ -56,6 +57,9 @@ class MailReplies:
     replies: CustomerReplies
     store: Store
     clock: Clock
+    # Our own domains (of the sending and the reply address): mail from them is our people's
+    # (a colleague on cc answering all, a letter of ours copied here), not the customer's.
+    own_domains: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -128,6 +132,9 @@ class MailReplies:
             polled.not_ours += 1  # a report about someone else's message
             return True
         key, message_id = letter
+        if self.outbox.letter_of(mail.ref) is not None or self._ours(mail.address):
+            polled.own += 1  # one of our letters, or one of our people: not the customer's
+            return True
         if mail.kind is inbound.Kind.BOUNCE:
             polled.bounces += 1
             done = self.replies.undeliverable(
@@ -144,6 +151,10 @@ class MailReplies:
             return False  # another process is on it: look again next time
         session.mark(uid)
         return True
+
+    def _ours(self, address: str) -> bool:
+        domain = address.rpartition("@")[2]
+        return bool(domain) and domain in self.own_domains
 
     def _letter(self, answers: tuple[str, ...]) -> tuple[LetterKey, str] | None:
         """Our letter the first of `answers` that is one names, with its Message-ID."""

@@ -16,7 +16,7 @@ from bot.services.mailbox import MAX_TRIES
 from bot.slack.ids import ActionId
 from loopback.imap import ImapServer
 from loopback.smtp import MailServer
-from tests.e2e.test_sending import FROM, REPLY_TO, TO, _approved, _insights, _room
+from tests.e2e.test_sending import BODY, FROM, REPLY_TO, TO, _approved, _insights, _room
 from tests.rooms import Room, shown
 
 USER, PASSWORD = "escalations", "imap-s3cret"
@@ -314,3 +314,34 @@ def test_an_unusable_imap_url_stops_the_start_without_showing_the_password(
         )
     said = str(raised.value)
     assert said.startswith("WARROOM_IMAP_URL is not usable") and "imap-s3cret" not in said
+
+
+def test_our_own_people_and_our_own_letters_in_the_thread_are_not_the_customers(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+) -> None:
+    room, _, letter = _sent_letter(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+    )
+    colleague = imap.deliver(
+        _reply(
+            letter.message_id,
+            "Adding Dana's deputy.",
+            message_id="<csm@vendor.example>",
+            sender="Casey CSM <csm@vendor.example>",  # our CSM on cc, answering all
+        )
+    )
+    own_letter = imap.deliver(letter.content)  # a copy of our own letter in the mailbox
+    polled = room.rt.mail_replies.poll()
+    # The colleague is ours; the first letter names no letter before it: someone else's mail.
+    assert (polled.own, polled.not_ours, polled.replies) == (1, 1, 0)
+    assert _replies_in(room) == []
+    assert imap.flags(colleague) == set() and imap.flags(own_letter) == set()
+
+    # The second letter answers the first (In-Reply-To): a copy of it is still ours, not theirs.
+    second = _approved(room, fake_anthropic, "Subject: Another\n\n" + BODY)
+    room.click(ActionId.DRAFT_SEND, second, user="U0VPSUPRT")
+    later = mail.wait_for(2)[1]
+    assert later.message["In-Reply-To"] == letter.message_id
+    copy = imap.deliver(later.content)
+    assert room.rt.mail_replies.poll().own == 1
+    assert _replies_in(room) == [] and imap.flags(copy) == set()
