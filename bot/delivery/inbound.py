@@ -82,9 +82,11 @@ def read(raw: bytes) -> InboundMail:
     author = _author(plain)
     address = _address(plain)
     if msg.get_content_type() == "multipart/report":
-        original, failed = _report(msg)
+        original, failed, told = _report(msg)
         if original and original not in answers:
             answers = (original, *answers)
+        if told and not failed:  # delayed, or delivered after all: nothing came back
+            return InboundMail(Kind.AUTO, ref, answers, author, address)
         return InboundMail(Kind.BOUNCE, ref, answers, author, address, undeliverable=failed)
     if _automatic(plain):
         return InboundMail(Kind.AUTO, ref, answers, author, address)
@@ -229,21 +231,24 @@ def _attachments(msg: EmailMessage) -> int:
         return 0
 
 
-def _report(msg: EmailMessage) -> tuple[str | None, tuple[str, ...]]:
-    """A delivery report's original Message-ID and the recipients it failed for good."""
+def _report(msg: EmailMessage) -> tuple[str | None, tuple[str, ...], bool]:
+    """A delivery report's original Message-ID, the recipients it failed for good, and whether
+    it told of any recipient at all (a report of a delay tells of one, failing none)."""
     original: str | None = None
     failed: list[str] = []
+    told = False
     for part in msg.walk():
         kind = part.get_content_type()
         if kind == "message/delivery-status":
             for block in part.get_payload() if part.is_multipart() else []:
-                if not isinstance(block, Message):
+                if not isinstance(block, Message) or block.get("Action") is None:
                     continue
+                told = True
                 if str(block.get("Action", "")).strip().lower() != "failed":
                     continue
                 recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient"))
-                address = recipient.partition(";")[2].strip() or recipient.strip()
-                if address and address != "None" and address not in failed:
+                address = recipient.rpartition(";")[2].strip()
+                if "@" in address and address not in failed:
                     failed.append(" ".join(address.split())[:200])
         elif kind in ("message/rfc822", "text/rfc822-headers") and original is None:
             inner = part.get_payload()
@@ -252,4 +257,4 @@ def _report(msg: EmailMessage) -> tuple[str | None, tuple[str, ...]]:
             elif isinstance(inner, str):
                 headers = HeaderParser(policy=policy.compat32).parsestr(inner, headersonly=True)
                 original = _one_id(str(headers.get("Message-ID", "")))
-    return original, tuple(failed)
+    return original, tuple(failed), told

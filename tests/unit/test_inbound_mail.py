@@ -126,6 +126,12 @@ def test_a_bounce_names_the_letter_and_the_recipients_that_failed_for_good() -> 
     assert mail.undeliverable == ("dana@initech.example",)
 
 
+def test_a_report_of_a_delay_is_no_bounce() -> None:
+    delayed = bounce().replace(b"Action: failed", b"Action: delayed")
+    mail = inbound.read(delayed)
+    assert mail.kind is Kind.AUTO and mail.undeliverable == ()
+
+
 def test_the_headers_name_in_reply_to_first_then_references_newest_first() -> None:
     head = (
         b"In-Reply-To: <b@x>\r\nReferences: <a@x> <b@x>\r\n <c@x>\r\nContent-Type: text/plain\r\n"
