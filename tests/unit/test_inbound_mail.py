@@ -209,3 +209,36 @@ def test_settings_read_the_imap_url_as_a_secret(monkeypatch: pytest.MonkeyPatch)
     assert settings.imap_url is not None and settings.imap_poll_seconds == 30
     assert parse_imap_url(settings.imap_url.get_secret_value()).password == "s3cret"
     assert "s3cret" not in repr(settings) and "s3cret" not in str(settings)
+
+
+# Passwords with their special characters left unencoded: pieces found nowhere else, so a
+# piece of one in what is shown is a leak even when the password was cut at the character.
+A, B, C = "Qz7piece", "Kx4piece", "Wv9piece"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"imaps://user:{A}@{B}@imap.vendor.example",
+        f"imaps://user:{A}?{B}@imap.vendor.example",
+        f"imaps://user:{A}#{B}@imap.vendor.example",
+        f"imaps://user:{A}/{B}@imap.vendor.example",
+        f"imaps://user:{A}@ss?{B}@imap.vendor.example",
+        f"imaps://user:{A}@ss?{B}={C}@imap.vendor.example",
+        f"imaps://user:{A}:{B}@imap.vendor.example",
+        f"imaps://user:{A}%{B}@imap.vendor.example",
+        f"imaps://user:{A} {B}@imap.vendor.example",
+        f"imaps://{A}@imap.vendor.example?{B}",
+        f"imaps://user:1234?{B}@imap.vendor.example",
+        f"imaps://user:1234/{B}@imap.vendor.example",
+    ],
+)
+def test_a_hostile_imap_url_shows_no_piece_of_its_password(url: str) -> None:
+    try:
+        parsed = parse_imap_url(url)
+    except ImapURLError as e:
+        shown = str(e)
+    else:
+        shown = f"{parsed} {parsed!r}"
+    for piece in (A, B, C):
+        assert piece not in shown, shown
