@@ -17,7 +17,7 @@ from bot.slack.ids import ActionId
 from loopback.imap import ImapServer
 from loopback.smtp import MailServer
 from tests.e2e.test_sending import BODY, FROM, REPLY_TO, TO, _approved, _insights, _room
-from tests.rooms import Room, shown
+from tests.rooms import Room, shown, wait_until
 
 USER, PASSWORD = "escalations", "imap-s3cret"
 
@@ -345,3 +345,23 @@ def test_our_own_people_and_our_own_letters_in_the_thread_are_not_the_customers(
     copy = imap.deliver(later.content)
     assert room.rt.mail_replies.poll().own == 1
     assert _replies_in(room) == [] and imap.flags(copy) == set()
+
+
+def test_the_running_bot_reads_the_mailbox_on_its_own(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+) -> None:
+    _insights(memory_dir, email=TO)
+    room = _room(
+        agent_runtime,
+        fake_slack,
+        mail,
+        imap_url=SecretStr(imap.url(USER, PASSWORD)),
+        imap_poll_seconds=5,
+    )
+    message = _approved(room, fake_anthropic)
+    room.click(ActionId.DRAFT_SEND, message)
+    (letter,) = mail.wait_for(1)
+    room.rt.start()  # as `warroom run` does: the timers, and the mailbox's
+    imap.deliver(_reply(letter.message_id, "Any news?"))
+    wait_until(lambda: _replies_in(room), timeout=30, what="the reply read by the timer")
+    assert "Any news?" in shown(_replies_in(room)[0])
