@@ -17,6 +17,7 @@ from bot.acks_first import AcksFirst
 from bot.boot import connect_redis, load_definitions, redis_too_old
 from bot.clock import Clock, system_clock
 from bot.config import WarroomConfig
+from bot.delivery.imap import ImapURLError, Mailbox, parse_imap_url
 from bot.delivery.mail import LetterError, address
 from bot.delivery.outbox import Outbox
 from bot.delivery.smtp import SmtpSender, SmtpURLError, parse_smtp_url
@@ -45,6 +46,7 @@ from bot.services.escalations import Escalations
 from bot.services.grounds import Grounds
 from bot.services.home import Digest, Home
 from bot.services.lane import ModelLane
+from bot.services.mailbox import MailReplies
 from bot.services.mentions import Mentions
 from bot.services.replies import CustomerReplies
 from bot.services.room import RoomChanges
@@ -96,6 +98,10 @@ class Runtime:
     tickets: TicketLinks | None = None
     ticket_letters: TicketLetters | None = None
     desk_refresh: Every | None = None
+    # The reply mailbox, when WARROOM_IMAP_URL is set: the customer's email replies, and the
+    # timer that reads them.
+    mail_replies: MailReplies | None = None
+    mailbox_poll: Every | None = None
     closed: bool = False
 
     def ready(self) -> bool:
@@ -109,6 +115,8 @@ class Runtime:
         self.declarations.start()
         if self.desk_refresh is not None:
             self.desk_refresh.start()
+        if self.mailbox_poll is not None:
+            self.mailbox_poll.start()
 
     def reconcile(self) -> None:
         """What the scheduler's leader does on taking over and every few minutes: the timers
@@ -155,6 +163,8 @@ class Runtime:
             log.warning("%d draft(s) still under way at shutdown", still)
         if self.desk_refresh is not None:
             self.desk_refresh.stop()
+        if self.mailbox_poll is not None:
+            self.mailbox_poll.stop()
         if self.tickets is not None:
             if isinstance(self.tickets.executor, ThreadPoolExecutor):
                 self.tickets.executor.shutdown(wait=True)
@@ -365,6 +375,11 @@ def build_runtime(
     replies = CustomerReplies(store, escalations, gateway, memory, clock)
     if tickets is not None:
         tickets.on_reply = replies.received
+    try:
+        mail_replies, mailbox_poll = _reply_mailbox(settings, store, mail, replies, clock)
+    except StartupError:
+        redis_client.close()
+        raise
 
     executor = AcksFirst(
         listener_executor
@@ -422,7 +437,33 @@ def build_runtime(
         tickets=tickets,
         ticket_letters=ticket_letters,
         desk_refresh=desk_refresh,
+        mail_replies=mail_replies,
+        mailbox_poll=mailbox_poll,
     )
+
+
+def _reply_mailbox(
+    settings: Settings, store: Store, mail: MailSetup, replies: CustomerReplies, clock: Clock
+) -> tuple[MailReplies | None, Every | None]:
+    """The reader of the reply mailbox, when WARROOM_IMAP_URL is set, and the timer that runs
+    it on its own thread (off every path that answers Slack); StartupError in one line that
+    shows no password when the URL is not usable."""
+    if settings.imap_url is None or mail.outbox is None:
+        return None, None
+    try:
+        url = parse_imap_url(settings.imap_url.get_secret_value())
+    except ImapURLError as e:
+        raise StartupError(f"WARROOM_IMAP_URL is not usable: {e}") from None
+    own = frozenset(a.rpartition("@")[2].strip().lower() for a in (mail.sender, mail.reply_to) if a)
+    reader = MailReplies(Mailbox(url), mail.outbox, replies, store, clock, own_domains=own)
+    seconds = settings.imap_poll_seconds
+
+    def poll() -> None:
+        # Every process runs the loop; one a period reads the mailbox.
+        if store.take_turn("mailbox-poll", 1, seconds * 0.9):
+            reader.poll()
+
+    return reader, Every(seconds, poll, "mailbox-poll")
 
 
 def _support_desk(

@@ -202,6 +202,19 @@ class Settings(BaseSettings):
         None, validation_alias=_env("WARROOM_MAIL_REPLY_TO", "mail_reply_to")
     )
 
+    # The reply mailbox (the Reply-To address's), read for the customer's email replies:
+    # imaps://USER:PASSWORD@HOST:993/INBOX or imap://USER:PASSWORD@HOST:143 (STARTTLS).
+    # Unset: replies by email stay in that mailbox for people to read.
+    imap_url: SecretStr | None = Field(
+        None,
+        description="the reply mailbox read for the customer's email replies",
+        validation_alias=_env("WARROOM_IMAP_URL", "imap_url"),
+    )
+    # How often the reply mailbox is read (by one process at a time).
+    imap_poll_seconds: float = Field(
+        60.0, ge=5, le=3600, validation_alias=_env("WARROOM_IMAP_POLL_SECONDS", "imap_poll_seconds")
+    )
+
     # The support desk. All of URL, email and token set: tickets can be linked to escalations.
     zendesk_url: str | None = Field(
         None,

@@ -365,6 +365,9 @@ class Keys:
     turns = _KeyOf("turns:{}")
     # Idempotency key of one timer firing: "posting" while in progress, "done" after.
     once = _KeyOf("once:{}")
+    # The reply mailbox (by its URL's host, user and mailbox): the UID validity and the
+    # highest UID read through, so each poll reads only what came in since.
+    mailbox_mark = _KeyOf("mailbox-mark:{}")
     # APScheduler's RedisJobStore: job id -> pickled job.
     scheduler_jobs = _Key("scheduler:jobs")
     # APScheduler's RedisJobStore: sorted set of job ids by next run time.
@@ -1030,6 +1033,35 @@ class Store:
                 )
             )
         )
+
+    def mailbox_mark(self, mailbox: str, validity: int) -> int | None:
+        """The highest UID of `mailbox` read through at this UID validity; None when none
+        (never read, or the server numbered its messages anew)."""
+        with _guard():
+            raw = self.redis.hmget(self.keys.mailbox_mark(mailbox), "validity", "uid")
+        if raw[0] is None or raw[1] is None or int(raw[0]) != validity:
+            return None
+        return int(raw[1])
+
+    def set_mailbox_mark(self, mailbox: str, validity: int, uid: int) -> None:
+        key = self.keys.mailbox_mark(mailbox)
+        with _guard():
+            pipe = self.redis.pipeline()
+            pipe.hset(key, mapping={"validity": validity, "uid": uid})
+            pipe.hdel(key, f"tries:{validity}:{uid}")
+            pipe.execute()
+
+    def mailbox_try(self, mailbox: str, validity: int, uid: int) -> int:
+        """Count one more attempt to read the message `uid` of `mailbox`; how many there were."""
+        with _guard():
+            return int(
+                self.redis.hincrby(self.keys.mailbox_mark(mailbox), f"tries:{validity}:{uid}", 1)
+            )
+
+    def mailbox_read(self, mailbox: str, validity: int, uid: int) -> None:
+        """The message `uid` of `mailbox` was read: its attempts start again from none."""
+        with _guard():
+            self.redis.hdel(self.keys.mailbox_mark(mailbox), f"tries:{validity}:{uid}")
 
     def finish_once(self, name: str, keep: int = ONCE_KEEP) -> None:
         _resent(lambda: self.redis.set(self.keys.once(name), "done", ex=keep))

@@ -203,6 +203,15 @@ class Outbox:
         raw = self.redis.hgetall(self.keys.record(key))
         return _record(key, raw) if raw else None
 
+    def letter_of(self, message_id: str) -> LetterKey | None:
+        """The letter that went out (or was going out) as `message_id`; None when none did."""
+        name = self.redis.get(self.keys.message_id(message_id))
+        if name is None:
+            return None
+        _, _, rest = name.decode().partition(f"{self.keys.prefix}:outbox:")
+        esc, draft, version = rest.rsplit(":", 2)
+        return LetterKey(esc, draft, int(version))
+
     def letters(self, escalation: str) -> list[OutboxRecord]:
         """Every letter of the escalation the outbox has a record of, first attempted first."""
         found = []

@@ -136,7 +136,7 @@ class Sandbox:
         from bot.sandbox import workspace
         from bot.sandbox.customer import CustomerSide
         from bot.sandbox.desk import SandboxDesk
-        from bot.sandbox.interactions import Interactions
+        from bot.sandbox.interactions import Interactions, Outcome
         from bot.sandbox.state import open_redis
         from bot.sandbox.web import WorkspacePage
         from bot.settings import Settings, SettingsError
@@ -167,6 +167,13 @@ class Sandbox:
 
         mail = self.mail = MailServer().start()
         self._closers.append(mail.stop)
+        # The team's reply mailbox (the letters' Reply-To): the customer's email answers land
+        # here, and the bot reads them over IMAP.
+        from loopback.imap import ImapServer
+
+        mailbox_password = secrets.token_urlsafe(12)
+        replies = ImapServer(users={"support": mailbox_password}).start()
+        self._closers.append(replies.stop)
 
         # The accounts' Zendesk, with a ticket each; its changes reach the page.
         desk = self.desk = SandboxDesk.start()
@@ -200,6 +207,8 @@ class Sandbox:
             "smtp_url": mail.url(),
             "mail_from": workspace.MAIL_FROM,
             "mail_reply_to": workspace.MAIL_REPLY_TO,
+            "imap_url": replies.url("support", mailbox_password),
+            "imap_poll_seconds": 5,
             # Tickets in the local Zendesk, whatever the environment says.
             **desk.settings(),
         }
@@ -232,8 +241,20 @@ class Sandbox:
             banner="" if api_key else OFFLINE_BANNER,
             refusal=lambda action, value: approval_refusal(runtime, action, value),
         ).mount()
+
         # Each account's side: Acme Corp's executive with their shared channel, Globex's by
         # email only. One watcher tells the page of any new mail.
+        def read_mailbox_now() -> None:
+            # The customer just answered by email: the bot reads its mailbox at once, on a
+            # thread of its own, rather than at its next poll.
+            if runtime.mail_replies is not None:
+                threading.Thread(
+                    target=runtime.mail_replies.poll, name="sandbox-mailbox", daemon=True
+                ).start()
+
+        def signed(account: dict[str, Any]) -> str:
+            return str(account.get("executive_contact") or "").split(",")[0].strip()
+
         sides = self.customers = [
             CustomerSide(
                 emulator,
@@ -243,10 +264,20 @@ class Sandbox:
                 person=workspace.CUSTOMER_PERSON.id,
                 channel=shared,
                 desk=desk,
+                replies=replies,
+                name=workspace.CUSTOMER_PERSON.real_name,
+                on_email=read_mailbox_now,
             ),
             *(
                 CustomerSide(
-                    emulator, mail, account=str(c["name"]), address=str(c["email"]), desk=desk
+                    emulator,
+                    mail,
+                    account=str(c["name"]),
+                    address=str(c["email"]),
+                    desk=desk,
+                    replies=replies,
+                    name=signed(c),
+                    on_email=read_mailbox_now,
                 )
                 for c in workspace.CUSTOMERS["customers"]
                 if c.get("email") and c["name"] != workspace.CUSTOMER_NAME
@@ -257,6 +288,14 @@ class Sandbox:
         page.customers = lambda: [side.state() for side in sides]
         page.ticket_reply = desk.reply
 
+        def email_reply(account: str, text: str) -> Outcome:
+            side = next((c for c in sides if c.account == account), None)
+            if side is None:
+                return Outcome(False, f"No account {account!r} here.")
+            return side.answer_by_email(text)
+
+        page.email_reply = email_reply
+
         self.say(f"  slack:  a local workspace at {self.url} (its Web API under /api/)")
         self.say(
             f"  mail:   the customer's inbox at {mail.url()} (shown in the page's customer view)"
@@ -265,6 +304,7 @@ class Sandbox:
             f"  desk:   a local Zendesk at {desk.zendesk.url}, a ticket per account "
             "(shown in the customer view)"
         )
+        self.say(f"  replies: the team's reply mailbox at {replies.url('support', '***')}")
         scale = f", clock {settings.clock_scale:g}x faster" if settings.clock_scale != 1 else ""
         self.say(f"  bot:    warroom at {request_url}{scale}")
         if api_key:

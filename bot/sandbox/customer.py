@@ -7,6 +7,9 @@ into threads as their mail client groups them: by the first Message-ID of `Refer
 the channel shared with their organisation (Slack Connect) as they see it. They answer by
 posting in that channel as themselves (``Interactions.post``): the workspace sends the app the
 `message` event Slack would, and the reply arrives in the war room the way a real one does.
+Or they answer the newest letter by email (``answer_by_email``): their mail client's reply,
+quoting the letter below their words, lands in the team's reply mailbox (an IMAP server on
+this machine that the bot's `WARROOM_IMAP_URL` points at), and the bot reads it from there.
 
 A mail server knows nothing of the page: ``watch`` tells the page of each new message by
 touching the emulator (the page's long poll waits on the emulator's version).
@@ -14,11 +17,20 @@ touching the emulator (the page's long poll waits on the emulator's version).
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Any
 
+from bot.sandbox.interactions import Outcome
 from bot.sandbox.web import WorkspacePage
+from loopback.imap import ImapServer
 from loopback.slack import SlackEmulator
 from loopback.smtp import MailServer
 
@@ -27,6 +39,8 @@ if TYPE_CHECKING:
 
 # What the page shows of a long thread: the newest messages.
 SHOWN_MESSAGES = 50
+MAX_REPLY = 4000  # characters of a reply typed on the page
+_REPLY_PREFIX = re.compile(r"^(?:(?:re|fwd?)\s*:\s*)+", re.IGNORECASE)
 
 
 @dataclass
@@ -38,6 +52,10 @@ class CustomerSide:
     person: str | None = None  # the executive's user id in their own organisation, if any
     channel: str | None = None  # the id of the channel shared with them, if any
     desk: SandboxDesk | None = None  # the Zendesk account their tickets are in, if any
+    # The team's reply mailbox (the letters' Reply-To), where their email answers land.
+    replies: ImapServer | None = None
+    name: str = ""  # their name, as their mail client signs their email
+    on_email: Callable[[], object] | None = None  # the bot, told to read its mailbox now
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
@@ -65,7 +83,40 @@ class CustomerSide:
             "inbox": threads,
             "channel": channel,
             "tickets": self.desk.conversation(self.account) if self.desk is not None else [],
+            "answers_by_email": self.replies is not None and bool(threads),
         }
+
+    def answer_by_email(self, text: str) -> Outcome:
+        """Their reply to the newest letter in their inbox, as their mail client sends it (to
+        its Reply-To, in its thread, the letter quoted below), into the team's mailbox."""
+        text = text.strip()
+        if not text:
+            return Outcome(False, "Type a reply first.")
+        if len(text) > MAX_REPLY:
+            return Outcome(False, f"A reply here is at most {MAX_REPLY} characters.")
+        if self.replies is None:
+            return Outcome(False, "This sandbox has no reply mailbox.")
+        inbox = self.mail.inbox(self.address)
+        if not inbox:
+            return Outcome(False, "No letter to answer yet.")
+        letter = inbox[-1]
+        shown = letter.shown()
+        msg = EmailMessage(policy=policy.SMTP)
+        msg["From"] = Address(display_name=self.name, addr_spec=self.address)
+        msg["To"] = shown["reply_to"] or shown["from"]
+        msg["Subject"] = "Re: " + _REPLY_PREFIX.sub("", shown["subject"])
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        msg["Message-ID"] = make_msgid(domain=self.address.rpartition("@")[2])
+        msg["In-Reply-To"] = letter.message_id
+        references = str(letter.message.get("References", "")).split()
+        msg["References"] = " ".join([*references, letter.message_id])
+        quoted = "\n".join(f"> {line}" if line else ">" for line in shown["text"].splitlines())
+        msg.set_content(f"{text}\n\nOn {shown['date']}, {shown['from']} wrote:\n{quoted}\n")
+        self.replies.deliver(msg.as_bytes())
+        if self.on_email is not None:
+            self.on_email()
+        self.emulator.touch()
+        return Outcome(True)
 
     def watch(self, poll: float = 0.5) -> CustomerSide:
         """Touch the emulator whenever a message arrives, until ``stop``."""

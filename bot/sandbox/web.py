@@ -13,6 +13,8 @@ as package data under ``bot/sandbox/static/``), and ``/ui/*`` is the page's JSON
   the person's actions, handed to ``Interactions``, which calls the app as Slack would.
 - ``POST /ui/drill`` (``{"do": "pause" | "resume" | "step" | "speed", "speed": X}``): the
   drill's controls, when the sandbox plays one (``Pacing``).
+- ``POST /ui/email_reply`` (``{"account": A, "text": T}``): the customer's email answer to the
+  newest letter in their inbox, into the team's reply mailbox the bot reads.
 - ``POST /ui/ticket_reply`` (``{"account": A, "ticket": N, "text": T}``): the customer's
   reply on their Zendesk ticket, when the sandbox runs one (``bot.sandbox.desk``).
 - ``POST /ui/open``: the page is (re)loaded. A Slack client that reloads loses the modals
@@ -75,6 +77,9 @@ class WorkspacePage:
     # The requester's reply on their ticket (account, ticket, text), when the sandbox runs a
     # Zendesk (`bot.sandbox.desk`).
     ticket_reply: Callable[[str, int, str], Outcome] | None = None
+    # The customer's email answer to their newest letter (account, text), when the sandbox
+    # runs a reply mailbox (`bot.sandbox.customer`).
+    email_reply: Callable[[str, str], Outcome] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _notices: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
@@ -176,6 +181,12 @@ class WorkspacePage:
         return self.state(user, args.get("channel") or None)
 
     def _action(self, name: str, data: dict[str, Any]) -> tuple[int, bytes, str, dict[str, str]]:
+        if name == "email_reply":
+            # The customer is no one in the workspace: they answer the letter by email.
+            if self.email_reply is None:
+                return _json(404, {"ok": False, "error": "No reply mailbox in this sandbox."})
+            outcome = self.email_reply(str(data["account"]), str(data.get("text") or ""))
+            return _json(200, {"ok": outcome.ok, "error": outcome.error})
         if name == "ticket_reply":
             # The customer is no one in the workspace: they answer on their ticket.
             if self.ticket_reply is None:

@@ -11,19 +11,22 @@ words, shown inert; the agent reads them as what the customer asked, never as le
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.clock import Clock
 from bot.domain import letters
+from bot.domain.delivery import RouteKind
 from bot.domain.escalation import Escalation
 from bot.domain.replies import CustomerReply, Via, reply_event
+from bot.domain.timeline import EventKind, event
 from bot.memory import Memory
 from bot.services.escalations import Escalations
 from bot.slack import blocks
 from bot.slack.gateway import RoomGone, SlackGateway, answer_lost
 from bot.slack.messages import SharedMessage
-from bot.slack.text import readable
+from bot.slack.text import inert, readable
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -99,28 +102,81 @@ class CustomerReplies:
             reply = replace(reply, organisation=esc.customer)
         key = f"reply:{esc.id}:{reply.key}"
         self.escalations.append(esc.id, reply_event(reply), once=key)
-        claim = self.store.begin_once(key, ttl=POST_CLAIM_SECONDS)
-        if isinstance(claim, float):
-            return Received(Outcome.UNDER_WAY, esc.id)
-        if claim == "done":
-            return Received(Outcome.ALREADY, esc.id)
         thread = self.letter_thread(esc, reply)
         text = blocks.customer_reply(reply.author, reply.organisation, reply.text)
+        outcome, ts = self._post_once(esc, key, thread, text)
+        if outcome is Outcome.POSTED:
+            log.info(
+                "escalation %s: a %s reply from %s shown", esc.id, reply.via, reply.organisation
+            )
+        return Received(outcome, esc.id, ts)
+
+    def undeliverable(
+        self, escalation: str, message_id: str, recipients: Sequence[str], ref: str
+    ) -> Received:
+        """The mail system sent the letter `message_id` back (a bounce, known by its own
+        `ref`): on the timeline and in the letter's thread, once, with whom it did not reach."""
+        esc = self.escalations.get(escalation)
+        if esc is None:
+            return Received(Outcome.NO_ESCALATION)
+        sent = letters.letter_for_reply(esc, message_id=message_id)
+        whom = ", ".join(recipients) or "its recipients"
+        key = f"bounce:{esc.id}:{ref}"
+        data: dict[str, object] = {
+            "route": RouteKind.EMAIL.value,
+            "to": list(recipients),
+            "message_id": message_id,
+            "result": "bounced",
+            "reason": f"undeliverable to {whom}",
+            "bounce": ref,
+        }
+        if sent is not None:
+            data["draft"] = sent.draft
+        self.escalations.append(
+            esc.id,
+            event(
+                self.clock(),
+                EventKind.LETTER_NOT_SENT,
+                None,
+                f"Letter returned by the mail system: undeliverable to {whom}",
+                **data,
+            ),
+            once=key,
+        )
+        thread = sent.thread_ts if sent is not None else None
+        text = (
+            f"⚠️ The email of this letter came back: undeliverable to {inert(whom)}. "
+            "Check the address in customer_insights.yaml, then send the next letter there."
+        )
+        outcome, ts = self._post_once(esc, key, thread, text)
+        if outcome is Outcome.POSTED:
+            log.warning("escalation %s: letter %s undeliverable", esc.id, message_id)
+        return Received(outcome, esc.id, ts)
+
+    def _post_once(
+        self, esc: Escalation, key: str, thread: str | None, text: str
+    ) -> tuple[Outcome, str | None]:
+        """Post `text` in the room (in `thread`) once under `key`: a post whose answer was lost
+        is looked for before it is made again."""
+        claim = self.store.begin_once(key, ttl=POST_CLAIM_SECONDS)
+        if isinstance(claim, float):
+            return Outcome.UNDER_WAY, None
+        if claim == "done":
+            return Outcome.ALREADY, None
         try:
             found = None
             if claim == "check":
                 found = self.gateway.find_posted(esc.channel_id, key, thread_ts=thread)
             ts = found or self.gateway.post_text(esc.channel_id, text, thread_ts=thread, key=key)
         except RoomGone as e:
-            log.warning("escalation %s: a reply not shown, the room is gone (%s)", esc.id, e.code)
+            log.warning("escalation %s: not shown, the room is gone (%s)", esc.id, e.code)
             self.store.finish_once(key)
-            return Received(Outcome.ROOM_GONE, esc.id)
+            return Outcome.ROOM_GONE, None
         except Exception as e:
             self.store.abandon_once(key, unsure=answer_lost(e))
             raise
         self.store.finish_once(key)
-        log.info("escalation %s: a %s reply from %s shown", esc.id, reply.via, reply.organisation)
-        return Received(Outcome.POSTED, esc.id, ts)
+        return Outcome.POSTED, ts
 
     def letter_thread(self, esc: Escalation, reply: CustomerReply) -> str | None:
         """The war-room thread a reply is shown in: that of the letter it answers (the sent

@@ -20,6 +20,7 @@ from bot.sandbox.web import WorkspacePage
 from bot.settings import Settings
 from bot.wsgi import WarroomWSGI
 from loopback.harness import InlineExecutor
+from loopback.imap import ImapServer
 from loopback.slack import SlackEmulator
 from loopback.smtp import MailServer
 
@@ -44,8 +45,20 @@ def mail() -> Iterator[MailServer]:
 
 
 @pytest.fixture
+def imap() -> Iterator[ImapServer]:
+    """The team's reply mailbox, as the sandbox runs it: the customer's email answers."""
+    with ImapServer(users={"support": "mailbox-pw"}) as server:
+        yield server
+
+
+@pytest.fixture
 def bot(
-    emulator: SlackEmulator, redis_url: str, prefix: str, tmp_path: Path, mail: MailServer
+    emulator: SlackEmulator,
+    redis_url: str,
+    prefix: str,
+    tmp_path: Path,
+    mail: MailServer,
+    imap: ImapServer,
 ) -> Iterator[Runtime]:
     config, memory = workspace.write_files(tmp_path)
     settings = Settings(
@@ -61,6 +74,7 @@ def bot(
         smtp_url=mail.url(),
         mail_from=workspace.MAIL_FROM,
         mail_reply_to=workspace.MAIL_REPLY_TO,
+        imap_url=imap.url("support", "mailbox-pw"),
     )
     rt = build_runtime(settings, listener_executor=InlineExecutor())
     try:

@@ -20,6 +20,7 @@ from bot.sandbox.customer import CustomerSide
 from bot.sandbox.interactions import Interactions
 from bot.sandbox.web import WorkspacePage
 from bot.slack.ids import ActionId
+from loopback.imap import ImapServer
 from loopback.slack import SlackEmulator
 from loopback.smtp import MailServer
 from tests.sandbox.conftest import ui
@@ -30,7 +31,12 @@ MORGAN = workspace.CUSTOMER_PERSON.id
 
 @pytest.fixture
 def side(
-    emulator: SlackEmulator, page: WorkspacePage, mail: MailServer, bot: Runtime, tmp_path: Path
+    emulator: SlackEmulator,
+    page: WorkspacePage,
+    mail: MailServer,
+    imap: ImapServer,
+    bot: Runtime,
+    tmp_path: Path,
 ) -> Iterator[CustomerSide]:
     shared = workspace.shared_channel(emulator)
     # The account's facts name the shared channel, as the sandbox writes them.
@@ -42,8 +48,12 @@ def side(
         person=MORGAN,
         address=workspace.CUSTOMER_EMAIL,
         channel=shared,
+        replies=imap,
+        name=workspace.CUSTOMER_PERSON.real_name,
+        on_email=bot.mail_replies.poll if bot.mail_replies is not None else None,
     ).watch(poll=0.05)
     page.customers = lambda: [customer.state()]
+    page.email_reply = lambda _account, text: customer.answer_by_email(text)
     try:
         yield customer
     finally:
@@ -168,9 +178,7 @@ def _draft(emulator: SlackEmulator, room: str) -> dict:
     )
 
 
-def test_a_sent_letter_reaches_the_inbox_and_the_shared_channel_and_the_answer_comes_back(
-    emulator: SlackEmulator, side: CustomerSide, acts: Interactions, mail: MailServer
-) -> None:
+def _send_a_letter(emulator: SlackEmulator, acts: Interactions) -> tuple[str, dict]:
     room = declare(emulator)
     for said in (
         "impact shoppers cannot pay at checkout",
@@ -185,7 +193,13 @@ def test_a_sent_letter_reaches_the_inbox_and_the_shared_channel_and_the_answer_c
     acts.wait_idle()
     _click(emulator, workspace.VP, room, _draft(emulator, room), ActionId.DRAFT_SEND)
     acts.wait_idle()
+    return room, draft
 
+
+def test_a_sent_letter_reaches_the_inbox_and_the_shared_channel_and_the_answer_comes_back(
+    emulator: SlackEmulator, side: CustomerSide, acts: Interactions, mail: MailServer
+) -> None:
+    room, draft = _send_a_letter(emulator, acts)
     mail.wait_for(1)
     customer = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customers"][0]
     (thread,) = customer["inbox"]
@@ -211,3 +225,26 @@ def test_a_sent_letter_reaches_the_inbox_and_the_shared_channel_and_the_answer_c
     (shown,) = [m for m in emulator.messages_in(room) if " replied:" in (m.text or "")]
     assert shown.thread_ts == draft["thread_ts"]
     assert "Morgan Lee (Acme Corp) replied" in shown.text
+
+
+def test_the_customer_answers_the_letter_by_email_and_the_war_room_hears_it(
+    emulator: SlackEmulator, side: CustomerSide, acts: Interactions, mail: MailServer
+) -> None:
+    nothing_yet = ui(emulator, "/ui/email_reply", {"account": "Acme Corp", "text": "Hello?"})
+    assert not nothing_yet["ok"] and "No letter" in nothing_yet["error"]
+    room, draft = _send_a_letter(emulator, acts)
+    mail.wait_for(1)
+    customer = ui(emulator, f"/ui/state?as={workspace.SUPPORT_LEAD}")["customers"][0]
+    assert customer["answers_by_email"]
+
+    answer = ui(
+        emulator,
+        "/ui/email_reply",
+        {"account": "Acme Corp", "text": "Thanks. Should we pause our EU campaign?"},
+    )
+    assert answer["ok"], answer
+    (shown,) = [m for m in emulator.messages_in(room) if " replied:" in (m.text or "")]
+    assert shown.thread_ts == draft["thread_ts"]
+    assert "Morgan Lee (Acme Corp) replied" in shown.text
+    assert "Should we pause our EU campaign?" in shown.text
+    assert "Dear Morgan" not in shown.text  # the letter they quoted stays out

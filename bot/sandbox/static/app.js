@@ -741,6 +741,7 @@
           </div>`).join("")}
         </article>`).join("")
       : `<p class="muted empty-inbox">No mail yet. warroom emails an approved letter here once it is sent.</p>`;
+    $("email-composer").hidden = !c.answers_by_email;
     const ch = c.channel;
     $("shared-title").textContent = ch ? `# ${ch.name} (shared with ${c.account})` : `No channel shared with ${c.account}: its letters go by email`;
     $("customer-composer").hidden = !ch;
@@ -783,6 +784,25 @@
       toast("The sandbox is not answering. Is it still running?");
     } finally {
       $("ticket-send").disabled = false;
+      input.focus();
+    }
+  }
+
+  // Their email answer to the newest letter: into the team's reply mailbox the bot reads.
+  async function replyByEmail() {
+    const c = data && openedCustomer();
+    const input = $("email-input");
+    const text = input.value;
+    if (!c || !c.answers_by_email || !text.trim()) return;
+    $("email-send").disabled = true;
+    try {
+      const r = await post("/ui/email_reply", { account: c.account, text });
+      if (r.ok) { input.value = ""; toast("Sent. The bot reads its mailbox now.", "ok"); }
+      else toast(r.error || "That did not work.");
+    } catch (e) {
+      toast("The sandbox is not answering. Is it still running?");
+    } finally {
+      $("email-send").disabled = false;
       input.focus();
     }
   }
@@ -1222,6 +1242,13 @@
   });
   $("customer-input").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); sendAsCustomer(); }
+  });
+  $("email-composer").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    replyByEmail();
+  });
+  $("email-input").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); replyByEmail(); }
   });
   $("ticket-composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
