@@ -45,6 +45,8 @@ class Polled:
     automatic: int = 0  # auto-replies to our letters, left out
     not_ours: int = 0
     own: int = 0  # our own people's mail (or our letters) in the letters' thread: left as is
+    # Mail naming a letter of ours from a domain the letter did not go to: left to people.
+    strangers: int = 0
     error: str = ""  # why the poll stopped early ("" when it did not)
     done: list[int] = field(default_factory=list)  # UIDs read through
     given_up: list[int] = field(default_factory=list)  # UIDs that failed too often, passed
@@ -135,6 +137,18 @@ class MailReplies:
         if self.outbox.letter_of(mail.ref) is not None or self._ours(mail.address):
             polled.own += 1  # one of our letters, or one of our people: not the customer's
             return True
+        if mail.kind is not inbound.Kind.BOUNCE and not self._addressed(key, mail.address):
+            # A letter's Message-ID is no secret (a forward, a copy, a guess): whoever names
+            # it from outside the domains it went to is not the customer, and their words
+            # are not shown, nor given to the agent, as the customer's.
+            polled.strangers += 1
+            log.warning(
+                "escalation %s: mail naming letter %s from a domain it did not go to; "
+                "left to people",
+                key.escalation,
+                message_id,
+            )
+            return True
         if mail.kind is inbound.Kind.BOUNCE:
             polled.bounces += 1
             done = self.replies.undeliverable(
@@ -155,6 +169,14 @@ class MailReplies:
     def _ours(self, address: str) -> bool:
         domain = address.rpartition("@")[2]
         return bool(domain) and domain in self.own_domains
+
+    def _addressed(self, key: LetterKey, address: str) -> bool:
+        """Whether `address` is of a domain the letter `key` went to (the customer's people
+        answer, forward within their company and add colleagues)."""
+        record = self.outbox.get(key)
+        domain = address.rpartition("@")[2].casefold()
+        wanted = {r.rpartition("@")[2].casefold() for r in (record.recipients if record else ())}
+        return bool(domain) and domain in wanted
 
     def _letter(self, answers: tuple[str, ...]) -> tuple[LetterKey, str] | None:
         """Our letter the first of `answers` that is one names, with its Message-ID."""
