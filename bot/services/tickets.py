@@ -321,25 +321,28 @@ class TicketLinks(RoomService):
     def comment(self, comment: CommentSeen, open_escalations: list[Escalation]) -> str:
         """A comment the desk reported: handed on as the customer's reply when it is one, on
         a ticket an open escalation links. What became of it, for the log."""
-        esc = next(
-            (e for e in open_escalations if any(t.id == comment.ticket_id for t in e.tickets)),
-            None,
-        )
-        if not domain.is_customer_reply(comment, esc is not None, set()):
-            return "ignored" if esc is not None else "unlinked"
-        assert esc is not None
-        ticket = next(t for t in esc.tickets if t.id == comment.ticket_id)
-        reply = CustomerReply(
-            via=Via.ZENDESK,
-            ref=str(comment.comment_id),
-            author=comment.author_name or "the customer",
-            organisation=ticket.organization or "",
-            text=comment.body,
-            at=self.clock(),
-            escalation=esc.id,
-        )
-        if self.on_reply is not None:
-            self.on_reply(reply)
+        # A ticket may be linked by more than one open escalation (one customer, two
+        # problems): each of their rooms hears the customer.
+        linked = [e for e in open_escalations if any(t.id == comment.ticket_id for t in e.tickets)]
+        if not domain.is_customer_reply(comment, bool(linked), set()):
+            return "ignored" if linked else "unlinked"
+        for esc in linked:
+            ticket = next(t for t in esc.tickets if t.id == comment.ticket_id)
+            reply = CustomerReply(
+                via=Via.ZENDESK,
+                ref=str(comment.comment_id),
+                author=comment.author_name or "the customer",
+                organisation=ticket.organization or "",
+                text=comment.body,
+                at=self.clock(),
+                escalation=esc.id,
+            )
+            if self.on_reply is None:
+                continue
+            try:  # one room failing (gone, Slack down) keeps the reply from none of the others
+                self.on_reply(reply)
+            except Exception:
+                log.exception("escalation %s: a reply on ticket %s not shown", esc.id, ticket.id)
         return "reply"
 
     def _tell(self, esc: Escalation, text: str) -> None:

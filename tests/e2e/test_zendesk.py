@@ -436,3 +436,33 @@ def test_a_started_runtime_counts_the_organisations_tickets_on_its_timer(
         )
     finally:
         runtime.close()
+
+
+def test_a_comment_on_a_ticket_two_escalations_link_comes_back_to_both_rooms(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    webhook_url: str,
+    clock,
+) -> None:
+    first = _declare(slack, fake_slack, people["ticket"])
+    slack.command("Globex: invoices doubled")
+    second = fake_slack.channel_by_name(f"esc-{today()}-globex")
+    _mention(slack, fake_slack, second, f"ticket {people['ticket']}", user="U0OTHERIC")
+    assert [t.id for t in rt.store.get(second.name).tickets] == [people["ticket"]]
+
+    reply = zendesk.add_comment(people["ticket"], people["dana"], "Both of these hit us.")
+    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, _ = zendesk.send_comment_event(
+        webhook_url, people["ticket"], reply, SECRET, timestamp=stamp
+    )
+    assert status == 200
+    for room in (first, second):
+        assert len(_said(fake_slack, room, "Both of these hit us.")) == 1
+        assert [
+            e.data["ref"]
+            for e in rt.store.timeline(room.name)
+            if e.kind is EventKind.CUSTOMER_REPLY
+        ] == [str(reply)]
