@@ -6,6 +6,8 @@ are left alone, and what the customer typed stays inert."""
 
 from __future__ import annotations
 
+import threading
+
 from bot.domain.replies import CustomerReply, Via
 from bot.domain.timeline import EventKind
 from bot.services.replies import Outcome
@@ -229,3 +231,38 @@ def test_a_reply_for_a_room_slack_no_longer_takes_is_still_recorded(
     assert room.rt.replies.received(reply).outcome is Outcome.ALREADY
     timeline = room.rt.store.timeline(room.esc_id)
     assert [e.text for e in timeline if e.kind is EventKind.CUSTOMER_REPLY] == [reply.text]
+
+
+def test_an_ordinary_war_room_message_costs_no_redis_and_no_slack_call(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    # The app hears every message of every channel it is in (to catch a customer's words in
+    # a shared one); our own people's talk in a war room must cost nothing but the ack.
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    pool = room.rt.redis.connection_pool
+    taken: list[str] = []
+    get_connection = pool.get_connection
+
+    def counted(*args, **kwargs):
+        taken.append(threading.current_thread().name)
+        return get_connection(*args, **kwargs)
+
+    events = []
+    for n in range(50):
+        ts = room.fake.add_message(room.channel.id, "U0INCCMDR", f"checking shard {n}")
+        events.append(room.fake.message_event(room.channel.id, ts))
+    ours_in_shared = room.fake.add_message(shared, "U0VPSUPRT", "Dana, we are on it.")
+    events.append(room.fake.message_event(shared, ours_in_shared))
+    slack_before = len(room.fake.calls)
+    me = threading.current_thread().name
+    pool.get_connection = counted
+    try:
+        for message in events:
+            assert room.slack.event(message).status == 200
+        assert [t for t in taken if t == me] == []
+        assert room.fake.calls[slack_before:] == []
+        # The count sees what it should: a customer's message is claimed in Redis.
+        say(room, shared, DANA, "Any news?")
+        assert me in taken
+    finally:
+        pool.get_connection = get_connection
