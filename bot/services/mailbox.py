@@ -127,7 +127,19 @@ class MailReplies:
         raw = session.message(uid)
         if raw is None:  # gone since (someone moved it)
             return True
-        mail = inbound.read(raw)
+        try:
+            mail = inbound.read(raw)
+        except Exception as e:
+            # Bytes the parser chokes on (multiparts nested thousands deep) choke it at every
+            # poll: trying again only holds back the replies after it.
+            log.error(
+                "reply mailbox %s: message %s cannot be parsed (%s); left to people",
+                self.mailbox.url,
+                uid,
+                type(e).__name__,
+            )
+            polled.given_up.append(uid)
+            return True
         self.store.mailbox_read(self.name, session.validity, uid)
         letter = self._letter(mail.answers)
         if letter is None:

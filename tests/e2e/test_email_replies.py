@@ -399,3 +399,32 @@ def test_a_reply_from_an_address_the_letter_did_not_go_to_is_not_the_customers(
     assert [
         e.text for e in room.rt.store.timeline(room.esc_id) if e.kind is EventKind.CUSTOMER_REPLY
     ] == ["Dana asked me to follow up: any news?"]
+
+
+def test_a_message_the_parser_chokes_on_is_left_to_people_at_once(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+) -> None:
+    room, _, letter = _sent_letter(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+    )
+    # Multiparts nested thousands deep: the same bytes choke the parser every time, so trying
+    # again next poll only holds back every reply after it.
+    depth = 3000
+    opened = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        for i in range(depth)
+    )
+    closed = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    bomb = imap.deliver(
+        f"From: Dana Whitfield <{TO}>\r\nMessage-ID: <bomb@initech.example>\r\n"
+        f"In-Reply-To: {letter.message_id}\r\nMIME-Version: 1.0\r\n".encode()
+        + opened
+        + b"Content-Type: text/plain\r\n\r\nhello\r\n"
+        + closed
+    )
+    imap.deliver(_reply(letter.message_id, "Second answer", message_id="<next@initech.example>"))
+    polled = room.rt.mail_replies.poll()
+    assert polled.error == "" and polled.given_up == [bomb] and polled.replies == 1
+    (shown_reply,) = _replies_in(room)
+    assert "Second answer" in shown(shown_reply)
+    assert imap.flags(bomb) == set()  # left, unread, for people
