@@ -14,6 +14,7 @@ the next poll starts again from it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -62,6 +63,11 @@ class MailReplies:
     # Our own domains (of the sending and the reply address): mail from them is our people's
     # (a colleague on cc answering all, a letter of ours copied here), not the customer's.
     own_domains: frozenset[str] = frozenset()
+    # How long one poll may go on reading (seconds, on the machine's monotonic clock): past
+    # it, the poll stops after the message in hand and the next goes on from there. Below the
+    # poll's turn, so a slow server or a first look at a big mailbox never has two processes
+    # reading at once. At least one message is read a poll, whatever the budget.
+    budget_seconds: float = 50.0
 
     @property
     def name(self) -> str:
@@ -81,12 +87,16 @@ class MailReplies:
         return polled
 
     def _read(self, session: Session, polled: Polled) -> None:
+        started = time.monotonic()
         mark = self.store.mailbox_mark(self.name, session.validity)
         uids = session.since(mark, (self.clock() - FIRST_LOOK).date())
         for start in range(0, len(uids), 100):
             batch = uids[start : start + 100]
             heads = session.headers(batch)
             for uid in batch:
+                if polled.read and time.monotonic() - started >= self.budget_seconds:
+                    log.info("reply mailbox: the poll's time is up; the next goes on from here")
+                    return
                 polled.read += 1
                 header = heads.get(uid)
                 try:

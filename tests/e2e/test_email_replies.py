@@ -428,3 +428,23 @@ def test_a_message_the_parser_chokes_on_is_left_to_people_at_once(
     (shown_reply,) = _replies_in(room)
     assert "Second answer" in shown(shown_reply)
     assert imap.flags(bomb) == set()  # left, unread, for people
+
+
+def test_a_poll_stops_at_its_budget_and_the_next_goes_on_from_there(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+) -> None:
+    room, _, letter = _sent_letter(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+    )
+    reader = room.rt.mail_replies
+    # A poll ends before the turn it holds lapses: a slow server (or a first look at a big
+    # mailbox) must not let another process's poll start beside it.
+    turn = room.rt.settings.imap_poll_seconds * 0.9
+    assert 0 < reader.budget_seconds < turn
+    for n in range(3):
+        imap.deliver(_reply(letter.message_id, f"Answer {n}", message_id=f"<a{n}@initech.example>"))
+    reader.budget_seconds = 0  # every message overruns it: one message a poll
+    polls = [reader.poll() for _ in range(3)]
+    assert [(p.read, p.replies, p.error) for p in polls] == [(1, 1, "")] * 3
+    assert len(_replies_in(room)) == 3
+    assert reader.poll().read == 0
