@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -159,7 +159,22 @@ class MailReplies:
         if self.outbox.letter_of(mail.ref) is not None or self._ours(mail.address):
             polled.own += 1  # one of our letters, or one of our people: not the customer's
             return True
-        if mail.kind is not inbound.Kind.BOUNCE and not self._addressed(key, mail.address):
+        went_to = self._recipients(key)
+        if mail.kind is inbound.Kind.BOUNCE:
+            # A report is as easy to forge as a reply: only the addresses the letter went to
+            # can have failed.
+            failed = tuple(a for a in mail.undeliverable if a.casefold() in went_to)
+            if mail.undeliverable and not failed:
+                polled.strangers += 1
+                log.warning(
+                    "escalation %s: a report on letter %s names no address it went to; "
+                    "left to people",
+                    key.escalation,
+                    message_id,
+                )
+                return True
+            mail = replace(mail, undeliverable=failed)
+        elif not _same_domain(mail.address, went_to):
             # A letter's Message-ID is no secret (a forward, a copy, a guess): whoever names
             # it from outside the domains it went to is not the customer, and their words
             # are not shown, nor given to the agent, as the customer's.
@@ -192,13 +207,10 @@ class MailReplies:
         domain = address.rpartition("@")[2]
         return bool(domain) and domain in self.own_domains
 
-    def _addressed(self, key: LetterKey, address: str) -> bool:
-        """Whether `address` is of a domain the letter `key` went to (the customer's people
-        answer, forward within their company and add colleagues)."""
+    def _recipients(self, key: LetterKey) -> frozenset[str]:
+        """The addresses the letter `key` went to, in lower case."""
         record = self.outbox.get(key)
-        domain = address.rpartition("@")[2].casefold()
-        wanted = {r.rpartition("@")[2].casefold() for r in (record.recipients if record else ())}
-        return bool(domain) and domain in wanted
+        return frozenset(r.casefold() for r in (record.recipients if record else ()))
 
     def _letter(self, answers: tuple[str, ...]) -> tuple[LetterKey, str] | None:
         """Our letter the first of `answers` that is one names, with its Message-ID."""
@@ -223,3 +235,10 @@ class MailReplies:
             escalation=key.escalation,
             in_reply_to=message_id,
         )
+
+
+def _same_domain(address: str, recipients: frozenset[str]) -> bool:
+    """Whether `address` is of a domain one of `recipients` is of (the customer's people
+    answer, forward within their company and add colleagues)."""
+    domain = address.rpartition("@")[2].casefold()
+    return bool(domain) and domain in {r.rpartition("@")[2] for r in recipients}

@@ -448,3 +448,23 @@ def test_a_poll_stops_at_its_budget_and_the_next_goes_on_from_there(
     assert [(p.read, p.replies, p.error) for p in polls] == [(1, 1, "")] * 3
     assert len(_replies_in(room)) == 3
     assert reader.poll().read == 0
+
+
+def test_a_bounce_for_an_address_the_letter_did_not_go_to_is_not_told(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+) -> None:
+    from tests.unit.test_inbound_mail import bounce
+
+    room, _, letter = _sent_letter(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, mail, imap
+    )
+    # A delivery report is as easy to forge as a reply: one naming our letter but failing an
+    # address it never went to tells the room nothing true.
+    forged = imap.deliver(bounce(letter.message_id, "<!channel>@elsewhere.example"))
+    polled = room.rt.mail_replies.poll()
+    assert polled.bounces == 0 and polled.strangers == 1
+    assert _said(room, "came back") == []
+    assert [
+        e for e in room.rt.store.timeline(room.esc_id) if e.kind is EventKind.LETTER_NOT_SENT
+    ] == []
+    assert imap.flags(forged) == set()
