@@ -52,6 +52,12 @@ def external_message(body: dict[str, Any]) -> SharedMessage | None:
     if not team or not ours or team == ours:
         return None
     text = str(event.get("text") or "")
+    if not text.strip() and event.get("subtype") == "file_share":
+        # A file shared without words (a screenshot of the error) is still the customer
+        # speaking: the room is told of it, by name; the file itself is not read.
+        files = [f for f in event.get("files") or () if isinstance(f, dict)]
+        names = ", ".join(str(f.get("name") or f.get("title") or "a file")[:100] for f in files)
+        text = f"(shared a file: {names})" if names else ""
     if not text.strip() or not event.get("channel") or not event.get("ts"):
         return None
     name = str(profile.get("real_name") or profile.get("display_name") or "").strip()

@@ -266,3 +266,22 @@ def test_an_ordinary_war_room_message_costs_no_redis_and_no_slack_call(
         assert me in taken
     finally:
         pool.get_connection = get_connection
+
+
+def test_a_file_the_customer_shares_without_words_is_told(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    approve_a_letter(room)
+    # A screenshot of the error, no words: Slack's `file_share` with empty text. Still the
+    # customer saying something; the room hears of it (the file itself is not read).
+    ts = room.fake.add_message(shared, DANA, "")
+    event = {
+        **room.fake.message_event(shared, ts),
+        "subtype": "file_share",
+        "files": [{"id": "F0SHOT", "name": "checkout <!channel> error.png", "title": "x"}],
+    }
+    room.slack.event(event)
+    (shown_reply,) = replies_in(room)
+    text = shown(shown_reply)
+    assert "shared a file: checkout" in text and "<!channel>" not in text
