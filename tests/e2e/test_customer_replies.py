@@ -285,3 +285,28 @@ def test_a_file_the_customer_shares_without_words_is_told(
     (shown_reply,) = replies_in(room)
     text = shown(shown_reply)
     assert "shared a file: checkout" in text and "<!channel>" not in text
+
+
+def test_the_customer_mentioning_the_bot_in_their_channel_gets_no_answer_there(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    approve_a_letter(room)
+    wire = f"<@{fake_slack.bot_user_id}> status"
+    ts = fake_slack.add_message(shared, DANA, wire)
+    mention = {
+        "type": "app_mention",
+        "user": DANA,
+        "text": wire,
+        "channel": shared,
+        "ts": ts,
+        "user_team": CUSTOMER_TEAM,
+        "team": CUSTOMER_TEAM,
+    }
+    before = len(fake_slack.calls)
+    assert room.slack.event(mention).status == 200
+    # No word of war rooms (or anything else) to the customer, in public or to them alone.
+    assert [c.method for c in fake_slack.calls[before:] if c.method.startswith("chat.")] == []
+    room.slack.event(fake_slack.message_event(shared, ts))
+    (reply,) = replies_in(room)  # their words still reach the war room
+    assert "status" in shown(reply)
