@@ -310,3 +310,20 @@ def test_the_customer_mentioning_the_bot_in_their_channel_gets_no_answer_there(
     room.slack.event(fake_slack.message_event(shared, ts))
     (reply,) = replies_in(room)  # their words still reach the war room
     assert "status" in shown(reply)
+
+
+def test_our_own_mention_outside_a_war_room_is_answered_to_them_alone(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    # Our VP mentions the bot in the customer's channel: whatever it says there, the
+    # customer reads; the answer goes to the VP alone.
+    wire = f"<@{fake_slack.bot_user_id}> help"
+    ts = fake_slack.add_message(shared, "U0VPSUPRT", wire)
+    before = len(fake_slack.calls)
+    room.slack.event(
+        {"type": "app_mention", "user": "U0VPSUPRT", "text": wire, "channel": shared, "ts": ts}
+    )
+    said = [c for c in fake_slack.calls[before:] if c.method.startswith("chat.")]
+    assert [(c.method, c.args.get("user")) for c in said] == [("chat.postEphemeral", "U0VPSUPRT")]
+    assert "war rooms" in said[0].args["text"]
