@@ -12,6 +12,7 @@ told (`LinkedTicket.problem`), and only the update that changes it posts.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ class TicketLinks(RoomService):
     # The webhook's signing secret; None: every webhook is refused.
     webhook_secret: str | None = None
     # What a customer's reply is handed to (the composition root decides).
-    on_reply: Callable[[CustomerReply], None] | None = None
+    on_reply: Callable[[CustomerReply], object] | None = None
+    # When handing a customer's comment on fails (Slack down), how long before each try again.
+    reply_retry_seconds: tuple[float, ...] = (15.0, 60.0, 300.0)
 
     # -- linking --------------------------------------------------------------------------
     def link(self, channel_id: str, user: str, text: str) -> str:
@@ -337,13 +340,37 @@ class TicketLinks(RoomService):
                 at=self.clock(),
                 escalation=esc.id,
             )
-            if self.on_reply is None:
-                continue
-            try:  # one room failing (gone, Slack down) keeps the reply from none of the others
-                self.on_reply(reply)
-            except Exception:
-                log.exception("escalation %s: a reply on ticket %s not shown", esc.id, ticket.id)
+            self._hand_on(reply)
         return "reply"
+
+    def _hand_on(self, reply: CustomerReply, attempt: int = 0) -> None:
+        """Hand `reply` on; when that fails (Slack down), again later, a few times: the desk
+        had its answer and sends the comment no more. Handing on twice shows nothing twice."""
+        if self.on_reply is None:
+            return
+        try:  # one room failing keeps the reply from none of the others
+            self.on_reply(reply)
+        except Exception:
+            if attempt >= len(self.reply_retry_seconds):
+                log.exception("escalation %s: a reply on the ticket not shown", reply.escalation)
+                return
+            delay = self.reply_retry_seconds[attempt]
+            log.warning(
+                "escalation %s: a reply on the ticket not shown; tried again in %.0f s",
+                reply.escalation,
+                delay,
+            )
+            timer = threading.Timer(delay, self._again, (reply, attempt + 1))
+            timer.daemon = True
+            timer.start()
+
+    def _again(self, reply: CustomerReply, attempt: int) -> None:
+        try:
+            self.executor.submit(
+                self._guarded, str(reply.escalation), lambda: self._hand_on(reply, attempt)
+            )
+        except RuntimeError:  # shut down meanwhile: the reply is on the timeline already
+            log.warning("escalation %s: a reply not shown before shutdown", reply.escalation)
 
     def _tell(self, esc: Escalation, text: str) -> None:
         try:
