@@ -327,7 +327,11 @@ class TicketLinks(RoomService):
         # A ticket may be linked by more than one open escalation (one customer, two
         # problems): each of their rooms hears the customer.
         linked = [e for e in open_escalations if any(t.id == comment.ticket_id for t in e.tickets)]
-        if not domain.is_customer_reply(comment, bool(linked), set()):
+        requester = next(
+            (t.requester_id for e in linked for t in e.tickets if t.id == comment.ticket_id),
+            None,
+        )
+        if not domain.is_customer_reply(comment, bool(linked), set(), requester):
             return "ignored" if linked else "unlinked"
         for esc in linked:
             ticket = next(t for t in esc.tickets if t.id == comment.ticket_id)
