@@ -327,3 +327,19 @@ def test_our_own_mention_outside_a_war_room_is_answered_to_them_alone(
     said = [c for c in fake_slack.calls[before:] if c.method.startswith("chat.")]
     assert [(c.method, c.args.get("user")) for c in said] == [("chat.postEphemeral", "U0VPSUPRT")]
     assert "war rooms" in said[0].args["text"]
+
+
+def test_a_channel_shared_by_two_accounts_brings_the_reply_to_the_one_with_a_room(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    # One shared channel with a group whose two companies are two accounts; the escalation
+    # is the second's, and the first is listed first.
+    insights = memory_dir / "_knowledge" / "semantic" / "customer_insights.yaml"
+    insights.write_text(
+        f"customers:\n  - name: Initrode\n    slack_connect: {shared}\n"
+        + insights.read_text().removeprefix("customers:\n")
+    )
+    say(room, shared, DANA, "Any news on checkout?")
+    (reply,) = replies_in(room)
+    assert "Any news on checkout?" in shown(reply) and "(Initech)" in shown(reply)
