@@ -26,8 +26,17 @@ DEFAULT_FLAG_TERMS: tuple[str, ...] = (
     "permanently",
     # Money: compensation is decided after the review, not offered in passing.
     "refund",
+    "refunded",
     "credit",
     "compensation",
+    # The same offer in other words (what a customer's reply may press for).
+    "reimburse",
+    "reimbursed",
+    "reimbursement",
+    "waive",
+    "waived",
+    "money back",
+    "free of charge",
     # Absolutes that tend to come back to haunt.
     "never",
     "always",

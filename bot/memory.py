@@ -214,15 +214,15 @@ class Memory:
                 return entry
         return None
 
-    def account_sharing(self, channel_id: str) -> dict[str, Any] | None:
-        """The account whose `slack_connect` (the channel shared with the customer) is
-        `channel_id`, or None: the one way a message in a shared channel finds its account."""
+    def accounts_sharing(self, channel_id: str) -> list[dict[str, Any]]:
+        """Every account whose `slack_connect` (the channel shared with the customer) is
+        `channel_id`, in file order: the one way a message in a shared channel finds its
+        account (a group's companies may share one channel)."""
         if not channel_id:
-            return None
-        return next(
-            (e for e in self.customer_entries() if str(e.get("slack_connect") or "") == channel_id),
-            None,
-        )
+            return []
+        return [
+            e for e in self.customer_entries() if str(e.get("slack_connect") or "") == channel_id
+        ]
 
     def customer_entries(self) -> list[dict[str, Any]]:
         """Every account's entry in customer_insights.yaml, in file order."""

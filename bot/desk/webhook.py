@@ -85,7 +85,8 @@ def comment_of(body: bytes) -> CommentSeen | None:
             comment_id=int(comment["id"]),
             author_id=int(author["id"]) if str(author.get("id") or "").isdigit() else None,
             author_name=str(author.get("name") or "")[:200],
-            author_is_staff=bool(author.get("is_staff")),
+            # Left out (a trigger's own body): unknown, never taken for "not staff".
+            author_is_staff=staff if isinstance(staff := author.get("is_staff"), bool) else None,
             public=bool(comment.get("is_public")),
             body=str(comment.get("body") or ""),
         )

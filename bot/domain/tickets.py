@@ -127,18 +127,27 @@ class CommentSeen:
     comment_id: int
     author_id: int | None
     author_name: str
-    author_is_staff: bool
+    author_is_staff: bool | None  # None: the event does not say
     public: bool
     body: str
 
 
-def is_customer_reply(comment: CommentSeen, linked: bool, our_agent_ids: set[int]) -> bool:
+def is_customer_reply(
+    comment: CommentSeen, linked: bool, our_agent_ids: set[int], requester_id: int | None = None
+) -> bool:
     """Whether a comment is the customer's words for the war room: a public comment, on a
-    linked ticket, by someone on the requester's side (not staff, not our own API agent)."""
+    linked ticket, by someone on the requester's side (not staff, not our own API agent). An
+    author the event does not say is staff or not is the requester's side only when they are
+    the requester: an agent's answer is never taken for the customer's words."""
+    side = (
+        comment.author_is_staff is False
+        if comment.author_is_staff is not None
+        else comment.author_id is not None and comment.author_id == requester_id
+    )
     return (
         linked
         and comment.public
-        and not comment.author_is_staff
+        and side
         and comment.author_id not in our_agent_ids
         and bool(comment.body.strip())
     )

@@ -11,12 +11,20 @@ from bot.listeners.errors import guarded
 from bot.services.mentions import Mentions
 from bot.slack.gateway import SlackGateway
 from bot.slack.mentions import caller_of, parse_mention
+from bot.slack.messages import from_another_team
 
 _SKIP = "warroom_skip"
 
 
 def register(app: App, mentions: Mentions, gateway: SlackGateway) -> None:
     def ack_mention(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        if from_another_team(body):
+            # A customer's person in their shared channel: the bot answers no one there (its
+            # only words in that channel are approved letters); their words reach the war room
+            # as a message.
+            ack()
+            context[_SKIP] = True
+            return
         # Slack redelivers events it thinks we missed: answer each event once. The delivery
         # is claimed before any work; when the claim cannot be made, nothing is done and the
         # error answer makes Slack deliver it again, and that delivery is the one processed.

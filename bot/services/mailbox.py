@@ -14,7 +14,8 @@ the next poll starts again from it.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -45,6 +46,8 @@ class Polled:
     automatic: int = 0  # auto-replies to our letters, left out
     not_ours: int = 0
     own: int = 0  # our own people's mail (or our letters) in the letters' thread: left as is
+    # Mail naming a letter of ours from a domain the letter did not go to: left to people.
+    strangers: int = 0
     error: str = ""  # why the poll stopped early ("" when it did not)
     done: list[int] = field(default_factory=list)  # UIDs read through
     given_up: list[int] = field(default_factory=list)  # UIDs that failed too often, passed
@@ -60,6 +63,11 @@ class MailReplies:
     # Our own domains (of the sending and the reply address): mail from them is our people's
     # (a colleague on cc answering all, a letter of ours copied here), not the customer's.
     own_domains: frozenset[str] = frozenset()
+    # How long one poll may go on reading (seconds, on the machine's monotonic clock): past
+    # it, the poll stops after the message in hand and the next goes on from there. Below the
+    # poll's turn, so a slow server or a first look at a big mailbox never has two processes
+    # reading at once. At least one message is read a poll, whatever the budget.
+    budget_seconds: float = 50.0
 
     @property
     def name(self) -> str:
@@ -79,12 +87,16 @@ class MailReplies:
         return polled
 
     def _read(self, session: Session, polled: Polled) -> None:
+        started = time.monotonic()
         mark = self.store.mailbox_mark(self.name, session.validity)
         uids = session.since(mark, (self.clock() - FIRST_LOOK).date())
         for start in range(0, len(uids), 100):
             batch = uids[start : start + 100]
             heads = session.headers(batch)
             for uid in batch:
+                if polled.read and time.monotonic() - started >= self.budget_seconds:
+                    log.info("reply mailbox: the poll's time is up; the next goes on from here")
+                    return
                 polled.read += 1
                 header = heads.get(uid)
                 try:
@@ -125,7 +137,19 @@ class MailReplies:
         raw = session.message(uid)
         if raw is None:  # gone since (someone moved it)
             return True
-        mail = inbound.read(raw)
+        try:
+            mail = inbound.read(raw)
+        except Exception as e:
+            # Bytes the parser chokes on (multiparts nested thousands deep) choke it at every
+            # poll: trying again only holds back the replies after it.
+            log.error(
+                "reply mailbox %s: message %s cannot be parsed (%s); left to people",
+                self.mailbox.url,
+                uid,
+                type(e).__name__,
+            )
+            polled.given_up.append(uid)
+            return True
         self.store.mailbox_read(self.name, session.validity, uid)
         letter = self._letter(mail.answers)
         if letter is None:
@@ -134,6 +158,33 @@ class MailReplies:
         key, message_id = letter
         if self.outbox.letter_of(mail.ref) is not None or self._ours(mail.address):
             polled.own += 1  # one of our letters, or one of our people: not the customer's
+            return True
+        went_to = self._recipients(key)
+        if mail.kind is inbound.Kind.BOUNCE:
+            # A report is as easy to forge as a reply: only the addresses the letter went to
+            # can have failed.
+            failed = tuple(a for a in mail.undeliverable if a.casefold() in went_to)
+            if mail.undeliverable and not failed:
+                polled.strangers += 1
+                log.warning(
+                    "escalation %s: a report on letter %s names no address it went to; "
+                    "left to people",
+                    key.escalation,
+                    message_id,
+                )
+                return True
+            mail = replace(mail, undeliverable=failed)
+        elif not _same_domain(mail.address, went_to):
+            # A letter's Message-ID is no secret (a forward, a copy, a guess): whoever names
+            # it from outside the domains it went to is not the customer, and their words
+            # are not shown, nor given to the agent, as the customer's.
+            polled.strangers += 1
+            log.warning(
+                "escalation %s: mail naming letter %s from a domain it did not go to; "
+                "left to people",
+                key.escalation,
+                message_id,
+            )
             return True
         if mail.kind is inbound.Kind.BOUNCE:
             polled.bounces += 1
@@ -155,6 +206,11 @@ class MailReplies:
     def _ours(self, address: str) -> bool:
         domain = address.rpartition("@")[2]
         return bool(domain) and domain in self.own_domains
+
+    def _recipients(self, key: LetterKey) -> frozenset[str]:
+        """The addresses the letter `key` went to, in lower case."""
+        record = self.outbox.get(key)
+        return frozenset(r.casefold() for r in (record.recipients if record else ()))
 
     def _letter(self, answers: tuple[str, ...]) -> tuple[LetterKey, str] | None:
         """Our letter the first of `answers` that is one names, with its Message-ID."""
@@ -179,3 +235,10 @@ class MailReplies:
             escalation=key.escalation,
             in_reply_to=message_id,
         )
+
+
+def _same_domain(address: str, recipients: frozenset[str]) -> bool:
+    """Whether `address` is of a domain one of `recipients` is of (the customer's people
+    answer, forward within their company and add colleagues)."""
+    domain = address.rpartition("@")[2].casefold()
+    return bool(domain) and domain in {r.rpartition("@")[2] for r in recipients}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.domain.errors import InvalidInput, Unavailable
+from bot.domain.errors import InvalidInput, NotAWarRoom, Unavailable
 from bot.domain.facts import FactKind, Impact
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
@@ -47,7 +47,9 @@ class Mentions:
     def answer(self, channel: str, user: str, thread: str, said: Mention) -> str | None:
         """The reply to post in the thread, or None when the work posted its own."""
         if not self.escalations.is_war_room(channel):
-            return blocks.OUTSIDE
+            # Told to the person alone: a channel that is no war room may be one shared with
+            # a customer, and whatever the bot posts there, the customer reads.
+            raise NotAWarRoom(blocks.OUTSIDE)
         argument = said.argument
         match said.command:
             case "status":

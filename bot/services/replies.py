@@ -64,9 +64,11 @@ class CustomerReplies:
 
     def shared_message(self, message: SharedMessage) -> Received:
         """A message a customer's person posted in their account's shared channel."""
-        account = self.account_of(message.channel)
-        if account is None:  # a channel shared with someone else: not a customer's reply
+        accounts = self.accounts_of(message.channel)
+        if not accounts:  # a channel shared with someone else: not a customer's reply
             return Received(Outcome.NO_ESCALATION)
+        # Shared by several accounts: the organisation is the escalation's (`received`).
+        account = accounts[0] if len(accounts) == 1 else ""
         author = (
             message.name
             or self.gateway.full_name(message.user)
@@ -86,11 +88,10 @@ class CustomerReplies:
             )
         )
 
-    def account_of(self, channel_id: str) -> str | None:
-        """The account whose shared channel `channel_id` is, by its name; None when none."""
-        entry = self.memory.account_sharing(channel_id)
-        name = str((entry or {}).get("name") or "").strip()
-        return name or None
+    def accounts_of(self, channel_id: str) -> list[str]:
+        """The accounts whose shared channel `channel_id` is, by name (usually one)."""
+        names = (str(e.get("name") or "").strip() for e in self.memory.accounts_sharing(channel_id))
+        return [n for n in names if n]
 
     def received(self, reply: CustomerReply) -> Received:
         """Record `reply` and show it in its war room, each once."""
@@ -200,13 +201,12 @@ class CustomerReplies:
     def _escalation_of(self, reply: CustomerReply) -> Escalation | None:
         if reply.escalation:
             return self.escalations.get(reply.escalation)
-        account = self.account_of(reply.channel or "")
-        if account is None:
+        wanted = {a.casefold() for a in self.accounts_of(reply.channel or "")}
+        if not wanted:
             return None
-        wanted = account.casefold()
         open_ones = [
             e
             for e in self.store.get_many(self.store.open_ids())
-            if e.customer.strip().casefold() == wanted
+            if e.customer.strip().casefold() in wanted
         ]
         return max(open_ones, key=lambda e: e.declared_at, default=None)

@@ -12,6 +12,7 @@ told (`LinkedTicket.problem`), and only the update that changes it posts.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ class TicketLinks(RoomService):
     # The webhook's signing secret; None: every webhook is refused.
     webhook_secret: str | None = None
     # What a customer's reply is handed to (the composition root decides).
-    on_reply: Callable[[CustomerReply], None] | None = None
+    on_reply: Callable[[CustomerReply], object] | None = None
+    # When handing a customer's comment on fails (Slack down), how long before each try again.
+    reply_retry_seconds: tuple[float, ...] = (15.0, 60.0, 300.0)
 
     # -- linking --------------------------------------------------------------------------
     def link(self, channel_id: str, user: str, text: str) -> str:
@@ -321,26 +324,57 @@ class TicketLinks(RoomService):
     def comment(self, comment: CommentSeen, open_escalations: list[Escalation]) -> str:
         """A comment the desk reported: handed on as the customer's reply when it is one, on
         a ticket an open escalation links. What became of it, for the log."""
-        esc = next(
-            (e for e in open_escalations if any(t.id == comment.ticket_id for t in e.tickets)),
+        # A ticket may be linked by more than one open escalation (one customer, two
+        # problems): each of their rooms hears the customer.
+        linked = [e for e in open_escalations if any(t.id == comment.ticket_id for t in e.tickets)]
+        requester = next(
+            (t.requester_id for e in linked for t in e.tickets if t.id == comment.ticket_id),
             None,
         )
-        if not domain.is_customer_reply(comment, esc is not None, set()):
-            return "ignored" if esc is not None else "unlinked"
-        assert esc is not None
-        ticket = next(t for t in esc.tickets if t.id == comment.ticket_id)
-        reply = CustomerReply(
-            via=Via.ZENDESK,
-            ref=str(comment.comment_id),
-            author=comment.author_name or "the customer",
-            organisation=ticket.organization or "",
-            text=comment.body,
-            at=self.clock(),
-            escalation=esc.id,
-        )
-        if self.on_reply is not None:
-            self.on_reply(reply)
+        if not domain.is_customer_reply(comment, bool(linked), set(), requester):
+            return "ignored" if linked else "unlinked"
+        for esc in linked:
+            ticket = next(t for t in esc.tickets if t.id == comment.ticket_id)
+            reply = CustomerReply(
+                via=Via.ZENDESK,
+                ref=str(comment.comment_id),
+                author=comment.author_name or "the customer",
+                organisation=ticket.organization or "",
+                text=comment.body,
+                at=self.clock(),
+                escalation=esc.id,
+            )
+            self._hand_on(reply)
         return "reply"
+
+    def _hand_on(self, reply: CustomerReply, attempt: int = 0) -> None:
+        """Hand `reply` on; when that fails (Slack down), again later, a few times: the desk
+        had its answer and sends the comment no more. Handing on twice shows nothing twice."""
+        if self.on_reply is None:
+            return
+        try:  # one room failing keeps the reply from none of the others
+            self.on_reply(reply)
+        except Exception:
+            if attempt >= len(self.reply_retry_seconds):
+                log.exception("escalation %s: a reply on the ticket not shown", reply.escalation)
+                return
+            delay = self.reply_retry_seconds[attempt]
+            log.warning(
+                "escalation %s: a reply on the ticket not shown; tried again in %.0f s",
+                reply.escalation,
+                delay,
+            )
+            timer = threading.Timer(delay, self._again, (reply, attempt + 1))
+            timer.daemon = True
+            timer.start()
+
+    def _again(self, reply: CustomerReply, attempt: int) -> None:
+        try:
+            self.executor.submit(
+                self._guarded, str(reply.escalation), lambda: self._hand_on(reply, attempt)
+            )
+        except RuntimeError:  # shut down meanwhile: the reply is on the timeline already
+            log.warning("escalation %s: a reply not shown before shutdown", reply.escalation)
 
     def _tell(self, esc: Escalation, text: str) -> None:
         try:

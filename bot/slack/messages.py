@@ -38,6 +38,20 @@ def our_team(body: dict[str, Any]) -> str:
     return str(body.get("team_id") or "")
 
 
+def poster_team(event: dict[str, Any]) -> str:
+    """The team of the person who posted `event`, as the event names it ("" when it does not)."""
+    profile = event.get("user_profile") if isinstance(event.get("user_profile"), dict) else {}
+    return str(event.get("user_team") or profile.get("team") or event.get("team") or "")
+
+
+def from_another_team(body: dict[str, Any]) -> bool:
+    """Whether the event in `body` was posted by a person of another organisation (a
+    customer's person in a channel shared with them)."""
+    team = poster_team(body.get("event") or {})
+    ours = our_team(body)
+    return bool(team and ours and team != ours)
+
+
 def external_message(body: dict[str, Any]) -> SharedMessage | None:
     """The event in `body` when it is a new message from a person of another team, else
     None."""
@@ -47,11 +61,16 @@ def external_message(body: dict[str, Any]) -> SharedMessage | None:
     if event.get("bot_id") or event.get("bot_profile") or not event.get("user"):
         return None
     profile = event.get("user_profile") if isinstance(event.get("user_profile"), dict) else {}
-    team = str(event.get("user_team") or profile.get("team") or event.get("team") or "")
-    ours = our_team(body)
-    if not team or not ours or team == ours:
+    team = poster_team(event)
+    if not from_another_team(body):
         return None
     text = str(event.get("text") or "")
+    if not text.strip() and event.get("subtype") == "file_share":
+        # A file shared without words (a screenshot of the error) is still the customer
+        # speaking: the room is told of it, by name; the file itself is not read.
+        files = [f for f in event.get("files") or () if isinstance(f, dict)]
+        names = ", ".join(str(f.get("name") or f.get("title") or "a file")[:100] for f in files)
+        text = f"(shared a file: {names})" if names else ""
     if not text.strip() or not event.get("channel") or not event.get("ts"):
         return None
     name = str(profile.get("real_name") or profile.get("display_name") or "").strip()

@@ -6,6 +6,8 @@ are left alone, and what the customer typed stays inert."""
 
 from __future__ import annotations
 
+import threading
+
 from bot.domain.replies import CustomerReply, Via
 from bot.domain.timeline import EventKind
 from bot.services.replies import Outcome
@@ -229,3 +231,115 @@ def test_a_reply_for_a_room_slack_no_longer_takes_is_still_recorded(
     assert room.rt.replies.received(reply).outcome is Outcome.ALREADY
     timeline = room.rt.store.timeline(room.esc_id)
     assert [e.text for e in timeline if e.kind is EventKind.CUSTOMER_REPLY] == [reply.text]
+
+
+def test_an_ordinary_war_room_message_costs_no_redis_and_no_slack_call(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    # The app hears every message of every channel it is in (to catch a customer's words in
+    # a shared one); our own people's talk in a war room must cost nothing but the ack.
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    pool = room.rt.redis.connection_pool
+    taken: list[str] = []
+    get_connection = pool.get_connection
+
+    def counted(*args, **kwargs):
+        taken.append(threading.current_thread().name)
+        return get_connection(*args, **kwargs)
+
+    events = []
+    for n in range(50):
+        ts = room.fake.add_message(room.channel.id, "U0INCCMDR", f"checking shard {n}")
+        events.append(room.fake.message_event(room.channel.id, ts))
+    ours_in_shared = room.fake.add_message(shared, "U0VPSUPRT", "Dana, we are on it.")
+    events.append(room.fake.message_event(shared, ours_in_shared))
+    slack_before = len(room.fake.calls)
+    me = threading.current_thread().name
+    pool.get_connection = counted
+    try:
+        for message in events:
+            assert room.slack.event(message).status == 200
+        assert [t for t in taken if t == me] == []
+        assert room.fake.calls[slack_before:] == []
+        # The count sees what it should: a customer's message is claimed in Redis.
+        say(room, shared, DANA, "Any news?")
+        assert me in taken
+    finally:
+        pool.get_connection = get_connection
+
+
+def test_a_file_the_customer_shares_without_words_is_told(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    approve_a_letter(room)
+    # A screenshot of the error, no words: Slack's `file_share` with empty text. Still the
+    # customer saying something; the room hears of it (the file itself is not read).
+    ts = room.fake.add_message(shared, DANA, "")
+    event = {
+        **room.fake.message_event(shared, ts),
+        "subtype": "file_share",
+        "files": [{"id": "F0SHOT", "name": "checkout <!channel> error.png", "title": "x"}],
+    }
+    room.slack.event(event)
+    (shown_reply,) = replies_in(room)
+    text = shown(shown_reply)
+    assert "shared a file: checkout" in text and "<!channel>" not in text
+
+
+def test_the_customer_mentioning_the_bot_in_their_channel_gets_no_answer_there(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    approve_a_letter(room)
+    wire = f"<@{fake_slack.bot_user_id}> status"
+    ts = fake_slack.add_message(shared, DANA, wire)
+    mention = {
+        "type": "app_mention",
+        "user": DANA,
+        "text": wire,
+        "channel": shared,
+        "ts": ts,
+        "user_team": CUSTOMER_TEAM,
+        "team": CUSTOMER_TEAM,
+    }
+    before = len(fake_slack.calls)
+    assert room.slack.event(mention).status == 200
+    # No word of war rooms (or anything else) to the customer, in public or to them alone.
+    assert [c.method for c in fake_slack.calls[before:] if c.method.startswith("chat.")] == []
+    room.slack.event(fake_slack.message_event(shared, ts))
+    (reply,) = replies_in(room)  # their words still reach the war room
+    assert "status" in shown(reply)
+
+
+def test_our_own_mention_outside_a_war_room_is_answered_to_them_alone(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    # Our VP mentions the bot in the customer's channel: whatever it says there, the
+    # customer reads; the answer goes to the VP alone.
+    wire = f"<@{fake_slack.bot_user_id}> help"
+    ts = fake_slack.add_message(shared, "U0VPSUPRT", wire)
+    before = len(fake_slack.calls)
+    room.slack.event(
+        {"type": "app_mention", "user": "U0VPSUPRT", "text": wire, "channel": shared, "ts": ts}
+    )
+    said = [c for c in fake_slack.calls[before:] if c.method.startswith("chat.")]
+    assert [(c.method, c.args.get("user")) for c in said] == [("chat.postEphemeral", "U0VPSUPRT")]
+    assert "war rooms" in said[0].args["text"]
+
+
+def test_a_channel_shared_by_two_accounts_brings_the_reply_to_the_one_with_a_room(
+    agent_runtime, fake_slack, memory_dir
+) -> None:
+    room, shared = shared_room(agent_runtime, fake_slack, memory_dir)
+    # One shared channel with a group whose two companies are two accounts; the escalation
+    # is the second's, and the first is listed first.
+    insights = memory_dir / "_knowledge" / "semantic" / "customer_insights.yaml"
+    insights.write_text(
+        f"customers:\n  - name: Initrode\n    slack_connect: {shared}\n"
+        + insights.read_text().removeprefix("customers:\n")
+    )
+    say(room, shared, DANA, "Any news on checkout?")
+    (reply,) = replies_in(room)
+    assert "Any news on checkout?" in shown(reply) and "(Initech)" in shown(reply)

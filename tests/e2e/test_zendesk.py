@@ -436,3 +436,59 @@ def test_a_started_runtime_counts_the_organisations_tickets_on_its_timer(
         )
     finally:
         runtime.close()
+
+
+def test_a_comment_on_a_ticket_two_escalations_link_comes_back_to_both_rooms(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    webhook_url: str,
+    clock,
+) -> None:
+    first = _declare(slack, fake_slack, people["ticket"])
+    slack.command("Globex: invoices doubled")
+    second = fake_slack.channel_by_name(f"esc-{today()}-globex")
+    _mention(slack, fake_slack, second, f"ticket {people['ticket']}", user="U0OTHERIC")
+    assert [t.id for t in rt.store.get(second.name).tickets] == [people["ticket"]]
+
+    reply = zendesk.add_comment(people["ticket"], people["dana"], "Both of these hit us.")
+    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, _ = zendesk.send_comment_event(
+        webhook_url, people["ticket"], reply, SECRET, timestamp=stamp
+    )
+    assert status == 200
+    for room in (first, second):
+        assert len(_said(fake_slack, room, "Both of these hit us.")) == 1
+        assert [
+            e.data["ref"]
+            for e in rt.store.timeline(room.name)
+            if e.kind is EventKind.CUSTOMER_REPLY
+        ] == [str(reply)]
+
+
+def test_a_comment_not_shown_while_slack_fails_is_shown_when_it_answers_again(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    webhook_url: str,
+    clock,
+) -> None:
+    # Zendesk has its 200 (the comment is handled after the answer) and sends it no more:
+    # the reply is tried again here, never lost to a passing Slack failure, never shown twice.
+    room = _declare(slack, fake_slack, people["ticket"])
+    rt.tickets.reply_retry_seconds = (0.05, 0.05)
+    fake_slack.fail_next("chat.postMessage", "fatal_error")
+    reply = zendesk.add_comment(people["ticket"], people["dana"], "Is it fixed yet?")
+    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, _ = zendesk.send_comment_event(
+        webhook_url, people["ticket"], reply, SECRET, timestamp=stamp
+    )
+    assert status == 200
+    wait_until(lambda: _said(fake_slack, room, "Is it fixed yet?"), what="the reply shown")
+    assert len(_said(fake_slack, room, "Is it fixed yet?")) == 1
+    notes = [e for e in rt.store.timeline(room.name) if e.kind is EventKind.CUSTOMER_REPLY]
+    assert [e.data["ref"] for e in notes] == [str(reply)]

@@ -293,6 +293,12 @@ VP of Customer Support
         ("We will update you again in two hours.", "promised time"),
         ("It began at 09:10.", "time zone"),
         ("We guarantee a fix.", "flag term"),
+        # What a customer's reply may ask for ("promise a full refund"), said other ways.
+        ("You will be refunded in full.", "flag term"),
+        ("We will reimburse this month's fees.", "flag term"),
+        ("We will waive your invoice for May.", "flag term"),
+        ("You will get your money back.", "flag term"),
+        ("May is free of charge.", "flag term"),
         ("What you see: [impact: record it].", "placeholder"),
     ],
 )

@@ -225,3 +225,30 @@ def test_a_surge_lists_the_organisations_over_the_threshold_most_first() -> None
         )
 
     assert [o.organization for o in surge([org(1, 5), org(2, 9), org(3, 2)], 5)] == ["O2", "O1"]
+
+
+def test_a_comment_whose_author_is_not_said_to_be_staff_or_not_is_the_requesters_only() -> None:
+    # A webhook sent from a trigger with a body of its own may leave `is_staff` out: then
+    # only the requester's own comment is theirs; an agent's answer is never taken for it.
+    unknown = _comment(author_is_staff=None, author_id=3)
+    assert is_customer_reply(unknown, True, set(), requester_id=3)
+    assert not is_customer_reply(unknown, True, set(), requester_id=4)
+    assert not is_customer_reply(unknown, True, set())
+    assert is_customer_reply(_comment(author_id=5), True, set(), requester_id=3)
+
+
+def test_a_comment_event_without_is_staff_reads_as_unknown() -> None:
+    import json
+
+    from bot.desk.webhook import comment_of
+
+    event = {
+        "type": "zen:event-type:ticket.comment_added",
+        "detail": {"id": "7"},
+        "event": {"comment": {"id": 9, "body": "hi", "is_public": True, "author": {"id": "3"}}},
+    }
+    seen = comment_of(json.dumps(event).encode())
+    assert seen is not None and seen.author_is_staff is None
+    event["event"]["comment"]["author"]["is_staff"] = False  # type: ignore[index]
+    seen = comment_of(json.dumps(event).encode())
+    assert seen is not None and seen.author_is_staff is False
