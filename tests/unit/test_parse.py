@@ -411,7 +411,9 @@ def _grammar_problems(message: str) -> list[str]:
         wrong.append("a sentence ends with a full stop or a question mark")
     if "  " in message or message != message.strip() or "\n" in message:
         wrong.append("one line, single spaces")
-    if re.search(r"\.\.(?!\.)|\s[.,;:?]|[,;]\.|\.\s*\.", message.replace("…", "")):
+    # What the person typed, quoted back in backticks, is theirs: its punctuation is not ours.
+    ours = re.sub(r"`[^`]*`", "`x`", message).replace("…", "")
+    if re.search(r"\.\.(?!\.)|\s[.,;:?]|[,;]\.|\.\s*\.", ours):
         wrong.append("no doubled or stray punctuation")
     return wrong
 
@@ -427,6 +429,8 @@ def test_the_grammar_check_catches_the_old_mistakes() -> None:
     assert _grammar_problems("the amount is negative.")
     assert _grammar_problems("The amount is  negative.")
     assert _grammar_problems("The amount is negative")
+    assert _grammar_problems("The summary is empty; .")
+    assert not _grammar_problems("The summary after `;.:` is empty.")
 
 
 def test_echoed_broadcasts_do_not_notify() -> None:
