@@ -1,0 +1,207 @@
+"""The fault matrix's send row: Send on an approved letter going by email (a real SMTP server
+on this machine) and to the customer's Slack Connect channel, with the answer of each Redis
+write it makes lost in turn, then the answer of each Slack call lost after Slack acted. What
+it ends with must equal the run without the fault: one email, one post in the shared channel,
+one customer update, the room told once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from bot.slack.ids import ActionId
+from loopback.slack.driver import SlackDriver
+from loopback.smtp import MailServer
+from tests.conftest import SIGNING_SECRET, T0
+from tests.reliability.test_fault_matrix import TIMES, WRITES
+from tests.rooms import Room, draft_id
+
+pytestmark = pytest.mark.slow
+
+ROOMS = 60  # customers with routes: enough for every case of the row
+LETTER = (
+    "Subject: Checkout for your EU users\n\nDear Dana,\n\nWe are moving checkout to a healthy "
+    "region.\n\nOur next update will follow by Mon 2 Mar 2026, 15:00 UTC.\n\nVictoria Vance"
+)
+
+
+def customer(n: int) -> str:
+    return f"Initech{n}"
+
+
+def address(n: int) -> str:
+    return f"dana@initech{n}.example"
+
+
+class Sending:
+    """A room of its own customer with its letter approved, and Send pressed on it."""
+
+    def __init__(self, room: Room, n: int, shared: str, mail: MailServer) -> None:
+        self.room, self.n, self.shared, self.mail = room, n, shared, mail
+        room.anthropic.reply_with(LETTER)
+        (draft,) = room.thread(room.mention("draft update"))
+        room.slack.click(
+            room.channel.id, ActionId.DRAFT_APPROVE, draft_id(draft), user="U0INCCMDR", ts=draft.ts
+        )
+        self.draft = draft
+
+    def send(self) -> None:
+        room = self.room
+        room.slack.click(
+            room.channel.id,
+            ActionId.DRAFT_SEND,
+            draft_id(self.draft),
+            user="U0INCCMDR",
+            ts=self.draft.ts,
+        )
+
+    def state(self) -> dict[str, str]:
+        room, rt = self.room, self.room.rt
+        esc = rt.store.get(room.esc_id)
+        mails = [m.shown() for m in self.mail.received if address(self.n) in m.recipients]
+        shown: dict[str, Any] = {
+            "escalation": esc.model_dump(
+                mode="json", exclude={"id", "channel_id", "brief_ts", "letters", "customer"}
+            ),
+            "letters": sorted(
+                (s.route, s.status, s.to, s.by, s.attempts, s.result, s.subject)
+                for s in esc.letters
+            ),
+            "timeline": [(e.kind, e.actor, e.text) for e in rt.store.timeline(esc.id)],
+            "decisions": [
+                (d["decision"], d.get("by")) for d in rt.desk.memory.records.decisions(esc.id)
+            ],
+            "outputs": sorted(rt.desk.memory.records.outputs(esc.id)),
+            "room": sorted(m.text or "" for m in room.fake.messages_in(room.channel.id)),
+            "mails": sorted((m["to"], m["subject"], m["text"]) for m in mails),
+            "shared": [m.text for m in room.fake.messages_in(self.shared)],
+            "jobs": sorted(j for j in rt.scheduler.job_ids() if esc.id in j),
+        }
+        masks = [
+            (room.channel.id, "<room>"),
+            (self.shared, "<shared>"),
+            (room.esc_id, "<esc>"),
+            (customer(self.n), "<customer>"),
+            (customer(self.n).lower(), "<customer>"),
+        ]
+        out = {}
+        for part, content in shown.items():
+            text = repr(content)
+            for real, mask in masks:
+                text = text.replace(real, mask)
+            out[part] = TIMES.sub("<time>", text)
+        return out
+
+
+@pytest.fixture
+def mail() -> Iterator[MailServer]:
+    with MailServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sending(
+    agent_runtime, fake_slack, fake_anthropic, proxy, clock, memory_dir, mail
+) -> Callable[[], Sending]:
+    shared = {
+        n: fake_slack.add_channel(f"ext-initech{n}", members=["U0VPSUPRT"]) for n in range(ROOMS)
+    }
+    entries = [
+        {
+            "name": customer(n),
+            "executive_contact": "Dana Whitfield, CTO",
+            "email": address(n),
+            "slack_connect": shared[n],
+        }
+        for n in range(ROOMS)
+    ]
+    path = memory_dir / "_knowledge" / "semantic" / "customer_insights.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"customers": entries}))
+    rt = agent_runtime(
+        redis_url=proxy.url,
+        agent_requests_per_minute=1000,
+        smtp_url=SecretStr(mail.url()),
+        mail_from="support@vendor.example",
+        mail_reply_to="escalations@vendor.example",
+    )
+    # Every case opens a room: Slack's channel limit is not what is tested.
+    rt.declaring.pacing = replace(rt.declaring.pacing, creates_per_minute=1000)
+    driver = SlackDriver(fake_slack, SIGNING_SECRET, app=rt.app)
+    made: list[Sending] = []
+
+    def fresh() -> Sending:
+        n = len(made)
+        assert n < ROOMS, "more cases than customers with routes"
+        clock.set(T0)
+        room = Room.__new__(Room)
+        room.rt, room.slack, room.fake = rt, driver, fake_slack
+        room.anthropic, room.clock = fake_anthropic, clock
+        driver.command(f"{customer(n)}: checkout failing for EU users --arr 480k --ic <@U0INCCMDR>")
+        room.channel = next(
+            c
+            for c in fake_slack.channels.values()
+            if c.name.startswith("esc-") and c.name.endswith(customer(n).lower())
+        )
+        room.esc_id = room.channel.name
+        made.append(Sending(room, n, shared[n], mail))
+        return made[-1]
+
+    return fresh
+
+
+def differences(expected: dict[str, str], got: dict[str, str]) -> dict[str, tuple[str, str]]:
+    return {p: (expected[p], got[p]) for p in expected if expected[p] != got[p]}
+
+
+def test_each_write_of_a_send_whose_answer_is_lost_changes_nothing(sending, proxy) -> None:
+    clean = sending()
+    before = len(proxy.seen)
+    clean.send()
+    writes = [name for name, _key in proxy.seen[before:] if name in WRITES]
+    expected = clean.state()
+    assert writes and "'sent'" in expected["letters"] and expected["shared"] != "[]"
+    found = {}
+    for n, name in enumerate(writes):
+        nth = writes[:n].count(name)
+        run = sending()
+        proxy.drop_after(name, skip=nth)
+        run.send()
+        hit = proxy.spent()
+        proxy.clear()
+        got = run.state()
+        if hit and got != expected:
+            found[f"{name} #{nth + 1}"] = differences(expected, got)
+    assert not found, f"send ({len(writes)} writes): " + "\n".join(
+        f"{fault}: {parts}" for fault, parts in found.items()
+    )
+
+
+def test_each_slack_answer_of_a_send_lost_after_slack_acted_changes_nothing(
+    sending, fake_slack
+) -> None:
+    clean = sending()
+    before = len(fake_slack.calls)
+    clean.send()
+    calls = [c.method for c in fake_slack.calls[before:]]
+    expected = clean.state()
+    found = {}
+    for n, method in enumerate(calls):
+        nth = calls[:n].count(method)
+        run = sending()
+        fired = len(fake_slack.fired)
+        fake_slack.lose_answer_next(method, skip=nth)
+        run.send()
+        hit = len(fake_slack.fired) > fired
+        fake_slack.clear_faults()
+        got = run.state()
+        if hit and got != expected:
+            found[f"{method} #{nth + 1}"] = differences(expected, got)
+    assert not found, f"send {calls}: " + "\n".join(
+        f"{fault}: {parts}" for fault, parts in found.items()
+    )
