@@ -1,8 +1,9 @@
-"""The fault matrix's send row: Send on an approved letter going by email (a real SMTP server
-on this machine) and to the customer's Slack Connect channel, with the answer of each Redis
-write it makes lost in turn, then the answer of each Slack call lost after Slack acted. What
-it ends with must equal the run without the fault: one email, one post in the shared channel,
-one customer update, the room told once."""
+"""The fault matrix's send and reply rows: Send on an approved letter going by email (a real
+SMTP server on this machine) and to the customer's Slack Connect channel, and then the
+customer's reply in that channel, each with the answer of each Redis write it makes lost in
+turn, then the answer of each Slack call lost after Slack acted. What it ends with must equal
+the run without the fault: one email, one post in the shared channel, one customer update,
+the reply in the room once, the room told once."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from tests.rooms import Room, draft_id
 
 pytestmark = pytest.mark.slow
 
+CUSTOMER_TEAM = "T0INITECH"
+DANA = "U0DANAWHT"  # of the customer's organisation, in the shared channel
 ROOMS = 60  # customers with routes: enough for every case of the row
 LETTER = (
     "Subject: Checkout for your EU users\n\nDear Dana,\n\nWe are moving checkout to a healthy "
@@ -59,6 +62,12 @@ class Sending:
             user="U0INCCMDR",
             ts=self.draft.ts,
         )
+
+    def reply(self) -> None:
+        """The customer answers in the shared channel (Slack sends the app the message)."""
+        fake = self.room.fake
+        ts = fake.add_message(self.shared, DANA, "Thanks, is EU checkout back for everyone?")
+        self.room.slack.event(fake.message_event(self.shared, ts))
 
     def state(self) -> dict[str, str]:
         room, rt = self.room, self.room.rt
@@ -111,6 +120,9 @@ def sending(
     shared = {
         n: fake_slack.add_channel(f"ext-initech{n}", members=["U0VPSUPRT"]) for n in range(ROOMS)
     }
+    fake_slack.add_user(DANA, "dana.w", real_name="Dana Whitfield", team_id=CUSTOMER_TEAM)
+    for channel in shared.values():
+        fake_slack.share_channel(channel, CUSTOMER_TEAM, "Initech")
     entries = [
         {
             "name": customer(n),
@@ -159,49 +171,65 @@ def differences(expected: dict[str, str], got: dict[str, str]) -> dict[str, tupl
     return {p: (expected[p], got[p]) for p in expected if expected[p] != got[p]}
 
 
-def test_each_write_of_a_send_whose_answer_is_lost_changes_nothing(sending, proxy) -> None:
-    clean = sending()
+# What is done before the action, unfaulted; and the action.
+SETUPS: dict[str, Callable[[Sending], None]] = {"reply": Sending.send}
+ACTIONS: dict[str, Callable[[Sending], None]] = {"send": Sending.send, "reply": Sending.reply}
+
+
+def prepared(sending: Callable[[], Sending], action: str) -> Sending:
+    run = sending()
+    setup = SETUPS.get(action)
+    if setup is not None:
+        setup(run)
+    return run
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_each_write_whose_answer_is_lost_changes_nothing(action, sending, proxy) -> None:
+    clean = prepared(sending, action)
     before = len(proxy.seen)
-    clean.send()
+    ACTIONS[action](clean)
     writes = [name for name, _key in proxy.seen[before:] if name in WRITES]
     expected = clean.state()
     assert writes and "'sent'" in expected["letters"] and expected["shared"] != "[]"
+    assert action != "reply" or " replied:" in expected["room"]
     found = {}
     for n, name in enumerate(writes):
         nth = writes[:n].count(name)
-        run = sending()
+        run = prepared(sending, action)
         proxy.drop_after(name, skip=nth)
-        run.send()
+        ACTIONS[action](run)
         hit = proxy.spent()
         proxy.clear()
         got = run.state()
         if hit and got != expected:
             found[f"{name} #{nth + 1}"] = differences(expected, got)
-    assert not found, f"send ({len(writes)} writes): " + "\n".join(
+    assert not found, f"{action} ({len(writes)} writes): " + "\n".join(
         f"{fault}: {parts}" for fault, parts in found.items()
     )
 
 
-def test_each_slack_answer_of_a_send_lost_after_slack_acted_changes_nothing(
-    sending, fake_slack
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_each_slack_answer_lost_after_slack_acted_changes_nothing(
+    action, sending, fake_slack
 ) -> None:
-    clean = sending()
+    clean = prepared(sending, action)
     before = len(fake_slack.calls)
-    clean.send()
+    ACTIONS[action](clean)
     calls = [c.method for c in fake_slack.calls[before:]]
     expected = clean.state()
     found = {}
     for n, method in enumerate(calls):
         nth = calls[:n].count(method)
-        run = sending()
+        run = prepared(sending, action)
         fired = len(fake_slack.fired)
         fake_slack.lose_answer_next(method, skip=nth)
-        run.send()
+        ACTIONS[action](run)
         hit = len(fake_slack.fired) > fired
         fake_slack.clear_faults()
         got = run.state()
         if hit and got != expected:
             found[f"{method} #{nth + 1}"] = differences(expected, got)
-    assert not found, f"send {calls}: " + "\n".join(
+    assert not found, f"{action} {calls}: " + "\n".join(
         f"{fault}: {parts}" for fault, parts in found.items()
     )
