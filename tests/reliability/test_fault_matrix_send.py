@@ -233,3 +233,21 @@ def test_each_slack_answer_lost_after_slack_acted_changes_nothing(
     assert not found, f"{action} {calls}: " + "\n".join(
         f"{fault}: {parts}" for fault, parts in found.items()
     )
+
+
+@pytest.mark.parametrize("key", [":outbox-claim:", ":outbox-id:"])
+def test_a_plain_set_of_the_outbox_whose_answer_is_lost_still_sends_once(
+    key, sending, proxy
+) -> None:
+    """The outbox's claim and the Message-ID's binding are plain SETs (NX), not scripts:
+    with the answer lost, the claim is read back (ours: it holds our token) and the binding
+    sent again (it finds itself). Before, Send failed as an unexpected error and sent nothing."""
+    clean = sending()
+    clean.send()
+    expected = clean.state()
+    run = sending()
+    proxy.drop_after("SET", key)
+    run.send()
+    assert proxy.spent()
+    proxy.clear()
+    assert run.state() == expected
