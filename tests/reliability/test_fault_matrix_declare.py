@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -22,6 +23,14 @@ from tests.rooms import wait_until
 pytestmark = pytest.mark.slow
 
 DECLARER = "U0DECLARER"
+ROTATION = ("U0INCCMDR", "U0OTHERIC")  # the incident commanders, in turn
+
+
+def rotation_moved_once(runs: list[Declaration]) -> None:
+    """Each declaration moved the rotation once: the ICs alternate, run after run (one that
+    moved it twice, or not at all, would give the next run the same IC as the last)."""
+    ics = [run.ic for run in runs if run.rotated]
+    assert all(a != b for a, b in pairwise(ics)), ics
 
 
 class Declaration:
@@ -30,9 +39,20 @@ class Declaration:
     def __init__(self, rt: Runtime, slack: SlackDriver, fake: FakeSlack, customer: str) -> None:
         self.rt, self.slack, self.fake, self.customer = rt, slack, fake, customer
         self.url: str | None = None
+        self.rotated = False
+        self.ic: str | None = None
 
     def by_command(self) -> None:
         self.slack.command(f"{self.customer}: TPS reports missing --arr 480k --ic <@U0INCCMDR>")
+        self.url = self.slack.last_response_url
+        self.settled()
+
+    def by_rotation(self) -> None:
+        """No IC named (the rotation's next), and responders by group (security's members)."""
+        self.rotated = True
+        self.slack.command(
+            f"{self.customer}: tenants see each other's rows --criteria security_incident"
+        )
         self.url = self.slack.last_response_url
         self.settled()
 
@@ -112,6 +132,11 @@ class Declaration:
             shown["jobs"] = sorted(j for j in self.rt.scheduler.job_ids() if esc.id in j)
         masks = [(c.id, "<room>") for c in rooms]
         masks += [(self.customer, "<customer>"), (self.customer.lower(), "<customer>")]
+        if self.rotated:
+            # The rotation gives each declaration the next IC: which one is checked across
+            # the runs (`rotation_moved_once`), not here.
+            self.ic = esc.ic if esc is not None else None
+            masks += [(ic, "<ic>") for ic in ROTATION]
         out = {}
         for part, content in shown.items():
             text = repr(content)
@@ -124,6 +149,7 @@ class Declaration:
 HOW: dict[str, Callable[[Declaration], None]] = {
     "command": Declaration.by_command,
     "form": Declaration.by_form,
+    "rotation": Declaration.by_rotation,
 }
 
 
@@ -154,6 +180,7 @@ def test_each_write_of_a_declaration_whose_answer_is_lost_changes_nothing(
     how, declaring, proxy
 ) -> None:
     clean = declaring()
+    runs = [clean]
     before = len(proxy.seen)
     HOW[how](clean)
     writes = [name for name, _key in proxy.seen[before:] if name in WRITES]
@@ -163,6 +190,7 @@ def test_each_write_of_a_declaration_whose_answer_is_lost_changes_nothing(
     for n, name in enumerate(writes):
         nth = writes[:n].count(name)
         run = declaring()
+        runs.append(run)
         proxy.drop_after(name, skip=nth)
         HOW[how](run)
         hit = proxy.spent()
@@ -173,6 +201,7 @@ def test_each_write_of_a_declaration_whose_answer_is_lost_changes_nothing(
     assert not found, f"{how} ({len(writes)} writes): " + "\n".join(
         f"{fault}: {parts}" for fault, parts in found.items()
     )
+    rotation_moved_once(runs)
 
 
 @pytest.mark.parametrize("how", sorted(HOW))
@@ -182,6 +211,7 @@ def test_each_slack_answer_of_a_declaration_lost_after_slack_acted_changes_nothi
     """Every call the build makes, in turn (the brief, the exec notice and the declarer's
     link are each a chat.postMessage of their own)."""
     clean = declaring()
+    runs = [clean]
     before = len(fake_slack.calls)
     HOW[how](clean)
     calls = [c.method for c in fake_slack.calls[before:]]
@@ -190,6 +220,7 @@ def test_each_slack_answer_of_a_declaration_lost_after_slack_acted_changes_nothi
     for n, method in enumerate(calls):
         nth = calls[:n].count(method)
         run = declaring()
+        runs.append(run)
         fired = len(fake_slack.fired)
         fake_slack.lose_answer_next(method, skip=nth)
         HOW[how](run)
@@ -204,3 +235,4 @@ def test_each_slack_answer_of_a_declaration_lost_after_slack_acted_changes_nothi
         f"{fault}: {parts}" for fault, parts in found.items()
     )
     assert not missed, f"{how}: these calls were not made again under the fault: {missed}"
+    rotation_moved_once(runs)
