@@ -22,7 +22,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis
 
@@ -30,6 +30,7 @@ from bot.delivery.mail import recipients
 from bot.delivery.smtp import Outcome, SendResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Longer than an SMTP transaction can take (a few round trips, each bounded by the timeout):
 # a claim that lapses while its holder still sends would let a second process send too.
@@ -61,6 +62,20 @@ local n = redis.call('HINCRBY', KEYS[1], '#', 1)
 redis.call('HSET', KEYS[1], ARGV[1], n)
 return n
 """
+
+
+# A connection that dropped: the command may have run, its answer lost.
+_LOST = (redis.ConnectionError, redis.TimeoutError)
+
+
+def _once_more(send: Callable[[], T]) -> T:
+    """Send a command that is safe to send twice (a script that answers a repeat as it
+    answered the first, a write that sets what is already set); if its answer is lost, send
+    it once more."""
+    try:
+        return send()
+    except _LOST:
+        return send()
 
 
 class OutboxError(Exception):
@@ -249,7 +264,7 @@ class Outbox:
             return Delivery(Step.ALREADY_SENT, first)
         token = uuid.uuid4().hex
         claim = self.keys.claim(key)
-        if not self.redis.set(claim, token, nx=True, px=self.lease_ms):
+        if not self._claim(claim, token):
             current = self.get(key) or first
             if current is None:
                 # The claimant has not written its record yet: what we would send is this.
@@ -263,6 +278,15 @@ class Outbox:
             except redis.RedisError as e:
                 # Its lease ends it; what the transaction did must still reach the caller.
                 log.warning("letter %s: claim not released (%s); its lease ends it", key, e)
+
+    def _claim(self, claim: str, token: str) -> bool:
+        """Take the letter's claim; a claim whose answer was lost is read back: ours if it
+        holds our token."""
+        try:
+            return bool(self.redis.set(claim, token, nx=True, px=self.lease_ms))
+        except _LOST:
+            held = self.redis.get(claim)
+            return held is not None and held.decode() == token
 
     def _deliver_claimed(
         self,
@@ -290,27 +314,28 @@ class Outbox:
         now = self.clock()
         first_attempt = (previous and previous.first_attempt_at) or now
         attempts = (previous.attempts if previous else 0) + 1
-        self._write(
-            keys=[self.keys.record(key)],
-            args=_fields(
-                status=Status.SENDING,
-                message_id=record.message_id,
-                message=record.message,
-                sender=record.sender,
-                recipients=json.dumps(record.recipients),
-                attempts=attempts,
-                first_attempt_at=first_attempt.isoformat(),
-                last_attempt_at=now.isoformat(),
-                # The last attempt's result, gone: this one has none yet.
-                outcome="",
-                reason="",
-                refused="[]",
-            ),
+        sending = _fields(
+            status=Status.SENDING,
+            message_id=record.message_id,
+            message=record.message,
+            sender=record.sender,
+            recipients=json.dumps(record.recipients),
+            attempts=attempts,
+            first_attempt_at=first_attempt.isoformat(),
+            last_attempt_at=now.isoformat(),
+            # The last attempt's result, gone: this one has none yet.
+            outcome="",
+            reason="",
+            refused="[]",
         )
-        self.redis.zadd(
-            self.keys.escalation(key.escalation),
-            {self.keys.record(key): first_attempt.timestamp()},
-            nx=True,
+        record_key = self.keys.record(key)
+        _once_more(lambda: self._write(keys=[record_key], args=sending))
+        _once_more(
+            lambda: self.redis.zadd(
+                self.keys.escalation(key.escalation),
+                {record_key: first_attempt.timestamp()},
+                nx=True,
+            )
         )
 
         before(replace(record, attempts=attempts, first_attempt_at=first_attempt))
@@ -365,7 +390,7 @@ class Outbox:
         so two letters with one id (two drafts given the same number at once) would lose one."""
         name = self.keys.record(key)
         binding = self.keys.message_id(message_id)
-        if self.redis.set(binding, name, nx=True):
+        if _once_more(lambda: self.redis.set(binding, name, nx=True)):
             return
         # Set before, never deleted: reading it now is reading who has it.
         owner = self.redis.get(binding)
@@ -379,7 +404,8 @@ class Outbox:
         """The letter's number in its escalation (1 for the first): given once, the same at
         every later call, never given to another letter (so its Message-ID is its own)."""
         field = f"{key.draft}:{key.version}"
-        return int(self._number(keys=[self.keys.numbers(key.escalation)], args=[field]))
+        numbers = self.keys.numbers(key.escalation)
+        return int(_once_more(lambda: self._number(keys=[numbers], args=[field])))
 
     def first_subject(self, escalation: str) -> str | None:
         """The subject of the escalation's first letter that may have reached the customer:

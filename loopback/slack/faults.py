@@ -25,6 +25,7 @@ class _Fault:
     error: str = ""
     retry_after: int = 1
     status: int = 500
+    skip: int = 0  # calls let through, answered, before the fault applies
 
 
 @dataclass
@@ -62,14 +63,18 @@ class FaultInjection:
             raise ValueError(f"server_error_next needs a 5xx status, got {status}")
         self._add_fault(method, _Fault("server", times, status=status))
 
-    def lose_answer_next(self, method: str, *, status: int | None = None, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` are carried out (the message is posted, the
-        channel created), then the answer is lost: the connection is closed without one, or,
-        with ``status`` (502, 504), a gateway error comes back instead. The caller cannot
-        tell whether Slack acted."""
+    def lose_answer_next(
+        self, method: str, *, status: int | None = None, times: int = 1, skip: int = 0
+    ) -> None:
+        """The next ``times`` calls of ``method`` (after ``skip`` answered ones) are carried
+        out (the message is posted, the channel created), then the answer is lost: the
+        connection is closed without one, or, with ``status`` (502, 504), a gateway error
+        comes back instead. The caller cannot tell whether Slack acted."""
         if status is not None and not 500 <= status <= 599:
             raise ValueError(f"lose_answer_next needs a 5xx status, got {status}")
-        self._add_fault(method, _Fault("lost", times, status=status or 0))
+        if skip < 0:
+            raise ValueError("skip must be >= 0")
+        self._add_fault(method, _Fault("lost", times, status=status or 0, skip=skip))
 
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` wait ``seconds`` before Slack acts on them
@@ -129,6 +134,9 @@ class FaultInjection:
             if not faults or faults[0].kind != "lost":
                 return None
             fault = faults[0]
+            if fault.skip > 0:
+                fault.skip -= 1
+                return None
             fault.remaining -= 1
             if fault.remaining <= 0:
                 faults.pop(0)

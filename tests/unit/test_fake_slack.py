@@ -663,6 +663,21 @@ def test_fail_next_applies_the_given_number_of_times(fake: FakeSlack, client: We
     assert [c.status for c in fake.calls_to("chat.postMessage")] == [200, 200, 200]
 
 
+def test_lose_answer_next_can_let_calls_through_first(fake: FakeSlack) -> None:
+    client = WebClient(token=fake.bot_token, base_url=fake.url, retry_handlers=[])
+    room = fake.add_channel("room")
+    fake.lose_answer_next("chat.postMessage", skip=2)
+    client.chat_postMessage(channel=room, text="1")
+    client.chat_postMessage(channel=room, text="2")
+    with pytest.raises(Exception):  # noqa: B017 - the connection dropped: any transport error
+        client.chat_postMessage(channel=room, text="3")
+    client.chat_postMessage(channel=room, text="4")
+    assert [m.text for m in fake.messages_in(room)] == ["1", "2", "3", "4"]  # the third acted
+    assert fake.fired == [("chat.postMessage", "lost")]
+    with pytest.raises(ValueError):
+        fake.lose_answer_next("chat.postMessage", skip=-1)
+
+
 def test_rate_limit_next_reaches_slack_sdk_with_retry_after(
     fake: FakeSlack, client: WebClient
 ) -> None:
