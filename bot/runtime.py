@@ -489,6 +489,7 @@ def _support_desk(
         api_url=settings.zendesk_api_url,
     )
     secret = settings.zendesk_webhook_secret
+    previous = settings.zendesk_webhook_secret_previous
     tickets = TicketLinks(
         *kit,
         desk=client,
@@ -496,6 +497,7 @@ def _support_desk(
         executor=executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="desk"),
         store=store,
         webhook_secret=secret.get_secret_value() if secret else None,
+        webhook_previous_secret=previous.get_secret_value() if previous else None,
     )
     letters = TicketLetters(
         redis_client, settings.redis_prefix, client, status_on_send=config.zendesk.on_send

@@ -236,6 +236,13 @@ class Settings(BaseSettings):
         description="the signing secret of the Zendesk webhook (unset: webhooks refused)",
         validation_alias=_env("WARROOM_ZENDESK_WEBHOOK_SECRET", "zendesk_webhook_secret"),
     )
+    zendesk_webhook_secret_previous: SecretStr | None = Field(
+        None,
+        description="the webhook's signing secret before it, accepted too while it is rotated",
+        validation_alias=_env(
+            "WARROOM_ZENDESK_WEBHOOK_SECRET_PREVIOUS", "zendesk_webhook_secret_previous"
+        ),
+    )
     # Where Zendesk's API is called, when not at WARROOM_ZENDESK_URL (a proxy; the tests).
     zendesk_api_url: str | None = Field(
         None, validation_alias=_env("WARROOM_ZENDESK_API_URL", "zendesk_api_url")

@@ -2,7 +2,7 @@
 base64(HMAC-SHA256(secret, timestamp + body)) with the timestamp it carries in
 `X-Zendesk-Webhook-Signature-Timestamp`, and that timestamp is recent. A comment event
 (`zen:event-type:ticket.comment_added`) is read into a `CommentSeen`; any other event is
-nothing to us.
+nothing to us. While the secret is rotated, the one before it signs too.
 """
 
 from __future__ import annotations
@@ -35,19 +35,26 @@ class WebhookRefused(Exception):
         self.reason = reason
 
 
-def verify(secret: str, headers: dict[str, str], body: bytes, now: datetime) -> str:
+def verify(
+    secrets: str | tuple[str | None, ...], headers: dict[str, str], body: bytes, now: datetime
+) -> str:
     """The request's signature when it is Zendesk's and recent; WebhookRefused otherwise.
-    `headers` are lower-cased names."""
+    `secrets`: the current signing secret, or it and the one before it while it is rotated
+    (either signs). `headers` are lower-cased names."""
     if len(body) > MAX_BODY:
         raise WebhookRefused(413, "payload too large")
+    keys = [k for k in ((secrets,) if isinstance(secrets, str) else secrets) if k]
     signature = headers.get(SIGNATURE, "").strip()
     stamp = headers.get(TIMESTAMP, "").strip()
-    if not signature or not stamp or not secret:
+    if not signature or not stamp or not keys:
         raise WebhookRefused(401, "unsigned")
-    expected = base64.b64encode(
-        hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
-    ).decode()
-    if not hmac.compare_digest(signature.encode(), expected.encode()):
+    matched = False
+    for key in keys:  # every key compared: the time taken tells nothing of which matched
+        expected = base64.b64encode(
+            hmac.new(key.encode(), stamp.encode() + body, hashlib.sha256).digest()
+        ).decode()
+        matched = hmac.compare_digest(signature.encode(), expected.encode()) or matched
+    if not matched:
         raise WebhookRefused(401, "bad signature")
     at = _timestamp(stamp)
     if at is None or abs((now - at).total_seconds()) > MAX_AGE_SECONDS:

@@ -109,6 +109,26 @@ def link(tickets: tuple[LinkedTicket, ...], ticket_id: int, url: str) -> tuple[L
     return (*tickets, LinkedTicket(id=ticket_id, url=url))
 
 
+def unlink(tickets: tuple[LinkedTicket, ...], ticket_id: int) -> tuple[LinkedTicket, ...]:
+    """The tickets without `ticket_id`; the same tuple when it is not linked."""
+    if not any(t.id == ticket_id for t in tickets):
+        return tickets
+    return tuple(t for t in tickets if t.id != ticket_id)
+
+
+# `ticket remove 4711` (or `unlink`): the words that take a ticket off instead of linking it.
+_REMOVE = ("remove", "unlink")
+
+
+def ticket_command(text: str) -> tuple[bool, str]:
+    """What `@vp ticket ...` asks: (remove?, the tickets named). `remove 4711` and
+    `unlink 4711` take tickets off; anything else links them."""
+    first, _, rest = text.strip().partition(" ")
+    if first.lower().rstrip(":,") in _REMOVE:
+        return True, rest.strip()
+    return False, text.strip()
+
+
 def replace(tickets: tuple[LinkedTicket, ...], read: LinkedTicket) -> tuple[LinkedTicket, ...]:
     """The tickets with the one of `read.id` replaced by what was read."""
     return tuple(read if t.id == read.id else t for t in tickets)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.domain.errors import InvalidInput, NotAWarRoom, Unavailable
 from bot.domain.facts import FactKind, Impact
+from bot.domain.tickets import ticket_command
 from bot.services.drafting import DraftDesk
 from bot.services.escalations import Escalations
 from bot.services.room import RoomChanges
@@ -96,7 +97,10 @@ class Mentions:
                         "No support desk is set up: linking tickets needs WARROOM_ZENDESK_URL, "
                         "WARROOM_ZENDESK_EMAIL and WARROOM_ZENDESK_TOKEN."
                     )
-                return self.tickets.link(channel, user, argument)
+                remove, refs = ticket_command(argument)
+                if remove:
+                    return self.tickets.unlink(channel, user, refs)
+                return self.tickets.link(channel, user, refs)
             case "help":
                 return blocks.HELP
             case _:

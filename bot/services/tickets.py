@@ -15,7 +15,8 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.desk import webhook
 from bot.desk.desk import Desk, DeskError, TicketGone, Unsure
@@ -41,10 +42,17 @@ class TicketLinks(RoomService):
     store: Store
     # The webhook's signing secret; None: every webhook is refused.
     webhook_secret: str | None = None
+    # The secret before it, accepted too while the secret is rotated (Zendesk signs with the
+    # new one from when it is changed there; a retry of an older delivery, with this one).
+    webhook_previous_secret: str | None = None
+    # A refused signature is logged at WARNING at most once in this many seconds.
+    refused_log_seconds: float = 60.0
     # What a customer's reply is handed to (the composition root decides).
     on_reply: Callable[[CustomerReply], object] | None = None
     # When handing a customer's comment on fails (Slack down), how long before each try again.
     reply_retry_seconds: tuple[float, ...] = (15.0, 60.0, 300.0)
+    _refused_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _refused_logged_at: datetime | None = field(default=None, init=False, repr=False)
 
     # -- linking --------------------------------------------------------------------------
     def link(self, channel_id: str, user: str, text: str) -> str:
@@ -75,6 +83,45 @@ class TicketLinks(RoomService):
         self.read_later(esc.id, [int(e.data["ticket"]) for e in events])
         numbers = ", ".join(f"#{e.data['ticket']}" for e in events)
         return f"🎫 Linked {numbers}; reading it from {self.desk.name} for the brief."
+
+    def unlink(self, channel_id: str, user: str, text: str) -> str:
+        """`@vp ticket remove 4711 [4712 ...]`: off the escalation in one write; its comments
+        are handed on and letters added to it no more."""
+        esc = self.escalations.in_channel(channel_id)
+        self.allow(esc, user, "unlink a support ticket")
+        wanted = domain.parse_ticket_refs(text)
+        now = self.clock()
+
+        def change(e: Escalation) -> tuple[Escalation, list]:  # type: ignore[type-arg]
+            linked = e.tickets
+            removed = []
+            for ticket_id in wanted:
+                before = linked
+                linked = domain.unlink(linked, ticket_id)
+                if linked is not before:
+                    removed.append(ticket_id)
+            update: dict[str, object] = {"tickets": linked}
+            org = e.org_tickets
+            first = domain.organisation_of(linked)
+            if org is not None and (first is None or first.organization_id != org.organization_id):
+                update["org_tickets"] = None  # its organisation is no longer linked
+            events = [
+                event(now, EventKind.TICKET, user, f"Ticket {t} unlinked",
+                      ticket=t, linked=False)
+                for t in removed
+            ]  # fmt: skip
+            return e.model_copy(update=update), events
+
+        esc, events = self.escalations.update(esc.id, change)
+        if not events:
+            listed = ", ".join(f"#{t.id}" for t in esc.tickets) or "none"
+            return (
+                f"{'That ticket is' if len(wanted) == 1 else 'Those tickets are'} not linked "
+                f"to this escalation (linked: {listed})."
+            )
+        self.briefing.refresh(esc)
+        numbers = ", ".join(f"#{e.data['ticket']}" for e in events)
+        return f"🎫 Unlinked {numbers}: off the brief; its comments and letters no more."
 
     def opened(self, esc: Escalation) -> None:
         """A room just opened with tickets in its declaration: read them, off this path."""
@@ -297,11 +344,12 @@ class TicketLinks(RoomService):
         """A request to the desk's webhook: (status, reason). The signature is checked before
         anything else; a signature already seen is a replay; the comment is then handled off
         the request's thread. `headers` have lower-case names."""
+        secrets = (self.webhook_secret, self.webhook_previous_secret)
         try:
-            signature = webhook.verify(self.webhook_secret or "", headers, body, self.clock())
+            signature = webhook.verify(secrets, headers, body, self.clock())
             comment = webhook.comment_of(body)
         except webhook.WebhookRefused as e:
-            log.info("a desk webhook was refused: %s", e.reason)
+            self._refused(e)
             return e.status, e.reason
         if not self.store.first_delivery(f"desk-webhook:{signature}", ttl=3600):
             return 200, "replay"
@@ -317,6 +365,28 @@ class TicketLinks(RoomService):
             lambda: self.comment(comment, self.open_escalations()),
         )
         return 200, "accepted"
+
+    def _refused(self, e: webhook.WebhookRefused) -> None:
+        """A refused request logged by its reason only (never its body, never a secret); a
+        refused signature at WARNING, at most once a minute (a secret changed in Zendesk
+        and not here loses every reply until it is fixed)."""
+        if e.reason != "bad signature":
+            log.info("a desk webhook was refused: %s", e.reason)
+            return
+        now = self.clock()
+        with self._refused_lock:
+            last = self._refused_logged_at
+            loud = last is None or (now - last).total_seconds() >= self.refused_log_seconds
+            if loud:
+                self._refused_logged_at = now
+        if loud:
+            log.warning(
+                "a desk webhook was refused: its signature matches no secret set here "
+                "(WARROOM_ZENDESK_WEBHOOK_SECRET, _PREVIOUS); customers' replies on tickets "
+                "are lost until it does"
+            )
+        else:
+            log.info("a desk webhook was refused: %s", e.reason)
 
     def open_escalations(self) -> list[Escalation]:
         return self.store.get_many(self.store.open_ids())

@@ -497,6 +497,7 @@ In a war room, mention me with:
 • `resolve <summary>` — resolve: timers stop, follow-ups are scheduled, execs are told
 • `timeline` — what has happened so far
 • `ticket <number or URL>` — link a support ticket: the brief shows it and its organisation's others
+• `ticket remove <number or URL>` — unlink it: off the brief, its comments and letters no more
 • `draft update` — I draft an update for the customer; a person approves, edits or redoes it
 • `review` — I draft the post-incident review from the timeline
 • anything else — I answer from this escalation's facts

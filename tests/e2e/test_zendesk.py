@@ -492,3 +492,146 @@ def test_a_comment_not_shown_while_slack_fails_is_shown_when_it_answers_again(
     assert len(_said(fake_slack, room, "Is it fixed yet?")) == 1
     notes = [e for e in rt.store.timeline(room.name) if e.kind is EventKind.CUSTOMER_REPLY]
     assert [e.data["ref"] for e in notes] == [str(reply)]
+
+
+def test_a_ticket_removed_is_off_the_brief_and_its_comments_and_letters_no_more(
+    rt: Runtime,
+    slack: SlackDriver,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    webhook_url: str,
+    clock,
+) -> None:
+    room = _declare(slack, fake_slack, people["ticket"])
+    other = zendesk.add_ticket("Also missing", people["dana"])
+    _mention(slack, fake_slack, room, f"ticket {other}")
+    esc = rt.store.get(room.name)
+    assert esc is not None and [t.id for t in esc.tickets] == [people["ticket"], other]
+    version = esc.version
+
+    _mention(
+        slack,
+        fake_slack,
+        room,
+        f"ticket remove <https://acme.zendesk.com/agent/tickets/{people['ticket']}>",
+    )
+    assert _said(fake_slack, room, f"Unlinked #{people['ticket']}")
+    esc = rt.store.get(room.name)
+    assert esc is not None and [t.id for t in esc.tickets] == [other]
+    assert esc.version == version + 1  # one write
+    unlinked = [
+        e
+        for e in rt.store.timeline(room.name)
+        if e.kind is EventKind.TICKET and e.data.get("linked") is False
+    ]
+    assert [(e.data["ticket"], e.actor) for e in unlinked] == [(people["ticket"], "U0INCCMDR")]
+    assert "unlinked" in unlinked[0].text
+    assert f"#{people['ticket']}|" not in _brief(fake_slack, room)  # the brief was refreshed
+    assert f"#{other}" in _brief(fake_slack, room)
+
+    # A comment on it comes in: nothing in the room; letters go to the other ticket only.
+    reply = zendesk.add_comment(people["ticket"], people["dana"], "Anyone there?")
+    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, _ = zendesk.send_comment_event(
+        webhook_url, people["ticket"], reply, SECRET, timestamp=stamp
+    )
+    assert status == 200
+    assert not _said(fake_slack, room, "Anyone there?")
+    assert not [e for e in rt.store.timeline(room.name) if e.kind is EventKind.CUSTOMER_REPLY]
+    fake_slack.set_email("U0INCCMDR", "victoria@vendor.example")
+    assert rt.tickets is not None
+    letters = rt.tickets.letters_for(esc, "d1", 1, "Dear Dana", "U0INCCMDR")
+    assert [letter.ticket_id for letter in letters] == [other]
+
+    # Again, or a ticket never linked: one line that says so, and nothing written.
+    for ref in (str(people["ticket"]), "999"):
+        _mention(slack, fake_slack, room, f"ticket remove {ref}")
+    assert len(_said(fake_slack, room, "not linked to this escalation")) == 2
+    assert rt.store.get(room.name).version == version + 1
+    _mention(slack, fake_slack, room, "ticket remove nonsense")
+    assert _said(fake_slack, room, "is not a ticket")
+    _mention(slack, fake_slack, room, "help")
+    assert _said(fake_slack, room, "`ticket remove <number or URL>` — unlink it")
+
+
+def _served(rt: Runtime):
+    server: WSGIServer = make_server("127.0.0.1", 0, WarroomWSGI(rt), handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    return server, thread, f"http://127.0.0.1:{server.server_port}/zendesk/webhook"
+
+
+def test_the_previous_webhook_secret_signs_while_it_is_rotated_and_not_after(
+    settings,
+    clock,
+    fake_slack: FakeSlack,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    old, new = "zd-old-secret-1", "zd-new-secret-2"
+    zd = {
+        "zendesk_url": zendesk.account_url,
+        "zendesk_api_url": zendesk.url,
+        "zendesk_email": zendesk.email,
+        "zendesk_token": SecretStr(zendesk.token),
+        "zendesk_webhook_secret": SecretStr(new),
+    }
+    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def deliveries(previous: str | None, said: str) -> list[int]:
+        """The statuses of a comment signed with the old secret and one with the new."""
+        update = dict(zd, zendesk_webhook_secret_previous=SecretStr(previous) if previous else None)
+        runtime = build_runtime(
+            settings.model_copy(update=update), clock=clock, listener_executor=InlineExecutor()
+        )
+        server, thread, url = _served(runtime)
+        try:
+            statuses = []
+            for secret in (old, new):
+                comment = zendesk.add_comment(people["ticket"], people["dana"], f"{said} {secret}")
+                statuses.append(
+                    zendesk.send_comment_event(
+                        url, people["ticket"], comment, secret, timestamp=stamp
+                    )[0]
+                )
+            return statuses
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join()
+            runtime.close()
+
+    assert deliveries(old, "while rotating") == [200, 200]
+    with caplog.at_level("INFO", logger="bot.services.tickets"):
+        assert deliveries(None, "after rotating") == [401, 200]
+    refused = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert refused and all(old not in r.getMessage() and new not in r.getMessage() for r in refused)
+    assert all("after rotating" not in r.getMessage() for r in caplog.records)
+
+
+def test_a_refused_signature_is_a_warning_at_most_once_a_minute(
+    rt: Runtime,
+    zendesk: ZendeskLoopback,
+    people: dict[str, int],
+    webhook_url: str,
+    clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def forged() -> int:
+        comment = zendesk.add_comment(people["ticket"], people["dana"], "Forged words")
+        stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        return zendesk.send_comment_event(
+            webhook_url, people["ticket"], comment, "not-the-secret", timestamp=stamp
+        )[0]
+
+    with caplog.at_level("INFO", logger="bot.services.tickets"):
+        assert [forged(), forged(), forged()] == [401, 401, 401]
+        clock.advance(timedelta(seconds=61))
+        assert forged() == 401
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2
+    for r in caplog.records:
+        assert SECRET not in r.getMessage() and "not-the-secret" not in r.getMessage()
+        assert "Forged words" not in r.getMessage()

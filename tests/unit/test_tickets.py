@@ -4,6 +4,9 @@ brief shows a ticket (its words inert)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.config import ConfigError, load_config
+from bot.desk import webhook
 from bot.domain.errors import InvalidInput
 from bot.domain.escalation import Escalation
 from bot.domain.tickets import (
@@ -23,6 +27,8 @@ from bot.domain.tickets import (
     parse_ticket_ref,
     parse_ticket_refs,
     surge,
+    ticket_command,
+    unlink,
 )
 from bot.settings import Settings, SettingsError, load_settings
 from bot.slack.blocks import declaration_form, tickets_text
@@ -252,3 +258,59 @@ def test_a_comment_event_without_is_staff_reads_as_unknown() -> None:
     event["event"]["comment"]["author"]["is_staff"] = False  # type: ignore[index]
     seen = comment_of(json.dumps(event).encode())
     assert seen is not None and seen.author_is_staff is False
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("4711", (False, "4711")),
+        ("remove 4711", (True, "4711")),
+        ("Remove: #4711 4712", (True, "#4711 4712")),
+        ("unlink <https://acme.zendesk.com/agent/tickets/4711>", (True, "<https://acme.zendesk.com/agent/tickets/4711>")),
+        ("remove", (True, "")),
+    ],
+)  # fmt: skip
+def test_ticket_remove_takes_tickets_off_anything_else_links(
+    text: str, said: tuple[bool, str]
+) -> None:
+    assert ticket_command(text) == said
+    remove, refs = ticket_command("remove https://acme.zendesk.com/agent/tickets/4711, 4712")
+    assert remove and parse_ticket_refs(refs) == (4711, 4712)
+    with pytest.raises(InvalidInput):
+        parse_ticket_refs(ticket_command("remove")[1])
+
+
+def test_unlinking_keeps_the_others_in_order_and_an_unlinked_one_changes_nothing() -> None:
+    tickets = link(link(link((), 1, "u1"), 2, "u2"), 3, "u3")
+    assert [t.id for t in unlink(tickets, 2)] == [1, 3]
+    assert unlink(tickets, 9) is tickets
+
+
+def test_the_webhook_takes_the_previous_secret_only_while_it_is_set() -> None:
+    body = b'{"type": "other"}'
+    stamp = "2026-03-02T10:00:00Z"
+
+    def signed(secret: str) -> dict[str, str]:
+        digest = hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()
+        return {webhook.SIGNATURE: base64.b64encode(digest).decode(), webhook.TIMESTAMP: stamp}
+
+    assert webhook.verify(("new", "old"), signed("old"), body, T0)
+    assert webhook.verify(("new", "old"), signed("new"), body, T0)
+    assert webhook.verify("new", signed("new"), body, T0)
+    for secrets in (("new", None), "new", ("new", "")):
+        with pytest.raises(webhook.WebhookRefused) as e:
+            webhook.verify(secrets, signed("old"), body, T0)
+        assert e.value.reason == "bad signature"
+    with pytest.raises(webhook.WebhookRefused):
+        webhook.verify((None, None), signed("old"), body, T0)
+
+
+def test_the_previous_webhook_secret_is_read_and_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WARROOM_ZENDESK_WEBHOOK_SECRET_PREVIOUS", "wh-0ld-s3c")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    previous = settings.zendesk_webhook_secret_previous
+    assert previous is not None and previous.get_secret_value() == "wh-0ld-s3c"
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "wh-0ld-s3c" not in shown
