@@ -552,7 +552,13 @@ def test_a_ticket_removed_is_off_the_brief_and_its_comments_and_letters_no_more(
     _mention(slack, fake_slack, room, "ticket remove nonsense")
     assert _said(fake_slack, room, "is not a ticket")
     _mention(slack, fake_slack, room, "help")
-    assert _said(fake_slack, room, "`ticket remove <number or URL>` — unlink it")
+    assert _said(fake_slack, room, "unlink it: off the brief, its comments and letters no more")
+
+    # The count stays while a ticket of the organisation is linked, and goes with the last.
+    assert rt.store.get(room.name).org_tickets is not None
+    _mention(slack, fake_slack, room, f"ticket remove {other}")
+    esc = rt.store.get(room.name)
+    assert esc.tickets == () and esc.org_tickets is None
 
 
 def _served(rt: Runtime):
