@@ -566,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is not None and importlib.util.find_spec("matplotlib") is None:
         return _fail(
             "--out draws its charts with matplotlib, which is not installed; install the "
-            "charts extra: pip install 'warroom[charts]'"
+            "charts extra at the tested versions: pip install -c constraints.txt -e '.[charts]'"
         )
     try:
         settings = load_settings()

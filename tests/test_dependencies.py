@@ -78,6 +78,20 @@ def test_the_readme_and_ci_install_with_the_lock() -> None:
     assert command in (ROOT / ".ci" / "run").read_text()
 
 
+def test_every_install_the_project_tells_of_uses_the_lock() -> None:
+    """Every `pip install` the docs or the program's own messages suggest installs with
+    constraints.txt: one without it may pick releases the tests never ran on."""
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    texts += sorted(p for p in (ROOT / "bot").rglob("*.py"))
+    unlocked = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in texts
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if re.search(r"\bpip install\b", line) and "-c constraints.txt" not in line
+    ]
+    assert not unlocked, unlocked
+
+
 def test_the_model_sdk_is_held_to_the_minor_release_the_tests_passed_with() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     (sdk,) = [Requirement(r) for r in project["dependencies"] if r.startswith("anthropic")]

@@ -197,7 +197,7 @@ def test_charts_without_matplotlib_name_the_extra(
     assert main(["--out", str(tmp_path / "o")]) == 2
     out, err = capsys.readouterr()
     assert out == "" and not (tmp_path / "o").exists()
-    assert err.count("\n") == 1 and "pip install 'warroom[charts]'" in err
+    assert err.count("\n") == 1 and "pip install -c constraints.txt -e '.[charts]'" in err
     assert main(["--format", "json"]) == 0  # the report itself needs no charts
 
 
