@@ -25,15 +25,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 
-from bot.delivery.smtp import _is_loopback
+from bot.delivery.urls import DEFAULT_TIMEOUT, OPTIONS, parse_server_url, shown
 
 DEFAULT_PORTS = {"imap": 143, "imaps": 993}
-DEFAULT_TIMEOUT = 30.0
 DEFAULT_FLAG = "$warroom"
 FORM = "imaps://USER:PASSWORD@HOST:993/INBOX or imap://USER:PASSWORD@HOST:143 (STARTTLS)"
-_OPTIONS = {"ca_file", "timeout", "tls", "flag"}
+_OPTIONS = OPTIONS | {"flag"}
 _ATOM = re.compile(r"^\$?[A-Za-z0-9_.-]{1,64}$")
 _FETCHED_UID = re.compile(rb"\bUID (\d+)")
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -65,76 +64,45 @@ class ImapURL:
 
     def __str__(self) -> str:
         scheme = "imaps" if self.implicit_tls else "imap"
-        auth = quote(self.username, safe="") + (":***" if self.password else "") + "@"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        options = [f"ca_file={self.ca_file}"] if self.ca_file else []
-        options += ["tls=off"] if self.plaintext else []
-        query = "?" + "&".join(options) if options else ""
-        return f"{scheme}://{auth}{host}:{self.port}/{quote(self.mailbox, safe='')}{query}"
+        return shown(
+            scheme,
+            self.username,
+            self.password,
+            self.host,
+            self.port,
+            self.mailbox,
+            ca_file=self.ca_file,
+            plaintext=self.plaintext,
+        )
 
     def __repr__(self) -> str:
         return f"ImapURL({str(self)!r})"
 
 
 def parse_imap_url(url: str) -> ImapURL:
-    """The parts of `url`, or ImapURLError in one line that shows no password."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        raise ImapURLError(f"not an IMAP URL: {FORM}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise ImapURLError(f"an IMAP URL starts with imap:// or imaps://: {FORM}")
-    if not parts.hostname:
-        raise ImapURLError(f"it names no host: {FORM}")
-    if not parts.username or not parts.password:
+    """The parts of `url`, or ImapURLError in one line that shows no part of it."""
+    read = parse_server_url(
+        url, ports=DEFAULT_PORTS, form=FORM, kind="IMAP", options=_OPTIONS, error=ImapURLError
+    )
+    if not read.username or not read.password:
         raise ImapURLError(f"it needs a user and a password: {FORM}")
-    options = parse_qs(parts.query, keep_blank_values=True)
-    if options.keys() - _OPTIONS:
-        # Not named: a password with an unencoded "?" in it would show its tail here.
-        raise ImapURLError(
-            "an unknown option (it takes ca_file, timeout, flag and tls; percent-encode a "
-            "password's special characters)"
-        )
-
-    def option(name: str) -> str | None:
-        return options.get(name, [""])[-1] or None
-
-    timeout = DEFAULT_TIMEOUT
-    if option("timeout") is not None:
-        try:
-            timeout = float(option("timeout") or "")
-        except ValueError:
-            raise ImapURLError("timeout is a number of seconds") from None
-        if not 0 < timeout <= 600:
-            raise ImapURLError("timeout is between 0 and 600 seconds")
-    flag = option("flag") or DEFAULT_FLAG
+    flag = read.option("flag") or DEFAULT_FLAG
     if not _ATOM.match(flag) or flag.lower() in ("$deleted", "deleted"):
         raise ImapURLError("flag is one keyword of letters, digits, '$', '_', '.' or '-'")
-    tls = option("tls")
-    if tls not in (None, "off"):
-        raise ImapURLError("tls takes only 'off' (TLS is on otherwise)")
-    username, password = unquote(parts.username), unquote(parts.password)
-    if not username.isascii() or not password.isascii():
-        raise ImapURLError("the user and password must be ASCII characters (percent-encoded)")
-    mailbox = unquote(parts.path.lstrip("/")) or "INBOX"
+    mailbox = read.path or "INBOX"
     if any(c in mailbox for c in '\r\n"\\') or not mailbox.isascii():
         raise ImapURLError("the mailbox is a plain ASCII name")
-    host = parts.hostname
-    if tls == "off" and (scheme == "imaps" or not _is_loopback(host)):
-        raise ImapURLError("tls=off is only for an imap:// server on this machine (127.0.0.1)")
     return ImapURL(
-        host=host,
-        port=port or DEFAULT_PORTS[scheme],
-        implicit_tls=scheme == "imaps",
-        username=username,
-        password=password,
+        host=read.host,
+        port=read.port,
+        implicit_tls=read.implicit_tls,
+        username=read.username,
+        password=read.password,
         mailbox=mailbox,
-        ca_file=option("ca_file"),
-        timeout=timeout,
+        ca_file=read.option("ca_file"),
+        timeout=read.timeout,
         flag=flag,
-        plaintext=tls == "off",
+        plaintext=read.plaintext,
     )
 
 

@@ -14,19 +14,17 @@ User and password are percent-encoded (`%40` for `@`). The password is never sho
 
 from __future__ import annotations
 
-import ipaddress
 import smtplib
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
+
+from bot.delivery.urls import DEFAULT_TIMEOUT, OPTIONS, parse_server_url, shown
 
 DEFAULT_PORTS = {"smtp": 587, "smtps": 465}
-DEFAULT_TIMEOUT = 30.0
 FORM = "smtp://USER:PASSWORD@HOST:587 (STARTTLS) or smtps://USER:PASSWORD@HOST:465"
-_OPTIONS = {"ca_file", "timeout", "tls"}
-_LOOPBACK_NAMES = {"localhost"}
 # Where in the transaction something went wrong, in a reason's words.
 _STAGES = {
     "connect": "the connection",
@@ -57,79 +55,37 @@ class SmtpURL:
 
     def __str__(self) -> str:
         scheme = "smtps" if self.implicit_tls else "smtp"
-        auth = ""
-        if self.username is not None:
-            auth = quote(self.username, safe="") + (":***" if self.password else "") + "@"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        options = [f"ca_file={self.ca_file}"] if self.ca_file else []
-        options += ["tls=off"] if self.plaintext else []
-        query = "?" + "&".join(options) if options else ""
-        return f"{scheme}://{auth}{host}:{self.port}{query}"
+        return shown(
+            scheme,
+            self.username,
+            self.password,
+            self.host,
+            self.port,
+            ca_file=self.ca_file,
+            plaintext=self.plaintext,
+        )
 
     def __repr__(self) -> str:
         return f"SmtpURL({str(self)!r})"
 
 
 def parse_smtp_url(url: str) -> SmtpURL:
-    """The parts of `url`, or SmtpURLError in one line that shows no password."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        raise SmtpURLError(f"not an SMTP URL: {FORM}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise SmtpURLError(f"an SMTP URL starts with smtp:// or smtps://: {FORM}")
-    if not parts.hostname:
-        raise SmtpURLError(f"it names no host: {FORM}")
-    if parts.path not in ("", "/"):
-        raise SmtpURLError("an SMTP URL has no path after the host and port")
-    options = parse_qs(parts.query, keep_blank_values=True)
-    unknown = sorted(options.keys() - _OPTIONS)
-    if unknown:
-        raise SmtpURLError(f"unknown option {unknown[0]!r} (it takes ca_file, timeout and tls)")
-
-    def option(name: str) -> str | None:
-        return options.get(name, [""])[-1] or None
-
-    timeout = DEFAULT_TIMEOUT
-    if option("timeout") is not None:
-        try:
-            timeout = float(option("timeout") or "")
-        except ValueError:
-            raise SmtpURLError("timeout is a number of seconds") from None
-        if not 0 < timeout <= 600:
-            raise SmtpURLError("timeout is between 0 and 600 seconds")
-    tls = option("tls")
-    if tls not in (None, "off"):
-        raise SmtpURLError("tls takes only 'off' (TLS is on otherwise)")
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    if not (username or "").isascii() or not (password or "").isascii():
-        # smtplib sends the login as ASCII: another character would fail at every send.
-        raise SmtpURLError("the user and password must be ASCII characters (percent-encoded)")
-    host = parts.hostname
-    if tls == "off" and (scheme == "smtps" or not _is_loopback(host)):
-        raise SmtpURLError("tls=off is only for an smtp:// server on this machine (127.0.0.1)")
-    return SmtpURL(
-        host=host,
-        port=port or DEFAULT_PORTS[scheme],
-        implicit_tls=scheme == "smtps",
-        username=username,
-        password=password,
-        ca_file=option("ca_file"),
-        timeout=timeout,
-        plaintext=tls == "off",
+    """The parts of `url`, or SmtpURLError in one line that shows no part of it."""
+    read = parse_server_url(
+        url, ports=DEFAULT_PORTS, form=FORM, kind="SMTP", options=OPTIONS, error=SmtpURLError
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if read.path:
+        raise SmtpURLError("an SMTP URL has no path after the host and port")
+    return SmtpURL(
+        host=read.host,
+        port=read.port,
+        implicit_tls=read.implicit_tls,
+        username=read.username,
+        password=read.password,
+        ca_file=read.option("ca_file"),
+        timeout=read.timeout,
+        plaintext=read.plaintext,
+    )
 
 
 class Outcome(StrEnum):

@@ -281,6 +281,20 @@ def test_an_unusable_smtp_url_is_one_line_without_the_password(url: str, says: s
     assert "s3cret" not in message and "\n" not in message
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://user:p@ss?Secr3t@host:587",  # an unencoded "@" then "?" in the password
+        "smtp://apikey?Secr3t@host:587",
+        "smtp://user:pw@host:587?tls=off&Secr3t=1",
+    ],
+)
+def test_an_unknown_option_is_not_named_it_may_be_a_password_s_tail(url: str) -> None:
+    with pytest.raises(SmtpURLError) as caught:
+        parse_smtp_url(url)
+    assert "Secr3t" not in str(caught.value)
+
+
 def test_settings_read_the_smtp_url_as_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.settings import Settings
 
