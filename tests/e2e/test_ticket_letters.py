@@ -23,12 +23,13 @@ from bot.domain.delivery import LetterStatus, RouteKind
 from bot.domain.timeline import EventKind
 from bot.runtime import build_runtime
 from bot.slack.ids import ActionId
-from loopback.harness import InlineExecutor, WarroomProcess, warroom_env
+from loopback.harness import InlineExecutor
 from loopback.slack.driver import SlackDriver
 from loopback.smtp import MailServer
 from loopback.zendesk import ZendeskLoopback
 from tests.conftest import CONFIG, SIGNING_SECRET, today
 from tests.e2e.test_draft_checks import current, refusal
+from tests.processes import start_warroom
 from tests.rooms import Room, buttons, draft_id, shown, wait_until
 
 AGENT_EMAIL = "victoria@vendor.example"
@@ -291,6 +292,18 @@ def test_a_deleted_or_merged_ticket_is_told_and_not_tried_again(
     assert ActionId.DRAFT_SEND in buttons(current(room, message))  # once it is put right
 
 
+def _not_sent_for_the_signer(room: Room, fake_anthropic, zendesk: ZendeskLoopback) -> str:
+    """Send on an approved letter whose signer the ticket cannot be written as: nothing is
+    sent or tried again; what the room is told."""
+    message = _approved(room, fake_anthropic)
+    room.click(ActionId.DRAFT_SEND, message)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
+    assert _retries(room) == [] and zendesk.seen("PUT") == []
+    (told,) = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
+    return told
+
+
 def test_a_signer_without_an_email_in_slack_is_told_what_to_do(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
 ) -> None:
@@ -298,13 +311,8 @@ def test_a_signer_without_an_email_in_slack_is_told_what_to_do(
     ticket = desk["ticket"]
     room = _room(agent_runtime, fake_slack, zendesk, ticket)
     fake_slack.set_email("U0INCCMDR", "")
-    message = _approved(room, fake_anthropic)
-    room.click(ActionId.DRAFT_SEND, message)
-    (sent,) = room.esc.letters
-    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
-    (told,) = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
+    told = _not_sent_for_the_signer(room, fake_anthropic, zendesk)
     assert "Slack profile" in told and "email" in told
-    assert _retries(room) == [] and zendesk.seen("PUT") == []
 
 
 def test_a_letter_by_email_and_on_the_ticket_is_one_customer_update(
@@ -364,13 +372,8 @@ def test_a_signer_without_a_zendesk_agent_is_told_what_to_do(
     ticket = desk["ticket"]
     room = _room(agent_runtime, fake_slack, zendesk, ticket)
     fake_slack.set_email("U0INCCMDR", "ic@vendor.example")  # no agent has it
-    message = _approved(room, fake_anthropic)
-    room.click(ActionId.DRAFT_SEND, message)
-    (sent,) = room.esc.letters
-    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
-    (told,) = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
+    told = _not_sent_for_the_signer(room, fake_anthropic, zendesk)
     assert "ic@vendor.example" in told and "agent" in told
-    assert _retries(room) == [] and zendesk.seen("PUT") == []
 
 
 def test_a_letter_goes_on_every_linked_ticket_once(
@@ -517,19 +520,17 @@ def test_a_process_killed_while_it_adds_the_letter_to_the_ticket(
     ticket = desk["ticket"]
     room = _room(agent_runtime, fake_slack, zendesk, ticket)
     message = _approved(room, fake_anthropic)
-    env = warroom_env(
+    proc = start_warroom(
         fake_slack,
         redis_url,
         prefix,
         tmp_path,
         config_file,
-        signing_secret=SIGNING_SECRET,
         WARROOM_ZENDESK_URL=zendesk.account_url,
         WARROOM_ZENDESK_API_URL=zendesk.url,
         WARROOM_ZENDESK_EMAIL=zendesk.email,
         WARROOM_ZENDESK_TOKEN=zendesk.token,
     )
-    proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
     zendesk.fault(status=504, method="PUT", delay=3, apply=True)  # held, then carried out
     try:
         threading.Thread(
