@@ -139,10 +139,9 @@ def _retries(room: Room) -> list[str]:
 def test_send_adds_the_letter_to_the_ticket_once_and_the_sending_is_the_fact(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock
 ) -> None:
-    _insights(memory_dir)  # neither email nor slack_connect: the ticket is the route
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     assert ActionId.DRAFT_SEND in buttons(message)
     assert f"on ticket #{ticket}" in shown(message)
     first_contact = room.rt.protocol.milestone_id("first_customer_contact")
@@ -217,10 +216,9 @@ def _claimed(room: Room) -> bool:
 def test_a_lost_answer_adds_no_second_comment(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock
 ) -> None:
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     zendesk.fault(status=502, method="PUT", apply=True)  # it lands; the answer is lost
     room.click(ActionId.DRAFT_SEND, message)
     (sent,) = room.esc.letters
@@ -241,10 +239,9 @@ def test_a_lost_answer_adds_no_second_comment(
 def test_a_rate_limit_is_tried_again_on_the_scheduler(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock
 ) -> None:
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     # Longer than the client waits in the click's work: the letter waits for the scheduler.
     zendesk.fault(status=429, retry_after=600, method="PUT")
     room.click(ActionId.DRAFT_SEND, message)
@@ -269,10 +266,9 @@ def test_a_rate_limit_is_tried_again_on_the_scheduler(
 def test_a_deleted_or_merged_ticket_is_told_and_not_tried_again(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock, gone
 ) -> None:
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     if gone == "deleted":
         zendesk.delete(ticket)
     else:
@@ -290,6 +286,16 @@ def test_a_deleted_or_merged_ticket_is_told_and_not_tried_again(
     assert _retries(room) == []
     assert _events(room, EventKind.CUSTOMER_UPDATE) == []
     assert ActionId.DRAFT_SEND in buttons(current(room, message))  # once it is put right
+
+
+def _approved_on_ticket(agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk):
+    """A room on the desk's ticket for a customer with neither email nor Slack Connect (the
+    ticket is the route), and its letter approved: the ticket, the room and the letter's
+    message."""
+    _insights(memory_dir)
+    ticket = desk["ticket"]
+    room = _room(agent_runtime, fake_slack, zendesk, ticket)
+    return ticket, room, _approved(room, fake_anthropic)
 
 
 def _not_sent_for_the_signer(room: Room, fake_anthropic, zendesk: ZendeskLoopback) -> str:
@@ -456,10 +462,9 @@ def test_the_click_is_answered_before_zendesk_is_called(
 def test_a_ticket_linked_after_send_was_shown_is_not_sent_to_unseen(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
 ) -> None:
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     (shown_then,) = [
         el["value"]
         for b in message.blocks
@@ -516,10 +521,9 @@ def test_a_process_killed_while_it_adds_the_letter_to_the_ticket(
     # update, which lands after. The letter is on record as going out, so the scheduler
     # finishes it: it finds the letter's tag on the ticket (one comment), records it as sent
     # and tells the room; nobody has to press Send.
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     proc = start_warroom(
         fake_slack,
         redis_url,
