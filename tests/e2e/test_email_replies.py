@@ -114,7 +114,8 @@ def test_an_email_reply_comes_back_once_in_the_letters_thread(
     assert imap.flags(unrelated) == set()
     stored = [args for command, args in imap.commands if command == "UID STORE"]
     assert stored == [f"{answer} +FLAGS.SILENT ($warroom)"]
-    assert all("PEEK" in args for command, args in imap.commands if command == "UID FETCH")
+    fetched = [args for command, args in imap.commands if command == "UID FETCH"]
+    assert fetched and all("PEEK" in args for args in fetched)
 
     # The next poll reads nothing again and changes nothing.
     before = len(imap.commands)

@@ -302,13 +302,21 @@ def _shared_channel(fake_slack) -> str:
     return fake_slack.add_channel("ext-initech-vendor", members=["U0VPSUPRT"])
 
 
-def test_a_letter_is_posted_once_in_the_slack_connect_channel(
-    agent_runtime, fake_slack, fake_anthropic, memory_dir
-) -> None:
+def _approved_in_shared(agent_runtime, fake_slack, fake_anthropic, memory_dir):
+    """A room for a customer who takes letters in a Slack Connect channel, and its letter
+    approved: the channel, the room and the letter's message."""
     shared = _shared_channel(fake_slack)
     _insights(memory_dir, slack_connect=shared)
     room = _room(agent_runtime, fake_slack)
-    message = _approved(room, fake_anthropic)
+    return shared, room, _approved(room, fake_anthropic)
+
+
+def test_a_letter_is_posted_once_in_the_slack_connect_channel(
+    agent_runtime, fake_slack, fake_anthropic, memory_dir
+) -> None:
+    shared, room, message = _approved_in_shared(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir
+    )
     assert f"Slack Connect: <#{shared}>" in shown(message)
     room.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
     room.click(ActionId.DRAFT_SEND, message, user="U0VPSUPRT")
@@ -328,10 +336,9 @@ def test_a_letter_is_posted_once_in_the_slack_connect_channel(
 def test_a_lost_answer_to_the_post_sends_no_second_letter(
     agent_runtime, fake_slack, fake_anthropic, memory_dir
 ) -> None:
-    shared = _shared_channel(fake_slack)
-    _insights(memory_dir, slack_connect=shared)
-    room = _room(agent_runtime, fake_slack)
-    message = _approved(room, fake_anthropic)
+    shared, room, message = _approved_in_shared(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir
+    )
     fake_slack.lose_answer_next("chat.postMessage")
     room.click(ActionId.DRAFT_SEND, message)
     (post,) = fake_slack.messages_in(shared)
@@ -342,10 +349,9 @@ def test_a_lost_answer_to_the_post_sends_no_second_letter(
 def test_a_post_that_may_pass_is_tried_again(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, clock
 ) -> None:
-    shared = _shared_channel(fake_slack)
-    _insights(memory_dir, slack_connect=shared)
-    room = _room(agent_runtime, fake_slack)
-    message = _approved(room, fake_anthropic)
+    shared, room, message = _approved_in_shared(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir
+    )
     fake_slack.server_error_next("chat.postMessage", status=503, times=5)
     room.click(ActionId.DRAFT_SEND, message)
     (sent,) = room.esc.letters
@@ -364,10 +370,9 @@ def test_a_retry_goes_nowhere_but_where_send_was_pressed_for(
     # The post failed in a way that may pass; before its next try the account's channel is
     # changed. The scheduler does not post in a channel nobody pressed Send for: it stops,
     # says why, and the letter's message shows the new destination with its Send.
-    shared = _shared_channel(fake_slack)
-    _insights(memory_dir, slack_connect=shared)
-    room = _room(agent_runtime, fake_slack)
-    message = _approved(room, fake_anthropic)
+    shared, room, message = _approved_in_shared(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir
+    )
     fake_slack.server_error_next("chat.postMessage", status=503, times=5)
     room.click(ActionId.DRAFT_SEND, message)
     (sent,) = room.esc.letters

@@ -13,9 +13,8 @@ from bot.domain.delivery import LetterStatus
 from bot.domain.timeline import EventKind
 from bot.runtime import StartupError
 from bot.slack.ids import ActionId
-from loopback.harness import WarroomProcess, warroom_env
+from loopback.harness import WarroomProcess
 from loopback.smtp import MailServer
-from tests.conftest import SIGNING_SECRET
 from tests.e2e.test_draft_checks import current, refusal
 from tests.e2e.test_sending import (
     FROM,
@@ -23,11 +22,13 @@ from tests.e2e.test_sending import (
     REPLY_TO,
     TO,
     _approved,
+    _approved_in_shared,
     _config,
     _insights,
     _room,
     _said_in,
 )
+from tests.processes import start_warroom
 from tests.rooms import buttons, draft_id, shown, wait_until
 
 
@@ -116,18 +117,16 @@ def test_a_process_killed_between_the_smtp_transaction_and_its_record(
     _insights(memory_dir, email=TO)
     room = _room(agent_runtime, fake_slack, mail)
     message = _approved(room, fake_anthropic)
-    env = warroom_env(
+    proc = start_warroom(
         fake_slack,
         redis_url,
         prefix,
         tmp_path,
         config_file,
-        signing_secret=SIGNING_SECRET,
         WARROOM_SMTP_URL=mail.url(),
         WARROOM_MAIL_FROM=FROM,
         WARROOM_MAIL_REPLY_TO=REPLY_TO,
     )
-    proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
     mail.hold(taken=True)  # the server keeps the message, then waits before saying so
     try:
         _send_in(proc, room, message)
@@ -181,14 +180,10 @@ def test_a_process_killed_while_its_post_lands_in_the_shared_channel(
 ) -> None:
     # Slack carries out the post after the process that asked for it was killed: the next
     # process finds it in the channel (one post), records it and tells the room.
-    shared = fake_slack.add_channel("ext-initech-vendor", members=["U0VPSUPRT"])
-    _insights(memory_dir, slack_connect=shared)
-    room = _room(agent_runtime, fake_slack)
-    message = _approved(room, fake_anthropic)
-    env = warroom_env(
-        fake_slack, redis_url, prefix, tmp_path, config_file, signing_secret=SIGNING_SECRET
+    shared, room, message = _approved_in_shared(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir
     )
-    proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
+    proc = start_warroom(fake_slack, redis_url, prefix, tmp_path, config_file)
     # Every post the process makes takes a while (its timers post too), and is carried out
     # even if the caller is gone by then.
     fake_slack.delay_next("chat.postMessage", 3, times=1000)

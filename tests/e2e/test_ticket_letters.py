@@ -23,12 +23,13 @@ from bot.domain.delivery import LetterStatus, RouteKind
 from bot.domain.timeline import EventKind
 from bot.runtime import build_runtime
 from bot.slack.ids import ActionId
-from loopback.harness import InlineExecutor, WarroomProcess, warroom_env
+from loopback.harness import InlineExecutor
 from loopback.slack.driver import SlackDriver
 from loopback.smtp import MailServer
 from loopback.zendesk import ZendeskLoopback
 from tests.conftest import CONFIG, SIGNING_SECRET, today
 from tests.e2e.test_draft_checks import current, refusal
+from tests.processes import start_warroom
 from tests.rooms import Room, buttons, draft_id, shown, wait_until
 
 AGENT_EMAIL = "victoria@vendor.example"
@@ -138,10 +139,9 @@ def _retries(room: Room) -> list[str]:
 def test_send_adds_the_letter_to_the_ticket_once_and_the_sending_is_the_fact(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock
 ) -> None:
-    _insights(memory_dir)  # neither email nor slack_connect: the ticket is the route
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     assert ActionId.DRAFT_SEND in buttons(message)
     assert f"on ticket #{ticket}" in shown(message)
     first_contact = room.rt.protocol.milestone_id("first_customer_contact")
@@ -216,10 +216,9 @@ def _claimed(room: Room) -> bool:
 def test_a_lost_answer_adds_no_second_comment(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock
 ) -> None:
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     zendesk.fault(status=502, method="PUT", apply=True)  # it lands; the answer is lost
     room.click(ActionId.DRAFT_SEND, message)
     (sent,) = room.esc.letters
@@ -240,10 +239,9 @@ def test_a_lost_answer_adds_no_second_comment(
 def test_a_rate_limit_is_tried_again_on_the_scheduler(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock
 ) -> None:
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     # Longer than the client waits in the click's work: the letter waits for the scheduler.
     zendesk.fault(status=429, retry_after=600, method="PUT")
     room.click(ActionId.DRAFT_SEND, message)
@@ -268,10 +266,9 @@ def test_a_rate_limit_is_tried_again_on_the_scheduler(
 def test_a_deleted_or_merged_ticket_is_told_and_not_tried_again(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk, clock, gone
 ) -> None:
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     if gone == "deleted":
         zendesk.delete(ticket)
     else:
@@ -291,6 +288,28 @@ def test_a_deleted_or_merged_ticket_is_told_and_not_tried_again(
     assert ActionId.DRAFT_SEND in buttons(current(room, message))  # once it is put right
 
 
+def _approved_on_ticket(agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk):
+    """A room on the desk's ticket for a customer with neither email nor Slack Connect (the
+    ticket is the route), and its letter approved: the ticket, the room and the letter's
+    message."""
+    _insights(memory_dir)
+    ticket = desk["ticket"]
+    room = _room(agent_runtime, fake_slack, zendesk, ticket)
+    return ticket, room, _approved(room, fake_anthropic)
+
+
+def _not_sent_for_the_signer(room: Room, fake_anthropic, zendesk: ZendeskLoopback) -> str:
+    """Send on an approved letter whose signer the ticket cannot be written as: nothing is
+    sent or tried again; what the room is told."""
+    message = _approved(room, fake_anthropic)
+    room.click(ActionId.DRAFT_SEND, message)
+    (sent,) = room.esc.letters
+    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
+    assert _retries(room) == [] and zendesk.seen("PUT") == []
+    (told,) = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
+    return told
+
+
 def test_a_signer_without_an_email_in_slack_is_told_what_to_do(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
 ) -> None:
@@ -298,13 +317,8 @@ def test_a_signer_without_an_email_in_slack_is_told_what_to_do(
     ticket = desk["ticket"]
     room = _room(agent_runtime, fake_slack, zendesk, ticket)
     fake_slack.set_email("U0INCCMDR", "")
-    message = _approved(room, fake_anthropic)
-    room.click(ActionId.DRAFT_SEND, message)
-    (sent,) = room.esc.letters
-    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
-    (told,) = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
+    told = _not_sent_for_the_signer(room, fake_anthropic, zendesk)
     assert "Slack profile" in told and "email" in told
-    assert _retries(room) == [] and zendesk.seen("PUT") == []
 
 
 def test_a_letter_by_email_and_on_the_ticket_is_one_customer_update(
@@ -364,13 +378,8 @@ def test_a_signer_without_a_zendesk_agent_is_told_what_to_do(
     ticket = desk["ticket"]
     room = _room(agent_runtime, fake_slack, zendesk, ticket)
     fake_slack.set_email("U0INCCMDR", "ic@vendor.example")  # no agent has it
-    message = _approved(room, fake_anthropic)
-    room.click(ActionId.DRAFT_SEND, message)
-    (sent,) = room.esc.letters
-    assert sent.status is LetterStatus.FAILED and sent.retry_at is None
-    (told,) = [s for s in _said_in(room, message) if s.startswith("⚠️ Not sent")]
+    told = _not_sent_for_the_signer(room, fake_anthropic, zendesk)
     assert "ic@vendor.example" in told and "agent" in told
-    assert _retries(room) == [] and zendesk.seen("PUT") == []
 
 
 def test_a_letter_goes_on_every_linked_ticket_once(
@@ -453,10 +462,9 @@ def test_the_click_is_answered_before_zendesk_is_called(
 def test_a_ticket_linked_after_send_was_shown_is_not_sent_to_unseen(
     agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
 ) -> None:
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
     (shown_then,) = [
         el["value"]
         for b in message.blocks
@@ -513,23 +521,20 @@ def test_a_process_killed_while_it_adds_the_letter_to_the_ticket(
     # update, which lands after. The letter is on record as going out, so the scheduler
     # finishes it: it finds the letter's tag on the ticket (one comment), records it as sent
     # and tells the room; nobody has to press Send.
-    _insights(memory_dir)
-    ticket = desk["ticket"]
-    room = _room(agent_runtime, fake_slack, zendesk, ticket)
-    message = _approved(room, fake_anthropic)
-    env = warroom_env(
+    ticket, room, message = _approved_on_ticket(
+        agent_runtime, fake_slack, fake_anthropic, memory_dir, zendesk, desk
+    )
+    proc = start_warroom(
         fake_slack,
         redis_url,
         prefix,
         tmp_path,
         config_file,
-        signing_secret=SIGNING_SECRET,
         WARROOM_ZENDESK_URL=zendesk.account_url,
         WARROOM_ZENDESK_API_URL=zendesk.url,
         WARROOM_ZENDESK_EMAIL=zendesk.email,
         WARROOM_ZENDESK_TOKEN=zendesk.token,
     )
-    proc = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
     zendesk.fault(status=504, method="PUT", delay=3, apply=True)  # held, then carried out
     try:
         threading.Thread(

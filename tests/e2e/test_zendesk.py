@@ -107,6 +107,20 @@ def _said(fake: FakeSlack, channel, words: str) -> list[str]:
     return [shown(m) for m in fake.messages_in(channel.id) if words in shown(m)]
 
 
+def _customer_comment(
+    zendesk: ZendeskLoopback, people: dict[str, int], webhook_url: str, clock, text: str
+) -> int:
+    """`text` as Dana's comment on the ticket and Zendesk's signed webhook for it, answered
+    200: the comment's id."""
+    reply = zendesk.add_comment(people["ticket"], people["dana"], text)
+    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, _ = zendesk.send_comment_event(
+        webhook_url, people["ticket"], reply, SECRET, timestamp=stamp
+    )
+    assert status == 200
+    return reply
+
+
 def _mention(slack: SlackDriver, fake: FakeSlack, channel, text: str, user: str = "U0INCCMDR"):
     wire = f"<@{fake.bot_user_id}> {text}"
     ts = fake.add_message(channel.id, user, wire)
@@ -453,12 +467,7 @@ def test_a_comment_on_a_ticket_two_escalations_link_comes_back_to_both_rooms(
     _mention(slack, fake_slack, second, f"ticket {people['ticket']}", user="U0OTHERIC")
     assert [t.id for t in rt.store.get(second.name).tickets] == [people["ticket"]]
 
-    reply = zendesk.add_comment(people["ticket"], people["dana"], "Both of these hit us.")
-    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-    status, _ = zendesk.send_comment_event(
-        webhook_url, people["ticket"], reply, SECRET, timestamp=stamp
-    )
-    assert status == 200
+    reply = _customer_comment(zendesk, people, webhook_url, clock, "Both of these hit us.")
     for room in (first, second):
         assert len(_said(fake_slack, room, "Both of these hit us.")) == 1
         assert [
@@ -482,12 +491,7 @@ def test_a_comment_not_shown_while_slack_fails_is_shown_when_it_answers_again(
     room = _declare(slack, fake_slack, people["ticket"])
     rt.tickets.reply_retry_seconds = (0.05, 0.05)
     fake_slack.fail_next("chat.postMessage", "fatal_error")
-    reply = zendesk.add_comment(people["ticket"], people["dana"], "Is it fixed yet?")
-    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-    status, _ = zendesk.send_comment_event(
-        webhook_url, people["ticket"], reply, SECRET, timestamp=stamp
-    )
-    assert status == 200
+    reply = _customer_comment(zendesk, people, webhook_url, clock, "Is it fixed yet?")
     wait_until(lambda: _said(fake_slack, room, "Is it fixed yet?"), what="the reply shown")
     assert len(_said(fake_slack, room, "Is it fixed yet?")) == 1
     notes = [e for e in rt.store.timeline(room.name) if e.kind is EventKind.CUSTOMER_REPLY]
@@ -531,12 +535,7 @@ def test_a_ticket_removed_is_off_the_brief_and_its_comments_and_letters_no_more(
     assert f"#{other}" in _brief(fake_slack, room)
 
     # A comment on it comes in: nothing in the room; letters go to the other ticket only.
-    reply = zendesk.add_comment(people["ticket"], people["dana"], "Anyone there?")
-    stamp = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-    status, _ = zendesk.send_comment_event(
-        webhook_url, people["ticket"], reply, SECRET, timestamp=stamp
-    )
-    assert status == 200
+    _customer_comment(zendesk, people, webhook_url, clock, "Anyone there?")
     assert not _said(fake_slack, room, "Anyone there?")
     assert not [e for e in rt.store.timeline(room.name) if e.kind is EventKind.CUSTOMER_REPLY]
     fake_slack.set_email("U0INCCMDR", "victoria@vendor.example")

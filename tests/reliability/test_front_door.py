@@ -17,9 +17,10 @@ import pytest
 from bot.asgi import FrontDoor
 from bot.runtime import Runtime
 from bot.wsgi import WarroomWSGI
-from loopback.harness import WarroomProcess, _children, warroom_env
+from loopback.harness import _children
 from loopback.slack.client import FORM, signed_headers
 from tests.conftest import SIGNING_SECRET
+from tests.processes import start_warroom
 
 BODY = (
     "command=%2Fescalate&text=help&user_id=U0DECLARER&team_id=T0TEAM"
@@ -171,17 +172,15 @@ def keep_trickling(socks: list[socket.socket], stop: threading.Event) -> None:
 
 @pytest.fixture
 def door_process(fake_slack, redis_url, prefix, tmp_path, config_file) -> Iterator[Any]:
-    env = warroom_env(
+    process = start_warroom(
         fake_slack,
         redis_url,
         prefix,
         tmp_path,
         config_file,
-        signing_secret=SIGNING_SECRET,
         WARROOM_MAX_CONNECTIONS=100,
         WARROOM_HEADER_TIMEOUT_SECONDS=2,
     )
-    process = WarroomProcess(env, fake_slack, tmp_path / "warroom.log").start()
     yield process
     process.stop()
 
